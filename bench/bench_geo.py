@@ -1,0 +1,158 @@
+"""Benchmark position_status (3 zones x 50 vertices) on CPython and MicroPython WASM.
+
+Prints median and p99 per call, and a baseline (an empty call timed the same way,
+in the same process) so the clock and call overhead can be subtracted.
+
+    .venv/bin/python bench/bench_geo.py [--n 2000]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GEO_SRC = REPO / "firmware" / "core" / "geo.py"
+
+# Runs unchanged in CPython and MicroPython; `clock()` (ms, float) and `geo` are
+# injected by the host.
+BENCH_CODE = """
+def _lcg(s):
+    return (s * 1103515245 + 12345) & 0x7FFFFFFF
+
+def _circle(clat, clon, rad, n, seed):
+    from array import array
+    pts = array("i")
+    for k in range(n):
+        seed = _lcg(seed)
+        r = rad - rad // 8 + (seed % (rad // 4))
+        # polygon of n vertices on a rough circle, integer-only (octant trick)
+        t = k * 4096 // n
+        q = t // 1024
+        u = t % 1024
+        a = r * (1024 - u) // 1024
+        b = r * u // 1024
+        dx, dy = ((a, b), (-b, a), (-a, -b), (b, -a))[q]
+        lon = clon + dx
+        if lon >= 1800000000:
+            lon -= 3600000000
+        elif lon < -1800000000:
+            lon += 3600000000
+        pts.append(clat + dy)
+        pts.append(lon)
+    return pts
+
+def _zones(clat, clon):
+    return [
+        (False, [_circle(clat, clon, 1000000, 50, 1)]),
+        (True, [_circle(clat + 300000, clon + 200000, 300000, 50, 2)]),
+        (False, [_circle(clat - 1800000, clon + 500000, 900000, 50, 3)]),
+    ]
+
+def _empty(zones, lat, lon, margin):
+    return 0
+
+def _measure(fn, zones, pts, margin):
+    ts = []
+    for i in range(0, len(pts), 2):
+        t0 = clock()
+        fn(zones, pts[i], pts[i + 1], margin)
+        ts.append(clock() - t0)
+    ts.sort()
+    n = len(ts)
+    return [ts[n // 2] * 1000, ts[min(n - 1, n * 99 // 100)] * 1000]
+
+def run(n):
+    out = []
+    for name, clat, clon in (("lon8", 470000000, 80000000), ("lon179.9", -170000000, 1799000000)):
+        zones = _zones(clat, clon)
+        pts = []
+        seed = 7
+        for _ in range(n):
+            seed = _lcg(seed)
+            pts.append(clat - 3000000 + seed % 4500000)
+            seed = _lcg(seed)
+            lon = clon - 1200000 + seed % 3000000
+            if lon >= 1800000000:
+                lon -= 3600000000
+            pts.append(lon)
+        statuses = [0, 0, 0]
+        for i in range(0, len(pts), 2):
+            statuses[geo.position_status(zones, pts[i], pts[i + 1], 0)] += 1
+        _measure(geo.position_status, zones, pts[:200], 0)  # warm up
+        base = _measure(_empty, zones, pts, 0)
+        for margin in (0, 50):
+            st = _measure(geo.position_status, zones, pts, margin)
+            out.append([name, margin, st[0], st[1], base[0], base[1], statuses])
+    return out
+"""
+
+NODE_SCRIPT = """
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+const lines = [];
+const mp = await loadMicroPython({ heapsize: 16 * 1024 * 1024, linebuffer: true,
+  stdout: (s) => lines.push(s), stderr: (s) => process.stderr.write(s + "\\n") });
+mp.registerJsModule("jsperf", { now: () => performance.now() });
+mp.FS.mkdirTree("/armlock");
+mp.FS.writeFile("/armlock/geo.py", %s);
+mp.runPython(%s);
+process.stdout.write(lines.join("\\n") + "\\n");
+"""
+
+
+def run_cpython(n: int) -> list:
+    """Run the bench in this CPython process."""
+    sys.path.insert(0, str(REPO))
+    from firmware.core import geo
+
+    ns: dict = {"geo": geo, "clock": lambda: time.perf_counter_ns() / 1e6}
+    exec(BENCH_CODE, ns)
+    return ns["run"](n)
+
+
+def run_micropython(n: int) -> list:
+    """Run the bench in the MicroPython WASM VM under Node (clock: performance.now)."""
+    code = (
+        "import sys, json\nsys.path.insert(0, '/armlock')\nimport geo, jsperf\n"
+        "clock = jsperf.now\n" + BENCH_CODE + "\nprint(json.dumps(run(%d)))\n" % n
+    )
+    src = NODE_SCRIPT % (json.dumps(GEO_SRC.read_text()), json.dumps(code))
+    with tempfile.NamedTemporaryFile(
+        "w", dir=REPO, prefix=".bench_geo_", suffix=".mjs", delete=False
+    ) as f:
+        f.write(src)
+    try:
+        res = subprocess.run(["node", f.name], cwd=REPO, capture_output=True, text=True)
+    finally:
+        Path(f.name).unlink()
+    if res.returncode != 0:
+        raise SystemExit("micropython bench failed: " + res.stderr.strip()[-500:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def report(runtime: str, rows: list) -> None:
+    """Print one line per (location, margin)."""
+    for name, margin, med, p99, bmed, bp99, statuses in rows:
+        print(
+            f"{runtime:11} {name:9} margin={margin:<3} position_status median={med:8.2f} us "
+            f"p99={p99:8.2f} us | baseline median={bmed:6.2f} us p99={bp99:6.2f} us "
+            f"| status counts ok/out/forbidden={statuses}"
+        )
+
+
+def main() -> None:
+    """Parse arguments and run both runtimes."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000, help="points per configuration")
+    args = ap.parse_args()
+    print("3 zones x 50 vertices (allowed, forbidden inside it, second allowed); "
+          f"{args.n} points per row")
+    report("CPython", run_cpython(args.n))
+    report("MicroPython", run_micropython(args.n))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+# Bounds of the lock controller. Every host may override any key; unknown keys and
+# values of the wrong type are refused by `merge` with a message naming the key.
+
+DEFAULTS = {
+    "fix_max_age_s": 15,        # a position older than this is stale
+    "hacc_max_m": 30,           # horizontal accuracy bound for a usable fix
+    "vmax_mps": 70,             # implied speed above this between fixes: spoofing suspect
+    "hysteresis_m": 50,         # while open, outside the zone by less than this is tolerated
+    "skew_max_s": 120,          # RTC vs GNSS time disagreement tolerated
+    "resync_fixes": 3,          # consistent GNSS time fixes needed to resync a skewed RTC
+    "relay_max_us": 8000,       # RFID challenge round trip above this: relay suspected
+    "allow_weak_rfid": False,   # accept UID-only (clonable) RFID reads
+    "finger_min_score": 60,     # fingerprint match score threshold (R503 scale)
+    "fail_max": 3,              # consecutive failures before a lockout (DoJ: > 2 attempts)
+    "lockout_base_s": 30,       # first lockout; doubles each time (phones: 30 s, growing)
+    "lockout_cap_s": 3600,      # longest single lockout
+    "answer_ms": 250,           # every credential is answered this long after it arrived
+    "battery_low_mv": 3500,     # warn
+    "battery_critical_mv": 3300,  # fail profile applies
+    "floor_interval_s": 300,    # persist the time floor at least this often
+}
+
+
+def merge(overrides):
+    """Return DEFAULTS updated with `overrides`; raise ValueError naming a bad key."""
+    cfg = dict(DEFAULTS)
+    if not overrides:
+        return cfg
+    for key in overrides:
+        if key not in DEFAULTS:
+            raise ValueError("config: unknown key %r" % key)
+        value = overrides[key]
+        want = type(DEFAULTS[key])
+        if type(value) is not want:
+            raise ValueError("config: %s must be %s" % (key, want.__name__))
+        if want is int and value < 0:
+            raise ValueError("config: %s must be >= 0" % key)
+        cfg[key] = value
+    return cfg

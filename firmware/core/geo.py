@@ -1,0 +1,303 @@
+# Geofence and position-plausibility maths of the firmware core.
+#
+# Runs on MicroPython and CPython; integers only (no float decides anything).
+# Coordinates are ints in 1e-7 degree (lat_e7, lon_e7), lat in [-90e7, 90e7],
+# lon in [-180e7, 180e7].
+#
+# ring: array('i') or list, flattened [lat0, lon0, lat1, lon1, ...], >= 3 vertices,
+#   no closing duplicate vertex. Edges are straight in lon/lat (RFC 7946) and go
+#   the SHORT way in longitude (an edge spanning exactly 180 deg goes east), so a
+#   ring may cross the antimeridian. A ring whose longitude winding is +/-360 deg
+#   encircles a pole: the north pole if its mean vertex latitude is > 0, else the
+#   south pole.
+# zone: (forbidden: bool, rings) with rings[0] the outer ring, rings[1:] holes.
+#
+# Boundary rule (deterministic, identical on every runtime): the crossing test
+# is half-open - a vertex exactly on the point's meridian counts as west of it
+# and a crossing exactly at the point's latitude does not count. So a point
+# exactly on an edge may be reported in or out, but always the same way.
+# Callers that need tolerance use near_boundary / position_status margins.
+#
+# Hot-path functions do not validate their input (speed); validate zones once
+# with check_ring / check_zones when they are loaded.
+
+_FULL = 3600000000  # 360 deg in 1e-7 deg
+_HALF = 1800000000  # 180 deg
+_E7 = 10000000      # 1 deg
+
+# Metres per degree of great circle on the IUGG mean Earth radius 6371008.8 m:
+# 111195.08 m/deg, kept as 11119508 / 1e9 metres per 1e-7 deg.
+_M_NUM = 11119508
+_M_DEN = 1000000000
+_Q14 = 16384
+
+# cos(d deg) * 16384, rounded, d = 0..90 (generated offline, no float at import).
+_COS_Q14 = (
+    16384, 16382, 16374, 16362, 16344, 16322, 16294, 16262, 16225, 16182,
+    16135, 16083, 16026, 15964, 15897, 15826, 15749, 15668, 15582, 15491,
+    15396, 15296, 15191, 15082, 14968, 14849, 14726, 14598, 14466, 14330,
+    14189, 14044, 13894, 13741, 13583, 13421, 13255, 13085, 12911, 12733,
+    12551, 12365, 12176, 11982, 11786, 11585, 11381, 11174, 10963, 10749,
+    10531, 10311, 10087, 9860, 9630, 9397, 9162, 8923, 8682, 8438,
+    8192, 7943, 7692, 7438, 7182, 6924, 6664, 6402, 6138, 5872,
+    5604, 5334, 5063, 4790, 4516, 4240, 3964, 3686, 3406, 3126,
+    2845, 2563, 2280, 1997, 1713, 1428, 1143, 857, 572, 286,
+    0,
+)
+
+OK = 0
+OUTSIDE = 1
+FORBIDDEN = 2
+
+
+def ring_contains(ring, lat, lon):
+    """True if (lat, lon) is inside ring (crossing number, ray to the north pole)."""
+    half = _HALF
+    mhalf = -_HALF
+    full = _FULL
+    n = len(ring)
+    plat = ring[n - 2]
+    pr = ring[n - 1] - lon
+    if pr >= half:
+        pr -= full
+    elif pr < mhalf:
+        pr += full
+    inside = False
+    wind = 0
+    for i in range(0, n, 2):
+        clat = ring[i]
+        r = ring[i + 1] - lon
+        # compare with a small int first: +/-180 deg is a big int on 32-bit ports
+        if r > 1000000000:
+            if r >= half:
+                r -= full
+        elif r < -1000000000:
+            if r < mhalf:
+                r += full
+        # pr, r in [-180, 180); d: short-way edge span in (-180, 180]
+        d = r - pr
+        if d > 1000000000:
+            if d > half:
+                d -= full
+        elif d < -1000000000:
+            if d <= mhalf:
+                d += full
+        wind += d
+        # edge runs from pr to pr + d, which stays inside (-360, 360): only the
+        # point's own meridian (relative 0) can be crossed.
+        if (pr > 0) != (pr + d > 0):
+            # latitude of the crossing above lat  <=>  num / d > 0
+            num = (plat - lat) * d - (clat - plat) * pr
+            if d > 0:
+                if num > 0:
+                    inside = not inside
+            elif num < 0:
+                inside = not inside
+        pr = r
+        plat = clat
+    if wind != 0:
+        # encircles a pole; the ray ends at the north pole, so a ring around the
+        # north pole has its parity flipped.
+        s = 0
+        for i in range(0, n, 2):
+            s += ring[i]
+        if s > 0:
+            inside = not inside
+    return inside
+
+
+def zone_contains(rings, lat, lon):
+    """True if inside the outer ring rings[0] and not inside any hole rings[1:]."""
+    if not ring_contains(rings[0], lat, lon):
+        return False
+    for k in range(1, len(rings)):
+        if ring_contains(rings[k], lat, lon):
+            return False
+    return True
+
+
+def cos_q14(lat_e7):
+    """cos(latitude) in Q14 (16384 = 1.0), table per degree with linear interpolation."""
+    a = lat_e7 if lat_e7 >= 0 else -lat_e7
+    if a >= 900000000:
+        return 0
+    deg = a // _E7
+    frac = a - deg * _E7
+    c0 = _COS_Q14[deg]
+    return c0 + ((_COS_Q14[deg + 1] - c0) * frac + 5000000) // _E7
+
+
+def isqrt(n):
+    """Floor of the square root of a non-negative int (Newton on ints)."""
+    if n < 0:
+        raise ValueError("isqrt: negative argument %d" % n)
+    if n < 2:
+        return n
+    # seed: a power of two above sqrt(n)
+    x = 1
+    m = n
+    while m >= 256:
+        m >>= 8
+        x <<= 4
+    while m > 0:
+        m >>= 2
+        x <<= 1
+    y = (x + n // x) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
+
+
+def _wrap(d):
+    # difference of two valid longitudes -> [-180, 180)
+    if d >= _HALF:
+        return d - _FULL
+    if d < -_HALF:
+        return d + _FULL
+    return d
+
+
+def distance_m(lat1, lon1, lat2, lon2):
+    """Distance in metres (equirectangular at the mean latitude; ~0.5% under 100 km)."""
+    c = cos_q14((lat1 + lat2) // 2)
+    x = _wrap(lon2 - lon1) * c
+    y = (lat2 - lat1) * _Q14
+    d = isqrt(x * x + y * y)  # 1e-7 deg * 2**14
+    den = _Q14 * _M_DEN
+    return (d * _M_NUM + den // 2) // den
+
+
+def _margin_q(margin_m):
+    # margin in the local frame unit (1e-7 deg * 2**14), rounded
+    return (margin_m * _Q14 * _M_DEN + _M_NUM // 2) // _M_NUM
+
+
+def _seg_near(ax, ay, bx, by, m2):
+    # exact: is the segment A-B within sqrt(m2) of the origin?
+    abx = bx - ax
+    aby = by - ay
+    dot = -(ax * abx + ay * aby)
+    if dot <= 0:
+        return ax * ax + ay * ay <= m2
+    ab2 = abx * abx + aby * aby
+    if dot >= ab2:
+        return bx * bx + by * by <= m2
+    cr = ax * aby - ay * abx
+    return cr * cr <= m2 * ab2
+
+
+def near_boundary(rings, lat, lon, margin_m):
+    """True if (lat, lon) is within margin_m metres of an edge of any ring."""
+    if margin_m < 0:
+        return False
+    half = _HALF
+    mhalf = -_HALF
+    full = _FULL
+    c = cos_q14(lat)
+    mq = _margin_q(margin_m)
+    m2 = mq * mq
+    # cheap reject box in 1e-7 deg (one unit of slack each way)
+    my = mq // _Q14 + 1
+    mx = (mq // c + 1) if c > 0 else full
+    for ring in rings:
+        n = len(ring)
+        pay = ring[n - 2] - lat
+        pr = _wrap(ring[n - 1] - lon)
+        for i in range(0, n, 2):
+            cy = ring[i] - lat
+            r = ring[i + 1] - lon
+            if r > 1000000000:
+                if r >= half:
+                    r -= full
+            elif r < -1000000000:
+                if r < mhalf:
+                    r += full
+            if (pay > my and cy > my) or (pay < -my and cy < -my):
+                pr = r
+                pay = cy
+                continue
+            d = r - pr
+            if d > half:
+                d -= full
+            elif d <= mhalf:
+                d += full
+            rb = pr + d
+            if not ((pr > mx and rb > mx) or (pr < -mx and r < -mx)):
+                if _seg_near(pr * c, pay * _Q14, rb * c, cy * _Q14, m2):
+                    return True
+            # edge crossing the point's antimeridian: also its copy shifted by 360
+            if rb < mhalf:
+                if rb + full <= mx:
+                    if _seg_near((pr + full) * c, pay * _Q14, (rb + full) * c, cy * _Q14, m2):
+                        return True
+            elif rb >= half:
+                if rb - full >= -mx:
+                    if _seg_near((pr - full) * c, pay * _Q14, (rb - full) * c, cy * _Q14, m2):
+                        return True
+            pr = r
+            pay = cy
+    return False
+
+
+def position_status(zones, lat, lon, margin_m):
+    """0 OK, 1 outside every allowed zone, 2 inside a forbidden zone.
+
+    margin_m > 0 is exit hysteresis: within margin_m of an allowed zone's boundary
+    counts as inside it, within margin_m of a forbidden zone's boundary counts as
+    outside it. margin_m == 0 is strict. No allowed zone at all gives 1.
+    """
+    allowed = False
+    for z in zones:
+        rings = z[1]
+        if z[0]:
+            if zone_contains(rings, lat, lon):
+                if margin_m <= 0 or not near_boundary(rings, lat, lon, margin_m):
+                    return FORBIDDEN
+        elif not allowed:
+            if zone_contains(rings, lat, lon):
+                allowed = True
+            elif margin_m > 0 and near_boundary(rings, lat, lon, margin_m):
+                allowed = True
+    return OK if allowed else OUTSIDE
+
+
+def implied_speed_ok(lat1, lon1, t1_ms, lat2, lon2, t2_ms, vmax_mps, slack_m):
+    """True if the jump between two fixes is possible: dist <= vmax * dt + slack."""
+    dt = t2_ms - t1_ms
+    if dt < 0:
+        dt = -dt
+    return distance_m(lat1, lon1, lat2, lon2) * 1000 <= vmax_mps * dt + slack_m * 1000
+
+
+def check_ring(ring, where="ring"):
+    """Raise ValueError (one line, saying where) unless ring is well formed."""
+    n = len(ring)
+    if n % 2 or n < 6:
+        raise ValueError("%s: need >= 3 (lat, lon) pairs, got %d ints" % (where, n))
+    wind = 0
+    for i in range(0, n, 2):
+        la = ring[i]
+        lo = ring[i + 1]
+        if not (-900000000 <= la <= 900000000 and -_HALF <= lo <= _HALF):
+            raise ValueError("%s: vertex %d (%d, %d) out of range" % (where, i // 2, la, lo))
+        j = (i + 2) % n
+        if la == ring[j] and lo == ring[j + 1]:
+            raise ValueError("%s: vertex %d repeats the next one" % (where, i // 2))
+        d = _wrap(ring[j + 1] - lo)
+        if d == -_HALF:
+            raise ValueError("%s: edge %d spans 180 deg of longitude" % (where, i // 2))
+        wind += d
+    if wind != 0 and wind != _FULL and wind != -_FULL:
+        raise ValueError("%s: winds %d times around a pole" % (where, wind // _FULL))
+
+
+def check_zones(zones):
+    """Raise ValueError (one line, saying where) unless zones are well formed."""
+    for k in range(len(zones)):
+        z = zones[k]
+        if len(z) != 2 or not isinstance(z[0], bool) or len(z[1]) < 1:
+            raise ValueError("zone %d: need (forbidden: bool, [outer, *holes])" % k)
+        rings = z[1]
+        for j in range(len(rings)):
+            check_ring(rings[j], "zone %d ring %d" % (k, j))

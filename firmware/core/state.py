@@ -1,0 +1,94 @@
+# The persistent state record: everything that must survive a power cut, in one
+# versioned blob with a CRC-32. The port writes it so that a cut leaves the old or
+# the new record (two slots, new file then rename); the core only encodes/decodes.
+#
+# Layout, big-endian:
+#   0  4   magic b"ALST"
+#   4  1   version = 1
+#   5  1   flags: bit0 recalled, bit1 tamper latched
+#   6  1   tamper source code (0 none, see SOURCES)
+#   7  1   consecutive failures
+#   8  1   lockout level (number of lockouts since the last success)
+#   9  4   lockout_until (UTC s)
+#   13 4   serial floor (highest token serial accepted)
+#   17 4   command counter floor (wire protocol anti-replay)
+#   21 4   time floor (UTC s)
+#   25 4   audit seq
+#   29 32  audit head hash
+#   61 2   permit length P (0 = none)
+#   63 P   permit token
+#   .. 4   CRC-32 (IEEE) of every byte before it
+
+import struct
+
+MAGIC = b"ALST"
+VERSION = 1
+SOURCES = ("", "enclosure", "magnet", "actuator")
+_HEAD = ">4sBBBBBIIIII32sH"
+_HEAD_LEN = struct.calcsize(_HEAD)
+
+_T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
+      0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
+      0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C)
+
+
+def crc32(data):
+    """CRC-32 (IEEE 802.3, as zlib.crc32), nibble-table version for small heaps."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c ^= b
+        c = (c >> 4) ^ _T[c & 15]
+        c = (c >> 4) ^ _T[c & 15]
+    return c ^ 0xFFFFFFFF
+
+
+class State:
+    """Plain holder of the persisted fields."""
+
+    def __init__(self):
+        self.recalled = False
+        self.tamper = ""
+        self.fails = 0
+        self.lock_level = 0
+        self.lockout_until = 0
+        self.serial_floor = 0
+        self.cmd_floor = 0
+        self.time_floor = 0
+        self.audit_seq = 0
+        self.audit_head = bytes(32)
+        self.permit = b""
+
+
+def encode(st):
+    """Return the record bytes for State `st`."""
+    flags = (1 if st.recalled else 0) | (2 if st.tamper else 0)
+    body = struct.pack(_HEAD, MAGIC, VERSION, flags, SOURCES.index(st.tamper),
+                       min(st.fails, 255), min(st.lock_level, 255), st.lockout_until,
+                       st.serial_floor, st.cmd_floor, st.time_floor, st.audit_seq,
+                       st.audit_head, len(st.permit)) + st.permit
+    return body + struct.pack(">I", crc32(body))
+
+
+def decode(blob):
+    """Return a State from record bytes; ValueError saying what is damaged."""
+    if len(blob) < _HEAD_LEN + 4:
+        raise ValueError("state record truncated (%d bytes)" % len(blob))
+    if crc32(blob[:-4]) != struct.unpack_from(">I", blob, len(blob) - 4)[0]:
+        raise ValueError("state record CRC mismatch")
+    f = struct.unpack_from(_HEAD, blob, 0)
+    if f[0] != MAGIC:
+        raise ValueError("state record has bad magic")
+    if f[1] != VERSION:
+        raise ValueError("state record version %d not supported" % f[1])
+    if f[3] >= len(SOURCES):
+        raise ValueError("state record tamper source %d unknown" % f[3])
+    if _HEAD_LEN + f[12] + 4 != len(blob):
+        raise ValueError("state record permit length %d does not fit" % f[12])
+    st = State()
+    st.recalled = bool(f[2] & 1)
+    st.tamper = SOURCES[f[3]] if f[2] & 2 else ""
+    st.fails, st.lock_level, st.lockout_until = f[4], f[5], f[6]
+    st.serial_floor, st.cmd_floor, st.time_floor = f[7], f[8], f[9]
+    st.audit_seq, st.audit_head = f[10], f[11]
+    st.permit = bytes(blob[_HEAD_LEN:_HEAD_LEN + f[12]])
+    return st

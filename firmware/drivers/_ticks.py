@@ -1,0 +1,38 @@
+# Tick helpers shared by the drivers (MicroPython and CPython).
+#
+# Drivers take their clock as a callable so tests can fake it. The defaults use
+# time.ticks_us / time.ticks_ms on MicroPython and a monotonic CPython fallback
+# wrapped to the same 30-bit period, so ticks_diff below is right on both.
+
+TICKS_PERIOD = 1 << 30          # MicroPython's ticks period on the ESP32 port
+TICKS_MASK = TICKS_PERIOD - 1
+TICKS_HALF = TICKS_PERIOD >> 1
+
+
+def ticks_diff(end, start):
+    """Signed difference end - start of two tick readings (wraps like time.ticks_diff)."""
+    return ((end - start + TICKS_HALF) & TICKS_MASK) - TICKS_HALF
+
+
+def default_ticks_us():
+    """time.ticks_us if present, else a CPython monotonic microsecond tick."""
+    import time
+    f = getattr(time, "ticks_us", None)
+    if f is not None:
+        return f
+
+    def cpython_ticks_us():
+        return (time.monotonic_ns() // 1000) & TICKS_MASK
+    return cpython_ticks_us
+
+
+def default_ticks_ms():
+    """time.ticks_ms if present, else a CPython monotonic millisecond tick."""
+    import time
+    f = getattr(time, "ticks_ms", None)
+    if f is not None:
+        return f
+
+    def cpython_ticks_ms():
+        return (time.monotonic_ns() // 1000000) & TICKS_MASK
+    return cpython_ticks_ms

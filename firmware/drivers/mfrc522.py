@@ -1,0 +1,364 @@
+# NXP MFRC522 13.56 MHz reader over SPI, with the ISO/IEC 14443-3 type A card
+# layer (REQA, anticollision and select at cascade levels 1 and 2, HLTA) and a
+# minimal ISO/IEC 14443-4 (ISO-DEP) block exchange for challenge-response cards.
+#
+# Register map, SPI address format and commands: NXP MFRC522 datasheet rev 3.9,
+# sections 8.1.2 (SPI), 9 (registers) and 10 (commands). Card layer: ISO/IEC
+# 14443-3:2018 section 6 (type A), ISO/IEC 14443-4 section 7 (block format).
+#
+# The bus comes in: `spi` has write(buf) / write_readinto(out, in) like
+# machine.SPI, `cs` has value(v) like machine.Pin (chip select, active low).
+# Runs on MicroPython (ESP32) and on CPython against tests/fakes/fake_mfrc522.py.
+
+from firmware.drivers._ticks import default_ticks_us, ticks_diff
+
+# -- registers (datasheet table 20) -----------------------------------------------
+COMMAND = 0x01
+COM_IEN = 0x02
+DIV_IEN = 0x03
+COM_IRQ = 0x04
+DIV_IRQ = 0x05
+ERROR = 0x06
+STATUS1 = 0x07
+STATUS2 = 0x08
+FIFO_DATA = 0x09
+FIFO_LEVEL = 0x0A
+CONTROL = 0x0C
+BIT_FRAMING = 0x0D
+COLL = 0x0E
+MODE = 0x11
+TX_MODE = 0x12
+RX_MODE = 0x13
+TX_CONTROL = 0x14
+TX_ASK = 0x15
+CRC_RESULT_H = 0x21
+CRC_RESULT_L = 0x22
+MOD_WIDTH = 0x24
+T_MODE = 0x2A
+T_PRESCALER = 0x2B
+T_RELOAD_H = 0x2C
+T_RELOAD_L = 0x2D
+VERSION = 0x37
+
+# -- commands (datasheet table 149) ------------------------------------------------
+CMD_IDLE = 0x00
+CMD_CALC_CRC = 0x03
+CMD_TRANSCEIVE = 0x0C
+CMD_SOFT_RESET = 0x0F
+
+# -- bits ----------------------------------------------------------------------------
+IRQ_TIMER = 0x01
+IRQ_ERR = 0x02
+IRQ_IDLE = 0x10
+IRQ_RX = 0x20
+DIV_IRQ_CRC = 0x04
+ERR_PROTOCOL = 0x01
+ERR_PARITY = 0x02
+ERR_CRC = 0x04
+ERR_COLL = 0x08
+ERR_BUFFER_OVFL = 0x10
+START_SEND = 0x80
+FLUSH_BUFFER = 0x80
+POWER_DOWN = 0x10          # CommandReg PowerDown bit
+
+# -- ISO 14443-3 A ---------------------------------------------------------------------
+PICC_REQA = 0x26
+PICC_WUPA = 0x52
+PICC_HLTA = 0x50
+PICC_RATS = 0xE0
+SEL_CL = (0x93, 0x95, 0x97)
+CASCADE_TAG = 0x88
+SAK_CASCADE = 0x04
+SAK_ISO14443_4 = 0x20
+
+# Timer: TPrescaler 0x0A9 -> f_timer = 13.56 MHz / (2*169+1) = 40 kHz (25 us a tick);
+# TReload 1000 ticks -> 25 ms receive timeout, started by TAuto at the end of sending.
+TIMER_PRESCALER = 0x0A9
+TIMER_RELOAD = 1000
+TIMEOUT_US = 25000
+
+
+class RfidError(Exception):
+    """Base of every reader/card error."""
+
+
+class NoCardError(RfidError):
+    """No answer before the chip timer expired (no card, or a card too slow)."""
+
+
+class CRCError(RfidError):
+    """A card answer failed its CRC_A check (or the chip reported a CRC error)."""
+
+
+class CollisionError(RfidError):
+    """More than one card answered anticollision."""
+
+
+class ProtocolError(RfidError):
+    """A malformed or unexpected answer (parity, framing, length, BCC, PCB)."""
+
+
+class AuthError(RfidError):
+    """The card did not prove its key (or rejected ours)."""
+
+
+class ChipError(RfidError):
+    """The MFRC522 itself did not respond as expected (wiring, power)."""
+
+
+def hexlify(data):
+    """Lower-case hex string of bytes (MicroPython has no bytes.hex(sep))."""
+    return "".join("%02x" % b for b in data)
+
+
+class MFRC522:
+    """MFRC522 register access, command engine, CRC coprocessor and 14443-A cards.
+
+    spi: object with write(buf) and write_readinto(out, inbuf).
+    cs: chip-select pin object with value(v); driven low for each transfer.
+    ticks_us: microsecond tick callable (default time.ticks_us).
+    """
+
+    def __init__(self, spi, cs, ticks_us=None, poll_guard_us=60000):
+        self.spi = spi
+        self.cs = cs
+        self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
+        self.poll_guard_us = poll_guard_us
+        self.last_rtt_us = 0
+        self._block = 0
+        self.cs.value(1)
+
+    # -- register level (datasheet 8.1.2.1-8.1.2.3) --------------------------------------
+    def write_reg(self, reg, value):
+        self.cs.value(0)
+        try:
+            self.spi.write(bytes(((reg << 1) & 0x7E, value & 0xFF)))
+        finally:
+            self.cs.value(1)
+
+    def read_reg(self, reg):
+        out = bytes((((reg << 1) & 0x7E) | 0x80, 0))
+        buf = bytearray(2)
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(out, buf)
+        finally:
+            self.cs.value(1)
+        return buf[1]
+
+    def set_bits(self, reg, mask):
+        self.write_reg(reg, self.read_reg(reg) | mask)
+
+    def clear_bits(self, reg, mask):
+        self.write_reg(reg, self.read_reg(reg) & ~mask & 0xFF)
+
+    def write_fifo(self, data):
+        self.cs.value(0)
+        try:
+            self.spi.write(bytes(((FIFO_DATA << 1) & 0x7E,)) + bytes(data))
+        finally:
+            self.cs.value(1)
+
+    def read_fifo(self, n):
+        addr = ((FIFO_DATA << 1) & 0x7E) | 0x80
+        out = bytearray(n + 1)
+        for i in range(n):
+            out[i] = addr
+        buf = bytearray(n + 1)
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(out, buf)
+        finally:
+            self.cs.value(1)
+        return bytes(buf[1:])
+
+    # -- chip setup -------------------------------------------------------------------------
+    def reset(self):
+        """Soft reset, then wait for PowerDown to clear (datasheet 10.3.1.10)."""
+        self.write_reg(COMMAND, CMD_SOFT_RESET)
+        start = self.ticks_us()
+        while self.read_reg(COMMAND) & POWER_DOWN:
+            if ticks_diff(self.ticks_us(), start) > 50000:
+                raise ChipError("mfrc522: soft reset did not complete in 50 ms")
+
+    def init(self):
+        """Reset, set the 25 ms receive timer, 100% ASK, CRC preset 6363h, antenna on.
+
+        Returns the VersionReg value (0x91 v1.0, 0x92 v2.0, clones differ)."""
+        self.reset()
+        version = self.read_reg(VERSION)
+        if version in (0x00, 0xFF):
+            raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
+        self.write_reg(T_MODE, 0x80 | (TIMER_PRESCALER >> 8))     # TAuto, prescaler hi
+        self.write_reg(T_PRESCALER, TIMER_PRESCALER & 0xFF)
+        self.write_reg(T_RELOAD_H, TIMER_RELOAD >> 8)
+        self.write_reg(T_RELOAD_L, TIMER_RELOAD & 0xFF)
+        self.write_reg(TX_ASK, 0x40)                              # Force100ASK
+        self.write_reg(MODE, 0x3D)                                # CRC preset 6363h
+        self.antenna_on()
+        return version
+
+    def antenna_on(self):
+        if self.read_reg(TX_CONTROL) & 0x03 != 0x03:
+            self.set_bits(TX_CONTROL, 0x03)
+
+    def antenna_off(self):
+        self.clear_bits(TX_CONTROL, 0x03)
+
+    # -- command engine -------------------------------------------------------------------
+    def calc_crc(self, data):
+        """CRC_A of data by the chip's CRC coprocessor -> 2 bytes, low byte first."""
+        self.write_reg(COMMAND, CMD_IDLE)
+        self.write_reg(DIV_IRQ, DIV_IRQ_CRC)          # clear CRCIRq
+        self.write_reg(FIFO_LEVEL, FLUSH_BUFFER)
+        self.write_fifo(data)
+        self.write_reg(COMMAND, CMD_CALC_CRC)
+        start = self.ticks_us()
+        done = 0
+        for _ in range(5000):
+            done = self.read_reg(DIV_IRQ) & DIV_IRQ_CRC
+            if done or ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
+                break
+        if not done:
+            raise ChipError("mfrc522: CRC coprocessor gave no result")
+        self.write_reg(COMMAND, CMD_IDLE)
+        return bytes((self.read_reg(CRC_RESULT_L), self.read_reg(CRC_RESULT_H)))
+
+    def transceive(self, data, tx_last_bits=0, check_collision=True):
+        """Send data (last byte with tx_last_bits valid bits, 0 = 8), return
+        (answer bytes, valid bits in the last byte, 0 = 8). Sets last_rtt_us to the
+        time from StartSend to the end of reception as seen by polling.
+
+        Raises NoCardError on timer expiry, CollisionError, CRCError, ProtocolError."""
+        self.write_reg(COMMAND, CMD_IDLE)
+        self.write_reg(COM_IRQ, 0x7F)                   # clear all interrupt request bits
+        self.write_reg(FIFO_LEVEL, FLUSH_BUFFER)
+        self.write_fifo(data)
+        self.write_reg(BIT_FRAMING, tx_last_bits & 0x07)
+        self.write_reg(COMMAND, CMD_TRANSCEIVE)
+        start = self.ticks_us()
+        self.write_reg(BIT_FRAMING, START_SEND | (tx_last_bits & 0x07))
+        irq = 0
+        for _ in range(20000):
+            irq = self.read_reg(COM_IRQ)
+            if irq & (IRQ_RX | IRQ_IDLE | IRQ_TIMER | IRQ_ERR):
+                break
+            if ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
+                break
+        end = self.ticks_us()
+        self.last_rtt_us = ticks_diff(end, start)
+        self.clear_bits(BIT_FRAMING, START_SEND)
+        self.write_reg(COMMAND, CMD_IDLE)
+        err = self.read_reg(ERROR)
+        if err & ERR_COLL and check_collision:
+            raise CollisionError("rfid: collision (CollReg 0x%02x)" % self.read_reg(COLL))
+        if not irq & (IRQ_RX | IRQ_IDLE):
+            if irq & IRQ_TIMER:
+                raise NoCardError("rfid: no answer within %d us" % TIMEOUT_US)
+            raise ChipError("mfrc522: no interrupt after %d us (ComIrqReg 0x%02x)"
+                            % (self.poll_guard_us, irq))
+        if err & ERR_CRC:
+            raise CRCError("rfid: chip reports CRC error")
+        if err & (ERR_PROTOCOL | ERR_PARITY | ERR_BUFFER_OVFL):
+            raise ProtocolError("rfid: chip ErrorReg 0x%02x" % err)
+        n = self.read_reg(FIFO_LEVEL) & 0x7F
+        last_bits = self.read_reg(CONTROL) & 0x07
+        if n == 0:
+            raise ProtocolError("rfid: empty answer")
+        return self.read_fifo(n), last_bits
+
+    def transceive_crc(self, data):
+        """Send data + CRC_A, check and strip the answer's CRC_A."""
+        data = bytes(data)
+        ans, bits = self.transceive(data + self.calc_crc(data))
+        if bits != 0 or len(ans) < 3:
+            raise ProtocolError("rfid: answer too short (%d bytes, %d bits)" % (len(ans), bits))
+        if self.calc_crc(ans[:-2]) != ans[-2:]:
+            raise CRCError("rfid: CRC_A mismatch in %d-byte answer" % len(ans))
+        return ans[:-2]
+
+    # -- ISO/IEC 14443-3 type A ----------------------------------------------------------
+    def request(self, wake=False):
+        """REQA (or WUPA) as a 7-bit short frame -> ATQA (2 bytes)."""
+        ans, bits = self.transceive(bytes((PICC_WUPA if wake else PICC_REQA,)), 7)
+        if len(ans) != 2 or bits != 0:
+            raise ProtocolError("rfid: ATQA is %d bytes, %d bits, expected 2 bytes"
+                                % (len(ans), bits))
+        return ans
+
+    def anticollision(self, level):
+        """ANTICOLLISION at cascade level (0, 1, 2) with NVB 20h -> 4 UID bytes (BCC checked)."""
+        ans, bits = self.transceive(bytes((SEL_CL[level], 0x20)))
+        if len(ans) != 5 or bits != 0:
+            raise ProtocolError("rfid: anticollision answer is %d bytes, expected 5" % len(ans))
+        if ans[0] ^ ans[1] ^ ans[2] ^ ans[3] != ans[4]:
+            raise ProtocolError("rfid: BCC mismatch at cascade level %d" % (level + 1))
+        return ans[:4]
+
+    def select_level(self, level, part):
+        """SELECT at cascade level with 4 UID bytes -> SAK."""
+        bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
+        ans = self.transceive_crc(bytes((SEL_CL[level], 0x70)) + bytes(part) + bytes((bcc,)))
+        if len(ans) != 1:
+            raise ProtocolError("rfid: SAK is %d bytes, expected 1" % len(ans))
+        return ans[0]
+
+    def select(self, wake=False):
+        """REQA (WUPA if wake: halted cards answer too), then anticollision + select
+        through the cascade levels -> (uid bytes, sak)."""
+        self.request(wake)
+        uid = b""
+        for level in range(3):
+            part = self.anticollision(level)
+            sak = self.select_level(level, part)
+            if sak & SAK_CASCADE:
+                if part[0] != CASCADE_TAG:
+                    raise ProtocolError("rfid: cascade bit set without cascade tag")
+                uid += part[1:]
+                continue
+            uid += part
+            self._block = 0
+            return uid, sak
+        raise ProtocolError("rfid: UID longer than 3 cascade levels")
+
+    def halt(self):
+        """HLTA. A card that understood stays silent, so the timeout is success."""
+        data = bytes((PICC_HLTA, 0x00))
+        try:
+            self.transceive(data + self.calc_crc(data))
+        except NoCardError:
+            return True
+        return False
+
+    def deselect(self):
+        """S(DESELECT) for an ISO-DEP card: it goes to HALT. Silence is tolerated."""
+        try:
+            self.transceive_crc(b"\xc2")
+        except RfidError:
+            return False
+        return True
+
+    # -- ISO/IEC 14443-4 (no CID, no NAD, no chaining) ------------------------------------
+    def rats(self, fsdi=5):
+        """RATS with FSDI (5 -> 64-byte frames) and CID 0 -> ATS bytes."""
+        ats = self.transceive_crc(bytes((PICC_RATS, (fsdi << 4) & 0xF0)))
+        if ats[0] != len(ats):
+            raise ProtocolError("rfid: ATS length byte %d but %d bytes" % (ats[0], len(ats)))
+        self._block = 0
+        return ats
+
+    def exchange_apdu(self, apdu):
+        """Send an APDU in one I-block, return the answer's INF field. Answers S(WTX)."""
+        pcb = 0x02 | self._block
+        ans = self.transceive_crc(bytes((pcb,)) + bytes(apdu))
+        for _ in range(8):
+            if ans[0] & 0xF7 == 0xF2 and len(ans) == 2:         # S(WTX): echo it
+                ans = self.transceive_crc(ans)
+                continue
+            break
+        if ans[0] & 0xE2 != 0x02 or ans[0] & 0x01 != self._block:
+            raise ProtocolError("rfid: unexpected PCB 0x%02x" % ans[0])
+        if ans[0] & 0x10:
+            raise ProtocolError("rfid: chained answers are not supported")
+        self._block ^= 1
+        return ans[1:]

@@ -1,0 +1,142 @@
+# Challenge-response RFID credential: NXP NTAG 424 DNA AuthenticateEV2First over an
+# MFRC522, and the reader that turns a card presentation into the core's RFID event
+#     (RFID, uid_hex, rtt_us, strong)
+#
+# Protocol: NXP NT4H2421Gx datasheet rev 3.0 section 9.2.4 and application note
+# AN12196 section 3: both parts wrapped in ISO 7816-4 as 90 71 00 00 .. and
+# 90 AF 00 00 ..; AES-128 CBC with a zero IV; RndB' and RndA' are rotated left by
+# one byte. The PICC answers part 2 with E(K, TI || RndA' || PDcap2 || PCDcap2).
+#
+# strong=True only when the card proved it holds the key (it turned our fresh
+# RndA into RndA'). UID-only mode is WEAK: a UID is public and clonable (magic
+# cards, relays), so it returns strong=False and the core's permit rule decides.
+#
+# rtt_us is the round trip of the challenge exchange (part 2: our RndA out, the
+# card's proof back), measured with the injected ticks_us; a relay adds its delay
+# here, which is what the core's relay bound checks.
+#
+# AES comes from an injected factory with the MicroPython `cryptolib.aes(key, mode,
+# iv)` signature (objects with encrypt(buf)/decrypt(buf)); by default cryptolib.
+
+from firmware.drivers._ticks import ticks_diff
+from firmware.drivers.mfrc522 import AuthError, ProtocolError, hexlify
+
+AES_MODE_CBC = 2
+ZERO_IV = bytes(16)
+NTAG_APP_AID = b"\xd2\x76\x00\x00\x85\x01\x01"
+SW_OK = b"\x90\x00"
+SW_ADDITIONAL_FRAME = b"\x91\xaf"
+SW_OK_DESFIRE = b"\x91\x00"
+SW_AUTH_ERROR = b"\x91\xae"
+
+
+def default_aes_factory():
+    """cryptolib.aes on MicroPython; None when not importable (inject one on CPython)."""
+    try:
+        import cryptolib
+    except ImportError:
+        return None
+    return cryptolib.aes
+
+
+def default_random():
+    """os.urandom (ESP32 hardware RNG with radio on); None when unavailable."""
+    try:
+        import os
+        return os.urandom
+    except (ImportError, AttributeError):
+        return None
+
+
+def rotl1(b):
+    return bytes(b[1:]) + bytes(b[:1])
+
+
+class EV2First:
+    """AuthenticateEV2First against one key slot.
+
+    aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes."""
+
+    def __init__(self, aes=None, random=None):
+        self.aes = aes if aes is not None else default_aes_factory()
+        self.random = random if random is not None else default_random()
+        if self.aes is None:
+            raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
+        if self.random is None:
+            raise ValueError("ntag424: no random source; pass random=callable")
+
+    def _enc(self, key, data):
+        return self.aes(key, AES_MODE_CBC, ZERO_IV).encrypt(data)
+
+    def _dec(self, key, data):
+        return self.aes(key, AES_MODE_CBC, ZERO_IV).decrypt(data)
+
+    def authenticate(self, reader, key, key_no=0):
+        """Run both parts on an ISO-DEP-activated card -> (ti bytes, rtt_us of part 2).
+
+        Raises AuthError when the card rejects our proof or fails to prove its own."""
+        sel = reader.exchange_apdu(b"\x00\xa4\x04\x0c\x07" + NTAG_APP_AID + b"\x00")
+        if sel[-2:] != SW_OK:
+            raise ProtocolError("ntag424: select application answered %s" % hexlify(sel[-2:]))
+        ans = reader.exchange_apdu(bytes((0x90, 0x71, 0x00, 0x00, 0x02, key_no, 0x00, 0x00)))
+        if ans[-2:] != SW_ADDITIONAL_FRAME or len(ans) != 18:
+            raise AuthError("ntag424: part 1 answered %s" % hexlify(ans[-2:]))
+        rnd_b = self._dec(key, ans[:16])
+        rnd_a = bytes(self.random(16))
+        token = self._enc(key, rnd_a + rotl1(rnd_b))
+        t0 = reader.ticks_us()
+        ans = reader.exchange_apdu(b"\x90\xaf\x00\x00\x20" + token + b"\x00")
+        rtt = ticks_diff(reader.ticks_us(), t0)
+        if ans[-2:] == SW_AUTH_ERROR:
+            raise AuthError("ntag424: card rejected our key (91 ae)")
+        if ans[-2:] != SW_OK_DESFIRE or len(ans) != 34:
+            raise AuthError("ntag424: part 2 answered %s" % hexlify(ans[-2:]))
+        plain = self._dec(key, ans[:32])
+        if plain[4:20] != rotl1(rnd_a):
+            raise AuthError("ntag424: card failed to prove the key (RndA' mismatch)")
+        return plain[:4], rtt
+
+
+class RfidReader:
+    """One card presentation -> (uid_hex, rtt_us, strong) for the core's RFID event.
+
+    mfrc: an initialised MFRC522. key_for: callable(uid_hex) -> 16-byte AES key or
+    None (None -> UID-only, weak). strong cards are those that pass EV2First.
+    """
+
+    def __init__(self, mfrc, key_for=None, aes=None, random=None, key_no=0):
+        self.mfrc = mfrc
+        self.key_for = key_for
+        self.key_no = key_no
+        self.auth = EV2First(aes, random) if key_for is not None else None
+
+    def read(self, wake=False):
+        """Select a card and, if a key is known for it, authenticate it; then put the
+        card to HALT (it answers again only after leaving the field, or to wake=True).
+
+        Returns (uid_hex, rtt_us, strong). In UID-only mode rtt_us is the SELECT
+        round trip and strong is False. Raises NoCardError, CRCError,
+        CollisionError, ProtocolError or AuthError (wrong key: the card is present
+        but unproven; the port reports it as a failed credential)."""
+        uid, sak = self.mfrc.select(wake)
+        uid_hex = hexlify(uid)
+        key = self.key_for(uid_hex) if self.key_for is not None else None
+        if key is None:
+            rtt = self.mfrc.last_rtt_us
+            self.mfrc.halt()
+            return uid_hex, rtt, False
+        if not sak & 0x20:
+            self.mfrc.halt()
+            raise AuthError("ntag424: card %s does not speak ISO 14443-4 (SAK 0x%02x)"
+                            % (uid_hex, sak))
+        self.mfrc.rats()
+        try:
+            _, rtt = self.auth.authenticate(self.mfrc, key, self.key_no)
+        finally:
+            self.mfrc.deselect()
+        return uid_hex, rtt, True
+
+    def event(self):
+        """The core event tuple ("rfid", uid_hex, rtt_us, strong) of read()."""
+        uid_hex, rtt, strong = self.read()
+        return ("rfid", uid_hex, rtt, strong)

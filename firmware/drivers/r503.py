@@ -1,0 +1,291 @@
+# Fingerprint module of the R503 / R307 / ZFM-20 family over UART (57600 8N1).
+#
+# Packet (R503 user manual v1.2 section 5, ZFM-20 user manual section 4):
+#     EF 01 | address (4, big-endian) | PID | length (2) = len(payload) + 2 | payload |
+#     checksum (2) = (PID + length bytes + payload bytes) & 0xFFFF
+# PID 01 command, 02 data, 07 acknowledge, 08 end of data. An acknowledge payload
+# starts with the confirmation code (CODES below); 0 means success.
+#
+# The bus comes in: `uart` has write(buf), read(n) -> bytes|None, any() -> int,
+# like machine.UART(1, 57600, timeout=...). Time comes in as ticks_ms.
+
+from firmware.drivers._ticks import default_ticks_ms, ticks_diff
+
+HEADER = b"\xef\x01"
+PID_COMMAND = 0x01
+PID_DATA = 0x02
+PID_ACK = 0x07
+PID_END = 0x08
+
+GEN_IMG = 0x01
+IMG2TZ = 0x02
+SEARCH = 0x04
+REG_MODEL = 0x05
+STORE = 0x06
+DELETE_CHAR = 0x0C
+EMPTY = 0x0D
+VFY_PWD = 0x13
+TEMPLATE_NUM = 0x1D
+
+# Confirmation codes -> names. 0x00..0x1D from the ZFM-20/R307 table, the rest from
+# the R503 user manual v1.2 table.
+CODES = {
+    0x00: "ok",
+    0x01: "packet_error",            # error when receiving the data package
+    0x02: "no_finger",               # no finger on the sensor
+    0x03: "enroll_fail",             # failed to enroll (collect) the finger
+    0x06: "image_messy",             # over-disorderly image, no character file
+    0x07: "image_too_few_features",  # too few character points / image too small
+    0x08: "no_match",                # finger doesn't match
+    0x09: "not_found",               # no matching finger in the library
+    0x0A: "merge_fail",              # failed to combine the character files
+    0x0B: "bad_page",                # PageID beyond the finger library
+    0x0C: "template_read_error",     # reading template failed or template invalid
+    0x0D: "template_upload_error",
+    0x0E: "cannot_receive",          # module can't receive the following packages
+    0x0F: "image_upload_error",
+    0x10: "delete_fail",
+    0x11: "clear_fail",
+    0x13: "wrong_password",
+    0x15: "no_valid_image",          # no valid primary image to generate from
+    0x18: "flash_error",             # error writing flash
+    0x19: "undefined_error",
+    0x1A: "bad_register",
+    0x1B: "bad_register_config",
+    0x1C: "bad_notepad_page",
+    0x1D: "port_error",              # failed to operate the communication port
+    0x1F: "library_full",
+    0x20: "bad_address",
+    0x21: "password_required",
+    0x22: "template_empty",
+    0x24: "library_empty",
+    0x26: "timeout",
+    0x27: "already_exists",
+    0x29: "sensor_hardware_error",
+    0xFC: "unsupported_command",
+    0xFD: "hardware_error",
+    0xFE: "execution_failure",
+}
+
+
+class FingerError(Exception):
+    """A confirmation code other than 0, or a link failure. .code (int or None), .name."""
+
+    def __init__(self, code, name, detail=""):
+        Exception.__init__(self, "fingerprint: %s%s" % (name, (": " + detail) if detail else ""))
+        self.code = code
+        self.name = name
+
+
+class PacketError(FingerError):
+    """Malformed packet (header, address, PID, length, checksum) or code 0x01."""
+
+
+class NoFinger(FingerError):
+    """No finger on the sensor (0x02)."""
+
+
+class NotFound(FingerError):
+    """The finger matches no stored template (0x09; 0x08 for 1:1 match)."""
+
+
+class BadImage(FingerError):
+    """The image could not be turned into features (0x06, 0x07, 0x15)."""
+
+
+class EnrollFail(FingerError):
+    """Enrolment failed: capture (0x03) or merge of the two captures (0x0A)."""
+
+
+class BadPage(FingerError):
+    """Page id outside the library (0x0B)."""
+
+
+class WrongPassword(FingerError):
+    """Module password rejected (0x13) or not yet verified (0x21)."""
+
+
+class FlashError(FingerError):
+    """Module flash write/erase failed (0x18, 0x10, 0x11)."""
+
+
+class FingerTimeout(FingerError):
+    """No (complete) answer from the module in time."""
+
+
+_CLASSES = {
+    0x01: PacketError, 0x02: NoFinger, 0x03: EnrollFail, 0x06: BadImage, 0x07: BadImage,
+    0x08: NotFound, 0x09: NotFound, 0x0A: EnrollFail, 0x0B: BadPage, 0x10: FlashError,
+    0x11: FlashError, 0x13: WrongPassword, 0x15: BadImage, 0x18: FlashError,
+    0x21: WrongPassword, 0x26: FingerTimeout,
+}
+
+
+def error_for(code):
+    """The FingerError (subclass) instance for a non-zero confirmation code."""
+    name = CODES.get(code, "unknown_0x%02x" % code)
+    return _CLASSES.get(code, FingerError)(code, name, "code 0x%02x" % code)
+
+
+def checksum(pid, length, payload):
+    s = pid + (length >> 8) + (length & 0xFF)
+    for b in payload:
+        s += b
+    return s & 0xFFFF
+
+
+def build_packet(address, pid, payload):
+    """One packet: header, address, PID, length, payload, checksum."""
+    length = len(payload) + 2
+    return (HEADER + address.to_bytes(4, "big") + bytes((pid, length >> 8, length & 0xFF))
+            + bytes(payload) + checksum(pid, length, payload).to_bytes(2, "big"))
+
+
+class R503:
+    """R503/R307 fingerprint module.
+
+    uart: machine.UART-like; address/password: module settings (defaults FFFFFFFF, 0);
+    ticks_ms: millisecond tick callable; timeout_ms: answer timeout for one command;
+    capacity: number of template pages searched by identify()."""
+
+    def __init__(self, uart, address=0xFFFFFFFF, password=0, ticks_ms=None,
+                 timeout_ms=1500, capacity=200):
+        self.uart = uart
+        self.address = address
+        self.password = password
+        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
+        self.timeout_ms = timeout_ms
+        self.capacity = capacity
+
+    # -- link ----------------------------------------------------------------------------
+    def _read_exact(self, n, start):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.uart.read(n - len(buf)) if self.uart.any() else None
+            if chunk:
+                buf += chunk
+            elif ticks_diff(self.ticks_ms(), start) > self.timeout_ms:
+                raise FingerTimeout(None, "timeout", "%d of %d bytes after %d ms"
+                                    % (len(buf), n, self.timeout_ms))
+        return buf
+
+    def read_packet(self):
+        """Read one packet -> (pid, payload). Raises PacketError naming what was wrong."""
+        start = self.ticks_ms()
+        head = self._read_exact(9, start)
+        if head[:2] != HEADER:
+            raise PacketError(None, "packet_error", "bad header %02x%02x" % (head[0], head[1]))
+        addr = int.from_bytes(head[2:6], "big")
+        if addr != self.address:
+            raise PacketError(None, "packet_error", "address %08x, expected %08x"
+                              % (addr, self.address))
+        pid = head[6]
+        if pid not in (PID_ACK, PID_DATA, PID_END):
+            raise PacketError(None, "packet_error", "unexpected PID 0x%02x" % pid)
+        length = (head[7] << 8) | head[8]
+        if length < 2 or length > 258:
+            raise PacketError(None, "packet_error", "bad length %d" % length)
+        rest = self._read_exact(length, start)
+        payload = rest[:-2]
+        got = (rest[-2] << 8) | rest[-1]
+        want = checksum(pid, length, payload)
+        if got != want:
+            raise PacketError(None, "packet_error", "checksum %04x, expected %04x" % (got, want))
+        return pid, payload
+
+    def command(self, instruction, params=b""):
+        """Send one command and return the acknowledge data after the confirmation code.
+
+        Raises error_for(code) for a non-zero code, PacketError, FingerTimeout."""
+        while self.uart.any():                  # drop stale bytes from an earlier failure
+            self.uart.read(self.uart.any())
+        self.uart.write(build_packet(self.address, PID_COMMAND, bytes((instruction,)) + params))
+        pid, payload = self.read_packet()
+        if pid != PID_ACK:
+            raise PacketError(None, "packet_error", "expected an acknowledge, got PID 0x%02x"
+                              % pid)
+        if len(payload) < 1:
+            raise PacketError(None, "packet_error", "empty acknowledge")
+        if payload[0] != 0:
+            raise error_for(payload[0])
+        return payload[1:]
+
+    # -- instructions ------------------------------------------------------------------
+    def verify_password(self):
+        self.command(VFY_PWD, self.password.to_bytes(4, "big"))
+
+    def gen_img(self):
+        self.command(GEN_IMG)
+
+    def img2tz(self, buffer_id):
+        self.command(IMG2TZ, bytes((buffer_id,)))
+
+    def search(self, buffer_id=1, start=0, count=None):
+        """1:N search -> (page id, match score)."""
+        if count is None:
+            count = self.capacity
+        data = self.command(SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
+                            + count.to_bytes(2, "big"))
+        if len(data) < 4:
+            raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
+        return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
+
+    def reg_model(self):
+        self.command(REG_MODEL)
+
+    def store(self, page, buffer_id=1):
+        self.command(STORE, bytes((buffer_id,)) + page.to_bytes(2, "big"))
+
+    def delete(self, page, n=1):
+        self.command(DELETE_CHAR, page.to_bytes(2, "big") + n.to_bytes(2, "big"))
+
+    def empty(self):
+        self.command(EMPTY)
+
+    def template_count(self):
+        data = self.command(TEMPLATE_NUM)
+        if len(data) < 2:
+            raise PacketError(None, "packet_error", "template count has %d bytes" % len(data))
+        return (data[0] << 8) | data[1]
+
+    # -- high level ---------------------------------------------------------------------
+    def identify(self):
+        """Capture, extract and search once -> (template_id, score).
+
+        Raises NoFinger, BadImage, NotFound (or another FingerError)."""
+        self.gen_img()
+        self.img2tz(1)
+        return self.search(1, 0, self.capacity)
+
+    def event(self):
+        """The core event ("finger", template_id, score) of identify()."""
+        page, score = self.identify()
+        return ("finger", page, score)
+
+    def _wait(self, finger, wait_ms):
+        """Poll GenImg until a finger is present (finger=True) or lifted (False)."""
+        start = self.ticks_ms()
+        while True:
+            try:
+                self.gen_img()
+                if finger:
+                    return
+            except NoFinger:
+                if not finger:
+                    return
+            if ticks_diff(self.ticks_ms(), start) > wait_ms:
+                raise FingerTimeout(None, "timeout", "finger %s within %d ms"
+                                    % ("not placed" if finger else "not lifted", wait_ms))
+
+    def enroll(self, page, wait_ms=10000):
+        """Two captures (lift in between), merge, store at page. Raises BadPage,
+        EnrollFail (merge failed: not the same finger), FingerTimeout, ..."""
+        if page < 0 or page >= self.capacity:
+            raise BadPage(0x0B, "bad_page", "page %d outside 0..%d" % (page, self.capacity - 1))
+        self._wait(True, wait_ms)
+        self.img2tz(1)
+        self._wait(False, wait_ms)
+        self._wait(True, wait_ms)
+        self.img2tz(2)
+        self.reg_model()
+        self.store(page, 1)

@@ -1,0 +1,68 @@
+"""The `armlock` command: one entry point for keys, permits, devices, HIL and simulation.
+
+Each command group lives in its own module and is registered here. Errors a user can
+cause are printed as one line without a traceback unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hardware.cli.common import UserError, console, state
+
+app = typer.Typer(
+    name="armlock",
+    help="Authorisation-lock firmware, virtual board, HIL harness and deployment simulator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    state["debug"] = debug
+
+
+def _register() -> None:
+    """Attach every command group found; a group whose module is absent is skipped."""
+    import importlib
+
+    groups = [
+        ("hardware.cli.keys", "keys"),
+        ("hardware.cli.permit", "permit"),
+        ("hardware.cli.demo", None),
+        ("hardware.cli.device", "device"),
+        ("hardware.cli.board", None),
+        ("hardware.cli.build", None),
+        ("hardware.cli.hil", None),
+        ("hardware.cli.bench", None),
+        ("simulator.cli", None),
+    ]
+    for modname, group in groups:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:
+                continue
+            raise
+        if group:
+            app.add_typer(mod.app, name=group)
+        else:
+            mod.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=True)
+    except UserError as exc:
+        if state.get("debug"):
+            raise
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(exc.code)

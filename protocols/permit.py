@@ -1,0 +1,422 @@
+# Permit token: the signed, binary authorisation a lock obeys (spec: protocols/SPEC_PERMIT.md).
+#
+# One token format carries three kinds: a permit (who may unlock, when, where, with which
+# factors), a recall (revoke whatever permit is loaded) and an authority tamper reset. All
+# are big-endian and end in an HMAC-SHA256 under the device's own key
+# (protocols.crypto.device_key), so a token issued for one lock is useless on another.
+#
+# Runs on MicroPython and CPython. Decoding checks the structure (lengths and counts), then
+# the MAC, then every value; any failure raises PermitError naming the field and byte offset.
+# Zone and ring indices in messages are 0-based (ring 0 is the outer ring).
+
+import binascii
+import struct
+from array import array
+
+from protocols.crypto import ct_equal, hmac_sha256
+
+MAGIC = b"ALPM"
+VERSION = 1
+MAC_LEN = 32
+
+KIND_PERMIT = 1
+KIND_RECALL = 2
+KIND_RESET = 3
+
+MODE_ANY = 0
+MODE_ALL = 1
+MODE_KOFN = 2
+
+F_RFID = 1
+F_FINGER = 2
+
+MAX_ID = 32
+MAX_HOLDERS = 32
+MAX_ZONES = 8
+MAX_RINGS = 8
+MIN_VERTICES = 3
+MAX_VERTICES = 512
+MIN_CRED = 4
+MAX_CRED = 16
+LAT_MAX = 900000000
+LON_MAX = 1800000000
+MIN_TOKEN = 7 + 1 + 12 + MAC_LEN  # a recall for a one-character device id
+
+_HEAD = (("serial", 4), ("not_before", 4), ("not_after", 4))
+_RULE = (("fail profile", 1), ("max unlock duration", 2), ("factor rule mode", 1),
+         ("factor mask", 1), ("k", 1), ("factor window", 2))
+
+
+class PermitError(ValueError):
+    """A token that is malformed, truncated, forged or for another device."""
+
+
+class Permit:
+    """A decoded token. Rings are array('i') of flattened [lat0, lon0, lat1, lon1, ...]."""
+
+    def __init__(self):
+        self.version = VERSION
+        self.kind = KIND_PERMIT
+        self.device_id = ""
+        self.serial = 0
+        self.not_before = 0
+        self.not_after = 0
+        self.fail_enabled = False
+        self.max_unlock_s = 0
+        self.rule_mode = MODE_ANY
+        self.factor_mask = 0
+        self.k = 0
+        self.window_s = 0
+        self.holders = []
+        self.zones = []
+        self.rfid_index = {}
+        self.finger_index = {}
+        self.verified = False
+        self.mac = b""
+
+    def __repr__(self):
+        return "<Permit kind=%d device=%s serial=%d [%d, %d] holders=%d zones=%d>" % (
+            self.kind, self.device_id, self.serial, self.not_before, self.not_after,
+            len(self.holders), len(self.zones))
+
+
+def _popcount(x):
+    n = 0
+    while x:
+        n += x & 1
+        x >>= 1
+    return n
+
+
+def _need(o, size, limit, what):
+    if o + size > limit:
+        raise PermitError("permit truncated at byte %d (%s)" % (o, what))
+
+
+def _fixed(o, names, limit):
+    for name, size in names:
+        _need(o, size, limit, name)
+        o += size
+    return o
+
+
+def _header(b, limit):
+    # Checks magic, version, kind and device id; returns (kind, device_id, offset after id).
+    if len(b) >= 4 and bytes(b[0:4]) != MAGIC:
+        raise PermitError("not an armlock permit (bad magic at byte 0)")
+    _need(0, 4, limit, "magic")
+    _need(4, 1, limit, "format version")
+    if b[4] != VERSION:
+        raise PermitError("unsupported permit format version %d at byte 4" % b[4])
+    _need(5, 1, limit, "kind")
+    kind = b[5]
+    if kind < KIND_PERMIT or kind > KIND_RESET:
+        raise PermitError("unknown permit kind %d at byte 5" % kind)
+    _need(6, 1, limit, "device id length")
+    n = b[6]
+    if n < 1 or n > MAX_ID:
+        raise PermitError("device id length %d at byte 6 out of range 1..%d" % (n, MAX_ID))
+    _need(7, n, limit, "device id")
+    for i in range(7, 7 + n):
+        if b[i] < 0x21 or b[i] > 0x7E:
+            raise PermitError("device id byte at %d is not printable ASCII" % i)
+    return kind, bytes(b[7:7 + n]).decode(), 7 + n
+
+
+def _count(b, o, limit, what, lo, hi):
+    _need(o, 1, limit, what)
+    c = b[o]
+    if c < lo or c > hi:
+        raise PermitError("%s %d at byte %d out of range %d..%d" % (what, c, o, lo, hi))
+    return c
+
+
+def _walk(b, limit):
+    # Structure only: lengths and counts, no values. Returns the offset where the MAC starts.
+    kind, _, o = _header(b, limit)
+    o = _fixed(o, _HEAD, limit)
+    if kind != KIND_PERMIT:
+        return o
+    o = _fixed(o, _RULE, limit)
+    nh = _count(b, o, limit, "holder count", 1, MAX_HOLDERS)
+    o += 1
+    for h in range(nh):
+        what = "holder %d" % h
+        _need(o, 2, limit, what + " id")
+        o += 2
+        r = _count(b, o, limit, what + " rfid count", 0, 255)
+        o += 1
+        for c in range(r):
+            L = _count(b, o, limit, "%s rfid %d length" % (what, c), MIN_CRED, MAX_CRED)
+            _need(o + 1, L, limit, "%s rfid %d" % (what, c))
+            o += 1 + L
+        f = _count(b, o, limit, what + " fingerprint count", 0, 255)
+        o += 1
+        _need(o, 2 * f, limit, what + " fingerprint templates")
+        o += 2 * f
+    nz = _count(b, o, limit, "zone count", 1, MAX_ZONES)
+    o += 1
+    for z in range(nz):
+        what = "zone %d" % z
+        _need(o, 1, limit, what + " flags")
+        nr = _count(b, o + 1, limit, what + " ring count", 1, MAX_RINGS)
+        o += 2
+        for r in range(nr):
+            w = "%s ring %d" % (what, r)
+            _need(o, 2, limit, w + " vertex count")
+            nv = struct.unpack_from(">H", b, o)[0]
+            if nv < MIN_VERTICES or nv > MAX_VERTICES:
+                raise PermitError("%s vertex count %d at byte %d out of range %d..%d" % (
+                    w, nv, o, MIN_VERTICES, MAX_VERTICES))
+            _need(o + 2, 8 * nv, limit, w + " vertices")
+            o += 2 + 8 * nv
+    return o
+
+
+def _check_len(b):
+    if len(b) < MIN_TOKEN:
+        raise PermitError("permit too short: %d bytes, a token has at least %d" % (
+            len(b), MIN_TOKEN))
+
+
+def peek_device_id(blob):
+    """The device id a token is addressed to (no MAC check), to pick the key to verify with."""
+    _check_len(blob)
+    return _header(blob, len(blob))[1]
+
+
+def _check_rule(p, o):
+    if p.max_unlock_s < 1:
+        raise PermitError("max unlock duration 0 at byte %d, need >= 1 s" % (o + 1))
+    if p.rule_mode > MODE_KOFN:
+        raise PermitError("factor rule mode %d at byte %d unknown" % (p.rule_mode, o + 3))
+    m = p.factor_mask
+    if m < 1 or m > (F_RFID | F_FINGER):
+        raise PermitError("factor mask 0x%02x at byte %d invalid" % (m, o + 4))
+    n = _popcount(m)
+    k = p.k
+    if p.rule_mode == MODE_ANY:
+        ok = k == 1
+    elif p.rule_mode == MODE_ALL:
+        ok = k == n
+    else:
+        ok = 1 <= k <= n
+    if not ok:
+        raise PermitError("k %d at byte %d does not fit rule mode %d with %d factors" % (
+            k, o + 5, p.rule_mode, n))
+    if k >= 2 and p.window_s < 1:
+        raise PermitError("factor window 0 at byte %d, need >= 1 s when k >= 2" % (o + 6))
+
+
+def _holders(p, b, o):
+    nh = b[o]
+    o += 1
+    seen = {}
+    for h in range(nh):
+        hid = struct.unpack_from(">H", b, o)[0]
+        if hid in seen:
+            raise PermitError("holder %d id %d at byte %d repeated" % (h, hid, o))
+        seen[hid] = 1
+        o += 2
+        creds = []
+        nc = b[o]
+        o += 1
+        for c in range(nc):
+            L = b[o]
+            cid = binascii.hexlify(b[o + 1:o + 1 + L]).decode().upper()
+            if cid in p.rfid_index:
+                raise PermitError("holder %d rfid %d at byte %d repeated" % (h, c, o))
+            p.rfid_index[cid] = hid
+            creds.append(cid)
+            o += 1 + L
+        nf = b[o]
+        o += 1
+        tpls = struct.unpack_from(">%dH" % nf, b, o) if nf else ()
+        for t in range(nf):
+            if tpls[t] in p.finger_index:
+                raise PermitError("holder %d fingerprint %d template %d at byte %d repeated" % (
+                    h, t, tpls[t], o + 2 * t))
+            p.finger_index[tpls[t]] = hid
+        o += 2 * nf
+        if creds and not p.factor_mask & F_RFID:
+            raise PermitError("holder %d lists rfid credentials but the factor mask excludes rfid"
+                              % h)
+        if nf and not p.factor_mask & F_FINGER:
+            raise PermitError("holder %d lists fingerprints but the factor mask excludes them" % h)
+        if not creds and not nf:
+            raise PermitError("holder %d (id %d) has no credential" % (h, hid))
+        p.holders.append((hid, tuple(creds), tpls))
+    return o
+
+
+def _zones(p, b, o):
+    nz = b[o]
+    o += 1
+    allowed = 0
+    for z in range(nz):
+        flags = b[o]
+        if flags > 1:
+            raise PermitError("zone %d flags 0x%02x at byte %d has unknown bits" % (z, flags, o))
+        if not flags:
+            allowed += 1
+        nr = b[o + 1]
+        o += 2
+        rings = []
+        for r in range(nr):
+            nv = struct.unpack_from(">H", b, o)[0]
+            o += 2
+            ring = array("i", struct.unpack_from(">%di" % (2 * nv), b, o))
+            for i in range(0, 2 * nv, 2):
+                if ring[i] < -LAT_MAX or ring[i] > LAT_MAX:
+                    raise PermitError("zone %d ring %d vertex %d latitude %d at byte %d out of "
+                                      "range" % (z, r, i // 2, ring[i], o + 4 * i))
+                if ring[i + 1] < -LON_MAX or ring[i + 1] > LON_MAX:
+                    raise PermitError("zone %d ring %d vertex %d longitude %d at byte %d out of "
+                                      "range" % (z, r, i // 2, ring[i + 1], o + 4 * i + 4))
+            rings.append(ring)
+            o += 8 * nv
+        p.zones.append((flags == 1, rings))
+    if not allowed:
+        raise PermitError("permit has no allowed zone (all %d zones are forbidden)" % nz)
+    return o
+
+
+def decode(blob, key):
+    """Parse and validate a token. With `key`, the MAC is verified before any value is read;
+    with key None (host inspection of a foreign token only) it is not, and .verified is False."""
+    b = bytes(blob)
+    limit = len(b) - MAC_LEN
+    _check_len(b)
+    end = _walk(b, limit)
+    if end < limit:
+        raise PermitError("permit has %d trailing bytes at byte %d" % (limit - end, end + MAC_LEN))
+    p = Permit()
+    p.mac = b[end:]
+    if key is not None:
+        if not ct_equal(hmac_sha256(key, b[:end]), p.mac):
+            raise PermitError("permit MAC does not verify (forged or wrong device key)")
+        p.verified = True
+    p.kind, p.device_id, o = _header(b, limit)
+    p.serial, p.not_before, p.not_after = struct.unpack_from(">III", b, o)
+    if p.serial == 0:
+        raise PermitError("serial 0 at byte %d, need >= 1" % o)
+    if p.not_before > p.not_after:
+        raise PermitError("not_before %d after not_after %d at byte %d" % (
+            p.not_before, p.not_after, o + 4))
+    if p.kind != KIND_PERMIT:
+        if p.not_before != p.not_after:
+            raise PermitError("recall/reset token needs not_after == not_before at byte %d"
+                              % (o + 8))
+        return p
+    o += 12
+    fail, p.max_unlock_s, p.rule_mode, p.factor_mask, p.k, p.window_s = struct.unpack_from(
+        ">BHBBBH", b, o)
+    if fail > 1:
+        raise PermitError("fail profile %d at byte %d unknown (0 or 1)" % (fail, o))
+    p.fail_enabled = fail == 1
+    _check_rule(p, o)
+    o = _holders(p, b, o + 8)
+    _zones(p, b, o)
+    return p
+
+
+# -- encoder (host tools and test vectors; also runs on MicroPython) ----------------------
+
+def _u(fields, name, bits, default=None):
+    v = fields.get(name, default)
+    if v is None:
+        raise PermitError("field %s missing" % name)
+    v = int(v)
+    if v < 0 or v >= (1 << bits):
+        raise PermitError("field %s = %d does not fit u%d" % (name, v, bits))
+    return v
+
+
+def _cred_bytes(c):
+    if isinstance(c, str):
+        try:
+            return binascii.unhexlify(c)
+        except (ValueError, TypeError):
+            raise PermitError("rfid credential %r is not hex" % c)
+    return bytes(c)
+
+
+def _ring_pairs(ring):
+    # A ring is a list of (lat, lon) pairs or a flat sequence lat0, lon0, lat1, ...
+    if len(ring) and isinstance(ring[0], int):
+        return list(ring)
+    flat = []
+    for v in ring:
+        flat.append(v[0])
+        flat.append(v[1])
+    return flat
+
+
+def _enc_holders(out, holders):
+    out.append(_len8(holders, "holders"))
+    for h in holders:
+        hid, creds, tpls = h[0], h[1], h[2]
+        out.extend(struct.pack(">H", _u({"holder id": hid}, "holder id", 16)))
+        out.append(_len8(creds, "rfid credentials"))
+        for c in creds:
+            cb = _cred_bytes(c)
+            out.append(_len8(cb, "rfid credential"))
+            out.extend(cb)
+        out.append(_len8(tpls, "fingerprint templates"))
+        for t in tpls:
+            out.extend(struct.pack(">H", _u({"template id": t}, "template id", 16)))
+
+
+def _enc_zones(out, zones):
+    out.append(_len8(zones, "zones"))
+    for z in zones:
+        out.append(1 if z[0] else 0)
+        out.append(_len8(z[1], "rings"))
+        for ring in z[1]:
+            flat = _ring_pairs(ring)
+            nv = len(flat) // 2
+            out.extend(struct.pack(">H", _u({"vertex count": nv}, "vertex count", 16)))
+            for v in flat:
+                v = int(v)
+                if v < -LON_MAX or v > LON_MAX:
+                    raise PermitError("coordinate %d out of range" % v)
+            out.extend(struct.pack(">%di" % len(flat), *flat))
+
+
+def _len8(seq, what):
+    if len(seq) > 255:
+        raise PermitError("too many %s (%d)" % (what, len(seq)))
+    return len(seq)
+
+
+def encode(fields, key):
+    """Build and sign a token from a dict named like Permit's attributes; validates it by
+    decoding the result (raises PermitError). Recall/reset take `not_before` (or `issued_at`)."""
+    kind = _u(fields, "kind", 8, KIND_PERMIT)
+    did = fields.get("device_id")
+    if isinstance(did, str):
+        did = did.encode()
+    if not did:
+        raise PermitError("field device_id missing")
+    nb = fields.get("not_before", fields.get("issued_at"))
+    out = bytearray(MAGIC)
+    out.append(_u(fields, "version", 8, VERSION))
+    out.append(kind)
+    out.append(_len8(did, "device id bytes"))
+    out.extend(did)
+    nb = _u({"not_before": nb}, "not_before", 32)
+    na = nb if kind != KIND_PERMIT else _u(fields, "not_after", 32)
+    out.extend(struct.pack(">III", _u(fields, "serial", 32), nb, na))
+    if kind == KIND_PERMIT:
+        out.append(1 if fields.get("fail_enabled") else 0)
+        out.extend(struct.pack(">H", _u(fields, "max_unlock_s", 16)))
+        out.append(_u(fields, "rule_mode", 8))
+        out.append(_u(fields, "factor_mask", 8))
+        out.append(_u(fields, "k", 8))
+        out.extend(struct.pack(">H", _u(fields, "window_s", 16)))
+        _enc_holders(out, fields.get("holders") or ())
+        _enc_zones(out, fields.get("zones") or ())
+    out.extend(hmac_sha256(key, out))
+    blob = bytes(out)
+    decode(blob, key)
+    return blob

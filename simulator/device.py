@@ -1,0 +1,80 @@
+"""One simulated lock: the real firmware core plus the board around it (clock, wakes).
+
+Ticks are delivered exactly at the times the core asks for with WAKE, but lazily: a
+due wake is handled just before the next event that happens after it, so a weapon in
+storage costs nothing between events. Nothing here decides whether the lock opens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware.core.controller import LockController
+from simulator.sensors import Rtc
+
+MAX_TICKS_PER_STEP = 64
+
+
+class Device:
+    """A LockController driven in simulated seconds `t` (float, since boot)."""
+
+    def __init__(self, device_id: str, key: bytes, config: dict[str, Any], rtc: Rtc) -> None:
+        self.c = LockController(device_id, key, config)
+        self.rtc = rtc
+        self.wake: int | None = None
+        self.events = 0
+        self.audits: list[tuple[float, bytes]] = []
+        self.keep_audit = False
+        self.audit_count = 0
+        self.last_answer_ms = 0
+        self.last_ok: bool | None = None
+        self.indications: list[str] = []
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.c.locked)
+
+    def boot(self, t: float) -> None:
+        self._handle(("boot", None, "power_on"), t)
+
+    def send(self, event: tuple[Any, ...], t: float) -> list[tuple[Any, ...]]:
+        """Deliver due ticks, then `event` at time t; return its actions."""
+        self.advance(t)
+        return self._handle(event, t)
+
+    def advance(self, t: float) -> None:
+        """Deliver every tick the core asked for up to time t."""
+        ms = int(t * 1000)
+        n = 0
+        while self.wake is not None and self.wake <= ms:
+            at = self.wake
+            self.wake = None
+            n += 1
+            if n > MAX_TICKS_PER_STEP:  # a wake chain this dense: catch up at t
+                at = ms
+            self._handle(("tick",), at / 1000)
+
+    def _handle(self, event: tuple[Any, ...], t: float) -> list[tuple[Any, ...]]:
+        ms = int(t * 1000)
+        actions = self.c.handle(event, ms, self.rtc.read(t))
+        self.events += 1
+        self.last_ok = None
+        for a in actions:
+            kind = a[0]
+            if kind == "audit":
+                self.audit_count += 1
+                if self.keep_audit:
+                    self.audits.append((t, a[1]))
+            elif kind == "wake":
+                self.wake = a[1]  # the core always announces its earliest due time
+            elif kind == "answer":
+                self.last_answer_ms = a[1] - ms
+                self.last_ok = a[2]
+            elif kind == "set_rtc":
+                self.rtc.set(t, a[1])
+            elif kind == "indicate":
+                self.indications.append(a[1])
+        return actions
+
+    def audit_seq(self) -> int:
+        return int(self.c.chain.seq)

@@ -1,0 +1,158 @@
+"""Sensor and environment models: GNSS (noise, jamming, spoofing), fingerprint, RFID,
+battery and RTC drift. They produce the events a real board would feed the core."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from simulator.world import DAY, HOUR, M_PER_DEG, Zone, offset
+
+
+def _in_period(t: float, item: dict[str, Any]) -> bool:
+    day = t / DAY
+    if not item["start_day"] <= day < item["end_day"]:
+        return False
+    h0, h1 = item["hours"]
+    hour = (t % DAY) / HOUR
+    return h0 <= hour < h1 if h0 <= h1 else hour >= h0 or hour < h1
+
+
+class Gnss:
+    """GNSS environment: what the receiver reports at a place and time."""
+
+    def __init__(self, data: dict[str, Any], zones: dict[str, Zone]) -> None:
+        g = data["gnss"]
+        self.hacc_m = g["hacc_m"]
+        self.p_bad = g["p_bad_fix"]
+        self.jam = [(zones[j["zone"]], j) for j in g["jamming"]]
+        self.spoof = [(zones[s["zone"]], s) for s in g["spoofing"]]
+
+    def jammed(self, lat: float, lon: float, t: float) -> bool:
+        return any(_in_period(t, item) and z.contains(lat, lon) for z, item in self.jam)
+
+    def spoofed(self, lat: float, lon: float, t: float) -> tuple[float, float] | None:
+        for z, item in self.spoof:
+            if _in_period(t, item) and z.contains(lat, lon):
+                return float(item["target"][0]), float(item["target"][1])
+        return None
+
+    def fix(self, rng: random.Random, lat: float, lon: float) -> tuple[int, int, int]:
+        """A noisy fix (lat_e7, lon_e7, hacc_m) of a true position."""
+        if rng.random() < self.p_bad:
+            hacc = rng.uniform(40, 150)
+        else:
+            hacc = self.hacc_m * math.exp(rng.gauss(0, 0.4))
+        sd = hacc / 1.5
+        la, lo = offset(lat, lon, rng.gauss(0, sd), rng.gauss(0, sd))
+        return round(la * 1e7), round(lo * 1e7), max(1, round(hacc))
+
+
+class Finger:
+    """Fingerprint module (R503-like): timing and match outcome."""
+
+    def __init__(self, data: dict[str, Any], min_score: int) -> None:
+        self.f = data["sensors"]["finger"]
+        self.min_score = min_score
+
+    def seconds(self, templates: int) -> float:
+        f = self.f
+        return f["capture_s"] + f["extract_s"] + f["match_ms_per_template"] * templates / 1000
+
+    def frr(self, wet: bool, dirty: bool, gloved: bool) -> float:
+        f = self.f
+        r = f["frr"]
+        r *= f["wet_factor"] if wet else 1.0
+        r *= f["dirty_factor"] if dirty else 1.0
+        r *= f["gloved_factor"] if gloved else 1.0
+        return min(1.0, r)
+
+    def score(self, rng: random.Random, accept: bool) -> int:
+        """A module score on the core's scale: at or above its threshold when accepted."""
+        if accept:
+            return self.min_score + rng.randrange(0, 150)
+        return rng.randrange(0, max(1, self.min_score))
+
+    def genuine(self, rng: random.Random, cond: tuple[bool, bool, bool]) -> int:
+        return self.score(rng, rng.random() >= self.frr(*cond))
+
+    def impostor(self, rng: random.Random) -> int:
+        return self.score(rng, rng.random() < self.f["far"])
+
+
+class Rfid:
+    """RFID reader (MFRC522-like) and token: timing, read failures, round trip."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.r = data["sensors"]["rfid"]
+
+    def seconds(self) -> float:
+        return self.r["exchange_ms"] * self.r["exchanges"] / 1000
+
+    def read_ok(self, rng: random.Random) -> bool:
+        return rng.random() >= self.r["read_fail"]
+
+    def rtt_us(self, rng: random.Random, relay: bool = False) -> int:
+        rtt = self.r["rtt_us"] * rng.uniform(0.8, 1.2)
+        if relay:
+            rtt += self.r["relay_extra_us"] * rng.uniform(0.8, 1.5)
+        return int(rtt)
+
+
+class Battery:
+    """A pack with linear voltage in state of charge, and a spare on the charger."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        b = data["battery"]
+        self.b = b
+        self.cap = b["capacity_mah"]
+        self.charge = self.cap
+        self.t = 0.0
+        self.gnss_on = False
+        self.spare_ready_at = 0.0
+        self.swaps = 0
+
+    def advance(self, t: float) -> None:
+        dt_h = max(0.0, t - self.t) / HOUR
+        ma = self.b["standby_ua"] / 1000 + (self.b["gnss_ma"] if self.gnss_on else 0.0)
+        self.charge = max(0.0, self.charge - ma * dt_h)
+        self.t = max(self.t, t)
+
+    def use(self) -> None:
+        self.charge = max(0.0, self.charge - self.b["unlock_mah"])
+
+    def mv(self) -> int:
+        b = self.b
+        return int(b["empty_mv"] + (b["full_mv"] - b["empty_mv"]) * self.charge / self.cap)
+
+    def swap(self, t: float) -> bool:
+        """Swap in the charged spare if it is ready; True if swapped."""
+        if t < self.spare_ready_at:
+            return False
+        self.charge = self.cap
+        self.spare_ready_at = t + self.b["recharge_h"] * HOUR
+        self.swaps += 1
+        return True
+
+
+class Rtc:
+    """Board RTC with a constant drift; corrected when the core asks (SET_RTC)."""
+
+    def __init__(self, start_utc: int, ppm: float) -> None:
+        self.base = float(start_utc)
+        self.t0 = 0.0
+        self.rate = 1.0 + ppm / 1e6
+
+    def read(self, t: float) -> int:
+        return int(self.base + (t - self.t0) * self.rate)
+
+    def set(self, t: float, utc_s: int) -> None:
+        self.base = float(utc_s)
+        self.t0 = t
+
+
+def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Approximate distance between two (lat, lon) points."""
+    return math.hypot((b[0] - a[0]) * M_PER_DEG,
+                      (b[1] - a[1]) * M_PER_DEG * math.cos(math.radians(a[0])))

@@ -1,0 +1,241 @@
+"""MFRC522 driver + NTAG 424 EV2First reader against the SPI byte-level fake."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fakes.fake_machine import FakeClock
+from fakes.fake_mfrc522 import FakeMFRC522, SimCard, cpython_aes, crc_a
+
+from firmware.drivers import mfrc522 as m
+from firmware.drivers.ntag424 import RfidReader
+
+KEY = bytes(range(16))
+UID4 = bytes.fromhex("de ad be ef")
+UID7 = bytes.fromhex("04 11 22 33 44 55 66")
+
+
+def rig(*cards: SimCard, clock: FakeClock | None = None) -> tuple[FakeMFRC522, m.MFRC522]:
+    fake = FakeMFRC522(list(cards), clock=clock)
+    drv = m.MFRC522(fake, fake.cs, ticks_us=fake.clock.ticks_us)
+    drv.init()
+    return fake, drv
+
+
+def reader(drv: m.MFRC522, key: bytes | None = KEY) -> RfidReader:
+    return RfidReader(drv, key_for=lambda uid: key, aes=cpython_aes, random=os.urandom)
+
+
+class SpySPI:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def write(self, buf: bytes) -> None:
+        self.sent.append(bytes(buf))
+
+    def write_readinto(self, out: bytes, inbuf: bytearray) -> None:
+        self.sent.append(bytes(out))
+
+
+class Cs:
+    def __init__(self) -> None:
+        self.levels: list[int] = []
+
+    def value(self, v: int) -> None:
+        self.levels.append(v)
+
+
+def test_spi_address_byte_format_and_chip_select():
+    spi, cs = SpySPI(), Cs()
+    drv = m.MFRC522(spi, cs)
+    drv.write_reg(m.T_RELOAD_L, 0xE8)
+    drv.read_reg(m.VERSION)
+    assert spi.sent == [bytes((0x5A, 0xE8)), bytes((0xEE, 0x00))]
+    assert cs.levels == [1, 0, 1, 0, 1]
+
+
+def test_init_programs_25ms_timer_ask_crc_preset_and_antenna():
+    fake, drv = rig()
+    assert fake.timer_us() == 25025
+    assert fake.reg(m.T_MODE) & 0x80                      # TAuto
+    assert fake.reg(m.TX_ASK) == 0x40
+    assert fake.reg(m.MODE) & 0x03 == 0x01                # CRC preset 6363h
+    assert fake.reg(m.TX_CONTROL) & 0x03 == 0x03
+    assert (m.COMMAND, m.CMD_SOFT_RESET) in fake.writes
+
+
+def test_dead_chip_is_reported():
+    fake = FakeMFRC522(version=0x00)
+    drv = m.MFRC522(fake, fake.cs, ticks_us=fake.clock.ticks_us)
+    with pytest.raises(m.ChipError, match="VersionReg"):
+        drv.init()
+
+
+def test_crc_coprocessor_gives_iso14443_crc_a():
+    # ISO/IEC 14443-3 annex B examples: 00 00 -> A0 1E, 12 34 -> 26 CF
+    assert crc_a(b"\x00\x00") == b"\xa0\x1e"
+    assert crc_a(b"\x12\x34") == b"\x26\xcf"
+    _, drv = rig()
+    assert drv.calc_crc(b"\x00\x00") == b"\xa0\x1e"
+    assert drv.calc_crc(b"\x12\x34") == b"\x26\xcf"
+
+
+def test_reqa_register_sequence_and_short_frame():
+    fake, drv = rig(SimCard(UID4))
+    fake.writes.clear()
+    assert drv.request() == b"\x04\x00"
+    assert fake.writes[:7] == [
+        (m.COMMAND, m.CMD_IDLE), (m.COM_IRQ, 0x7F), (m.FIFO_LEVEL, 0x80),
+        (m.FIFO_DATA, 0x26), (m.BIT_FRAMING, 0x07), (m.COMMAND, m.CMD_TRANSCEIVE),
+        (m.BIT_FRAMING, 0x87),
+    ]
+    assert fake.frames == [(b"\x26", 7)]
+
+
+def test_anticollision_register_sequence_and_bcc():
+    fake, drv = rig(SimCard(UID4))
+    drv.request()
+    fake.writes.clear()
+    assert drv.anticollision(0) == UID4
+    fifo = [v for r, v in fake.writes if r == m.FIFO_DATA]
+    assert fifo == [0x93, 0x20]
+    assert (m.BIT_FRAMING, 0x00) in fake.writes and (m.BIT_FRAMING, 0x80) in fake.writes
+
+
+@pytest.mark.parametrize("uid,levels", [(UID4, [0x93]), (UID7, [0x93, 0x95])])
+def test_select_4_and_7_byte_uids(uid: bytes, levels: list[int]):
+    fake, drv = rig(SimCard(uid, key=KEY))
+    got, sak = drv.select()
+    assert got == uid and sak == 0x20
+    selects = [f for f, _ in fake.frames if len(f) == 9 and f[1] == 0x70]
+    assert [f[0] for f in selects] == levels
+    if len(uid) == 7:
+        assert selects[0][2] == m.CASCADE_TAG
+
+
+def test_no_card_times_out_after_chip_timer():
+    fake, drv = rig()
+    t0 = fake.clock.now_us
+    with pytest.raises(m.NoCardError):
+        drv.select()
+    assert fake.clock.now_us - t0 >= 25000
+
+
+def test_crc_error_in_card_answer():
+    card = SimCard(UID4, key=KEY)
+    card.corrupt_crc = True
+    _, drv = rig(card)
+    with pytest.raises(m.CRCError):
+        drv.select()
+
+
+def test_two_cards_collide():
+    _, drv = rig(SimCard(UID4), SimCard(bytes.fromhex("01020304")))
+    with pytest.raises(m.CollisionError):
+        drv.select()
+
+
+def test_chip_error_bits_become_protocol_error():
+    fake, drv = rig(SimCard(UID4))
+    fake.inject_error = m.ERR_PARITY
+    with pytest.raises(m.ProtocolError, match="ErrorReg 0x02"):
+        drv.request()
+
+
+def test_halt_silences_card_until_wupa():
+    _, drv = rig(SimCard(UID4))
+    drv.select()
+    assert drv.halt() is True
+    with pytest.raises(m.NoCardError):
+        drv.request()
+    assert drv.select(wake=True)[0] == UID4
+
+
+@pytest.mark.parametrize("uid", [UID4, UID7])
+def test_ev2first_with_right_key_is_strong(uid: bytes):
+    card = SimCard(uid, key=KEY)
+    _, drv = rig(card)
+    uid_hex, rtt, strong = reader(drv).read()
+    assert (uid_hex, strong) == (uid.hex(), True)
+    assert card.authenticated
+    assert 0 < rtt < 25000
+    assert card.apdus[1][:2] == b"\x90\x71" and card.apdus[2][:2] == b"\x90\xaf"
+
+
+def test_wrong_key_is_an_auth_error():
+    card = SimCard(UID4, key=bytes(16))
+    _, drv = rig(card)
+    with pytest.raises(m.AuthError, match="rejected"):
+        reader(drv, KEY).read()
+    assert not card.authenticated
+
+
+class ForgerCard(SimCard):
+    """Knows the protocol but not the key: answers part 2 with random bytes + 91 00."""
+
+    def _apdu(self, apdu: bytes) -> bytes:
+        if apdu[:2] == b"\x90\xaf":
+            return os.urandom(32) + b"\x91\x00"
+        return super()._apdu(apdu)
+
+
+def test_card_that_cannot_prove_the_key_is_refused():
+    _, drv = rig(ForgerCard(UID4, key=KEY))
+    with pytest.raises(m.AuthError, match="RndA"):
+        reader(drv).read()
+
+
+def test_uid_only_mode_is_weak():
+    _, drv = rig(SimCard(UID7))
+    uid_hex, rtt, strong = reader(drv, key=None).read()
+    assert uid_hex == UID7.hex() and strong is False and rtt > 0
+
+
+def test_key_known_but_card_not_iso_dep_is_refused():
+    _, drv = rig(SimCard(UID4))                     # no key: SAK 0x00
+    with pytest.raises(m.AuthError, match="14443-4"):
+        reader(drv).read()
+
+
+def test_relay_latency_shows_in_rtt():
+    card = SimCard(UID4, key=KEY)
+    _, drv = rig(card)
+    rd = reader(drv)
+    _, direct, _ = rd.read()
+    card.power_off()
+    card.relay_us = 3000
+    _, relayed, strong = rd.read()
+    assert strong and relayed - direct == 3000
+
+
+def test_relay_slower_than_chip_timer_is_no_card():
+    card = SimCard(UID4, key=KEY, relay_us=30000)
+    _, drv = rig(card)
+    with pytest.raises(m.NoCardError):
+        reader(drv).read()
+
+
+def test_rtt_survives_tick_wraparound():
+    card = SimCard(UID4, key=KEY)
+    _, drv = rig(card, clock=FakeClock(start_us=(1 << 30) - 2000))
+    _, rtt, _ = reader(drv).read()
+    card.power_off()
+    _, rtt2, _ = reader(drv).read()
+    assert rtt == rtt2 and 0 < rtt < 25000
+
+
+def test_event_tuple_matches_core_contract():
+    _, drv = rig(SimCard(UID4, key=KEY))
+    ev = reader(drv).event()
+    assert ev[0] == "rfid" and ev[1] == UID4.hex() and isinstance(ev[2], int) and ev[3] is True
+
+
+def test_card_stays_halted_after_a_read():
+    card = SimCard(UID4, key=KEY)
+    _, drv = rig(card)
+    rd = reader(drv)
+    rd.read()
+    with pytest.raises(m.NoCardError):
+        rd.read()
+    assert rd.read(wake=True)[2] is True
