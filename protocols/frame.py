@@ -6,23 +6,22 @@
 # Sans-IO and runtime-neutral (MicroPython and CPython): bytes in, frames out, no I/O,
 # no clock. `encode` is a pure function; `Decoder` keeps only the partial frame.
 
-import struct
+from array import array
 
 MAX_FRAME = 1024        # largest decoded frame (header + payload + CRC), bytes
 HEADER = 3              # type u8 + seq u16
 OVERHEAD = 5            # header + CRC
 MAX_PAYLOAD = MAX_FRAME - OVERHEAD
-DELIM = 0
 
 
 def _crc_table():
-    t = []
+    t = array("H", bytes(512))  # 512 bytes of heap, not a 256-item tuple
     for i in range(256):
         c = i << 8
         for _ in range(8):
             c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t.append(c & 0xFFFF)
-    return tuple(t)
+        t[i] = c & 0xFFFF
+    return t
 
 
 _CRC_TABLE = _crc_table()
@@ -36,29 +35,43 @@ def crc16(data, crc=0xFFFF):
     return crc
 
 
-def cobs_encode(data):
-    """COBS-encode bytes; the result holds no 0x00 (delimiters are not added)."""
-    data = bytes(data)
+def _cobs_into(out, k, data):
+    # COBS-encode data into bytearray out from index k; returns the index after the last byte.
     n = len(data)
-    out = bytearray()
+    mv = memoryview(data)
     i = 0
     while True:
         j = data.find(b"\x00", i)
         end = n if j < 0 else j
         full = False
         while end - i >= 254:
-            out.append(0xFF)
-            out += data[i:i + 254]
+            out[k] = 0xFF
+            out[k + 1:k + 255] = mv[i:i + 254]
+            k += 255
             i += 254
             full = True
         if j < 0 and full and i == n:
-            break
-        out.append(end - i + 1)
-        out += data[i:end]
+            return k
+        m = end - i
+        out[k] = m + 1
+        out[k + 1:k + 1 + m] = mv[i:end]
+        k += m + 1
         if j < 0:
-            break
+            return k
         i = j + 1
-    return bytes(out)
+
+
+def _cobs_max(n):
+    return n + (n + 253) // 254 + 1
+
+
+def cobs_encode(data):
+    """COBS-encode bytes; the result holds no 0x00 (delimiters are not added)."""
+    if type(data) is not bytes and type(data) is not bytearray:
+        data = bytes(data)
+    out = bytearray(_cobs_max(len(data)))
+    k = _cobs_into(out, 0, data)
+    return bytes(memoryview(out)[:k])
 
 
 class FrameError(ValueError):
@@ -82,26 +95,36 @@ class FrameError(ValueError):
         return hash(self.message)
 
 
-def cobs_decode(data):
-    """Decode one COBS block (no delimiters); raises FrameError("cobs error ...")."""
-    if type(data) is not bytes and type(data) is not bytearray:
-        data = bytes(data)
+def _cobs_decode(data):
+    # data: bytes, bytearray or memoryview; returns (bytearray, decoded length).
     n = len(data)
-    if data.find(b"\x00") >= 0:
-        raise FrameError("cobs", "cobs error (0x00 inside frame)")
-    out = bytearray()
+    out = bytearray(n)
     i = 0
+    k = 0
     while i < n:
         code = data[i]
+        if code == 0:
+            raise FrameError("cobs", "cobs error (0x00 inside frame at byte %d)" % i)
         end = i + code
         if end > n:
             raise FrameError("cobs", "cobs error (code 0x%02x at byte %d runs past end of %d bytes)"
                              % (code, i, n))
-        out += data[i + 1:end]
+        m = code - 1
+        out[k:k + m] = data[i + 1:end]
+        k += m
         i = end
         if code != 0xFF and i < n:
-            out.append(0)
-    return out
+            out[k] = 0
+            k += 1
+    return out, k
+
+
+def cobs_decode(data):
+    """Decode one COBS block (no delimiters); raises FrameError("cobs error ...")."""
+    if type(data) is not bytes and type(data) is not bytearray:
+        data = bytes(data)
+    out, k = _cobs_decode(data)
+    return bytes(memoryview(out)[:k])
 
 
 def oversize_error(limit=MAX_FRAME):
@@ -110,18 +133,17 @@ def oversize_error(limit=MAX_FRAME):
 
 def unframe(chunk, max_frame=MAX_FRAME):
     """Decode the bytes between two delimiters into (type, seq, payload) or raise FrameError."""
-    body = cobs_decode(chunk)
-    n = len(body)
+    body, n = _cobs_decode(memoryview(chunk))
     if n > max_frame:
         raise oversize_error(max_frame)
     if n < OVERHEAD:
         raise FrameError("truncated", "truncated frame (%d bytes)" % n)
+    mv = memoryview(body)
     got = (body[n - 2] << 8) | body[n - 1]
-    want = crc16(memoryview(body)[:n - 2])
+    want = crc16(mv[:n - 2])
     if got != want:
         raise FrameError("crc", "crc mismatch (frame says 0x%04x, computed 0x%04x)" % (got, want))
-    typ, seq = struct.unpack_from(">BH", body, 0)
-    return (typ, seq, bytes(body[HEADER:n - 2]))
+    return (body[0], (body[1] << 8) | body[2], bytes(mv[HEADER:n - 2]))
 
 
 def encode(typ, seq, payload=b""):
@@ -130,80 +152,92 @@ def encode(typ, seq, payload=b""):
         raise ValueError("frame type must be an int 0..255, got %r" % (typ,))
     if type(seq) is not int or not 0 <= seq <= 0xFFFF:
         raise ValueError("frame seq must be an int 0..65535, got %r" % (seq,))
-    if len(payload) > MAX_PAYLOAD:
-        raise ValueError("payload too long (%d bytes > %d)" % (len(payload), MAX_PAYLOAD))
-    body = bytearray(struct.pack(">BH", typ, seq))
-    body += payload
-    c = crc16(body)
-    body.append(c >> 8)
-    body.append(c & 0xFF)
-    return b"\x00" + cobs_encode(body) + b"\x00"
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise ValueError("payload too long (%d bytes > %d)" % (n, MAX_PAYLOAD))
+    body = bytearray(n + OVERHEAD)
+    body[0] = typ
+    body[1] = seq >> 8
+    body[2] = seq & 0xFF
+    body[HEADER:HEADER + n] = payload
+    c = crc16(memoryview(body)[:HEADER + n])
+    body[HEADER + n] = c >> 8
+    body[HEADER + n + 1] = c & 0xFF
+    out = bytearray(_cobs_max(n + OVERHEAD) + 2)
+    k = _cobs_into(out, 1, body)
+    out[k] = 0
+    return bytes(memoryview(out)[:k + 1])
 
 
 class Decoder:
     """Incremental frame decoder: feed(bytes) -> list of (type, seq, payload) or FrameError.
 
-    Bytes are buffered up to the next 0x00. Empty chunks (repeated delimiters) are skipped.
-    A chunk that grows past the largest encoded frame is reported once as oversize and the
-    rest of it is dropped up to the next 0x00, so the buffer never exceeds that bound.
+    Bytes are buffered up to the next 0x00 in one buffer allocated once (max_encoded bytes),
+    so byte-at-a-time UART reads cause no reallocation. Empty chunks (repeated delimiters)
+    are skipped. A chunk that grows past the largest encoded frame is reported once as
+    oversize and the rest of it is dropped up to the next 0x00.
     """
 
     def __init__(self, max_frame=MAX_FRAME):
         self.max_frame = max_frame
         self.max_encoded = max_frame + (max_frame + 253) // 254
-        self._buf = bytearray()
+        self._buf = bytearray(self.max_encoded)
+        self._n = 0
         self._dropping = False
         self.frames = 0     # good frames returned so far
         self.errors = 0     # FrameErrors returned so far
 
     def pending(self):
         """Bytes buffered towards the next frame (0 while dropping an oversize chunk)."""
-        return len(self._buf)
+        return self._n
 
     def reset(self):
-        self._buf = bytearray()
+        """Forget any partial frame (e.g. after the transport reconnects)."""
+        self._n = 0
         self._dropping = False
-
-    def _take(self, data, i, j, out):
-        if self._dropping or i == j:
-            return
-        if len(self._buf) + (j - i) > self.max_encoded:
-            self._buf = bytearray()
-            self._dropping = True
-            self._err(oversize_error(self.max_frame), out)
-            return
-        self._buf += data[i:j]
 
     def _err(self, e, out):
         self.errors += 1
         out.append(e)
 
-    def _end(self, out):
-        if self._dropping:
-            self._dropping = False
-        elif self._buf:
-            chunk = self._buf
-            self._buf = bytearray()
-            try:
-                f = unframe(chunk, self.max_frame)
-            except FrameError as e:
-                self._err(e, out)
-                return
-            self.frames += 1
-            out.append(f)
+    def _chunk(self, chunk, out):
+        try:
+            f = unframe(chunk, self.max_frame)
+        except FrameError as e:
+            self._err(e, out)
+            return
+        self.frames += 1
+        out.append(f)
 
     def feed(self, data):
         if type(data) is not bytes and type(data) is not bytearray:
             data = bytes(data)
         out = []
         n = len(data)
+        mv = memoryview(data)
         i = 0
         while i < n:
             j = data.find(b"\x00", i)
+            end = n if j < 0 else j
+            m = end - i
+            if self._dropping:
+                pass
+            elif self._n + m > self.max_encoded:
+                self._n = 0
+                self._dropping = True
+                self._err(oversize_error(self.max_frame), out)
+            elif j >= 0 and self._n == 0:
+                if m:
+                    self._chunk(mv[i:j], out)   # whole chunk in hand: no copy
+            elif m:
+                self._buf[self._n:self._n + m] = mv[i:end]
+                self._n += m
             if j < 0:
-                self._take(data, i, n, out)
                 break
-            self._take(data, i, j, out)
-            self._end(out)
+            if self._n:
+                k = self._n
+                self._n = 0
+                self._chunk(memoryview(self._buf)[:k], out)
+            self._dropping = False
             i = j + 1
         return out

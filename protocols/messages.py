@@ -89,45 +89,48 @@ LAT = (-900000000, 900000000)
 LON = (-1800000000, 1800000000)
 TOKEN = (1, MAX_PAYLOAD)
 
+# Fields are listed in CBOR key order (shorter name first, then bytewise): the encoder
+# writes them in list order, which makes the encoding deterministic (tests check the order).
 _PERMIT_SUMMARY = (
-    ("serial", "int", 0, U64),
-    ("not_before", "int", 0, U64),
-    ("not_after", "int", 0, U64),
-    ("holders", "list", 0, "str"),
     ("zones", "list", 0, "str"),
+    ("serial", "int", 0, U64),
+    ("holders", "list", 0, "str"),
+    ("not_after", "int", 0, U64),
+    ("not_before", "int", 0, U64),
     ("fail_profile", "str", 0, ("fail-secure", "fail-enabled")),
 )
-_LOCKOUT = (("failures", "int", 0, U32), ("until", "int", 0, U64))
-_TAMPER = (("latched", "bool", 0, None), ("source", "str", 1, None))
+_LOCKOUT = (("until", "int", 0, U64), ("failures", "int", 0, U32))
+_TAMPER = (("source", "str", 1, None), ("latched", "bool", 0, None))
 _FIX = (
+    ("utc_s", "int", 1, U64),
+    ("hacc_m", "int", 0, U32),
     ("lat_e7", "int", 0, LAT),
     ("lon_e7", "int", 0, LON),
-    ("hacc_m", "int", 0, U32),
-    ("utc_s", "int", 1, U64),
 )
 
+# Tagged unions: field "kind" (sorted in among the others on the wire) picks the member.
 STIMULUS_KINDS = {
     "fix": _FIX,
     "nmea": (("sentence", "str", 0, None),),
     "gnss": (("status", "str", 0, ("lost", "jammed", "ok")),),
     "rfid": (("cred", "str", 0, None), ("rtt_us", "int", 0, U32), ("strong", "bool", 0, None)),
-    "finger": (("template", "int", 0, U16), ("score", "int", 0, U32)),
+    "finger": (("score", "int", 0, U32), ("template", "int", 0, U16)),
     "grip": (("held", "bool", 0, None),),
     "tamper": (("source", "str", 0, ("enclosure", "magnet", "actuator")),),
     "battery": (("mv", "int", 0, U16),),
     "time": (("utc_s", "int", 0, U64),),
     "actpos": (("locked", "bool", 0, None),),
-    "fault": (("sensor", "str", 0, ("rfid", "finger", "gnss", "actuator")),
-              ("ok", "bool", 0, None)),
+    "fault": (("ok", "bool", 0, None),
+              ("sensor", "str", 0, ("rfid", "finger", "gnss", "actuator"))),
 }
 
 EVENT_KINDS = {
-    "actuate": (("locked", "bool", 0, None), ("device_ms", "int", 0, U64),
-                ("latency_us", "int", 0, U32), ("reason", "str", 0, None)),
+    "actuate": (("locked", "bool", 0, None), ("reason", "str", 0, None),
+                ("device_ms", "int", 0, U64), ("latency_us", "int", 0, U32)),
     "indicate": (("what", "str", 0, None), ("device_ms", "int", 0, U64)),
     "answer": (("ok", "bool", 0, None), ("device_ms", "int", 0, U64)),
     "audit": (("seq", "int", 0, U32),),
-    "boot": (("reset_cause", "str", 0, None), ("device_ms", "int", 0, U64)),
+    "boot": (("device_ms", "int", 0, U64), ("reset_cause", "str", 0, None)),
     "log": (("text", "str", 0, None),),
 }
 
@@ -139,24 +142,25 @@ SCHEMAS = {
     LOAD_PERMIT: ("LOAD_PERMIT", 0, (("token", "bytes", 0, TOKEN),)),
     RECALL: ("RECALL", 0, (("token", "bytes", 0, TOKEN),)),
     TAMPER_RESET: ("TAMPER_RESET", 0, (("token", "bytes", 0, TOKEN),)),
-    AUDIT_READ: ("AUDIT_READ", 0, (("from_seq", "int", 0, U32), ("count", "int", 0, (1, 255)))),
+    AUDIT_READ: ("AUDIT_READ", 0, (("count", "int", 0, (1, 255)), ("from_seq", "int", 0, U32))),
     AUDIT_ACK: ("AUDIT_ACK", 1, (("upto_seq", "int", 0, U32),)),
     STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
     REBOOT: ("REBOOT", 1, ()),
     INFO_REPLY: ("INFO_REPLY", 0, (
-        ("device_id", "str", 0, None), ("fw_version", "str", 0, None),
-        ("mode", "str", 0, MODES), ("runtime", "str", 0, None), ("proto", "int", 0, U16))),
+        ("mode", "str", 0, MODES), ("proto", "int", 0, U16), ("runtime", "str", 0, None),
+        ("device_id", "str", 0, None), ("fw_version", "str", 0, None))),
     STATUS_REPLY: ("STATUS_REPLY", 0, (
         ("locked", "bool", 0, None),
-        ("reasons", "list", 0, "str"),
         ("permit", "map", 1, _PERMIT_SUMMARY),
-        ("lockout", "map", 0, _LOCKOUT),
         ("tamper", "map", 0, _TAMPER),
+        ("lockout", "map", 0, _LOCKOUT),
+        ("reasons", "list", 0, "str"),
+        ("last_fix", "map", 1, _FIX),
         ("battery_mv", "int", 0, U16),
-        ("last_fix", "map", 1, _FIX))),
+        ("last_counter", "int", 1, U32))),
     AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
-        ("first_seq", "int", 0, U32), ("records", "list", 0, "bytes"),
-        ("more", "bool", 0, None))),
+        ("more", "bool", 0, None), ("records", "list", 0, "bytes"),
+        ("first_seq", "int", 0, U32))),
     OK: ("OK", 0, ()),
     ERROR: ("ERROR", 0, (("code", "int", 0, (1, 255)), ("message", "str", 0, None))),
     EVENT: ("EVENT", 0, EVENT_KINDS),
@@ -351,79 +355,91 @@ def cbor_decode(b):
     return v
 
 
-# -- schema checks -------------------------------------------------------------------------
+# -- schema checks and schema-driven encoding ---------------------------------------------
+# Checks make no copies; encoding walks the schema (already in key order) into one buffer.
 
-def _check_value(kind, arg, v, path):
+def _where(path, name, idx):
+    if idx >= 0:
+        return "%s.%s[%d]" % (path, name, idx)
+    return "%s.%s" % (path, name)
+
+
+def _check_value(kind, arg, v, path, name, idx=-1):
     t = type(v)
     if kind == "int":
         if t is not int:
-            raise MessageError("%s: expected int, got %s" % (path, _tn(v)))
+            raise MessageError("%s: expected int, got %s" % (_where(path, name, idx), _tn(v)))
         if not arg[0] <= v <= arg[1]:
-            raise MessageError("%s: %d out of range %d..%d" % (path, v, arg[0], arg[1]))
-        return v
-    if kind == "bool":
+            raise MessageError("%s: %d out of range %d..%d"
+                               % (_where(path, name, idx), v, arg[0], arg[1]))
+    elif kind == "bool":
         if t is not bool:
-            raise MessageError("%s: expected bool, got %s" % (path, _tn(v)))
-        return v
-    if kind == "str":
+            raise MessageError("%s: expected bool, got %s" % (_where(path, name, idx), _tn(v)))
+    elif kind == "str":
         if t is not str:
-            raise MessageError("%s: expected str, got %s" % (path, _tn(v)))
+            raise MessageError("%s: expected str, got %s" % (_where(path, name, idx), _tn(v)))
         if arg is not None and v not in arg:
-            raise MessageError("%s: '%s' is not one of %s" % (path, v, ", ".join(arg)))
-        return v
-    if kind == "bytes":
+            raise MessageError("%s: '%s' is not one of %s"
+                               % (_where(path, name, idx), v, ", ".join(arg)))
+    elif kind == "bytes":
         if t is not bytes and t is not bytearray:
-            raise MessageError("%s: expected bytes, got %s" % (path, _tn(v)))
+            raise MessageError("%s: expected bytes, got %s" % (_where(path, name, idx), _tn(v)))
         if arg is not None and not arg[0] <= len(v) <= arg[1]:
-            raise MessageError("%s: length %d out of range %d..%d" % (path, len(v), arg[0], arg[1]))
-        return bytes(v)
-    if kind == "list":
+            raise MessageError("%s: length %d out of range %d..%d"
+                               % (_where(path, name, idx), len(v), arg[0], arg[1]))
+    elif kind == "list":
         if t is not list and t is not tuple:
-            raise MessageError("%s: expected list, got %s" % (path, _tn(v)))
-        out = []
+            raise MessageError("%s: expected list, got %s" % (_where(path, name, idx), _tn(v)))
         for i in range(len(v)):
-            out.append(_check_value(arg, None, v[i], "%s[%d]" % (path, i)))
-        return out
-    if kind == "map":
-        return _check_map(arg, v, path)
-    raise MessageError("%s: schema kind %s unknown" % (path, kind))
+            _check_value(arg, None, v[i], path, name, i)
+    else:  # map
+        _check_map(arg, v, _where(path, name, idx))
 
 
 def _check_map(specs, d, path, skip=None):
+    # Check d against specs (skip: a key checked elsewhere, the union "kind");
+    # returns how many spec fields are present and not null.
     if type(d) is not dict:
         raise MessageError("%s: expected map, got %s" % (path, _tn(d)))
-    for k in d:
-        if k == skip:
-            continue
-        known = False
-        for s in specs:
-            if s[0] == k:
-                known = True
-                break
-        if not known:
-            raise MessageError("%s: unknown field '%s'" % (path, k))
-    out = {}
-    for name, kind, opt, arg in specs:
-        if name not in d or d[name] is None:
-            if not opt:
+    present = 0
+    known = 1 if skip is not None else 0
+    for s in specs:
+        name = s[0]
+        if name in d:
+            known += 1
+            v = d[name]
+        else:
+            v = None
+        if v is None:
+            if not s[2]:
                 if name in d:
-                    raise MessageError("%s.%s: expected %s, got null" % (path, name, kind))
+                    raise MessageError("%s.%s: expected %s, got null" % (path, name, s[1]))
                 raise MessageError("%s: missing field '%s'" % (path, name))
-            out[name] = None
             continue
-        out[name] = _check_value(kind, arg, d[name], path + "." + name)
-    return out
+        present += 1
+        _check_value(s[1], s[3], v, path, name)
+    if known != len(d):
+        for k in d:
+            found = k == skip
+            for s in specs:
+                if s[0] == k:
+                    found = True
+                    break
+            if not found:
+                raise MessageError("%s: unknown field '%s'" % (path, k))
+    return present
 
 
-def check_fields(typ, fields):
-    """Validate fields for a message type; returns a normalised copy (absent optional -> None)."""
+def _specs_for(typ, fields):
+    # (specs, path, kind) for a message type; a union member is chosen by "kind".
     sch = SCHEMAS.get(typ)
     if sch is None:
         raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
-    name, _, specs = sch
-    if type(fields) is not dict:
-        raise MessageError("%s: expected map, got %s" % (name, _tn(fields)))
+    name = sch[0]
+    specs = sch[2]
     if type(specs) is dict:
+        if type(fields) is not dict:
+            raise MessageError("%s: expected map, got %s" % (name, _tn(fields)))
         if "kind" not in fields:
             raise MessageError("%s: missing field 'kind'" % name)
         kind = fields["kind"]
@@ -433,20 +449,58 @@ def check_fields(typ, fields):
         if sub is None:
             raise MessageError("%s.kind: '%s' is not one of %s"
                                % (name, kind, ", ".join(sorted(specs))))
-        out = _check_map(sub, fields, "%s(%s)" % (name, kind), "kind")
-        out["kind"] = kind
-        return out
-    return _check_map(specs, fields, name)
+        return sub, "%s(%s)" % (name, kind), kind
+    return specs, name, None
 
 
-def _drop_none(d):
-    out = {}
-    for k in d:
-        v = d[k]
+def check_fields(typ, fields):
+    """Raise MessageError (naming message and field) unless fields fit the type's schema."""
+    specs, path, kind = _specs_for(typ, fields)
+    _check_map(specs, fields, path, "kind" if kind is not None else None)
+    return fields
+
+
+def _fill_none(specs, d):
+    # After a check: give absent optional fields the value None, in nested maps too.
+    for s in specs:
+        v = d.get(s[0])
+        if v is None:
+            d[s[0]] = None
+        elif s[1] == "map":
+            _fill_none(s[3], v)
+
+
+def _enc_key(out, name):
+    b = name.encode()
+    _head(out, 3, len(b))
+    out += b
+
+
+def _enc_map(out, specs, d, present, kind=None):
+    # present: number of non-null fields; kind: the union tag, written in key order.
+    if kind is not None:
+        present += 1
+    _head(out, 5, present)
+    for s in specs:
+        if kind is not None and (len(s[0]) > 4 or (len(s[0]) == 4 and s[0] > "kind")):
+            _enc_key(out, "kind")
+            _cbor_enc(out, kind, 1)
+            kind = None
+        v = d.get(s[0])
         if v is None:
             continue
-        out[k] = _drop_none(v) if type(v) is dict else v
-    return out
+        _enc_key(out, s[0])
+        if s[1] == "map":
+            n = 0
+            for x in s[3]:
+                if v.get(x[0]) is not None:
+                    n += 1
+            _enc_map(out, s[3], v, n)
+        else:
+            _cbor_enc(out, v, 1)
+    if kind is not None:
+        _enc_key(out, "kind")
+        _cbor_enc(out, kind, 1)
 
 
 # -- sealed envelope -----------------------------------------------------------------------
@@ -493,11 +547,16 @@ def open_sealed(key, last_counter, typ, data):
 def encode_payload(typ, fields, key=None, counter=None):
     """Payload bytes of a message (sealed types need key and counter)."""
     sealed = typ in SCHEMAS and SCHEMAS[typ][1]
-    if sealed and counter is None and type(fields) is dict and "counter" in fields:
+    if sealed and type(fields) is dict and "counter" in fields:
         fields = dict(fields)
-        counter = fields.pop("counter")
-    clean = check_fields(typ, fields)
-    body = cbor_encode(_drop_none(clean))
+        c = fields.pop("counter")
+        if counter is None:
+            counter = c
+    specs, path, kind = _specs_for(typ, fields)
+    present = _check_map(specs, fields, path, "kind" if kind is not None else None)
+    out = bytearray()
+    _enc_map(out, specs, fields, present, kind)
+    body = bytes(out)
     if sealed:
         if key is None or counter is None:
             raise MessageError("%s is sealed: encoding needs key and counter" % type_name(typ),
@@ -530,7 +589,10 @@ def decode_payload(typ, payload, key=None, last_counter=0):
         raw = cbor_decode(payload)
     except MessageError as e:
         raise MessageError("%s: payload %s" % (sch[0], e.message))
-    fields = check_fields(typ, raw)
+    specs, path, kind = _specs_for(typ, raw)
+    _check_map(specs, raw, path, "kind" if kind is not None else None)
+    _fill_none(specs, raw)
+    fields = raw
     if counter is not None:
         fields["counter"] = counter
     return fields
@@ -555,10 +617,31 @@ def decode_msg(frame, key=None, last_counter=0, commands_only=False):
     return typ, seq, decode_payload(typ, payload, key, last_counter)
 
 
+def _head_len(n):
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5
+
+
+def records_that_fit(first_seq, records, budget=MAX_PAYLOAD):
+    """How many of records (from the first) fit in one AUDIT_RECORDS payload."""
+    size = len(encode_payload(AUDIT_RECORDS, {"first_seq": first_seq, "records": [],
+                                              "more": True}))
+    n = 0
+    for r in records:
+        size += _head_len(len(r)) + len(r) + _head_len(n + 1) - _head_len(n)
+        if size > budget:
+            break
+        n += 1
+    return n
+
+
 def error_fields(exc):
-    """ERROR fields for an exception raised while handling a command."""
-    code = getattr(exc, "code", E_BAD_MESSAGE)
-    if type(code) is not int or not 1 <= code <= 255:
+    """ERROR fields for an exception raised while handling a command: a MessageError keeps
+    its code, a FrameError is bad_message, anything else internal."""
+    if isinstance(exc, MessageError):
+        code = exc.code
+    elif isinstance(exc, FrameError):
+        code = E_BAD_MESSAGE
+    else:
         code = E_INTERNAL
     return {"code": code, "message": str(exc)}
 

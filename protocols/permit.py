@@ -40,6 +40,8 @@ MIN_CRED = 4
 MAX_CRED = 16
 LAT_MAX = 900000000
 LON_MAX = 1800000000
+_NLAT = -LAT_MAX
+_NLON = -LON_MAX
 MIN_TOKEN = 7 + 1 + 12 + MAC_LEN  # a recall for a one-character device id
 
 _HEAD = (("serial", 4), ("not_before", 4), ("not_after", 4))
@@ -88,9 +90,10 @@ def _popcount(x):
     return n
 
 
-def _need(o, size, limit, what):
+def _need(o, size, limit, what, args=None):
+    # `what` is formatted with `args` only on failure: no string work on the good path.
     if o + size > limit:
-        raise PermitError("permit truncated at byte %d (%s)" % (o, what))
+        raise PermitError("permit truncated at byte %d (%s)" % (o, what % args if args else what))
 
 
 def _fixed(o, names, limit):
@@ -123,11 +126,12 @@ def _header(b, limit):
     return kind, bytes(b[7:7 + n]).decode(), 7 + n
 
 
-def _count(b, o, limit, what, lo, hi):
-    _need(o, 1, limit, what)
+def _count(b, o, limit, what, lo, hi, args=None):
+    _need(o, 1, limit, what, args)
     c = b[o]
     if c < lo or c > hi:
-        raise PermitError("%s %d at byte %d out of range %d..%d" % (what, c, o, lo, hi))
+        raise PermitError("%s %d at byte %d out of range %d..%d" % (
+            what % args if args else what, c, o, lo, hi))
     return c
 
 
@@ -141,34 +145,31 @@ def _walk(b, limit):
     nh = _count(b, o, limit, "holder count", 1, MAX_HOLDERS)
     o += 1
     for h in range(nh):
-        what = "holder %d" % h
-        _need(o, 2, limit, what + " id")
+        _need(o, 2, limit, "holder %d id", (h,))
         o += 2
-        r = _count(b, o, limit, what + " rfid count", 0, 255)
+        r = _count(b, o, limit, "holder %d rfid count", 0, 255, (h,))
         o += 1
         for c in range(r):
-            L = _count(b, o, limit, "%s rfid %d length" % (what, c), MIN_CRED, MAX_CRED)
-            _need(o + 1, L, limit, "%s rfid %d" % (what, c))
+            L = _count(b, o, limit, "holder %d rfid %d length", MIN_CRED, MAX_CRED, (h, c))
+            _need(o + 1, L, limit, "holder %d rfid %d", (h, c))
             o += 1 + L
-        f = _count(b, o, limit, what + " fingerprint count", 0, 255)
+        f = _count(b, o, limit, "holder %d fingerprint count", 0, 255, (h,))
         o += 1
-        _need(o, 2 * f, limit, what + " fingerprint templates")
+        _need(o, 2 * f, limit, "holder %d fingerprint templates", (h,))
         o += 2 * f
     nz = _count(b, o, limit, "zone count", 1, MAX_ZONES)
     o += 1
     for z in range(nz):
-        what = "zone %d" % z
-        _need(o, 1, limit, what + " flags")
-        nr = _count(b, o + 1, limit, what + " ring count", 1, MAX_RINGS)
+        _need(o, 1, limit, "zone %d flags", (z,))
+        nr = _count(b, o + 1, limit, "zone %d ring count", 1, MAX_RINGS, (z,))
         o += 2
         for r in range(nr):
-            w = "%s ring %d" % (what, r)
-            _need(o, 2, limit, w + " vertex count")
-            nv = struct.unpack_from(">H", b, o)[0]
+            _need(o, 2, limit, "zone %d ring %d vertex count", (z, r))
+            nv = (b[o] << 8) | b[o + 1]
             if nv < MIN_VERTICES or nv > MAX_VERTICES:
-                raise PermitError("%s vertex count %d at byte %d out of range %d..%d" % (
-                    w, nv, o, MIN_VERTICES, MAX_VERTICES))
-            _need(o + 2, 8 * nv, limit, w + " vertices")
+                raise PermitError("zone %d ring %d vertex count %d at byte %d out of range "
+                                  "%d..%d" % (z, r, nv, o, MIN_VERTICES, MAX_VERTICES))
+            _need(o + 2, 8 * nv, limit, "zone %d ring %d vertices", (z, r))
             o += 2 + 8 * nv
     return o
 
@@ -265,14 +266,20 @@ def _zones(p, b, o):
         for r in range(nr):
             nv = struct.unpack_from(">H", b, o)[0]
             o += 2
-            ring = array("i", struct.unpack_from(">%di" % (2 * nv), b, o))
+            # Check on the unpacked tuple: reading back from the array would allocate a long
+            # int for every |value| >= 2**30 on MicroPython (small ints are 31-bit).
+            vals = struct.unpack_from(">%di" % (2 * nv), b, o)
             for i in range(0, 2 * nv, 2):
-                if ring[i] < -LAT_MAX or ring[i] > LAT_MAX:
+                v = vals[i]
+                if v < _NLAT or v > LAT_MAX:
                     raise PermitError("zone %d ring %d vertex %d latitude %d at byte %d out of "
-                                      "range" % (z, r, i // 2, ring[i], o + 4 * i))
-                if ring[i + 1] < -LON_MAX or ring[i + 1] > LON_MAX:
+                                      "range" % (z, r, i // 2, v, o + 4 * i))
+                v = vals[i + 1]
+                if v < _NLON or v > LON_MAX:
                     raise PermitError("zone %d ring %d vertex %d longitude %d at byte %d out of "
-                                      "range" % (z, r, i // 2, ring[i + 1], o + 4 * i + 4))
+                                      "range" % (z, r, i // 2, v, o + 4 * i + 4))
+            ring = array("i", vals)
+            vals = None
             rings.append(ring)
             o += 8 * nv
         p.zones.append((flags == 1, rings))
@@ -284,7 +291,7 @@ def _zones(p, b, o):
 def decode(blob, key):
     """Parse and validate a token. With `key`, the MAC is verified before any value is read;
     with key None (host inspection of a foreign token only) it is not, and .verified is False."""
-    b = bytes(blob)
+    b = blob if isinstance(blob, bytes) else bytes(blob)
     limit = len(b) - MAC_LEN
     _check_len(b)
     end = _walk(b, limit)
@@ -293,7 +300,7 @@ def decode(blob, key):
     p = Permit()
     p.mac = b[end:]
     if key is not None:
-        if not ct_equal(hmac_sha256(key, b[:end]), p.mac):
+        if not ct_equal(hmac_sha256(key, memoryview(b)[:end]), p.mac):
             raise PermitError("permit MAC does not verify (forged or wrong device key)")
         p.verified = True
     p.kind, p.device_id, o = _header(b, limit)

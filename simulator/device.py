@@ -15,6 +15,11 @@ from simulator.sensors import Rtc
 MAX_TICKS_PER_STEP = 64
 
 
+def mono_ms(t: float) -> int:
+    """Monotonic milliseconds of simulated time t (nearest ms)."""
+    return int(t * 1000 + 0.5)
+
+
 class Device:
     """A LockController driven in simulated seconds `t` (float, since boot)."""
 
@@ -27,6 +32,8 @@ class Device:
         self.keep_audit = False
         self.audit_count = 0
         self.last_answer_ms = 0
+        self.answer_at_ms = 0
+        self.last_ms = 0
         self.last_ok: bool | None = None
         self.indications: list[str] = []
 
@@ -44,18 +51,26 @@ class Device:
 
     def advance(self, t: float) -> None:
         """Deliver every tick the core asked for up to time t."""
-        ms = int(t * 1000)
+        self.advance_ms(mono_ms(t))
+
+    def advance_ms(self, ms: int) -> None:
+        """Deliver every tick the core asked for up to monotonic `ms`."""
         n = 0
         while self.wake is not None and self.wake <= ms:
-            at = self.wake
+            at = max(self.wake, self.last_ms)  # a due already past means: now
             self.wake = None
             n += 1
             if n > MAX_TICKS_PER_STEP:  # a wake chain this dense: catch up at t
                 at = ms
-            self._handle(("tick",), at / 1000)
+            self._handle(("tick",), at / 1000, at)
 
-    def _handle(self, event: tuple[Any, ...], t: float) -> list[tuple[Any, ...]]:
-        ms = int(t * 1000)
+    def _handle(self, event: tuple[Any, ...], t: float,
+                ms: int | None = None) -> list[tuple[Any, ...]]:
+        if ms is None:
+            ms = mono_ms(t)
+        if ms < self.last_ms:
+            raise RuntimeError(f"simulated time ran backwards: {ms} ms < {self.last_ms} ms")
+        self.last_ms = ms
         actions = self.c.handle(event, ms, self.rtc.read(t))
         self.events += 1
         self.last_ok = None
@@ -69,6 +84,7 @@ class Device:
                 self.wake = a[1]  # the core always announces its earliest due time
             elif kind == "answer":
                 self.last_answer_ms = a[1] - ms
+                self.answer_at_ms = a[1]
                 self.last_ok = a[2]
             elif kind == "set_rtc":
                 self.rtc.set(t, a[1])
@@ -78,3 +94,23 @@ class Device:
 
     def audit_seq(self) -> int:
         return int(self.c.chain.seq)
+
+
+def _fast_crc() -> None:
+    """Use the C CRC-32 for the core's persistent-state CRC on the host.
+
+    `firmware.core.state.crc32` is a nibble-table CRC-32 (IEEE, as zlib) written for
+    MicroPython's small heap; in CPython it dominates simulation time. binascii.crc32
+    computes the same function; it is substituted only after agreeing on test inputs.
+    """
+    import binascii
+
+    from firmware.core import state
+
+    pure = state.crc32
+    samples = (b"", b"a", b"123456789", bytes(range(256)) * 3)
+    if all(pure(s) == binascii.crc32(s) for s in samples):
+        state.crc32 = binascii.crc32
+
+
+_fast_crc()

@@ -26,8 +26,10 @@ COMPONENTS = ("time", "geo", "rfid", "finger")
 PROFILES = ("fail-secure", "fail-enabled")
 F_RFID = 1
 F_FINGER = 2
-WORLD_RING = [(-890000000, -1790000000), (-890000000, 1790000000),
-              (890000000, 1790000000), (890000000, -1790000000)]
+# Whole globe but the poles; no edge spans 180 deg of longitude (the core takes the
+# short way round), so the ring goes -179 -> 0 -> 179 deg along each parallel.
+WORLD_RING = [(-890000000, -1790000000), (-890000000, 0), (-890000000, 1790000000),
+              (890000000, 1790000000), (890000000, 0), (890000000, -1790000000)]
 
 
 def parse_policy(name: str) -> frozenset[str]:

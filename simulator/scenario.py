@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-ZONE_KINDS = ("depot", "base", "patrol", "border", "nogo", "town")
+ZONE_KINDS = ("depot", "base", "patrol", "border", "nogo", "town", "area")  # area: GNSS only
 ADVERSARY_KINDS = ("depot_theft", "capture", "insider", "loss", "trafficking")
 
 # Leaves: default value; RANGES gives (lo, hi) for numbers, CHOICES allowed strings.
@@ -157,6 +157,7 @@ class Scenario:
         self.text = text
         self.path = path
         self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        self.overrides: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
@@ -170,9 +171,7 @@ class Scenario:
         lines = _KeyLines(self.text)
         _validate(data, lines, self.path)
         sc = Scenario(data, self.text, self.path)
-        # the hash covers the file and the overrides, so a sweep point is identified
-        extra = repr(sorted(overrides.items())).encode()
-        sc.sha256 = hashlib.sha256(self.text.encode() + b"\0" + extra).hexdigest()
+        sc.overrides = {**self.overrides, **overrides}
         return sc
 
 

@@ -199,7 +199,7 @@ class World:
         if kind != "depot_theft" and not shifts:
             kind = "depot_theft"
         if kind == "depot_theft":
-            t = rng.randrange(self.days) * DAY + rng.uniform(1, 4) * HOUR
+            t = _night_in_store(rng, self.days, shifts)
             div = Diversion(kind, t, self.home.random_point(rng), 0)
         else:
             s = rng.choice(shifts)
@@ -233,3 +233,13 @@ def _poisson(rng: random.Random, lam: float) -> int:
         if p <= limit:
             return k
         k += 1
+
+
+def _night_in_store(rng: random.Random, days: int, shifts: list[Shift]) -> float:
+    """A night-time moment (01:00-04:00) when the weapon is in the armoury, if any."""
+    t = 0.0
+    for _ in range(20):
+        t = rng.randrange(days) * DAY + rng.uniform(1, 4) * HOUR
+        if not any(s.start <= t <= s.end for s in shifts):
+            return t
+    return t

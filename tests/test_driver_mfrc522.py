@@ -239,3 +239,36 @@ def test_card_stays_halted_after_a_read():
     with pytest.raises(m.NoCardError):
         rd.read()
     assert rd.read(wake=True)[2] is True
+
+
+def test_no_cipher_on_cpython_is_a_clear_error():
+    _, drv = rig()
+    with pytest.raises(ValueError, match="cryptolib"):
+        RfidReader(drv, key_for=lambda uid: KEY)
+
+
+class NoAppCard(SimCard):
+    """An ISO-DEP card without the NTAG 424 application."""
+
+    def _apdu(self, apdu: bytes) -> bytes:
+        return b"\x6a\x82" if apdu[:2] == b"\x00\xa4" else super()._apdu(apdu)
+
+
+def test_card_without_the_application_is_a_protocol_error():
+    _, drv = rig(NoAppCard(UID4, key=KEY))
+    with pytest.raises(m.ProtocolError, match="6a82"):
+        reader(drv).read()
+
+
+class BadBccCard(SimCard):
+    def _select(self, frame: bytes) -> bytes | None:
+        ans = super()._select(frame)
+        if ans is not None and frame[1:2] == b"\x20":
+            return ans[:4] + bytes((ans[4] ^ 0xFF,))
+        return ans
+
+
+def test_bcc_mismatch_is_a_protocol_error():
+    _, drv = rig(BadBccCard(UID4))
+    with pytest.raises(m.ProtocolError, match="BCC"):
+        drv.select()

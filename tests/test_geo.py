@@ -128,6 +128,14 @@ def test_wavy_polar_ring():
     assert not at(wavy, 79.9, 30)
 
 
+def test_pole_ring_with_zero_mean_latitude_holds_the_south_pole():
+    zigzag = ring(*[(10 if k % 2 else -10, -180 + 45 * k) for k in range(8)])
+    assert at(zigzag, -50, 0)
+    assert at(zigzag, -89.99, 100)
+    assert not at(zigzag, 50, 0)
+    assert not at(zigzag, 89.99, 100)
+
+
 def test_boundary_is_half_open_and_deterministic():
     # west and south edges count inside, east and north edges outside
     assert at(SQ, 5, 0)
@@ -187,6 +195,10 @@ def test_near_boundary_known_distances():
     assert geo.near_boundary([FIJI], -17 * E, -1779990000, 107)
     assert not geo.near_boundary([FIJI], -17 * E, 179 * E, 100000)
     assert not geo.near_boundary([SQ], 5 * E, 5 * E, 0)
+    # beside the top end of the long east edge: its interior (109.5 m) is nearer
+    # than its end vertex (122.6 m)
+    assert geo.near_boundary([SQ], 99995000, 100010000, 115)
+    assert not geo.near_boundary([SQ], 99995000, 100010000, 108)
 
 
 def test_near_boundary_edge_spanning_the_points_antimeridian():
@@ -371,17 +383,18 @@ def polar_case(draw):
 
 def ref_polar(r: array, plat: int, plon: int, south: bool) -> tuple[bool, float]:
     """Inside iff poleward of the ring's latitude at the point's longitude."""
-    p = deg_pts(r)
-    x = plon / E
-    for i in range(len(p)):
-        (la1, lo1), (la2, lo2) = p[i - 1], p[i]
-        d = (lo2 - lo1 + 180) % 360 - 180
-        off = (x - lo1) % 360
-        if d > 0 and off <= d or d < 0 and off - 360 >= d:
-            t = (off if d > 0 else off - 360) / d
-            edge_lat = la1 + t * (la2 - la1)
-            y = plat / E
-            return (y < edge_lat if south else y > edge_lat), abs(y - edge_lat)
+    full, half = 360 * E, 180 * E
+    for i in range(0, len(r), 2):
+        la1, lo1, la2, lo2 = r[i - 2], r[i - 1], r[i], r[i + 1]
+        d = (lo2 - lo1 + half) % full - half
+        off = (plon - lo1) % full
+        if off == 0 or (d < 0 and off - full >= d):
+            off -= full if off else 0
+        elif not (d > 0 and off <= d):
+            continue
+        edge_lat = (la1 + off / d * (la2 - la1)) / E
+        y = plat / E
+        return (y < edge_lat if south else y > edge_lat), abs(y - edge_lat)
     raise AssertionError("no edge covers the longitude")
 
 

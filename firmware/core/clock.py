@@ -43,7 +43,7 @@ class Clock:
             self._consistent = 1
         self._ref = ref
         if self._consistent >= self.resync_need and utc_s >= self.floor:
-            self.corr = utc_s - rtc_s
+            self.corr = 0  # the controller emits SET_RTC: the RTC itself now reads utc_s
             self.skewed = False
             self._consistent = 0
             return ("resync from gnss utc=%d skew=%d" % (utc_s, skew), utc_s)

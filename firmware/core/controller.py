@@ -75,6 +75,7 @@ class LockController:
     def _audit(self, code, detail):
         t = self.wall()
         self._out.append((E.AUDIT, self.chain.append(t if t > 0 else 0, code, detail)))
+        self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
         self._dirty = True
@@ -170,14 +171,13 @@ class LockController:
         if self.clock.advance_floor(self.rtc, self.cfg["floor_interval_s"]):
             self.st.time_floor = self.clock.floor
             self._dirty = True
-        if self._dirty:
+        if self._dirty and not self.damaged:  # keep a damaged record until a reset
             self._save()
         self._schedule()
 
     def _open(self, holder):
         self.locked = False
         self.factors = {}
-        self.grip = False
         self.open_until = self.now + self.permit.max_unlock_s * 1000
         self._out.append((E.ACTUATE, False))
         self._out.append((E.INDICATE, "ready"))
@@ -233,7 +233,7 @@ class LockController:
         self.locked = True
         self._out.append((E.ACTUATE, True))
         self.booted = True
-        if blob:
+        if blob is not None:  # an empty record is a truncated one, not a first boot
             self._restore(blob, ev[3] if len(ev) > 3 else None)
         detail = "cause=%s" % cause
         if not self.clock.trusted(self.rtc):
@@ -265,11 +265,15 @@ class LockController:
 
     def on_permit(self, ev):
         blob = ev[1]
+        if type(blob) is not bytes and type(blob) is not bytearray:
+            raise TypeError("permit needs token:bytes")
         try:
             dev = _permit.peek_device_id(blob)
             if dev != self.device_id:
                 raise ValueError("token is for device %s, this is %s" % (dev, self.device_id))
             p = _permit.decode(blob, self.key)
+            if p.kind == _permit.KIND_PERMIT:
+                geo.check_zones(p.zones)
             if p.serial <= self.st.serial_floor:
                 raise ValueError("replayed token (serial %d <= %d)"
                                  % (p.serial, self.st.serial_floor))
@@ -294,6 +298,9 @@ class LockController:
             st.permit = bytes(blob)
             st.recalled = False
             self.factors = {}
+            self.pending = None  # credentials were checked against the old permit
+            if self.fix is not None:
+                self.pos = geo.position_status(p.zones, self.fix[0], self.fix[1], 0)
             self._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
                         % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
             msg = "permit %d loaded" % p.serial
@@ -349,6 +356,7 @@ class LockController:
         if change is not None:
             self._audit("time", change[0])
             if change[1] is not None:
+                self.rtc = change[1]  # the host sets the RTC to this now (clock.corr is 0)
                 self._out.append((E.SET_RTC, change[1]))
 
     def on_gnss(self, ev):

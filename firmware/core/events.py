@@ -37,7 +37,9 @@ PERSIST = "persist"      # (PERSIST, state_blob:bytes)  write the persistent rec
 AUDIT = "audit"          # (AUDIT, record:bytes)  append to the audit log
 INDICATE = "indicate"    # (INDICATE, what:str)  "ready" | "denied" | "lockout" | "battery_low"
                          #                      | "tamper" | "disabled" | "locked"
-SET_RTC = "set_rtc"      # (SET_RTC, utc_s:int)  correct the board RTC (from trusted GNSS time)
+SET_RTC = "set_rtc"      # (SET_RTC, utc_s:int)  set the board RTC to utc_s now (resync from
+                         #   trusted GNSS time); hosts must apply it: later rtc_s readings
+                         #   are expected to include it
 RESULT = "result"        # (RESULT, ok:bool, message:str)  outcome of a PERMIT token (load,
                          #   recall, reset) for the host to report back
 

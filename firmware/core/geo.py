@@ -6,10 +6,10 @@
 #
 # ring: array('i') or list, flattened [lat0, lon0, lat1, lon1, ...], >= 3 vertices,
 #   no closing duplicate vertex. Edges are straight in lon/lat (RFC 7946) and go
-#   the SHORT way in longitude (an edge spanning exactly 180 deg goes east), so a
-#   ring may cross the antimeridian. A ring whose longitude winding is +/-360 deg
-#   encircles a pole: the north pole if its mean vertex latitude is > 0, else the
-#   south pole.
+#   the SHORT way in longitude (an edge spanning exactly 180 deg goes east;
+#   check_ring rejects it), so a ring may cross the antimeridian. A ring whose
+#   longitude winding is +/-360 deg encircles a pole: the north pole if its mean
+#   vertex latitude is > 0, else the south pole.
 # zone: (forbidden: bool, rings) with rings[0] the outer ring, rings[1:] holes.
 #
 # Boundary rule (deterministic, identical on every runtime): the crossing test
@@ -223,7 +223,7 @@ def near_boundary(rings, lat, lon, margin_m):
             elif d <= mhalf:
                 d += full
             rb = pr + d
-            if not ((pr > mx and rb > mx) or (pr < -mx and r < -mx)):
+            if not ((pr > mx and rb > mx) or (pr < -mx and rb < -mx)):
                 if _seg_near(pr * c, pay * _Q14, rb * c, cy * _Q14, m2):
                     return True
             # edge crossing the point's antimeridian: also its copy shifted by 360

@@ -19,6 +19,7 @@
 #   63 P   permit token
 #   .. 4   CRC-32 (IEEE) of every byte before it
 
+import binascii
 import struct
 
 MAGIC = b"ALST"
@@ -33,7 +34,15 @@ _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
 
 
 def crc32(data):
-    """CRC-32 (IEEE 802.3, as zlib.crc32), nibble-table version for small heaps."""
+    """CRC-32 (IEEE 802.3, as zlib.crc32): binascii's when the port has it."""
+    fast = getattr(binascii, "crc32", None)
+    if fast is not None:
+        return fast(data) & 0xFFFFFFFF
+    return crc32_slow(data)
+
+
+def crc32_slow(data):
+    """CRC-32 with a nibble table, for ports built without binascii.crc32."""
     c = 0xFFFFFFFF
     for b in data:
         c ^= b

@@ -5,6 +5,7 @@
 # Vector: {"device_id", "master_hex", "config": {...}, "tokens": {name: permit fields},
 #          "steps": [[mono_ms, rtc_s, kind, args...] | ["reboot", mono_ms, rtc_s, cause]
 #                    | ["corrupt"]]}
+# Like a host, the runner applies SET_RTC actions: later RTC readings move with them.
 # An argument "@name" is the token `name` encoded on this runtime; "hex:..." is bytes.
 
 import binascii
@@ -40,8 +41,8 @@ def _arg(v, tokens):
     return v
 
 
-def run(vector):
-    """Run one vector dict; return the list of trace lines."""
+def run(vector, emit=None):
+    """Run one vector dict; pass each trace line to `emit`, or return them as a list."""
     master = binascii.unhexlify(vector["master_hex"])
     dev = vector["device_id"]
     key = crypto.device_key(master, dev)
@@ -54,22 +55,28 @@ def run(vector):
             else b"\x00" * 32
         tokens[name] = permit.encode(fields, k)
     lines = []
+    if emit is None:
+        emit = lines.append
     ctl = LockController(dev, key, cfg)
     blob = None
+    adj = 0  # what SET_RTC actions moved the simulated RTC by, as a host would
     for i, step in enumerate(vector["steps"]):
         if step[0] == "reboot":
             ctl = LockController(dev, key, cfg)
+            adj = 0  # a reboot step gives the RTC reading itself
             step = [step[1], step[2], "boot", blob, step[3]]
         elif step[0] == "corrupt":
             blob = blob[:-1] + bytes([blob[-1] ^ 1])
-            lines.append(_text([i, "corrupted"]))
+            emit(_text([i, "corrupted"]))
             continue
         ev = tuple([step[2]] + [_arg(a, tokens) for a in step[3:]])
-        for act in ctl.handle(ev, step[0], step[1]):
+        for act in ctl.handle(ev, step[0], step[1] + adj):
             if act[0] == "persist":
                 blob = act[1]
-            lines.append(_text([i] + list(act)))
-    lines.append(_text(["status", ctl.status()]))
+            elif act[0] == "set_rtc":
+                adj = act[1] - step[1]
+            emit(_text([i] + list(act)))
+    emit(_text(["status", ctl.status()]))
     return lines
 
 
@@ -79,5 +86,4 @@ def main(path):
 
     with open(path) as f:
         vector = json.load(f)
-    for line in run(vector):
-        print(line)
+    run(vector, print)

@@ -241,7 +241,7 @@ class MFRC522:
         irq = 0
         for _ in range(20000):
             irq = self.read_reg(COM_IRQ)
-            if irq & (IRQ_RX | IRQ_IDLE | IRQ_TIMER | IRQ_ERR):
+            if irq & (IRQ_RX | IRQ_IDLE | IRQ_TIMER):
                 break
             if ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
                 break

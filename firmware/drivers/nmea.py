@@ -165,7 +165,9 @@ class NMEA:
 
     # -- bytes in --------------------------------------------------------------------
     def poll(self, now_ms):
-        n = self.uart.any() if self.uart is not None else 0
+        if self.uart is None:
+            return []
+        n = self.uart.any()
         if not n:
             return []
         return self.feed(self.uart.read(n) or b"", now_ms)

@@ -33,7 +33,7 @@ SW_AUTH_ERROR = b"\x91\xae"
 def default_aes_factory():
     """cryptolib.aes on MicroPython; None when not importable (inject one on CPython)."""
     try:
-        import cryptolib
+        import cryptolib  # pyright: ignore[reportMissingImports]
     except ImportError:
         return None
     return cryptolib.aes
@@ -58,12 +58,14 @@ class EV2First:
     aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes."""
 
     def __init__(self, aes=None, random=None):
-        self.aes = aes if aes is not None else default_aes_factory()
-        self.random = random if random is not None else default_random()
-        if self.aes is None:
+        aes = aes if aes is not None else default_aes_factory()
+        random = random if random is not None else default_random()
+        if aes is None:
             raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
-        if self.random is None:
+        if random is None:
             raise ValueError("ntag424: no random source; pass random=callable")
+        self.aes = aes
+        self.random = random
 
     def _enc(self, key, data):
         return self.aes(key, AES_MODE_CBC, ZERO_IV).encrypt(data)
@@ -121,7 +123,7 @@ class RfidReader:
         uid, sak = self.mfrc.select(wake)
         uid_hex = hexlify(uid)
         key = self.key_for(uid_hex) if self.key_for is not None else None
-        if key is None:
+        if key is None or self.auth is None:
             rtt = self.mfrc.last_rtt_us
             self.mfrc.halt()
             return uid_hex, rtt, False

@@ -72,7 +72,7 @@ class FingerError(Exception):
     """A confirmation code other than 0, or a link failure. .code (int or None), .name."""
 
     def __init__(self, code, name, detail=""):
-        Exception.__init__(self, "fingerprint: %s%s" % (name, (": " + detail) if detail else ""))
+        super().__init__("fingerprint: %s%s" % (name, (": " + detail) if detail else ""))
         self.code = code
         self.name = name
 
@@ -110,7 +110,7 @@ class FlashError(FingerError):
 
 
 class FingerTimeout(FingerError):
-    """No (complete) answer from the module in time."""
+    """No answer from the module in time (or the module's own timeout, 0x26)."""
 
 
 _CLASSES = {
@@ -158,21 +158,25 @@ class R503:
         self.capacity = capacity
 
     # -- link ----------------------------------------------------------------------------
-    def _read_exact(self, n, start):
+    def _read_exact(self, n, start, started):
+        """n bytes or, after timeout_ms: PacketError (short packet) if the packet had
+        started (started, or some bytes came), else FingerTimeout (no answer)."""
         buf = b""
         while len(buf) < n:
             chunk = self.uart.read(n - len(buf)) if self.uart.any() else None
             if chunk:
                 buf += chunk
             elif ticks_diff(self.ticks_ms(), start) > self.timeout_ms:
-                raise FingerTimeout(None, "timeout", "%d of %d bytes after %d ms"
-                                    % (len(buf), n, self.timeout_ms))
+                if started or buf:
+                    raise PacketError(None, "packet_error", "short packet: %d of %d bytes"
+                                      % (len(buf), n))
+                raise FingerTimeout(None, "timeout", "no answer in %d ms" % self.timeout_ms)
         return buf
 
     def read_packet(self):
         """Read one packet -> (pid, payload). Raises PacketError naming what was wrong."""
         start = self.ticks_ms()
-        head = self._read_exact(9, start)
+        head = self._read_exact(9, start, False)
         if head[:2] != HEADER:
             raise PacketError(None, "packet_error", "bad header %02x%02x" % (head[0], head[1]))
         addr = int.from_bytes(head[2:6], "big")
@@ -185,7 +189,7 @@ class R503:
         length = (head[7] << 8) | head[8]
         if length < 2 or length > 258:
             raise PacketError(None, "packet_error", "bad length %d" % length)
-        rest = self._read_exact(length, start)
+        rest = self._read_exact(length, start, True)
         payload = rest[:-2]
         got = (rest[-2] << 8) | rest[-1]
         want = checksum(pid, length, payload)

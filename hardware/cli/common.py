@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 state: dict[str, Any] = {"debug": False}
 
 

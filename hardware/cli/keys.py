@@ -13,8 +13,8 @@ from hardware.cli.common import UserError, console, friendly
 
 app = typer.Typer(help="Authority master key and device keys.", no_args_is_help=True)
 
-KEY_OPT = typer.Option(None, "--key", help="Master key file [default: $ARMLOCK_KEY or "
-                       "./armlock-master.key].")
+KEY_OPT = typer.Option(None, "--key", help="Master key file (default: $ARMLOCK_KEY, else "
+                       "./armlock-master.key).")
 
 
 def key_path(key: Path | None) -> Path:
@@ -34,7 +34,7 @@ def init(key: Path | None = KEY_OPT) -> None:
     path = key_path(key)
     master = authority.create_master_key(path)
     console.print(f"created {path} (mode 0600, fingerprint {fingerprint(master)}); "
-                  "keep it offline and backed up", highlight=False)
+                  "keep it offline and backed up", highlight=False, soft_wrap=True)
 
 
 @app.command("derive")
@@ -54,4 +54,4 @@ def derive(
     with os.fdopen(fd, "w") as f:
         f.write(dkey.hex() + "\n")
     console.print(f"wrote device key for {device} to {out} (fingerprint {fingerprint(dkey)})",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)

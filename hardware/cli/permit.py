@@ -179,7 +179,7 @@ def issue(
     console.print(
         f"wrote {out}: permit serial {p.serial} for {device}, {authority.iso(p.not_before)} to "
         f"{authority.iso(p.not_after)}, {len(holders)} holder(s), {len(p.zones)} zone(s), "
-        f"{len(blob)} bytes", highlight=False)
+        f"{len(blob)} bytes", highlight=False, soft_wrap=True)
 
 
 def _table(d: dict[str, Any]) -> Table:
@@ -242,7 +242,7 @@ def _simple(kind: str, device: str, out: Path, key: Path | None) -> None:
     write_token(out, blob)
     p = P.decode(blob, None)
     console.print(f"wrote {out}: {kind} serial {p.serial} for {device}, issued "
-                  f"{authority.iso(p.not_before)}", highlight=False)
+                  f"{authority.iso(p.not_before)}", highlight=False, soft_wrap=True)
 
 
 @app.command("recall")

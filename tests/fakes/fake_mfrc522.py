@@ -16,6 +16,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from firmware.drivers import mfrc522 as m
+
 from .fake_machine import FakeClock, FakePin
 
 CRC_PRESETS = (0x0000, 0x6363, 0xA671, 0xFFFF)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from firmware.drivers import r503 as r
+
 from .fake_machine import FakeUART
 
 

@@ -1,0 +1,141 @@
+"""Counters kept while simulating, run-level metrics, and 95 % confidence intervals.
+
+Definitions (per run; the report gives the mean over runs and a t-based 95 % CI):
+
+* ``usable_1h/1d/7d``: share of diverted weapons the unauthorised holder could open at
+  1 h, 1 day, 7 days after the diversion (probe at exactly that offset).
+* ``lockout_h``: time from diversion to lockout: offset of the first failed probe after
+  the last successful one (0 if never opened); restricted mean, censored at 7 days
+  (168 h = still usable at 7 days).
+* ``false_denials_per_1000``: tries by the rostered holder, on duty, that did not open
+  the lock (read failure, reject, lockout, fail-secure hold...) per 1,000 tries.
+* ``failed_uses_per_1000``: uses abandoned after all tries failed, per 1,000 uses.
+* ``interrupted_per_1000``: uses where the lock closed while held (zone, fix, expiry).
+* ``latency_p50_s/p99_s``: from the first tap/touch to the open lock, over successful
+  uses, including sensor time (R503 capture + extraction + match, RFID exchanges),
+  retries and the core's answer delay.
+* ``battery_swaps_per_weapon_month``: pack swaps at the armoury per 30 weapon-days.
+* ``audit_visible``: share of diversions whose device log reveals them (adversaries.visible).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+METRICS = (
+    ("usable_1h", "usable after 1 h", "%"),
+    ("usable_1d", "usable after 1 d", "%"),
+    ("usable_7d", "usable after 7 d", "%"),
+    ("lockout_h", "diversion to lockout (h, mean, cap 168)", "h"),
+    ("false_denials_per_1000", "false denials / 1000 tries", ""),
+    ("failed_uses_per_1000", "failed uses / 1000", ""),
+    ("interrupted_per_1000", "interrupted uses / 1000", ""),
+    ("latency_p50_s", "unlock latency p50 (s)", "s"),
+    ("latency_p99_s", "unlock latency p99 (s)", "s"),
+    ("battery_swaps_per_weapon_month", "battery swaps / weapon-month", ""),
+    ("audit_visible", "diversions visible in audit", "%"),
+)
+METRIC_KEYS = tuple(m[0] for m in METRICS)
+PERCENT = frozenset(m[0] for m in METRICS if m[2] == "%")
+COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "swaps",
+            "weapon_s", "events", "sim_events", "audit_records", "diversions")
+
+# two-sided 95 % Student t quantiles, df = 1..30; 1.96 beyond
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+class Tally:
+    """Counters of one shard (or a merge of shards) of one run."""
+
+    def __init__(self) -> None:
+        self.c: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self.latency_ms: dict[int, int] = {}
+        self.divs: list[dict[str, Any]] = []
+
+    def add_latency(self, seconds: float) -> None:
+        ms = int(round(seconds * 1000))
+        self.latency_ms[ms] = self.latency_ms.get(ms, 0) + 1
+
+    def merge(self, other: Tally) -> None:
+        for k, v in other.c.items():
+            self.c[k] = self.c.get(k, 0) + v
+        for k, v in other.latency_ms.items():
+            self.latency_ms[k] = self.latency_ms.get(k, 0) + v
+        self.divs.extend(other.divs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"c": self.c, "latency_ms": self.latency_ms, "divs": self.divs}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Tally:
+        t = cls()
+        t.c = dict(d["c"])
+        t.latency_ms = {int(k): v for k, v in d["latency_ms"].items()}
+        t.divs = list(d["divs"])
+        return t
+
+
+def quantile(hist: dict[int, int], q: float) -> float:
+    """q-quantile (nearest rank) of a histogram of integer milliseconds, in seconds."""
+    total = sum(hist.values())
+    if total == 0:
+        return math.nan
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for ms in sorted(hist):
+        seen += hist[ms]
+        if seen >= rank:
+            return ms / 1000
+    return max(hist) / 1000
+
+
+def _ratio(num: float, den: float, scale: float = 1.0) -> float:
+    return scale * num / den if den else math.nan
+
+
+def run_metrics(t: Tally) -> dict[str, float]:
+    """Metric values of one run from its merged tally."""
+    c = t.c
+    divs = t.divs
+    m: dict[str, float] = {}
+    for name, off in (("usable_1h", 3600), ("usable_1d", 86400), ("usable_7d", 604800)):
+        m[name] = _ratio(sum(1 for d in divs if d["usable"].get(str(off))), len(divs), 100)
+    m["lockout_h"] = _ratio(sum(min(d["lockout_s"], 604800) for d in divs), len(divs)) / 3600
+    m["false_denials_per_1000"] = _ratio(c["denials"], c["tries"], 1000)
+    m["failed_uses_per_1000"] = _ratio(c["uses_failed"], c["uses"], 1000)
+    m["interrupted_per_1000"] = _ratio(c["interrupted"], c["uses"], 1000)
+    m["latency_p50_s"] = quantile(t.latency_ms, 0.5)
+    m["latency_p99_s"] = quantile(t.latency_ms, 0.99)
+    m["battery_swaps_per_weapon_month"] = _ratio(c["swaps"], c["weapon_s"], 30 * 86400)
+    m["audit_visible"] = _ratio(sum(1 for d in divs if d["visible"]), len(divs), 100)
+    return m
+
+
+def lockout_seconds(usable: dict[str, bool], probes: tuple[int, ...]) -> float:
+    """Offset of the first failed probe after the last usable one; censored = 7 d."""
+    last_ok = None
+    for off in probes:
+        if usable.get(str(off)):
+            last_ok = off
+    if last_ok is None:
+        return 0.0
+    later = [off for off in probes if off > last_ok]
+    return float(later[0]) if later else float(probes[-1])
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high) with a Student t 95 % interval; NaNs ignored."""
+    xs = [v for v in values if not math.isnan(v)]
+    n = len(xs)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, math.nan, math.nan
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
+    half = t * sd / math.sqrt(n)
+    return mean, mean - half, mean + half

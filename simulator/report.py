@@ -1,0 +1,158 @@
+"""Reports: summary with 95 % CIs as CSV, Markdown and self-contained HTML (base64 plots)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from simulator.metrics import METRICS, PERCENT, mean_ci
+
+PROV_KEYS = ("scenario", "scenario_sha256", "seed", "runs", "armlock", "simpy", "python")
+
+
+def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "profile")
+              ) -> list[dict[str, Any]]:
+    """Mean and 95 % CI over runs of every metric, per group (order of first appearance)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[g] for g in group), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        row: dict[str, Any] = dict(zip(group, key, strict=True))
+        row["runs"] = len(rs)
+        for name, _label, _unit in METRICS:
+            row[name] = mean_ci([float(r[name]) for r in rs])
+        out.append(row)
+    return out
+
+
+def fmt(name: str, v: tuple[float, float, float]) -> str:
+    """'mean [lo, hi]' with sensible precision."""
+    mean, lo, hi = v
+    if math.isnan(mean):
+        return "n/a"
+    nd = 1 if name in PERCENT or name.endswith("_h") or name.endswith("_1000") else 2
+    if math.isnan(lo):
+        return f"{mean:.{nd}f}"
+    return f"{mean:.{nd}f} [{lo:.{nd}f}, {hi:.{nd}f}]"
+
+
+def _num(v: float) -> str:
+    return "" if math.isnan(v) else repr(round(v, 6))
+
+
+def write_csv(path: Path, summary: list[dict[str, Any]], prov: dict[str, Any],
+              extra: tuple[str, ...] = ()) -> None:
+    """Long format: one row per group x metric, with provenance on every row."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow([*extra, "policy", "profile", "metric", "mean", "ci95_low", "ci95_high",
+                    "runs", *PROV_KEYS])
+        for row in summary:
+            for name, _label, _unit in METRICS:
+                mean, lo, hi = row[name]
+                w.writerow([*(row[e] for e in extra), row["policy"], row["profile"], name,
+                            _num(mean), _num(lo), _num(hi), row["runs"],
+                            *(prov[k] for k in PROV_KEYS)])
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Plain CSV of dict rows (keys of the first row)."""
+    with path.open("w", newline="") as f:
+        if not rows:
+            f.write("")
+            return
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
+             extra: tuple[str, ...] = ()) -> str:
+    """Summary table in Markdown with a provenance header."""
+    lines = [f"# {title}", ""]
+    lines += [f"- {k}: `{prov[k]}`" for k in prov]
+    lines += ["", "Values: mean over runs [95 % CI, Student t].", ""]
+    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for row in summary:
+        cells = [str(row[e]) for e in extra] + [row["policy"], row["profile"]]
+        cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{r['policy']}\n{r['profile']}" if r["profile"] != "-" else r["policy"]
+             for r in summary]
+    means = [0.0 if math.isnan(r[name][0]) else r[name][0] for r in summary]
+    errs = [[0.0 if math.isnan(r[name][1]) else r[name][0] - r[name][1] for r in summary],
+            [0.0 if math.isnan(r[name][2]) else r[name][2] - r[name][0] for r in summary]]
+    colors = ["#888888" if r["profile"] == "-" else
+              "#2b6cb0" if r["profile"] == "fail-secure" else "#dd6b20" for r in summary]
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.2), dpi=80)
+    ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    ax.set_title(label, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
+                extra: tuple[str, ...] = ()) -> str:
+    """Self-contained HTML: provenance, table, and one bar chart (95 % CI) per metric."""
+    e = html.escape
+    body = []
+    for row in summary:
+        cells = [row[x] for x in extra] + [row["policy"], row["profile"]]
+        cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
+        body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
+    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    labelled = [dict(r, policy=" ".join(f"{x}={r[x]}" for x in extra) + " " + r["policy"]
+                     if extra else r["policy"]) for r in summary]
+    plots = [(label, _bar_png(labelled, n, label)) for n, label, _u in METRICS]
+    imgs = "".join(f'<figure><img alt="{e(lbl)}" src="data:image/png;base64,{b64}">'
+                   f"</figure>" for lbl, b64 in plots)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
+        "padding:3px 6px}figure{display:inline-block;margin:4px}</style></head><body>"
+        f"<h1>{e(title)}</h1><pre>{e(json.dumps(prov, indent=1))}</pre>"
+        "<p>Mean over runs [95 % CI]. Blue: fail-secure, orange: fail-enabled, "
+        "grey: no lock.</p>"
+        "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
+        + "".join(body) + "</table>" + imgs + "</body></html>\n")
+
+
+def write_all(out: Path, result: Any) -> dict[str, Path]:
+    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    prov = result.provenance()
+    summary = summarize(result.rows)
+    title = f"armlock simulation: {result.scenario}"
+    paths = {name: out / name for name in ("summary.csv", "runs.csv", "diversions.csv",
+                                           "summary.md", "report.html", "meta.json")}
+    write_csv(paths["summary.csv"], summary, prov)
+    write_rows(paths["runs.csv"], result.rows)
+    write_rows(paths["diversions.csv"], result.diversions)
+    paths["summary.md"].write_text(markdown(summary, prov, title))
+    paths["report.html"].write_text(html_report(summary, prov, title))
+    paths["meta.json"].write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+    return paths

@@ -1,0 +1,187 @@
+"""Running simulations: one SimPy world per shard of weapons, shards in processes.
+
+Weapons never interact, so a (policy, profile, run) is split into weapon shards that run
+in separate processes and are merged afterwards; every weapon draws from its own random
+streams, so results do not depend on the number of shards or processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from typing import Any
+
+import simpy
+
+from firmware.core import config as core_config
+from simulator.metrics import Tally, run_metrics
+from simulator.policies import Policy
+from simulator.scenario import Scenario
+from simulator.weapon import Context, Weapon
+
+Task = dict[str, Any]
+
+
+def versions() -> dict[str, str]:
+    """Versions recorded with every result."""
+    try:
+        armlock = metadata.version("armlock")
+    except metadata.PackageNotFoundError:
+        armlock = "0+unknown"
+    return {"armlock": armlock, "simpy": simpy.__version__,
+            "python": platform.python_version()}
+
+
+def master_key(seed: int) -> bytes:
+    """The simulated authority's master key (derived from the seed: reproducible)."""
+    return hashlib.sha256(b"armlock-simulator-master/%d" % seed).digest()
+
+
+def run_shard(task: Task) -> dict[str, Any]:
+    """Simulate weapons task['lo']:task['hi'] of one (policy, profile, run)."""
+    t0 = time.perf_counter()
+    data = task["data"]
+    policy = Policy(task["policy"], task["profile"])
+    overrides = dict(data["config"])
+    cfg = core_config.merge(overrides)
+    ctx = Context(data, policy, task["seed"], task["run"], master_key(task["seed"]), cfg,
+                  overrides)
+    tally = Tally()
+    env = simpy.Environment()
+    for idx in range(task["lo"], task["hi"]):
+        env.process(Weapon(ctx, idx, tally).process(env))
+    env.run()
+    return {"key": (task["policy"], task["profile"], task["run"]), "tally": tally.to_dict(),
+            "wall_s": time.perf_counter() - t0}
+
+
+def make_tasks(sc: Scenario, policies: Iterable[str], profiles: Iterable[str], runs: int,
+               seed: int, shards: int = 1) -> list[Task]:
+    """Every (policy, profile, run, shard); ``none`` runs once (it has no fail profile)."""
+    data = sc.data
+    n = int(data["scenario"]["weapons"])
+    shards = max(1, min(shards, n))
+    bounds = [(n * i // shards, n * (i + 1) // shards) for i in range(shards)]
+    tasks: list[Task] = []
+    for pol in policies:
+        profs = ["fail-secure"] if pol == "none" else list(profiles)
+        for prof in profs:
+            for r in range(runs):
+                for lo, hi in bounds:
+                    tasks.append({"data": data, "policy": pol, "profile": prof, "run": r,
+                                  "seed": seed, "lo": lo, "hi": hi})
+    return tasks
+
+
+def execute(tasks: list[Task], jobs: int,
+            progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """Run tasks in `jobs` processes (1: in this process); results in task order."""
+    if jobs <= 1 or len(tasks) == 1:
+        out = []
+        for task in tasks:
+            out.append(run_shard(task))
+            if progress:
+                progress(1)
+        return out
+    ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    with ctx.Pool(jobs) as pool:
+        for i, res in pool.imap_unordered(_indexed, list(enumerate(tasks))):
+            results[i] = res
+            if progress:
+                progress(1)
+    return [r for r in results if r is not None]
+
+
+def _indexed(item: tuple[int, Task]) -> tuple[int, dict[str, Any]]:
+    return item[0], run_shard(item[1])
+
+
+def collect(results: list[dict[str, Any]]) -> dict[tuple[str, str, int], Tally]:
+    """Merge shard tallies into one tally per (policy, profile, run)."""
+    merged: dict[tuple[str, str, int], Tally] = {}
+    for res in results:
+        key = tuple(res["key"])
+        tally = merged.setdefault(key, Tally())  # type: ignore[arg-type]
+        tally.merge(Tally.from_dict(res["tally"]))
+    for tally in merged.values():
+        tally.divs.sort(key=lambda d: d["weapon"])
+    return merged  # type: ignore[return-value]
+
+
+def per_run_metrics(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:
+    """One row per (policy, profile, run) with metric values and counters."""
+    rows = []
+    for (pol, prof, run), tally in sorted(merged.items()):
+        row: dict[str, Any] = {"policy": pol, "profile": "-" if pol == "none" else prof,
+                               "run": run}
+        row.update(run_metrics(tally))
+        row.update({k: v for k, v in tally.c.items()})
+        rows.append(row)
+    return rows
+
+
+class Result:
+    """Outcome of a simulation: per-run rows, diversion rows and provenance."""
+
+    def __init__(self, sc: Scenario, seed: int, runs: int, rows: list[dict[str, Any]],
+                 diversions: list[dict[str, Any]], wall_s: float) -> None:
+        self.scenario = sc.name
+        self.scenario_path = sc.path
+        self.sha256 = sc.sha256
+        self.overrides = dict(sc.overrides)
+        self.seed = seed
+        self.runs = runs
+        self.rows = rows
+        self.diversions = diversions
+        self.wall_s = wall_s
+        self.versions = versions()
+        self.weapons = int(sc.data["scenario"]["weapons"])
+        self.days = int(sc.data["scenario"]["days"])
+
+    def provenance(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "scenario_sha256": self.sha256, "seed": self.seed,
+                "runs": self.runs, "weapons": self.weapons, "days": self.days,
+                **({"overrides": self.overrides} if self.overrides else {}), **self.versions}
+
+
+def simulate(sc: Scenario, policies: list[str] | None = None, runs: int | None = None,
+             seed: int | None = None, jobs: int = 2, profiles: list[str] | None = None,
+             progress: Callable[[int], None] | None = None,
+             on_tasks: Callable[[int], None] | None = None) -> Result:
+    """Simulate every policy x fail profile x run of a scenario."""
+    s = sc.data["scenario"]
+    policies = list(policies or s["policies"])
+    profiles = list(profiles or s["profiles"])
+    runs = int(runs if runs is not None else s["runs"])
+    seed = int(seed if seed is not None else s["seed"])
+    t0 = time.perf_counter()
+    per_key = len(policies) * len(profiles) * runs
+    shards = max(1, min(8, (2 * jobs + per_key - 1) // max(1, per_key)))
+    tasks = make_tasks(sc, policies, profiles, runs, seed, shards)
+    if on_tasks:
+        on_tasks(len(tasks))
+    merged = collect(execute(tasks, jobs, progress))
+    return Result(sc, seed, runs, per_run_metrics(merged), diversion_rows(merged),
+                  time.perf_counter() - t0)
+
+
+def diversion_rows(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:
+    """One row per diversion per (policy, profile, run)."""
+    from simulator.adversaries import PROBES
+
+    rows = []
+    for (pol, prof, run), tally in sorted(merged.items()):
+        for d in tally.divs:
+            row = {"policy": pol, "profile": "-" if pol == "none" else prof, "run": run,
+                   "weapon": d["weapon"], "kind": d["kind"], "t_s": round(d["t"], 3),
+                   "lockout_s": d["lockout_s"], "visible": int(d["visible"])}
+            row.update({f"usable_{off}s": int(bool(d["usable"].get(str(off))))
+                        for off in PROBES})
+            rows.append(row)
+    return rows

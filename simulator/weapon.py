@@ -1,0 +1,341 @@
+"""One weapon's life: issues, legitimate uses, returns, and (maybe) a diversion with the
+new holder's attempts. Every lock decision comes from the firmware core via Device."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from protocols.audit import decode as audit_decode
+from protocols.crypto import device_key
+from protocols.permit import encode as permit_encode
+from simulator import adversaries as adv
+from simulator.device import Device
+from simulator.metrics import Tally, lockout_seconds
+from simulator.policies import Policy
+from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
+from simulator.world import Diversion, Shift, World, rng_for
+
+BATTERY_REPORT_MV = 20   # the board reports the battery when it moved this much
+USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
+
+
+class Context:
+    """What every weapon of one (scenario, policy, run) shares."""
+
+    def __init__(self, data: dict[str, Any], policy: Policy, seed: int, run: int,
+                 master: bytes, core_cfg: dict[str, Any], config: dict[str, Any]) -> None:
+        self.data = data
+        self.policy = policy
+        self.seed = seed
+        self.run = run
+        self.master = master
+        self.cfg = core_cfg          # merged core config (read-only: thresholds for sensors)
+        self.config = config         # overrides handed to the core
+        self.world = World(data)
+        self.gnss = Gnss(data, self.world.zones)
+        self.finger = Finger(data, core_cfg["finger_min_score"])
+        self.rfid = Rfid(data)
+        self.start_utc = int(data["scenario"]["start_utc"])
+        self.rings = {n: z.ring_e7 for n, z in self.world.zones.items()}
+        self.zones = policy.zones(self.rings, data["permits"]["allowed_zones"],
+                                  data["permits"]["forbidden_zones"])
+        self.fix_every = max(1, core_cfg["fix_max_age_s"] - 2)
+        self.fix_s = float(data["gnss"]["fix_s"])
+
+
+def _hex(rng: Any, nbytes: int) -> str:
+    return "".join("%02X" % rng.randrange(256) for _ in range(nbytes))
+
+
+class Weapon:
+    """A weapon and, unless the policy is ``none``, its lock."""
+
+    def __init__(self, ctx: Context, idx: int, tally: Tally) -> None:
+        self.ctx = ctx
+        self.idx = idx
+        self.tally = tally
+        d = ctx.data
+        rw = rng_for(ctx.seed, ctx.run, idx, "world")
+        self.rs = rng_for(ctx.seed, ctx.run, idx, "sense")
+        n = d["duty"]["holders_per_weapon"]
+        self.people = [(h + 1, _hex(rw, 7), h + 1) for h in range(n)]
+        self.unit_token = _hex(rw, 7)
+        self.shifts = ctx.world.shifts(rw)
+        self.div = ctx.world.diversion(rw, self.shifts)
+        self.caps = adv.capabilities(rw, self.div, d["adversaries"]) if self.div else {}
+        self.battery = Battery(d)
+        self.serial = 0
+        self.permit_until = -1.0
+        self.gnss_state = "ok"
+        self.last_fix_t = -1e9
+        self.reported_mv = -1
+        self.shift: Shift | None = None
+        self.div_shift_end: float | None = None
+        self.dev: Device | None = None
+        ppm = rw.gauss(0, d["clock"]["drift_ppm"])
+        if ctx.policy.locked_module:
+            did = "W%06d" % idx
+            key = device_key(ctx.master, did)
+            self.dev = Device(did, key, ctx.config, Rtc(ctx.start_utc, ppm))
+
+    # -- timeline ---------------------------------------------------------------
+    def episodes(self) -> list[tuple[float, int, str, Any]]:
+        """(time, order, kind, payload) in time order."""
+        div_t = self.div.t if self.div else float("inf")
+        eps: list[tuple[float, int, str, Any]] = []
+        for s in self.shifts:
+            if s.start >= div_t:
+                break
+            eps.append((s.start, 0, "issue", s))
+            eps += [(u, 1, "use", s) for u in s.uses if u < div_t - USE_MARGIN_S]
+            if s.end < div_t:
+                eps.append((s.end, 2, "return", s))
+            else:
+                self.div_shift_end = s.end
+        if self.div:
+            eps.append((self.div.t, 3, "divert", self.div))
+            eps += [(self.div.t + off, 4, "probe", off) for off in adv.PROBES]
+        eps.sort(key=lambda e: (e[0], e[1]))
+        return eps
+
+    def process(self, env: Any) -> Generator[Any, None, None]:
+        """SimPy process: wait for each episode, then act it out."""
+        if self.dev is not None:
+            self.dev.boot(0.0)
+        days = self.ctx.world.days
+        for t, _order, kind, payload in self.episodes():
+            yield env.timeout(t - env.now)
+            self.tally.c["sim_events"] += 1
+            getattr(self, "_" + kind)(t, payload)
+        end = self.div.t if self.div else days * 86400.0
+        self.tally.c["weapon_s"] += int(min(end, days * 86400.0))
+        self._finish()
+
+    def _finish(self) -> None:
+        c = self.tally.c
+        c["swaps"] += self.battery.swaps
+        if self.dev is not None:
+            c["events"] += self.dev.events
+            c["audit_records"] += self.dev.audit_count
+
+    # -- the board's view of the world -----------------------------------------
+    def _battery(self, t: float) -> None:
+        b = self.battery
+        b.advance(t)
+        mv = b.mv()
+        if self.dev is not None and abs(mv - self.reported_mv) >= BATTERY_REPORT_MV:
+            self.dev.send(("battery", mv), t)
+            self.reported_mv = mv
+
+    def _gnss(self, t: float, pos: tuple[float, float], jammer: bool = False,
+              spoof: tuple[float, float] | None = None) -> None:
+        dev = self.dev
+        assert dev is not None
+        g = self.ctx.gnss
+        if jammer or g.jammed(pos[0], pos[1], t):
+            if self.gnss_state != "jammed":
+                dev.send(("gnss", "jammed"), t)
+                self.gnss_state = "jammed"
+            return
+        target = spoof or g.spoofed(pos[0], pos[1], t) or pos
+        lat, lon, hacc = g.fix(self.rs, target[0], target[1])
+        dev.send(("fix", lat, lon, hacc, int(self.ctx.start_utc + t)), t)
+        self.gnss_state = "ok"
+        self.last_fix_t = t
+
+    # -- armoury ------------------------------------------------------------------
+    def _issue(self, t: float, s: Shift) -> None:
+        self.shift = s
+        if self.dev is None:
+            return
+        self._battery(t)
+        if "battery_low" in self.dev.indications:
+            self._swap(t)
+        pol = self.ctx.policy
+        if pol.time or t >= self.permit_until - 86400:
+            self._load_permit(t, s)
+        self.battery.gnss_on = True
+        self._gnss(t, s.route.at(t))
+
+    def _swap(self, t: float) -> None:
+        if self.battery.swap(t):
+            assert self.dev is not None
+            self.dev.indications.clear()
+            self._battery(t)
+
+    def _load_permit(self, t: float, s: Shift) -> None:
+        ctx = self.ctx
+        p = ctx.data["permits"]
+        self.serial += 1
+        nb = ctx.start_utc + int(s.start) - p["shift_grace_s"]
+        if ctx.policy.time:
+            na = ctx.start_utc + int(s.end) + p["shift_grace_s"]
+            self.permit_until = s.end
+        else:
+            na = ctx.start_utc + int(s.start) + p["long_valid_days"] * 86400
+            self.permit_until = s.start + p["long_valid_days"] * 86400
+        assert self.dev is not None
+        fields = ctx.policy.permit_fields(self.dev.c.device_id, self.serial, nb, na, p,
+                                          ctx.policy.holders(self.unit_token, self.people),
+                                          ctx.zones)
+        self.dev.send(("permit", permit_encode(fields, self.dev.c.key)), t)
+
+    def _return(self, t: float, s: Shift) -> None:
+        self.shift = None
+        if self.dev is None:
+            return
+        self._gnss(t, s.route.at(t))
+        self.battery.gnss_on = False
+        self._battery(t)
+        if "battery_low" in self.dev.indications:
+            self._swap(t)
+
+    # -- legitimate use -------------------------------------------------------------
+    def _use(self, t: float, s: Shift) -> None:
+        c = self.tally.c
+        c["uses"] += 1
+        if self.dev is None:
+            c["tries"] += 1
+            self.tally.add_latency(0.0)
+            return
+        d = self.ctx.data["duty"]
+        self._battery(t)
+        holder = self.people[s.holder]
+        t0 = t
+        cond = (s.wet, s.dirty, s.gloved)
+        for i in range(d["tries"]):
+            if i:
+                t += d["retry_s"]
+            c["tries"] += 1
+            ok, t = self._try(t, s.route.at(t), holder, cond, "genuine", "genuine")
+            if ok:
+                self.tally.add_latency(t - t0)
+                self._hold(t, s)
+                return
+            c["denials"] += 1
+        c["uses_failed"] += 1
+
+    def _hold(self, t: float, s: Shift) -> None:
+        dev = self.dev
+        assert dev is not None
+        dev.send(("grip", True), t)
+        end = t + self.ctx.data["duty"]["use_minutes"] * 60
+        tf = max(self.last_fix_t + self.ctx.fix_every, t + self.ctx.fix_s)
+        while tf < end:
+            self._gnss(tf, s.route.at(tf))
+            tf += self.ctx.fix_every
+        dev.advance(end)
+        if dev.locked:
+            self.tally.c["interrupted"] += 1
+        dev.send(("grip", False), end)
+
+    def _try(self, t: float, pos: tuple[float, float], holder: tuple[int, str, int],
+             cond: tuple[bool, bool, bool], token: str | None, finger: str | None,
+             relay: bool = False, jammer: bool = False,
+             spoof: tuple[float, float] | None = None) -> tuple[bool, float]:
+        """One presentation of the factors the lock reads; (opened, time after).
+
+        token / finger: "genuine", "random"/"impostor", or None (not presented).
+        """
+        dev = self.dev
+        ctx = self.ctx
+        pol = ctx.policy
+        assert dev is not None
+        if t - self.last_fix_t >= ctx.fix_s or self.gnss_state != "ok" or jammer:
+            self._gnss(t, pos, jammer, spoof)  # the board forwards its latest fix
+        rs = self.rs
+        if (pol.unit_token or pol.rfid) and token:
+            t += ctx.rfid.seconds()
+            if not ctx.rfid.read_ok(rs):
+                return False, t
+            if token != "genuine":
+                cred = _hex(rs, 7)
+            else:
+                cred = self.unit_token if pol.unit_token else holder[1]
+            dev.send(("rfid", cred, ctx.rfid.rtt_us(rs, relay), True), t)
+            t = dev.answer_at_ms / 1000
+            if dev.last_ok is False:
+                dev.advance_ms(dev.answer_at_ms)
+                return False, t
+        if pol.finger and finger:
+            t += ctx.finger.seconds(len(self.people))
+            if finger == "genuine":
+                tid, score = holder[2], ctx.finger.genuine(rs, cond)
+            else:
+                tid, score = rs.choice(self.people)[2], ctx.finger.impostor(rs)
+            dev.send(("finger", tid, score), t)
+            t = dev.answer_at_ms / 1000
+        dev.advance_ms(dev.answer_at_ms)
+        self.battery.use()
+        return not dev.locked, t
+
+    # -- diversion ----------------------------------------------------------------------
+    def _divert(self, t: float, div: Diversion) -> None:
+        self.shift = None
+        self.battery.gnss_on = False
+        self.probes: dict[str, bool] = {}
+        if self.dev is not None:
+            self.dev.keep_audit = True
+
+    def _probe(self, t: float, off: int) -> None:
+        div = self.div
+        assert div is not None
+        caps = self.caps
+        if self.dev is None:
+            self.probes[str(off)] = True
+        else:
+            self.probes[str(off)] = self._attempts(t, off, div, caps)
+        if off == adv.PROBES[-1]:
+            self._record_diversion(div)
+
+    def _attempts(self, t: float, off: int, div: Diversion, caps: dict[str, Any]) -> bool:
+        dev = self.dev
+        assert dev is not None
+        t = max(t, dev.last_ms / 1000)  # an earlier probe's brute force may run late
+        self._battery(t)
+        if off == adv.PROBES[0]:
+            for src in ("magnet", "enclosure"):
+                if caps[src]:
+                    dev.send(("tamper", src), t)
+            if caps["sabotage"] and self.ctx.policy.finger:
+                dev.send(("fault", "finger", False), t)
+        pos = div.position(t)
+        spoof = self.ctx.world.home.centre() if caps["spoofer"] else None
+        self._gnss(t, pos, caps["jammer"], spoof)
+        dev.advance(t)
+        if not dev.locked:  # still open from an earlier try
+            return True
+        token, relay, finger = adv.credentials(caps, off)
+        if self.ctx.policy.unit_token:
+            token, relay = bool(caps["unit_token"]), False
+        holder = self.people[div.holder]
+        kw = {"relay": relay, "jammer": caps["jammer"], "spoof": spoof}
+        cond = (False, False, False)
+        tok = "genuine" if token else None
+        fin = "genuine" if finger else None
+        if tok or fin:
+            ok, t = self._try(t, pos, holder, cond, tok, fin, **kw)
+            if ok:
+                return True
+        if caps["brute"]:
+            for _ in range(self.ctx.data["adversaries"]["brute_force_tries"]):
+                t += 3.0
+                ok, t = self._try(t, pos, holder, cond, tok or "random", fin or "impostor",
+                                  **kw)
+                if ok:
+                    return True
+        return False
+
+    def _record_diversion(self, div: Diversion) -> None:
+        dev = self.dev
+        records = []
+        if dev is not None:
+            records = [(t, audit_decode(r)[2]) for t, r in dev.audits]
+        usable = self.probes
+        self.tally.c["diversions"] += 1
+        self.tally.divs.append({
+            "weapon": self.idx, "kind": div.kind, "t": div.t, "usable": usable,
+            "lockout_s": lockout_seconds(usable, adv.PROBES),
+            "visible": dev is not None and adv.visible(records, div, self.div_shift_end),
+        })

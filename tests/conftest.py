@@ -1,0 +1,276 @@
+"""Shared fixtures for the lock-controller tests: keys, a permit factory and the `Rig`.
+
+The `Rig` plays the host: it owns a world clock (true UTC), a board RTC that may be
+wrong (and is corrected when the core emits SET_RTC), the monotonic clock since boot,
+and it records every action, the last persisted state blob, the audit records and the
+WAKE deadline. `reboot()` builds a new controller from the last persisted blob.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from firmware.core.controller import LockController
+from protocols import audit, crypto, permit
+
+MASTER = bytes(range(7, 39))
+DEVICE = "AL-0001"
+OTHER_DEVICE = "AL-0002"
+KEY = crypto.device_key(MASTER, DEVICE)
+OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the true UTC when a Rig's world clock is 0
+
+E7 = 10**7
+M_PER_DEG = 111195.08  # metres per degree of great circle (mean Earth radius)
+
+# Zones are axis-aligned lat/lon boxes near Berlin: (lat_lo, lat_hi, lon_lo, lon_hi) in 1e-7 deg.
+ZONE_A = (523000000, 523200000, 130000000, 130300000)      # allowed, ~2.2 km x 2 km
+HOLE_A = (523080000, 523120000, 130200000, 130260000)      # hole in A, ~440 m x 400 m
+FORBID = (523020000, 523060000, 130040000, 130100000)      # forbidden, inside A
+ZONE_B = (523400000, 523500000, 130000000, 130100000)      # second allowed zone
+
+
+def box_ring(b: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+    """The ring of a (lat_lo, lat_hi, lon_lo, lon_hi) box, counter-clockwise."""
+    la0, la1, lo0, lo1 = b
+    return [(la0, lo0), (la0, lo1), (la1, lo1), (la1, lo0)]
+
+
+def dlat_e7(m: float) -> int:
+    """Metres north-south as 1e-7 degrees."""
+    return round(m / M_PER_DEG * E7)
+
+
+def dlon_e7(m: float, lat_e7: int) -> int:
+    """Metres east-west at latitude lat_e7 as 1e-7 degrees."""
+    return round(m / (M_PER_DEG * math.cos(math.radians(lat_e7 / E7))) * E7)
+
+
+def standard_zones() -> list[tuple[bool, list[list[tuple[int, int]]]]]:
+    """Allowed A (with a hole), forbidden F inside A, allowed B."""
+    return [
+        (False, [box_ring(ZONE_A), box_ring(HOLE_A)]),
+        (True, [box_ring(FORBID)]),
+        (False, [box_ring(ZONE_B)]),
+    ]
+
+
+# Named points (lat_e7, lon_e7); "edge" points are at mid-edge, far from corners.
+_MID_LAT_A = (ZONE_A[0] + ZONE_A[1]) // 2
+POINTS: dict[str, tuple[int, int]] = {
+    "in": (523150000, 130120000),
+    "in_edge": (_MID_LAT_A, ZONE_A[3] - dlon_e7(15, _MID_LAT_A)),
+    "out_near": (_MID_LAT_A, ZONE_A[3] + dlon_e7(20, _MID_LAT_A)),
+    "out_beyond": (_MID_LAT_A, ZONE_A[3] + dlon_e7(150, _MID_LAT_A)),
+    "out_far": (522700000, 130700000),
+    "hole_deep": ((HOLE_A[0] + HOLE_A[1]) // 2, (HOLE_A[2] + HOLE_A[3]) // 2),
+    "hole_edge": ((HOLE_A[0] + HOLE_A[1]) // 2, HOLE_A[2] + dlon_e7(20, HOLE_A[0])),
+    "forbid_deep": ((FORBID[0] + FORBID[1]) // 2, (FORBID[2] + FORBID[3]) // 2),
+    "forbid_edge": (FORBID[1] - dlat_e7(20), (FORBID[2] + FORBID[3]) // 2),
+    "in_b": (523450000, 130050000),
+    "spoof": (480000000, 115000000),  # Munich, ~500 km away
+}
+
+HOLDER1_RFID = "04A1B2C3D4E5F6"
+HOLDER1_FINGER = 3
+HOLDER2_RFID = "04112233445566"
+HOLDER2_FINGER = 7
+
+
+def permit_fields(serial: int, **over: Any) -> dict[str, Any]:
+    """Fields of a two-factor (RFID and fingerprint, 30 s window) permit valid around T0."""
+    f: dict[str, Any] = dict(
+        kind=permit.KIND_PERMIT, version=1, device_id=DEVICE, serial=serial,
+        not_before=T0 - 3600, not_after=T0 + 8 * 3600, fail_enabled=False, max_unlock_s=600,
+        rule_mode=permit.MODE_ALL, factor_mask=3, k=2, window_s=30,
+        holders=[(1, (HOLDER1_RFID,), (HOLDER1_FINGER,)), (2, (HOLDER2_RFID,), (HOLDER2_FINGER,))],
+        zones=standard_zones(),
+    )
+    f.update(over)
+    return f
+
+
+def make_permit(serial: int, key: bytes = KEY, **over: Any) -> bytes:
+    """A signed permit token (see permit_fields for the defaults)."""
+    return permit.encode(permit_fields(serial, **over), key)
+
+
+def make_recall(serial: int, key: bytes = KEY, device: str = DEVICE, at: int = T0) -> bytes:
+    """A signed recall token."""
+    return permit.encode(dict(kind=permit.KIND_RECALL, device_id=device, serial=serial,
+                              not_before=at), key)
+
+
+def make_reset(serial: int, key: bytes = KEY, device: str = DEVICE, at: int = T0) -> bytes:
+    """A signed authority reset token."""
+    return permit.encode(dict(kind=permit.KIND_RESET, device_id=device, serial=serial,
+                              not_before=at), key)
+
+
+def flip_bit(blob: bytes, bit: int) -> bytes:
+    """`blob` with one bit inverted (bit index counted from the first byte's LSB)."""
+    b = bytearray(blob)
+    b[bit // 8] ^= 1 << (bit % 8)
+    return bytes(b)
+
+
+class Rig:
+    """Drives one lock like a host would and remembers what it was told.
+
+    World time `t_ms` is milliseconds since T0 (true UTC = T0 + t_ms // 1000). The board
+    RTC reads true UTC + `rtc_err`; SET_RTC actions set `rtc_err` so the RTC reads the
+    value given. The monotonic clock restarts at 0 on every boot.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None, key: bytes = KEY,
+                 device: str = DEVICE, t_ms: int = 0, rtc_err: int = 0) -> None:
+        self.config = config
+        self.key = key
+        self.device = device
+        self.t_ms = t_ms
+        self.rtc_err = rtc_err
+        self.boot_ms = t_ms
+        self.blob: bytes | None = None
+        self.records: list[bytes] = []
+        self.log: list[tuple[int, tuple, list[tuple]]] = []
+        self.wake: int | None = None
+        self.locked = True
+        self.c = LockController(device, key, config)
+
+    # -- clocks ---------------------------------------------------------------------
+    @property
+    def mono(self) -> int:
+        return self.t_ms - self.boot_ms
+
+    @property
+    def utc(self) -> int:
+        return T0 + self.t_ms // 1000
+
+    @property
+    def rtc(self) -> int:
+        return self.utc + self.rtc_err
+
+    def advance(self, ms: int) -> None:
+        """Let `ms` of world time pass without any event."""
+        self.t_ms += ms
+
+    # -- driving --------------------------------------------------------------------
+    def send(self, ev: tuple) -> list[tuple]:
+        """Feed one event now; apply and record the actions; return them."""
+        acts = self.c.handle(ev, self.mono, self.rtc)
+        self.log.append((self.t_ms, ev, acts))
+        for a in acts:
+            if a[0] == "persist":
+                self.blob = a[1]
+            elif a[0] == "audit":
+                self.records.append(a[1])
+            elif a[0] == "wake":
+                self.wake = a[1]
+            elif a[0] == "actuate":
+                self.locked = a[1]
+            elif a[0] == "set_rtc":
+                self.rtc_err = a[1] - self.utc
+        return acts
+
+    def at(self, ms: int, ev: tuple) -> list[tuple]:
+        """Advance `ms` then send `ev`."""
+        self.advance(ms)
+        return self.send(ev)
+
+    def boot(self, blob: bytes | None = None, cause: str = "power_on") -> list[tuple]:
+        return self.send(("boot", blob, cause))
+
+    def reboot(self, blob: bytes | None | str = "last", cause: str = "power_on") -> list[tuple]:
+        """Power-cycle: a new controller booted from the last persisted blob (or `blob`)."""
+        self.c = LockController(self.device, self.key, self.config)
+        self.boot_ms = self.t_ms
+        self.wake = None
+        self.locked = True
+        if blob != "last":
+            self.blob = blob if isinstance(blob, bytes) else None  # what storage now holds
+        return self.boot(self.blob, cause)
+
+    def tick_to_wake(self) -> list[tuple]:
+        """Jump to the announced WAKE deadline and tick there."""
+        assert self.wake is not None, "no WAKE pending"
+        self.t_ms = self.boot_ms + max(self.wake, self.mono)
+        return self.send(("tick",))
+
+    # -- convenience events ---------------------------------------------------------
+    def fix(self, name_or_pt: str | tuple[int, int], hacc: int = 5,
+            utc: int | None | str = "true") -> list[tuple]:
+        lat, lon = POINTS[name_or_pt] if isinstance(name_or_pt, str) else name_or_pt
+        u = self.utc if utc == "true" else utc
+        return self.send(("fix", lat, lon, hacc, u))
+
+    def present(self, holder: int = 1, rtt: int = 1000, score: int = 100) -> list[tuple]:
+        """Both factors of a holder, 1 s apart; returns the second call's actions."""
+        rfid, finger = ((HOLDER1_RFID, HOLDER1_FINGER) if holder == 1
+                        else (HOLDER2_RFID, HOLDER2_FINGER))
+        self.send(("rfid", rfid, rtt, True))
+        return self.at(1000, ("finger", finger, score))
+
+    def settle_answer(self) -> list[tuple]:
+        """Tick at the last ANSWER deadline (when a pending unlock is due)."""
+        ans = [a for _, _, acts in self.log for a in acts if a[0] == "answer"]
+        at = ans[-1][1]
+        self.t_ms = self.boot_ms + max(at, self.mono)
+        return self.send(("tick",))
+
+    def ready(self, token: bytes | None = None, where: str = "in") -> None:
+        """Boot, load a permit (serial 1 by default), take a fix at `where`."""
+        self.boot()
+        self.send(("permit", token if token is not None else make_permit(1)))
+        self.fix(where)
+
+    def unlock(self, holder: int = 1) -> list[tuple]:
+        """Present both factors and tick at the answer deadline; returns the tick's actions."""
+        self.present(holder)
+        return self.settle_answer()
+
+    # -- inspection -----------------------------------------------------------------
+    def audits(self, since: int = 0) -> list[tuple[int, int, str, str, bytes]]:
+        """Decoded audit records (seq, time, code, detail, hash) from index `since`."""
+        return [audit.decode(r) for r in self.records[since:]]
+
+    def codes(self, since: int = 0) -> list[str]:
+        return [r[2] for r in self.audits(since)]
+
+    def mark(self) -> int:
+        """Index to pass as `since` for records from now on."""
+        return len(self.records)
+
+
+def actuations(acts: list[tuple]) -> list[bool]:
+    """The lock commands (True locked) in a list of actions."""
+    return [a[1] for a in acts if a[0] == "actuate"]
+
+
+def kinds(acts: list[tuple]) -> list[str]:
+    return [a[0] for a in acts]
+
+
+def audit_codes(acts: list[tuple]) -> list[str]:
+    return [audit.decode(a[1])[2] for a in acts if a[0] == "audit"]
+
+
+def audit_details(acts: list[tuple], code: str) -> list[str]:
+    return [audit.decode(a[1])[3] for a in acts if a[0] == "audit"
+            and audit.decode(a[1])[2] == code]
+
+
+@pytest.fixture
+def rig() -> Rig:
+    """A fresh, not yet booted rig with the default config."""
+    return Rig()
+
+
+@pytest.fixture
+def ready_rig() -> Rig:
+    """Booted, permit serial 1 loaded (fail-secure, two factors), fix inside zone A."""
+    r = Rig()
+    r.ready()
+    return r

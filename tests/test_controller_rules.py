@@ -1,0 +1,803 @@
+"""The lock controller, rule by rule and relock trigger by relock trigger.
+
+Every test drives firmware.core.controller.LockController through the `Rig` of
+conftest.py and asserts both the actuator commands and the audit records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import (
+    HOLDER1_FINGER,
+    HOLDER1_RFID,
+    HOLDER2_FINGER,
+    HOLDER2_RFID,
+    OTHER_DEVICE,
+    OTHER_KEY,
+    T0,
+    ZONE_B,
+    Rig,
+    actuations,
+    audit_codes,
+    audit_details,
+    box_ring,
+    flip_bit,
+    kinds,
+    make_permit,
+    make_recall,
+    make_reset,
+    permit_fields,
+)
+
+from protocols import permit
+
+FAIL_ENABLED = dict(fail_enabled=True)
+
+
+def rig_with(token: bytes, where: str = "in", config: dict[str, Any] | None = None) -> Rig:
+    r = Rig(config)
+    r.ready(token, where)
+    return r
+
+
+def assert_denied(acts: list[tuple], reason: str) -> None:
+    """No unlock; a deny record that names `reason`."""
+    assert actuations(acts) == []
+    denies = audit_details(acts, "deny")
+    assert denies and reason in denies[-1], (acts, denies)
+
+
+def assert_creds_refused(r: Rig, reason: str) -> None:
+    """Credentials are answered "no" without being evaluated, naming `reason`."""
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    assert reason in audit_details(acts, "cred_reject")[-1]
+    assert actuations(r.settle_answer()) == [] and r.locked
+
+
+def assert_unlocked(acts: list[tuple]) -> None:
+    assert actuations(acts) == [False]
+    assert "unlock" in audit_codes(acts)
+
+
+def assert_relocked(acts: list[tuple], reason: str) -> None:
+    assert actuations(acts) == [True]
+    rel = audit_details(acts, "relock")
+    assert rel and reason in rel[-1], (acts, rel)
+
+
+def result(acts: list[tuple]) -> tuple:
+    """The single RESULT action of a PERMIT event."""
+    res = [a for a in acts if a[0] == "result"]
+    assert len(res) == 1, acts
+    return res[0]
+
+
+def refused(acts: list[tuple], words: str) -> None:
+    res = [a for a in acts if a[0] == "result"]
+    assert len(res) == 1 and res[0][1] is False and words in res[0][2], res
+    assert audit_codes(acts) == ["permit_refused"]
+    assert actuations(acts) == []
+
+
+# -- rule 1: permits ---------------------------------------------------------------------
+
+def test_valid_permit_loads_and_allows_unlock(rig: Rig) -> None:
+    rig.boot()
+    acts = rig.send(("permit", make_permit(1)))
+    assert ("result", True, "permit 1 loaded") in acts
+    assert audit_codes(acts) == ["permit_loaded"]
+    assert "persist" in kinds(acts)
+    rig.fix("in")
+    acts = rig.unlock()
+    assert_unlocked(acts)
+    assert audit_details(acts, "unlock")[0].startswith("holder=1 serial=1")
+
+
+def test_expired_permit_is_refused_and_does_not_raise_the_serial_floor(rig: Rig) -> None:
+    rig.boot()
+    refused(rig.send(("permit", make_permit(5, not_before=T0 - 7200, not_after=T0 - 1))),
+            "expired")
+    assert rig.c.status()["permit"] is None
+    assert result(rig.send(("permit", make_permit(2))))[1] is True
+
+
+def test_not_yet_valid_permit_loads_but_does_not_open(rig: Rig) -> None:
+    rig.ready(make_permit(1, not_before=T0 + 3600, not_after=T0 + 7200))
+    assert_denied(rig.unlock(), "permit_not_yet_valid")
+    assert rig.locked
+
+
+def test_permit_becomes_valid_at_not_before(rig: Rig) -> None:
+    rig.ready(make_permit(1, not_before=T0 + 60, not_after=T0 + 7200))
+    rig.advance(60_000)
+    rig.fix("in")
+    assert_unlocked(rig.unlock())
+
+
+@pytest.mark.parametrize("bit", [0, 40, 8 * 20 + 3, 8 * 60, -1, -8 * 16])
+def test_forged_permit_is_refused_and_state_unchanged(ready_rig: Rig, bit: int) -> None:
+    tok = make_permit(2, not_after=T0 + 20 * 3600)
+    bad = flip_bit(tok, bit % (8 * len(tok)))
+    before = ready_rig.c.status()
+    acts = ready_rig.send(("permit", bad))
+    res = [a for a in acts if a[0] == "result"]
+    assert res and res[0][1] is False
+    assert audit_codes(acts) == ["permit_refused"]
+    after = ready_rig.c.status()
+    assert after["permit"] == before["permit"]
+    assert_unlocked(ready_rig.unlock())
+
+
+def test_permit_for_another_device_is_refused(ready_rig: Rig) -> None:
+    other = permit.encode(dict(permit_fields(2), device_id=OTHER_DEVICE), OTHER_KEY)
+    refused(ready_rig.send(("permit", other)), OTHER_DEVICE)
+    # our device id, but signed with another device's key: the MAC fails
+    wrong_key = make_permit(3, key=OTHER_KEY)
+    refused(ready_rig.send(("permit", wrong_key)), "MAC")
+    assert ready_rig.c.status()["permit"]["serial"] == 1
+
+
+@pytest.mark.parametrize("serial", [3, 2])
+def test_replayed_permit_same_or_lower_serial_is_refused(rig: Rig, serial: int) -> None:
+    rig.ready(make_permit(3))
+    refused(rig.send(("permit", make_permit(serial))), "replayed")
+    assert rig.c.status()["permit"]["serial"] == 3
+
+
+def test_recall_disables_until_a_newer_permit(ready_rig: Rig) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    acts = r.send(("permit", make_recall(2)))
+    assert_relocked(acts, "recalled")
+    assert "recall" in audit_codes(acts)
+    assert ("indicate", "disabled") in acts
+    assert r.c.status()["reasons"][0] == "recalled"
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    assert "recalled" in audit_details(acts, "cred_reject")[0]
+    # a permit older than the recall is a replay
+    refused(r.send(("permit", make_permit(1))), "replayed")
+    # recall survives a reboot
+    r.advance(1000)
+    r.reboot()
+    assert "recalled" in r.c.status()["reasons"]
+    assert result(r.send(("permit", make_permit(3)))) == ("result", True, "permit 3 loaded")
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+def test_new_permit_replaces_loaded_one_and_relocks(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.unlock()
+    acts = r.send(("permit", make_permit(2)))
+    assert_relocked(acts, "permit_replaced")
+    assert "permit_loaded" in audit_codes(acts)
+
+
+def test_credentials_checked_against_old_permit_do_not_open_with_a_new_one(
+        ready_rig: Rig) -> None:
+    # regression: a decision pending at the answer deadline survived a permit change
+    r = ready_rig
+    r.present(1)
+    r.at(50, ("permit", make_permit(2, holders=[(9, ("0499999999",), (44,))])))
+    acts = r.settle_answer()
+    assert actuations(acts) == [] and r.locked
+
+
+def test_position_is_rechecked_against_a_newly_loaded_permit(ready_rig: Rig) -> None:
+    # regression: the zone status of the last fix was cached from the previous permit
+    r = ready_rig
+    r.send(("permit", make_permit(2, zones=[(False, [box_ring(ZONE_B)])])))
+    assert_denied(r.unlock(), "outside_zone")
+
+
+# -- rule 3: credentials -----------------------------------------------------------------
+
+def test_any_of_one_factor_is_enough() -> None:
+    r = rig_with(make_permit(1, rule_mode=permit.MODE_ANY, k=1))
+    r.send(("rfid", HOLDER1_RFID, 1000, True))
+    assert_unlocked(r.settle_answer())
+
+
+def test_all_of_needs_every_factor(ready_rig: Rig) -> None:
+    r = ready_rig
+    acts = r.send(("rfid", HOLDER1_RFID, 1000, True))
+    assert ("answer", r.mono + 250, True) in acts
+    r.advance(5000)
+    assert actuations(r.send(("tick",))) == []
+    assert r.locked
+    acts = r.send(("finger", HOLDER1_FINGER, 100))
+    assert audit_codes(acts) == ["cred_ok"]
+    assert_unlocked(r.settle_answer())
+
+
+@pytest.mark.parametrize(("k", "opens_with_one"), [(1, True), (2, False)])
+def test_k_of_n(k: int, opens_with_one: bool) -> None:
+    r = rig_with(make_permit(1, rule_mode=permit.MODE_KOFN, k=k))
+    r.send(("finger", HOLDER1_FINGER, 90))
+    acts = r.settle_answer()
+    assert actuations(acts) == ([False] if opens_with_one else [])
+    if not opens_with_one:
+        r.send(("rfid", HOLDER1_RFID, 500, True))
+        assert_unlocked(r.settle_answer())
+
+
+@pytest.mark.parametrize(("gap_ms", "opens"), [(30_000, True), (30_001, False)])
+def test_factor_window(ready_rig: Rig, gap_ms: int, opens: bool) -> None:
+    r = ready_rig
+    r.fix("in")
+    r.send(("rfid", HOLDER1_RFID, 1000, True))
+    r.advance(gap_ms)
+    r.fix("in")
+    r.send(("finger", HOLDER1_FINGER, 100))
+    acts = r.settle_answer()
+    assert actuations(acts) == ([False] if opens else [])
+
+
+def test_factors_of_two_holders_do_not_combine(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("rfid", HOLDER1_RFID, 1000, True))
+    r.at(1000, ("finger", HOLDER2_FINGER, 100))
+    assert actuations(r.settle_answer()) == []
+    r.send(("rfid", HOLDER2_RFID, 1000, True))
+    assert_unlocked(r.settle_answer())
+    assert "holder=2" in audit_details(r.log[-1][2], "unlock")[0]
+
+
+@pytest.mark.parametrize(("ev", "why"), [
+    (("rfid", "04DEADBEEF0000", 1000, True), "unknown rfid"),
+    (("finger", 99, 100), "unknown fingerprint"),
+    (("rfid", HOLDER1_RFID, 1000, False), "weak rfid"),
+    (("rfid", HOLDER1_RFID, 8001, True), "relay suspected"),
+    (("finger", HOLDER1_FINGER, 59), "score 59 below 60"),
+])
+def test_bad_credential_is_rejected_audited_and_counted(ready_rig: Rig, ev: tuple,
+                                                        why: str) -> None:
+    r = ready_rig
+    acts = r.send(ev)
+    assert ("answer", r.mono + 250, False) in acts
+    assert why in audit_details(acts, "cred_reject")[0]
+    assert r.c.status()["lockout"]["failures"] == 1
+    assert "persist" in kinds(acts)
+    # the rejected factor does not count towards an unlock
+    other = ("finger", HOLDER1_FINGER, 100) if ev[0] == "rfid" else \
+        ("rfid", HOLDER1_RFID, 1000, True)
+    r.at(1000, other)
+    assert actuations(r.settle_answer()) == []
+
+
+@pytest.mark.parametrize(("ev", "ok"), [
+    (("rfid", HOLDER1_RFID, 8000, True), True),
+    (("finger", HOLDER1_FINGER, 60), True),
+    (("rfid", HOLDER1_RFID.lower(), 1000, True), True),
+])
+def test_credential_at_its_bound_is_accepted(ready_rig: Rig, ev: tuple, ok: bool) -> None:
+    acts = ready_rig.send(ev)
+    assert ("answer", ready_rig.mono + 250, ok) in acts
+    assert audit_codes(acts) == ["cred_ok"]
+
+
+def test_weak_rfid_allowed_when_configured() -> None:
+    r = rig_with(make_permit(1), config={"allow_weak_rfid": True})
+    r.send(("rfid", HOLDER1_RFID, 1000, False))
+    r.at(1000, ("finger", HOLDER1_FINGER, 100))
+    assert_unlocked(r.settle_answer())
+
+
+def test_every_credential_is_answered_at_the_same_deadline(rig: Rig) -> None:
+    rig.boot()
+    deadlines = []
+    acts = rig.send(("rfid", HOLDER1_RFID, 1000, True))       # no permit
+    deadlines.append([a for a in acts if a[0] == "answer"][0][1] - rig.mono)
+    rig.send(("permit", make_permit(1)))
+    rig.fix("in")
+    for ev in [("rfid", HOLDER1_RFID, 1000, True), ("finger", 99, 100),
+               ("rfid", "0400000000", 1000, True), ("finger", 1, 10),
+               ("finger", HOLDER1_FINGER, 100)]:  # ok, bad, bad, bad -> lockout, locked out
+        rig.advance(100)
+        acts = rig.send(ev)
+        ans = [a for a in acts if a[0] == "answer"]
+        assert len(ans) == 1
+        deadlines.append(ans[0][1] - rig.mono)
+    assert deadlines == [250] * 6
+    assert "lockout" in rig.c.status()["reasons"]
+
+
+# -- rule 4: position --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("where", "reason"), [
+    ("in", None), ("in_edge", None), ("in_b", None),
+    ("out_far", "outside_zone"), ("out_near", "outside_zone"),
+    ("hole_deep", "outside_zone"), ("hole_edge", "outside_zone"),
+    ("forbid_deep", "in_forbidden_zone"), ("forbid_edge", "in_forbidden_zone"),
+])
+def test_geofence_decides_at_unlock(where: str, reason: str | None) -> None:
+    r = Rig()
+    r.ready(where=where)
+    acts = r.unlock()
+    if reason is None:
+        assert_unlocked(acts)
+    else:
+        assert_denied(acts, reason)
+
+
+@pytest.mark.parametrize(("where", "stays_open"), [
+    ("out_near", True), ("hole_edge", True), ("forbid_edge", True),
+    ("out_beyond", False), ("hole_deep", False), ("forbid_deep", False), ("out_far", False),
+])
+def test_exit_hysteresis_while_open(ready_rig: Rig, where: str, stays_open: bool) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    r.advance(200_000)  # long enough for any of these moves to be plausible
+    acts = r.fix(where)
+    if stays_open:
+        assert actuations(acts) == [] and not r.locked
+    else:
+        assert_relocked(acts, "forbidden" if "forbid" in where else "outside_zone")
+
+
+def test_stale_fix_denies_and_wake_relocks_when_fix_goes_stale(ready_rig: Rig) -> None:
+    r = ready_rig
+    fix_mono = r.mono
+    assert_unlocked(r.unlock())
+    assert r.wake == fix_mono + 15_001
+    acts = r.tick_to_wake()
+    assert_relocked(acts, "fix_stale")
+    assert "fail-secure holds for fix_stale" in audit_details(acts, "fail_profile")
+    assert_denied(r.unlock(), "fix_stale")
+
+
+@pytest.mark.parametrize(("hacc", "opens"), [(30, True), (31, False), (500, False)])
+def test_fix_precision_bound(ready_rig: Rig, hacc: int, opens: bool) -> None:
+    rig = ready_rig
+    rig.advance(1000)
+    rig.fix("in", hacc=hacc)
+    acts = rig.unlock()
+    if opens:
+        assert_unlocked(acts)
+    else:
+        assert_denied(acts, "fix_imprecise")
+
+
+def test_implausible_jump_is_refused_then_recovers(ready_rig: Rig) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    r.advance(1000)
+    acts = r.fix("spoof")
+    assert "fix_implausible" in audit_codes(acts)
+    assert_relocked(acts, "fix_implausible")
+    assert_denied(r.unlock(), "fix_implausible")
+    # a jump to a nearby allowed place 1 s later is also implausible (still spoofed) ...
+    r.advance(1000)
+    r.fix("in_b")
+    assert "fix_implausible" in r.c.status()["reasons"]
+    # ... but a fix consistent with the last good one clears it
+    r.advance(1000)
+    acts = r.fix("in")
+    assert audit_details(acts, "fix_implausible") == ["cleared"]
+    assert_unlocked(r.unlock())
+
+
+def test_spoofing_is_not_waived_by_fail_enabled() -> None:
+    r = rig_with(make_permit(1, **FAIL_ENABLED))
+    r.advance(1000)
+    r.fix("spoof")
+    assert_denied(r.unlock(), "fix_implausible")
+
+
+def test_far_move_is_plausible_given_enough_time(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.advance(600_000)  # 10 minutes: 4 km at 70 m/s is possible
+    acts = r.fix("out_far")
+    assert "fix_implausible" not in audit_codes(acts)
+    assert_denied(r.unlock(), "outside_zone")
+
+
+@pytest.mark.parametrize("status", ["lost", "jammed"])
+def test_gnss_loss_fail_secure_locks(ready_rig: Rig, status: str) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    acts = r.at(100, ("gnss", status))
+    assert audit_details(acts, "gnss") == [status]
+    assert_relocked(acts, "gnss_lost")
+    assert "fail-secure holds for gnss_lost" in audit_details(acts, "fail_profile")
+    assert_denied(r.unlock(), "gnss_lost")
+
+
+@pytest.mark.parametrize("status", ["lost", "jammed"])
+def test_gnss_loss_fail_enabled_opens_and_is_audited(status: str) -> None:
+    r = rig_with(make_permit(1, **FAIL_ENABLED))
+    r.send(("gnss", status))
+    acts = r.unlock()
+    assert_unlocked(acts)
+    assert "fail-enabled waives gnss_lost" in audit_details(acts, "fail_profile")
+    assert "waived=gnss_lost" in audit_details(acts, "unlock")[0]
+
+
+def test_fail_enabled_still_holds_outside_the_zone() -> None:
+    r = rig_with(make_permit(1, **FAIL_ENABLED), where="out_far")
+    assert_denied(r.unlock(), "outside_zone")
+
+
+# -- rule 2: time ------------------------------------------------------------------------
+
+def test_clock_rollback_after_reboot_locks_and_is_audited(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.advance(400_000)
+    r.send(("tick",))  # the time floor advances (and is persisted)
+    floor = r.c.clock.floor
+    assert floor == r.utc
+    r.advance(1000)
+    r.rtc_err = -1000  # the RTC lost its time
+    acts = r.reboot()
+    assert f"rollback rtc={r.rtc} floor={floor}" in audit_details(acts, "time")
+    assert "time=untrusted" in audit_details(acts, "boot")[0]
+    assert r.c.status()["time_trusted"] is False
+    r.fix("in", utc=None)
+    assert_denied(r.unlock(), "time_untrusted")
+
+
+def test_rollback_recovers_with_consistent_gnss_time(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.advance(400_000)
+    r.send(("tick",))
+    r.rtc_err = -1000
+    r.reboot()
+    time_acts = []
+    for _ in range(3):
+        r.advance(1000)
+        time_acts += r.fix("in")
+    assert any(a[0] == "set_rtc" and a[1] == r.utc for a in time_acts)
+    assert any("resync" in d for d in audit_details(time_acts, "time"))
+    assert r.c.status()["time_trusted"] is True
+    assert_unlocked(r.unlock())
+
+
+def test_gnss_time_within_skew_bound_corrects_the_clock(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.rtc_err = 100
+    r.advance(1000)
+    acts = r.fix("in")
+    assert audit_codes(acts) == [] and r.c.status()["time"] == r.utc
+    assert_unlocked(r.unlock())
+
+
+def test_skew_beyond_bound_untrusts_time_and_relocks(ready_rig: Rig) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    r.advance(1000)
+    acts = r.fix("in", utc=r.utc + 500)
+    assert "untrusted rtc/gnss skew=500" in audit_details(acts, "time")
+    assert_relocked(acts, "time_untrusted")
+    assert_denied(r.unlock(), "time_untrusted")
+
+
+def test_resync_after_consistent_gnss_time_and_rtc_stays_set(ready_rig: Rig) -> None:
+    # regression: after SET_RTC the controller kept its correction on top of the new RTC
+    r = ready_rig
+    r.rtc_err = -5000
+    acts: list[tuple] = []
+    for _ in range(3):
+        r.advance(1000)
+        acts += r.fix("in")
+    assert [a for a in acts if a[0] == "set_rtc"] == [("set_rtc", r.utc)]
+    assert r.rtc_err == 0
+    for _ in range(5):
+        r.advance(1000)
+        acts = r.fix("in")
+        assert audit_codes(acts) == [], acts
+        assert r.c.status()["time"] == r.utc and r.c.status()["time_trusted"]
+    assert_unlocked(r.unlock())
+
+
+def test_gnss_time_behind_the_floor_never_resyncs(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.advance(400_000)
+    r.send(("tick",))
+    for _ in range(5):
+        r.advance(1000)
+        r.fix("in", utc=r.utc - 86400)
+    assert r.c.status()["time_trusted"] is False
+    assert r.c.status()["time"] >= r.c.clock.floor
+
+
+# -- rule 5: lockout ---------------------------------------------------------------------
+
+def fail(r: Rig, n: int) -> list[tuple]:
+    acts: list[tuple] = []
+    for _ in range(n):
+        r.advance(300)
+        acts += r.send(("finger", 99, 100))
+    return acts
+
+
+def test_lockout_after_fail_max_failures(ready_rig: Rig) -> None:
+    r = ready_rig
+    acts = fail(r, 3)
+    assert audit_details(acts, "lockout") == ["level=1 seconds=30"]
+    assert ("indicate", "lockout") in acts
+    assert r.c.status()["lockout"]["until"] == r.utc + 30
+    # valid credentials are answered "no" and not even evaluated while locked out
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    assert "lockout" in audit_details(acts, "cred_reject")[0]
+    assert actuations(r.settle_answer()) == [] and r.locked
+    r.advance(30_000)
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+@pytest.mark.parametrize(("cap", "lengths"),
+                         [(3600, [30, 60, 120, 240]), (100, [30, 60, 100, 100])])
+def test_lockout_backs_off_exponentially_with_cap(cap: int, lengths: list[int]) -> None:
+    r = rig_with(make_permit(1), config={"lockout_cap_s": cap})
+    got = []
+    for _ in lengths:
+        acts = fail(r, 3)
+        d = audit_details(acts, "lockout")[0]
+        got.append(int(d.split("seconds=")[1]))
+        r.advance((got[-1] + 1) * 1000)
+    assert got == lengths
+
+
+def test_lockout_survives_reboot(ready_rig: Rig) -> None:
+    r = ready_rig
+    fail(r, 3)
+    r.advance(1000)
+    r.reboot()
+    assert "lockout" in r.c.status()["reasons"]
+    r.fix("in")
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    assert r.locked
+
+
+def test_success_resets_the_failure_count(ready_rig: Rig) -> None:
+    r = ready_rig
+    fail(r, 2)
+    assert r.c.status()["lockout"]["failures"] == 2
+    r.fix("in")
+    assert_unlocked(r.unlock())
+    assert r.c.status()["lockout"]["failures"] == 0
+    r.send(("grip", True))
+    r.send(("grip", False))
+    acts = fail(r, 2)
+    assert "lockout" not in audit_codes(acts)
+
+
+# -- rule 5: tamper latch -----------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["enclosure", "magnet", "actuator"])
+def test_tamper_latches_until_authority_reset(ready_rig: Rig, source: str) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    if source == "actuator":
+        r.send(("grip", True))
+        r.send(("grip", False))            # relocked
+        acts = r.at(100, ("actpos", False))  # ... but the bolt is not in: forced
+    else:
+        acts = r.at(100, ("tamper", source))
+        assert_relocked(acts, "tamper_" + source)
+    assert audit_details(acts, "tamper") == [f"source={source} latched"]
+    assert ("indicate", "tamper") in acts
+    assert r.c.status()["tamper"] == source
+    r.fix("in")
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    assert r.c.status()["lockout"]["failures"] == 0
+    # the latch survives a reboot
+    r.advance(1000)
+    r.reboot()
+    assert "tamper_latched" in r.c.status()["reasons"]
+    # a permit does not clear it; an authority reset does
+    r.send(("permit", make_permit(2)))
+    r.fix("in")
+    assert_creds_refused(r, "tamper_latched")
+    acts = r.send(("permit", make_reset(3)))
+    assert ("result", True, "authority reset (serial 3)") in acts
+    assert audit_codes(acts) == ["tamper_reset"]
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+def test_actuator_position_agreeing_is_no_tamper(ready_rig: Rig) -> None:
+    r = ready_rig
+    assert r.send(("actpos", True)) == []
+    r.unlock()
+    assert audit_codes(r.send(("actpos", False))) == []
+    assert r.c.status()["tamper"] == ""
+
+
+def test_reset_token_replay_is_refused(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("tamper", "magnet"))
+    r.send(("permit", make_reset(2)))
+    r.send(("tamper", "magnet"))
+    refused(r.send(("permit", make_reset(2))), "replayed")
+    assert r.c.status()["tamper"] == "magnet"
+
+
+# -- rule 5: battery ---------------------------------------------------------------------
+
+def test_battery_low_warns_and_still_opens(ready_rig: Rig) -> None:
+    r = ready_rig
+    acts = r.send(("battery", 3450))
+    assert audit_details(acts, "battery") == ["low mv=3450"]
+    assert ("indicate", "battery_low") in acts
+    assert_unlocked(r.unlock())
+
+
+def test_battery_critical_fail_secure_locks(ready_rig: Rig) -> None:
+    r = ready_rig
+    assert_unlocked(r.unlock())
+    acts = r.send(("battery", 3300))
+    assert audit_details(acts, "battery") == ["critical mv=3300"]
+    assert_relocked(acts, "battery_critical")
+    assert "fail-secure holds for battery_critical" in audit_details(acts, "fail_profile")
+    assert_denied(r.unlock(), "battery_critical")
+    r.send(("battery", 3900))
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+def test_battery_critical_fail_enabled_keeps_working() -> None:
+    r = rig_with(make_permit(1, **FAIL_ENABLED))
+    assert_unlocked(r.unlock())
+    acts = r.send(("battery", 3200))
+    assert actuations(acts) == []
+    assert "fail-enabled waives battery_critical" in audit_details(acts, "fail_profile")
+    r.send(("grip", True))
+    assert_relocked(r.send(("grip", False)), "grip_released")
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+# -- relock triggers -----------------------------------------------------------------------
+
+def test_unlock_timeout(rig: Rig) -> None:
+    rig.ready(make_permit(1, max_unlock_s=5))
+    assert_unlocked(rig.unlock())
+    opened = rig.mono
+    assert rig.wake == opened + 5000
+    rig.advance(4000)
+    rig.fix("in")
+    assert not rig.locked
+    assert rig.wake == opened + 5000
+    assert_relocked(rig.tick_to_wake(), "timeout")
+
+
+def test_grip_release_relocks(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.unlock()
+    assert r.send(("grip", True)) == []
+    assert_relocked(r.at(500, ("grip", False)), "grip_released")
+
+
+def test_grip_held_through_the_unlock_then_released_relocks(ready_rig: Rig) -> None:
+    # regression: the grip state was forgotten at unlock, so this release did nothing
+    r = ready_rig
+    r.send(("grip", True))
+    assert_unlocked(r.unlock())
+    assert_relocked(r.at(500, ("grip", False)), "grip_released")
+
+
+def test_permit_expiry_while_open_relocks_at_wake() -> None:
+    r = rig_with(make_permit(1, not_before=T0 - 60, not_after=T0 + 12))
+    assert_unlocked(r.unlock())
+    assert r.wake is not None
+    while not r.locked:
+        acts = r.tick_to_wake()
+    assert_relocked(acts, "permit_expired")
+    assert r.utc == T0 + 13
+
+
+def test_recall_while_open_relocks(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.unlock()
+    assert_relocked(r.send(("permit", make_recall(2))), "recalled")
+
+
+def test_fault_of_actuator_locks_both_profiles() -> None:
+    for fe in (False, True):
+        r = rig_with(make_permit(1, fail_enabled=fe))
+        assert_unlocked(r.unlock())
+        acts = r.send(("fault", "actuator", False))
+        assert audit_details(acts, "fault") == ["actuator failed"]
+        assert_relocked(acts, "actuator_fault")
+
+
+def test_fail_enabled_discounts_a_failed_sensor_from_the_factor_rule() -> None:
+    r = rig_with(make_permit(1, **FAIL_ENABLED))
+    r.send(("fault", "finger", False))
+    r.send(("rfid", HOLDER1_RFID, 1000, True))
+    assert_unlocked(r.settle_answer())
+    r2 = rig_with(make_permit(1))
+    r2.send(("fault", "finger", False))
+    r2.send(("rfid", HOLDER1_RFID, 1000, True))
+    assert actuations(r2.settle_answer()) == []
+
+
+# -- malformed events ----------------------------------------------------------------------
+
+MALFORMED = [
+    ("fix", "52.3", 130000000, 5, None), ("fix", 523000000, 130000000, 5), ("fix",),
+    ("fix", True, 130000000, 5, None), ("fix", 523000000, 130000000, 5.0, None),
+    ("fix", 523000000, 130000000, 5, "now"), ("fix", 950000000, 0, 5, None),
+    ("rfid", 1234, 1000, True), ("rfid", HOLDER1_RFID, "1000", True),
+    ("rfid", HOLDER1_RFID, 1000, 1), ("rfid", HOLDER1_RFID),
+    ("finger", "3", 100), ("finger", 3, 99.5), ("finger",),
+    ("permit", 12345), ("permit", None), ("permit", "ALPM not bytes"), ("permit",),
+    ("gnss", "maybe"), ("gnss", None), ("grip", 1), ("grip", None), ("actpos", "yes"),
+    ("tamper", "cat"), ("tamper", ["magnet"]), ("battery", 3.3), ("battery", True),
+    ("fault", "radio", False), ("fault", "gnss", 0), ("boot", None, "again"),
+]
+
+
+@pytest.mark.parametrize("ev", MALFORMED, ids=[repr(e)[:40] for e in MALFORMED])
+def test_malformed_event_changes_nothing(ready_rig: Rig, ev: tuple) -> None:
+    r = ready_rig
+    r.send(("rfid", HOLDER1_RFID, 1000, True))   # one factor in, to see it is kept
+    before = r.c.status()
+    acts = r.send(ev)
+    assert len(acts) == 1 and acts[0][0] == "result" and acts[0][1] is False, acts
+    assert r.c.status() == before
+    r.at(1000, ("finger", HOLDER1_FINGER, 100))
+    assert_unlocked(r.settle_answer())
+
+
+@pytest.mark.parametrize("ev", [("nonsense",), (), "tick", None, ["tick"]])
+def test_unknown_event_is_refused(ready_rig: Rig, ev: Any) -> None:
+    before = ready_rig.c.status()
+    acts = ready_rig.send(ev)
+    assert len(acts) == 1 and acts[0][:2] == ("result", False)
+    assert ready_rig.c.status() == before
+
+
+def test_events_before_boot_are_refused(rig: Rig) -> None:
+    assert rig.send(("tick",)) == [("result", False, "not booted")]
+
+
+# -- damaged state record ------------------------------------------------------------------
+
+def test_damaged_state_record_keeps_locked_until_authority_reset(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("tamper", "magnet"))
+    r.advance(1000)
+    damaged = flip_bit(r.blob, 8 * 30 + 1)
+    acts = r.reboot(damaged)
+    assert actuations(acts) == [True]
+    assert audit_details(acts, "state") == ["damaged: state record CRC mismatch"]
+    assert "persist" not in kinds(acts)        # the damaged record is kept as evidence
+    assert r.c.status()["reasons"][0] == "state_damaged"
+    r.fix("in")
+    refused(r.send(("permit", make_permit(2))), "only an authority reset")
+    acts = r.present()
+    assert ("answer", r.mono + 250, False) in acts
+    # regression: the first boot overwrote the damaged record with a blank one, so a
+    # second reboot came up clean, without the tamper latch and with serial floor 0
+    r.advance(1000)
+    r.reboot()
+    assert "state_damaged" in r.c.status()["reasons"]
+    acts = r.send(("permit", make_reset(5)))
+    assert ("result", True, "authority reset (serial 5)") in acts
+    assert "persist" in kinds(acts)
+    r.advance(1000)
+    r.reboot()
+    assert r.c.status()["reasons"] == ["no_permit"]
+    refused(r.send(("permit", make_permit(4))), "replayed")
+    r.send(("permit", make_permit(6)))
+    r.fix("in")
+    assert_unlocked(r.unlock())
+
+
+@pytest.mark.parametrize("cut", [0, 1, 10, 60, -5, -1])
+def test_truncated_state_record_is_damaged(ready_rig: Rig, cut: int) -> None:
+    r = ready_rig
+    blob = r.blob
+    assert blob is not None
+    acts = r.reboot(blob[:cut] if cut else b"\x00")
+    assert "state" in audit_codes(acts)
+    assert "state_damaged" in r.c.status()["reasons"]

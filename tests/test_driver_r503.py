@@ -1,0 +1,206 @@
+"""R503 fingerprint driver against the byte-level fake module."""
+
+from __future__ import annotations
+
+import pytest
+from fakes.fake_machine import FakeClock
+from fakes.fake_r503 import FakeR503, Finger
+
+from firmware.drivers import r503 as r
+
+ALICE = Finger("alice", score=180)
+BOB = Finger("bob", score=90)
+
+
+def rig(**kw: object) -> tuple[FakeR503, r.R503]:
+    fake = FakeR503(**kw)  # type: ignore[arg-type]
+    clock = FakeClock(step_us=1000)                 # every tick read is 1 ms later
+    drv = r.R503(fake.uart, address=fake.address, password=fake.password,
+                 ticks_ms=clock.ticks_ms, timeout_ms=200)
+    return fake, drv
+
+
+def test_command_packet_bytes():
+    # GenImg as in the R503 manual: EF01 FFFFFFFF 01 0003 01 0005
+    assert r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01") == bytes.fromhex(
+        "ef01ffffffff010003010005")
+    fake, drv = rig()
+    drv.verify_password()
+    # VfyPwd: checksum 01 + 00 07 + 13 + 00000000 = 001b
+    assert fake.uart.written == bytes.fromhex("ef01ffffffff0100071300000000001b")
+
+
+def test_password():
+    fake, drv = rig(password=0x1234, need_password=True)
+    fake.library[0] = "alice"
+    fake.finger = ALICE
+    with pytest.raises(r.WrongPassword) as e:
+        drv.identify()
+    assert e.value.code == 0x21
+    drv.verify_password()
+    assert drv.identify() == (0, 180)
+    drv.password = 1
+    with pytest.raises(r.WrongPassword, match="wrong_password"):
+        drv.verify_password()
+
+
+def test_identify_found_no_finger_not_found():
+    fake, drv = rig()
+    fake.library[7] = "alice"
+    fake.finger = ALICE
+    assert drv.identify() == (7, 180)
+    assert drv.event() == ("finger", 7, 180)
+    fake.finger = None
+    with pytest.raises(r.NoFinger):
+        drv.identify()
+    fake.finger = BOB
+    with pytest.raises(r.NotFound) as e:
+        drv.identify()
+    assert e.value.code == 0x09 and e.value.name == "not_found"
+
+
+def test_enroll_then_identify_then_delete():
+    fake, drv = rig()
+    fake.finger_script = [ALICE, None, ALICE]
+    drv.enroll(3)
+    assert fake.library == {3: "alice"}
+    assert drv.template_count() == 1
+    fake.finger = ALICE
+    assert drv.identify() == (3, 180)
+    drv.delete(3)
+    assert drv.template_count() == 0
+    with pytest.raises(r.NotFound):
+        drv.identify()
+
+
+def test_enroll_two_different_fingers_fails_merge():
+    fake, drv = rig()
+    fake.finger_script = [ALICE, None, BOB]
+    with pytest.raises(r.EnrollFail) as e:
+        drv.enroll(0)
+    assert e.value.code == 0x0A and fake.library == {}
+
+
+def test_enroll_bad_page_and_finger_never_lifted():
+    fake, drv = rig()
+    with pytest.raises(r.BadPage):
+        drv.enroll(200)
+    fake.finger = ALICE
+    with pytest.raises(r.FingerTimeout, match="not lifted"):
+        drv.enroll(1, wait_ms=50)
+
+
+def test_store_beyond_library_is_bad_page():
+    fake, drv = rig()
+    fake.finger = ALICE
+    drv.gen_img()
+    drv.img2tz(1)
+    with pytest.raises(r.BadPage):
+        drv.store(250)
+
+
+def test_empty_clears_library():
+    fake, drv = rig()
+    fake.library.update({1: "a", 2: "b"})
+    drv.empty()
+    assert drv.template_count() == 0
+
+
+def test_bad_checksum_from_module():
+    fake, drv = rig()
+    fake.bad_checksum = True
+    with pytest.raises(r.PacketError, match="checksum"):
+        drv.gen_img()
+
+
+def test_bad_header_from_module():
+    fake, drv = rig()
+    fake.bad_header = True
+    with pytest.raises(r.PacketError, match="bad header ef02"):
+        drv.gen_img()
+
+
+def test_wrong_address_from_module():
+    fake, drv = rig()
+    fake.uart.feed(r.build_packet(0x0A0B0C0D, r.PID_ACK, b"\x00"))
+    with pytest.raises(r.PacketError, match="address 0a0b0c0d, expected ffffffff"):
+        drv.read_packet()
+
+
+def test_short_packet_and_silence():
+    fake, drv = rig()
+    fake.truncate = True
+    with pytest.raises(r.PacketError, match="short packet: 0 of 3 bytes"):
+        drv.gen_img()
+    fake.truncate = False
+    fake.silent = True
+    with pytest.raises(r.FingerTimeout, match="no answer in 200 ms"):
+        drv.gen_img()
+
+
+def test_bad_length_field():
+    fake, drv = rig()
+    fake.uart.feed(bytes.fromhex("ef01ffffffff07000100"))
+    with pytest.raises(r.PacketError, match="bad length 1"):
+        drv.read_packet()
+
+
+def test_recovers_after_a_bad_packet():
+    fake, drv = rig()
+    fake.truncate = True
+    with pytest.raises(r.PacketError):
+        drv.template_count()
+    fake.truncate = False
+    assert drv.template_count() == 0
+
+
+def test_bad_checksum_from_host_gets_code_01():
+    fake, drv = rig()
+    pkt = bytearray(r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01"))
+    pkt[-1] ^= 1
+    fake.uart.write(bytes(pkt))
+    pid, payload = drv.read_packet()
+    assert pid == r.PID_ACK and payload == b"\x01"
+
+
+EXPECTED_CLASS = {
+    0x01: r.PacketError, 0x02: r.NoFinger, 0x03: r.EnrollFail, 0x06: r.BadImage,
+    0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: r.EnrollFail,
+    0x0B: r.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: r.FlashError,
+    0x26: r.FingerTimeout,
+}
+
+
+@pytest.mark.parametrize("code", sorted(c for c in r.CODES if c))
+def test_every_confirmation_code_is_a_named_error(code: int):
+    fake, drv = rig()
+    fake.force_code = code
+    with pytest.raises(r.FingerError) as e:
+        drv.gen_img()
+    assert e.value.code == code
+    assert e.value.name == r.CODES[code]
+    assert type(e.value) is EXPECTED_CLASS.get(code, type(e.value))
+    assert r.CODES[code] in str(e.value)
+
+
+def test_datasheet_names_of_key_codes():
+    assert {c: r.CODES[c] for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
+        0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "enroll_fail",
+        0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
+        0x18: "flash_error"}
+
+
+def test_unknown_code_still_named():
+    fake, drv = rig()
+    fake.force_code = 0x77
+    with pytest.raises(r.FingerError, match="unknown_0x77"):
+        drv.gen_img()
+
+
+def test_fail_next_only_once():
+    fake, drv = rig()
+    fake.fail_next[r.GEN_IMG] = 0x06
+    fake.finger = ALICE
+    with pytest.raises(r.BadImage):
+        drv.gen_img()
+    drv.gen_img()
