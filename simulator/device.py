@@ -2,7 +2,11 @@
 
 Ticks are delivered exactly at the times the core asks for with WAKE, but lazily: a
 due wake is handled just before the next event that happens after it, so a weapon in
-storage costs nothing between events. Nothing here decides whether the lock opens.
+storage costs nothing between events. While the lock is open and the core has no wake
+pending, the board also ticks every PORT_TICK_S (the port's periodic tick, events.py:
+"TICK periodic, and when a WAKE asks"), so time-based relocks (unlock timeout, permit
+expiry) happen even when a past-due WAKE was the last one announced. Nothing here
+decides whether the lock opens.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import Any
 from firmware.core.controller import LockController
 from simulator.sensors import Rtc
 
-MAX_TICKS_PER_STEP = 64
+MAX_TICKS_PER_STEP = 256
+PORT_TICK_S = 5          # periodic tick while open (the port's choice; bounds relock delay)
 
 
 def mono_ms(t: float) -> int:
@@ -35,7 +40,7 @@ class Device:
         self.answer_at_ms = 0
         self.last_ms = 0
         self.last_ok: bool | None = None
-        self.indications: list[str] = []
+        self.battery_low = False  # the lock indicated battery_low (armourer swaps)
 
     @property
     def locked(self) -> bool:
@@ -88,29 +93,12 @@ class Device:
                 self.last_ok = a[2]
             elif kind == "set_rtc":
                 self.rtc.set(t, a[1])
-            elif kind == "indicate":
-                self.indications.append(a[1])
+            elif kind == "indicate" and a[1] == "battery_low":
+                self.battery_low = True
+        if self.wake is None and not self.c.locked:
+            self.wake = ms + PORT_TICK_S * 1000
         return actions
 
     def audit_seq(self) -> int:
         return int(self.c.chain.seq)
 
-
-def _fast_crc() -> None:
-    """Use the C CRC-32 for the core's persistent-state CRC on the host.
-
-    `firmware.core.state.crc32` is a nibble-table CRC-32 (IEEE, as zlib) written for
-    MicroPython's small heap; in CPython it dominates simulation time. binascii.crc32
-    computes the same function; it is substituted only after agreeing on test inputs.
-    """
-    import binascii
-
-    from firmware.core import state
-
-    pure = state.crc32
-    samples = (b"", b"a", b"123456789", bytes(range(256)) * 3)
-    if all(pure(s) == binascii.crc32(s) for s in samples):
-        state.crc32 = binascii.crc32
-
-
-_fast_crc()

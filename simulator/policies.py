@@ -16,6 +16,8 @@ holder's personal token), ``finger`` (the holder's enrolled fingerprint). Mappin
 * ``none``: no lock module; the simulator does not run a controller at all.
 
 The fail profile (``fail-secure`` / ``fail-enabled``) is the permit's fail flag.
+Permits are issued by the armourer at the start of every shift under ``time``; other
+policies keep their long-validity permit and get a new one a day before it expires.
 """
 
 from __future__ import annotations

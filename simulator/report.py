@@ -13,7 +13,7 @@ from typing import Any
 
 from simulator.metrics import METRICS, PERCENT, mean_ci
 
-PROV_KEYS = ("scenario", "scenario_sha256", "seed", "runs", "armlock", "simpy", "python")
+PROV_KEYS = ("scenario", "scenario_sha256", "seed", "armlock", "simpy", "python")
 
 
 def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "profile")
@@ -27,9 +27,16 @@ def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "p
         row: dict[str, Any] = dict(zip(group, key, strict=True))
         row["runs"] = len(rs)
         for name, _label, _unit in METRICS:
-            row[name] = mean_ci([float(r[name]) for r in rs])
+            row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
         out.append(row)
     return out
+
+
+def _clip(name: str, v: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Clip a t interval to the metric's range (shares in [0, 100], others >= 0)."""
+    mean, lo, hi = v
+    top = 100.0 if name in PERCENT else math.inf
+    return mean, min(max(lo, 0.0), top), min(max(hi, 0.0), top)
 
 
 def fmt(name: str, v: tuple[float, float, float]) -> str:
@@ -79,7 +86,8 @@ def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
     """Summary table in Markdown with a provenance header."""
     lines = [f"# {title}", ""]
     lines += [f"- {k}: `{prov[k]}`" for k in prov]
-    lines += ["", "Values: mean over runs [95 % CI, Student t].", ""]
+    lines += ["", "Values: mean over runs [95 % CI, Student t, clipped to the metric's range].",
+              ""]
     head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))

@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "shift_start_hours": [6, 18],
         "shift_hours": 8.0,
         "uses_per_shift": 3.0,         # mean legitimate unlocks per shift (Poisson)
-        "use_minutes": 5.0,            # held unlocked per use
+        "use_minutes": 0.5,            # held unlocked per use (draw, aim, fire)
         "speed_mps": 1.4,              # foot patrol
         "waypoints": 3,
         "tries": 3,                    # tries a user makes before giving up one use

@@ -4,6 +4,7 @@ new holder's attempts. Every lock decision comes from the firmware core via Devi
 from __future__ import annotations
 
 from collections.abc import Generator
+from functools import lru_cache
 from typing import Any
 
 from protocols.audit import decode as audit_decode
@@ -16,7 +17,7 @@ from simulator.policies import Policy
 from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
 from simulator.world import Diversion, Shift, World, rng_for
 
-BATTERY_REPORT_MV = 20   # the board reports the battery when it moved this much
+BATTERY_REPORT_MV = 50   # the board reports the battery when it moved this much
 USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
 
 
@@ -42,6 +43,11 @@ class Context:
                                   data["permits"]["forbidden_zones"])
         self.fix_every = max(1, core_cfg["fix_max_age_s"] - 2)
         self.fix_s = float(data["gnss"]["fix_s"])
+
+
+@lru_cache(maxsize=65536)
+def _device_key(master: bytes, device_id: str) -> bytes:
+    return device_key(master, device_id)
 
 
 def _hex(rng: Any, nbytes: int) -> str:
@@ -76,7 +82,7 @@ class Weapon:
         ppm = rw.gauss(0, d["clock"]["drift_ppm"])
         if ctx.policy.locked_module:
             did = "W%06d" % idx
-            key = device_key(ctx.master, did)
+            key = _device_key(ctx.master, did)
             self.dev = Device(did, key, ctx.config, Rtc(ctx.start_utc, ppm))
 
     # -- timeline ---------------------------------------------------------------
@@ -103,6 +109,8 @@ class Weapon:
         """SimPy process: wait for each episode, then act it out."""
         if self.dev is not None:
             self.dev.boot(0.0)
+            if not self.ctx.policy.time:  # no time limit: authorised from deployment start
+                self._load_permit(0.0, None)
         days = self.ctx.world.days
         for t, _order, kind, payload in self.episodes():
             yield env.timeout(t - env.now)
@@ -150,7 +158,7 @@ class Weapon:
         if self.dev is None:
             return
         self._battery(t)
-        if "battery_low" in self.dev.indications:
+        if self.dev.battery_low:
             self._swap(t)
         pol = self.ctx.policy
         if pol.time or t >= self.permit_until - 86400:
@@ -161,20 +169,22 @@ class Weapon:
     def _swap(self, t: float) -> None:
         if self.battery.swap(t):
             assert self.dev is not None
-            self.dev.indications.clear()
+            self.dev.battery_low = False
             self._battery(t)
 
-    def _load_permit(self, t: float, s: Shift) -> None:
+    def _load_permit(self, t: float, s: Shift | None) -> None:
+        """Issue and load a permit: for shift `s` (time limit) or from time t onwards."""
         ctx = self.ctx
         p = ctx.data["permits"]
         self.serial += 1
-        nb = ctx.start_utc + int(s.start) - p["shift_grace_s"]
-        if ctx.policy.time:
+        start = s.start if s is not None else t
+        nb = ctx.start_utc + int(start) - p["shift_grace_s"]
+        if ctx.policy.time and s is not None:
             na = ctx.start_utc + int(s.end) + p["shift_grace_s"]
             self.permit_until = s.end
         else:
-            na = ctx.start_utc + int(s.start) + p["long_valid_days"] * 86400
-            self.permit_until = s.start + p["long_valid_days"] * 86400
+            na = ctx.start_utc + int(start) + p["long_valid_days"] * 86400
+            self.permit_until = start + p["long_valid_days"] * 86400
         assert self.dev is not None
         fields = ctx.policy.permit_fields(self.dev.c.device_id, self.serial, nb, na, p,
                                           ctx.policy.holders(self.unit_token, self.people),
@@ -188,7 +198,7 @@ class Weapon:
         self._gnss(t, s.route.at(t))
         self.battery.gnss_on = False
         self._battery(t)
-        if "battery_low" in self.dev.indications:
+        if self.dev.battery_low:
             self._swap(t)
 
     # -- legitimate use -------------------------------------------------------------
@@ -315,9 +325,11 @@ class Weapon:
         tok = "genuine" if token else None
         fin = "genuine" if finger else None
         if tok or fin:
-            ok, t = self._try(t, pos, holder, cond, tok, fin, **kw)
-            if ok:
-                return True
+            for _ in range(self.ctx.data["duty"]["tries"]):  # same patience as a user
+                ok, t = self._try(t, pos, holder, cond, tok, fin, **kw)
+                if ok:
+                    return True
+                t += self.ctx.data["duty"]["retry_s"]
         if caps["brute"]:
             for _ in range(self.ctx.data["adversaries"]["brute_force_tries"]):
                 t += 3.0

@@ -55,7 +55,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from protocols import permit
+from protocols import audit, permit
 
 # Bounds, from config.py DEFAULTS (the oracle's own copy).
 FIX_MAX_AGE_MS = 15_000
@@ -394,6 +394,8 @@ class LockMachine(RuleBasedStateMachine):
         self.tokens: list[Token] = []
         self.next_serial = 1
         self.damages = 0
+        self.chain_starts = [0]
+        self.last_kind = 0
 
     # -- plumbing -----------------------------------------------------------------------
     def step(self, ev: tuple, expect_result: bool | None = None,
@@ -445,6 +447,15 @@ class LockMachine(RuleBasedStateMachine):
             assert o.blocking(lenient=False) != [], (where, "a valid decision did not open")
         if due:
             o.pending = None
+        codes = [audit.decode(a[1])[2] for a in acts if a[0] == "audit"]
+        if opened:
+            assert "unlock" in codes, (where, codes)
+        if ev[0] != "boot" and ("actuate", True) in acts:
+            assert "relock" in codes, (where, codes)
+        if res:
+            assert codes[:1] == (["permit_refused"] if not res[0][1] else
+                                 [{1: "permit_loaded", 2: "recall", 3: "tamper_reset"}[
+                                     self.last_kind]]) or "relock" in codes, (where, codes)
         acts_lock = [a[1] for a in acts if a[0] == "actuate"]
         if acts_lock:
             o.locked = acts_lock[-1]
@@ -521,6 +532,7 @@ class LockMachine(RuleBasedStateMachine):
         return over
 
     def send_token(self, tok: Token) -> None:
+        self.last_kind = tok.kind
         expect = self.oracle.token(tok)
         self.step(("permit", tok.blob), expect_result=expect)
 
@@ -607,6 +619,29 @@ class LockMachine(RuleBasedStateMachine):
         self.present(holder, "finger", "good")
         self.advance(ANSWER_MS)
         self.step(("tick",))
+
+    @rule(holder=st.sampled_from([1, 2]), kind=st.sampled_from(["permit", "recall", "reset"]),
+          zones=st.sampled_from(["standard", "b_only"]), holders=st.sampled_from(["one", "two"]))
+    def token_races_decision(self, holder: int, kind: str, zones: str, holders: str) -> None:
+        """A token arrives between a credential decision and its answer deadline."""
+        self.present(holder, "rfid", "good")
+        self.present(holder, "finger", "good")
+        if kind == "permit":
+            over = self.permit_over("current", False, "all", holders, zones, 600, 30)
+            self.send_token(self.issue(permit.KIND_PERMIT, **over))
+        else:
+            self.send_token(self.issue(permit.KIND_RECALL if kind == "recall"
+                                       else permit.KIND_RESET))
+        self.advance(ANSWER_MS)
+        self.step(("tick",))
+
+    @rule(zones=st.sampled_from(["standard", "b_only"]), holders=st.sampled_from(["one", "two"]),
+          holder=st.sampled_from([1, 2]))
+    def new_permit_then_use(self, zones: str, holders: str, holder: int) -> None:
+        """A new permit, then credentials at once, with the fix taken under the old one."""
+        over = self.permit_over("current", False, "all", holders, zones, 600, 30)
+        self.send_token(self.issue(permit.KIND_PERMIT, **over))
+        self.authenticate(holder, 300)
 
     @rule(holder=st.sampled_from([1, 1, 2]), where=st.sampled_from(["in", "in_edge", "in_b"]),
           gap=st.sampled_from([300, 1000]))
@@ -739,6 +774,18 @@ class LockMachine(RuleBasedStateMachine):
             self.rig.blob = flip_bit(blob, pos % (8 * len(blob)))
         self.oracle.storage_damaged = True
         self.reboot(100)
+        self.chain_starts.append(len(self.rig.records) - len(
+            [a for a in self.rig.log[-1][2] if a[0] == "audit"]))
+
+    def teardown(self) -> None:
+        """Every run of the audit log verifies (a damaged state record restarts the chain)."""
+        if not hasattr(self, "rig"):
+            return
+        recs = self.rig.records
+        bounds = [*self.chain_starts, len(recs)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            head = self.rig.c.chain.head if b == len(recs) else None
+            assert audit.verify(recs[a:b], self.rig.device, head) == [], (a, b)
 
 
 def run_machine(max_examples: int, steps: int) -> None:

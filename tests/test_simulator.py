@@ -146,3 +146,30 @@ def test_legitimate_costs_are_measured_with_sensor_time():
     assert both["latency_p50_s"][0] >= 0.9
     assert s[("none", "-")]["latency_p50_s"][0] == 0.0
     assert s[("none", "-")]["false_denials_per_1000"][0] == 0.0
+
+
+def mix_only(kind: str) -> str:
+    shares = "\n".join(f"{k} = {1.0 if k == kind else 0.0}" for k in
+                       ("depot_theft", "capture", "insider", "loss", "trafficking"))
+    return "\n[adversaries.mix]\n" + shares + "\n"
+
+
+@pytest.mark.parametrize("kind, defeated, helped", [
+    # a captor with the holder's token: a magnet attempt latches the tamper state
+    ("capture", {"adversaries.p_token_captured": 1.0, "adversaries.p_tamper_magnet": 1.0},
+     {"adversaries.p_token_captured": 1.0, "adversaries.p_tamper_magnet": 0.0}),
+    # a thief relaying a sleeping holder's token: the round-trip bound rejects the relay
+    ("depot_theft", {"adversaries.p_relay": 1.0},
+     {"adversaries.p_relay": 1.0, "sensors.rfid.relay_extra_us": 0}),
+])
+def test_adversary_means_meet_the_core_defences(kind, defeated, helped):
+    quiet = {"adversaries.p_brute_force": 0.0, "adversaries.p_tamper_enclosure": 0.0,
+             "adversaries.p_tamper_magnet": 0.0, "adversaries.p_sabotage": 0.0}
+    base = tiny(mix_only(kind)).with_overrides({**CLEAN, **quiet})
+    usable = {}
+    for name, over in (("defeated", defeated), ("helped", helped)):
+        res = simulate(base.with_overrides(over), ["rfid"], profiles=["fail-secure"], runs=1,
+                       seed=3, jobs=1)
+        usable[name] = by_policy(res)[("rfid", "fail-secure")]["usable_1h"][0]
+    assert usable["defeated"] == 0.0
+    assert usable["helped"] == 100.0

@@ -65,7 +65,7 @@ def test_simulate_writes_reports_with_provenance_and_same_seed_same_csv(scen, tm
     page = (out1 / "report.html").read_text()
     assert "data:image/png;base64," in page and sha in page
     assert "usable after 1 d" in (out1 / "summary.md").read_text()
-    assert "mean [95 % CI]" in r.output and "rfid" in r.output
+    assert "legitimate user" in r.output and "rfid" in r.output
 
 
 def test_simulate_refuses_unknown_policy(scen, tmp_path):

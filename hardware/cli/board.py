@@ -42,6 +42,8 @@ def virtual_board(
     identity = _identity(device_id, keys) if device_id else None
     board = VirtualBoard(state_dir, mode=mode, runtime=runtime, heap_kb=heap_kb,
                          identity=identity)
+    if verbose:
+        board.on_log = lambda line: err_console.print(line, highlight=False, markup=False)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,10 +58,8 @@ def virtual_board(
         print(board.describe(), flush=True)
         if state_dir is not None:
             console.print(f"state dir: {state_dir.resolve()}", highlight=False)
-        shown = 0
         while not stop.wait(0.2) and board.alive:
-            shown = _show_log(board, shown, verbose)
-        _show_log(board, shown, verbose)
+            pass
         if not board.alive and not stop.is_set():
             tail = " | ".join(list(board.log_lines)[-3:])
             raise UserError(f"virtual board exited (code {board.exit_code}): {tail}", code=1)
@@ -79,11 +79,3 @@ def _identity(device_id: str, keys: Path | None) -> tuple[str, bytes]:
     except authority.AuthorityError as exc:
         raise UserError(str(exc)) from None
     return device_id, authority.derive_device_key(master, device_id)
-
-
-def _show_log(board: VirtualBoard, shown: int, verbose: bool) -> int:
-    lines = list(board.log_lines)
-    if verbose:
-        for line in lines[shown:]:
-            err_console.print(line, highlight=False, markup=False)
-    return len(lines)

@@ -32,7 +32,8 @@
 // sys.exit()) soft-resets: the FS is synced, a fresh VM is loaded from the state dir; from
 // the friendly REPL the app starts again, from the raw REPL the board stays in raw REPL
 // (as an ESP32 does: main.py only runs after a friendly soft reset). machine.reset() does
-// a hard reset (fresh VM, app runs). Production mode: no REPL, 0x03 is data, an app crash
+// a hard reset (fresh VM, app runs). Code typed at the REPL runs synchronously: an endless
+// loop there blocks the board (no Ctrl-C can reach it; stop the board). Production mode: no REPL, 0x03 is data, an app crash
 // restarts the VM after one second (watchdog-like).
 //
 // Heap: the WASM build grows its GC heap on demand, so --heap-kb is the initial heap and
@@ -286,9 +287,13 @@ class Board {
       sync: () => { board.sync(); },
       log: (s) => { diag(`app: ${s}`); },
       reset: () => { board.resetReq = "hard"; },
+      // time.ticks_us() of the WASM build only has millisecond resolution
+      ticks_us: () => Math.floor(performance.now() * 1000) % 0x40000000,
     });
     this.mp.registerJsModule("machine", {
       reset: () => { board.resetReq = "hard"; },
+      // time.ticks_us() of the WASM build only has millisecond resolution
+      ticks_us: () => Math.floor(performance.now() * 1000) % 0x40000000,
       soft_reset: () => { board.resetReq = "soft"; },
       unique_id: () => "armlock-virtual",
     });

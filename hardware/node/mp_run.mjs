@@ -4,7 +4,7 @@
 //   node mp_run.mjs [--heap SIZE] [--root DIR] [--only PATHS] [--grow] [FILE | -]
 //   node mp_run.mjs --serve [--heap SIZE] [--root DIR] [--only PATHS] [--grow]
 //
-// The repo's firmware/ and protocols/ trees (every .py file, or only the paths listed
+// The repo's firmware/ and protocols/ trees (every .py or .mpy file, or only the paths listed
 // in --only, comma separated, relative to the repo root) are copied into the VM's
 // /lib, which is on sys.path, so `import firmware.core.x` and `import protocols.x` work.
 //
@@ -114,14 +114,21 @@ function parseArgs(argv) {
     else if (a === "--grow") opts.grow = true;
     else if (a === "--serve") opts.serve = true;
     else if (a === "-h" || a === "--help") {
-      process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n")
-        .filter((l) => l.startsWith("//")).map((l) => l.slice(3)).join("\n") + "\n");
+      const lines = fs.readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n").slice(1);
+      const end = lines.findIndex((l) => !l.startsWith("//"));
+      process.stdout.write(lines.slice(0, end).map((l) => l.slice(3)).join("\n") + "\n");
       process.exit(0);
     } else if (a.startsWith("--")) throw new UsageError(`unknown option ${a}`);
     else if (opts.file === null) opts.file = a;
     else throw new UsageError(`unexpected argument ${a}`);
   }
   if (opts.serve && opts.file !== null) throw new UsageError("--serve takes no program file");
+  if (opts.file !== null && opts.file !== "-" && !fs.existsSync(opts.file)) {
+    throw new UsageError(`program file not found: ${opts.file}`);
+  }
+  if (!fs.existsSync(path.join(opts.root, "firmware"))) {
+    throw new UsageError(`--root ${opts.root}: no firmware/ folder there`);
+  }
   return opts;
 }
 
@@ -196,7 +203,9 @@ function listPy(root, only) {
       const r = rel + "/" + ent.name;
       if (ent.isDirectory()) {
         if (ent.name !== "__pycache__" && !ent.name.startsWith(".")) walk(r);
-      } else if (ent.name.endsWith(".py") && wanted(r, only)) out.push(r);
+      } else if ((ent.name.endsWith(".py") || ent.name.endsWith(".mpy")) && wanted(r, only)) {
+        out.push(r);
+      }
     }
   };
   for (const t of TREES) if (fs.existsSync(path.join(root, t))) walk(t);

@@ -1,0 +1,76 @@
+"""Benchmark: 10,000 weapons x 30 days with every event source on, next to bare SimPy.
+
+Prints wall time, controller events and SimPy events per second, and a bare SimPy
+baseline (the same number of trivial timeout events) measured in the same run.
+Figures only, no assertions. Usage:
+
+    .venv/bin/python bench/bench_simulator.py [--weapons 10000] [--days 30] [--jobs 2]
+        [--scenario simulator/scenarios/sahel_depot.toml] [--policy time+geo+rfid+finger]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import simpy  # noqa: E402
+
+from simulator import scenario  # noqa: E402
+from simulator.run import simulate  # noqa: E402
+
+
+def bare_simpy(n_events: int, procs: int = 1000) -> float:
+    """Seconds to process n_events trivial timeouts spread over `procs` processes."""
+    env = simpy.Environment()
+    per = max(1, n_events // procs)
+
+    def proc(env: simpy.Environment):
+        for _ in range(per):
+            yield env.timeout(1)
+
+    for _ in range(procs):
+        env.process(proc(env))
+    t0 = time.perf_counter()
+    env.run()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default=str(ROOT / "simulator/scenarios/sahel_depot.toml"))
+    ap.add_argument("--weapons", type=int, default=10_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--policy", default="time+geo+rfid+finger")
+    ap.add_argument("--profile", default="fail-secure")
+    args = ap.parse_args()
+
+    sc = scenario.load(args.scenario).with_overrides(
+        {"scenario.weapons": args.weapons, "scenario.days": args.days})
+    print(f"scenario {sc.name} ({sc.sha256[:12]}), {args.weapons} weapons x {args.days} days, "
+          f"policy {args.policy} / {args.profile}, {args.jobs} processes, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    res = simulate(sc, [args.policy], runs=1, seed=1, jobs=args.jobs, profiles=[args.profile])
+    row = res.rows[0]
+    ctrl, sim = int(row["events"]), int(row["sim_events"])
+    wall = res.wall_s
+    print(f"wall time                 {wall:8.1f} s   (target <= 60 s)")
+    print(f"device-days               {args.weapons * args.days:8d}")
+    print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s")
+    print(f"SimPy episodes (timeouts) {sim:8d}   {sim / wall:10.0f} /s")
+    print(f"diversions simulated      {int(row['diversions']):8d}")
+    print(f"audit records             {int(row['audit_records']):8d}")
+    base = bare_simpy(ctrl)
+    print(f"bare SimPy, {ctrl} timeouts, 1 process: {base:.2f} s = {ctrl / base:.0f} events/s")
+    print(f"simulated controller events/s vs bare SimPy events/s: "
+          f"{ctrl / wall:.0f} vs {ctrl / base:.0f} ({(ctrl / wall) / (ctrl / base):.3f}x)")
+
+
+if __name__ == "__main__":
+    main()

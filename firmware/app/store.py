@@ -1,0 +1,399 @@
+# Storage of one lock (MicroPython and CPython): the persistent-state record, the audit
+# ring and the identity, as small files under one directory.
+#
+# State record: two slots, "state.a" and "state.b". Each slot file is
+#     b"ALSL" | slot_seq u32 | len u32 | blob | CRC-32 of every byte before it
+# and is written as "<slot>.new" then renamed over "<slot>". A save always overwrites the
+# slot that does NOT hold the newest valid record, so a power cut at any byte (or between
+# the write and the rename) leaves the newest valid record untouched: load() returns the
+# old or the new blob, never neither. load() picks the valid slot with the highest
+# slot_seq and lists the damaged ones in `problems`; if slots exist but none is intact it
+# returns b"" so that the core reports the state damaged instead of booting as new.
+#
+# Audit ring: "audit.ring", CAPACITY fixed slots of SLOT bytes; the record with sequence
+# number s always lives in slot (s - 1) % CAPACITY:
+#     len u8 | record (42..122 bytes) | CRC-32 of len and record | zero padding
+# A slot is rewritten in place; a cut tears at most the slot being written, which fails
+# its CRC and is ignored (the chain tail is then the record before it, and the core
+# rewrites that sequence number). When the ring is full the oldest record is overwritten.
+# Policy: records acknowledged by the host (AUDIT_ACK, kept in "audit.ack") are overwritten
+# freely; overwriting a record the host never acknowledged is never silent: `lost` counts
+# them (= records older than the ring that are above the ack, derived, so it costs no
+# write), and the app reports it (EVENT log, STATUS when the schema has a field for it).
+#
+# Identity (virtual board; the ESP32 port keeps it in NVS behind the same two calls):
+# "identity.json" = {"device_id": str, "key": hex of 32 bytes}.
+#
+# Filesystem calls go through `fs` (default: the real open/os), so tests can inject power
+# cuts at every write, rename and remove.
+
+import json
+import struct
+
+try:
+    import os
+except ImportError:  # pragma: no cover - every port has os (MicroPython: uos)
+    import uos as os  # type: ignore
+
+from binascii import hexlify, unhexlify
+
+from firmware.core.state import crc32
+
+SLOT_MAGIC = b"ALSL"
+SLOTS = ("state.a", "state.b")
+RING = "audit.ring"
+ACK = "audit.ack"
+IDENTITY = "identity.json"
+CAPACITY = 512
+SLOT = 128
+REC_MIN = 42      # audit record: 10 head + 0 detail + 32 hash
+REC_MAX = 122     # 10 head + 80 detail + 32 hash
+_ZERO = bytes(SLOT)
+MAX_STATE = 4096
+
+
+class OsFS:
+    """The real filesystem (the default `fs` of FileStore)."""
+
+    def open(self, path, mode):
+        return open(path, mode)
+
+    def rename(self, a, b):
+        try:
+            os.rename(a, b)
+        except OSError:
+            # A filesystem that will not rename over a file: remove, then rename. Only ever
+            # used on one state slot while the other holds the newest record.
+            os.remove(b)
+            os.rename(a, b)
+
+    def remove(self, path):
+        os.remove(path)
+
+    def size(self, path):
+        """File size in bytes, or -1 if it does not exist."""
+        try:
+            return os.stat(path)[6]
+        except OSError:
+            return -1
+
+    def mkdir(self, path):
+        try:
+            os.mkdir(path)
+        except OSError:
+            pass
+
+
+def _slot_encode(seq, blob):
+    body = SLOT_MAGIC + struct.pack(">II", seq, len(blob)) + blob
+    return body + struct.pack(">I", crc32(body))
+
+
+def _slot_decode(data):
+    """(slot_seq, blob) of a slot file's bytes; ValueError saying what is wrong."""
+    if len(data) < 16:
+        raise ValueError("truncated (%d bytes)" % len(data))
+    if data[:4] != SLOT_MAGIC:
+        raise ValueError("bad magic")
+    seq, n = struct.unpack_from(">II", data, 4)
+    if 12 + n + 4 != len(data):
+        raise ValueError("length %d does not fit %d bytes" % (n, len(data)))
+    if crc32(data[:-4]) != struct.unpack_from(">I", data, len(data) - 4)[0]:
+        raise ValueError("CRC mismatch")
+    return seq, bytes(data[12:12 + n])
+
+
+def _rec_seq(rec):
+    return struct.unpack_from(">I", rec, 0)[0]
+
+
+class FileStore:
+    """State slots, audit ring and identity under directory `root`."""
+
+    def __init__(self, root, fs=None, capacity=CAPACITY):
+        self.root = root.rstrip("/") or "/"
+        self.fs = fs if fs is not None else OsFS()
+        self.capacity = capacity
+        self.problems = []        # damaged slots and records found when opening
+        self._cur = None          # slot name holding the newest valid state record
+        self._seq = 0             # its slot_seq
+        self._blob = None
+        self._buf = bytearray(SLOT)
+        self.fs.mkdir(self.root)
+        self._open_state()
+        self._open_ring()
+
+    def path(self, name):
+        return self.root + "/" + name
+
+    def _read(self, name):
+        p = self.path(name)
+        if self.fs.size(p) < 0:
+            return None
+        f = self.fs.open(p, "rb")
+        try:
+            return f.read()
+        finally:
+            f.close()
+
+    def _replace(self, name, data):
+        """Write `data` to "<name>.new" then rename it over `name`."""
+        p = self.path(name)
+        f = self.fs.open(p + ".new", "wb")
+        try:
+            f.write(data)
+        finally:
+            f.close()
+        self.fs.rename(p + ".new", p)
+
+    # -- state ---------------------------------------------------------------------------
+    def _open_state(self):
+        for name in SLOTS:
+            if self.fs.size(self.path(name + ".new")) >= 0:
+                try:  # a write cut before its rename; the slot itself is intact
+                    self.fs.remove(self.path(name + ".new"))
+                except OSError:
+                    pass
+            data = self._read(name)
+            if data is None:
+                continue
+            try:
+                seq, blob = _slot_decode(data)
+            except ValueError as exc:
+                self.problems.append("%s: %s" % (name, exc))
+                continue
+            if self._cur is None or seq > self._seq:
+                self._cur, self._seq, self._blob = name, seq, blob
+
+    def load_state(self):
+        """The newest valid state record (bytes); None if no slot was ever written; b""
+        if slots exist but none is intact (the core then reports the state damaged and
+        waits for an authority reset, instead of booting as new)."""
+        if self._blob is None and self.problems and self.problems[0][:6] == "state.":
+            return b""
+        return self._blob
+
+    def save_state(self, blob):
+        """Write the record into the slot not holding the newest one (see the header)."""
+        blob = bytes(blob)
+        if len(blob) > MAX_STATE:
+            raise ValueError("state record too long (%d bytes > %d)" % (len(blob), MAX_STATE))
+        target = SLOTS[1] if self._cur == SLOTS[0] else SLOTS[0]
+        self._replace(target, _slot_encode(self._seq + 1, blob))
+        self._cur, self._seq, self._blob = target, self._seq + 1, blob
+
+    # -- audit ring ----------------------------------------------------------------------
+    def _open_ring(self):
+        self.tail = None          # (seq, hash) of the newest intact record
+        self.ack = 0
+        data = self._read(ACK)
+        if data is not None:
+            if len(data) == 8 and crc32(data[:4]) == struct.unpack(">I", data[4:])[0]:
+                self.ack = struct.unpack(">I", data[:4])[0]
+            else:
+                self.problems.append("%s: damaged, nothing counted as acknowledged" % ACK)
+        p = self.path(RING)
+        size = self.fs.size(p)
+        if size <= 0:
+            return
+        n = min(size // SLOT, self.capacity)
+        f = self.fs.open(p, "rb")
+        try:
+            for i in range(n):
+                f.seek(i * SLOT)
+                rec = self._slot_rec(f, i)
+                if rec is not None and (self.tail is None or _rec_seq(rec) > self.tail[0]):
+                    self.tail = (_rec_seq(rec), bytes(rec[len(rec) - 32:]))
+        finally:
+            f.close()
+        if self.ack > self.last_seq():
+            self.ack = self.last_seq()
+
+    def _slot_rec(self, f, i):
+        """The record in slot i (f positioned there), or None if empty/torn/misplaced."""
+        buf = self._buf
+        got = f.readinto(buf)
+        if got is None or got < 5:
+            return None
+        n = buf[0]
+        if n < REC_MIN or n > REC_MAX or n + 5 > got:
+            return None
+        mv = memoryview(buf)
+        if crc32(mv[:1 + n]) != struct.unpack_from(">I", buf, 1 + n)[0]:
+            return None
+        rec = bytes(mv[1:1 + n])
+        seq = _rec_seq(rec)
+        if seq < 1 or (seq - 1) % self.capacity != i:
+            return None
+        return rec
+
+    def last_seq(self):
+        """Sequence number of the newest stored audit record (0 if none)."""
+        return self.tail[0] if self.tail is not None else 0
+
+    def first_seq(self):
+        """Oldest sequence number the ring can still hold (1 until it wraps)."""
+        last = self.last_seq()
+        return last - self.capacity + 1 if last > self.capacity else 1
+
+    def audit_tail(self):
+        """(seq, hash) of the newest stored audit record, or None (for the boot event)."""
+        return self.tail
+
+    @property
+    def lost(self):
+        """Records overwritten by the ring before the host acknowledged them."""
+        gone = self.last_seq() - self.capacity
+        return gone - self.ack if gone > self.ack else 0
+
+    def append_audit(self, rec):
+        """Store one audit record in its slot (overwriting the oldest when full)."""
+        n = len(rec)
+        if n < REC_MIN or n > REC_MAX:
+            raise ValueError("audit record length %d not in %d..%d" % (n, REC_MIN, REC_MAX))
+        seq = _rec_seq(rec)
+        if seq < 1:
+            raise ValueError("audit record seq 0")
+        buf = self._buf
+        buf[0] = n
+        buf[1:1 + n] = rec
+        struct.pack_into(">I", buf, 1 + n, crc32(memoryview(buf)[:1 + n]))
+        buf[5 + n:SLOT] = _ZERO[5 + n:]
+        p = self.path(RING)
+        off = ((seq - 1) % self.capacity) * SLOT
+        size = self.fs.size(p)
+        if size < 0:
+            f = self.fs.open(p, "wb")
+            size = 0
+        else:
+            f = self.fs.open(p, "r+b")
+        try:
+            if off > size:  # growing past a gap (a slot torn at the end): fill with zeros
+                f.seek(size)
+                while size < off:
+                    k = off - size if off - size < SLOT else SLOT
+                    f.write(bytes(k))
+                    size += k
+            f.seek(off)
+            f.write(buf)
+        finally:
+            f.close()
+        self.tail = (seq, bytes(rec[n - 32:]))
+
+    def read_audit(self, from_seq, count):
+        """Up to `count` consecutive stored records from `from_seq` (or the oldest still
+        held, if later), oldest first; stops at the first missing one after a found one."""
+        last = self.last_seq()
+        s = from_seq if from_seq > self.first_seq() else self.first_seq()
+        out = []
+        if s > last or count <= 0:
+            return out
+        f = self.fs.open(self.path(RING), "rb")
+        try:
+            while s <= last and len(out) < count:
+                i = (s - 1) % self.capacity
+                f.seek(i * SLOT)
+                rec = self._slot_rec(f, i)
+                if rec is None or _rec_seq(rec) != s:
+                    if out:
+                        break
+                else:
+                    out.append(rec)
+                s += 1
+        finally:
+            f.close()
+        return out
+
+    def ack_audit(self, upto_seq):
+        """The host stored every record up to `upto_seq`: they may be overwritten."""
+        upto = upto_seq if upto_seq < self.last_seq() else self.last_seq()
+        if upto <= self.ack:
+            return self.ack
+        b = struct.pack(">I", upto)
+        self._replace(ACK, b + struct.pack(">I", crc32(b)))
+        self.ack = upto
+        return upto
+
+    # -- identity --------------------------------------------------------------------------
+    def load_identity(self):
+        """(device_id, key) from identity.json, or None if the board was never provisioned.
+        ValueError if the file is damaged."""
+        data = self._read(IDENTITY)
+        if data is None:
+            return None
+        try:
+            d = json.loads(data)
+            key = unhexlify(d["key"])
+            dev = d["device_id"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError("%s: damaged" % IDENTITY)
+        if len(key) != 32 or type(dev) is not str or not dev:
+            raise ValueError("%s: needs device_id and a 32-byte hex key" % IDENTITY)
+        return dev, key
+
+    def save_identity(self, device_id, key):
+        """Provision the board (new file then rename)."""
+        self._replace(IDENTITY, json.dumps({"device_id": device_id,
+                                            "key": hexlify(key).decode()}).encode())
+
+
+class MemStore:
+    """The same interface in RAM (tests, simulator): nothing survives the object."""
+
+    def __init__(self, capacity=CAPACITY, identity=None):
+        self.capacity = capacity
+        self.problems = []
+        self.blob = None
+        self.records = {}
+        self.tail = None
+        self.ack = 0
+        self.identity = identity
+
+    def load_state(self):
+        return self.blob
+
+    def save_state(self, blob):
+        self.blob = bytes(blob)
+
+    def last_seq(self):
+        return self.tail[0] if self.tail is not None else 0
+
+    def first_seq(self):
+        last = self.last_seq()
+        return last - self.capacity + 1 if last > self.capacity else 1
+
+    def audit_tail(self):
+        return self.tail
+
+    @property
+    def lost(self):
+        gone = self.last_seq() - self.capacity
+        return gone - self.ack if gone > self.ack else 0
+
+    def append_audit(self, rec):
+        seq = _rec_seq(rec)
+        self.records[seq] = bytes(rec)
+        self.records.pop(seq - self.capacity, None)
+        self.tail = (seq, bytes(rec[len(rec) - 32:]))
+
+    def read_audit(self, from_seq, count):
+        s = from_seq if from_seq > self.first_seq() else self.first_seq()
+        out = []
+        while s <= self.last_seq() and len(out) < count:
+            r = self.records.get(s)
+            if r is None:
+                if out:
+                    break
+            else:
+                out.append(r)
+            s += 1
+        return out
+
+    def ack_audit(self, upto_seq):
+        upto = upto_seq if upto_seq < self.last_seq() else self.last_seq()
+        if upto > self.ack:
+            self.ack = upto
+        return self.ack
+
+    def load_identity(self):
+        return self.identity

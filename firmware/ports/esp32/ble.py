@@ -1,0 +1,206 @@
+# BLE link of the ESP32 port: a Nordic UART Service (NUS) GATT server carrying wire frames.
+#
+# MicroPython's low-level `bluetooth.BLE()` API (no aioble needed). The central writes
+# frame bytes to RX (write / write-without-response, each at most MTU-3 bytes); the board
+# notifies TX with its output cut to the connection's MTU-3. Bytes form one stream per
+# link, as on the UART: the frame decoder reassembles frames from any split.
+#
+# NUS UUIDs (Nordic Semiconductor): service 6E400001-B5A3-F393-E0A9-E50E24DCCA9E,
+# RX 6E400002-..., TX 6E400003-... (shared/REFERENCES.md).
+#
+# Use:
+#     svc = NusService(bluetooth.BLE(), name="armlock-1234")
+#     link = BleDeviceLink(svc, device, now_ms, rtc_s)   # device: firmware.app Device
+#     ... in the main loop: link.poll()                   # or: await link.run()
+# (firmware/ports/esp32/loop.py drives svc.take()/send()/flush() itself, the same way.)
+# The IRQ handler only buffers (it runs in the BLE stack's context); all work on the
+# device happens in poll(), from the main loop.
+
+try:
+    from micropython import const
+except ImportError:  # CPython (tests)
+    def const(x):
+        return x
+
+import bluetooth
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_MTU_EXCHANGED = const(21)
+
+_FLAG_READ = const(0x0002)
+_FLAG_WRITE_NO_RESPONSE = const(0x0004)
+_FLAG_WRITE = const(0x0008)
+_FLAG_NOTIFY = const(0x0010)
+
+_ADV_FLAGS = const(0x01)
+_ADV_NAME_SHORT = const(0x08)
+_ADV_NAME = const(0x09)
+_ADV_UUID128_ALL = const(0x07)
+_ADV_MAX = const(31)
+
+NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
+NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
+NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
+
+DEFAULT_MTU = const(23)      # ATT default until the central exchanges MTU
+WANT_MTU = const(247)        # asked for at init (the central picks the final value)
+RX_BUFFER = const(1100)      # > one largest frame on the wire (1029 + delimiters)
+TX_BACKLOG = const(4096)     # output kept while notifications are refused; older dropped
+ADV_INTERVAL_US = const(250000)
+
+
+def uuid128_le(text):
+    """The 16 bytes of a 128-bit UUID as advertising data carries them (little-endian)."""
+    h = text.replace("-", "")
+    b = bytearray(16)
+    for i in range(16):
+        b[15 - i] = int(h[2 * i:2 * i + 2], 16)
+    return bytes(b)
+
+
+def _ad(out, typ, value):
+    out.append(len(value) + 1)
+    out.append(typ)
+    out += value
+
+
+def adv_payload(name, service=NUS_SERVICE):
+    """(advertising data, scan response): flags + 128-bit service UUID in the first, the
+    name in the first if it fits in 31 bytes, else in the scan response (cut to fit)."""
+    adv = bytearray()
+    _ad(adv, _ADV_FLAGS, b"\x06")  # LE general discoverable, BR/EDR not supported
+    _ad(adv, _ADV_UUID128_ALL, uuid128_le(service))
+    nm = name.encode()
+    resp = bytearray()
+    if len(adv) + 2 + len(nm) <= _ADV_MAX:
+        _ad(adv, _ADV_NAME, nm)
+    else:
+        room = _ADV_MAX - 2
+        _ad(resp, _ADV_NAME if len(nm) <= room else _ADV_NAME_SHORT, nm[:room])
+    return bytes(adv), bytes(resp)
+
+
+class NusService:
+    """The GATT server: registers NUS, advertises, buffers RX, notifies TX in MTU chunks."""
+
+    def __init__(self, ble, name="armlock", on_rx=None):
+        self.ble = ble
+        self.name = name
+        self.on_rx = on_rx          # optional callback(bytes), called from the IRQ
+        self.conns = {}             # conn_handle -> mtu
+        self.rx = bytearray()
+        self.tx = bytearray()
+        self.dropped = 0
+        ble.active(True)
+        try:
+            ble.config(gap_name=name, mtu=WANT_MTU)
+        except (ValueError, OSError):  # older ports: set what they know
+            pass
+        svc = (bluetooth.UUID(NUS_SERVICE), (
+            (bluetooth.UUID(NUS_TX), _FLAG_READ | _FLAG_NOTIFY),
+            (bluetooth.UUID(NUS_RX), _FLAG_WRITE | _FLAG_WRITE_NO_RESPONSE),
+        ))
+        ((self.h_tx, self.h_rx),) = ble.gatts_register_services((svc,))
+        # append mode: writes that come faster than we read are kept, not overwritten
+        ble.gatts_set_buffer(self.h_rx, RX_BUFFER, True)
+        ble.irq(self._irq)
+        self.adv, self.resp = adv_payload(name)
+        self.advertise()
+
+    def advertise(self, on=True):
+        """Start (or stop) connectable advertising."""
+        if on:
+            self.ble.gap_advertise(ADV_INTERVAL_US, adv_data=self.adv, resp_data=self.resp,
+                                   connectable=True)
+        else:
+            self.ble.gap_advertise(None)
+
+    def _irq(self, event, data):
+        if event == _IRQ_CENTRAL_CONNECT:
+            self.conns[data[0]] = DEFAULT_MTU
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            self.conns.pop(data[0], None)
+            if not self.conns:
+                self.tx = bytearray()
+            self.advertise()
+        elif event == _IRQ_GATTS_WRITE:
+            if data[1] == self.h_rx:
+                chunk = bytes(self.ble.gatts_read(self.h_rx))
+                if self.on_rx is not None:
+                    self.on_rx(chunk)
+                else:
+                    self.rx += chunk
+        elif event == _IRQ_MTU_EXCHANGED:
+            self.conns[data[0]] = data[1]
+
+    @property
+    def connected(self):
+        return len(self.conns) > 0
+
+    def take(self):
+        """Bytes written by the central since the last call."""
+        out = bytes(self.rx)
+        self.rx = bytearray()
+        return out
+
+    def send(self, data):
+        """Queue bytes for TX and notify as much as the stack takes now."""
+        if not self.conns or not data:
+            return
+        self.tx += data
+        if len(self.tx) > TX_BACKLOG:
+            cut = len(self.tx) - TX_BACKLOG
+            self.dropped += cut
+            self.tx = self.tx[cut:]
+        self.flush()
+
+    def flush(self):
+        """Notify queued bytes in MTU-3 chunks; stops (keeping the rest) when the stack's
+        buffers are full (OSError), to retry on the next call."""
+        while self.tx and self.conns:
+            n = len(self.tx)
+            for conn in self.conns:
+                m = self.conns[conn] - 3
+                if m < n:
+                    n = m
+            chunk = bytes(self.tx[:n])
+            try:
+                for conn in self.conns:
+                    self.ble.gatts_notify(conn, self.h_tx, chunk)
+            except OSError:
+                return False
+            self.tx = self.tx[n:]
+        return True
+
+
+class BleDeviceLink:
+    """Pumps bytes between a NusService and a device (feed/tick -> bytes out)."""
+
+    def __init__(self, service, device, now_ms, rtc_s, link=1):
+        self.svc = service
+        self.device = device
+        self.now_ms = now_ms     # callables: monotonic ms, RTC UTC seconds
+        self.rtc_s = rtc_s
+        self.link = link         # Device.feed link number: its own frame decoder
+
+    def poll(self):
+        """One step: feed what the central wrote (or tick) and notify the answer."""
+        data = self.svc.take()
+        t = self.now_ms()
+        if data:
+            out = self.device.feed(data, t, self.rtc_s(), self.link)
+        else:
+            out = self.device.tick(t, self.rtc_s())
+        if out:
+            self.svc.send(out)
+        elif self.svc.tx:
+            self.svc.flush()
+
+    async def run(self, period_ms=10):
+        """Poll forever (the port's main loop task)."""
+        import asyncio
+        while True:
+            self.poll()
+            await asyncio.sleep_ms(period_ms)

@@ -1,0 +1,345 @@
+# The ESP32 app: an asyncio loop around firmware/app/device.py's Device.
+#
+# Tasks (each records when it last completed a pass; see App.healthy):
+#   serial    wire frames on the USB serial console <-> Device.feed (link 0)
+#   drivers   board peripherals (RFID, fingerprint, GNSS, tamper, actuator sense,
+#             battery) -> Device.local_event
+#   ticker    Device.tick at its WAKE deadline and every TICK_MS
+#   watchdog  machine.WDT.feed() only while every task has run within HEALTH_MS
+#             and none has failed; a stalled or dead task means no feed, so a reset
+#
+# USB serial: sys.stdin.buffer / sys.stdout.buffer polled with select.poll. On the
+# ESP32 MicroPython's console is UART0 behind the USB bridge (native USB CDC on the S3),
+# and sys.stdin/stdout are that console on both chips, so the app reads the same
+# stream the REPL would without re-initialising UART0 (machine.UART(0) would fight the
+# REPL driver, and is not the console at all on an S3). In production mode boot.py has
+# disabled Ctrl-C (micropython.kbd_intr(-1)) and main.py never returns, so no REPL is
+# ever reachable; the app owns the stream. In dev mode Ctrl-C is disabled too while the
+# app runs (frames may contain 0x03) and the app itself watches for mpremote's
+# interrupt, "\r\x03" at the start of a chunk (after a 0x00 frame delimiter, or after
+# the line was idle IDLE_MS), which no frame can start with (SPEC_WIRE: a chunk starting
+# 0x0D would be a 12-byte run beginning with type 0x03 = PING, which is 5 bytes).
+#
+# Time: mono_ms accumulates time.ticks_diff(ticks_ms()) (ticks_ms wraps after ~12.4
+# days; the loop reads it every few ms). rtc_s is time.time() in UTC seconds since 1970
+# (the epoch of the port is detected with gmtime(0)); SET_RTC writes machine.RTC().
+
+import asyncio
+
+TICK_MS = 1000          # Device.tick at least this often
+HEALTH_MS = 5000        # every task must have completed a pass this recently
+SERIAL_MS = 10          # serial poll period
+DRIVERS_MS = 20         # driver poll period (each driver has its own rate, board.RATES)
+WDT_FEED_MS = 1000      # watchdog task period
+IDLE_MS = 500           # a quiet line ends any partial chunk (for the REPL escape)
+READ_MAX = 256          # bytes taken from the console per serial pass
+EPOCH_2000 = 946684800  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
+TASKS = ("serial", "drivers", "ticker")
+
+
+class Clock:
+    """Monotonic ms since start (never wraps) and the RTC in UTC seconds."""
+
+    def __init__(self, time_mod, rtc=None):
+        self.t = time_mod
+        self.rtc_dev = rtc
+        self.last = time_mod.ticks_ms()
+        self.ms = 0
+        gm = getattr(time_mod, "gmtime", None)
+        self.epoch = EPOCH_2000 if gm is not None and gm(0)[0] == 2000 else 0
+
+    def mono(self):
+        now = self.t.ticks_ms()
+        d = self.t.ticks_diff(now, self.last)
+        if d > 0:
+            self.ms += d
+            self.last = now
+        return self.ms
+
+    def rtc(self):
+        return int(self.t.time()) + self.epoch
+
+    def set_rtc(self, utc_s):
+        """SET_RTC: write the board RTC (machine.RTC().datetime)."""
+        if self.rtc_dev is None:
+            return
+        tm = self.t.gmtime(utc_s - self.epoch)
+        self.rtc_dev.datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
+
+
+class UsbSerial:
+    """The console stream (sys.stdin.buffer / sys.stdout.buffer) with a poll."""
+
+    def __init__(self):
+        import select
+        import sys
+        self.inp = sys.stdin.buffer
+        self.out = sys.stdout.buffer
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+
+    def read(self):
+        buf = bytearray()
+        while len(buf) < READ_MAX and self.poller.poll(0):
+            b = self.inp.read(1)
+            if not b:
+                break
+            buf += b
+        return bytes(buf)
+
+    def write(self, data):
+        self.out.write(data)
+
+
+class ReplEscape:
+    """Dev mode: spot "\\r\\x03" at the start of a chunk (mpremote's interrupt)."""
+
+    def __init__(self):
+        self.pos = 0
+        self.cr = False
+        self.last = None
+
+    def scan(self, data, now_ms):
+        if self.last is not None and now_ms - self.last >= IDLE_MS:
+            self.pos = 0
+        self.last = now_ms
+        for b in data:
+            if b == 0:
+                self.pos = 0
+                continue
+            if self.pos == 0:
+                self.cr = b == 0x0D
+            elif self.pos == 1 and self.cr and b == 0x03:
+                return True
+            self.pos += 1
+        return False
+
+
+class App:
+    """One run of the device loop. io: read() -> bytes, write(bytes); wdt: has feed()."""
+
+    def __init__(self, device, hw, io, clock, mode, wdt=None, ble=None, reset=None):
+        self.device = device
+        self.hw = hw
+        self.io = io
+        self.clock = clock
+        self.mode = mode
+        self.wdt = wdt
+        self.ble = ble
+        self.reset = reset
+        self.escape = ReplEscape() if mode == "dev" else None
+        self.seen = {}
+        self.failed = None          # (task name, exception) of the first task that died
+        self.feeds = 0
+        self.last_tick = 0
+        self.cause = ""             # reset cause name of this boot
+
+    # -- output ---------------------------------------------------------------------------
+    def broadcast(self, out):
+        """EVENT frames (ticks, drivers): to the console and to a BLE central."""
+        if out:
+            self.io.write(out)
+            if self.ble is not None:
+                self.ble.send(out)
+        self._maybe_reset()
+
+    def reply(self, link, out):
+        """What Device.feed answered on `link` (0 console, 1 BLE) goes back there."""
+        if out:
+            if link == 0:
+                self.io.write(out)
+            elif self.ble is not None:
+                self.ble.send(out)
+        self._maybe_reset()
+
+    def _maybe_reset(self):
+        if getattr(self.device, "reboot_requested", False) and self.reset is not None:
+            self.reset()
+
+    # -- one pass of each task ------------------------------------------------------------
+    def serial_step(self):
+        if self.ble is not None:
+            got = self.ble.take()
+            if got:
+                self.reply(1, self.device.feed(got, self.clock.mono(), self.clock.rtc(), 1))
+            elif self.ble.tx:
+                self.ble.flush()
+        data = self.io.read()
+        if not data:
+            return
+        now = self.clock.mono()
+        if self.escape is not None and self.escape.scan(data, now):
+            raise KeyboardInterrupt("REPL requested on the console")
+        self.reply(0, self.device.feed(data, now, self.clock.rtc(), 0))
+
+    def drivers_step(self):
+        for ev in self.hw.poll(self.clock.mono()):
+            self.broadcast(self.device.local_event(ev, self.clock.mono(), self.clock.rtc()))
+
+    def ticker_step(self):
+        now = self.clock.mono()
+        wake = getattr(self.device, "wake_at", None)
+        if (wake is not None and now >= wake) or now - self.last_tick >= TICK_MS:
+            self.last_tick = now
+            self.broadcast(self.device.tick(now, self.clock.rtc()))
+
+    def healthy(self):
+        """Every task completed a pass within HEALTH_MS and none has died."""
+        if self.failed is not None:
+            return False
+        now = self.clock.mono()
+        for name in TASKS:
+            t = self.seen.get(name)
+            if t is None or now - t > HEALTH_MS:
+                return False
+        return True
+
+    def watchdog_step(self):
+        if self.wdt is not None and self.healthy():
+            self.wdt.feed()
+            self.feeds += 1
+
+    def ran(self, name):
+        self.seen[name] = self.clock.mono()
+
+    def sleep_until_wake(self, period_ms):
+        """How long the ticker may sleep: until WAKE, at most period_ms."""
+        wake = getattr(self.device, "wake_at", None)
+        if wake is None:
+            return period_ms
+        return max(0, min(period_ms, wake - self.clock.mono()))
+
+    # -- asyncio --------------------------------------------------------------------------
+    async def _every(self, name, step, period_ms):
+        try:
+            while True:
+                step()
+                self.ran(name)
+                await asyncio.sleep(period_ms / 1000)
+        except Exception as exc:  # a dead task: recorded, so no more watchdog feeds
+            if self.failed is None:
+                self.failed = (name, exc)
+
+    async def _ticker(self):
+        try:
+            while True:
+                self.ticker_step()
+                self.ran("ticker")
+                await asyncio.sleep(self.sleep_until_wake(100) / 1000)
+        except Exception as exc:
+            if self.failed is None:
+                self.failed = ("ticker", exc)
+
+    async def _watchdog(self):
+        while True:
+            self.watchdog_step()
+            await asyncio.sleep(WDT_FEED_MS / 1000)
+
+    async def run(self):
+        """Run every task; returns never, raises KeyboardInterrupt (dev REPL escape) or
+        the exception of a task that died."""
+        tasks = [asyncio.create_task(self._every("drivers", self.drivers_step, DRIVERS_MS)),
+                 asyncio.create_task(self._ticker()),
+                 asyncio.create_task(self._watchdog())]
+        try:
+            while True:
+                self.serial_step()
+                self.ran("serial")
+                if self.failed is not None:
+                    raise self.failed[1]
+                await asyncio.sleep(SERIAL_MS / 1000)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+
+class Unbuilt:
+    """What armlock_build says when it is missing: production, watchdog on."""
+    MODE = "production"
+    BOARD = "esp32"
+    VERSION = "unknown"
+    WDT_MS = 8000
+
+
+def identity(mode, nvs, esp32=None):
+    """(device_id, key) from NVS; unprovisioned: a dev identity in dev mode, else a random
+    key nobody knows (so no permit can ever authenticate: the lock stays locked)."""
+    got = nvs.read_identity(esp32)
+    if got is not None:
+        return got
+    if mode == "dev":
+        from protocols import crypto
+        return "AL-DEV-0001", crypto.device_key(bytes(range(32)), "AL-DEV-0001")
+    import os
+    return "UNPROVISIONED", os.urandom(32)
+
+
+def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
+          device_cls=None, store_cls=None, ble=True):
+    """Set everything up and boot the Device; returns the App (not yet running)."""
+    from firmware.ports.esp32 import board as B
+    from firmware.ports.esp32 import nvs, resetcause
+    if cfg is None:
+        cfg = B.load()
+    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us)
+    rtc = machine.RTC() if hasattr(machine, "RTC") else None
+    clock = Clock(time_mod, rtc)
+    mode = build.MODE
+    wdt_ms = getattr(build, "WDT_MS", 0)
+    wdt = machine.WDT(timeout=wdt_ms) if mode == "production" and wdt_ms else None
+    cause = resetcause.name(machine, esp32)
+    dev_id, key = identity(mode, nvs, esp32)
+    if device_cls is None:
+        from firmware.app.device import Device as device_cls
+    if store_cls is None:
+        from firmware.app.store import FileStore as store_cls
+    device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
+                        fw_version=getattr(build, "VERSION", "?"),
+                        runtime="micropython-" + getattr(build, "BOARD", "esp32"))
+    # (Device declares its hooks as None; pyright cannot see they are callables.)
+    device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
+    device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
+    device.indicate_hook = hw.indicate  # pyright: ignore[reportAttributeAccessIssue]
+    app = App(device, hw, io if io is not None else UsbSerial(), clock, mode, wdt,
+              reset=getattr(machine, "reset", None))
+    app.cause = cause
+    app.broadcast(device.boot(clock.mono(), clock.rtc(), cause))
+    app.ble = start_ble(dev_id) if ble else None
+    return app
+
+
+def start_ble(device_id):
+    """The BLE Nordic UART Service (firmware/ports/esp32/ble.py), or None without a radio."""
+    try:
+        import bluetooth
+
+        from firmware.ports.esp32.ble import NusService
+        return NusService(bluetooth.BLE(), name="armlock-" + device_id)
+    except Exception:  # no radio (or no BLE in this firmware): the console still works
+        return None
+
+
+def main():
+    """Entry point from main.py on the board."""
+    import time
+
+    try:
+        import armlock_build as build  # pyright: ignore[reportMissingImports]
+    except ImportError:  # flashed by hand, without `armlock build`: strict defaults
+        build = Unbuilt
+    import machine
+    import micropython
+    try:
+        import esp32
+    except ImportError:
+        esp32 = None
+    micropython.kbd_intr(-1)  # the app owns the console; dev mode: see ReplEscape
+    app = None
+    try:
+        app = start(build, machine, time, esp32)
+        asyncio.run(app.run())
+    finally:
+        if app is not None:
+            app.hw.lock(True)
+        if build.MODE == "dev":
+            micropython.kbd_intr(3)

@@ -1,0 +1,102 @@
+# Device identity (id and key) in the ESP32's NVS, namespace "armlock", with commit().
+#
+# NVS is the ESP-IDF key-value store in its own flash partition: power-loss tolerant
+# and untouched by littlefs writes or a re-deploy of the app files. The key never leaves
+# the board: `provision` answers with a fingerprint (SHA-256 of a fixed prefix and the
+# key, first 16 hex digits, as `armlock keys` prints it), never the key.
+#
+# A board without esp32.NVS (the virtual board, a WASM VM) keeps the identity in its
+# storage directory as identity.json {"device_id", "key": hex}, which is what
+# firmware/ports/virtual/main.py reads; `provision` says which store it used.
+
+import binascii
+import hashlib
+import json
+
+NAMESPACE = "armlock"
+ID = "device_id"
+KEY = "device_key"
+IDENTITY_FILE = "identity.json"
+
+
+def fingerprint(key):
+    """Public 16-hex-digit fingerprint of a key (never the key itself)."""
+    h = hashlib.sha256(b"armlock-key-fp" + key).digest()
+    return binascii.hexlify(h[:8]).decode()
+
+
+def _nvs(esp32=None):
+    if esp32 is None:
+        try:
+            import esp32  # noqa: F811
+        except ImportError:
+            return None
+    cls = getattr(esp32, "NVS", None)
+    return cls(NAMESPACE) if cls is not None else None
+
+
+def _blob(nvs, name, size):
+    buf = bytearray(size)
+    try:
+        n = nvs.get_blob(name, buf)
+    except OSError:  # ESP_ERR_NVS_NOT_FOUND
+        return None
+    return bytes(buf[:n])
+
+
+def _file_path():
+    try:
+        import board  # the virtual board's host module  # pyright: ignore[reportMissingImports]
+        root = board.storage  # pyright: ignore[reportAttributeAccessIssue]
+    except (ImportError, AttributeError):
+        root = "/storage"
+    return root.rstrip("/") + "/" + IDENTITY_FILE
+
+
+def read_identity(esp32=None):
+    """(device_id, key) from NVS (or the identity file off-ESP32), or None if unprovisioned."""
+    nvs = _nvs(esp32)
+    if nvs is None:
+        try:
+            with open(_file_path()) as f:
+                d = json.load(f)
+            return d["device_id"], binascii.unhexlify(d["key"])
+        except (OSError, ValueError, KeyError):
+            return None
+    dev = _blob(nvs, ID, 64)
+    key = _blob(nvs, KEY, 32)
+    if not dev or key is None or len(key) != 32:
+        return None
+    return dev.decode(), key
+
+
+def write_identity(device_id, key, esp32=None):
+    """Store the identity; returns "nvs" or the identity file's path."""
+    if not device_id or len(device_id) > 64:
+        raise ValueError("device id must be 1..64 characters")
+    if len(key) != 32:
+        raise ValueError("device key must be 32 bytes")
+    nvs = _nvs(esp32)
+    if nvs is not None:
+        nvs.set_blob(ID, device_id.encode())
+        nvs.set_blob(KEY, key)
+        nvs.commit()
+        return "nvs"
+    path = _file_path()
+    with open(path + ".new", "w") as f:
+        json.dump({"device_id": device_id, "key": binascii.hexlify(key).decode()}, f)
+    import os
+    os.rename(path + ".new", path)
+    return path
+
+
+def provision(device_id, key_hex, esp32=None):
+    """Write the identity, read it back, print "provisioned <store> <id> <fingerprint>".
+    Used by `armlock flash` over the raw REPL; the key is not printed."""
+    key = binascii.unhexlify(key_hex)
+    where = write_identity(device_id, key, esp32)
+    got = read_identity(esp32)
+    if got is None or got[0] != device_id or got[1] != key:
+        raise OSError("identity did not read back from %s" % where)
+    print("provisioned", where, device_id, fingerprint(key))
+    return where

@@ -1,0 +1,89 @@
+"""`armlock build` and `armlock flash`: compile the firmware for a board and put it on one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hardware import boards
+from hardware import build as B
+from hardware import flash as FL
+from hardware.authority import AuthorityError, derive_device_key, load_master_key
+from hardware.cli.common import UserError, console, err_console, friendly
+from hardware.cli.keys import KEY_OPT, key_path
+
+BOARD_OPT = typer.Option(..., "--board", help="Board name (hardware/boards/<name>.json) or "
+                         "a board file.")
+MODE_OPT = typer.Option("dev", "--mode", help="dev (REPL kept for mpremote) or production "
+                        "(REPL and Ctrl-C disabled, STIMULUS refused, watchdog on).")
+
+
+def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="right" if i and h in ("files", "bytes") else "left")
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+@friendly
+def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
+              out: Path = typer.Option(None, "--out", help="Deploy folder (default "
+                                       "build/<board>-<mode>).")) -> None:
+    """Validate the board file, mpy-cross the firmware for it, write the manifest."""
+    try:
+        m = B.build(board, mode, out)
+    except (boards.BoardError, B.BuildError) as exc:
+        raise UserError(str(exc)) from None
+    dest = out if out is not None else B.default_out(m["board"], mode)
+    rows = [(k, str(n), f"{size:,}") for k, n, size in B.summary(m)]
+    rows.append(("total", str(len(m["files"])), f"{m['total_bytes']:,}"))
+    console.print(f"built {m['board']} ({m['chip']}, -march={m['mpy_arch']}, {mode} mode) "
+                  f"into {dest}", highlight=False, soft_wrap=True)
+    console.print(_table("", rows, ("kind", "files", "bytes")))
+    console.print(f"manifest: {Path(dest) / B.MANIFEST} (SHA-256 of every file)",
+                  highlight=False, soft_wrap=True)
+
+
+@friendly
+def flash_cmd(
+    port: str = typer.Option(..., "--port", help="Serial port of the board (or the virtual "
+                             "board's pty)."),
+    board: str = BOARD_OPT,
+    device_id: str = typer.Option(..., "--device-id", help="Device id to provision."),
+    key: Path | None = KEY_OPT,
+    mode: str = MODE_OPT,
+    image: Path = typer.Option(None, "--micropython-image", help="MicroPython firmware "
+                               "image to write with esptool first."),
+    erase: bool = typer.Option(False, "--erase", help="With --micropython-image: erase the "
+                               "whole flash first (NVS and app data too)."),
+    build_dir: Path = typer.Option(None, "--build", help="Use this build folder instead of "
+                                   "building now."),
+    no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
+                                       "board to answer INFO after the reset."),
+) -> None:
+    """Write the image (optional), deploy the build, provision id and key, verify, reset."""
+    if erase and image is None:
+        raise UserError("--erase needs --micropython-image (an erased board has no "
+                        "MicroPython)")
+    try:
+        dkey = derive_device_key(load_master_key(key_path(key)), device_id)
+    except AuthorityError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
+                        check_boot=not no_boot_check,
+                        progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
+    except (boards.BoardError, B.BuildError, FL.FlashError) as exc:
+        raise UserError(FL.scrub(str(exc), dkey), code=3) from None
+    console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
+    console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `build` and `flash` to the root command."""
+    app.command("build")(build_cmd)
+    app.command("flash")(flash_cmd)

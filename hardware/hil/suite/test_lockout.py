@@ -1,0 +1,66 @@
+"""Rule 5: consecutive failures lock the holder out, with exponential backoff, kept across
+a power cycle (virtual: a restart on the same state; real: REBOOT or a reset over RTS)."""
+
+from __future__ import annotations
+
+from firmware.core.config import DEFAULTS
+from hardware.hil.fixtures import HOLDER1, STRANGER, Authority, Rig
+
+FAIL_MAX = DEFAULTS["fail_max"]
+BASE = DEFAULTS["lockout_base_s"]
+
+
+def fail(rig: Rig, times: int) -> None:
+    """Present an unknown card `times` times; wait for every (negative) answer."""
+    for _ in range(times):
+        rig.rfid(STRANGER[1])
+    for _ in range(times):
+        rig.expect_rejected()
+
+
+def test_failures_lock_out_then_expire(rig: Rig, authority: Authority) -> None:
+    rig.load(authority.permit())
+    rig.at("in")
+    fail(rig, FAIL_MAX)
+    assert rig.seen("indicate", what="lockout")
+    rig.audit_has("lockout", f"level=1 seconds={BASE}")
+    assert "lockout" in rig.status()["reasons"]
+    rig.present()                                # the right holder is refused too
+    rig.expect_rejected()
+    rig.audit_has("cred_reject", "ignored")
+    rig.advance(BASE + 1)
+    rig.present()
+    rig.expect_unlock()
+
+
+def test_success_resets_the_failure_count(rig: Rig, authority: Authority) -> None:
+    rig.load(authority.permit())
+    rig.at("in")
+    fail(rig, FAIL_MAX - 1)
+    rig.present()
+    rig.expect_unlock()
+    assert rig.status()["lockout"]["failures"] == 0
+    rig.grip(True)
+    rig.grip(False)
+    rig.expect_relock("grip")
+    fail(rig, FAIL_MAX - 1)
+    rig.audit_lacks("lockout")
+
+
+def test_backoff_doubles_and_survives_a_power_cycle(rig: Rig, authority: Authority) -> None:
+    rig.load(authority.permit(valid_for=3600))
+    rig.at("in")
+    fail(rig, FAIL_MAX)
+    rig.advance(BASE + 1)
+    fail(rig, FAIL_MAX)
+    rig.audit_has("lockout", f"level=2 seconds={2 * BASE}")
+    rig.power_cycle()
+    st = rig.status()
+    assert st["locked"] and "lockout" in st["reasons"]
+    rig.at("in")
+    rig.rfid(HOLDER1[1])
+    rig.expect_rejected()
+    rig.advance(2 * BASE + 1)
+    rig.present()
+    rig.expect_unlock()
+    rig.audit_has("boot")

@@ -1,0 +1,425 @@
+"""The ESP32 port (firmware/ports/esp32) under CPython with fake machine/esp32/micropython.
+
+What a rig engineer relies on: the bolt is driven locked before anything else at reset,
+production builds shut the REPL and refuse STIMULUS, the watchdog is fed only while every
+task of the loop is alive, the reset cause reaches the audit chain, the identity lives in
+NVS (committed), and the drivers' outputs reach the lock core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware.app.device import Device
+from firmware.app.store import FileStore
+from firmware.ports.esp32 import board as B
+from firmware.ports.esp32 import loop as L
+from firmware.ports.esp32 import nvs, resetcause
+from protocols import audit, crypto
+from protocols import frame as F
+from protocols import messages as M
+from tests.fakes.fake_esp32 import (
+    FakeMachine,
+    FakeTime,
+    build_module,
+    fake_esp32,
+    fake_micropython,
+)
+from tests.fakes.fake_machine import FakeClock
+from tests.fakes.fake_mfrc522 import FakeMFRC522, SimCard
+
+REPO = Path(__file__).resolve().parent.parent
+PORT = REPO / "firmware" / "ports" / "esp32"
+BOARD = json.loads((REPO / "hardware" / "boards" / "esp32-devkitc.json").read_text())
+DEV_ID = "AL-0042"
+KEY = crypto.device_key(bytes(range(7, 39)), DEV_ID)
+
+
+class FakeIO:
+    """The console: `incoming` chunks are returned one per read(); writes are kept."""
+
+    def __init__(self) -> None:
+        self.incoming: list[bytes] = []
+        self.written = bytearray()
+
+    def read(self) -> bytes:
+        return self.incoming.pop(0) if self.incoming else b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+
+def replies(data: bytes) -> list[tuple[int, int, dict[str, Any]]]:
+    """Decoded (type, seq, fields) of every frame in `data`."""
+    out = []
+    for fr in F.Decoder().feed(bytes(data)):
+        assert isinstance(fr, tuple), fr
+        out.append(M.decode_msg(fr))
+    return out
+
+
+class Rig:
+    """A booted ESP32 app on fakes: machine, esp32 (NVS provisioned), time, console."""
+
+    def __init__(self, tmp: Path, mode: str = "dev", cause: int = 1, provision: bool = True,
+                 esp32: Any = None, cfg: dict[str, Any] | None = None,
+                 spi: Any = None) -> None:
+        self.clock = FakeClock(step_us=50)
+        self.machine = FakeMachine(self.clock, cause)
+        sense = self.machine.Pin(BOARD["actuator"]["sense"])
+        sense.drive(BOARD["actuator"]["locked_level"])   # the bolt is home
+        self.machine.log.clear()
+        tmp.mkdir(parents=True, exist_ok=True)
+        if spi is not None:
+            self.machine.attach_spi(BOARD["rfid"]["spi"], spi)
+            self.machine.attach_pin(BOARD["rfid"]["cs"], spi.cs)
+        self.time = FakeTime(self.clock)
+        self.esp32 = esp32 if esp32 is not None else fake_esp32({})
+        if provision:
+            nvs.write_identity(DEV_ID, KEY, self.esp32)
+        self.io = FakeIO()
+        self.build = build_module(mode)
+        self.app = L.start(self.build, self.machine, self.time, self.esp32, io=self.io,
+                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False)
+        self.device: Device = self.app.device
+
+    def advance_ms(self, ms: int) -> None:
+        self.clock.advance(ms * 1000)
+
+    def audit_records(self) -> list[tuple[int, int, str, str, bytes]]:
+        store = self.device.store
+        return [audit.decode(r) for r in store.read_audit(1, 1000)]
+
+    def command(self, typ: int, fields: dict[str, Any] | None = None, seq: int = 1,
+                counter: int | None = None) -> list[tuple[int, int, dict[str, Any]]]:
+        key = KEY if counter is not None else None
+        self.io.incoming.append(M.encode_msg(typ, seq, fields or {}, key, counter))
+        self.io.written.clear()
+        self.app.serial_step()
+        return replies(self.io.written)
+
+
+# -- boot.py ---------------------------------------------------------------------------------
+
+
+def run_boot(monkeypatch: pytest.MonkeyPatch, build: Any) -> FakeMachine:
+    machine = FakeMachine()
+    monkeypatch.setitem(sys.modules, "machine", machine)
+    monkeypatch.setitem(sys.modules, "micropython", fake_micropython(machine.log))
+    if build is None:
+        monkeypatch.delitem(sys.modules, "armlock_build", raising=False)
+        monkeypatch.setattr(sys, "path", [p for p in sys.path if p])  # no stray module
+    else:
+        monkeypatch.setitem(sys.modules, "armlock_build", build)
+    runpy.run_path(str(PORT / "boot.py"), run_name="boot")
+    return machine
+
+
+@pytest.mark.parametrize("mode", ["dev", "production"])
+def test_boot_drives_lock_pin_locked_first(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    m = run_boot(monkeypatch, build_module(mode, lock_pin=25, lock_level=0))
+    assert m.log[0] == ("pin_out", 25, 0), m.log
+    assert m.pins[25].value() == 0
+    if mode == "production":
+        assert [e for e in m.log if e[0] != "pin"] == [("pin_out", 25, 0), ("kbd_intr", -1)]
+    else:
+        assert ("kbd_intr", -1) not in m.log
+
+
+def test_boot_servo_starts_pwm_at_locked_pulse_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = run_boot(monkeypatch, build_module("production", lock_pin=25, servo_duty=3277))
+    assert m.log[0] == ("pwm", 25, 50, 3277)
+
+
+def test_boot_without_build_module_is_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board flashed by hand (no armlock_build) is treated as production."""
+    m = run_boot(monkeypatch, None)
+    assert m.log == [("kbd_intr", -1)]
+
+
+# -- start: lock, reset cause, identity -------------------------------------------------------
+
+
+def test_start_locks_before_boot_and_audits_power_on(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    pin, level = B.lock_level(BOARD)
+    assert r.machine.log[0] == ("pin_out", pin, level)
+    assert r.machine.pins[pin].value() == level
+    assert r.device.locked is True
+    boots = [rec for rec in r.audit_records() if rec[2] == "boot"]
+    assert len(boots) == 1 and "cause=power_on" in boots[0][3]
+
+
+@pytest.mark.parametrize("cause, name", [
+    (FakeMachine.PWRON_RESET, "power_on"), (FakeMachine.HARD_RESET, "hard"),
+    (FakeMachine.WDT_RESET, "watchdog"), (FakeMachine.DEEPSLEEP_RESET, "deep_sleep"),
+    (FakeMachine.SOFT_RESET, "soft"), (99, "unknown"),
+])
+def test_reset_cause_is_recorded_in_the_audit(tmp_path: Path, cause: int, name: str) -> None:
+    r = Rig(tmp_path, cause=cause)
+    boot = [rec for rec in r.audit_records() if rec[2] == "boot"][-1]
+    assert f"cause={name}" in boot[3]
+    frames = replies(r.io.written)
+    assert frames[0][2]["kind"] == "boot" and frames[0][2]["reset_cause"] == name
+
+
+def test_brownout_told_apart_when_firmware_offers_reset_reason(tmp_path: Path) -> None:
+    r = Rig(tmp_path, cause=FakeMachine.PWRON_RESET, esp32=fake_esp32({}, reset_reason=9))
+    boot = [rec for rec in r.audit_records() if rec[2] == "boot"][-1]
+    assert "cause=brownout" in boot[3]
+    assert resetcause.name(FakeMachine(cause=1), fake_esp32({}, reset_reason=1)) == "power_on"
+
+
+def test_reboot_keeps_audit_chain_and_records_each_cause(tmp_path: Path) -> None:
+    Rig(tmp_path, cause=FakeMachine.PWRON_RESET)
+    r = Rig(tmp_path, cause=FakeMachine.WDT_RESET)
+    recs = r.audit_records()
+    causes = [d for _, _, code, d, _ in recs if code == "boot"]
+    assert ["power_on" in causes[0], "watchdog" in causes[1]] == [True, True]
+    assert [s for s, *_ in recs] == list(range(1, len(recs) + 1))
+
+
+def test_info_reports_identity_from_nvs(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="production")
+    (typ, seq, f), = r.command(M.INFO, seq=7)
+    assert (typ, seq) == (M.INFO_REPLY, 7)
+    assert f["device_id"] == DEV_ID and f["mode"] == "field"
+    assert f["runtime"] == "micropython-esp32-devkitc"
+
+
+def test_unprovisioned_production_board_cannot_be_unlocked(tmp_path: Path) -> None:
+    """No identity in NVS: a random key, so no permit the authority signs can load."""
+    r = Rig(tmp_path, mode="production", provision=False)
+    assert r.device.device_id == "UNPROVISIONED"
+    assert r.device.key not in (KEY, bytes(32))
+
+
+# -- production mode -------------------------------------------------------------------------
+
+
+def test_production_refuses_stimulus_dev_accepts(tmp_path: Path) -> None:
+    prod = Rig(tmp_path / "p", mode="production")
+    (typ, _, f), = prod.command(M.STIMULUS, {"kind": "battery", "mv": 3000}, counter=1)
+    assert typ == M.ERROR and f["code"] == M.E_MODE
+    dev = Rig(tmp_path / "d", mode="dev")
+    out = dev.command(M.STIMULUS, {"kind": "battery", "mv": 3000}, counter=1)
+    assert [(t, s) for t, s, _ in out if t != M.EVENT] == [(M.OK, 1)]
+
+
+def test_dev_mode_console_escape_stops_the_app(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="dev")
+    r.io.incoming.append(b"\r\x03")
+    with pytest.raises(KeyboardInterrupt):
+        r.app.serial_step()
+    prod = Rig(tmp_path / "p", mode="production")
+    prod.io.incoming.append(b"\r\x03")
+    prod.app.serial_step()  # production: just bytes that are not a frame
+
+
+def test_repl_escape_never_fires_inside_frames() -> None:
+    """Every frame the host can send (any type, seq, short payloads) passes the detector."""
+    esc = L.ReplEscape()
+    for typ in range(256):
+        for seq in (0, 1, 0x0D03, 0x030D, 0xFFFF):
+            for payload in (b"", b"\x0d\x03", b"\x00\x0d\x03", bytes(range(1, 30))):
+                wire = F.encode(typ, seq, payload)
+                assert not esc.scan(wire, 0), (typ, seq, payload)
+    assert esc.scan(b"\r\x03", 0)
+    esc2 = L.ReplEscape()
+    assert not esc2.scan(b"junk\r\x03", 0)        # mid-chunk: not an interrupt
+    assert esc2.scan(b"\r\x03", L.IDLE_MS + 1)    # ... but after an idle line it is
+
+
+# -- watchdog ------------------------------------------------------------------------------
+
+
+def run_tasks(r: Rig, ms: int, skip: tuple[str, ...] = ()) -> int:
+    """Run every task (except `skip`) each 100 ms for `ms`; the watchdog each second.
+    Returns the number of feeds."""
+    before = r.app.feeds
+    steps = {"serial": r.app.serial_step, "drivers": r.app.drivers_step,
+             "ticker": r.app.ticker_step}
+    for t in range(0, ms, 100):
+        r.advance_ms(100)
+        for name, step in steps.items():
+            if name not in skip:
+                step()
+                r.app.ran(name)
+        if t % 1000 == 0:
+            r.app.watchdog_step()
+    return r.app.feeds - before
+
+
+def test_watchdog_fed_only_while_every_task_runs(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="production")
+    assert r.machine.wdt is not None and r.machine.wdt.timeout == 8000
+    assert run_tasks(r, 3000) == 3
+    # the drivers task stalls (e.g. stuck in a bus transfer): feeds stop once it is late
+    assert run_tasks(r, L.HEALTH_MS, skip=("drivers",)) >= 1  # not late yet
+    assert run_tasks(r, 10000, skip=("drivers",)) == 0
+    assert r.machine.wdt.feeds == r.app.feeds
+    assert run_tasks(r, 2000) == 2                          # back to healthy
+
+
+def test_watchdog_not_fed_after_a_task_died(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="production")
+    run_tasks(r, 1000)
+
+    def broken() -> list[tuple[Any, ...]]:
+        raise RuntimeError("driver bug")
+
+    r.app.hw.poll = lambda now: broken()  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        asyncio.run(r.app.run())
+    assert r.app.failed is not None and r.app.failed[0] == "drivers"
+    assert run_tasks(r, 2000, skip=("drivers",)) == 0
+
+
+def test_dev_mode_has_no_watchdog(tmp_path: Path) -> None:
+    """mpremote stops the app in dev mode; a running WDT would reset the board mid-copy."""
+    r = Rig(tmp_path, mode="dev")
+    assert r.machine.wdt is None
+    assert run_tasks(r, 2000) == 0
+
+
+# -- the asyncio loop -------------------------------------------------------------------------
+
+
+def test_asyncio_loop_answers_and_stops_on_escape(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="dev")
+    r.io.written.clear()
+    r.io.incoming += [M.encode_msg(M.PING, 3, {}), b"", b"", b"\r\x03"]
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(r.app.run())
+    got = replies(r.io.written)
+    assert (M.OK, 3) in [(t, s) for t, s, _ in got]
+    assert set(r.app.seen) >= {"serial", "drivers", "ticker"}
+
+
+# -- drivers -> core -------------------------------------------------------------------------
+
+
+def test_dead_rfid_reader_reported_as_fault_once(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    assert r.app.hw.rfid is None
+    r.io.written.clear()
+    r.app.drivers_step()
+    recs = [d for _, _, code, d, _ in r.audit_records() if code == "fault"]
+    assert any("rfid" in d for d in recs), r.audit_records()
+    n = len(r.audit_records())
+    r.advance_ms(1000)
+    r.app.drivers_step()
+    assert not [x for x in r.audit_records()[n:] if x[2] == "fault" and "rfid" in x[3]]
+
+
+def test_card_presented_reaches_the_core(tmp_path: Path) -> None:
+    chip = FakeMFRC522([SimCard(bytes.fromhex("04A1B2C3D4E5F6"))])
+    r = Rig(tmp_path, spi=chip)
+    chip.clock = r.clock
+    assert r.app.hw.rfid is not None, r.app.hw.log
+    r.advance_ms(500)
+    r.app.drivers_step()
+    rejects = [d for _, _, code, d, _ in r.audit_records() if code == "cred_reject"]
+    assert rejects and "rfid" in rejects[-1]  # no permit loaded: refused, and audited
+
+
+def test_enclosure_opened_latches_tamper(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    sw = r.machine.pins[BOARD["tamper"]["switch"]]
+    sw.drive(1)
+    r.advance_ms(200)
+    r.app.drivers_step()
+    codes = [(code, d) for _, _, code, d, _ in r.audit_records()]
+    assert any(c == "tamper" and "enclosure" in d for c, d in codes), codes
+    assert r.device.locked
+
+
+def test_battery_read_through_divider(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.machine.adc_samples[BOARD["battery"]["adc"]] = [1_950_000]
+    ev = r.app.hw.battery.event()
+    assert ev == ("battery", 3900)
+
+
+def test_actuator_hook_drives_the_pin(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    pin, level = B.lock_level(BOARD)
+    r.app.hw.lock(False)
+    assert r.machine.pins[pin].value() == 1 - level
+    r.app.hw.lock(True)
+    assert r.machine.pins[pin].value() == level
+
+
+# -- clocks ----------------------------------------------------------------------------------
+
+
+def test_monotonic_ms_survives_ticks_wrap() -> None:
+    clock = FakeClock(start_us=((1 << 30) - 500) * 1000)
+    t = FakeTime(clock)
+    c = L.Clock(t)
+    clock.advance(400_000)
+    assert c.mono() == 400
+    clock.advance(400_000)                 # ticks_ms wrapped past 2**30
+    assert c.mono() == 800
+    assert t.ticks_ms() < 1000
+
+
+def test_rtc_set_and_read_in_unix_seconds() -> None:
+    clock = FakeClock()
+    t = FakeTime(clock, utc0=1_767_225_600, epoch=2000)
+    m = FakeMachine(clock)
+    c = L.Clock(t, m.RTC())
+    assert c.rtc() == 1_767_225_600
+    c.set_rtc(1_767_225_600 + 3600 + 61)   # 2026-01-01 01:01:01, a Thursday (3)
+    assert m.rtc.set_to == (2026, 1, 1, 3, 1, 1, 1, 0)
+
+
+# -- NVS identity ----------------------------------------------------------------------------
+
+
+def test_identity_needs_commit() -> None:
+    flash: dict[str, dict[str, bytes]] = {}
+    esp = fake_esp32(flash)
+    assert nvs.read_identity(esp) is None
+    n = esp.NVS("armlock")
+    n.set_blob("device_id", b"AL-1")
+    n.set_blob("device_key", bytes(32))       # never committed: a power cut loses it
+    assert nvs.read_identity(esp) is None
+    nvs.provision(DEV_ID, KEY.hex(), esp)
+    assert flash["armlock"]["device_id"] == DEV_ID.encode()
+    assert nvs.read_identity(fake_esp32(flash)) == (DEV_ID, KEY)
+
+
+def test_provision_prints_fingerprint_not_key(capsys: pytest.CaptureFixture[str]) -> None:
+    nvs.provision(DEV_ID, KEY.hex(), fake_esp32({}))
+    out = capsys.readouterr().out
+    assert out.split() == ["provisioned", "nvs", DEV_ID, nvs.fingerprint(KEY)]
+    assert KEY.hex() not in out
+
+
+def test_identity_file_fallback_without_nvs(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """The virtual board (no esp32 module) keeps identity.json in its storage dir, which
+    FileStore.load_identity reads."""
+    import types
+    host = types.ModuleType("board")
+    host.storage = str(tmp_path)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "board", host)
+    monkeypatch.setitem(sys.modules, "esp32", None)  # import esp32 -> ImportError
+    where = nvs.provision(DEV_ID, KEY.hex())
+    assert where == str(tmp_path / "identity.json")
+    assert FileStore(str(tmp_path)).load_identity() == (DEV_ID, KEY)
+
+
+def test_identity_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        nvs.write_identity("", KEY, fake_esp32({}))
+    with pytest.raises(ValueError):
+        nvs.write_identity(DEV_ID, KEY[:16], fake_esp32({}))
