@@ -61,6 +61,8 @@ def main() -> None:
     ctrl, sim = int(row["events"]), int(row["sim_events"])
     wall = res.wall_s
     print(f"wall time                 {wall:8.1f} s   (target <= 60 s)")
+    print(f"CPU time in workers       {res.cpu_s:8.1f} s   (/ {args.jobs} = "
+          f"{res.cpu_s / args.jobs:.1f} s on idle cores)")
     print(f"device-days               {args.weapons * args.days:8d}")
     print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s")
     print(f"SimPy episodes (timeouts) {sim:8d}   {sim / wall:10.0f} /s")

@@ -45,6 +45,7 @@ def master_key(seed: int) -> bytes:
 def run_shard(task: Task) -> dict[str, Any]:
     """Simulate weapons task['lo']:task['hi'] of one (policy, profile, run)."""
     t0 = time.perf_counter()
+    c0 = time.process_time()
     data = task["data"]
     policy = Policy(task["policy"], task["profile"])
     overrides = dict(data["config"])
@@ -57,7 +58,7 @@ def run_shard(task: Task) -> dict[str, Any]:
         env.process(Weapon(ctx, idx, tally).process(env))
     env.run()
     return {"key": (task["policy"], task["profile"], task["run"]), "tally": tally.to_dict(),
-            "wall_s": time.perf_counter() - t0}
+            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
 
 
 def make_tasks(sc: Scenario, policies: Iterable[str], profiles: Iterable[str], runs: int,
@@ -140,6 +141,7 @@ class Result:
         self.rows = rows
         self.diversions = diversions
         self.wall_s = wall_s
+        self.cpu_s = 0.0  # CPU seconds summed over worker processes
         self.versions = versions()
         self.weapons = int(sc.data["scenario"]["weapons"])
         self.days = int(sc.data["scenario"]["days"])
@@ -166,9 +168,12 @@ def simulate(sc: Scenario, policies: list[str] | None = None, runs: int | None =
     tasks = make_tasks(sc, policies, profiles, runs, seed, shards)
     if on_tasks:
         on_tasks(len(tasks))
-    merged = collect(execute(tasks, jobs, progress))
-    return Result(sc, seed, runs, per_run_metrics(merged), diversion_rows(merged),
-                  time.perf_counter() - t0)
+    results = execute(tasks, jobs, progress)
+    merged = collect(results)
+    res = Result(sc, seed, runs, per_run_metrics(merged), diversion_rows(merged),
+                 time.perf_counter() - t0)
+    res.cpu_s = sum(r["cpu_s"] for r in results)
+    return res
 
 
 def diversion_rows(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:

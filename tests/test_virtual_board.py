@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firmware.ports.virtual.main import DEV_DEVICE_ID, DEV_MASTER
+from hardware import authority, walkthrough
 from hardware.virtual_board import REPO, VirtualBoard
-from protocols import crypto
+from protocols import audit, crypto
 from protocols import frame as F
 from protocols import messages as M
 
@@ -34,7 +37,8 @@ RUNTIMES = [pytest.param("micropython", marks=needs_node), "cpython"]
 class Link:
     """A host end of the board's pty: frames out, replies and events in."""
 
-    def __init__(self, port: str) -> None:
+    def __init__(self, port: str, key: bytes = KEY) -> None:
+        self.key = key
         self.ser = serial.Serial(port, timeout=0.05)
         self.dec = F.Decoder()
         self.events: list[dict[str, Any]] = []
@@ -57,7 +61,7 @@ class Link:
                 counter: int | None = None, wait: float = 10.0,
                 payload: bytes | None = None) -> tuple[int, dict[str, Any]]:
         """Send one command (or a raw `payload`); return (type, fields) of its reply."""
-        key = KEY if counter is not None else None
+        key = self.key if counter is not None else None
         if payload is not None:
             self.ser.write(F.encode(typ, seq, payload))
         else:
@@ -162,6 +166,42 @@ def test_storage_survives_a_restart(tmp_path: Path, runtime: str) -> None:
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+def test_end_to_end_unlock_relock_recall_and_reboot(tmp_path: Path, runtime: str) -> None:
+    key_path = tmp_path / "master.key"
+    tokens = walkthrough.issue_tokens(key_path, int(time.time()))
+    dev = walkthrough.DEVICE
+    dkey = authority.derive_device_key(authority.load_master_key(key_path), dev)
+    state = tmp_path / "b"
+
+    def fix(p: tuple[int, int]) -> dict[str, Any]:
+        return {"kind": "fix", "lat_e7": p[0], "lon_e7": p[1], "hacc_m": 4}
+
+    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey)) as vb:
+        link = Link(vb.port, dkey)
+        assert link.request(M.INFO, 1)[1]["device_id"] == dev
+        assert link.request(M.LOAD_PERMIT, 2, {"token": tokens["permit"]}) == (M.OK, {})
+        assert link.request(M.STIMULUS, 3, fix(walkthrough.YARD), counter=1) == (M.OK, {})
+        rfid = {"kind": "rfid", "cred": walkthrough.TOKEN, "rtt_us": 1800, "strong": True}
+        assert link.request(M.STIMULUS, 4, rfid, counter=2) == (M.OK, {})
+        finger = {"kind": "finger", "template": walkthrough.FINGER, "score": 142}
+        assert link.request(M.STIMULUS, 5, finger, counter=3) == (M.OK, {})
+        assert link.event("actuate", locked=False)["reason"] == "authorised"
+        _, st = link.request(M.STATUS, 6)
+        assert st["locked"] is False and st["permit"]["holders"] == ["7", "8"]
+        assert link.request(M.STIMULUS, 7, fix(walkthrough.ROAD), counter=4) == (M.OK, {})
+        link.event("actuate", locked=True)
+        assert link.request(M.RECALL, 8, {"token": tokens["recall"]}) == (M.OK, {})
+        typ, err = link.request(M.LOAD_PERMIT, 9, {"token": tokens["permit"]})
+        assert typ == M.ERROR and err["code"] == M.E_REFUSED
+        link.close()
+    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey)) as vb:
+        link = Link(vb.port, dkey)
+        _, st = link.request(M.STATUS, 1)
+        assert st["locked"] is True and "recalled" in st["reasons"]
+        link.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_reboot_command_restarts_the_app(tmp_path: Path, runtime: str) -> None:
     with VirtualBoard(tmp_path / "b", runtime=runtime) as vb:
         link = Link(vb.port)
@@ -240,3 +280,37 @@ def test_a_board_that_dies_is_reported(tmp_path: Path) -> None:
         assert not vb.alive
     finally:
         vb.stop()
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def field_board(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[tuple[VirtualBoard, Link]]:
+    """A production-mode board (no REPL: any byte is data) shared by the fuzz examples."""
+    vb = VirtualBoard(tmp_path_factory.mktemp("fuzz"), mode="production",
+                      runtime=request.param).start()
+    link = Link(vb.port)
+    try:
+        yield vb, link
+    finally:
+        link.close()
+        vb.stop()
+
+
+_frame_bytes = st.builds(
+    lambda t, s, p: F.encode(t, s, p),
+    st.integers(0, 255), st.integers(0, 0xFFFF), st.binary(max_size=64))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.binary(max_size=80), _frame_bytes), min_size=1, max_size=4))
+def test_fuzzed_bytes_never_break_the_board(field_board: tuple[VirtualBoard, Link],
+                                            chunks: list[bytes]) -> None:
+    vb, link = field_board
+    link.ser.write(b"".join(chunks) + b"\x00")
+    link.seq = getattr(link, "seq", 0) + 1
+    assert link.request(M.PING, link.seq & 0xFFFF) == (M.OK, {}), "still answering"
+    _, st_ = link.request(M.STATUS, link.seq & 0xFFFF)
+    assert st_["locked"] is True
+    _, recs = link.request(M.AUDIT_READ, link.seq & 0xFFFF, {"from_seq": 0, "count": 50})
+    assert audit.verify(recs["records"], DEV_DEVICE_ID) == []
+    assert vb.alive

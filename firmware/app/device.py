@@ -29,7 +29,7 @@
 # Boot reconciles the audit log and the state record: records are appended before the
 # record that counts them is saved, so after a cut the log may be ahead; the chain then
 # continues from the log's last record, and the restrictive changes those records announce
-# (tamper latch, recall, lockout) are re-applied (see _boot_blob).
+# (tamper latch, recall, lockout) are re-applied (firmware/core/recovery.py).
 #
 # Hooks the port may set (all optional): actuator_hook(locked) drives the lock (called
 # before anything else at boot); rtc_hook(utc_s) sets the board RTC (for the core's
@@ -42,6 +42,7 @@
 import struct
 
 from firmware.core import events as E
+from firmware.core import recovery
 from firmware.core import state as _state
 from firmware.core.controller import LockController
 from protocols import audit as _audit
@@ -123,7 +124,7 @@ class Device:
         self._last_tick = mono_ms
         self._event({"kind": "boot", "reset_cause": cause, "device_ms": mono_ms})
         tail = self.store.audit_tail()
-        blob = _boot_blob(self.store.load_state(), tail, self.store)
+        blob = recovery.boot_record(self.store.load_state(), tail, self.store.read_audit)
         ev = (E.BOOT, blob, cause, tail) if tail is not None else (E.BOOT, blob, cause)
         self._guarded(ev, mono_ms, rtc_s)  # a storage fault is reported; the lock stays locked
         return self._take()
@@ -413,58 +414,3 @@ def _reason(acts, i, locked):
                 return "boot"
             break
     return "locked" if locked else "authorised"
-
-
-def _boot_blob(blob, tail, store=None):
-    """The state record to boot from, with the audit chain continued from the log's last
-    record when the log is ahead of the record (records are stored before the record that
-    counts them) or when there is no record at all. A damaged record is passed unchanged
-    (the core audits it and continues the chain from `tail` itself).
-
-    When the log is ahead, the restrictive changes those newer records announce (tamper
-    latched, recall, lockout) are applied to the record too, so a cut between the audit
-    write and the state write cannot undo them; permissive ones (permit loaded, resets)
-    are not, and the host simply repeats them."""
-    if tail is None:
-        return blob
-    if blob is None:
-        st = _state.State()
-    else:
-        try:
-            st = _state.decode(blob)
-        except ValueError:
-            return blob
-        if st.audit_seq >= tail[0]:
-            return blob
-    if store is not None:
-        for rec in store.read_audit(st.audit_seq + 1, MAX_READ):
-            _restrict(st, rec)
-    st.audit_seq = tail[0]
-    st.audit_head = tail[1]
-    return _state.encode(st)
-
-
-def _restrict(st, rec):
-    try:
-        _seq, t, code, detail, _h = _audit.decode(rec)
-    except ValueError:
-        return
-    if code == "tamper" and detail.startswith("source="):
-        src = detail[7:].split(" ")[0]
-        if src in _state.SOURCES and src:
-            st.tamper = src
-    elif code == "recall":
-        st.permit = b""
-        st.recalled = True
-    elif code == "lockout":
-        kv = {}
-        for part in detail.split(" "):
-            i = part.find("=")
-            if i > 0 and part[i + 1:].isdigit():
-                kv[part[:i]] = int(part[i + 1:])
-        level = kv.get("level", 0)
-        if level > st.lock_level:
-            st.lock_level = level if level < 256 else 255
-        until = t + kv.get("seconds", 0)
-        if until > st.lockout_until:
-            st.lockout_until = until

@@ -32,10 +32,14 @@ def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) ->
 @friendly
 def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
               out: Path = typer.Option(None, "--out", help="Deploy folder (default "
-                                       "build/<board>-<mode>).")) -> None:
+                                       "build/<board>-<mode>)."),
+              frozen: bool = typer.Option(False, "--frozen", help="Write freeze/manifest.py "
+                                          "for a custom MicroPython image instead of .mpy "
+                                          "files (needed without PSRAM: see build.py)."),
+              ) -> None:
     """Validate the board file, mpy-cross the firmware for it, write the manifest."""
     try:
-        m = B.build(board, mode, out)
+        m = B.build(board, mode, out, frozen=frozen)
     except (boards.BoardError, B.BuildError) as exc:
         raise UserError(str(exc)) from None
     dest = out if out is not None else B.default_out(m["board"], mode)
@@ -46,6 +50,10 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
     console.print(_table("", rows, ("kind", "files", "bytes")))
     console.print(f"manifest: {Path(dest) / B.MANIFEST} (SHA-256 of every file)",
                   highlight=False, soft_wrap=True)
+    if frozen:
+        console.print(f"freeze manifest: {Path(dest) / 'freeze' / 'manifest.py'} (build a "
+                      "MicroPython image with FROZEN_MANIFEST= it, flash it with "
+                      "--micropython-image)", highlight=False, soft_wrap=True)
 
 
 @friendly

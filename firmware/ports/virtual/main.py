@@ -248,8 +248,8 @@ class App:
         permit = None
         if p is not None:
             permit = {"serial": p.serial, "not_before": p.not_before, "not_after": p.not_after,
-                      "holders": [_name(h) for h in p.holders],
-                      "zones": [_name(z) for z in p.zones],
+                      "holders": [str(h[0]) for h in p.holders],
+                      "zones": [_zone_name(i, z) for i, z in enumerate(p.zones)],
                       "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure"}
         lo = s.get("lockout") or {}
         fix = self.hw.last_fix
@@ -267,12 +267,9 @@ class App:
         }
 
 
-def _name(x):
-    if type(x) is str:
-        return x
-    if type(x) is tuple or type(x) is list:
-        return "/".join([str(i) for i in x])
-    return str(x)
+def _zone_name(i, z):
+    # permit zones are (forbidden, rings); the wire summary names them by index and kind
+    return "%d:%s" % (i, "forbidden" if z[0] else "allowed")
 
 
 _app = None

@@ -1,0 +1,65 @@
+# Recovery at boot: the audit log may be ahead of the persisted state record, because
+# ports store each audit record before the state record that counts it. The restrictive
+# changes announced by those newer records are rolled forward into the record, so a
+# power cut between the two writes cannot undo a tamper latch, a recall or a lockout.
+# Permissive changes (permit loaded, resets) are not: the host simply repeats them.
+
+from firmware.core import state as _state
+from protocols import audit as _audit
+
+MAX_READ = 24   # records rolled forward at most (a cut loses at most one event's records)
+
+
+def boot_record(blob, tail, read_audit=None):
+    """The state record to boot from, with the audit chain continued from the log's last
+    record when the log is ahead of the record (records are stored before the record that
+    counts them) or when there is no record at all. A damaged record is passed unchanged
+    (the core audits it and continues the chain from `tail` itself).
+
+    When the log is ahead, the restrictive changes those newer records announce (tamper
+    latched, recall, lockout) are applied to the record too, so a cut between the audit
+    write and the state write cannot undo them; permissive ones (permit loaded, resets)
+    are not, and the host simply repeats them."""
+    if tail is None:
+        return blob
+    if blob is None:
+        st = _state.State()
+    else:
+        try:
+            st = _state.decode(blob)
+        except ValueError:
+            return blob
+        if st.audit_seq >= tail[0]:
+            return blob
+    if read_audit is not None:
+        for rec in read_audit(st.audit_seq + 1, MAX_READ):
+            _restrict(st, rec)
+    st.audit_seq = tail[0]
+    st.audit_head = tail[1]
+    return _state.encode(st)
+
+
+def _restrict(st, rec):
+    try:
+        _seq, t, code, detail, _h = _audit.decode(rec)
+    except ValueError:
+        return
+    if code == "tamper" and detail.startswith("source="):
+        src = detail[7:].split(" ")[0]
+        if src in _state.SOURCES and src:
+            st.tamper = src
+    elif code == "recall":
+        st.permit = b""
+        st.recalled = True
+    elif code == "lockout":
+        kv = {}
+        for part in detail.split(" "):
+            i = part.find("=")
+            if i > 0 and part[i + 1:].isdigit():
+                kv[part[:i]] = int(part[i + 1:])
+        level = kv.get("level", 0)
+        if level > st.lock_level:
+            st.lock_level = level if level < 256 else 255
+        until = t + kv.get("seconds", 0)
+        if until > st.lockout_until:
+            st.lockout_until = until
