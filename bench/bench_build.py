@@ -31,87 +31,13 @@ from hardware.micropython import MicroPythonError, node_available, run  # noqa: 
 from protocols import crypto, permit  # noqa: E402
 from protocols import messages as M  # noqa: E402
 
+STAND_IN = ROOT / "tests" / "fakes" / "mp_esp32_stand_in.py"
 DEV_ID = "AL-DEV-0001"           # the dev identity loop.identity() uses unprovisioned
 DEV_KEY = crypto.device_key(bytes(range(32)), DEV_ID)
 TARGET = 48 * 1024
 
 PROGRAM = r'''
 import gc, json, time, binascii
-
-class Pin:
-    IN = 1; OUT = 3; OPEN_DRAIN = 7; PULL_UP = 2; PULL_DOWN = 1
-    IRQ_RISING = 1; IRQ_FALLING = 2
-    def __init__(self, n, mode=-1, pull=-1, value=None):
-        self.n = n
-        self.v = value if value is not None else (1 if n == SENSE else 0)
-    def value(self, v=None):
-        if v is None:
-            return self.v
-        self.v = v
-    def irq(self, handler=None, trigger=3):
-        pass
-
-ACK = b"\xef\x01\xff\xff\xff\xff\x07\x00\x03\x00\x00\x0a"
-
-class UART:
-    def __init__(self, uid, **kw):
-        self.rx = b""
-    def any(self):
-        return len(self.rx)
-    def read(self, n=None):
-        n = len(self.rx) if n is None else n
-        out, self.rx = self.rx[:n], self.rx[n:]
-        return out or None
-    def write(self, b):
-        self.rx = ACK
-        return len(b)
-
-class SPI:
-    def __init__(self, sid, **kw):
-        pass
-    def write(self, b):
-        pass
-    def write_readinto(self, o, i):
-        for k in range(len(i)):
-            i[k] = 0
-
-class ADC:
-    ATTN_11DB = 3
-    def __init__(self, pin):
-        pass
-    def atten(self, a):
-        pass
-    def read_uv(self):
-        return 1950000
-
-class RTC:
-    def datetime(self, t=None):
-        pass
-
-class I2C:
-    def __init__(self, *a, **k):
-        raise OSError(19)
-
-class machine:
-    Pin = Pin; UART = UART; SPI = SPI; ADC = ADC; I2C = I2C
-    PWRON_RESET = 1
-    def RTC():
-        return RTC()
-    def reset_cause():
-        return 1
-
-class build:
-    MODE = "dev"; BOARD = "bench"; VERSION = "bench"; WDT_MS = 0
-
-class IO:
-    def __init__(self):
-        self.inq = []
-        self.out = 0
-    def read(self):
-        return self.inq.pop(0) if self.inq else b""
-    def write(self, b):
-        self.out += len(b)
-
 CFG = json.loads(CFG_JSON)
 SENSE = CFG["actuator"]["sense"]
 app = None
@@ -162,7 +88,7 @@ def steps():
     gc.collect()
     st = app.device.status(app.clock.mono(), app.clock.rtc())
     print(json.dumps({"alloc": gc.mem_alloc(), "free": gc.mem_free(), "code": CODE[0], "per": PER,
-                      "permit": st["permit"] is not None, "out": io.out,
+                      "permit": st["permit"] is not None, "out": len(io.out),
                       "faults": sorted(app.hw.faulty)}))
 
 __steps__ = steps()
@@ -184,7 +110,7 @@ def permit_frame() -> bytes:
 def heap_after_boot(board: str, heap_kb: int) -> dict[str, object]:
     cfg = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text())
     prog = (f"CFG_JSON = {json.dumps(json.dumps(cfg))}\n"
-            f"PERMIT_FRAME = {permit_frame().hex()!r}\n" + PROGRAM)
+            f"PERMIT_FRAME = {permit_frame().hex()!r}\n" + STAND_IN.read_text() + PROGRAM)
     out = run(prog, heap_kb=heap_kb, timeout=120)
     return json.loads(out.strip().splitlines()[-1])
 

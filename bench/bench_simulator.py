@@ -42,7 +42,7 @@ def bare_simpy(n_events: int, procs: int = 1000) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--scenario", default=str(ROOT / "simulator/scenarios/sahel_depot.toml"))
     ap.add_argument("--weapons", type=int, default=10_000)
     ap.add_argument("--days", type=int, default=30)

@@ -105,6 +105,7 @@ class VirtualBoard:
         tick_ms: int = 20,
         ready_timeout: float = 30.0,
         identity: tuple[str, bytes] | None = None,
+        reflash: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.mode = mode
@@ -113,6 +114,7 @@ class VirtualBoard:
         self.tick_ms = tick_ms
         self.ready_timeout = ready_timeout
         self.identity = identity
+        self.reflash = reflash  # replace <state-dir>/flash with the repo's firmware at start
         self.port = ""
         self.version = ""
         self.exit_code: int | None = None
@@ -148,9 +150,15 @@ class VirtualBoard:
         if self.state_dir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="armlock-board-")
             self.state_dir = Path(self._tmpdir.name)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BoardError(f"state dir {self.state_dir}: {exc.strerror}") from None
         if self.identity is not None:
             provision(self.state_dir, *self.identity)
+        if self.reflash:
+            shutil.rmtree(self.state_dir / "flash", ignore_errors=True)
+            ensure_flash(self.state_dir / "flash")
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)

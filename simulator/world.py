@@ -8,6 +8,7 @@ every policy (common random numbers) and independent of how weapons are sharded.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
@@ -78,16 +79,18 @@ class Route:
 
     def __init__(self, points: list[tuple[float, float, float]]) -> None:
         self.points = points
+        self.times = [p[0] for p in points]
 
     def at(self, t: float) -> tuple[float, float]:
         pts = self.points
-        if t <= pts[0][0]:
+        i = bisect.bisect_left(self.times, t)
+        if i == 0:
             return pts[0][1], pts[0][2]
-        for (t0, a0, b0), (t1, a1, b1) in zip(pts, pts[1:], strict=False):
-            if t <= t1:
-                f = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
-                return a0 + (a1 - a0) * f, b0 + (b1 - b0) * f
-        return pts[-1][1], pts[-1][2]
+        if i == len(pts):
+            return pts[-1][1], pts[-1][2]
+        (t0, a0, b0), (t1, a1, b1) = pts[i - 1], pts[i]
+        f = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
+        return a0 + (a1 - a0) * f, b0 + (b1 - b0) * f
 
 
 class Shift:

@@ -283,3 +283,14 @@ def test_build_flash_boot_info_on_virtual_board(tmp_path: Path,
     ident = json.loads((state / "storage" / "identity.json").read_text())
     assert ident == {"device_id": "AL-0042", "key": dkey.hex()}
     shutil.rmtree(state, ignore_errors=True)
+
+
+def test_frozen_build_lists_modules_for_the_image(tmp_path: Path) -> None:
+    """Without PSRAM the modules must be frozen: the deploy keeps only the entry files."""
+    m = B.build("esp32-devkitc", "production", tmp_path / "f", frozen=True)
+    assert sorted(m["files"]) == ["armlock_build.py", "board.json", "boot.py", "main.py"]
+    text = (tmp_path / "f" / "freeze" / "manifest.py").read_text()
+    assert text.splitlines()[2] == 'include("$(PORT_DIR)/boards/manifest.py")'
+    for src in B.sources():
+        assert f"module({src.as_posix()!r}, base_path={str(B.REPO)!r})" in text
+    assert "FROZEN = True" in (tmp_path / "f" / "armlock_build.py").read_text()

@@ -755,6 +755,8 @@ class LockMachine(RuleBasedStateMachine):
         self.rig.boot_ms = self.rig.t_ms
         self.rig.wake = None
         self.last_wake_tick = -1
+        if self.oracle.storage_damaged:  # without a head to continue from, a new chain
+            self.chain_starts.append(len(self.rig.records))
         self.oracle.boot(self.rig.blob)
         self.step(("boot", self.rig.blob, "power_on"))
 
@@ -774,8 +776,6 @@ class LockMachine(RuleBasedStateMachine):
             self.rig.blob = flip_bit(blob, pos % (8 * len(blob)))
         self.oracle.storage_damaged = True
         self.reboot(100)
-        self.chain_starts.append(len(self.rig.records) - len(
-            [a for a in self.rig.log[-1][2] if a[0] == "audit"]))
 
     def teardown(self) -> None:
         """Every run of the audit log verifies (a damaged state record restarts the chain)."""

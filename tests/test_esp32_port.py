@@ -22,6 +22,8 @@ from firmware.app.store import FileStore
 from firmware.ports.esp32 import board as B
 from firmware.ports.esp32 import loop as L
 from firmware.ports.esp32 import nvs, resetcause
+from hardware.micropython import node_available
+from hardware.micropython import run as mp_run
 from protocols import audit, crypto
 from protocols import frame as F
 from protocols import messages as M
@@ -423,3 +425,182 @@ def test_identity_rejects_bad_input() -> None:
         nvs.write_identity("", KEY, fake_esp32({}))
     with pytest.raises(ValueError):
         nvs.write_identity(DEV_ID, KEY[:16], fake_esp32({}))
+
+
+# -- the same app on the real MicroPython VM -----------------------------------------------
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_app_boots_and_answers_under_micropython() -> None:
+    """loop.start + serial_step on MicroPython 1.27 (WASM): lock pin locked, boot audited
+    with the reset cause, PING and INFO answered (asyncio.run itself needs a board)."""
+    stand_in = (REPO / "tests" / "fakes" / "mp_esp32_stand_in.py").read_text()
+    frames = M.encode_msg(M.PING, 5, {}) + M.encode_msg(M.INFO, 6, {})
+    prog = (f"import json, time, binascii\n{stand_in}\n"
+            f"SENSE = {BOARD['actuator']['sense']}\n"
+            f"CFG = json.loads({json.dumps(json.dumps(BOARD))})\n"
+            "machine.reset_cause = lambda: machine.WDT_RESET\n"
+            "from firmware.ports.esp32 import loop\n"
+            "io = IO()\n"
+            "app = loop.start(build, machine, time, None, io=io, cfg=CFG, "
+            "store_root='/data', ble=False)\n"
+            f"io.inq.append(binascii.unhexlify({frames.hex()!r}))\n"
+            "app.serial_step()\n"
+            f"print(PINS[{BOARD['actuator']['drive']}].v, app.cause)\n"
+            "print(binascii.hexlify(io.out).decode())\n")
+    out = mp_run(prog, heap_kb=512, timeout=120).split()
+    pin, level = B.lock_level(BOARD)
+    assert out[0] == str(level) and out[1] == "watchdog"
+    got = replies(bytes.fromhex(out[2]))
+    assert got[0][2]["kind"] == "boot" and got[0][2]["reset_cause"] == "watchdog"
+    assert (M.OK, 5) in [(t, s) for t, s, _ in got]
+    info = [f for t, s, f in got if (t, s) == (M.INFO_REPLY, 6)]
+    assert info and info[0]["device_id"] == "AL-DEV-0001"
+    assert info[0]["runtime"] == "micropython-bench"
+
+
+# -- main(): console ownership, lock on exit; main.py: reset in production ---------------------
+
+
+class ScriptedIO(FakeIO):
+    """Console that replays `incoming`, then raises `end` (or the REPL escape)."""
+
+    def __init__(self, chunks: list[bytes], end: BaseException | None = None) -> None:
+        super().__init__()
+        self.incoming = list(chunks)
+        self.end = end
+
+    def read(self) -> bytes:
+        if self.incoming:
+            return self.incoming.pop(0)
+        if self.end is not None:
+            raise self.end
+        return b"\r\x03"
+
+
+def run_main(tmp_path: Path, mode: str, io: FakeIO) -> tuple[FakeMachine, BaseException | None]:
+    clock = FakeClock(step_us=50)
+    m = FakeMachine(clock)
+    m.Pin(BOARD["actuator"]["sense"]).drive(BOARD["actuator"]["locked_level"])
+    esp = fake_esp32({})
+    nvs.write_identity(DEV_ID, KEY, esp)
+    err = None
+    try:
+        L.main(machine=m, micropython=fake_micropython(m.log), time=FakeTime(clock), esp32=esp,
+               build=build_module(mode), io=io, cfg=BOARD, store_root=str(tmp_path / "d"),
+               ble=False)
+    except BaseException as exc:  # noqa: BLE001 - what main lets through is the point
+        err = exc
+    return m, err
+
+
+def test_main_dev_escape_locks_and_gives_console_back(tmp_path: Path) -> None:
+    io = ScriptedIO([M.encode_msg(M.PING, 9, {})])
+    m, err = run_main(tmp_path, "dev", io)
+    assert isinstance(err, KeyboardInterrupt)
+    kbd = [e for e in m.log if e[0] == "kbd_intr"]
+    assert kbd == [("kbd_intr", -1), ("kbd_intr", 3)]
+    assert m.log.index(("kbd_intr", -1)) < m.log.index(("pin_out", 25, 0))
+    pin, level = B.lock_level(BOARD)
+    assert m.pins[pin].value() == level
+    assert (M.OK, 9) in [(t, s) for t, s, _ in replies(io.written)]
+
+
+def test_main_production_keeps_console_and_escape_is_data(tmp_path: Path) -> None:
+    io = ScriptedIO([b"\r\x03", b"\r\x01"], end=RuntimeError("console gone"))
+    m, err = run_main(tmp_path, "production", io)
+    assert isinstance(err, RuntimeError)            # main.py turns this into a reset
+    assert [e for e in m.log if e[0] == "kbd_intr"] == [("kbd_intr", -1)]
+    assert m.wdt is not None
+
+
+@pytest.mark.parametrize("mode, resets", [("production", 1), ("dev", 0)])
+def test_main_py_resets_on_any_failure_in_production(monkeypatch: pytest.MonkeyPatch,
+                                                     mode: str, resets: int) -> None:
+    import types
+    m = FakeMachine()
+    monkeypatch.setitem(sys.modules, "machine", m)
+    monkeypatch.setitem(sys.modules, "armlock_build", build_module(mode))
+    monkeypatch.delitem(sys.modules, "board", raising=False)
+    fake_loop = types.ModuleType("firmware.ports.esp32.loop")
+
+    def boom() -> None:
+        raise MemoryError("out of heap")
+
+    fake_loop.main = boom  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "firmware.ports.esp32.loop", fake_loop)
+    monkeypatch.setattr(sys, "print_exception", lambda e: None, raising=False)
+    import firmware.ports.esp32 as pkg
+    monkeypatch.setattr(pkg, "loop", fake_loop, raising=False)
+    runpy.run_path(str(PORT / "main.py"), run_name="__main__")
+    assert m.resets == resets
+
+
+# -- BLE link routing --------------------------------------------------------------------------
+
+
+class FakeNus:
+    """The NusService surface the app uses: take(), send(), tx, flush()."""
+
+    def __init__(self) -> None:
+        self.rx: list[bytes] = []
+        self.sent = bytearray()
+        self.tx = b""
+
+    def take(self) -> bytes:
+        return self.rx.pop(0) if self.rx else b""
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+
+    def flush(self) -> bool:
+        return True
+
+
+def test_ble_replies_go_back_on_ble_events_go_everywhere(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    nus = FakeNus()
+    r.app.ble = nus
+    r.io.written.clear()
+    nus.rx.append(M.encode_msg(M.PING, 21, {}))
+    r.app.serial_step()
+    assert (M.OK, 21) in [(t, s) for t, s, _ in replies(nus.sent)]
+    assert not r.io.written                          # not echoed on the console
+    nus.sent.clear()
+    r.app.broadcast(r.device.local_event(("battery", 3000), r.app.clock.mono(),
+                                         r.app.clock.rtc()))
+    assert replies(nus.sent) and replies(r.io.written)
+
+
+def test_start_ble_advertises_with_device_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes.ble import fake_bluetooth, parse_ad
+    monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth())
+    monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
+    svc = L.start_ble("AL-0042")
+    assert svc is not None
+    adv, resp = svc.ble.advertising
+    names = {**parse_ad(adv), **parse_ad(resp)}
+    assert b"armlock-AL-0042" in names.values()
+    monkeypatch.setitem(sys.modules, "bluetooth", None)   # no radio in this firmware
+    monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
+    assert L.start_ble("AL-0042") is None
+
+
+def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:
+    """mpremote sends "\\r\\x03" then "\\r\\x01": the app must not swallow the second part."""
+    import io
+
+    inp = io.BytesIO(b"\x00\r\x03\r\x01")
+
+    class Poll:
+        def poll(self, timeout: int) -> list[int]:
+            return [1] if inp.tell() < len(inp.getvalue()) else []
+
+    out = io.BytesIO()
+    usb = L.UsbSerial(inp, out, Poll())
+    esc = L.ReplEscape()
+    first = usb.read()
+    assert first == b"\x00\r\x03" and esc.scan(first, 0)
+    assert inp.read() == b"\r\x01"          # still there for the raw REPL
+    usb.write(b"abc")
+    assert out.getvalue() == b"abc"

@@ -43,6 +43,7 @@ class Link:
         self.dec = F.Decoder()
         self.events: list[dict[str, Any]] = []
         self.queue: list[tuple[int, int, bytes]] = []  # decoded, not yet looked at
+        self.seq = 0
         self.text = bytearray()  # everything received, for REPL checks
 
     def close(self) -> None:
@@ -301,16 +302,16 @@ _frame_bytes = st.builds(
     st.integers(0, 255), st.integers(0, 0xFFFF), st.binary(max_size=64))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.binary(max_size=80), _frame_bytes), min_size=1, max_size=4))
 def test_fuzzed_bytes_never_break_the_board(field_board: tuple[VirtualBoard, Link],
                                             chunks: list[bytes]) -> None:
     vb, link = field_board
     link.ser.write(b"".join(chunks) + b"\x00")
-    link.seq = getattr(link, "seq", 0) + 1
-    assert link.request(M.PING, link.seq & 0xFFFF) == (M.OK, {}), "still answering"
-    _, st_ = link.request(M.STATUS, link.seq & 0xFFFF)
+    link.seq = (link.seq + 1) & 0xFFFF
+    assert link.request(M.PING, link.seq) == (M.OK, {}), "still answering"
+    _, st_ = link.request(M.STATUS, link.seq)
     assert st_["locked"] is True
-    _, recs = link.request(M.AUDIT_READ, link.seq & 0xFFFF, {"from_seq": 0, "count": 50})
+    _, recs = link.request(M.AUDIT_READ, link.seq, {"from_seq": 0, "count": 50})
     assert audit.verify(recs["records"], DEV_DEVICE_ID) == []
     assert vb.alive

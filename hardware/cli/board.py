@@ -32,6 +32,9 @@ def virtual_board(
     keys: Path = typer.Option(
         None, "--keys", help="Authority master key file for --device-id "
         "(default: $ARMLOCK_KEY or ./armlock-master.key)."),
+    reflash: bool = typer.Option(
+        False, "--reflash", help="Replace the board's flash with the repo's firmware first "
+        "(files copied with mpremote are lost; storage is kept)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the board's log lines."),
 ) -> None:
     """Start a virtual board, print its pty path, run until Ctrl-C or SIGTERM."""
@@ -41,7 +44,7 @@ def virtual_board(
         raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     identity = _identity(device_id, keys) if device_id else None
     board = VirtualBoard(state_dir, mode=mode, runtime=runtime, heap_kb=heap_kb,
-                         identity=identity)
+                         identity=identity, reflash=reflash)
     if verbose:
         board.on_log = lambda line: err_console.print(line, highlight=False, markup=False)
     stop = threading.Event()

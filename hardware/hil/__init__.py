@@ -18,6 +18,7 @@ def suite_args(target: str, out: Path, k: str | None = None, key: Path | None = 
                extra: list[str] | None = None) -> list[str]:
     """The pytest arguments `armlock hil` uses."""
     args = [str(SUITE), "-o", "addopts=", "-p", "no:cacheprovider", "-q", "-rfEs",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",
             "--armlock-target", target, "--armlock-out", str(out),
             "--junitxml", str(out / "junit.xml"),
             "-m", "not slow" + ("" if human else " and not human")]

@@ -250,7 +250,8 @@ def _armlock_link(request: pytest.FixtureRequest, armlock_board: FX.Board,
 
 def _known_state(client: FX.HilClient, rig: FX.Rig, board: FX.AttachedBoard) -> None:
     """Bring a board that keeps its state to a known one: restart it (fresh memory), set its
-    clock no earlier than anything it recorded, clear tamper latch and lockout."""
+    clock no earlier than anything it recorded, clear tamper latch and lockout, recall
+    whatever permit it holds."""
     from hardware.transport import DeviceError
 
     if not board.synced:
@@ -266,6 +267,7 @@ def _known_state(client: FX.HilClient, rig: FX.Rig, board: FX.AttachedBoard) -> 
         pass  # a rig-mode board we cannot reset from here: continue with its state
     rig.time(rig.now())
     FX.apply_token(client, rig.authority, rig.authority.reset, client.reset_tamper)
+    client.recall(rig.authority.recall())  # no permit until the test loads one
 
 
 @pytest.fixture

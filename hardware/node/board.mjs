@@ -223,6 +223,8 @@ class Board {
   async boot(cause, raw) {
     this.state = "booting";
     clearTimeout(this.timer);
+    clearTimeout(this.heldIntr);
+    this.heldIntr = null;
     if (this.mp) this.sync();
     if (cause === "soft") { this.emitStr("MPY: soft reboot\r\n"); this.flushOut(); }
     const { loadMicroPython } = await import(this.vmModulePath());

@@ -6,7 +6,9 @@
 #             battery) -> Device.local_event
 #   ticker    Device.tick at its WAKE deadline and every TICK_MS
 #   watchdog  machine.WDT.feed() only while every task has run within HEALTH_MS
-#             and none has failed; a stalled or dead task means no feed, so a reset
+#             and none has failed; a stalled or dead task means no feed, so a reset.
+#             Production builds only (WDT_MS from the board file): in dev mode mpremote
+#             stops the app to reach the REPL, and an ESP32 WDT cannot be stopped.
 #
 # USB serial: sys.stdin.buffer / sys.stdout.buffer polled with select.poll. On the
 # ESP32 MicroPython's console is UART0 behind the USB bridge (native USB CDC on the S3),
@@ -68,15 +70,22 @@ class Clock:
 
 
 class UsbSerial:
-    """The console stream (sys.stdin.buffer / sys.stdout.buffer) with a poll."""
+    """The console stream (sys.stdin.buffer / sys.stdout.buffer) with a poll.
 
-    def __init__(self):
-        import select
-        import sys
-        self.inp = sys.stdin.buffer
-        self.out = sys.stdout.buffer
-        self.poller = select.poll()
-        self.poller.register(sys.stdin, select.POLLIN)
+    read() stops right after a 0x03 byte: if that was mpremote's interrupt, what follows
+    it ("\r\x01", enter the raw REPL) stays in the console's input buffer for the REPL
+    that takes over when the app stops. (0x03 inside a frame just splits one read.)"""
+
+    def __init__(self, inp=None, out=None, poller=None):
+        if inp is None:
+            import select
+            import sys
+            inp, out = sys.stdin.buffer, sys.stdout.buffer
+            poller = select.poll()
+            poller.register(sys.stdin, select.POLLIN)
+        self.inp = inp
+        self.out = out
+        self.poller = poller
 
     def read(self):
         buf = bytearray()
@@ -85,6 +94,8 @@ class UsbSerial:
             if not b:
                 break
             buf += b
+            if b[0] == 0x03:
+                break
         return bytes(buf)
 
     def write(self, data):
@@ -319,24 +330,35 @@ def start_ble(device_id):
         return None
 
 
-def main():
-    """Entry point from main.py on the board."""
-    import time
-
-    try:
-        import armlock_build as build  # pyright: ignore[reportMissingImports]
-    except ImportError:  # flashed by hand, without `armlock build`: strict defaults
-        build = Unbuilt
-    import machine
-    import micropython
-    try:
-        import esp32
-    except ImportError:
-        esp32 = None
+def main(**over):
+    """Entry point from main.py on the board. Tests pass stand-ins in `over` (machine,
+    micropython, time, esp32, build, io, cfg, store_root)."""
+    build = over.pop("build", None)
+    if build is None:
+        try:
+            import armlock_build as build  # pyright: ignore[reportMissingImports]
+        except ImportError:  # flashed by hand, without `armlock build`: strict defaults
+            build = Unbuilt
+    machine = over.pop("machine", None)
+    if machine is None:
+        import machine
+    micropython = over.pop("micropython", None)
+    if micropython is None:
+        import micropython
+    time = over.pop("time", None)
+    if time is None:
+        import time
+    if "esp32" in over:
+        esp32 = over.pop("esp32")
+    else:
+        try:
+            import esp32
+        except ImportError:
+            esp32 = None
     micropython.kbd_intr(-1)  # the app owns the console; dev mode: see ReplEscape
     app = None
     try:
-        app = start(build, machine, time, esp32)
+        app = start(build, machine, time, esp32, **over)
         asyncio.run(app.run())
     finally:
         if app is not None:

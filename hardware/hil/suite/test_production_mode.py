@@ -34,9 +34,11 @@ def refuses_rig_commands(client: HilClient, authority: Authority) -> None:
 
 
 def ctrl_c(port: str, wait: float = 1.5) -> bytes:
-    """Send Ctrl-C (twice, then Enter) on the port and return what comes back."""
+    """Send Ctrl-C (as a person would: a lone byte), then Enter; return what comes back."""
     with serial.Serial(port, timeout=0.05) as s:
-        s.write(b"\x03\x03\r\n")
+        s.write(b"\x03")
+        time.sleep(0.2)
+        s.write(b"\r")
         end, got = time.monotonic() + wait, bytearray()
         while time.monotonic() < end and b">>>" not in got:
             got += s.read(4096)

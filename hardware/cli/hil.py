@@ -1,0 +1,43 @@
+"""`armlock hil`: run the verification suite against a board and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hardware.cli.common import UserError, console, friendly
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `hil` command."""
+    app.command("hil")(hil)
+
+
+@friendly
+def hil(
+    target: str = typer.Option("virtual", "--target", help="virtual, virtual-cpython, "
+                               "pty:PATH, serial:PORT or ble:ADDRESS."),
+    out: Path = typer.Option(Path("out/hil"), "--out", help="Output folder."),
+    k: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
+    key: Path = typer.Option(None, "--key", help="Authority master key the board was "
+                             "provisioned with (pty/serial/ble targets)."),
+    gnss_port: str = typer.Option(None, "--gnss-port", help="Serial port wired to the "
+                                  "board's GNSS UART (fixes sent as NMEA)."),
+    human: bool = typer.Option(False, "--human", help="Also run tests that need a person."),
+) -> None:
+    """Run the HIL verification suite; write JUnit XML, results.json, report.md/.html."""
+    from hardware.hil import fixtures, run_suite
+
+    try:
+        fixtures.parse_target(target)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("--armlock-target", "--target")) from None
+    code = run_suite(target, out, k=k, key=key, gnss_port=gnss_port, human=human)
+    report = out / "report.html"
+    if report.exists():
+        console.print(f"report: {report.resolve()} (also report.md, results.json, junit.xml)",
+                      highlight=False)
+    elif code not in (0, 1):
+        raise UserError(f"the suite did not run (pytest exit code {code})", code=code)
+    raise typer.Exit(code)
