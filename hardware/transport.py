@@ -1,7 +1,7 @@
 """Byte transports from the host to a board: serial (pyserial), the virtual board's pty,
 and an in-process loopback for tests. BLE lives in hardware/ble.py.
 
-Every transport moves the same wire bytes (protocols/SPEC_WIRE.md) and raises the same
+Every transport moves the same wire bytes (protocols/SPEC.md) and raises the same
 errors, each with a one-line message and the exit status `armlock device` uses:
 PortMissing (3), PortBusy (4), LinkLost (3), DeviceTimeout (5), DeviceError (6).
 """

@@ -1,4 +1,4 @@
-# armlock wire framing: COBS frames delimited by 0x00 (see protocols/SPEC_WIRE.md).
+# armlock wire framing: COBS frames delimited by 0x00 (see protocols/SPEC.md).
 #
 # Decoded frame:  type u8 | seq u16 BE | payload | CRC-16/CCITT-FALSE u16 BE
 # On the wire:    0x00 | COBS(decoded frame) | 0x00

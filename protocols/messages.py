@@ -1,4 +1,4 @@
-# armlock wire messages: typed payloads in frames (see protocols/SPEC_WIRE.md).
+# armlock wire messages: typed payloads in frames (see protocols/SPEC.md).
 #
 # A payload is one CBOR map (RFC 8949 subset: unsigned/negative ints, byte and text
 # strings, arrays, maps, false/true/null; definite lengths only) from field name to value.

@@ -1,4 +1,4 @@
-# Permit token: the signed, binary authorisation a lock obeys (spec: protocols/SPEC_PERMIT.md).
+# Permit token: the signed, binary authorisation a lock obeys (spec: protocols/SPEC.md).
 #
 # One token format carries three kinds: a permit (who may unlock, when, where, with which
 # factors), a recall (revoke whatever permit is loaded) and an authority tamper reset. All

@@ -273,7 +273,7 @@ def test_compiles_with_mpy_cross(name: str, tmp_path: Path) -> None:
 
 
 def test_every_example_frame_in_the_spec_is_a_vector_that_decodes() -> None:
-    spec = (ROOT / "protocols" / "SPEC_WIRE.md").read_text()
+    spec = (ROOT / "protocols" / "SPEC.md").read_text()
     block = spec[spec.index("### Example frames"):spec.index("## 4. Error codes")]
     wires, cur = [], None
     for line in block.splitlines():
@@ -683,7 +683,7 @@ def _frame_inputs() -> dict:
     split = f1 + f2
     return {
         "description": "armlock wire framing vectors: hex in, expected out "
-                       "(protocols/SPEC_WIRE.md)",
+                       "(protocols/SPEC.md)",
         "crc16": [
             {"name": "check value", "input": b"123456789".hex(), "crc": 0x29B1},
             {"name": "empty", "input": "", "crc": 0xFFFF},
@@ -866,7 +866,7 @@ def _message_inputs() -> dict:
     ]
     return {
         "description": "armlock wire message vectors: CBOR payloads and frames "
-                       "(protocols/SPEC_WIRE.md); bytes in JSON are {\"$bytes\": hex}; "
+                       "(protocols/SPEC.md); bytes in JSON are {\"$bytes\": hex}; "
                        "sealed ones use the key in wire_sealed.json",
         "cbor": [{"name": "rfc8949 " + h, "value": _jsonable(v), "hex": h}
                  for v, h in RFC8949_EXAMPLES] + [
@@ -904,7 +904,7 @@ def _sealed_inputs() -> dict:
     flipped[5] ^= 0x40
     return {
         "description": "armlock sealed-command vectors: counter u32 | payload | "
-                       "HMAC-SHA256(key, type|counter|payload)[:16] (protocols/SPEC_WIRE.md)",
+                       "HMAC-SHA256(key, type|counter|payload)[:16] (protocols/SPEC.md)",
         "key": KEY.hex(),
         "seal": [
             {"name": "AUDIT_ACK upto 135, counter 8", "type": m.AUDIT_ACK, "counter": 8,

@@ -21,7 +21,7 @@ MASTER = bytes(range(32))
 DEV = "LOCK-0001"
 KEY = device_key(MASTER, DEV)
 
-# The worked example of protocols/SPEC_PERMIT.md.
+# The worked example of protocols/SPEC.md.
 SPEC_FIELDS: dict[str, Any] = dict(
     kind=1, device_id=DEV, serial=1, not_before=1767225600, not_after=1767254400,
     fail_enabled=False, max_unlock_s=600, rule_mode=P.MODE_ALL, factor_mask=3, k=2, window_s=30,

@@ -1,5 +1,5 @@
 # The device application (MicroPython and CPython), shared by every port: it carries
-# bytes between the wire protocol (protocols/SPEC_WIRE.md) and the lock core
+# bytes between the wire protocol (protocols/SPEC.md) and the lock core
 # (firmware/core), carries out every core action, and keeps storage (firmware/app/store.py).
 # Sans-IO: the port passes in bytes and clock readings and sends what comes back.
 #
