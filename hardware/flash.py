@@ -108,16 +108,22 @@ def write_image(board: boards.Board, port: str, image: Path, erase: bool = False
 # -- mpremote --------------------------------------------------------------------------------
 
 
-def open_link(port: str) -> ReplLink:
-    """mpremote's serial transport on `port`, in the raw REPL."""
+def open_link(port: str, repl_timeout: float = 10.0) -> ReplLink:
+    """mpremote's serial transport on `port`, in the raw REPL (after a soft reset)."""
+    import contextlib
+    import io
+
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
     try:
-        t = SerialTransport(port, baudrate=115200)
+        # timeout: on a pty mpremote reads without polling first; without a timeout a
+        # board that never answers (production build) would block the read forever
+        t = SerialTransport(port, baudrate=115200, timeout=1.0)
     except TransportError as exc:
         raise FlashError(f"cannot open {port}: {exc}") from None
     try:
-        t.enter_raw_repl(soft_reset=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got
+            t.enter_raw_repl(soft_reset=True, timeout_overall=repl_timeout)
     except TransportError:
         t.close()
         raise FlashError(f"{port}: no raw REPL (a production build disables it, or another "

@@ -9,7 +9,7 @@
    (<out>/master.key), verify every file, reset, check INFO.
 4. The verification suite (hardware/hil/suite) against that running board
    (`--armlock-target pty:<port>`), writing JUnit XML, results.json, report.md and
-   report.html into <out>/hil.
+   report.html into <out>/hil. The board's log lines go to <out>/board.log.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def run_tour(out: Path, progress: Callable[[str], None] = print, runtime: str = 
     manifest = B.build(BOARD, "dev", out / "build")
     progress(f"build: {len(manifest['files'])} files, {manifest['total_bytes']:,} bytes")
     board = VirtualBoard(out / "board", mode="dev", runtime=runtime)
+    log = (out / "board.log").open("w")
+
+    def on_log(line: str) -> None:
+        log.write(line + "\n")
+        log.flush()
+
+    board.on_log = on_log
     board.start()
     try:
         progress(board.describe())
@@ -58,6 +65,7 @@ def run_tour(out: Path, progress: Callable[[str], None] = print, runtime: str = 
         code = run_suite(f"pty:{board.port}", out / "hil", key=key_path, k=k)
     finally:
         board.stop()
+        log.close()
     report = out / "hil" / "report.html"
     if not report.exists():
         raise TourError(f"hil: no report written (pytest exit code {code})")

@@ -28,9 +28,16 @@ def _pads(key):
     return ipad, opad
 
 
+_last = [None, None, None]  # the pads of the last key used: a device uses one key
+
+
 def hmac_sha256(key, msg):
     """HMAC-SHA256 of msg under key (both bytes-like); returns 32 bytes."""
-    ipad, opad = _pads(bytes(key))
+    key = bytes(key)
+    if key != _last[0]:
+        _last[1], _last[2] = _pads(key)
+        _last[0] = key
+    ipad, opad = _last[1], _last[2]
     inner = hashlib.sha256(ipad)
     inner.update(msg)
     outer = hashlib.sha256(opad)

@@ -157,7 +157,7 @@ def _walk(b, limit):
         o += 1
         _need(o, 2 * f, limit, "holder %d fingerprint templates", (h,))
         o += 2 * f
-    nz = _count(b, o, limit, "zone count", 1, MAX_ZONES)
+    nz = _count(b, o, limit, "zone count", 0, MAX_ZONES)
     o += 1
     for z in range(nz):
         _need(o, 1, limit, "zone %d flags", (z,))
@@ -283,7 +283,7 @@ def _zones(p, b, o):
             rings.append(ring)
             o += 8 * nv
         p.zones.append((flags == 1, rings))
-    if not allowed:
+    if nz and not allowed:
         raise PermitError("permit has no allowed zone (all %d zones are forbidden)" % nz)
     return o
 

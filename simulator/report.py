@@ -123,7 +123,7 @@ def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
 
 
 def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
-                extra: tuple[str, ...] = ()) -> str:
+                extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None) -> str:
     """Self-contained HTML: provenance, table, and one bar chart (95 % CI) per metric."""
     e = html.escape
     body = []
@@ -146,7 +146,45 @@ def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
         "<p>Mean over runs [95 % CI]. Blue: fail-secure, orange: fail-enabled, "
         "grey: no lock.</p>"
         "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
-        + "".join(body) + "</table>" + imgs + "</body></html>\n")
+        + "".join(body) + "</table>" + _kinds_html(kinds or []) + imgs
+        + "</body></html>\n")
+
+
+def _kinds_html(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    e = html.escape
+    body = "".join(f"<tr><td>{e(r['policy'])}</td><td>{e(r['profile'])}</td>"
+                   f"<td>{e(r['kind'])}</td><td>{r['n']}</td>"
+                   f"<td>{r['usable_1d_pct']:.0f}</td></tr>" for r in rows)
+    return ("<h2>Usable after 1 d by adversary kind (pooled over runs)</h2><table><tr>"
+            "<th>policy</th><th>profile</th><th>kind</th><th>n</th><th>usable 1 d %</th>"
+            "</tr>" + body + "</table>")
+
+
+def by_kind(diversions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Share usable after 1 d per (policy, profile, adversary kind), pooled over runs."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for d in diversions:
+        groups.setdefault((d["policy"], d["profile"], d["kind"]), []).append(
+            int(d["usable_86400s"]))
+    return [{"policy": p, "profile": f, "kind": k, "n": len(v),
+             "usable_1d_pct": 100.0 * sum(v) / len(v)} for (p, f, k), v in sorted(groups.items())]
+
+
+def kind_markdown(rows: list[dict[str, Any]]) -> str:
+    """Markdown table: usable after 1 d by adversary kind (columns)."""
+    kinds = sorted({r["kind"] for r in rows})
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for r in rows:
+        cells.setdefault((r["policy"], r["profile"]), {})[r["kind"]] = (
+            f"{r['usable_1d_pct']:.0f} % (n={r['n']})")
+    lines = ["", "## Usable after 1 d by adversary kind (pooled over runs)", "",
+             "| policy | profile | " + " | ".join(kinds) + " |",
+             "|" + "---|" * (len(kinds) + 2)]
+    for (pol, prof), row in cells.items():
+        lines.append(f"| {pol} | {prof} | " + " | ".join(row.get(k, "-") for k in kinds) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_all(out: Path, result: Any) -> dict[str, Path]:
@@ -158,9 +196,11 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     paths = {name: out / name for name in ("summary.csv", "runs.csv", "diversions.csv",
                                            "summary.md", "report.html", "meta.json")}
     write_csv(paths["summary.csv"], summary, prov)
-    write_rows(paths["runs.csv"], result.rows)
-    write_rows(paths["diversions.csv"], result.diversions)
-    paths["summary.md"].write_text(markdown(summary, prov, title))
-    paths["report.html"].write_text(html_report(summary, prov, title))
+    tag = {k: prov[k] for k in PROV_KEYS}
+    write_rows(paths["runs.csv"], [{**r, **tag} for r in result.rows])
+    write_rows(paths["diversions.csv"], [{**r, **tag} for r in result.diversions])
+    kinds = by_kind(result.diversions)
+    paths["summary.md"].write_text(markdown(summary, prov, title) + kind_markdown(kinds))
+    paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds))
     paths["meta.json"].write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     return paths

@@ -294,3 +294,15 @@ def test_frozen_build_lists_modules_for_the_image(tmp_path: Path) -> None:
     for src in B.sources():
         assert f"module({src.as_posix()!r}, base_path={str(B.REPO)!r})" in text
     assert "FROZEN = True" in (tmp_path / "f" / "armlock_build.py").read_text()
+
+
+@needs_node
+def test_flash_refused_by_production_virtual_board(tmp_path: Path,
+                                                   built: tuple[Path, dict[str, Any]]) -> None:
+    """A board whose REPL is closed cannot be flashed over the console; the error says so."""
+    from hardware.virtual_board import VirtualBoard
+    out, _ = built
+    with VirtualBoard(tmp_path / "vb", mode="production") as vb:
+        with pytest.raises(FL.FlashError, match="no raw REPL"):
+            FL.flash(vb.port, "esp32-devkitc", "AL-1", bytes(32), out, check_boot=False,
+                     link_factory=lambda p: FL.open_link(p, repl_timeout=2.0))

@@ -247,6 +247,16 @@ def test_factors_of_two_holders_do_not_combine(ready_rig: Rig) -> None:
     assert "holder=2" in audit_details(r.log[-1][2], "unlock")[0]
 
 
+def test_another_holders_credential_does_not_cancel_a_factor(ready_rig: Rig) -> None:
+    """Two soldiers at one rack: holder 2's finger between holder 1's factors."""
+    r = ready_rig
+    r.send(("rfid", HOLDER1_RFID, 1000, True))
+    r.at(1000, ("finger", HOLDER2_FINGER, 100))
+    r.at(1000, ("finger", HOLDER1_FINGER, 100))
+    assert_unlocked(r.settle_answer())
+    assert "holder=1" in audit_details(r.log[-1][2], "unlock")[0]
+
+
 @pytest.mark.parametrize(("ev", "why"), [
     (("rfid", "04DEADBEEF0000", 1000, True), "unknown rfid"),
     (("finger", 99, 100), "unknown fingerprint"),
@@ -353,13 +363,29 @@ def test_stale_fix_denies_and_wake_relocks_when_fix_goes_stale(ready_rig: Rig) -
 @pytest.mark.parametrize(("hacc", "opens"), [(30, True), (31, False), (500, False)])
 def test_fix_precision_bound(ready_rig: Rig, hacc: int, opens: bool) -> None:
     rig = ready_rig
-    rig.advance(1000)
+    rig.advance(16_000)  # the precise fix of ready_rig is stale now
     rig.fix("in", hacc=hacc)
     acts = rig.unlock()
     if opens:
         assert_unlocked(acts)
     else:
         assert_denied(acts, "fix_imprecise")
+
+
+def test_imprecise_fix_does_not_replace_a_fresh_precise_one(ready_rig: Rig) -> None:
+    rig = ready_rig
+    rig.advance(1000)
+    rig.fix("in", hacc=500)
+    assert_unlocked(rig.unlock())
+
+
+def test_permit_without_zones_needs_no_fix() -> None:
+    """A permit with no zones does not limit where: no GNSS needed (rule 4 vacuous)."""
+    r = Rig()
+    r.boot()
+    acts = r.send(("permit", make_permit(1, zones=[])))
+    assert ("result", True, "permit 1 loaded") in acts
+    assert_unlocked(r.unlock())
 
 
 def test_implausible_jump_is_refused_then_recovers(ready_rig: Rig) -> None:
@@ -798,6 +824,6 @@ def test_truncated_state_record_is_damaged(ready_rig: Rig, cut: int) -> None:
     r = ready_rig
     blob = r.blob
     assert blob is not None
-    acts = r.reboot(blob[:cut] if cut else b"\x00")
+    acts = r.reboot(blob[:cut])  # cut 0: an empty record is damaged, not a first boot
     assert "state" in audit_codes(acts)
     assert "state_damaged" in r.c.status()["reasons"]

@@ -165,7 +165,7 @@ class Oracle:
         self.fix: tuple[int, int, int, int] | None = None  # lat, lon, hacc, mono
         self.fix_bad: str | None = None  # None | "spoof" | "imprecise"
         self.battery = 0
-        self.factors: dict[str, tuple[int, int]] = {}
+        self.factors: dict[tuple[int, str], int] = {}  # (holder, factor) -> mono
         self.pending: tuple[int, int] | None = None
         self.grip = False
         self.locked = True
@@ -183,7 +183,9 @@ class Oracle:
 
     @property
     def trusted(self) -> bool:
-        return not self.skewed and self.wall >= self.floor
+        # a GNSS correction may take time back by up to the skew bound without it
+        # counting as a rollback
+        return not self.skewed and self.wall >= self.floor - SKEW_MAX
 
     def gnss_time(self, utc: int, cls: int) -> int | None:
         """Take GNSS time; return the RTC value the core must set, or None."""
@@ -217,10 +219,8 @@ class Oracle:
             return "malfunction"
         if self.fix_bad == "spoof":
             return "fail"
-        if self.fix is None or self.fix_bad == "imprecise":
-            return "malfunction"
-        if self.mono - self.fix[3] > FIX_MAX_AGE_MS:
-            return "malfunction"
+        if self.fix is None or self.mono - self.fix[3] > FIX_MAX_AGE_MS:
+            return "malfunction"  # no fresh precise fix (an imprecise one replaces nothing)
         return "ok" if position_ok(self.fix[:2], self.permit.zones, lenient) else "fail"
 
     def blocking(self, lenient: bool) -> list[str]:
@@ -289,11 +289,11 @@ class Oracle:
                 self.until = self.wall + d
                 self.factors = {}
             return False
-        # The latest presentation of each kind of factor counts (one RFID slot, one
-        # fingerprint slot): another holder's credential replaces it.
-        self.factors[factor] = (holder, self.mono)
+        # Each holder's factors count separately: another holder's credential in between
+        # neither adds to nor cancels them.
+        self.factors[(holder, factor)] = self.mono
         window = f["window_s"] * 1000
-        have = sum(1 for h, t in self.factors.values()
+        have = sum(1 for (h, _f), t in self.factors.items()
                    if h == holder and self.mono - t <= window)
         if self.locked and have >= self.need():
             self.pending = (self.mono + ANSWER_MS, holder)
@@ -480,7 +480,9 @@ class LockMachine(RuleBasedStateMachine):
                 o.floor = o.wall  # not persisted while damaged; the model follows the rule
         elif o.trusted:
             o.max_trusted_wall = max(o.max_trusted_wall, o.wall)
-            assert o.wall - FLOOR_INTERVAL < o.floor <= o.max_trusted_wall, (where, o.floor)
+            # the floor never runs ahead of trusted time by more than a GNSS correction
+            assert o.wall - FLOOR_INTERVAL < o.floor <= o.max_trusted_wall + SKEW_MAX, \
+                (where, o.floor)
 
     def advance(self, ms: int, honour_wake: bool = True) -> None:
         """Let time pass; a punctual host ticks at every WAKE deadline on the way."""
@@ -644,11 +646,17 @@ class LockMachine(RuleBasedStateMachine):
         self.authenticate(holder, 300)
 
     @rule(holder=st.sampled_from([1, 1, 2]), where=st.sampled_from(["in", "in_edge", "in_b"]),
-          gap=st.sampled_from([300, 1000]))
-    def go_and_use(self, holder: int, where: str, gap: int) -> None:
-        """The everyday path: a good fix, then both factors, then the answer deadline."""
+          gap=st.sampled_from([300, 1000]), hold=st.booleans(), release=st.booleans())
+    def go_and_use(self, holder: int, where: str, gap: int, hold: bool, release: bool) -> None:
+        """The everyday path: a good fix, then both factors (gripping the weapon or not),
+        the answer deadline, and perhaps letting go."""
         self.do_fix(where, 0, 5, 0)
+        if hold:
+            self.grip(True)
         self.authenticate(holder, gap)
+        if release:
+            self.advance(500)
+            self.grip(False)
 
     # -- position and time ------------------------------------------------------------------
     def do_fix(self, name: str, jitter: int, hacc: int, offset: int | None) -> None:

@@ -245,7 +245,7 @@ BAD = [
     (0x24, b"\x21", "holder count 33"),
     (0x28, b"\x03", "holder 0 rfid 0 length 3 at byte 40"),
     (0x28, b"\x11", "holder 0 rfid 0 length 17"),
-    (0x30, b"\x00", "zone count 0 at byte 48"),
+    (0x30, b"\x00", "28 trailing bytes at byte 81"),  # zone count 0 is valid (no geofence)
     (0x30, b"\x09", "zone count 9"),
     (0x31, b"\x02", "zone 0 flags 0x02 at byte 49"),
     (0x31, b"\x01", "no allowed zone"),

@@ -173,3 +173,16 @@ def test_adversary_means_meet_the_core_defences(kind, defeated, helped):
         usable[name] = by_policy(res)[("rfid", "fail-secure")]["usable_1h"][0]
     assert usable["defeated"] == 0.0
     assert usable["helped"] == 100.0
+
+
+def test_audit_visibility_definition():
+    from simulator.adversaries import visible
+    from simulator.world import Diversion
+
+    div = Diversion("insider", 1000.0, (16.3, 0.0), 0)
+    in_shift = [(1100.0, "cred_ok"), (1100.5, "unlock")]
+    assert not visible(in_shift, div, shift_end=2000.0)       # looks like duty use
+    assert visible(in_shift + [(2500.0, "unlock")], div, 2000.0)  # use after the shift
+    assert visible([(1200.0, "deny")], div, 2000.0)            # a denial is flagged
+    assert not visible([(900.0, "deny")], div, 2000.0)         # before the diversion
+    assert visible([(1100.0, "cred_ok")], div, None)           # taken from store

@@ -19,8 +19,9 @@ class Clock:
         return rtc_s + self.corr
 
     def trusted(self, rtc_s):
-        """True when time is not behind the floor and GNSS does not contradict it."""
-        return not self.skewed and rtc_s + self.corr >= self.floor
+        """True when time is not behind the floor (beyond the skew a GNSS correction may
+        take back) and GNSS does not contradict it."""
+        return not self.skewed and rtc_s + self.corr >= self.floor - self.skew_max
 
     def gnss_time(self, utc_s, mono_ms, rtc_s):
         """Take GNSS time from a plausible fix.

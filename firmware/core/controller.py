@@ -36,7 +36,7 @@ class LockController:
         self.pos = 1             # geo.position_status of the last plausible fix, strict
         self.battery = 0         # 0 ok, 1 low, 2 critical
         self.battery_mv = None
-        self.factors = {}        # factor -> (holder, mono_ms)
+        self.factors = {}        # (holder, factor) -> mono_ms of its last presentation
         self.pending = None      # (at_ms, holder) of an unlock decided, due at at_ms
         self.open_until = 0
         self.grip = False
@@ -115,16 +115,17 @@ class LockController:
         return r
 
     def _position_reasons(self, r, p):
+        if not p.zones:
+            return  # a permit without zones does not limit where the weapon is used
+        fresh = self.fix is not None and \
+            self.now - self.fix[3] <= self.cfg["fix_max_age_s"] * 1000
         if self.gnss != "ok" or "gnss" in self.faulty:
             r.append(E.R_GNSS_LOST)
         elif self.fix_bad == E.R_SPOOF:
             r.append(E.R_SPOOF)
-        elif self.fix is None:
-            r.append(E.R_NO_FIX)
-        elif self.fix_bad is not None:
-            r.append(self.fix_bad)
-        elif self.now - self.fix[3] > self.cfg["fix_max_age_s"] * 1000:
-            r.append(E.R_STALE_FIX)
+        elif not fresh:
+            # an imprecise fix does not replace a precise one that is still fresh
+            r.append(self.fix_bad or (E.R_NO_FIX if self.fix is None else E.R_STALE_FIX))
         else:
             status = self.pos
             if status and not self.locked:
@@ -220,6 +221,7 @@ class LockController:
             if self.permit is not None:
                 left = self.permit.not_after - self.wall() + 1
                 due.append(self.now + (left if left > 0 else 0) * 1000)
+        due = [t for t in due if t > self.now]  # past deadlines were handled just now
         at = min(due) if due else None
         if at is not None and at != self._wake:
             self._out.append((E.WAKE, at))
@@ -398,7 +400,7 @@ class LockController:
             self._out.append((E.ANSWER, at, False))
             self._failure()
             return
-        self.factors[factor] = (holder, self.now)
+        self.factors[(holder, factor)] = self.now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
         self._out.append((E.ANSWER, at, True))
         need = creds.required(p, self.faulty, p.fail_enabled)

@@ -44,11 +44,14 @@ def required(permit, faulty, fail_enabled):
 
 
 def satisfied(factors, holder, now_ms, window_ms, need):
-    """True when `holder` presented `need` distinct factors within the window."""
+    """True when `holder` presented `need` distinct factors within the window.
+
+    `factors` maps (holder, factor) to the time of its last presentation, so the
+    credentials of different holders neither combine nor cancel each other.
+    """
     n = 0
-    for f in factors:
-        h, t = factors[f]
-        if h == holder and now_ms - t <= window_ms:
+    for key in factors:
+        if key[0] == holder and now_ms - factors[key] <= window_ms:
             n += 1
     return n >= need
 

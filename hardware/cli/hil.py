@@ -28,11 +28,16 @@ def hil(
 ) -> None:
     """Run the HIL verification suite; write JUnit XML, results.json, report.md/.html."""
     from hardware.hil import fixtures, run_suite
+    from hardware.transport import LinkError
 
     try:
-        fixtures.parse_target(target)
+        spec = fixtures.parse_target(target)
     except ValueError as exc:
         raise UserError(str(exc).replace("--armlock-target", "--target")) from None
+    try:
+        fixtures.check_port(spec)
+    except LinkError as exc:
+        raise UserError(str(exc), code=exc.exit_code) from None
     code = run_suite(target, out, k=k, key=key, gnss_port=gnss_port, human=human)
     report = out / "report.html"
     if report.exists():

@@ -167,10 +167,14 @@ class SpawnedBoard(Board):
         return self.vb.port if self.vb is not None else ""
 
     def start(self) -> SpawnedBoard:
-        from hardware.virtual_board import VirtualBoard
+        from hardware.virtual_board import BoardError, VirtualBoard
 
-        self.vb = VirtualBoard(self.state_dir, mode=self.mode, runtime=self.spec.where,
-                               identity=self.identity).start()
+        try:
+            self.vb = VirtualBoard(self.state_dir, mode=self.mode, runtime=self.spec.where,
+                                   identity=self.identity).start()
+        except BoardError as exc:
+            hint = " (or use --armlock-target virtual-cpython)" if "node" in str(exc) else ""
+            raise BoardError(f"{self.spec}: {exc}{hint}") from None
         self.starts += 1
         return self
 
@@ -449,14 +453,14 @@ def _coord(v_e7: int, deg_digits: int, pos: str, neg: str) -> tuple[str, str]:
     hemi = pos if v_e7 >= 0 else neg
     v = abs(v_e7)
     deg = v // E7
-    minutes_e7 = (v - deg * E7) * 60  # minutes x 1e7
-    whole, frac = divmod(minutes_e7, E7)
-    return f"{deg:0{deg_digits}d}{whole:02d}.{frac // 1000:04d}", hemi
+    minutes_e5 = (v - deg * E7) * 60 // 100  # minutes x 1e5 (0.0000167 deg, ~2 cm)
+    whole, frac = divmod(minutes_e5, 10**5)
+    return f"{deg:0{deg_digits}d}{whole:02d}.{frac:05d}", hemi
 
 
 def nmea_fix(lat_e7: int, lon_e7: int, hacc_m: int, utc_s: int) -> list[str]:
     """GGA + RMC sentences of one epoch that the board's NMEA driver turns into this fix
-    (HDOP = hacc / 5 m UERE, the driver's default; 4 decimal places of minutes)."""
+    (HDOP = hacc / 5 m UERE, the driver's default; 5 decimal places of minutes)."""
     t = time.gmtime(utc_s)
     hms = f"{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}.00"
     dmy = f"{t.tm_mday:02d}{t.tm_mon:02d}{t.tm_year % 100:02d}"

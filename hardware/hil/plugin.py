@@ -66,9 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: needs a real board (skipped on virtual)")
     config.addinivalue_line("markers", "human: needs a person at the rig (skipped on virtual)")
     try:
-        spec = FX.parse_target(config.getoption("armlock_target"))
+        spec = FX.parse_target(str(config.getoption("armlock_target")))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not spec.spawns and not _is_worker(config) and config.getoption("numprocesses", None):
+        raise pytest.UsageError(f"--armlock-target {spec}: one board cannot serve parallel "
+                                "workers; run without -n")
     out = config.getoption("armlock_out")
     key = config.getoption("armlock_key")
     config.stash[SESSION] = HilSession(spec, Path(out) if out else None,
@@ -307,7 +310,7 @@ class _Results:
             if name == LATENCY_PROP and report.when == "teardown":
                 t["latency"] = value
                 hs.used = True
-            elif name == BOARD_PROP and hs.board_info is None:
+            elif name == BOARD_PROP and hs.board_info is None and isinstance(value, dict):
                 hs.board_info = value
 
     @pytest.hookimpl(trylast=True)

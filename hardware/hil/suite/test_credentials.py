@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from firmware.core.config import DEFAULTS
 from hardware.hil.fixtures import HOLDER1, HOLDER2, STRANGER, Authority, Rig
 
 
@@ -124,3 +125,16 @@ def test_faulty_sensor_under_each_fail_profile(rig: Rig, authority: Authority) -
     rig.rfid(HOLDER1[1])
     rig.expect_unlock()
     rig.audit_has("fault", "finger failed")
+
+
+def test_yes_and_no_take_the_same_time(rig: Rig, authority: Authority) -> None:
+    """Every credential is answered answer_ms after it arrived, refused or not: a quick "no"
+    would tell an attacker which guesses fail."""
+    rig.load(authority.permit())
+    rig.at("in")
+    floor_s = DEFAULTS["answer_ms"] / 1000
+    for cred, ok in ((STRANGER[1], False), (HOLDER1[1], True)):
+        sent = time.perf_counter()
+        rig.rfid(cred)
+        ev = rig.wait_event("answer", ok=ok)
+        assert ev["_rx"] - sent >= floor_s
