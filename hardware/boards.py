@@ -31,7 +31,7 @@ SECTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "led": {"pin": (OUT, True)},
 }
 OPTIONAL_SECTIONS = frozenset({"magnetometer", "led"})
-TOP_KEYS = frozenset({"name", "title", "chip", "module", "octal_psram", "mpy_arch",
+TOP_KEYS = frozenset({"name", "title", "chip", "module", "psram", "octal_psram", "mpy_arch",
                       "image_offset", "wdt_ms", *SECTIONS})
 
 
@@ -92,6 +92,11 @@ class Board:
     @property
     def mpy_arch(self) -> str:
         return str(self.data["mpy_arch"])
+
+    @property
+    def psram(self) -> bool:
+        """True if the module has PSRAM (MicroPython's heap is then megabytes, not ~110 KB)."""
+        return bool(self.data.get("psram", False))
 
     @property
     def image_offset(self) -> int:
@@ -169,6 +174,8 @@ def _check_top(data: dict[str, Any], chip: Chip) -> list[str]:
     if off != chip.image_offset:
         out.append(f"image_offset {data.get('image_offset')!r} is wrong for {chip.name} "
                    f"(MicroPython images start at {chip.image_offset:#x})")
+    if data.get("octal_psram") and not data.get("psram"):
+        out.append("octal_psram is true but psram is not")
     wdt = data.get("wdt_ms", 8000)
     if not isinstance(wdt, int) or isinstance(wdt, bool) or not 0 <= wdt <= 60000:
         out.append(f"wdt_ms {wdt!r} must be an integer 0..60000 (0: no watchdog)")

@@ -166,7 +166,7 @@ def build(board: str | Path, mode: str = "dev", out: Path | None = None,
              if p.is_file() and p.name != MANIFEST and "freeze" not in p.relative_to(out).parts}
     manifest = {
         "board": b.name, "chip": b.chip.name, "mode": mode, "version": ver, "frozen": frozen,
-        "mpy_arch": b.mpy_arch, "image_offset": b.image_offset,
+        "mpy_arch": b.mpy_arch, "image_offset": b.image_offset, "psram": b.psram,
         "files": files,
         "total_bytes": sum(f["bytes"] for f in files.values()),
         "mpy_bytes": sum(f["bytes"] for n, f in files.items() if n.endswith(".mpy")),

@@ -301,7 +301,7 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
     if image is not None:
         progress("writing MicroPython image")
         cmds = write_image(b, port, image, erase, run=run)
-        report.append(("image", "; ".join(" ".join(c[3:]) for c in cmds)))
+        report.append(("image", "; ".join("esptool " + " ".join(c[3:]) for c in cmds)))
     else:
         report.append(("image", "skipped (no --micropython-image)"))
     progress("entering raw REPL")

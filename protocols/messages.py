@@ -47,11 +47,12 @@ E_MODE = 5           # command not allowed in the device's mode (STIMULUS/REBOOT
 E_REFUSED = 6        # the lock core refused it (bad permit, stale serial, ...); message says why
 E_BUSY = 7           # device cannot take it now; retry later
 E_INTERNAL = 8       # device fault while handling it
+E_BAD_FRAME = 9      # bytes between delimiters that are not a frame (CRC, COBS, size); seq 0
 
 ERROR_NAMES = {
     E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
     E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
-    E_BUSY: "busy", E_INTERNAL: "internal",
+    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
 }
 
 MODES = ("field", "rig", "dev")
@@ -636,11 +637,11 @@ def records_that_fit(first_seq, records, budget=MAX_PAYLOAD):
 
 def error_fields(exc):
     """ERROR fields for an exception raised while handling a command: a MessageError keeps
-    its code, a FrameError is bad_message, anything else internal."""
+    its code, a FrameError is bad_frame, anything else internal."""
     if isinstance(exc, MessageError):
         code = exc.code
     elif isinstance(exc, FrameError):
-        code = E_BAD_MESSAGE
+        code = E_BAD_FRAME
     else:
         code = E_INTERNAL
     return {"code": code, "message": str(exc)}

@@ -109,6 +109,7 @@ def test_every_problem_listed_in_one_line() -> None:
     (lambda d: d["rfid"].update(spi=0), "rfid.spi"),
     (lambda d: d["actuator"].update(kind="magnet"), "actuator.kind"),
     (lambda d: d["battery"].update(divider=[2, 0]), "battery.divider"),
+    (lambda d: d.update(octal_psram=True), "octal_psram is true but psram is not"),
 ])
 def test_bad_settings_refused(change: Any, words: str) -> None:
     d = copy.deepcopy(data("esp32-devkitc"))

@@ -113,6 +113,10 @@ def test_cli_build_prints_table(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     m = B.load_manifest(out)
     assert ".mpy" in res.stdout and f"{m['total_bytes']:,}" in res.stdout
+    assert "no PSRAM" in res.stderr and "--frozen" in res.stderr   # it would not fit
+    s3 = runner.invoke(app, ["build", "--board", "esp32-s3-devkitc-1", "--out",
+                             str(tmp_path / "s3")])
+    assert s3.exit_code == 0 and "PSRAM" not in s3.stderr
 
 
 # -- esptool ---------------------------------------------------------------------------------
@@ -306,3 +310,24 @@ def test_flash_refused_by_production_virtual_board(tmp_path: Path,
         with pytest.raises(FL.FlashError, match="no raw REPL"):
             FL.flash(vb.port, "esp32-devkitc", "AL-1", bytes(32), out, check_boot=False,
                      link_factory=lambda p: FL.open_link(p, repl_timeout=2.0))
+
+
+def test_flash_with_image_runs_esptool_then_deploys(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path,
+                                                    built: tuple[Path, dict[str, Any]]) -> None:
+    from tests.fakes.fake_esp32 import fake_esp32
+    monkeypatch.setitem(__import__("sys").modules, "esp32", fake_esp32({}))
+    out, m = built
+    img = tmp_path / "ESP32_GENERIC.bin"
+    img.write_bytes(b"\xe9" + bytes(64))
+    run = FakeRun()
+    board = tmp_path / "board"
+    board.mkdir()
+    key = derive_device_key(MASTER, "AL-9")
+    rows = dict(FL.flash("/dev/ttyUSB7", "esp32-devkitc", "AL-9", key, out, image=img,
+                         link_factory=lambda p: FakeLink(board), run=run, check_boot=False))
+    assert run.calls[0][-5:] == ["--baud", "460800", "write_flash", "0x1000", str(img)]
+    assert rows["image"].startswith("esptool --chip esp32 --port /dev/ttyUSB7")
+    assert rows["provision"].startswith("AL-9 in nvs")
+    assert rows["verify"] == f"{len(m['files'])}/{len(m['files'])} files match manifest SHA-256"
+    assert key.hex() not in " ".join(rows.values())

@@ -605,7 +605,7 @@ def test_error_fields_carry_the_code_and_the_message() -> None:
     wire = m.encode_msg(m.ERROR, 12, f)
     assert m.decode_msg(wire) == (m.ERROR, 12, f)
     assert m.error_fields(RuntimeError("boom")) == {"code": m.E_INTERNAL, "message": "boom"}
-    assert m.error_fields(frame.FrameError("crc", "crc mismatch"))["code"] == m.E_BAD_MESSAGE
+    assert m.error_fields(frame.FrameError("crc", "crc mismatch"))["code"] == m.E_BAD_FRAME
 
 
 # -- STIMULUS -> core events ---------------------------------------------------------------

@@ -10,7 +10,8 @@
 #     out = dev.local_event(ev, mono_ms, rtc_s)      # core events from real drivers
 #
 # Handling order of one frame (SPEC_WIRE sections 1, 4, 5):
-#   1. a chunk that is not a frame (FrameError) gets no reply; `frame_errors` counts it;
+#   1. a chunk that is not a frame (FrameError) gets ERROR bad_frame with seq 0 (at most one
+#      per chunk read, so line noise cannot flood the link); `frame_errors` counts it;
 #   2. a type that is not a host->device command -> ERROR unknown_type;
 #   3. STIMULUS outside rig/dev, REBOOT outside dev -> ERROR not_allowed_in_mode (no HMAC,
 #      no counter used);
@@ -137,12 +138,16 @@ class Device:
         dec = self._decoders.get(link)
         if dec is None:
             dec = self._decoders[link] = F.Decoder()
+        told = False
         for fr in dec.feed(data):
             if type(fr) is tuple:
                 self._command(fr, mono_ms, rtc_s)
                 self._t0 = self._now_us()
             else:
-                self.frame_errors += 1  # not a frame: its seq cannot be trusted, no reply
+                self.frame_errors += 1
+                if not told:  # one ERROR (seq 0: its seq cannot be trusted) per chunk read
+                    told = True
+                    self._send(M.ERROR, 0, M.error_fields(fr))
         return self._take()
 
     def tick(self, mono_ms, rtc_s):

@@ -50,6 +50,11 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
     console.print(_table("", rows, ("kind", "files", "bytes")))
     console.print(f"manifest: {Path(dest) / B.MANIFEST} (SHA-256 of every file)",
                   highlight=False, soft_wrap=True)
+    if not frozen and not m["psram"]:
+        err_console.print(f"[yellow]warning:[/yellow] {m['board']} has no PSRAM: the app's "
+                          "modules loaded from .mpy files need about 150 KB of heap, more "
+                          "than its ~110 KB; build with --frozen for a custom image "
+                          "(bench/bench_build.py has the figures)", highlight=False)
     if frozen:
         console.print(f"freeze manifest: {Path(dest) / 'freeze' / 'manifest.py'} (build a "
                       "MicroPython image with FROZEN_MANIFEST= it, flash it with "

@@ -42,7 +42,6 @@ class HilSession:
     authority: FX.Authority | None = None
     board_info: dict[str, Any] | None = None
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    used: bool = False
 
 
 SESSION = pytest.StashKey[HilSession]()
@@ -74,6 +73,13 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "workers; run without -n")
     out = config.getoption("armlock_out")
     key = config.getoption("armlock_key")
+    if key:
+        from hardware import authority as auth
+
+        try:
+            auth.load_master_key(Path(key))
+        except auth.AuthorityError as exc:
+            raise pytest.UsageError(f"--armlock-key: {exc}") from None
     config.stash[SESSION] = HilSession(spec, Path(out) if out else None,
                                        Path(key) if key else None,
                                        config.getoption("armlock_gnss_port"))
@@ -221,7 +227,6 @@ class _Link:
 def _armlock_link(request: pytest.FixtureRequest, armlock_board: FX.Board,
                   authority: FX.Authority, _armlock_counters: Any) -> Iterator[_Link]:
     hs: HilSession = request.config.stash[SESSION]
-    hs.used = True
     recorder = FX.Recorder()
     gnss = FX.NmeaPort(hs.gnss_port) if hs.gnss_port else None
     client = FX.HilClient(armlock_board.transport(), key=None, counter_store=_armlock_counters)
@@ -309,7 +314,6 @@ class _Results:
         for name, value in report.user_properties:
             if name == LATENCY_PROP and report.when == "teardown":
                 t["latency"] = value
-                hs.used = True
             elif name == BOARD_PROP and hs.board_info is None and isinstance(value, dict):
                 hs.board_info = value
 

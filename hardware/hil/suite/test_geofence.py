@@ -54,8 +54,7 @@ def test_stale_fix_relocks(rig: Rig, authority: Authority) -> None:
 
 def test_imprecise_fix_denies(rig: Rig, authority: Authority) -> None:
     rig.load(authority.permit())
-    rig.at("in")
-    rig.at("in", hacc=DEFAULTS["hacc_max_m"] + 1)    # the newest fix is not precise enough
+    rig.at("in", hacc=DEFAULTS["hacc_max_m"] + 1)    # the only fix is not precise enough
     rig.present()
     rig.expect_denied()
     rig.audit_has("deny", "fix_imprecise")
