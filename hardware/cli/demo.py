@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hardware import walkthrough
-from hardware.cli.common import console, friendly
+from hardware.cli.common import UserError, console, friendly
 from protocols import audit
 
 
@@ -18,8 +18,29 @@ def register(app: typer.Typer) -> None:
 
 
 @friendly
-def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder.")) -> None:
-    """Walk through the firmware core: keys, a permit, a day at a depot, the audit trail."""
+def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder."),
+         core: bool = typer.Option(False, "--core", help="Only walk through the firmware core "
+                                   "(no board): keys, a permit, a day at a depot."),
+         runtime: str = typer.Option("micropython", "--runtime",
+                                     help="Virtual board runtime: micropython or cpython.")
+         ) -> None:
+    """The main job: build the firmware, start a dev-mode virtual board, flash it, run the
+    HIL verification suite against it and leave the report in --out. With --core: a walk
+    through the firmware core's decisions and audit trail."""
+    if core:
+        _core_walk(out)
+        return
+    from hardware.tour import TourError, run_tour
+
+    try:
+        report = run_tour(out, progress=lambda msg: console.print(f"[dim]>[/dim] {msg}"),
+                          runtime=runtime)
+    except TourError as exc:
+        raise UserError(str(exc), code=1) from exc
+    console.print(f"report: {report.resolve()}")
+
+
+def _core_walk(out: Path) -> None:
     walk = walkthrough.run(out)
     _decisions(walk)
     _audit(walk)

@@ -1,0 +1,40 @@
+"""The core walkthrough (`armlock demo --core`) and `armlock bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from hardware import walkthrough
+from hardware.cli import app
+from protocols import audit
+
+
+def test_walkthrough_opens_for_the_holder_and_stops_the_thief(tmp_path: Path) -> None:
+    walk = walkthrough.run(tmp_path, t0=1_800_000_000)
+    by_label = {s.label: s for s in walk.steps}
+    assert not by_label["answer deadline"].locked                    # holder opens it
+    assert not by_label["steps 1 m past the fence (hysteresis)"].locked
+    assert by_label["walks out onto the road"].reasons == ["outside_zone"]
+    assert "lockout" in by_label["relay attack on the token"].reasons
+    assert all(s.locked for s in walk.steps[walk.steps.index(by_label["walks out onto the road"]):])
+    assert audit.verify(walk.records, walkthrough.DEVICE, head=walk.head) == []
+    for name in ("master.key", "permit.bin", "audit.log", "trace.json"):
+        assert (tmp_path / name).is_file()
+    assert (tmp_path / "master.key").stat().st_mode & 0o077 == 0
+
+
+def test_demo_core_prints_decisions_and_a_verified_chain(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["demo", "--core", "--out", str(tmp_path)],
+                             env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "UNLOCK" in res.output and "chain verifies" in res.output
+
+
+def test_bench_lists_and_refuses_unknown_names() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "--list"])
+    assert res.exit_code == 0 and "core" in res.output and "simulator" in res.output
+    res = runner.invoke(app, ["bench", "no-such-bench"])
+    assert res.exit_code == 2
