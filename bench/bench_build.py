@@ -150,7 +150,11 @@ def main() -> int:
               f"objects) + {state:,} B app state; permit loaded: {r['permit']}; "
               f"faults: {','.join(r['faults']) or 'none'}")  # type: ignore[arg-type]
         fits = "fits" if alloc <= heap_kb * 1024 else "does NOT fit"
-        print(f"    modules loaded from the filesystem (.mpy): {fits} a {heap_kb} KB heap; "
+        psram = json.loads((ROOT / "hardware" / "boards" / f"{b}.json").read_text()).get(
+            "psram", False)
+        where = ("fits: this module has PSRAM (a heap of megabytes)" if psram
+                 else f"{fits} a {heap_kb} KB heap (no PSRAM)")
+        print(f"    modules loaded from the filesystem (.mpy): {where}; "
               f"{'within' if alloc <= TARGET else 'over'} the {TARGET // 1024} KB target")
         print(f"    modules frozen into the image (code in flash): app state {state:,} B "
               f"+ module objects, {'within' if state <= TARGET else 'over'} the target")

@@ -37,9 +37,6 @@ ALLOWED = {
         "CPython fallback import in `except ImportError`",
     ("firmware/ports/virtual/main.py", "ticks_diff"):
         "CPython fallback `def ticks_diff` for time.ticks_diff",
-    ("firmware/ports/virtual/main.py", "AUDIT_ACK"):
-        "BUG found by this check, reported to the lead: the virtual port handles "
-        "AUDIT_ACK with firmware.core.events.AUDIT_ACK, which does not exist",
 }
 
 BAD_SOURCE = """import machine
