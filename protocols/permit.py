@@ -75,6 +75,7 @@ class Permit:
         self.finger_index = {}
         self.verified = False
         self.mac = b""
+        self.boxes = None  # geo.zone_boxes(zones), set by the controller on first use
 
     def __repr__(self):
         return "<Permit kind=%d device=%s serial=%d [%d, %d] holders=%d zones=%d>" % (

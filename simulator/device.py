@@ -2,11 +2,11 @@
 
 Ticks are delivered exactly at the times the core asks for with WAKE, but lazily: a
 due wake is handled just before the next event that happens after it, so a weapon in
-storage costs nothing between events. While the lock is open and the core has no wake
-pending, the board also ticks every PORT_TICK_S (the port's periodic tick, events.py:
-"TICK periodic, and when a WAKE asks"), so time-based relocks (unlock timeout, permit
-expiry) happen even when a past-due WAKE was the last one announced. Nothing here
-decides whether the lock opens.
+storage costs nothing between events. The core announces its earliest due time
+whenever it changes, so no periodic tick is needed. A relock (ACTUATE locked) without a
+new WAKE cancels the wake the board holds: a locked core with no unlock pending has
+nothing due (controller._schedule), so that tick would change nothing the simulator
+measures. Nothing here decides whether the lock opens.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from firmware.core.controller import LockController
 from simulator.sensors import Rtc
 
 MAX_TICKS_PER_STEP = 256
-PORT_TICK_S = 5          # periodic tick while open (the port's choice; bounds relock delay)
+_TICK = ("tick",)
 
 
 def mono_ms(t: float) -> int:
@@ -67,7 +67,7 @@ class Device:
             n += 1
             if n > MAX_TICKS_PER_STEP:  # a wake chain this dense: catch up at t
                 at = ms
-            self._handle(("tick",), at / 1000, at)
+            self._handle(_TICK, at / 1000, at)
 
     def _handle(self, event: tuple[Any, ...], t: float,
                 ms: int | None = None) -> list[tuple[Any, ...]]:
@@ -87,6 +87,9 @@ class Device:
                     self.audits.append((t, a[1]))
             elif kind == "wake":
                 self.wake = a[1]  # the core always announces its earliest due time
+            elif kind == "actuate":
+                if a[1]:
+                    self.wake = None  # relocked: nothing due unless a WAKE follows
             elif kind == "answer":
                 self.last_answer_ms = a[1] - ms
                 self.answer_at_ms = a[1]
@@ -95,8 +98,6 @@ class Device:
                 self.rtc.set(t, a[1])
             elif kind == "indicate" and a[1] == "battery_low":
                 self.battery_low = True
-        if self.wake is None and not self.c.locked:
-            self.wake = ms + PORT_TICK_S * 1000
         return actions
 
     def audit_seq(self) -> int:

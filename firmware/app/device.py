@@ -343,6 +343,8 @@ class Device:
         kind = f["kind"]
         if kind == "time":
             self._set_rtc(f["utc_s"], rtc_s)
+            # the core sees the new time at once (a rollback relocks now, not at a tick)
+            self._run((E.TICK,), mono_ms, f["utc_s"] - self.rtc_offset)
             self._send(M.OK, seq, {})
             return
         if kind == "nmea":

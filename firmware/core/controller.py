@@ -129,8 +129,7 @@ class LockController:
         else:
             status = self.pos
             if status and not self.locked:
-                status = geo.position_status(p.zones, self.fix[0], self.fix[1],
-                                             self.cfg["hysteresis_m"])
+                status = _where(p, self.fix[0], self.fix[1], self.cfg["hysteresis_m"])
             if status == 1:
                 r.append(E.R_OUTSIDE)
             elif status == 2:
@@ -211,18 +210,21 @@ class LockController:
         self._out.append((E.PERSIST, _state.encode(st)))
 
     def _schedule(self):
-        due = []
-        if self.pending is not None:
-            due.append(self.pending[0])
+        # the earliest deadline after now; past ones were handled just now
+        now = self.now
+        at = None
+        if self.pending is not None and self.pending[0] > now:
+            at = self.pending[0]
         if not self.locked:
-            due.append(self.open_until)
+            due = [self.open_until]
             if self.fix is not None:
                 due.append(self.fix[3] + self.cfg["fix_max_age_s"] * 1000 + 1)
             if self.permit is not None:
                 left = self.permit.not_after - self.wall() + 1
-                due.append(self.now + (left if left > 0 else 0) * 1000)
-        due = [t for t in due if t > self.now]  # past deadlines were handled just now
-        at = min(due) if due else None
+                due.append(now + (left if left > 0 else 0) * 1000)
+            for t in due:
+                if t > now and (at is None or t < at):
+                    at = t
         if at is not None and at != self._wake:
             self._out.append((E.WAKE, at))
         self._wake = at
@@ -302,7 +304,7 @@ class LockController:
             self.factors = {}
             self.pending = None  # credentials were checked against the old permit
             if self.fix is not None:
-                self.pos = geo.position_status(p.zones, self.fix[0], self.fix[1], 0)
+                self.pos = _where(p, self.fix[0], self.fix[1], 0)
             self._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
                         % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
             msg = "permit %d loaded" % p.serial
@@ -349,7 +351,7 @@ class LockController:
         self.fix_bad = None
         self.fix = (lat, lon, hacc, self.now)
         if self.permit is not None:
-            self.pos = geo.position_status(self.permit.zones, lat, lon, 0)
+            self.pos = _where(self.permit, lat, lon, 0)
         if utc is not None:
             self._gnss_time(utc)
 
@@ -505,6 +507,13 @@ class LockController:
             "time_trusted": self.clock.trusted(self.rtc),
             "audit_seq": self.chain.seq,
         }
+
+
+def _where(p, lat, lon, margin_m):
+    # geo.position_status with the permit's zone boxes, computed on first use
+    if p.boxes is None:
+        p.boxes = geo.zone_boxes(p.zones)
+    return geo.position_status(p.zones, lat, lon, margin_m, p.boxes)
 
 
 _HANDLERS = {

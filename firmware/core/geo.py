@@ -240,22 +240,67 @@ def near_boundary(rings, lat, lon, margin_m):
     return False
 
 
-def position_status(zones, lat, lon, margin_m):
+def zone_boxes(zones):
+    """Per zone, a box that proves a point outside its outer ring without the crossing
+    test, or None. Compute once per permit; pass to position_status.
+
+    Box (lo, hi, lat_min, lat_max, lon_min, lon_max), only for a ring spanning less than
+    180 deg of longitude; it applies to points with lo < lon <= hi. Such a point sees
+    every vertex at relative longitude v - lon in [-180, 180) without wrapping, so the
+    edges form a closed, unwrapped path (winding 0) and ring_contains is False when
+    lat >= lat_max (no crossing lies above the point), lat < lat_min (every crossing
+    counts and there is an even number), lon >= lon_max or lon < lon_min (the path never
+    crosses the point's meridian). Integers only; exact, boundary rule included.
+    """
+    out = []
+    for z in zones:
+        ring = z[1][0]
+        la0 = la1 = ring[0]
+        lo0 = lo1 = ring[1]
+        for i in range(2, len(ring), 2):
+            v = ring[i]
+            if v < la0:
+                la0 = v
+            elif v > la1:
+                la1 = v
+            v = ring[i + 1]
+            if v < lo0:
+                lo0 = v
+            elif v > lo1:
+                lo1 = v
+        if lo1 - lo0 < _HALF:
+            out.append((lo1 - _HALF, lo0 + _HALF, la0, la1, lo0, lo1))
+        else:
+            out.append(None)
+    return out
+
+
+def position_status(zones, lat, lon, margin_m, boxes=None):
     """0 OK, 1 outside every allowed zone, 2 inside a forbidden zone.
 
     margin_m > 0 is exit hysteresis: within margin_m of an allowed zone's boundary
     counts as inside it, within margin_m of a forbidden zone's boundary counts as
     outside it. margin_m == 0 is strict. No allowed zone at all gives 1.
+    boxes: zone_boxes(zones) or None; the same result either way, only faster.
     """
     allowed = False
-    for z in zones:
+    for k in range(len(zones)):
+        z = zones[k]
         rings = z[1]
+        b = boxes[k] if boxes is not None else None
+        if b is not None and b[0] < lon <= b[1] and (
+                lat < b[2] or lat >= b[3] or lon < b[4] or lon >= b[5]):
+            inside = False  # outside the outer ring, proved by the box
+        elif z[0] or not allowed:
+            inside = zone_contains(rings, lat, lon)
+        else:
+            continue
         if z[0]:
-            if zone_contains(rings, lat, lon):
+            if inside:
                 if margin_m <= 0 or not near_boundary(rings, lat, lon, margin_m):
                     return FORBIDDEN
         elif not allowed:
-            if zone_contains(rings, lat, lon):
+            if inside:
                 allowed = True
             elif margin_m > 0 and near_boundary(rings, lat, lon, margin_m):
                 allowed = True
@@ -267,7 +312,17 @@ def implied_speed_ok(lat1, lon1, t1_ms, lat2, lon2, t2_ms, vmax_mps, slack_m):
     dt = t2_ms - t1_ms
     if dt < 0:
         dt = -dt
-    return distance_m(lat1, lon1, lat2, lon2) * 1000 <= vmax_mps * dt + slack_m * 1000
+    bound = vmax_mps * dt + slack_m * 1000
+    # |x| + |y| >= isqrt(x*x + y*y) and the rounding in distance_m is monotone: a jump
+    # within the bound on that overestimate is within it on the exact distance too.
+    c = cos_q14((lat1 + lat2) // 2)
+    x = _wrap(lon2 - lon1) * c
+    y = (lat2 - lat1) * _Q14
+    den = _Q14 * _M_DEN
+    if (((x if x >= 0 else -x) + (y if y >= 0 else -y)) * _M_NUM + den // 2) // den * 1000 \
+            <= bound:
+        return True
+    return distance_m(lat1, lon1, lat2, lon2) * 1000 <= bound
 
 
 def check_ring(ring, where="ring"):
