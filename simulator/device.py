@@ -51,12 +51,15 @@ class Device:
 
     def send(self, event: tuple[Any, ...], t: float) -> list[tuple[Any, ...]]:
         """Deliver due ticks, then `event` at time t; return its actions."""
-        self.advance(t)
-        return self._handle(event, t)
+        ms = int(t * 1000 + 0.5)  # mono_ms(t), inlined: once per event
+        if self.wake is not None and self.wake <= ms:
+            self.advance_ms(ms)
+        return self._handle(event, t, ms)
 
     def advance(self, t: float) -> None:
         """Deliver every tick the core asked for up to time t."""
-        self.advance_ms(mono_ms(t))
+        if self.wake is not None:
+            self.advance_ms(mono_ms(t))
 
     def advance_ms(self, ms: int) -> None:
         """Deliver every tick the core asked for up to monotonic `ms`."""

@@ -171,7 +171,8 @@ def simulate(sc: Scenario, policies: list[str] | None = None, runs: int | None =
     seed = int(seed if seed is not None else s["seed"])
     t0 = time.perf_counter()
     per_key = len(policies) * len(profiles) * runs
-    shards = max(1, min(8, (2 * jobs + per_key - 1) // max(1, per_key)))
+    # several shards per process: a process that finishes early takes the next one
+    shards = max(1, min(16, (4 * jobs + per_key - 1) // max(1, per_key)))
     tasks = make_tasks(sc, policies, profiles, runs, seed, shards)
     if on_tasks:
         on_tasks(len(tasks))

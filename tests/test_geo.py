@@ -6,9 +6,7 @@ here, and parity of a fixed case list between CPython and the MicroPython WASM V
 
 import json
 import math
-import shutil
 import subprocess
-import tempfile
 from array import array
 from pathlib import Path
 
@@ -17,11 +15,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from firmware.core import geo
+from hardware.micropython import MicroPythonVM, node_available
 
 E = 10**7
 REPO = Path(__file__).resolve().parents[1]
 GEO_SRC = REPO / "firmware" / "core" / "geo.py"
-MPY_PKG = REPO / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
 M_PER_DEG = 111195.08  # IUGG mean radius 6371008.8 m
 
 
@@ -522,49 +520,19 @@ def run(c):
     return out
 """
 
-NODE_SCRIPT = """
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-const lines = [];
-const mp = await loadMicroPython({ heapsize: 8 * 1024 * 1024, linebuffer: true,
-  stdout: (s) => lines.push(s), stderr: (s) => process.stderr.write(s + "\\n") });
-mp.FS.mkdirTree("/armlock");
-mp.FS.writeFile("/armlock/geo.py", %s);
-mp.runPython(%s);
-process.stdout.write(lines.join("\\n") + "\\n");
-"""
-
-
-def run_micropython(code: str) -> str:
-    """Run code in the MicroPython WASM VM with geo.py importable; return stdout."""
-    if shutil.which("node") is None or not MPY_PKG.is_dir():
-        pytest.skip("node or the MicroPython WASM package is not installed")
-    src = NODE_SCRIPT % (json.dumps(GEO_SRC.read_text()), json.dumps(code))
-    with tempfile.NamedTemporaryFile("w", dir=REPO, prefix=".geo_parity_", suffix=".mjs",
-                                     delete=False) as f:
-        f.write(src)
-    try:
-        res = subprocess.run(["node", f.name], cwd=REPO, capture_output=True, text=True,
-                             timeout=120)
-    finally:
-        Path(f.name).unlink()
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
 def test_micropython_parity():
+    if not node_available():
+        pytest.skip("node or the MicroPython WASM package is not installed")
     cases = parity_cases()
     ns: dict = {"geo": geo}
     exec(PARITY_CODE, ns)
     expect = json.loads(json.dumps(ns["run"](cases)))
-    code = ("import sys\nsys.path.insert(0, '/armlock')\nimport geo\n" + PARITY_CODE
-            + "\nprint(json.dumps(run(json.loads(%s))))\n" % json.dumps(json.dumps(cases)))
-    got = json.loads(run_micropython(code).strip().splitlines()[-1])
+    with MicroPythonVM(heap_kb=1024, timeout=120, only=["firmware/core/geo.py"]) as vm:
+        assert vm.exec("import sys\nprint(sys.implementation.name)") == "micropython\n"
+        vm.exec("from firmware.core import geo\n" + PARITY_CODE)
+        vm.set_global("cases", cases)
+        got = vm.eval_json("run(cases)")
     assert got == expect
-    assert sys_impl_is_micropython()
-
-
-def sys_impl_is_micropython() -> bool:
-    return run_micropython("import sys\nprint(sys.implementation.name)").strip() == "micropython"
 
 
 def test_geo_compiles_with_mpy_cross(tmp_path):

@@ -12,10 +12,8 @@ import hmac
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +26,13 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from firmware.core import events  # noqa: E402
+from hardware.micropython import MicroPythonVM, node_available  # noqa: E402
 from protocols import frame  # noqa: E402
 from protocols import messages as m  # noqa: E402
 
 VECTORS = ROOT / "protocols" / "vectors"
 KEY = bytes(range(32))
+MP_HEAP_KB = 1024  # run_all is one call (no GC within it): needs about 512 KB
 
 # The same code runs the vectors under CPython (exec) and MicroPython (WASM under Node):
 # it computes outputs from the vector inputs; the tests compare them with the expected
@@ -168,44 +168,6 @@ def run_all(fv, mv, sv):
             "sealed": run_sealed(sv)}
 '''
 
-NODE_SCRIPT = r"""
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
-import fs from "fs";
-const [root, work] = process.argv.slice(2);
-let out = [];
-const mp = await loadMicroPython({heapsize: 8 * 1024 * 1024, linebuffer: true,
-  stdout: (s) => out.push(s), stderr: (s) => out.push(s)});
-mp.FS.mkdirTree("/lib/protocols");
-for (const f of fs.readdirSync(root + "/protocols")) {
-  if (f.endsWith(".py")) {
-    mp.FS.writeFile("/lib/protocols/" + f, fs.readFileSync(root + "/protocols/" + f));
-  }
-}
-mp.FS.writeFile("/lib/wire_runner.py", fs.readFileSync(work + "/wire_runner.py"));
-for (const f of ["wire_frames.json", "wire_messages.json", "wire_sealed.json"]) {
-  mp.FS.writeFile("/" + f, fs.readFileSync(root + "/protocols/vectors/" + f));
-}
-try {
-  mp.runPython(`
-import sys, json
-sys.path.insert(0, "/lib")
-import wire_runner
-def load(n):
-    with open("/" + n) as f:
-        return json.load(f)
-res = wire_runner.run_all(load("wire_frames.json"), load("wire_messages.json"),
-                          load("wire_sealed.json"))
-print("@@RESULT@@" + json.dumps(res))
-`);
-} catch (e) {
-  console.error(out.join("\n"));
-  console.error("PYTHON ERROR: " + e.message);
-  process.exit(1);
-}
-for (const line of out) if (line.startsWith("@@RESULT@@")) console.log(line.slice(10));
-"""
-
-
 def load_vectors() -> tuple[dict, dict, dict]:
     return tuple(json.loads((VECTORS / n).read_text())
                  for n in ("wire_frames.json", "wire_messages.json", "wire_sealed.json"))
@@ -224,16 +186,13 @@ def cpython_results() -> dict:
 
 def micropython_results() -> dict:
     """Run the vectors under the MicroPython WASM VM (Node) and return its results."""
-    node = shutil.which("node")
-    if node is None or not (ROOT / "node_modules" / "@micropython").exists():
+    if not node_available():
         pytest.skip("node or the MicroPython WASM package is not installed")
-    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".wire_parity_") as work:
-        Path(work, "run.mjs").write_text(NODE_SCRIPT)
-        Path(work, "wire_runner.py").write_text(RUNNER)
-        p = subprocess.run([node, str(Path(work, "run.mjs")), str(ROOT), work],
-                           capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    with MicroPythonVM(heap_kb=MP_HEAP_KB, timeout=120, only=["protocols"]) as vm:
+        vm.exec(RUNNER, name="wire_runner")
+        for name, vec in zip(("fv", "mv", "sv"), load_vectors(), strict=True):
+            vm.set_global(name, vec)
+        return vm.eval_json("run_all(fv, mv, sv)")
 
 
 def check_against_vectors(results: dict) -> None:

@@ -142,3 +142,29 @@ def test_missing_package_gives_setup_hint(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert not mp.node_available()
     with pytest.raises(mp.MicroPythonUnavailable, match="make setup"):
         mp.run("print(1)")
+
+
+def test_set_global_and_eval_json_carry_values_both_ways(vm: mp.MicroPythonVM) -> None:
+    value = {"n": -(2**40), "s": "\u00e9t\u00e9", "l": [1, [True, None]], "f": 0.5}
+    vm.set_global("given", value)
+    assert vm.eval_json("given") == value
+    assert vm.eval_json("[len(given['l']), given['n'] * 2]") == [2, -(2**41)]
+    with pytest.raises(ValueError, match="not a Python identifier"):
+        vm.set_global("a b", 1)
+
+
+def test_grow_lifts_the_heap_cap() -> None:
+    churn = "for i in range(100):\n    junk = bytearray(2000)\nprint('done')"
+    with mp.MicroPythonVM(heap_kb=64) as capped:
+        with pytest.raises(mp.MicroPythonError):
+            capped.exec(churn)
+    with mp.MicroPythonVM(heap_kb=64, grow=True) as grown:
+        assert grown.exec(churn) == "done\n"
+
+
+def test_heap_profile_reports_each_step() -> None:
+    used = mp.heap_profile(["a = bytearray(5000)", "b = bytearray(10000)", "a = None"])
+    assert len(used) == 4
+    assert 5000 <= used[1] - used[0] < 5200
+    assert 10000 <= used[2] - used[1] < 10200
+    assert -5200 < used[3] - used[2] <= -5000

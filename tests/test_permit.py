@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -13,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hardware.micropython import MicroPythonVM, node_available
 from protocols import permit as P
 from protocols.crypto import device_key, hmac_sha256
 
@@ -316,54 +315,37 @@ def test_compiles_with_mpy_cross(name: str, tmp_path: Path) -> None:
     assert out.stat().st_size > 0
 
 
-MP_SCRIPT = r"""
-import { loadMicroPython } from "%(vm)s";
-import fs from "fs";
-let out = "";
-const mp = await loadMicroPython({heapsize: 512 * 1024, stdout: (s) => { out += s + "\n"; },
-                                  stderr: (s) => process.stderr.write(s + "\n"), linebuffer: true});
-mp.FS.mkdir("/protocols");
-for (const f of ["__init__.py", "crypto.py", "permit.py"])
-  mp.FS.writeFile("/protocols/" + f, fs.readFileSync("%(root)s/protocols/" + f));
-mp.FS.writeFile("/case.json", fs.readFileSync(process.argv[2]));
-mp.runPython(`
-import sys, json, binascii
-sys.path.append("/")
+MP_DECODE = """
+import binascii
 from protocols import permit as P
 from protocols.crypto import device_key
-c = json.load(open("/case.json"))
-res = []
-for hx in c["blobs"]:
-    b = binascii.unhexlify(hx)
-    key = device_key(binascii.unhexlify(c["master"]), P.peek_device_id(b))
-    try:
-        p = P.decode(b, key)
-        res.append([p.kind, p.serial, p.holders and [list(h[1]) for h in p.holders],
-                    [[list(r) for r in z[1]] for z in p.zones], sorted(p.finger_index.items())])
-    except P.PermitError as e:
-        res.append(str(e))
-print(json.dumps(res))
-`);
-process.stdout.write(out);
+def decode_all(c):
+    res = []
+    for hx in c["blobs"]:
+        b = binascii.unhexlify(hx)
+        key = device_key(binascii.unhexlify(c["master"]), P.peek_device_id(b))
+        try:
+            p = P.decode(b, key)
+            res.append([p.kind, p.serial, p.holders and [list(h[1]) for h in p.holders],
+                        [[list(r) for r in z[1]] for z in p.zones], sorted(p.finger_index.items())])
+        except P.PermitError as e:
+            res.append(str(e))
+    return res
 """
 
 
-def test_micropython_decodes_like_cpython(tmp_path: Path) -> None:
-    vm = ROOT / "node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs"
-    if not vm.exists() or shutil.which("node") is None:
+def test_micropython_decodes_like_cpython() -> None:
+    if not node_available():
         pytest.skip("MicroPython WebAssembly VM not installed")
     east = dict(SPEC_FIELDS, zones=[(False, [[(0, 1790000000), (10, -1790000000), (20, 5)]])])
     blobs = [spec_blob(), big_blob(), bytes.fromhex(SPEC_RECALL_HEX), P.encode(east, KEY),
              spec_blob()[:90], patched(0x35, struct.pack(">i", 900000001)),
              spec_blob()[:-1] + b"\x00"]
-    case = tmp_path / "case.json"
-    case.write_text(json.dumps({"master": MASTER.hex(), "blobs": [b.hex() for b in blobs]}))
-    script = tmp_path / "run.mjs"
-    script.write_text(MP_SCRIPT % {"vm": vm, "root": ROOT})
-    res = subprocess.run(["node", str(script), str(case)], capture_output=True, text=True,
-                         timeout=120)
-    assert res.returncode == 0, res.stderr
-    got = json.loads(res.stdout.strip().splitlines()[-1])
+    with MicroPythonVM(heap_kb=512, timeout=120,
+                       only=["protocols/crypto.py", "protocols/permit.py"]) as vm:
+        vm.exec(MP_DECODE)
+        vm.set_global("case", {"master": MASTER.hex(), "blobs": [b.hex() for b in blobs]})
+        got = vm.eval_json("decode_all(case)")
     want = []
     for b in blobs:
         try:

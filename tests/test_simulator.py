@@ -186,3 +186,60 @@ def test_audit_visibility_definition():
     assert visible([(1200.0, "deny")], div, 2000.0)            # a denial is flagged
     assert not visible([(900.0, "deny")], div, 2000.0)         # before the diversion
     assert visible([(1100.0, "cred_ok")], div, None)           # taken from store
+
+
+def test_permit_template_gives_the_tokens_encode_gives():
+    from protocols.crypto import device_key
+    from protocols.permit import encode
+    from simulator.policies import WORLD_RING, Policy
+    from simulator.weapon import PermitTemplate
+
+    key = device_key(bytes(32), "W000007")
+    pol = Policy("time+geo+rfid+finger", "fail-enabled")
+    holders = pol.holders("0011223344556677", [(1, "A1B2C3D4E5F601", 1), (2, "0F0E0D0C", 2)])
+    zones = [(False, [WORLD_RING]), (True, [[(10, 20), (10, 30), (20, 30)]])]
+    perm = {"max_unlock_s": 900, "window_s": 10}
+
+    def fields(serial: int, nb: int, na: int) -> dict:
+        return pol.permit_fields("W000007", serial, nb, na, perm, holders, zones)
+
+    tpl = PermitTemplate(fields(1, 1_767_225_600, 1_767_254_400), key)
+    for serial, nb, na in ((1, 1_767_225_600, 1_767_254_400), (2, 1_767_312_000, 1_767_340_800),
+                           (70_000, 4_000_000_000, 4_294_967_295), (3, 5, 5)):
+        assert tpl.token(serial, nb, na) == encode(fields(serial, nb, na), key)
+
+
+def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
+    from protocols.audit import decode
+    from protocols.crypto import device_key
+    from protocols.permit import encode
+    from simulator.device import Device
+    from simulator.policies import WORLD_RING, Policy
+    from simulator.sensors import Rtc
+
+    start = 1_767_225_600
+    key = device_key(bytes(32), "W000001")
+    dev = Device("W000001", key, {}, Rtc(start, 0.0))
+    dev.keep_audit = True
+    dev.boot(0.0)
+    pol = Policy("rfid", "fail-secure")
+    fields = pol.permit_fields("W000001", 1, start, start + 86400,
+                               {"max_unlock_s": 60, "window_s": 10},
+                               pol.holders("", [(1, "A1B2C3D4E5F601", 1)]),
+                               [(False, [WORLD_RING])])
+    dev.send(("permit", encode(fields, key)), 10.0)
+    fixes = 0
+    t = 20.0
+    while t < 200.0:  # fixes keep the position fresh; no other event reaches the lock
+        dev.send(("fix", 162730000, -470000, 5, start + int(t)), t)
+        fixes += 1
+        if t == 20.0:
+            dev.send(("rfid", "A1B2C3D4E5F601", 3000, True), t)
+        t += 10.0
+    dev.advance(t)
+    assert dev.locked
+    log = [(round(at, 3), decode(r)[2], decode(r)[3]) for at, r in dev.audits]
+    opened = next(at for at, code, _ in log if code == "unlock")
+    assert opened == 20.25  # the core's answer delay
+    assert (opened + 60, "relock", "reason=timeout") in log  # exactly at max_unlock_s
+    assert dev.events == 2 + fixes + 1 + 2  # boot, permit, fixes, rfid, two WAKE ticks

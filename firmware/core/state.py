@@ -33,11 +33,13 @@ _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
       0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C)
 
 
+_FAST_CRC = getattr(binascii, "crc32", None)  # looked up once: called on every persist
+
+
 def crc32(data):
     """CRC-32 (IEEE 802.3, as zlib.crc32): binascii's when the port has it."""
-    fast = getattr(binascii, "crc32", None)
-    if fast is not None:
-        return fast(data) & 0xFFFFFFFF
+    if _FAST_CRC is not None:
+        return _FAST_CRC(data) & 0xFFFFFFFF
     return crc32_slow(data)
 
 
