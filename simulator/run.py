@@ -29,7 +29,7 @@ from simulator.scenario import Scenario
 from simulator.weapon import Context, Weapon
 
 Task = dict[str, Any]
-GROUP = 16  # weapons per SimPy world (they never interact: any grouping gives equal results)
+GROUP = 4  # weapons per SimPy world (they never interact: any grouping gives equal results)
 
 
 def versions() -> dict[str, str]:

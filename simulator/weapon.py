@@ -69,6 +69,9 @@ class PermitTemplate:
         """The signed token with these serial and validity bounds."""
         if (serial, not_before, not_after) == self.first[:3]:
             return self.first[3]
+        if not (1 <= serial < 1 << 32 and 0 <= not_before <= not_after < 1 << 32):
+            raise ValueError(f"permit serial {serial} / validity {not_before}..{not_after} "
+                             "out of range")
         body = self.head + struct.pack(">III", serial, not_before, not_after) + self.tail
         return body + hmac_sha256(self.key, body)
 

@@ -541,3 +541,28 @@ def test_geo_compiles_with_mpy_cross(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "geo.mpy").stat().st_size > 0
+
+
+@settings(max_examples=400, deadline=None)
+@given(star_case(), st.integers(-360 * E, 360 * E), st.sampled_from([0, 50]),
+       st.booleans())
+def test_zone_boxes_never_change_position_status(case, delta, margin, vertex):
+    """The bounding-box shortcut (computed once per permit) gives the exact same answer as
+    the full test, also across the antimeridian and on vertices."""
+    r, plat, plon = case
+    r, plon = shift_lon(r, plon, delta)
+    if vertex:
+        plat, plon = r[0], r[1]
+    zones = [(False, [r])]
+    boxes = geo.zone_boxes(zones)
+    assert geo.position_status(zones, plat, plon, margin, boxes) == \
+        geo.position_status(zones, plat, plon, margin)
+
+
+@settings(max_examples=200, deadline=None)
+@given(polar_case())
+def test_zone_boxes_on_pole_rings(case):
+    r, plat, plon, _south = case
+    zones = [(False, [r])]
+    assert geo.position_status(zones, plat, plon, 0, geo.zone_boxes(zones)) == \
+        geo.position_status(zones, plat, plon, 0)

@@ -49,12 +49,16 @@ class Link:
     def close(self) -> None:
         self.ser.close()
 
+    def _read(self) -> None:
+        """Read what is there; keep it as text and decode the frames in it."""
+        data = self.ser.read(4096)
+        self.text += data
+        self.queue += [f for f in self.dec.feed(data) if isinstance(f, tuple)]
+
     def _frames(self, until: float) -> Iterator[tuple[Any, Any, Any]]:
         while self.queue or time.monotonic() < until:
             if not self.queue:
-                data = self.ser.read(4096)
-                self.text += data
-                self.queue += [f for f in self.dec.feed(data) if isinstance(f, tuple)]
+                self._read()
                 continue
             yield M.decode_msg(self.queue.pop(0))
 
@@ -94,14 +98,14 @@ class Link:
         """Raw bytes until `marker` appears (REPL text)."""
         end = time.monotonic() + wait
         while marker not in self.text and time.monotonic() < end:
-            self.text += self.ser.read(4096)
+            self._read()  # frames right behind the marker (a boot event) are kept
         assert marker in self.text, f"{marker!r} not in {bytes(self.text[-300:])!r}"
         return bytes(self.text)
 
     def quiet_read(self, seconds: float) -> bytes:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.text += self.ser.read(4096)
+            self._read()
         return bytes(self.text)
 
 
