@@ -9,7 +9,7 @@
 #     out = dev.tick(mono_ms, rtc_s)                 # periodically and at dev.wake_at
 #     out = dev.local_event(ev, mono_ms, rtc_s)      # core events from real drivers
 #
-# Handling order of one frame (SPEC_WIRE sections 1, 4, 5):
+# Handling order of one frame (protocols/SPEC.md, wire sections 1, 4, 5):
 #   1. a chunk that is not a frame (FrameError) gets ERROR bad_frame with seq 0 (at most one
 #      per chunk read, so line noise cannot flood the link); `frame_errors` counts it;
 #   2. a type that is not a host->device command -> ERROR unknown_type;
