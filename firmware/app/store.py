@@ -107,7 +107,30 @@ def _rec_seq(rec):
     return struct.unpack_from(">I", rec, 0)[0]
 
 
-class FileStore:
+class _Ring:
+    """What every store knows of its audit ring from `tail`, `capacity` and `ack`."""
+
+    def last_seq(self):
+        """Sequence number of the newest stored audit record (0 if none)."""
+        return self.tail[0] if self.tail is not None else 0
+
+    def first_seq(self):
+        """Oldest sequence number the ring can still hold (1 until it wraps)."""
+        last = self.last_seq()
+        return last - self.capacity + 1 if last > self.capacity else 1
+
+    def audit_tail(self):
+        """(seq, hash) of the newest stored audit record, or None (for the boot event)."""
+        return self.tail
+
+    @property
+    def lost(self):
+        """Records overwritten by the ring before the host acknowledged them."""
+        gone = self.last_seq() - self.capacity
+        return gone - self.ack if gone > self.ack else 0
+
+
+class FileStore(_Ring):
     """State slots, audit ring and identity under directory `root`."""
 
     def __init__(self, root, fs=None, capacity=CAPACITY):
@@ -227,25 +250,6 @@ class FileStore:
             return None
         return rec
 
-    def last_seq(self):
-        """Sequence number of the newest stored audit record (0 if none)."""
-        return self.tail[0] if self.tail is not None else 0
-
-    def first_seq(self):
-        """Oldest sequence number the ring can still hold (1 until it wraps)."""
-        last = self.last_seq()
-        return last - self.capacity + 1 if last > self.capacity else 1
-
-    def audit_tail(self):
-        """(seq, hash) of the newest stored audit record, or None (for the boot event)."""
-        return self.tail
-
-    @property
-    def lost(self):
-        """Records overwritten by the ring before the host acknowledged them."""
-        gone = self.last_seq() - self.capacity
-        return gone - self.ack if gone > self.ack else 0
-
     def append_audit(self, rec):
         """Store one audit record in its slot (overwriting the oldest when full)."""
         n = len(rec)
@@ -337,7 +341,7 @@ class FileStore:
                                             "key": hexlify(key).decode()}).encode())
 
 
-class MemStore:
+class MemStore(_Ring):
     """The same interface in RAM (tests, simulator): nothing survives the object."""
 
     def __init__(self, capacity=CAPACITY, identity=None):
@@ -354,21 +358,6 @@ class MemStore:
 
     def save_state(self, blob):
         self.blob = bytes(blob)
-
-    def last_seq(self):
-        return self.tail[0] if self.tail is not None else 0
-
-    def first_seq(self):
-        last = self.last_seq()
-        return last - self.capacity + 1 if last > self.capacity else 1
-
-    def audit_tail(self):
-        return self.tail
-
-    @property
-    def lost(self):
-        gone = self.last_seq() - self.capacity
-        return gone - self.ack if gone > self.ack else 0
 
     def append_audit(self, rec):
         seq = _rec_seq(rec)
