@@ -110,6 +110,11 @@ def _rec_seq(rec):
 class _Ring:
     """What every store knows of its audit ring from `tail`, `capacity` and `ack`."""
 
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.tail = None          # (seq, hash) of the newest stored record
+        self.ack = 0              # highest seq the host acknowledged
+
     def last_seq(self):
         """Sequence number of the newest stored audit record (0 if none)."""
         return self.tail[0] if self.tail is not None else 0
@@ -136,7 +141,7 @@ class FileStore(_Ring):
     def __init__(self, root, fs=None, capacity=CAPACITY):
         self.root = root.rstrip("/") or "/"
         self.fs = fs if fs is not None else OsFS()
-        self.capacity = capacity
+        _Ring.__init__(self, capacity)
         self.problems = []        # damaged slots and records found when opening
         self._cur = None          # slot name holding the newest valid state record
         self._seq = 0             # its slot_seq
@@ -345,12 +350,10 @@ class MemStore(_Ring):
     """The same interface in RAM (tests, simulator): nothing survives the object."""
 
     def __init__(self, capacity=CAPACITY, identity=None):
-        self.capacity = capacity
+        _Ring.__init__(self, capacity)
         self.problems = []
         self.blob = None
         self.records = {}
-        self.tail = None
-        self.ack = 0
         self.identity = identity
 
     def load_state(self):
