@@ -414,6 +414,37 @@ def test_damaged_state_refuses_sealed_until_reset(tmp_path: Path) -> None:
     assert audit.verify(h2.audit_all(), DEVICE) == []
 
 
+def _break_state(root: Path, erase: bool) -> None:
+    for name in ("state.a", "state.b"):
+        p = root / name
+        if p.exists():
+            if erase:
+                p.unlink()
+            else:
+                b = bytearray(p.read_bytes())
+                b[20] ^= 0xFF
+                p.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("erase", [True, False], ids=["erased", "damaged"])
+def test_lost_state_record_does_not_reopen_old_tokens(tmp_path: Path, erase: bool) -> None:
+    """An attacker who erases or corrupts the state record cannot replay captured tokens:
+    the audit log still proves the highest serial used."""
+    h = Host(FileStore(str(tmp_path)))
+    ready(h)                                                      # permit serial 1
+    assert h.cmd(m.TAMPER_RESET, {"token": make_reset(2)})[0] == m.OK
+    assert h.cmd(m.LOAD_PERMIT, {"token": make_permit(3)})[0] == m.OK
+    _break_state(tmp_path, erase)
+    h2 = Host(FileStore(str(tmp_path)), rtc=h.rtc)
+    for token in (make_permit(1), make_reset(2), make_permit(3)):
+        r = h2.cmd(m.LOAD_PERMIT, {"token": token})
+        assert r[0] == m.ERROR and "replayed" in r[2]["message"], r
+    assert h2.dev.locked
+    ok = make_reset(4) if not erase else make_permit(4)
+    assert h2.cmd(m.LOAD_PERMIT if erase else m.TAMPER_RESET, {"token": ok})[0] == m.OK
+    assert audit.verify(h2.audit_all(), DEVICE) == []
+
+
 def test_second_link_has_its_own_decoder(host: Host) -> None:
     a = host.request(m.PING)
     b = host.request(m.STATUS)

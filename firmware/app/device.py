@@ -126,6 +126,10 @@ class Device:
         self._event({"kind": "boot", "reset_cause": cause, "device_ms": mono_ms})
         tail = self.store.audit_tail()
         blob = recovery.boot_record(self.store.load_state(), tail, self.store.read_audit)
+        if tail is not None and blob is not None and not _state.intact(blob):
+            # damaged record: the log still proves which token serials were used
+            tail = (tail[0], tail[1], recovery.log_serial_floor(
+                self.store.read_audit, self.store.first_seq(), tail[0]))
         ev = (E.BOOT, blob, cause, tail) if tail is not None else (E.BOOT, blob, cause)
         self._guarded(ev, mono_ms, rtc_s)  # a storage fault is reported; the lock stays locked
         return self._take()

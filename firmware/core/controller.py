@@ -253,10 +253,14 @@ class LockController:
                 self.permit = _permit.decode(st.permit, self.key)
         except ValueError as exc:
             self.damaged = True
+            detail = "damaged: %s" % exc
             if tail:
                 self.chain = _audit.Chain(self.device_id, tail[0], tail[1])
                 self.st.audit_seq, self.st.audit_head = tail[0], tail[1]
-            self._audit("state", "damaged: %s" % exc)
+                if len(tail) > 2:  # the highest token serial the audit log proves used
+                    self.st.serial_floor = tail[2]
+                    detail += " serial_floor=%d from log" % tail[2]
+            self._audit("state", detail)
             return
         self.st = st
         self.chain = _audit.Chain(self.device_id, st.audit_seq, st.audit_head)

@@ -3,6 +3,10 @@
 # changes announced by those newer records are rolled forward into the record, so a
 # power cut between the two writes cannot undo a tamper latch, a recall or a lockout.
 # Permissive changes (permit loaded, resets) are not: the host simply repeats them.
+# When the state record is gone or damaged, the log still proves the highest token serial
+# the device accepted, so old permits, recalls and resets cannot be replayed then either.
+
+import struct
 
 from firmware.core import state as _state
 from protocols import audit as _audit
@@ -24,6 +28,8 @@ def boot_record(blob, tail, read_audit=None):
         return blob
     if blob is None:
         st = _state.State()
+        if read_audit is not None:
+            st.serial_floor = log_serial_floor(read_audit, 1, tail[0])
     else:
         try:
             st = _state.decode(blob)
@@ -37,6 +43,34 @@ def boot_record(blob, tail, read_audit=None):
     st.audit_seq = tail[0]
     st.audit_head = tail[1]
     return _state.encode(st)
+
+
+def log_serial_floor(read_audit, first_seq, last_seq):
+    """The highest token serial the stored audit log shows accepted (permit_loaded,
+    recall, tamper_reset records, "serial=N"); 0 if none. Reads the log in chunks."""
+    floor = 0
+    seq = first_seq
+    while seq <= last_seq:
+        recs = read_audit(seq, MAX_READ)
+        if not recs:
+            break
+        for rec in recs:
+            try:
+                _s, _t, code, detail, _h = _audit.decode(rec)
+            except ValueError:
+                continue
+            if code in _TOKEN_CODES and detail.startswith("serial="):
+                n = detail[7:].split(" ")[0]
+                if n.isdigit() and int(n) > floor:
+                    floor = int(n)
+        nxt = struct.unpack_from(">I", recs[-1], 0)[0] + 1
+        if nxt <= seq:
+            break
+        seq = nxt
+    return floor
+
+
+_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset")
 
 
 def _restrict(st, rec):

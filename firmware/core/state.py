@@ -103,3 +103,12 @@ def decode(blob):
     st.audit_seq, st.audit_head = f[10], f[11]
     st.permit = bytes(blob[_HEAD_LEN:_HEAD_LEN + f[12]])
     return st
+
+
+def intact(blob):
+    """True when `blob` decodes as a state record."""
+    try:
+        decode(blob)
+    except ValueError:
+        return False
+    return True
