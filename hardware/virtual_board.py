@@ -107,7 +107,8 @@ class VirtualBoard:
         identity: tuple[str, bytes] | None = None,
         reflash: bool = False,
     ) -> None:
-        self.state_dir = Path(state_dir) if state_dir is not None else None
+        # absolute: the board process runs in the repo, not in the caller's directory
+        self.state_dir = Path(state_dir).resolve() if state_dir is not None else None
         self.mode = mode
         self.runtime = runtime
         self.heap_kb = heap_kb

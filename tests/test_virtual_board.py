@@ -319,3 +319,18 @@ def test_fuzzed_bytes_never_break_the_board(field_board: tuple[VirtualBoard, Lin
     _, recs = link.request(M.AUDIT_READ, link.seq, {"from_seq": 0, "count": 50})
     assert audit.verify(recs["records"], DEV_DEVICE_ID) == []
     assert vb.alive
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_relative_state_dir_is_the_callers(tmp_path: Path, runtime: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative --state-dir means the caller's directory, for storage and identity."""
+    monkeypatch.chdir(tmp_path)
+    key = crypto.device_key(b"\x07" * 32, "AL-REL-1")
+    with VirtualBoard("rel", runtime=runtime, identity=("AL-REL-1", key)) as vb:
+        link = Link(vb.port, key)
+        assert link.request(M.INFO, 1)[1]["device_id"] == "AL-REL-1"
+        assert link.request(M.STIMULUS, 2, {"kind": "grip", "held": True},
+                            counter=1)[0] == M.OK  # sealed with the provisioned key
+        link.close()
+    assert (tmp_path / "rel" / "storage" / "identity.json").is_file()
