@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from firmware.core.controller import LockController
+from hardware.hil.fixtures import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
 from protocols import audit, crypto, permit
 
 MASTER = bytes(range(7, 39))
@@ -23,14 +24,8 @@ KEY = crypto.device_key(MASTER, DEVICE)
 OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the true UTC when a Rig's world clock is 0
 
-E7 = 10**7
-M_PER_DEG = 111195.08  # metres per degree of great circle (mean Earth radius)
-
-# Zones are axis-aligned lat/lon boxes near Berlin: (lat_lo, lat_hi, lon_lo, lon_hi) in 1e-7 deg.
-ZONE_A = (523000000, 523200000, 130000000, 130300000)      # allowed, ~2.2 km x 2 km
-HOLE_A = (523080000, 523120000, 130200000, 130260000)      # hole in A, ~440 m x 400 m
-FORBID = (523020000, 523060000, 130040000, 130100000)      # forbidden, inside A
-ZONE_B = (523400000, 523500000, 130000000, 130100000)      # second allowed zone
+# Zones are axis-aligned lat/lon boxes near Berlin, (lat_lo, lat_hi, lon_lo, lon_hi) in
+# 1e-7 deg: E7, M_PER_DEG, ZONE_A, HOLE_A, FORBID, ZONE_B come from the shipped HIL suite.
 
 
 def box_ring(b: tuple[int, int, int, int]) -> list[tuple[int, int]]:

@@ -13,7 +13,7 @@ import time as _time
 import types
 from typing import Any
 
-from .fake_machine import FakeADC, FakeClock, FakePin, FakeUART
+from .fake_machine import FakeADC, FakeClock, FakePin, FakePWM, FakeUART
 
 Log = list[tuple[Any, ...]]
 
@@ -87,28 +87,22 @@ class FakeRTC:
         return None
 
 
-class FakePWMOut:
+class FakePWMOut(FakePWM):
+    """FakePWM on a pin, logging its setup and every duty change."""
+
     def __init__(self, log: Log, pin: Any, freq: int = 0, duty_u16: int | None = None) -> None:
+        super().__init__()
         self.log = log
         self.pin = pin
         self.frequency = freq
-        self.duties: list[int] = []
         log.append(("pwm", getattr(pin, "n", None), freq, duty_u16))
         if duty_u16 is not None:
             self.duties.append(duty_u16)
 
-    def freq(self, f: int | None = None) -> int | None:
-        if f is None:
-            return self.frequency
-        self.frequency = f
-        return None
-
     def duty_u16(self, d: int | None = None) -> int | None:
-        if d is None:
-            return self.duties[-1] if self.duties else 0
-        self.duties.append(d)
-        self.log.append(("duty", getattr(self.pin, "n", None), d))
-        return None
+        if d is not None:
+            self.log.append(("duty", getattr(self.pin, "n", None), d))
+        return super().duty_u16(d)
 
 
 class DeadSPI:
