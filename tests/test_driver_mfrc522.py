@@ -376,3 +376,17 @@ def test_fwi_14_uses_a_coarser_prescaler():
     drv.set_timeout(m.fwt_us(14) + m.DELTA_FWT_US)
     want = m.fwt_us(14) + m.DELTA_FWT_US
     assert want <= fake.timer_us() < want + 1000
+
+
+def test_wtx_is_capped_at_the_longest_fwt():
+    card = SlowCard(UID4, key=KEY, ats=bytes.fromhex("0677777102 80".replace(" ", "")),
+                    wtxm=59)
+    fake, drv = rig(card)
+    drv.select()
+    drv.rats()
+    drv.fwt_us = m.fwt_us(14) + m.DELTA_FWT_US              # as if the card said FWI 14
+    seen = []
+    real = drv.set_timeout
+    drv.set_timeout = lambda us: (seen.append(us), real(us))  # type: ignore[method-assign]
+    drv.exchange_apdu(b"\x00\xa4\x04\x0c\x07\xd2\x76\x00\x00\x85\x01\x01\x00")
+    assert seen[0] == m.fwt_us(14) + m.DELTA_FWT_US        # not 59 x 4.9 s

@@ -335,7 +335,8 @@ def test_gsv_joined_mid_cycle_or_out_of_order_waits_for_the_next():
     assert (p.cn0, p.in_view) == (35, 5)
 
 
-@pytest.mark.parametrize("body", ["GPGSV,1,1,x4", "GPGSV,1,1,01,01,45,120,4x", "GPGSV,1"])
+@pytest.mark.parametrize("body", ["GPGSV,1,1,x4", "GPGSV,1,1,01,01,45,120,4x", "GPGSV,1",
+                                  "GPGSV,1,2,01,01,45,120,45", "GPGSV,0,0,01"])
 def test_malformed_gsv_is_counted_and_changes_nothing(body: str):
     p = n.NMEA()
     p.feed(gsv("GP", 1, 1, 1, [(1, "40")]), 0)

@@ -81,7 +81,7 @@ TIMEOUT_US = 25000
 # 2^FWI, FWI from the ATS (TB(1) high nibble; 4 when absent or 15, RFU), so FWI 7
 # (NTAG 424 DNA) is 38.7 ms and FWI 14 is 4.95 s. The reader adds
 # delta FWT = 49152 / fc (3.6 ms, as NXP's reader library does). S(WTX) multiplies FWT
-# by WTXM (1-59) for the one answer that follows.
+# by WTXM (1-59) for the one answer that follows, at most to FWT(14).
 FC_HZ = 13560000
 FWI_DEFAULT = 4
 DELTA_FWT_US = 3625
@@ -401,7 +401,7 @@ class MFRC522:
         if wtxm < 1 or wtxm > 59:
             raise ProtocolError("rfid: S(WTX) with WTXM %d (1-59)" % wtxm)
         fwt = self.fwt_us if self.fwt_us is not None else self.timeout_us
-        self.set_timeout((fwt - DELTA_FWT_US) * wtxm + DELTA_FWT_US)
+        self.set_timeout(min((fwt - DELTA_FWT_US) * wtxm, fwt_us(14)) + DELTA_FWT_US)
         try:
             return self.transceive_crc(req)
         finally:

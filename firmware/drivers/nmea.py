@@ -297,6 +297,8 @@ class NMEA:
         if len(f) < 4 or not (f[1].isdigit() and f[2].isdigit() and f[3].isdigit()):
             return False
         total, num, n = int(f[1]), int(f[2]), int(f[3])
+        if num < 1 or num > total:
+            return False
         sig = f[-1] if (len(f) - 4) % 4 == 1 else ""
         key = (f[0][:2], sig)
         best = 0
