@@ -158,6 +158,8 @@ def _scalars(digest, sig):
         raise P256Error("signature r is zero or not below the group order")
     if not 0 < s < N:
         raise P256Error("signature s is zero or not below the group order")
+    if len(digest) != 32:
+        raise P256Error("digest is %d bytes (want the 32 of SHA-256)" % len(digest))
     w = pow(s, N - 2, N)
     e = int.from_bytes(digest, "big") % N
     return r, e * w % N, r * w % N

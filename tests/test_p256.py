@@ -146,6 +146,12 @@ def test_malformed_key_raises(what: str, key: str) -> None:
         p256.PublicKey(bytes.fromhex(key))
 
 
+def test_digest_of_another_length_raises() -> None:
+    key = p256.PublicKey(bytes.fromhex(_GOOD_KEY))
+    with pytest.raises(p256.P256Error, match="digest"):
+        p256.verify_digest(key, bytes(31), bytes.fromhex(_GOOD_SIG))
+
+
 def test_compressed_key_decodes_to_the_same_point() -> None:
     x, y = int(_X, 16), int(_GOOD_KEY[66:], 16)
     comp = bytes((2 + (y & 1),)) + x.to_bytes(32, "big")
