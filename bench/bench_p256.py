@@ -204,13 +204,15 @@ def heap_wasm(pub: str, sig_case: tuple[str, str]) -> dict | None:
         return None
     m, s = sig_case
     steps = ["from protocols import p256",
-             f"k = p256.PublicKey(bytes.fromhex({pub!r}))",
+             f"k = p256.PublicKey(bytes.fromhex({pub!r}))",   # first key: + generator table
+             f"k2 = p256.PublicKey(bytes.fromhex({pub!r}))",
              f"m, s = bytes.fromhex({m!r}), bytes.fromhex({s!r})",
              "ok = p256.verify(k, m, s)"]
     with tempfile.TemporaryDirectory() as tmp:
         used = heap_profile(steps, heap_kb=2048, root=compiled_root(Path(tmp)))
-    return {"module": used[1] - used[0], "key": used[2] - used[1],
-            "g_table": used[4] - used[3]}
+    key = used[3] - used[2]
+    return {"module": used[1] - used[0], "key": key, "g_table": used[2] - used[1] - key,
+            "after_verify": used[5] - used[4]}
 
 
 def mpy_size() -> dict:
@@ -242,7 +244,7 @@ def report(name: str, r: dict, msg: int) -> float:
           f"{r['key_load_us'] / 1000:.2f} ms")
     if "work_heap" in r:
         print(f"  {name:9} working set during verify (peak live above before): "
-              f"{r['work_heap']} B (64-bit build: pointers and mpz digits twice ESP32's)")
+              f"{r['work_heap']} B (64-bit build: pointers and object headers twice ESP32's)")
     return med["verify_us"] / med["plain_us"]
 
 
@@ -261,14 +263,17 @@ def main() -> None:
         ratios[name] = report(name, r, a.msg)
         if name == "MP native":
             v = statistics.median(r["verify_us"]) / 1000
+            k = r["key_load_us"] / 1000
             print(f"  ESP32 estimate (b): {v * 50:.0f}-{v * 75:.0f} ms = native verify {v:.2f} ms"
                   " x 50-75 (the issue's 10 ms native -> 0.5-0.75 s ESP32 ratio; this native"
-                  " build is 64-bit, so its bignums are faster than a 32-bit one: a floor)")
+                  " build is 64-bit, so its bignums are faster than a 32-bit one: a floor);"
+                  f" key load at boot {k * 50 / 1000:.2f}-{k * 75 / 1000:.2f} s per key")
     print("  .mpy size:", ", ".join(f"{k} {v} B" for k, v in mpy_size().items()))
     h = heap_wasm(pub, cases[0])
     if h:
         print(f"  heap kept (WASM 32-bit, .mpy): module {h['module']} B (0 when frozen), "
-              f"trusted key {h['key']} B each, generator table {h['g_table']} B")
+              f"trusted key {h['key']} B each, generator table {h['g_table']} B, "
+              f"kept by a verify {h['after_verify']} B")
     q = ratios.get("MP WASM") or ratios.get("MP native")
     if q:
         lo, hi = (q * s for s in ESP32_PLAIN_S)

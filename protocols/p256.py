@@ -124,17 +124,26 @@ def key_id(point_bytes):
     return hashlib.sha256(encode_point(x, y)).digest()[:KEY_ID_LEN]
 
 
+_G = []  # the generator's comb table, built on first use
+
+
+def _g_table():
+    if not _G:
+        _G.append(comb_table(GX, GY))
+    return _G[0]
+
+
 class PublicKey:
-    """A trusted P-256 key, decoded and checked once, with its comb table."""
+    """A trusted P-256 key, decoded and checked once, with its comb table. The first key
+    loaded also builds the generator's table, so trust-store load at boot pays for both
+    and a permit load pays only the verification."""
 
     def __init__(self, point_bytes):
         x, y = decode_point(point_bytes)
+        _g_table()
         self.raw = encode_point(x, y)
         self.id = hashlib.sha256(self.raw).digest()[:KEY_ID_LEN]
         self.table = comb_table(x, y)
-
-
-_G = []  # the generator's comb table, built on first use
 
 
 def _digits(u):
@@ -167,10 +176,8 @@ def _scalars(digest, sig):
 
 def verify_digest(key, digest, sig):
     """True if sig (r || s) is key's signature of the 32-byte SHA-256 digest."""
-    if not _G:
-        _G.append(comb_table(GX, GY))
     r, u1, u2 = _scalars(digest, sig)
-    tg, tq = _G[0], key.table
+    tg, tq = _g_table(), key.table
     d1, d2 = _digits(u1), _digits(u2)
     x, y, z = 1, 1, 0
     for j in range(_COLS - 1, -1, -1):
