@@ -1,4 +1,5 @@
-"""NTAG 424 DNA: AN12196 AuthenticateEV2First worked example and session keys, AES-CMAC
+"""NTAG 424 DNA: AN12196 AuthenticateEV2First worked example, session keys and secure
+messaging (Table 17 WriteData bytes: command MAC, IV, answer MAC), AES-CMAC
 (RFC 4493), AN10922 key diversification, and GetCardUID in CommMode.Full binding the
 holder to the key that answered (firmware/drivers/ntag424.py, firmware/drivers/cmac.py)."""
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 
 from firmware.drivers import cmac as C
 from firmware.drivers import mfrc522 as m
-from firmware.drivers.ntag424 import EV2First, RfidReader, session_keys
+from firmware.drivers.ntag424 import EV2First, RfidReader, Session, session_keys
 from hardware.aes import aes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,6 +70,36 @@ def test_an12196_session_keys() -> None:
     v = _an12196()
     assert session_keys(aes, v["KEY"], v["T14_RND_A"], v["T14_RND_B"]) == (
         v["T14_SES_ENC"], v["T14_SES_MAC"])
+
+
+# AN12196 rev 2.0 Table 17 (WriteData, CommMode.Full, file 02h, 128 bytes at offset 0) in
+# the Table 14 session (TI 9D00C4DF, CmdCtr 0), as transcribed in public NTAG 424 suites.
+T17_HEADER = bytes.fromhex("02000000800000")
+T17_DATA = bytes.fromhex(
+    "0051D1014D550463686F6F73652E75726C2E636F6D2F6E7461673432343F653D" + "30" * 32
+    + "26633D" + "30" * 16).ljust(128, b"\x00")
+T17_CIPHER = bytes.fromhex(
+    "421C73A27D827658AF481FDFF20A5025B559D0E3AA21E58D347F343CFFC768BF"
+    "E596C706BC00F2176781D4B0242642A0FF5A42C461AAF894D9A1284B8C76BCFA"
+    "658ACD40555D362E08DB15CF421B51283F9064BCBE20E96CAE545B407C9D651A"
+    "3315B27373772E5DA2367D2064AE054AF996C6F1F669170FA88CE8C4E3A4A7BB"
+    "BEF0FD971FF532C3A802AF745660F2B4")
+T17_CMD_MAC = bytes.fromhex("D1D9A8499661EBF3")
+T17_RESP_MAC = bytes.fromhex("FC222E5F7A542452")
+
+
+def test_an12196_table17_secure_messaging() -> None:
+    """The driver's command MAC (truncation, CmdCtr and TI order), command IV and answer
+    MAC check reproduce NXP's published APDU and accept its answer."""
+    v = _an12196()
+    s = Session(aes, v["T14_TI"], v["T14_SES_ENC"], v["T14_SES_MAC"])
+    padded = T17_DATA + b"\x80" + bytes(15)
+    assert aes(s.enc_key, 2, s.iv(b"\xa5\x5a")).encrypt(padded) == T17_CIPHER
+    link = ScriptedCard([T17_RESP_MAC + b"\x91\x00"])
+    assert s.command(link, 0x8D, T17_HEADER + T17_CIPHER) == b""
+    assert link.sent == [b"\x90\x8d\x00\x00\x9f" + T17_HEADER + T17_CIPHER + T17_CMD_MAC
+                         + b"\x00"]
+    assert s.ctr == 1
 
 
 # RFC 4493 section 4: AES-128 key 2b7e1516..., messages of 0, 16, 40 and 64 bytes.

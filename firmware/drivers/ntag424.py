@@ -96,8 +96,8 @@ class Session:
         return bytes((self.ctr & 0xFF, self.ctr >> 8))
 
     def command(self, reader, cmd, header=b""):
-        """Send cmd with a MAC (CommMode.MAC/Full, no command data); check the answer's
-        MAC; return its (still encrypted) data."""
+        """Send cmd || header (header: any bytes already in their CommMode form) with its
+        MAC; check the answer's MAC; return the answer's (still encrypted) data."""
         mac = self.mac_t(bytes((cmd,)) + self._ctr() + self.ti + header)
         ans = reader.exchange_apdu(bytes((0x90, cmd, 0, 0, len(header) + 8)) + header + mac
                                    + b"\x00")
@@ -114,9 +114,12 @@ class Session:
         || 0^8), padding removed."""
         if not body or len(body) % 16:
             raise AuthError("ntag424: encrypted answer of %d bytes" % len(body))
-        iv = self.aes(self.enc_key, AES_ECB).encrypt(b"\x5a\xa5" + self.ti + self._ctr()
-                                                     + bytes(8))
-        return _unpad(self.aes(self.enc_key, AES_MODE_CBC, iv).decrypt(body))
+        return _unpad(self.aes(self.enc_key, AES_MODE_CBC, self.iv(b"\x5a\xa5")).decrypt(body))
+
+    def iv(self, label):
+        """E(SesAuthENCKey, label || TI || CmdCtr || 0^8): label A5 5A for command data,
+        5A A5 for answers."""
+        return self.aes(self.enc_key, AES_ECB).encrypt(label + self.ti + self._ctr() + bytes(8))
 
     def card_uid(self, reader):
         """GetCardUID in CommMode.Full -> the UID the card keeps (7 bytes)."""
