@@ -431,7 +431,8 @@ class LockMachine(RuleBasedStateMachine):
         elif persists:
             o.floor = persisted_floor(persists[-1])
         # the pending decision falls due at this event's end
-        opened = [a for a in acts if a == ("actuate", False)]
+        opened = [a for a in acts if a[:2] == ("actuate", False)]
+        assert all(a[2] == "authorised" for a in opened), (where, opened)
         due = o.pending is not None and o.mono >= o.pending[0]
         if opened:
             assert was_locked and len(opened) == 1, (where, acts)
@@ -450,8 +451,13 @@ class LockMachine(RuleBasedStateMachine):
         codes = [audit.decode(a[1])[2] for a in acts if a[0] == "audit"]
         if opened:
             assert "unlock" in codes, (where, codes)
-        if ev[0] != "boot" and ("actuate", True) in acts:
+        relocks = [a[2] for a in acts if a[:2] == ("actuate", True)]
+        if ev[0] != "boot" and relocks:
             assert "relock" in codes, (where, codes)
+            # the action carries the reason of the relock record, exactly
+            details = [audit.decode(a[1])[3] for a in acts if a[0] == "audit"
+                       and audit.decode(a[1])[2] == "relock"]
+            assert ["reason=" + r for r in relocks] == details, (where, relocks, details)
         if res:
             assert codes[:1] == (["permit_refused"] if not res[0][1] else
                                  [{1: "permit_loaded", 2: "recall", 3: "tamper_reset"}[

@@ -619,12 +619,15 @@ class FailingStore(MemStore):
 
 
 def test_counter_write_failure_means_no_action() -> None:
+    """A failed counter write: ERROR internal, nothing done; the core keeps the counter
+    as used (its floor never goes back), so the same sealed frame is not taken later."""
     store = FailingStore()
     h = Host(store)
     store.broken = True
     r = h.stim("tamper", source="magnet")
     assert r[0] == m.ERROR and r[2]["code"] == m.E_INTERNAL
-    assert h.dev.counter == 0 and not h.dev.ctl.st.tamper  # not acted on
+    assert not h.status()["tamper"]["latched"]  # not acted on
+    assert h.dev.counter == 1  # burnt: never accepted again
     store.broken = False
     assert h.stim("tamper", source="magnet")[0] == m.OK
     assert h.status()["tamper"]["latched"]

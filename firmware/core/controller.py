@@ -179,7 +179,7 @@ class LockController:
         self.locked = False
         self.factors = {}
         self.open_until = self.now + self.permit.max_unlock_s * 1000
-        self._out.append((E.ACTUATE, False))
+        self._out.append((E.ACTUATE, False, "authorised"))
         self._out.append((E.INDICATE, "ready"))
         detail = "holder=%d serial=%d" % (holder, self.permit.serial)
         if self.waived[0] and self.waived[1]:
@@ -198,7 +198,7 @@ class LockController:
         if self.locked:
             return
         self.locked = True
-        self._out.append((E.ACTUATE, True))
+        self._out.append((E.ACTUATE, True, why))
         self._out.append((E.INDICATE, "locked"))
         self._audit("relock", "reason=" + why)
 
@@ -225,7 +225,7 @@ class LockController:
             for t in due:
                 if t > now and (at is None or t < at):
                     at = t
-        if at is not None and at != self._wake:
+        if at != self._wake:  # None: what was announced is no longer due
             self._out.append((E.WAKE, at))
         self._wake = at
 
@@ -235,7 +235,7 @@ class LockController:
         if self.booted:
             raise ValueError("already booted: build a new controller to reboot")
         self.locked = True
-        self._out.append((E.ACTUATE, True))
+        self._out.append((E.ACTUATE, True, "boot"))
         self.booted = True
         if blob is not None:  # an empty record is a truncated one, not a first boot
             self._restore(blob, ev[3] if len(ev) > 3 else None)
@@ -492,6 +492,39 @@ class LockController:
             self.faulty.pop(key, None)
         else:
             self.faulty[key] = True
+
+    # -- the public face besides handle/status/reasons/locked ----------------------------
+    @property
+    def audit_seq(self):
+        """Sequence number of the last audit record emitted."""
+        return self.chain.seq
+
+    @property
+    def audit_head(self):
+        """Hash of the last audit record emitted (the chain head)."""
+        return self.chain.head
+
+    @property
+    def counter(self):
+        """The last accepted sealed-command counter (the anti-replay floor)."""
+        return self.st.cmd_floor
+
+    def accept_counter(self, counter):
+        """Accept the counter of a sealed command before the host acts on it: returns
+        [PERSIST] with the new floor (write it first; a failed write means: do not act),
+        or [RESULT False] when refused (a damaged state record is kept for the authority
+        reset, so only the reset token is accepted; a counter not above the floor)."""
+        self._out = out = []
+        if self.damaged:
+            out.append((E.RESULT, False, "state damaged: only an authority reset "
+                        "(TAMPER_RESET) is accepted"))
+        elif type(counter) is not int or counter <= self.st.cmd_floor:
+            out.append((E.RESULT, False, "replayed counter %r (last %d)"
+                        % (counter, self.st.cmd_floor)))
+        else:
+            self.st.cmd_floor = counter
+            self._save()
+        return out
 
     def status(self):
         """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
