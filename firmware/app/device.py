@@ -339,6 +339,7 @@ class Device(Host):
                 from firmware.drivers.nmea import NMEA
                 self._nmea = NMEA()
             evs = self._nmea.feed((f["sentence"].strip() + "\r\n").encode(), mono_ms)
+            evs.append(self._nmea.observe(mono_ms))  # what the receiver shows now
         else:
             evs = (M.stimulus_event(f),)
         for ev in evs:
