@@ -91,22 +91,22 @@ def _actuator(d: schemdraw.Drawing, x: float, y: float, act: dict[str, Any]) -> 
     d.add(elm.Label().at((x, y)).label("actuator: fail-secure solenoid, energise = unlock",
                                        loc="right", fontsize=10))
     top = (x + 7, y - 1.0)
-    d.add(elm.Label().at(top).label("+12V (boost)", loc="top", fontsize=9))
+    d.add(elm.Label().at(top).label("+12V (boost)", loc="left", fontsize=9))
     d.add(elm.Line().at(top).right(2.5))
     d.add(elm.Diode().down(3).reverse().label("1N5819\nflyback", loc="bottom",
                                               fontsize=8))
     d.add(elm.Line().left(2.5))
     coil = d.add(elm.Inductor2().at(top).down(3).label("solenoid\n12 V, 650 mA",
                                                        loc="bottom", fontsize=8))
-    fet = d.add(elm.NFet().at(coil.end).anchor("drain").reverse().label(
-        "AO3400", loc="left", fontsize=8))
+    fet = d.add(elm.NFet().right().reverse().at(coil.end).anchor("drain").label(
+        "AO3400A", loc="right", fontsize=8))
     d.add(elm.Ground().at(fet.source))
     gate = d.add(elm.Resistor().at(fet.gate).left(3).label("100 Ω", fontsize=8))
     d.add(elm.Resistor().at(gate.end).down(2.5).label("100 k", loc="bottom", fontsize=8))
     d.add(elm.Ground())
     _net(d, gate.end, "actuator.drive", leftward=True)
     # position switch: the pin reads locked_level (1) with the bolt home
-    sy = y - 9.5
+    sy = y - 12.5
     d.add(elm.Label().at((x, sy + 2.8)).label(
         f"bolt position: reads {act.get('locked_level', 1)} when home", loc="right",
         fontsize=9))
@@ -174,7 +174,7 @@ def _power(d: schemdraw.Drawing, x: float, y: float) -> None:
     bus = (out[0] + 1.5, out[1])
     d.add(elm.Line().at(out).to(bus))
     d.add(elm.Dot().at(bus))
-    buck = _block(d, (bus[0] + 1.5, bus[1]), "S7V8F3", "3.3 V buck-boost")
+    buck = _block(d, (bus[0] + 1.5, bus[1]), "S9V11F3S5CMA", "3.3 V buck-boost")
     d.add(elm.Line().at(bus).to(buck.absanchors["in"]))
     _net(d, buck.absanchors["out"], "3V3", leftward=False)
     d.add(elm.Line().at(bus).down(4.5))
