@@ -831,7 +831,7 @@ class LockMachine(RuleBasedStateMachine):
         recs = self.rig.records
         bounds = [*self.chain_starts, len(recs)]
         for a, b in zip(bounds, bounds[1:], strict=False):
-            head = self.rig.c.chain.head if b == len(recs) else None
+            head = self.rig.c.audit_head if b == len(recs) else None
             assert audit.verify(recs[a:b], self.rig.device, head) == [], (a, b)
 
 
