@@ -15,7 +15,9 @@ _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTP
 
 
 class LockController:
-    """One lock. `handle(event, mono_ms, rtc_s)` returns a list of action tuples."""
+    """One lock. `handle(event, mono_ms, rtc_s)` returns a list of action tuples.
+
+    device_key None: the board is not provisioned; every token is refused (audited)."""
 
     def __init__(self, device_id, device_key, config=None):
         self._device_id = device_id
@@ -277,7 +279,7 @@ class LockController:
         log, which lets the chain continue even when the state record is damaged."""
         try:
             st = states.decode(blob)
-            if st.permit:
+            if st.permit and self._key is not None:
                 self._permit = tokens.decode(st.permit, self._key)
         except ValueError as exc:
             self._damaged = True
@@ -304,6 +306,8 @@ class LockController:
         if type(blob) is not bytes and type(blob) is not bytearray:
             raise TypeError("permit needs token:bytes")
         try:
+            if self._key is None:  # an unprovisioned board: nothing can authenticate
+                raise ValueError("device not provisioned")
             dev = tokens.peek_device_id(blob)
             if dev != self._device_id:
                 raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
