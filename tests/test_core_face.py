@@ -115,3 +115,25 @@ def test_controller_state_is_private() -> None:
     c = LockController(DEVICE, KEY)
     public = {n for n in vars(c) if not n.startswith("_")}
     assert public == {"locked"}
+
+
+def test_validity_is_the_cores_own_check_with_both_bounds_included() -> None:
+    """Host code (the authority's status) calls this instead of copying it: valid from
+    not_before to not_after inclusive; the lock agrees at each bound."""
+    from types import SimpleNamespace
+
+    from firmware.core import rules
+    p = SimpleNamespace(not_before=100, not_after=200)
+    assert [rules.validity(p, t) for t in (99, 100, 200, 201)] == \
+        ["permit_not_yet_valid", None, None, "permit_expired"]
+
+
+def test_the_lock_follows_validity_at_the_expiry_bound() -> None:
+    from conftest import Rig
+    r = Rig()
+    r.ready(make_permit(1, not_before=T0, not_after=T0 + 100))
+    r.advance(100_000 - r.t_ms)            # true UTC = not_after: still valid
+    r.fix("in")
+    assert "permit_expired" not in r.c.reasons(r.mono, r.rtc)
+    r.advance(1000)                         # not_after + 1
+    assert "permit_expired" in r.c.reasons(r.mono, r.rtc)

@@ -4,7 +4,7 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, recovery
+from firmware.core import creds, geo, gnss, recovery, rules
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
@@ -104,10 +104,9 @@ class LockController:
             r.append(E.R_TIME)
         else:
             now = self._wall()
-            if p is not None and now < p.not_before:
-                r.append(E.R_NOT_YET)
-            if p is not None and now > p.not_after:
-                r.append(E.R_EXPIRED)
+            why = None if p is None else rules.validity(p, now)
+            if why is not None:
+                r.append(why)
             if now < st.lockout_until:
                 r.append(E.R_LOCKOUT)
         if self._battery == 2:
@@ -320,7 +319,7 @@ class LockController:
             if self._damaged and p.kind != tokens.KIND_RESET:
                 raise ValueError("state damaged: only an authority reset is accepted")
             if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
-                    and self._wall() > p.not_after:
+                    and rules.validity(p, self._wall()) == E.R_EXPIRED:
                 raise ValueError("permit expired at %d" % p.not_after)
         except ValueError as exc:
             self._audit("permit_refused", str(exc))
