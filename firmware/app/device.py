@@ -4,6 +4,7 @@
 # Sans-IO: the port passes in bytes and clock readings and sends what comes back.
 #
 #     dev = Device(device_id, key, mode, store, ticks_us=time.ticks_us)
+#                                  # key None: unprovisioned (firmware/app/identity.py)
 #     out = dev.boot(mono_ms, rtc_s, cause)          # once per power-up, before anything
 #     out = dev.feed(data, mono_ms, rtc_s[, link])   # bytes from a host link
 #     out = dev.tick(mono_ms, rtc_s)                 # periodically and at dev.wake_at
