@@ -1,6 +1,6 @@
 # The lock controller: events in, actions out (see events.py). No I/O, no clock
 # reads, no randomness. The lock is open only while rules 1-5 of ARCHITECTURE.md
-# hold; `_reasons` is the single place that says why it may not be.
+# hold; `reasons` is the single place that says why it may not be.
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
@@ -575,7 +575,9 @@ class LockController:
         or [RESULT False] when refused (a damaged state record is kept for the authority
         reset, so only the reset token is accepted; a counter not above the floor)."""
         self._out = out = []
-        if self._damaged:
+        if not self._booted:
+            out.append((E.RESULT, False, "not booted"))
+        elif self._damaged:
             out.append((E.RESULT, False, "state damaged: only an authority reset "
                         "(TAMPER_RESET) is accepted"))
         elif type(counter) is not int or counter <= self._st.cmd_floor:
