@@ -137,3 +137,13 @@ def test_the_lock_follows_validity_at_the_expiry_bound() -> None:
     assert "permit_expired" not in r.c.reasons(r.mono, r.rtc)
     r.advance(1000)                         # not_after + 1
     assert "permit_expired" in r.c.reasons(r.mono, r.rtc)
+
+
+def test_an_unprovisioned_core_refuses_tokens_and_counters_and_audits_it() -> None:
+    c = LockController("UNPROVISIONED", None)
+    c.handle(("boot", None, "power_on"), 0, T0)
+    acts = c.handle(("permit", make_permit(1)), 10, T0)
+    assert ("result", False, "device not provisioned") in acts
+    assert audit_details(acts, "permit_refused") == ["device not provisioned"]
+    assert c.accept_counter(1) == [("result", False, "device not provisioned")]
+    assert c.locked and "no_permit" in c.reasons()

@@ -577,6 +577,8 @@ class LockController:
         self._out = out = []
         if not self._booted:
             out.append((E.RESULT, False, "not booted"))
+        elif self._key is None:
+            out.append((E.RESULT, False, "device not provisioned"))
         elif self._damaged:
             out.append((E.RESULT, False, "state damaged: only an authority reset "
                         "(TAMPER_RESET) is accepted"))
