@@ -273,16 +273,10 @@ class Unbuilt:
 
 
 def identity(mode, nvs, esp32=None):
-    """(device_id, key) from NVS; unprovisioned: a dev identity in dev mode, else a random
-    key nobody knows (so no permit can ever authenticate: the lock stays locked)."""
-    got = nvs.read_identity(esp32)
-    if got is not None:
-        return got
-    if mode == "dev":
-        from protocols import crypto
-        return "AL-DEV-0001", crypto.device_key(bytes(range(32)), "AL-DEV-0001")
-    import os
-    return "UNPROVISIONED", os.urandom(32)
+    """(device_id, key or None) from NVS, by the one policy of firmware/app/identity.py
+    (unprovisioned: the public dev identity in dev mode, else none: tokens refused)."""
+    from firmware.app import identity as ident
+    return ident.resolve(mode, nvs.read_identity(esp32))
 
 
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
