@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hardware import authority, geojson
-from hardware.cli import app
-from hardware.cli import permit as cli_permit
-from hardware.cli.common import UserError
+from armlock import authority
+from armlock.authority import zones as geojson
+from armlock.cli import app
+from armlock.cli import permit as cli_permit
+from armlock.cli.common import UserError
 from protocols import permit as P
 from protocols.crypto import device_key
 
@@ -240,7 +241,7 @@ def test_error_is_one_line_from_the_real_command(key: Path) -> None:
     assert run(*issue_args(key, out)).exit_code == 0
     _flip(out, 30)
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    res = subprocess.run([sys.executable, "-c", "from hardware.cli import main; main()",
+    res = subprocess.run([sys.executable, "-c", "from armlock.cli import main; main()",
                           "permit", "inspect", str(out), "--key", str(key)],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert res.returncode != 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hardware.cli import app
+from armlock.cli import app
 from simulator import scenario
 from simulator.sweep import parse_param, sweep
 

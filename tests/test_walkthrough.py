@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from hardware import walkthrough
-from hardware.cli import app
+from armlock.cli import app
+from armlock.tour import walkthrough
 from protocols import audit
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, console, friendly
 from hardware.client import CounterStore, DeviceClient
 from hardware.transport import LinkError, Transport, list_ports, open_transport
 from protocols import audit as A
@@ -120,7 +120,7 @@ def _auto_port() -> str:
 
 
 def _derive(path: Path, device_id: str) -> bytes:
-    from hardware import authority
+    from armlock import authority
 
     return authority.derive_device_key(authority.load_master_key(path), device_id)
 
@@ -140,7 +140,7 @@ def _read_device_key(path: Path) -> bytes:
 @contextmanager
 def session(ctx: typer.Context, sealed: bool = False) -> Iterator[DeviceClient]:
     """An open DeviceClient for the group options; maps link errors to exit codes."""
-    from hardware import authority
+    from armlock import authority
 
     o: Opts = ctx.obj
     board = None

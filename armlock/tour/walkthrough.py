@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from armlock import authority
 from firmware.core.controller import LockController
-from hardware import authority
 from protocols import audit
 from protocols import permit as P
 

@@ -9,7 +9,7 @@ from types import FrameType
 
 import typer
 
-from hardware.cli.common import UserError, console, err_console, friendly
+from armlock.cli.common import UserError, console, err_console, friendly
 from hardware.virtual_board import MODES, RUNTIMES, BoardError, VirtualBoard
 
 
@@ -74,7 +74,7 @@ def virtual_board(
 
 
 def _identity(device_id: str, keys: Path | None) -> tuple[str, bytes]:
-    from hardware import authority
+    from armlock import authority
 
     path = keys or authority.default_key_path()
     try:

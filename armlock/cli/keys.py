@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from hardware import authority
-from hardware.cli.common import UserError, console, friendly
+from armlock import authority
+from armlock.cli.common import UserError, console, friendly
 
 app = typer.Typer(help="Authority master key and device keys.", no_args_is_help=True)
 

@@ -13,9 +13,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardware import authority, geojson
-from hardware.cli.common import UserError, console, friendly
-from hardware.cli.keys import KEY_OPT, key_path
+from armlock import authority
+from armlock.authority import zones
+from armlock.cli.common import UserError, console, friendly
+from armlock.cli.keys import KEY_OPT, key_path
 from protocols import permit as P
 
 app = typer.Typer(help="Issue, inspect, recall and tamper-reset permit tokens.",
@@ -170,7 +171,7 @@ def issue(
         "not_after": nb + parse_duration(valid, "--valid"),
         "fail_enabled": _fail_profile(fail_profile), "max_unlock_s": unlock, "rule_mode": mode,
         "factor_mask": mask, "k": k, "window_s": win, "holders": holders,
-        "zones": geojson.load_all(zone),
+        "zones": zones.load_all(zone),
     }
     _check_out(out)
     blob = authority.issue(key_path(key), fields)

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from hardware.cli.common import UserError, console, state
+from armlock.cli.common import UserError, console, state
 
 app = typer.Typer(
     name="armlock",
@@ -27,31 +27,14 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 
 
 def _register() -> None:
-    """Attach every command group found; a group whose module is absent is skipped."""
-    import importlib
+    """Attach every command group."""
+    from armlock.cli import bench, board, build, demo, device, hil, keys, permit, simulate
 
-    groups = [
-        ("hardware.cli.keys", "keys"),
-        ("hardware.cli.permit", "permit"),
-        ("hardware.cli.demo", None),
-        ("hardware.cli.device", "device"),
-        ("hardware.cli.board", None),
-        ("hardware.cli.build", None),
-        ("hardware.cli.hil", None),
-        ("hardware.cli.bench", None),
-        ("simulator.cli", None),
-    ]
-    for modname, group in groups:
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:
-                continue
-            raise
-        if group:
-            app.add_typer(mod.app, name=group)
-        else:
-            mod.register(app)
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(permit.app, name="permit")
+    app.add_typer(device.app, name="device")
+    for mod in (demo, board, build, hil, bench, simulate):
+        mod.register(app)
 
 
 _register()

@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from armlock.authority import AuthorityError, derive_device_key, load_master_key
+from armlock.cli.common import UserError, console, err_console, friendly
+from armlock.cli.keys import KEY_OPT, key_path
 from hardware import boards
 from hardware import build as B
 from hardware import flash as FL
-from hardware.authority import AuthorityError, derive_device_key, load_master_key
-from hardware.cli.common import UserError, console, err_console, friendly
-from hardware.cli.keys import KEY_OPT, key_path
 
 BOARD_OPT = typer.Option(..., "--board", help="Board name (hardware/boards/<name>.json) or "
                          "a board file.")

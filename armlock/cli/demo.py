@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardware import walkthrough
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, console, friendly
+from armlock.tour import walkthrough
 from protocols import audit
 
 
@@ -30,7 +30,7 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder
     if core:
         _core_walk(out)
         return
-    from hardware.tour import TourError, run_tour
+    from armlock.tour.full import TourError, run_tour
 
     try:
         report = run_tour(out, progress=lambda msg: console.print(f"[dim]>[/dim] {msg}"),

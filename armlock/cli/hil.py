@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, console, friendly
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, console, friendly
 
 
 def _progress() -> Progress:
