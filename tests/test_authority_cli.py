@@ -185,7 +185,14 @@ def test_refused_request_burns_no_serial(key: Path) -> None:
 
 def test_expired_and_future_status(key: Path) -> None:
     d = key.parent
-    assert run(*issue_args(key, d / "old.bin", "--start", "2020-01-01T00:00:00Z")).exit_code == 0
+    res = run(*issue_args(key, d / "old.bin", "--start", "2020-01-01T00:00:00Z"))
+    assert res.exit_code == 2 and "validity ended 2020-01-01T08:00:00Z, before now" in res.stderr
+    old = authority.issue(key, {"kind": P.KIND_PERMIT, "device_id": "LOCK-0001",
+                                "not_before": 1577836800, "not_after": 1577865600,
+                                "max_unlock_s": 60, "rule_mode": P.MODE_ANY,
+                                "factor_mask": P.F_RFID, "k": 1, "window_s": 30,
+                                "holders": [(1, ("04A1B2C3",), ())]})
+    (d / "old.bin").write_bytes(old)
     assert inspect_json(d / "old.bin", key)["status"] == "expired"
     assert run(*issue_args(key, d / "new.bin", "--start", "2099-01-01T00:00")).exit_code == 0
     j = inspect_json(d / "new.bin", key)
@@ -340,22 +347,23 @@ SQUARE = [[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]
 
 
 def test_exact_decimal_conversion_and_open_ring() -> None:
-    doc = json.loads(json.dumps(_poly([[13.0000001, 52.12345675], [-179.9999999, -89.9999999],
-                                       [180, 90]])), parse_float=Decimal)
+    doc = json.loads(json.dumps(_poly([[13.0000001, 52.12345675], [-9.9999999, -89.9999999],
+                                       [99.9999999, 90]])), parse_float=Decimal)
     ring = geojson.parse_zones(doc)[0][1][0]
-    assert ring == [(521234568, 130000001), (-899999999, -1799999999), (900000000, 1800000000)]
+    assert ring == [(521234568, 130000001), (-899999999, -99999999), (900000000, 999999999)]
 
 
 @pytest.mark.parametrize("doc,msg", [
     ({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": _poly(SQUARE)},
         {"type": "Feature", "properties": {}, "geometry": _poly([[0, 0], [1, 1], [0, 0]])}]},
-     "z.geojson: features[1].geometry.coordinates[0]: ring has 2 vertices, need >= 3"),
+     "z.geojson: zone 1 ring 0 (features[1].geometry.coordinates[0]): ring has 2 distinct "
+     "vertices, need >= 3"),
     (_poly([[0, 0], [1, 91], [1, 1]]),
-     "z.geojson: coordinates[0][1]: latitude 91 out of range -90..90"),
-    (_poly([[181, 0], [1, 1], [1, 2]]), "coordinates[0][0]: longitude 181 out of range"),
-    (_poly([[0, 0], [1], [1, 1]]), "coordinates[0][1]: position must be [lon, lat]"),
-    (_poly([["0", 0], [1, 0], [1, 1]]), "coordinates[0][0]: longitude must be a number"),
+     "z.geojson: zone 0 ring 0 vertex 1 (coordinates[0][1]): latitude 91 is outside -90..90"),
+    (_poly([[361, 0], [1, 1], [1, 2]]), "(coordinates[0][0]): longitude 361 is outside -360..360"),
+    (_poly([[0, 0], [1], [1, 1]]), "vertex 1 (coordinates[0][1]): position must be [lon, lat]"),
+    (_poly([["0", 0], [1, 0], [1, 1]]), "(coordinates[0][0]): longitude must be a number"),
     (_poly([[True, 0], [1, 0], [1, 1]]), "longitude must be a number"),
     (_poly(*[SQUARE] * 9), "polygon has 9 rings"),
     ({"type": "Point", "coordinates": [0, 0]}, "'Point' is not Polygon"),
@@ -366,7 +374,7 @@ def test_exact_decimal_conversion_and_open_ring() -> None:
     ({"type": "FeatureCollection", "features": [{"type": "Polygon"}]},
      "features[0]: expected a Feature"),
     ({"type": "MultiPolygon", "coordinates": [[SQUARE], [[[0, 0], [1, 1]]]]},
-     "coordinates[1][0]: ring has 2 vertices"),
+     "zone 1 ring 0 (coordinates[1][0]): ring has 2 distinct vertices"),
     ([], "top level must be a GeoJSON object"),
 ])
 def test_geojson_errors_name_file_and_path(doc: Any, msg: str) -> None:
@@ -395,7 +403,7 @@ def test_geojson_file_errors(tmp_path: Path) -> None:
     nine.write_text(json.dumps({"type": "MultiPolygon", "coordinates": [[SQUARE]] * 9}))
     with pytest.raises(geojson.GeoJSONError, match="at most 8"):
         geojson.load_all([nine])
-    with pytest.raises(geojson.GeoJSONError, match="every zone is forbidden"):
+    with pytest.raises(geojson.GeoJSONError, match="school-no-go.geojson is forbidden"):
         geojson.load_all([ZONES / "school-no-go.geojson"])
 
 
@@ -406,4 +414,4 @@ def test_issue_reports_bad_zone_file(key: Path, tmp_path: Path) -> None:
     args[args.index("--zone") + 1] = str(z)
     res = run(*args)
     assert res.exit_code != 0
-    assert "z.geojson: coordinates[0]: ring has 2 vertices, need >= 3" in res.stderr
+    assert "z.geojson: zone 0 ring 0 (coordinates[0]): ring has 2 distinct vertices" in res.stderr

@@ -53,16 +53,25 @@ def load_master_key(path: Path) -> bytes:
         raise AuthorityError(
             f"{path}: no key file (create one with `armlock keys init`, or set {KEY_ENV})"
         ) from None
+    except OSError as exc:
+        raise AuthorityError(f"{path}: cannot read the key file ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise AuthorityError(f"{path}: is {what}, expected a key file (64 hex digits, from "
+                             "`armlock keys init`)")
     if st.st_mode & 0o077:
         raise AuthorityError(
             f"{path}: key file is accessible by group/others (mode {stat.S_IMODE(st.st_mode):04o});"
             f" run: chmod 600 {path}"
         )
-    text = path.read_text().strip()
     try:
+        text = path.read_bytes().decode("ascii").strip()
         key = bytes.fromhex(text)
+    except OSError as exc:
+        raise AuthorityError(f"{path}: cannot read the key file ({exc.strerror})") from None
     except ValueError:
-        raise AuthorityError(f"{path}: key file is not hex") from None
+        raise AuthorityError(f"{path}: key file is not hex (expected 64 hex digits, from "
+                             "`armlock keys init`)") from None
     if len(key) != KEY_LEN:
         raise AuthorityError(f"{path}: key is {len(key)} bytes, need {KEY_LEN}")
     return key

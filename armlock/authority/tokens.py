@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from armlock.authority.checks import iso
 from armlock.authority.keys import AuthorityError, derive_device_key, load_master_key
 from armlock.authority.ledger import next_serial, read_ledger
 from protocols import permit as P
@@ -41,11 +41,6 @@ def issue_reset(key_path: Path, device_id: str, now: int | None = None) -> bytes
 
 
 # -- inspecting -------------------------------------------------------------------------------
-
-def iso(ts: int) -> str:
-    """UTC seconds as ISO 8601 with Z."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _status(p: P.Permit, now: int) -> str:
     if p.kind != P.KIND_PERMIT:

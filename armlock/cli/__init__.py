@@ -17,12 +17,26 @@ app = typer.Typer(
     help="Authorisation-lock firmware, virtual board, HIL harness and deployment simulator.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("armlock")
+        except PackageNotFoundError:
+            v = "(not installed)"
+        console.print(f"armlock {v}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+          _v: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                  help="Print the version and exit.")) -> None:
     state["debug"] = debug
 
 

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from armlock.authority import AuthorityError, derive_device_key, load_master_key
-from armlock.cli.common import UserError, console, err_console, friendly
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import UserError, check_port_path, console, err_console, friendly
 from armlock.cli.keys import KEY_OPT, key_path
 from hardware import boards
 from hardware import build as B
@@ -78,15 +79,24 @@ def flash_cmd(
     no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
                                        "board to answer INFO after the reset."),
 ) -> None:
-    """Write the image (optional), deploy the build, provision id and key, verify, reset."""
+    """Write the image (optional), deploy the build, provision id and key, verify, reset.
+    Without --build, builds into ./build/<board>-<mode> first."""
+    check_device_id(device_id, "--device-id")
     if erase and image is None:
         raise UserError("--erase needs --micropython-image (an erased board has no "
                         "MicroPython)")
+    check_port_path(port)
+    if image is not None:
+        _check_image(image)
     try:
         dkey = derive_device_key(load_master_key(key_path(key)), device_id)
     except AuthorityError as exc:
         raise UserError(str(exc)) from None
     try:
+        if build_dir is None:
+            build_dir = Path("build") / f"{boards.load(board).name}-{mode}"
+            err_console.print(f"[dim]building into {build_dir}...[/dim]", highlight=False)
+            B.build(board, mode, build_dir)
         rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
                         check_boot=not no_boot_check,
                         progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
@@ -94,6 +104,23 @@ def flash_cmd(
         raise UserError(FL.scrub(str(exc), dkey), code=3) from None
     console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
     console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
+
+
+def _check_image(image: Path) -> None:
+    """An ESP32 firmware image: a readable file starting with the ESP image magic 0xE9."""
+    if not image.is_file():
+        what = "is a directory" if image.is_dir() else "does not exist"
+        raise UserError(f"--micropython-image {image}: {what}, expected a MicroPython "
+                        "firmware file (.bin)")
+    try:
+        with image.open("rb") as f:
+            head = f.read(1)
+    except OSError as exc:
+        raise UserError(f"--micropython-image {image}: cannot read ({exc.strerror})") from None
+    if head != b"\xe9":
+        got = f"0x{head[0]:02X}" if head else "nothing (empty file)"
+        raise UserError(f"--micropython-image {image}: not an ESP32 firmware image (starts "
+                        f"with {got}, an image starts with 0xE9)")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -37,3 +39,21 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(code)
 
     return wrapper
+
+
+def check_port_path(port: str, what: str = "--port") -> None:
+    """Refuse a --port path that is plainly no serial port (a directory, a regular file,
+    /dev/null), without opening it (opening resets many boards)."""
+    if port.startswith("ble:") or not os.path.exists(port):
+        return  # BLE, or absent: the transport reports it (exit 3)
+    st = os.stat(port)
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{what} {port}: is a directory, expected a serial port such as "
+                        "/dev/ttyUSB0")
+    if not stat.S_ISCHR(st.st_mode):
+        raise UserError(f"{what} {port}: is a file, not a serial port (expected a device "
+                        "such as /dev/ttyUSB0)")
+    cls = f"/sys/dev/char/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/subsystem"
+    if os.path.exists(cls) and os.path.basename(os.path.realpath(cls)) != "tty":
+        raise UserError(f"{what} {port}: is a {os.path.basename(os.path.realpath(cls))} "
+                        "device, not a serial port (expected a device such as /dev/ttyUSB0)")

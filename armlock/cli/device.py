@@ -23,7 +23,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from armlock.cli.common import UserError, console, friendly
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import UserError, check_port_path, console, friendly
 from hardware.client import CounterStore, DeviceClient
 from hardware.transport import LinkError, Transport, list_ports, open_transport
 from protocols import audit as A
@@ -58,6 +59,7 @@ class Opts:
 
 
 @app.callback()
+@friendly
 def _group(
     ctx: typer.Context,
     port: str = typer.Option(None, "--port", "-p", envvar="ARMLOCK_PORT",
@@ -81,6 +83,8 @@ def _group(
     reconnect: float = typer.Option(0.0, "--reconnect", help="Serial: wait this long for a "
                                     "board that resets (port vanishes and comes back)."),
 ) -> None:
+    if device_id is not None:
+        check_device_id(device_id, "--device-id")
     ctx.obj = Opts(port, key, device_key, device_id, json_out, timeout, counters, state_dir,
                    runtime, mode, reconnect)
 
@@ -92,6 +96,7 @@ def make_transport(o: Opts) -> tuple[Transport, Any]:
     """(transport, virtual board or None) for the --port option."""
     port = o.port or _auto_port()
     if port != "virtual":
+        check_port_path(port)
         return open_transport(port, reconnect_s=o.reconnect), None
     from hardware.transport import PtyTransport
     from hardware.virtual_board import VirtualBoard

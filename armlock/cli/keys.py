@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from armlock import authority
+from armlock.authority.checks import check_device_id
 from armlock.cli.common import UserError, console, friendly
 
 app = typer.Typer(help="Authority master key and device keys.", no_args_is_help=True)
@@ -45,6 +46,7 @@ def derive(
     key: Path | None = KEY_OPT,
 ) -> None:
     """Write one device's key (HKDF of the master key and device id) for provisioning."""
+    check_device_id(device)
     master = authority.load_master_key(key_path(key))
     dkey = authority.derive_device_key(master, device)
     try:
