@@ -308,9 +308,38 @@ def read_all(paths: list[Path]) -> ZoneSet:
     if len(out.zones) > P.MAX_ZONES:
         raise GeoJSONError(f"{len(out.zones)} zones in {names}; a permit holds at most "
                            f"{P.MAX_ZONES}")
+    out.notes += swap_warnings(out)
     if out.zones and all(f for f, _ in out.zones):
         raise GeoJSONError(f"every zone in {names} is forbidden; a permit with zones needs "
                            "at least one allowed zone (or give no --zone at all)")
+    return out
+
+
+def _centre(rings: list[Ring]) -> tuple[float, float]:
+    ring = rings[0]
+    return (sum(la for la, _ in ring) / len(ring) / E7, sum(lo for _, lo in ring) / len(ring) / E7)
+
+
+def swap_warnings(zs: ZoneSet, far_m: float = 1_000_000) -> list[str]:
+    """Warn about a zone far (> far_m) from every other zone that would lie near one with
+    latitude and longitude swapped: GeoJSON positions are [lon, lat]."""
+    centres = [_centre(w) for w in zs.written]
+    out = []
+    for k, (la, lo) in enumerate(centres):
+        others = [c for i, c in enumerate(centres) if i != k]
+        if not others or not -90 <= lo <= 90:
+            continue
+        d = min(shapes.haversine_m(la, lo, a, b) for a, b in others)
+        ds = min(shapes.haversine_m(lo, la, a, b) for a, b in others)
+        if d > far_m and ds < d / 10:
+            out.append(f"{zs.sources[k].where()}: lies {d / 1000:,.0f} km from the other "
+                       "zones, but next to them with latitude and longitude swapped; GeoJSON "
+                       "positions are [lon, lat]: check the file")
+    if len(out) == 2 == len(centres):  # two zones: either may be the swapped one
+        files = ", ".join(dict.fromkeys(src.file for src in zs.sources))
+        out = [f"{files}: zones 0 and 1 lie "
+               f"{d / 1000:,.0f} km apart, but next to each other with latitude and longitude "
+               "of one swapped; GeoJSON positions are [lon, lat]: check the files"]
     return out
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
-from armlock.cli.common import UserError, console, state
+from armlock.cli.common import UserError, console, err_console, state
 
 app = typer.Typer(
     name="armlock",
@@ -61,5 +62,5 @@ def main() -> None:
     except UserError as exc:
         if state.get("debug"):
             raise
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(exc.code)

@@ -9,7 +9,15 @@ from rich.table import Table
 
 from armlock.authority import AuthorityError, derive_device_key, load_master_key
 from armlock.authority.checks import check_device_id
-from armlock.cli.common import UserError, check_port_path, console, err_console, friendly
+from armlock.cli.common import (
+    EXIT_ABSENT,
+    EXIT_FAILED,
+    UserError,
+    check_port_path,
+    console,
+    err_console,
+    friendly,
+)
 from armlock.cli.keys import KEY_OPT, key_path
 from hardware import boards
 from hardware import build as B
@@ -100,8 +108,12 @@ def flash_cmd(
         rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
                         check_boot=not no_boot_check,
                         progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
-    except (boards.BoardError, B.BuildError, FL.FlashError) as exc:
-        raise UserError(FL.scrub(str(exc), dkey), code=3) from None
+    except boards.BoardError as exc:
+        raise UserError(str(exc)) from None
+    except B.BuildError as exc:
+        raise UserError(str(exc), code=EXIT_FAILED) from None
+    except FL.FlashError as exc:
+        raise UserError(FL.scrub(str(exc), dkey), code=EXIT_ABSENT) from None
     console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
     console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
 

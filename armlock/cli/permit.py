@@ -18,7 +18,7 @@ from armlock.authority import zones
 from armlock.authority.checks import FINGER_CAPACITY, check_device_id
 from armlock.authority.desk import Desk, issue_permit
 from armlock.cli.common import UserError, console, err_console, friendly
-from armlock.cli.keys import KEY_OPT, key_path
+from armlock.cli.keys import JSON_OPT, KEY_OPT, key_path
 from protocols import permit as P
 
 app = typer.Typer(help="Issue, inspect, recall and tamper-reset permit tokens.",
@@ -167,7 +167,6 @@ def _zones(paths: list[Path] | None, simplify: float | None) -> zones.ZoneSet | 
 
 
 FORCE_OPT = typer.Option(False, "--force", help="Replace an existing --out file.")
-JSON_OPT = typer.Option(False, "--json", help="Print what was written as JSON.")
 
 
 @app.command("issue")

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from armlock.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, check_out_dir, console, friendly
 
 
 def _progress() -> Progress:
@@ -84,15 +84,6 @@ def _load(path: Path) -> Any:
         raise UserError(str(exc)) from None
 
 
-def check_out_dir(out: Path, force: bool) -> None:
-    """Refuse an --out folder that holds earlier results unless --force."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: is a file, expected a folder for the results")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(f"--out {out}: holds earlier results; give --force to replace them "
-                        "or choose another folder")
-
-
 def _sweep_points(sc: Any, spec: str) -> tuple[str, list[Any]]:
     """--param NAME=V1,V2: every value checked against the scenario; errors blame --param."""
     from simulator.scenario import ScenarioError
@@ -128,7 +119,7 @@ def _close(data: dict[str, Any], name: str) -> str:
             keys.append(pre[:-1])
 
     walk(data, "")
-    near = difflib.get_close_matches(name, keys, n=3)
+    near = difflib.get_close_matches(name, keys, n=1)
     return f" (did you mean {', '.join(near)}?)" if near else ""
 
 
