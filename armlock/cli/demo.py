@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from armlock.authority.checks import iso
 from armlock.cli.common import UserError, console, friendly
 from armlock.tour import walkthrough
 from protocols import audit
@@ -68,8 +69,8 @@ def _decisions(walk: walkthrough.Walk) -> None:
 
 def _audit(walk: walkthrough.Walk) -> None:
     table = Table(title="Audit trail (SHA-256 hash chain)")
-    for col in ("seq", "time (UTC s)", "record", "detail"):
+    for col in ("seq", "time (UTC)", "record", "detail"):
         table.add_column(col)
     for seq, t, code, detail in walkthrough.audit_rows(walk.records):
-        table.add_row(str(seq), str(t), code, detail)
+        table.add_row(str(seq), iso(t), code, detail)
     console.print(table)
