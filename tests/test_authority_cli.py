@@ -291,17 +291,20 @@ def test_bad_durations(text: str) -> None:
         cli_permit.parse_duration(text, "--valid")
 
 
-@pytest.mark.parametrize("rule,mask,want", [("any", 3, (0, 1)), ("all", 3, (1, 2)),
-                                            ("all", 1, (1, 1)), ("2-of-2", 3, (2, 2))])
-def test_rules(rule: str, mask: int, want: tuple[int, int]) -> None:
-    assert cli_permit.parse_rule(rule, mask) == want
+@pytest.mark.parametrize("rule,factors,want", [
+    ("any", "rfid,finger", (0, 3, 1)), ("all", "rfid,finger", (1, 3, 2)),
+    ("all", "rfid", (1, 1, 1)), ("2-of-2", "rfid,finger", (2, 3, 2)),
+    ("1-of-2", "finger, rfid", (2, 3, 1))])
+def test_rules(rule: str, factors: str, want: tuple[int, int, int]) -> None:
+    assert cli_permit.parse_rule(rule, factors) == want
 
 
-@pytest.mark.parametrize("rule,mask", [("2-of-3", 3), ("3-of-2", 3), ("0-of-2", 3),
-                                       ("most", 3), ("2-of-2", 1)])
-def test_bad_rules(rule: str, mask: int) -> None:
+@pytest.mark.parametrize("rule,factors", [("2-of-3", "rfid,finger"), ("3-of-2", "rfid,finger"),
+                                          ("0-of-2", "rfid,finger"), ("most", "rfid,finger"),
+                                          ("2-of-2", "rfid"), ("any", "rfid,pin"), ("any", "")])
+def test_bad_rules(rule: str, factors: str) -> None:
     with pytest.raises(UserError, match="--rule"):
-        cli_permit.parse_rule(rule, mask)
+        cli_permit.parse_rule(rule, factors)
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -415,3 +418,22 @@ def test_issue_reports_bad_zone_file(key: Path, tmp_path: Path) -> None:
     res = run(*args)
     assert res.exit_code != 0
     assert "z.geojson: zone 0 ring 0 (coordinates[0]): ring has 2 distinct vertices" in res.stderr
+
+
+@pytest.mark.parametrize("t,status,core", [(2000, "valid", []), (2001, "expired",
+                                                                   ["permit_expired"])])
+def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str,
+                                                             core: list[str]) -> None:
+    """inspect's status is advisory (host clock) but compares as the core does."""
+    from firmware.core.controller import LockController
+
+    key = device_key(bytes(32), "D1")
+    blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
+                     "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
+                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, key)
+    ctl = LockController("D1", key)
+    ctl.handle(("boot", None, "power_on"), 0, 1500)
+    ctl.handle(("permit", blob), 10, 1500)
+    assert ctl.reasons(20, t) == core
+    d = authority.describe(P.decode(blob, key), t)
+    assert d["status"] == status and d["status_basis"].startswith("advisory")

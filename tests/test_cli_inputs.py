@@ -130,6 +130,10 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
      ISSUE + ["--holder", "8:finger=4", "--rule", "all", "--factors", "rfid,finger"], {}, 2,
      "error: holder 8 has only finger credentials, but --rule all --factors rfid,finger needs "
      "2 factors from the same holder: nobody could open this permit"),
+    ("unknown factor", ISSUE + ["--factors", "rfid,pin"], {}, 2,
+     "error: --rule 'all' --factors 'rfid,pin': unknown factor 'pin' (rfid, finger)"),
+    ("K-of-N with the wrong N", ISSUE + ["--rule", "1-of-3"], {}, 2,
+     "error: --rule '1-of-3': N is 3 but --factors 'rfid,finger' names 2"),
     ("holder appears twice", ISSUE + ["--holder", "7:rfid=04A1B2C4,finger=4"], {}, 2,
      "error: holder 7 appears twice"),
     ("card listed for two holders", ISSUE + ["--holder", "8:rfid=04a1b2c3,finger=4"], {}, 2,

@@ -42,7 +42,13 @@ def issue_reset(key_path: Path, device_id: str, now: int | None = None) -> bytes
 
 # -- inspecting -------------------------------------------------------------------------------
 
+ADVISORY = ("advisory: by this computer's clock; the device decides with its own trusted "
+            "time")
+
+
 def _status(p: P.Permit, now: int) -> str:
+    """The validity window against the host clock. Advisory, and the same comparison as
+    the core's (firmware/core/controller.py reasons: expired once now > not_after)."""
     if p.kind != P.KIND_PERMIT:
         return "issued"
     if now < p.not_before:
@@ -67,7 +73,8 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
     """A JSON-ready description of a decoded token, with status relative to `now`."""
     d: dict[str, Any] = {
         "kind": KIND_NAMES[p.kind], "device_id": p.device_id, "serial": p.serial,
-        "verified": p.verified, "status": _status(p, now), "mac": p.mac.hex(),
+        "verified": p.verified, "status": _status(p, now), "status_basis": ADVISORY,
+        "mac": p.mac.hex(),
     }
     if p.kind != P.KIND_PERMIT:
         d["issued_at"] = iso(p.not_before)

@@ -25,7 +25,6 @@ app = typer.Typer(help="Issue, inspect, recall and tamper-reset permit tokens.",
                   no_args_is_help=True)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_FACTORS = {"rfid": P.F_RFID, "finger": P.F_FINGER}
 
 
 def parse_duration(text: str, what: str) -> int:
@@ -54,34 +53,25 @@ def parse_start(text: str) -> int:
     return int(dt.timestamp())
 
 
-def parse_factors(text: str) -> int:
-    """'rfid,finger' -> factor mask."""
-    mask = 0
-    for name in filter(None, (s.strip().lower() for s in text.split(","))):
-        if name not in _FACTORS:
-            raise UserError(f"--factors {text!r}: unknown factor {name!r} (rfid, finger)")
-        mask |= _FACTORS[name]
-    if not mask:
-        raise UserError("--factors: name at least one of rfid, finger")
-    return mask
-
-
-def parse_rule(text: str, mask: int) -> tuple[int, int]:
-    """'any' | 'all' | 'K-of-N' -> (mode, k); N must equal the number of factors."""
-    n = bin(mask).count("1")
-    t = text.strip().lower()
-    if t == "any":
-        return P.MODE_ANY, 1
-    if t == "all":
-        return P.MODE_ALL, n
+def parse_rule(rule: str, factors: str) -> tuple[int, int, int]:
+    """--rule any | all | K-of-N and --factors rfid,finger -> (mode, mask, k) by
+    protocols.permit.factor_rule; N must be the number of factors."""
+    names = [s.strip().lower() for s in factors.split(",") if s.strip()]
+    t = rule.strip().lower()
+    k = None
     m = re.fullmatch(r"(\d+)-of-(\d+)", t)
-    if not m:
-        raise UserError(f"--rule {text!r}: expected any, all or K-of-N (e.g. 1-of-2)")
-    k, nn = int(m.group(1)), int(m.group(2))
-    if nn != n or not 1 <= k <= n:
-        raise UserError(f"--rule {text!r}: with {n} factor(s) K-of-N needs N = {n} and "
-                        f"1 <= K <= {n}")
-    return P.MODE_KOFN, k
+    if m:
+        k, n = int(m.group(1)), int(m.group(2))
+        if n != len(set(names)):
+            raise UserError(f"--rule {rule!r}: N is {n} but --factors {factors!r} names "
+                            f"{len(set(names))}")
+        t = "k-of-n"
+    elif t not in ("any", "all"):
+        raise UserError(f"--rule {rule!r}: expected any, all or K-of-N (e.g. 1-of-2)")
+    try:
+        return P.factor_rule(t, names, k)
+    except ValueError as exc:
+        raise UserError(f"--rule {rule!r} --factors {factors!r}: {exc}") from None
 
 
 def parse_holder(spec: str) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
@@ -200,8 +190,7 @@ def issue(
 ) -> None:
     """Issue a signed permit for one device (checked as the device will check it)."""
     check_device_id(device)
-    mask = parse_factors(factors)
-    mode, k = parse_rule(rule, mask)
+    mode, mask, k = parse_rule(rule, factors)
     holders = [parse_holder(h) for h in holder]
     _check_holders(holders, mask)
     nb = parse_start(start)
@@ -249,7 +238,7 @@ def _table(d: dict[str, Any]) -> Table:
     for name in ("device_id", "serial", "issued_at", "not_before", "not_after"):
         if name in d:
             t.add_row(name, str(d[name]))
-    t.add_row("status", f"[{status_style}]{d['status']}[/]")
+    t.add_row("status", f"[{status_style}]{d['status']}[/] ({d['status_basis']})")
     t.add_row("MAC", "verified" if d["verified"] else "[yellow]NOT VERIFIED[/]")
     if "superseded" in d:
         t.add_row("note", f"[yellow]{d['superseded']}[/]")
