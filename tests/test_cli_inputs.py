@@ -185,6 +185,11 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
       "--key", "k", "--micropython-image", "fw.bin"], {"fw.bin": b"PK\x03\x04"}, 2,
      "error: --micropython-image fw.bin: not an ESP32 firmware image (starts with 0x50, an "
      "image starts with 0xE9)"),
+    ("stimulate latitude 95", ["device", "--port", "/dev/ttyNONE", "stimulate", "fix", "95",
+                               "13"], {}, 2, "error: latitude 95 is outside -90..90"),
+    ("stimulate template beyond u16", ["device", "--port", "/dev/ttyNONE", "stimulate",
+                                       "finger", "70000"], {}, 2,
+     "error: template 70000 is outside 0..65535"),
     ("device absent", ["device", "--port", "/dev/ttyNONE", "status"], {}, 3,
      "error: port missing: /dev/ttyNONE does not exist (board unplugged? `armlock device "
      "ports` lists ports)"),
