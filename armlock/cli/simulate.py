@@ -32,17 +32,23 @@ def _num(x: float, decimals: int) -> str:
     return f"{x:,.{decimals}f}"
 
 
+def _plain(x: float) -> str:
+    """A number alone: 0, 3 significant digits below 1,000, whole above."""
+    if x == 0:
+        return "0"
+    return _num(x, max(0, 2 - math.floor(math.log10(abs(x))))) if abs(x) < 1000 else _num(x, 0)
+
+
 def _short(v: tuple[float, float, float]) -> str:
     """'mean±half-width' for people: no exponents, the half-width to 2 significant digits
-    and the mean to the same decimals (79.6, CI 0..330 -> '80±250')."""
+    and the mean to the same decimals (79.6, CI -170..330 -> '80±250'); a value without
+    spread alone ('0.312')."""
     mean, lo, hi = v
     if math.isnan(mean):
         return "n/a"
-    if math.isnan(lo):
-        return _num(mean, 3 if abs(mean) < 10 else 1 if abs(mean) < 1000 else 0)
-    half = (hi - lo) / 2
+    half = 0.0 if math.isnan(lo) else (hi - lo) / 2
     if half <= 1e-9 * max(1.0, abs(mean)):
-        return _num(mean, 3 if abs(mean) < 10 else 1 if abs(mean) < 1000 else 0) + "±0"
+        return _plain(mean)
     decimals = min(3, max(0, 1 - math.floor(math.log10(half))))
     return f"{_num(mean, decimals)}±{_num(half, decimals)}"
 
@@ -64,9 +70,9 @@ def _tables(summary: list[dict[str, Any]], title: str,
     for part, cols in (("diversion", DIVERSION_COLS), ("legitimate user", COST_COLS)):
         t = Table(title=f"{title}: {part}", header_style="bold", pad_edge=False)
         for col in (*extra, "policy", "profile"):
-            t.add_column(col, no_wrap=True)
+            t.add_column(col, overflow="fold")  # long names wrap; the figures never do
         for col in cols:
-            t.add_column(SHORT[col], justify="right", no_wrap=True)
+            t.add_column(SHORT[col], justify="right", no_wrap=True, min_width=len(SHORT[col]))
         for row in summary:
             prof = {"fail-secure": "secure", "fail-enabled": "enabled"}.get(row["profile"], "-")
             t.add_row(*(str(row[e]) for e in extra), row["policy"], prof,
