@@ -180,6 +180,9 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
      "/dev/ttyUSB0)"),
     ("a folder as a port", ["device", "--port", "d", "status"], {"d/x": ""}, 2,
      "error: --port d: is a directory, expected a serial port such as /dev/ttyUSB0"),
+    ("/dev/null as a HIL target", ["hil", "--target", "serial:/dev/null"], {}, 2,
+     "error: --target /dev/null: is a mem device, not a serial port (expected a device such "
+     "as /dev/ttyUSB0)"),
     ("flash image that is not one",
      ["flash", "--port", "/dev/ttyNONE", "--board", "esp32-devkitc", "--device-id", "AL-1",
       "--key", "k", "--micropython-image", "fw.bin"], {"fw.bin": b"PK\x03\x04"}, 2,

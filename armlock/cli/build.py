@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -45,6 +46,7 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
               frozen: bool = typer.Option(False, "--frozen", help="Write freeze/manifest.py "
                                           "for a custom MicroPython image instead of .mpy "
                                           "files (needed without PSRAM: see build.py)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
               ) -> None:
     """Validate the board file, mpy-cross the firmware for it, write the manifest."""
     try:
@@ -52,6 +54,12 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
     except (boards.BoardError, B.BuildError) as exc:
         raise UserError(str(exc)) from None
     dest = out if out is not None else B.default_out(m["board"], mode)
+    if as_json:
+        print(json.dumps({"board": m["board"], "mode": mode, "out": str(dest),
+                          "files": len(m["files"]), "total_bytes": m["total_bytes"],
+                          "kinds": [{"kind": k, "files": n, "bytes": b}
+                                    for k, n, b in B.summary(m)]}, indent=1))
+        return
     rows = [(k, str(n), f"{size:,}") for k, n, size in B.summary(m)]
     rows.append(("total", str(len(m["files"])), f"{m['total_bytes']:,}"))
     console.print(f"built {m['board']} ({m['chip']}, -march={m['mpy_arch']}, {mode} mode) "
@@ -86,6 +94,7 @@ def flash_cmd(
                                    "building now."),
     no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
                                        "board to answer INFO after the reset."),
+    as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON."),
 ) -> None:
     """Write the image (optional), deploy the build, provision id and key, verify, reset.
     Without --build, builds into ./build/<board>-<mode> first."""
@@ -114,6 +123,10 @@ def flash_cmd(
         raise UserError(str(exc), code=EXIT_FAILED) from None
     except FL.FlashError as exc:
         raise UserError(FL.scrub(str(exc), dkey), code=EXIT_ABSENT) from None
+    if as_json:
+        print(json.dumps({"device_id": device_id, "port": port,
+                          "steps": [{"step": a, "done": b} for a, b in rows]}, indent=1))
+        return
     console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
     console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
 

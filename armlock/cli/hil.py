@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from armlock.cli.common import EXIT_FAILED, EXIT_OK, UserError, check_out_dir, console, friendly
+from armlock.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UserError,
+    check_out_dir,
+    check_port_path,
+    console,
+    friendly,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +43,9 @@ def hil(
         spec = fixtures.parse_target(target)
     except ValueError as exc:
         raise UserError(str(exc).replace("--armlock-target", "--target")) from None
+    kind, _, path = target.partition(":")
+    if kind in ("serial", "pty") and path:
+        check_port_path(path, "--target")
     try:
         fixtures.check_port(spec)
     except LinkError as exc:
