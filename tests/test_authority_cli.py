@@ -437,3 +437,21 @@ def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str
     assert ctl.reasons(20, t) == core
     d = authority.describe(P.decode(blob, key), t)
     assert d["status"] == status and d["status_basis"].startswith("advisory")
+
+
+def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
+    """A zone that slipped past the reader is still refused: the desk calls geo.check_zones."""
+    from armlock.authority import desk
+    from armlock.authority.zones import Source, ZoneSet
+
+    zs = ZoneSet()
+    zs.add(False, [[(0, 0), (0, 0), (100, 100), (0, 100)]], Source("z.geojson", "coordinates", 0))
+    fields = {"kind": P.KIND_PERMIT, "device_id": "LOCK-0001", "not_before": 1_800_000_000,
+              "not_after": 1_800_003_600, "max_unlock_s": 60, "rule_mode": P.MODE_ANY,
+              "factor_mask": P.F_RFID, "k": 1, "window_s": 30,
+              "holders": [(1, ("04A1B2C3",), ())]}
+    with pytest.raises(authority.AuthorityError) as exc:
+        desk.issue_permit(key, fields, zs, now=1_800_000_000)
+    assert str(exc.value) == ("z.geojson: zone 0 ring 0: vertex 0 repeats the next one (the "
+                              "device would refuse it)")
+    assert authority.read_ledger(key) == {}
