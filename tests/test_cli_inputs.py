@@ -172,6 +172,8 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
     ("key is a directory", ["permit", "recall", "--key", "kd", "--device", "AL-1",
                             "--out", "r.bin"], {"kd/x": ""}, 2,
      "error: kd: is a directory, expected a key file (64 hex digits, from `armlock keys init`)"),
+    ("keys init into a directory", ["keys", "init", "--key", "kd"], {"kd/x": ""}, 2,
+     "error: kd: is a directory; give a file name for the new key"),
     ("no key file", ["permit", "recall", "--key", "none.key", "--device", "AL-1",
                      "--out", "r.bin"], {}, 2,
      "error: none.key: no key file (create one with `armlock keys init`, or set ARMLOCK_KEY)"),

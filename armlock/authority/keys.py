@@ -35,6 +35,9 @@ def create_master_key(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.is_dir():
+            raise AuthorityError(f"{path}: is a directory; give a file name for the new "
+                                 "key") from None
         raise AuthorityError(f"{path}: key file exists; refusing to overwrite it") from None
     except OSError as exc:
         raise AuthorityError(f"{path}: cannot create key file ({exc.strerror})") from None
