@@ -58,10 +58,10 @@ def first_crossing(ring: list[tuple[int, int]]) -> tuple[int, int] | None:
 def ring_problem(ring: list[tuple[int, int]], idx: list[int], src: Any, r: int) -> str | None:
     """Why a ring is refused (crosses or touches itself, a bow-tie; or no area), or None."""
     lr = LinearRing(_xy(ring))
-    if lr.is_simple and shapely.area(Polygon(lr)) > 0:
-        return None
-    hit = None if lr.is_simple else first_crossing(ring)
+    hit = None if lr.is_simple else first_crossing(ring)  # shapely finds, integers decide
     if hit is None:
+        if shapely.area(Polygon(lr)) > 0:
+            return None
         return f"{src.where(r)}: ring encloses no area (its vertices lie on one line)"
     i, j = hit
     n = len(ring)
