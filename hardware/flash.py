@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from hardware import boards
 from hardware import build as B
+from protocols import permit as P
 
 CHUNK = 1024            # file bytes per write call on the board
 CHUNKS_PER_EXEC = 4     # write calls per raw-REPL exec
@@ -285,8 +286,9 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
           progress: Callable[[str], None] = lambda s: None) -> Report:
     """Flash `board` on `port`; returns the report rows (step, what was done)."""
     b = boards.load(board)
-    if not device_id or len(device_id) > 64 or not device_id.isprintable():
-        raise FlashError(f"--device-id {device_id!r}: 1..64 printable characters")
+    if not 1 <= len(device_id) <= P.MAX_ID or not all(0x21 <= ord(c) <= 0x7E for c in device_id):
+        raise FlashError(f"--device-id {device_id!r}: 1..{P.MAX_ID} printable ASCII characters "
+                         "without spaces (the permit's limit)")
     report: Report = []
     if build_dir is None:
         progress("building")
