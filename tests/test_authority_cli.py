@@ -420,23 +420,25 @@ def test_issue_reports_bad_zone_file(key: Path, tmp_path: Path) -> None:
     assert "z.geojson: zone 0 ring 0 (coordinates[0]): ring has 2 distinct vertices" in res.stderr
 
 
-@pytest.mark.parametrize("t,status,core", [(2000, "valid", []), (2001, "expired",
-                                                                   ["permit_expired"])])
-def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str,
-                                                             core: list[str]) -> None:
-    """inspect's status is advisory (host clock) but compares as the core does."""
+@pytest.mark.parametrize("t,status,core", [(999, "not yet valid", ["permit_not_yet_valid"]),
+                                           (1000, "valid", []),
+                                           (2000, "valid", []),
+                                           (2001, "expired", ["permit_expired"])])
+def test_status_is_the_cores_validity_at_the_window_edges(t: int, status: str,
+                                                          core: list[str]) -> None:
+    """inspect's status calls the core's rules.validity: what the lock decides at t."""
     from firmware.core.controller import LockController
 
     key = device_key(bytes(32), "D1")
     blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
                      "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
                      "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, key)
-    ctl = LockController("D1", key)
-    ctl.handle(("boot", None, "power_on"), 0, 1500)
-    ctl.handle(("permit", blob), 10, 1500)
+    ctl = LockController("D1", key)  # the lock itself, at trusted time t
+    ctl.handle(("boot", None, "power_on"), 0, 900)
+    ctl.handle(("permit", blob), 10, 900)
     assert ctl.reasons(20, t) == core
     d = authority.describe(P.decode(blob, key), t)
-    assert d["status"] == status and d["status_basis"].startswith("advisory")
+    assert d["status"] == status and "firmware.core.rules.validity" in d["status_basis"]
 
 
 def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:

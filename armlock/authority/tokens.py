@@ -9,6 +9,8 @@ from typing import Any
 from armlock.authority.checks import iso
 from armlock.authority.keys import AuthorityError, derive_device_key, load_master_key
 from armlock.authority.ledger import next_serial, read_ledger
+from firmware.core import events as E
+from firmware.core import rules
 from protocols import permit as P
 
 KIND_NAMES = {P.KIND_PERMIT: "permit", P.KIND_RECALL: "recall", P.KIND_RESET: "tamper-reset"}
@@ -42,20 +44,15 @@ def issue_reset(key_path: Path, device_id: str, now: int | None = None) -> bytes
 
 # -- inspecting -------------------------------------------------------------------------------
 
-ADVISORY = ("advisory: by this computer's clock; the device decides with its own trusted "
-            "time")
+STATUS_BASIS = ("the core's own check (firmware.core.rules.validity) at this computer's "
+                "clock; the device applies it at its trusted time")
+STATUS = {None: "valid", E.R_NOT_YET: "not yet valid", E.R_EXPIRED: "expired"}
 
 
 def _status(p: P.Permit, now: int) -> str:
-    """The validity window against the host clock. Advisory, and the same comparison as
-    the core's (firmware/core/controller.py reasons: expired once now > not_after)."""
     if p.kind != P.KIND_PERMIT:
         return "issued"
-    if now < p.not_before:
-        return "not yet valid"
-    if now > p.not_after:
-        return "expired"
-    return "valid"
+    return STATUS[rules.validity(p, now)]
 
 
 def _zone_dict(forbidden: bool, rings: list[Any]) -> dict[str, Any]:
@@ -73,7 +70,7 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
     """A JSON-ready description of a decoded token, with status relative to `now`."""
     d: dict[str, Any] = {
         "kind": KIND_NAMES[p.kind], "device_id": p.device_id, "serial": p.serial,
-        "verified": p.verified, "status": _status(p, now), "status_basis": ADVISORY,
+        "verified": p.verified, "status": _status(p, now), "status_basis": STATUS_BASIS,
         "mac": p.mac.hex(),
     }
     if p.kind != P.KIND_PERMIT:
