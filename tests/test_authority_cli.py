@@ -457,3 +457,15 @@ def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
     assert str(exc.value) == ("z.geojson: zone 0 ring 0: vertex 0 repeats the next one (the "
                               "device would refuse it)")
     assert authority.read_ledger(key) == {}
+
+
+def test_zone_across_the_antimeridian_issues_and_inspects_west_to_east(key: Path,
+                                                                       tmp_path: Path) -> None:
+    z = tmp_path / "am.geojson"
+    z.write_text(json.dumps(_poly([[170, 0], [190, 0], [190, 1], [170, 1], [170, 0]])))
+    args = issue_args(key, tmp_path / "p.bin")
+    args[args.index("--zone") + 1] = str(z)
+    assert run(*args).exit_code == 0
+    zone = inspect_json(tmp_path / "p.bin", key)["zones"][0]
+    assert zone["bbox"] == [0.0, 170.0, 1.0, -170.0]  # west > east: across 180 (RFC 7946 5.2)
+    assert zone["rings"][0] == [[0.0, 170.0], [0.0, -170.0], [1.0, -170.0], [1.0, 170.0]]

@@ -55,13 +55,26 @@ def _status(p: P.Permit, now: int) -> str:
     return STATUS[rules.validity(p, now)]
 
 
+def _lon_span(lons: list[int]) -> tuple[int, int]:
+    """West and east edge of a ring's longitudes, edges the short way round as the device
+    reads them; west > east when the ring crosses the antimeridian (RFC 7946 5.2)."""
+    half, full = 1800000000, 3600000000
+    run, lo, hi = lons[0], lons[0], lons[0]
+    for a, b in zip(lons, lons[1:], strict=False):
+        run += (b - a + half) % full - half
+        lo, hi = min(lo, run), max(hi, run)
+    wrap = lambda v: (v + half) % full - half if abs(v) > half else v  # noqa: E731
+    return wrap(lo), wrap(hi)
+
+
 def _zone_dict(forbidden: bool, rings: list[Any]) -> dict[str, Any]:
     outer = rings[0]
-    lats, lons = outer[0::2], outer[1::2]
+    lats = outer[0::2]
+    west, east = _lon_span(list(outer[1::2]))
     return {
         "kind": "forbidden" if forbidden else "allowed",
         "vertices": [len(r) // 2 for r in rings],
-        "bbox": [min(lats) / 1e7, min(lons) / 1e7, max(lats) / 1e7, max(lons) / 1e7],
+        "bbox": [min(lats) / 1e7, west / 1e7, max(lats) / 1e7, east / 1e7],
         "rings": [[[r[i] / 1e7, r[i + 1] / 1e7] for i in range(0, len(r), 2)] for r in rings],
     }
 
