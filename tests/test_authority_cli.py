@@ -469,3 +469,30 @@ def test_zone_across_the_antimeridian_issues_and_inspects_west_to_east(key: Path
     zone = inspect_json(tmp_path / "p.bin", key)["zones"][0]
     assert zone["bbox"] == [0.0, 170.0, 1.0, -170.0]  # west > east: across 180 (RFC 7946 5.2)
     assert zone["rings"][0] == [[0.0, 170.0], [0.0, -170.0], [1.0, -170.0], [1.0, 170.0]]
+
+
+def _convex(n: int, lon0: float, lat0: float, r: float, turn: float) -> list[list[float]]:
+    import math
+
+    pts = [[round(lon0 + r * math.cos(turn + 2 * math.pi * i / n), 7),
+            round(lat0 + r * math.sin(turn + 2 * math.pi * i / n), 7)] for i in range(n)]
+    return [*pts, pts[0]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(4, 40), lon0=st.floats(-179, 179), lat0=st.floats(-80, 80),
+       r=st.floats(0.001, 0.9), turn=st.floats(0, 6.28), i=st.integers(0, 39))
+def test_convex_rings_load_and_a_swapped_pair_is_a_bow_tie(n: int, lon0: float, lat0: float,
+                                                           r: float, turn: float,
+                                                           i: int) -> None:
+    ring = _convex(n, lon0, lat0, r, turn)
+    doc = json.loads(json.dumps(_poly(ring)), parse_float=Decimal)
+    zones = geojson.parse_zones(doc, "c.geojson")
+    assert len(zones[0][1][0]) == n  # nothing dropped, nothing refused
+    i %= n - 1
+    bow = ring[:-1]
+    bow[i], bow[i + 1] = bow[i + 1], bow[i]  # two neighbours swapped: the ring crosses itself
+    doc = json.loads(json.dumps(_poly([*bow, bow[0]])), parse_float=Decimal)
+    with pytest.raises(geojson.GeoJSONError, match=r"c.geojson: zone 0 ring 0 vertex \d+ .*"
+                       r"crosses the edge from vertex \d+ to vertex \d+ \(a bow-tie"):
+        geojson.parse_zones(doc, "c.geojson")
