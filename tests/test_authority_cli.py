@@ -496,3 +496,23 @@ def test_convex_rings_load_and_a_swapped_pair_is_a_bow_tie(n: int, lon0: float, 
     with pytest.raises(geojson.GeoJSONError, match=r"c.geojson: zone 0 ring 0 vertex \d+ .*"
                        r"crosses the edge from vertex \d+ to vertex \d+ \(a bow-tie"):
         geojson.parse_zones(doc, "c.geojson")
+
+
+@settings(max_examples=30, deadline=None)
+@given(lat0=st.floats(-70, 70), metres=st.floats(5, 300), n=st.integers(60, 400))
+def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres: float,
+                                                             n: int) -> None:
+    """--simplify METRES: the largest displacement it reports is measured on the sphere and
+    stays within the tolerance (a 5 km zone: the local projection is exact to < 1%)."""
+    from armlock.authority import shapes
+
+    ring = _convex(n, 13.4, lat0, 0.05, 0.3)
+    doc = json.loads(json.dumps(_poly(ring)), parse_float=Decimal)
+    zs = geojson.ZoneSet()
+    geojson.read_doc(doc, "c.geojson", zs)
+    out, lines = geojson.simplified(zs, metres)
+    left = len(out.zones[0][1][0])
+    moved = shapes.simplify(zs.written[0], metres)[1]
+    assert 3 <= left <= n and moved <= metres * 1.01
+    assert lines == [f"c.geojson: zone 0 (coordinates): {n} -> {left} vertices, largest "
+                     f"displacement {moved:,.0f} m"]
