@@ -329,3 +329,24 @@ def test_real_espefuse_accepts_every_burn_and_the_board_check_passes(
     block = "BLOCK_KEY1" if chip == "esp32s3" else "BLOCK2"
     assert int(s[block]["raw_value"], 16) == int.from_bytes(digest, "big")
     assert not s["BLOCK_KEY0" if chip == "esp32s3" else "BLOCK1"]["readable"]
+
+
+# -- the rig waiver in the build ---------------------------------------------------------------
+
+
+def test_waiver_is_in_the_build_manifest_and_module(tmp_path: Path) -> None:
+    from hardware import build as B
+    m = B.build("esp32-devkitc", "production", tmp_path / "rig", waive_hardening="rig bench 2")
+    assert m["waive_hardening"] == "rig bench 2"
+    assert B.load_manifest(tmp_path / "rig")["waive_hardening"] == "rig bench 2"
+    ns: dict[str, object] = {}
+    exec((tmp_path / "rig" / "armlock_build.py").read_text(), ns)
+    assert ns["WAIVE_HARDENING"] == "rig bench 2"
+    m = B.build("esp32-devkitc", "production", tmp_path / "field")
+    assert m["waive_hardening"] is None
+    exec((tmp_path / "field" / "armlock_build.py").read_text(), ns)
+    assert ns["WAIVE_HARDENING"] is None
+    for bad in ("", "x" * 41, "rig\nbench"):
+        with pytest.raises(B.BuildError, match="--waive-hardening"):
+            B.build("esp32-devkitc", "production", tmp_path / "bad", waive_hardening=bad)
+    assert not (tmp_path / "bad").exists()

@@ -6,7 +6,8 @@ espefuse's EfuseDefineBlocks, the ESP32's APB_CTRL_DATE address from esptool's E
 `machine.mem32` would show; `.summary_json()` is what `espefuse summary --format json`
 prints. `FakeTools` is a runner for hardware/harden.py: it parses each espefuse /
 espsecure / esptool command line, refuses what the real tools refuse (unknown eFuse
-names, values wider than the field, burning a write-protected field, a missing
+names, values wider than the field, burning a write-protected field (in command order,
+stricter than espefuse's batch burn of a chained call), a missing
 --do-not-confirm, a wrong chip or port), applies burns, and records every argv.
 """
 
