@@ -269,61 +269,73 @@ def thermometer(n: int) -> str:
     return hex((1 << n) - 1)
 
 
+Fuse = tuple[str, str, str]   # (eFuse, value, effect)
+
+ENABLE: dict[str, list[Fuse]] = {
+    "esp32": [("FLASH_CRYPT_CONFIG", "0xf", "every key bit tweaked by the address"),
+              ("FLASH_CRYPT_CNT", "0x7f", "flash encryption on, for good (all 7 bits)"),
+              ("ABS_DONE_1", "1", "the ROM boots only a bootloader signed by the key")],
+    "esp32s3": [("SPI_BOOT_CRYPT_CNT", "7", "flash encryption on, for good"),
+                ("SECURE_BOOT_EN", "1", "the ROM boots only a bootloader signed by the key"),
+                ("SECURE_BOOT_KEY_REVOKE1", "1", "digest slot 1 can never hold a key"),
+                ("SECURE_BOOT_KEY_REVOKE2", "1", "digest slot 2 can never hold a key")],
+}
+DISABLE: dict[str, list[Fuse]] = {
+    "esp32": [("JTAG_DISABLE", "1", "JTAG off for good"),
+              ("DISABLE_DL_ENCRYPT", "1", "download mode cannot encrypt"),
+              ("DISABLE_DL_DECRYPT", "1", "download mode cannot read flash decrypted"),
+              ("DISABLE_DL_CACHE", "1", "download mode cannot read flash via cache"),
+              ("CONSOLE_DEBUG_DISABLE", "1", "no ROM BASIC console")],
+    "esp32s3": [("DIS_PAD_JTAG", "1", "JTAG pads off for good"),
+                ("SOFT_DIS_JTAG", "7", "JTAG off in software, for good"),
+                ("DIS_USB_JTAG", "1", "USB-JTAG off"),
+                ("DIS_DOWNLOAD_MANUAL_ENCRYPT", "1", "download mode cannot encrypt"),
+                ("DIS_DOWNLOAD_ICACHE", "1", "download mode cannot read flash via cache"),
+                ("DIS_DOWNLOAD_DCACHE", "1", "download mode cannot read flash via cache"),
+                ("DIS_DIRECT_BOOT", "1", "no legacy boot that skips verification")],
+}
+NO_ESPTOOL = "ROM download mode off: no esptool ever again"
+DOWNLOAD_FUSE: dict[tuple[str, str], Fuse] = {
+    ("esp32", "disabled"): ("UART_DOWNLOAD_DIS", "1", NO_ESPTOOL),
+    ("esp32s3", "disabled"): ("DIS_DOWNLOAD_MODE", "1", NO_ESPTOOL),
+    ("esp32s3", "secure"): ("ENABLE_SECURITY_DOWNLOAD", "1", "secure download mode: flash "
+                            "can be written (encrypted images only), never read"),
+}
+PROTECT = {"esp32": ["FLASH_CRYPT_CNT", "RD_DIS", "DIS_CACHE"],
+           "esp32s3": ["SPI_BOOT_CRYPT_CNT", "RD_DIS"]}
+DIGEST_EFFECT = "SHA-256 of the signing public key; write-protected"
+
+
+def key_steps(o: Options) -> list[Step]:
+    """The flash-encryption key, then the secure-boot digest."""
+    key, pub = str(fe_key(o)), str(o.signing_key)
+    if o.chip == "esp32":
+        return [Step("keys", "flash-encryption key",
+                     efuse(o, "burn-key", "flash_encryption", key),
+                     [("BLOCK1", "<key>", "AES-256 flash key; read- and write-protected")]),
+                Step("keys", "secure boot digest", efuse(o, "burn-key-digest", pub),
+                     [("BLOCK2", "<digest>", DIGEST_EFFECT)])]
+    return [Step("keys", "flash-encryption key",
+                 efuse(o, "burn-key", "BLOCK_KEY0", key, "XTS_AES_128_KEY"),
+                 [("BLOCK_KEY0", "<key>", "XTS-AES-128 flash key; read- and write-protected"),
+                  ("KEY_PURPOSE_0", "XTS_AES_128_KEY", "the key is for flash encryption")]),
+            Step("keys", "secure boot digest",
+                 efuse(o, "burn-key-digest", "BLOCK_KEY1", pub, "SECURE_BOOT_DIGEST0"),
+                 [("BLOCK_KEY1", "<digest>", DIGEST_EFFECT),
+                  ("KEY_PURPOSE_1", "SECURE_BOOT_DIGEST0", "the only key images may be "
+                   "signed with")])]
+
+
 def chip_steps(o: Options, written: list[Image]) -> list[Step]:
     """keys, enable, write, disable, check, final (see the module docstring)."""
-    key, pub = str(fe_key(o)), str(o.signing_key)
-    s3 = o.chip == "esp32s3"
-    sv = thermometer(o.secure_version)
-    if s3:
-        keys = [Step("keys", "flash-encryption key", efuse(
-                    o, "burn-key", "BLOCK_KEY0", key, "XTS_AES_128_KEY"),
-                    [("BLOCK_KEY0", "<key>", "XTS-AES-128 flash key; read- and write-protected"),
-                     ("KEY_PURPOSE_0", "XTS_AES_128_KEY", "the key is for flash encryption")]),
-                Step("keys", "secure boot digest", efuse(
-                    o, "burn-key-digest", "BLOCK_KEY1", pub, "SECURE_BOOT_DIGEST0"),
-                    [("BLOCK_KEY1", "<digest>", "SHA-256 of the signing public key; "
-                      "write-protected"),
-                     ("KEY_PURPOSE_1", "SECURE_BOOT_DIGEST0", "the only key images may be "
-                      "signed with")])]
-        enable = [("SPI_BOOT_CRYPT_CNT", "7", "flash encryption on, for good"),
-                  ("SECURE_BOOT_EN", "1", "the ROM boots only a bootloader signed by the key"),
-                  ("SECURE_BOOT_KEY_REVOKE1", "1", "digest slot 1 can never hold a key"),
-                  ("SECURE_BOOT_KEY_REVOKE2", "1", "digest slot 2 can never hold a key")]
-        disable = [("DIS_PAD_JTAG", "1", "JTAG pads off for good"),
-                   ("SOFT_DIS_JTAG", "7", "JTAG off in software, for good"),
-                   ("DIS_USB_JTAG", "1", "USB-JTAG off"),
-                   ("DIS_DOWNLOAD_MANUAL_ENCRYPT", "1", "download mode cannot encrypt"),
-                   ("DIS_DOWNLOAD_ICACHE", "1", "download mode cannot read flash via cache"),
-                   ("DIS_DOWNLOAD_DCACHE", "1", "download mode cannot read flash via cache"),
-                   ("DIS_DIRECT_BOOT", "1", "no legacy boot that skips verification")]
-        dl = (("DIS_DOWNLOAD_MODE", "1", "ROM download mode off: no esptool ever again")
-              if o.download == "disabled" else
-              ("ENABLE_SECURITY_DOWNLOAD", "1", "secure download mode: flash can be written "
-               "(encrypted images only), never read"))
-        protect = ["SPI_BOOT_CRYPT_CNT", "RD_DIS"]
-    else:
-        keys = [Step("keys", "flash-encryption key", efuse(
-                    o, "burn-key", "flash_encryption", key),
-                    [("BLOCK1", "<key>", "AES-256 flash key; read- and write-protected")]),
-                Step("keys", "secure boot digest", efuse(o, "burn-key-digest", pub),
-                     [("BLOCK2", "<digest>", "SHA-256 of the signing public key; "
-                       "write-protected")])]
-        enable = [("FLASH_CRYPT_CONFIG", "0xf", "every key bit tweaked by the address"),
-                  ("FLASH_CRYPT_CNT", "0x7f", "flash encryption on, for good (all 7 bits)"),
-                  ("ABS_DONE_1", "1", "the ROM boots only a bootloader signed by the key")]
-        disable = [("JTAG_DISABLE", "1", "JTAG off for good"),
-                   ("DISABLE_DL_ENCRYPT", "1", "download mode cannot encrypt"),
-                   ("DISABLE_DL_DECRYPT", "1", "download mode cannot read flash decrypted"),
-                   ("DISABLE_DL_CACHE", "1", "download mode cannot read flash via cache"),
-                   ("CONSOLE_DEBUG_DISABLE", "1", "no ROM BASIC console")]
-        dl = ("UART_DOWNLOAD_DIS", "1", "ROM download mode off: no esptool ever again")
-        protect = ["FLASH_CRYPT_CNT", "RD_DIS", "DIS_CACHE"]
-    enable.append(("SECURE_VERSION", sv, f"images below secure_version {o.secure_version} "
-                   "never boot"))
+    enable = ENABLE[o.chip] + [("SECURE_VERSION", thermometer(o.secure_version),
+                                f"images below secure_version {o.secure_version} never boot")]
+    disable = DISABLE[o.chip]
+    dl = DOWNLOAD_FUSE[(o.chip, o.download)]
+    protect = PROTECT[o.chip]
     write = tool("esptool", "--chip", o.chip, *o.target, "write-flash",
                  *[a for i in written for a in (f"{i.offset:#x}", str(i.path))])
-    protects = [(n, "write-protect", "can no longer change") for n in protect]
-    return keys + [
+    return key_steps(o) + [
         Step("enable", "enable secure boot and flash encryption",
              efuse(o, "burn-efuse", *_pairs(enable)), enable),
         Step("write", "write the signed, encrypted images", write),
@@ -333,11 +345,11 @@ def chip_steps(o: Options, written: list[Image]) -> list[Step]:
             "espefuse", "--chip", o.chip, *o.target, "summary", "--format", "json")),
         Step("final", "download mode, write protection",
              efuse(o, "burn-efuse", *_pairs([dl]), "write-protect-efuse", *protect),
-             [dl, *protects]),
+             [dl, *[(n, "write-protect", "can no longer change") for n in protect]]),
     ]
 
 
-def _pairs(fuses: list[tuple[str, str, str]]) -> list[str]:
+def _pairs(fuses: list[Fuse]) -> list[str]:
     return [a for name, value, _ in fuses for a in (name, value)]
 
 
@@ -418,19 +430,7 @@ def harden(o: Options, ask: Callable[[str], str] | None = None, yes: bool = Fals
            run: Runner = run_argv, out: Callable[[str], None] = print,
            progress: Callable[[str], None] = lambda s: None) -> list[tuple[str, str]]:
     """Probe, print the plan, confirm, burn. Returns report rows (phase, what)."""
-    if o.chip not in CHIPS:
-        raise HardenError(f"{o.chip}: only esp32 (rev >= 3.0) and esp32s3 can be hardened")
-    if o.download not in DOWNLOAD:
-        raise HardenError(f"--download {o.download!r}: one of {', '.join(DOWNLOAD)}")
-    if o.chip == "esp32":   # an ESP32 has no secure download mode: download goes
-        o = replace(o, download="disabled")
-    top = 32 if o.chip == "esp32" else 16
-    if not 1 <= o.secure_version <= top:
-        raise HardenError(f"--secure-version {o.secure_version}: 1..{top} (the eFuse counts "
-                          "versions in unary)")
-    if not o.signing_key.is_file():
-        raise HardenError(f"{o.signing_key}: no signing key (espsecure generate-signing-key "
-                          "--version 2 --scheme rsa3072 KEY.pem)")
+    o = validate(o)
     images = read_flash_args(o.image_dir)
     rev_step, sum_step = probe_steps(o)
     rev = parse_revision(_must(run, rev_step))
@@ -446,10 +446,30 @@ def harden(o: Options, ask: Callable[[str], str] | None = None, yes: bool = Fals
         if typed.strip() != o.device_id:
             raise HardenError("not confirmed (type the device id, or pass --yes-burn-efuses); "
                               "nothing was burned")
-    rows = execute(steps, run, check_after(o, rev), progress)
-    if fe_key(o).exists():
-        os.chmod(fe_key(o), 0o600)
-    return rows
+    try:
+        return execute(steps, run, check_after(o, rev), progress)
+    finally:
+        if fe_key(o).exists():
+            os.chmod(fe_key(o), 0o600)
+
+
+def validate(o: Options) -> Options:
+    """The options checked (HardenError in the user's terms); an ESP32 has no secure
+    download mode, so its download mode is always disabled."""
+    if o.chip not in CHIPS:
+        raise HardenError(f"{o.chip}: only esp32 (rev >= 3.0) and esp32s3 can be hardened")
+    if o.download not in DOWNLOAD:
+        raise HardenError(f"--download {o.download!r}: one of {', '.join(DOWNLOAD)}")
+    if o.chip == "esp32":
+        o = replace(o, download="disabled")
+    top = 32 if o.chip == "esp32" else 16
+    if not 1 <= o.secure_version <= top:
+        raise HardenError(f"--secure-version {o.secure_version}: 1..{top} (the eFuse counts "
+                          "versions in unary)")
+    if not o.signing_key.is_file():
+        raise HardenError(f"{o.signing_key}: no signing key (espsecure generate-signing-key "
+                          "--version 2 --scheme rsa3072 KEY.pem)")
+    return o
 
 
 def _must(run: Runner, st: Step) -> str:

@@ -104,7 +104,7 @@ def test_plan_names_every_efuse_its_effect_and_that_it_is_irreversible(
         H.harden(opts(tmp_path, chip, signing_key), ask=lambda q: "", run=tools,
                  out=shown.append)
     text = shown[0]
-    steps = H.chip_steps(opts(tmp_path / "x", chip, signing_key), [])
+    steps = H.chip_steps(H.validate(opts(tmp_path / "x", chip, signing_key)), [])
     for st in steps:
         for name, value, effect in st.fuses:
             assert f"IRREVERSIBLE  {name} = {value}: {effect}" in text
@@ -221,6 +221,12 @@ def test_flash_encryption_key_is_per_device_and_private(tmp_path: Path,
     assert key.stat().st_mode & 0o777 == 0o600
     burn = [c for c in tools.calls if "burn-key" in c][0]
     assert burn[-2:] == ["flash_encryption", str(key)]
+    failed = FakeTools(Efuses("esp32", 300), fail="burn-key-digest")
+    o2 = replace(o, device_id="AL-0043", work=tmp_path / "w2")
+    with pytest.raises(H.HardenError):
+        H.harden(o2, yes=True, run=failed, out=lambda s: None)
+    key2 = tmp_path / "keys" / "AL-0043.flash_encryption_key.bin"
+    assert key2.stat().st_mode & 0o777 == 0o600 and key2.read_bytes() != b""
 
 
 @pytest.mark.parametrize("fail, burned, wrote", [
