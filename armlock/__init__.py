@@ -1,0 +1,1 @@
+"""armlock's office side: the authority, the registry, the command line, the tour."""
