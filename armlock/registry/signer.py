@@ -10,11 +10,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from hardware import authority
+from hardware import authority, geojson
 from protocols import permit as P
 
 AuthorityError = authority.AuthorityError
 PermitError = P.PermitError
+GeoJSONError = geojson.GeoJSONError
+load_zones = geojson.load_all  # GeoJSON files -> permit zones
 
 
 class Signer:
