@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from armlock.registry.alerts import overdue
-from armlock.registry.models import Dock, Weapon, WeaponStatus
+from armlock.registry.models import Dock, Weapon
 from armlock.registry.records import now_s
+from armlock.registry.status import statuses
 
 IN_ARMOURY = ("in_store", "recovered")
 AWAY = ("issued", "lost", "stolen", "destroyed")
-
-
-def statuses(s: Session) -> dict[int, WeaponStatus]:
-    """Current status of every weapon (newest row each)."""
-    newest = select(func.max(WeaponStatus.id)).group_by(WeaponStatus.weapon_id)
-    return {r.weapon_id: r for r in s.scalars(select(WeaponStatus)
-                                              .where(WeaponStatus.id.in_(newest)))}
 
 
 def inventory(s: Session, since: int | None = None, now: int | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from armlock.registry.db import RegistryError
 from armlock.registry.models import Card, Finger, Holder, Shift, Token, Weapon
 from armlock.registry.records import attribute, find_holder, find_weapon, now_s
 from armlock.registry.signer import Signer
-from armlock.registry.status import current, set_status
+from armlock.registry.status import set_status, statuses
 from armlock.registry.tokens import issue_token
 from protocols import permit as P
 
@@ -58,7 +58,8 @@ def read_roster(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def _rule(spec: ShiftSpec) -> tuple[int, int, int]:
+def rule_fields(spec: ShiftSpec) -> tuple[int, int, int]:
+    """(rule_mode, factor_mask, k) of the permit fields for the spec's rule."""
     mask = 0
     for f in spec.factors:
         if f not in ("rfid", "finger"):
@@ -102,25 +103,28 @@ def issue_shift(s: Session, signer: Signer, actor: str, rows: list[dict[str, str
     at = now_s() if at is None else at
     start = at if spec.start is None else spec.start
     end = start + int(spec.hours * 3600)
-    mode, mask, k = _rule(spec)
+    mode, mask, k = rule_fields(spec)
     shift = Shift(name=spec.name, not_before=start, not_after=end, issued_at=at, issued_by=actor)
     s.add(shift)
     s.flush()
     tokens = []
+    by_weapon = _by_weapon(s, rows)
+    now_status = statuses(s, list(by_weapon))
     # devices in id order: two shifts issued at once lock device rows in the same order
-    for w, holders in sorted(_by_weapon(s, rows).values(), key=lambda e: e[0].device_id or ""):
+    for w, holders in sorted(by_weapon.values(), key=lambda e: e[0].device_id or ""):
         if w.device_id is None:
             raise RegistryError(f"weapon {w.serial_number} has no lock bound to it")
-        st = current(s, w.id)
+        st = now_status.get(w.id)
         if st is not None and st.status not in ISSUABLE:
             raise RegistryError(f"weapon {w.serial_number} is {st.status}: not issued")
-        creds = [_credentials(s, h, w.device_id, mask, mode) for h in holders]
+        with s.no_autoflush:
+            creds = [_credentials(s, h, w.device_id, mask, mode) for h in holders]
         fields = dict(not_before=start, not_after=end, fail_enabled=spec.fail_enabled,
                       max_unlock_s=spec.max_unlock_s, rule_mode=mode, factor_mask=mask, k=k,
                       window_s=spec.window_s, holders=creds, zones=spec.zones)
         tok = issue_token(s, signer, actor, "permit", w.device_id, fields, at, shift.id)
         set_status(s, actor, w, "issued", [h.id for h in holders], at, f"shift {spec.name}",
-                   tok.id, at)
+                   tok.id, at, prior=st.status if st else None)
         tokens.append(tok)
     attribute(s, actor, "issue-shift", f"shift {shift.id}", at, name=spec.name,
               permits=len(tokens))

@@ -6,7 +6,7 @@ practice is to report within 24 h of discovery, and a later report is flagged as
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from armlock.registry.alerts import raise_alert
@@ -34,16 +34,28 @@ def current(s: Session, weapon_id: int) -> WeaponStatus | None:
                     .order_by(WeaponStatus.id.desc()).limit(1))
 
 
+def statuses(s: Session, weapon_ids: list[int] | None = None) -> dict[int, WeaponStatus]:
+    """Current status of every weapon (or of `weapon_ids`): the newest row of each."""
+    newest = select(func.max(WeaponStatus.id)).group_by(WeaponStatus.weapon_id)
+    if weapon_ids is not None:
+        newest = newest.where(WeaponStatus.weapon_id.in_(weapon_ids))
+    return {r.weapon_id: r for r in s.scalars(select(WeaponStatus)
+                                              .where(WeaponStatus.id.in_(newest)))}
+
+
 def set_status(s: Session, actor: str, weapon: Weapon, status: str,
                holder_ids: list[int] | None = None, occurred_at: int | None = None,
                note: str | None = None, token_id: int | None = None,
-               at: int | None = None) -> WeaponStatus:
-    """Append a status; refuses a transition that makes no sense (e.g. from destroyed)."""
+               at: int | None = None, prior: str | None = None) -> WeaponStatus:
+    """Append a status; refuses a transition that makes no sense (e.g. from destroyed).
+    `prior`: the current status when the caller already knows it."""
     if status not in WEAPON_STATUSES:
         raise RegistryError(f"status {status!r}: one of {', '.join(WEAPON_STATUSES)}")
-    cur = current(s, weapon.id)
-    if cur is not None and status not in NEXT[cur.status]:
-        raise RegistryError(f"weapon {weapon.serial_number} is {cur.status}: "
+    if prior is None:
+        cur = current(s, weapon.id)
+        prior = cur.status if cur is not None else None
+    if prior is not None and status not in NEXT[prior]:
+        raise RegistryError(f"weapon {weapon.serial_number} is {prior}: "
                             f"cannot become {status}")
     at = now_s() if at is None else at
     row = WeaponStatus(weapon_id=weapon.id, status=status, holder_ids=holder_ids or [],

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from armlock.registry.alerts import open_alerts, overdue
-from armlock.registry.inventory import statuses
 from armlock.registry.models import Change, Dock, Holder, Position, Token, Weapon
+from armlock.registry.status import statuses
 from armlock.registry.web.svgmap import Point, render
 from hardware.authority import iso
 
