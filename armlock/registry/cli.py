@@ -236,7 +236,8 @@ def issue_shift_cmd(ctx: typer.Context,
 @friendly
 def dock(ctx: typer.Context,
          port: list[str] = typer.Option(..., "--port", help="Serial/pty/ble:ADDR (repeatable)."),
-         counters: Path = typer.Option(None, "--counters", help="Sealed-command counter file.")
+         counters: Path = typer.Option(None, "--counters", help="Folder of per-lock "
+                                       "sealed-command counter files.")
          ) -> None:
     """Dock locks: deliver their tokens, pull and verify their audit, then acknowledge."""
     c = _obj(ctx)

@@ -3,6 +3,8 @@ and only then acknowledge the records on the device (so a crash loses nothing: r
 not acknowledged are read again at the next dock and recognised as already stored).
 
 Several ports are docked at once, each in its own thread, session and transaction.
+Sealed-command counters are kept in one file per lock under `counters` (a directory), so
+concurrent docks never write the same counter file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from armlock.registry.models import Dock, Position, Token, Weapon
 from armlock.registry.records import attribute, get_device, now_s
 from armlock.registry.signer import Signer
 from armlock.registry.status import current, set_status
-from hardware.client import CounterStore, DeviceClient
+from hardware.client import CounterStore, DeviceClient, default_counter_path
 from hardware.transport import LinkError, Transport, open_transport
 
 Opener = Callable[[str], Transport]
@@ -91,15 +93,23 @@ def _record(s: Session, actor: str, port: str, did: str, st: dict[str, Any],
     return res
 
 
+def counter_store(counters: Path | None, device_id: str) -> CounterStore:
+    """The sealed-command counter file of one lock (default ~/.armlock/registry-counters)."""
+    folder = counters if counters is not None else (
+        default_counter_path().parent / "registry-counters")
+    return CounterStore(Path(folder) / f"{device_id}.json")
+
+
 def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: str,
              opener: Opener = open_transport, counters: Path | None = None,
              now: int | None = None) -> DockResult:
     """Dock the lock on `port` (see the module doc); errors are reported, not raised."""
     out = DockResult(port)
     try:
-        with DeviceClient(opener(port), counter_store=CounterStore(counters)) as client:
+        with DeviceClient(opener(port)) as client:
             out.device_id = did = client.info()["device_id"]
             client.key = signer.device_key(did)
+            client.counters = counter_store(counters, did)
             at = now_s() if now is None else now
             with factory() as s:
                 get_device(s, did)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from armlock.registry import db
-from armlock.registry.dock import dock_one
+from armlock.registry.dock import counter_store, dock_one
 from armlock.registry.web.app import create_app
 from armlock.registry.web.auth import add_user
-from hardware.client import CounterStore, DeviceClient
+from hardware.client import DeviceClient
 from hardware.transport import open_transport
 from tests.registry.armoury import ACTOR, stock
 from tests.registry.boards import virtual_board
@@ -50,7 +50,7 @@ def server(tmp_path, key_path) -> Iterator[tuple[str, object]]:
         stock(s, 1, at=int(time.time()) - 60)
         add_user(s, ACTOR, "anna", "armourer", "correct horse")
     port = _free_port()
-    app = create_app(factory, key_path, counters=tmp_path / "counters.json")
+    app = create_app(factory, key_path, counters=tmp_path / "counters")
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
@@ -108,10 +108,11 @@ def test_sign_in_issue_shift_and_see_a_tamper_alert(server, browser, signer, tmp
         assert "permit serial 1 delivered" in _wait_text(b, "#dock-results", "delivered")
         b.get(url + "/alerts")
         _wait_text(b, "#no-alerts", "no open alerts")
-        counters = CounterStore(tmp_path / "counters.json")
-        with DeviceClient(open_transport(board.port), key, counters) as c:
+        counters = tmp_path / "counters"
+        with DeviceClient(open_transport(board.port), key,
+                          counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="enclosure")
-        r = dock_one(factory, signer, board.port, "dock-station", counters=counters.path)
+        r = dock_one(factory, signer, board.port, "dock-station", counters=counters)
         assert r.ok
         # the open alerts page refreshes itself: the alert appears without a click
         text = _wait_text(b, "#alerts tr.alert-tamper", "AL-0001")

@@ -3,6 +3,7 @@ or a dock killed (SIGKILL) at random points loses nothing and duplicates nothing
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -16,9 +17,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from armlock.registry import db
-from armlock.registry.dock import dock_one
+from armlock.registry.dock import counter_store, dock_all
 from armlock.registry.models import AuditRecord, Shift, Token
-from hardware.client import CounterStore, DeviceClient
+from hardware.client import DeviceClient
 from hardware.transport import open_transport
 from protocols import audit as A
 from tests.registry import workers
@@ -26,6 +27,7 @@ from tests.registry.armoury import ACTOR, stock
 from tests.registry.boards import virtual_board
 
 REPO = Path(__file__).resolve().parents[2]
+DEV = "AL-0001"
 PROCS = 10
 
 
@@ -97,14 +99,14 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
                                                               signer, key_path, tmp_path):
     with db.transaction(factory) as s:
         stock(s, 1)
-    counters = tmp_path / "counters.json"
+    counters = tmp_path / "counters"
     key = signer.device_key("AL-0001")
     rng = random.Random(7)
     with virtual_board(tmp_path / "b", "AL-0001", key) as b:
         args = ["dock", registry_url, str(key_path), b.port, str(counters)]
         killed, span = 0, 0.0
         for _round in range(4):
-            with DeviceClient(open_transport(b.port), key, CounterStore(counters)) as c:
+            with DeviceClient(open_transport(b.port), key, counter_store(counters, DEV)) as c:
                 for i in range(25):  # new audit records: rejected cards, battery changes
                     c.stimulate("battery", mv=3300 + (i % 2) * 600)
             t = time.monotonic()
@@ -113,7 +115,7 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
                 span = time.monotonic() - t
             killed += "docked" not in out
         _run(args, None)
-        with DeviceClient(open_transport(b.port), key, CounterStore(counters)) as c:
+        with DeviceClient(open_transport(b.port), key, counter_store(counters, DEV)) as c:
             c.stimulate("tamper", source="enclosure")  # one record after the last dock
             on_device = c.audit(1)
     with factory() as s:
@@ -129,14 +131,29 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
     assert A.verify(on_device[-1:], "AL-0001", first_prev=A.decode(stored[-1])[4]) == []
 
 
-def test_concurrent_docks_of_one_lock_store_each_record_once(factory, signer, tmp_path):
+def test_concurrent_docks_of_different_locks_do_not_interfere(factory, signer, tmp_path):
+    n = 4
     with db.transaction(factory) as s:
-        stock(s, 1)
-    counters = tmp_path / "c.json"
-    with virtual_board(tmp_path / "b", "AL-0001", signer.device_key("AL-0001")) as b:
-        first = dock_one(factory, signer, b.port, ACTOR, counters=counters)
-        again = dock_one(factory, signer, b.port, ACTOR, counters=counters)
-    assert first.ok and again.ok
+        stock(s, n)
+    counters = tmp_path / "counters"
+    devs = [f"AL-{i:04d}" for i in range(1, n + 1)]
+    with contextlib.ExitStack() as stack:
+        boards = [stack.enter_context(virtual_board(tmp_path / d, d, signer.device_key(d)))
+                  for d in devs]
+        for k, (d, b) in enumerate(zip(devs, boards, strict=True)):
+            with DeviceClient(open_transport(b.port), signer.device_key(d),
+                              counter_store(counters, d)) as c:
+                for i in range(3 * k):  # a different number of records on each lock
+                    c.stimulate("battery", mv=3300 + (i % 2) * 600)
+        for _ in range(2):
+            results = dock_all(factory, signer, [b.port for b in boards], ACTOR,
+                               counters=counters)
+            assert [r.device_id for r in results] == devs
+            assert all(r.ok for r in results), [r.error for r in results]
     with factory() as s:
-        seqs = list(s.scalars(select(AuditRecord.seq).where(AuditRecord.accepted)))
-    assert len(seqs) == len(set(seqs)) >= 1
+        for d in devs:
+            raws = list(s.scalars(select(AuditRecord.raw).where(
+                AuditRecord.device_id == d, AuditRecord.accepted).order_by(AuditRecord.seq)))
+            assert raws and A.verify(raws, d) == [], d  # each chain whole, and only its own
+        assert s.scalar(select(func.count()).select_from(AuditRecord)
+                        .where(AuditRecord.accepted.is_(False))) == 0

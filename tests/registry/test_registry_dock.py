@@ -9,12 +9,12 @@ from sqlalchemy import select
 
 from armlock.registry import db
 from armlock.registry import records as R
-from armlock.registry.dock import dock_all, dock_one
+from armlock.registry.dock import counter_store, dock_all, dock_one
 from armlock.registry.inventory import inventory
 from armlock.registry.models import Alert, AuditRecord, Token
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.trace import export_weapon, trace
-from hardware.client import CounterStore, DeviceClient
+from hardware.client import DeviceClient
 from hardware.transport import open_transport
 from tests.registry.armoury import ACTOR, stock
 from tests.registry.boards import virtual_board
@@ -54,7 +54,7 @@ def test_shift_is_all_or_nothing(armoury, signer):
 def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
     with db.transaction(armoury) as s:
         _shift, toks = issue_shift(s, signer, ACTOR, read_roster(ROSTER), ShiftSpec("day"))
-    counters = tmp_path / "counters.json"
+    counters = tmp_path / "counters"
     with virtual_board(tmp_path / "b1", "AL-0001", signer.device_key("AL-0001")) as b1, \
             virtual_board(tmp_path / "b2", "AL-0002", signer.device_key("AL-0002")) as b2:
         results = dock_all(armoury, signer, [b1.port, b2.port], ACTOR, counters=counters)
@@ -62,7 +62,7 @@ def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
         assert all(r.ok and r.delivered.endswith("delivered") for r in results)
         assert [r.status["permit"]["serial"] for r in results] == [t.serial for t in toks]
         with DeviceClient(open_transport(b1.port), signer.device_key("AL-0001"),
-                          CounterStore(counters)) as c:
+                          counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="magnet")
         again = dock_one(armoury, signer, b1.port, ACTOR, counters=counters)
         assert again.ok and "already loaded" in again.delivered
@@ -90,5 +90,5 @@ def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
 
 def test_an_unenrolled_lock_is_reported_not_docked(armoury, signer, tmp_path):
     with virtual_board(tmp_path / "b", "AL-0099", signer.device_key("AL-0099")) as b:
-        r = dock_one(armoury, signer, b.port, ACTOR, counters=tmp_path / "c.json")
+        r = dock_one(armoury, signer, b.port, ACTOR, counters=tmp_path / "counters")
     assert "not enrolled" in r.error and not r.ok
