@@ -217,12 +217,13 @@ def issue_shift_cmd(ctx: typer.Context,
                     name: str = typer.Option("shift", "--name"),
                     hours: float = typer.Option(8.0, "--hours"),
                     zone: list[Path] = typer.Option(None, "--zone", help="GeoJSON (repeatable)."),
-                    rule: str = typer.Option("all", "--rule", help="all | any"),
+                    rule: str = typer.Option("all", "--rule", help="all | any | k-of-n"),
+                    k: int = typer.Option(None, "--k", help="K for --rule k-of-n."),
                     factors: str = typer.Option("rfid,finger", "--factors"),
                     fail_enabled: bool = typer.Option(False, "--fail-enabled")) -> None:
     """Issue the shift's permits for everyone on the roster, in one transaction."""
     c = _obj(ctx)
-    spec = ShiftSpec(name, hours, zones=load_zones(zone or []), rule=rule,
+    spec = ShiftSpec(name, hours, zones=load_zones(zone or []), rule=rule, k=k,
                      factors=tuple(f.strip() for f in factors.split(",") if f.strip()),
                      fail_enabled=fail_enabled)
     rows = read_roster(roster.read_text())

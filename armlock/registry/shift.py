@@ -36,7 +36,8 @@ class ShiftSpec:
     hours: float = 8.0
     start: int | None = None  # UTC seconds; None: now
     zones: list[Any] = field(default_factory=list)
-    rule: str = "all"  # "all" or "any" of `factors`
+    rule: str = "all"  # "all", "any" or "k-of-n" of `factors`
+    k: int | None = None  # for "k-of-n"
     factors: tuple[str, ...] = ("rfid", "finger")
     fail_enabled: bool = False
     max_unlock_s: int = 600
@@ -60,20 +61,15 @@ def read_roster(text: str) -> list[dict[str, str]]:
 
 def rule_fields(spec: ShiftSpec) -> tuple[int, int, int]:
     """(rule_mode, factor_mask, k) of the permit fields for the spec's rule."""
-    mask = 0
-    for f in spec.factors:
-        if f not in ("rfid", "finger"):
-            raise RegistryError(f"factor {f!r}: rfid or finger")
-        mask |= P.F_RFID if f == "rfid" else P.F_FINGER
-    if spec.rule == "all":
-        return P.MODE_ALL, mask, bin(mask).count("1")
-    if spec.rule == "any":
-        return P.MODE_ANY, mask, 1
-    raise RegistryError(f"rule {spec.rule!r}: all or any")
+    try:
+        return P.factor_rule(spec.rule, list(spec.factors), spec.k)
+    except ValueError as exc:
+        raise RegistryError(f"shift rule: {exc}") from None
 
 
 def _credentials(s: Session, h: Holder, device_id: str, mask: int,
-                 rule: int) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
+                 k: int) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
+    """The holder's permit entry; RegistryError if fewer than k factors are enrolled."""
     cards = tuple(s.scalars(select(Card.uid).where(Card.holder_id == h.id)
                             .order_by(Card.id))) if mask & P.F_RFID else ()
     fingers = tuple(s.scalars(select(Finger.template_id).where(
@@ -81,7 +77,7 @@ def _credentials(s: Session, h: Holder, device_id: str, mask: int,
         .order_by(Finger.id))) if mask & P.F_FINGER else ()
     missing = [n for bit, n, have in ((P.F_RFID, "card", cards), (P.F_FINGER,
                f"fingerprint on {device_id}", fingers)) if mask & bit and not have]
-    if missing and (rule == P.MODE_ALL or len(missing) == bin(mask).count("1")):
+    if bin(mask).count("1") - len(missing) < k:
         raise RegistryError(f"holder {h.service_number} has no {' and no '.join(missing)}")
     return h.id, cards, fingers
 
@@ -118,7 +114,7 @@ def issue_shift(s: Session, signer: Signer, actor: str, rows: list[dict[str, str
         if st is not None and st.status not in ISSUABLE:
             raise RegistryError(f"weapon {w.serial_number} is {st.status}: not issued")
         with s.no_autoflush:
-            creds = [_credentials(s, h, w.device_id, mask, mode) for h in holders]
+            creds = [_credentials(s, h, w.device_id, mask, k) for h in holders]
         fields = dict(not_before=start, not_after=end, fail_enabled=spec.fail_enabled,
                       max_unlock_s=spec.max_unlock_s, rule_mode=mode, factor_mask=mask, k=k,
                       window_s=spec.window_s, holders=creds, zones=spec.zones)

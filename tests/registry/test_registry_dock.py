@@ -92,3 +92,21 @@ def test_an_unenrolled_lock_is_reported_not_docked(armoury, signer, tmp_path):
     with virtual_board(tmp_path / "b", "AL-0099", signer.device_key("AL-0099")) as b:
         r = dock_one(armoury, signer, b.port, ACTOR, counters=tmp_path / "counters")
     assert "not enrolled" in r.error and not r.ok
+
+
+@pytest.mark.parametrize("rule,k,ok", [("all", None, False), ("any", None, True),
+                                       ("k-of-n", 1, True), ("k-of-n", 2, False)])
+def test_shift_needs_the_factors_the_rule_asks_for(armoury, signer, rule, k, ok):
+    with db.transaction(armoury) as s:  # a holder with a card but no fingerprint
+        R.add_holder(s, ACTOR, "S-0100", "Card Only")
+        R.enrol_card(s, ACTOR, "S-0100", "04AABBCCDD")
+    rows = read_roster("holder,weapon\nS-0100,SN-0003\n")
+    spec = ShiftSpec("x", rule=rule, k=k)
+    if not ok:
+        with pytest.raises(db.RegistryError, match="S-0100 has no fingerprint on AL-0003"), \
+                db.transaction(armoury) as s:
+            issue_shift(s, signer, ACTOR, rows, spec)
+        return
+    with db.transaction(armoury) as s:
+        _sh, [tok] = issue_shift(s, signer, ACTOR, rows, spec)
+    assert tok.holders[0][1:] == [["04AABBCCDD"], []]
