@@ -94,21 +94,22 @@ def chain(device: str, n: int) -> list[bytes]:
 
 def load_records(factory, n_weapons: int, per: int) -> None:
     """`per` accepted records for every lock (bulk, outside the ingest path)."""
-    rows: list[dict] = []
-    for i in range(n_weapons):
-        dev = f"AL-{i:06d}"
+    group = max(1, BATCH // max(per, 1))
+    for g in range(0, n_weapons, group):
+        rows: list[dict] = []
         with db.transaction(factory) as s:
-            up = AuditUpload(device_id=dev, received_at=T0, received_by="b", count=per,
-                             accepted=True, problems=[])
-            s.add(up)
-            s.flush()
-            for rec in chain(dev, per):
-                q, t, code, detail, h = A.decode(rec)
-                rows.append(dict(device_id=dev, upload_id=up.id, seq=q, time_s=t, code=code,
-                                 detail=detail, hash=h, raw=rec, accepted=True, flag=None))
-            if len(rows) >= BATCH or i == n_weapons - 1:
-                _bulk(s, AuditRecord, rows)
-                rows = []
+            for i in range(g, min(g + group, n_weapons)):
+                dev = f"AL-{i:06d}"
+                up = AuditUpload(device_id=dev, received_at=T0, received_by="b", count=per,
+                                 accepted=True, problems=[])
+                s.add(up)
+                s.flush()
+                for rec in chain(dev, per):
+                    q, t, code, detail, h = A.decode(rec)
+                    rows.append(dict(device_id=dev, upload_id=up.id, seq=q, time_s=t,
+                                     code=code, detail=detail, hash=h, raw=rec, accepted=True,
+                                     flag=None))
+            _bulk(s, AuditRecord, rows)
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -120,3 +120,26 @@ def test_loss_report_raises_alert_and_recall(factory, signer, key_path, hours, l
         assert ("LATE" in alert.message) is late
         with pytest.raises(db.RegistryError, match="cannot become issued"):
             set_status(s, ACTOR, w, "issued")
+
+
+def test_a_lock_not_docked_when_due_is_listed_until_it_docks(factory, signer):
+    from armlock.registry.alerts import overdue
+    from armlock.registry.inventory import inventory
+    from armlock.registry.models import Dock
+    from armlock.registry.shift import ShiftSpec, issue_shift
+
+    with db.transaction(factory) as s:
+        stock(s, 2)
+        issue_shift(s, signer, ACTOR, [{"holder": "S-0001", "weapon": "SN-0001"}],
+                    ShiftSpec("day", hours=8, start=T0), at=T0)
+    with factory() as s:
+        assert overdue(s, T0 + 7 * 3600) == []
+        late = overdue(s, T0 + 9 * 3600)
+        assert [o.device_id for o in late] == ["AL-0001"] and late[0].due_at == T0 + 8 * 3600
+        assert any("AL-0001 not docked" in p
+                   for p in inventory(s, now=T0 + 9 * 3600)["discrepancies"])
+    with db.transaction(factory) as s:
+        s.add(Dock(device_id="AL-0001", port="p", at=T0 + 8 * 3600 + 60, by=ACTOR,
+                   status={}, outcome="docked"))
+    with factory() as s:
+        assert overdue(s, T0 + 9 * 3600) == []
