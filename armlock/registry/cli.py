@@ -1,5 +1,6 @@
 """`armlock registry ...`: a typer sub-app over the registry workflows (no lock rule here).
 
+`armlock registry demo` runs the whole cycle against virtual boards.
 Common options come before the command: `--db URL` (default $ARMLOCK_REGISTRY or
 ./armlock-registry.db), `--key FILE` (the authority key; default $ARMLOCK_KEY or
 ./armlock-master.key), `--actor NAME` (who is acting; default the login name).
@@ -303,6 +304,17 @@ def inventory(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
     console.print(t)
     for p in inv["discrepancies"]:
         _say(f"! {p}")
+
+
+@app.command("demo")
+@friendly
+def demo_cmd(out: Path = typer.Option(Path("out/registry-demo"), "--out"),
+             locks: int = typer.Option(3, "--locks", min=1, max=20)) -> None:
+    """An armoury of virtual boards through one shift (dock, tamper, theft, trace)."""
+    from armlock.registry import demo
+
+    summary = demo.run(out, locks, _say)
+    _say(f"registry {summary['registry']}; trace and inventory written to {out}")
 
 
 @app.command("serve")
