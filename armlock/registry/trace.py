@@ -7,6 +7,7 @@ upload from the lock was ever refused).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from armlock.registry.records import find_weapon
 from hardware.authority import iso
 from protocols import audit as A
 
+HOLDER_RE = re.compile(r"\bholder=(\d+)")
 MARKINGS = ("manufacturer", "model", "type", "calibre", "serial_number", "year", "country",
             "import_marking", "obliterated")
 
@@ -66,13 +68,21 @@ def integrity(s: Session, device_id: str) -> dict[str, Any]:
     return {"intact": not problems, "records": len(raws), "problems": problems}
 
 
+def _holder_of(detail: str | None, names: dict[int, str]) -> dict[str, str]:
+    m = HOLDER_RE.search(detail or "")
+    return {"holder": names.get(int(m.group(1)), "?")} if m else {}
+
+
 def _events(s: Session, device_id: str) -> list[dict[str, Any]]:
     rows = s.execute(select(AuditRecord.seq, AuditRecord.time_s, AuditRecord.code,
                             AuditRecord.detail, AuditRecord.accepted, AuditRecord.flag)
                      .where(AuditRecord.device_id == device_id)
-                     .order_by(AuditRecord.accepted.desc(), AuditRecord.seq, AuditRecord.id))
+                     .order_by(AuditRecord.accepted.desc(), AuditRecord.seq, AuditRecord.id)).all()
+    ids = {int(m.group(1)) for r in rows if (m := HOLDER_RE.search(r[3] or ""))}
+    names = dict(s.execute(select(Holder.id, Holder.service_number)
+                           .where(Holder.id.in_(ids))).all()) if ids else {}
     return [{"seq": q, "time": iso(t) if t else None, "code": c, "detail": d,
-             **({} if ok else {"evidence": f or "refused upload"})}
+             **_holder_of(d, names), **({} if ok else {"evidence": f or "refused upload"})}
             for q, t, c, d, ok, f in rows]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from armlock.registry import db
 from armlock.registry.ingest import ingest
 from armlock.registry.models import Alert, AuditRecord, AuditUpload
+from armlock.registry.trace import trace
 from protocols import audit as A
 from tests.registry.armoury import ACTOR, T0, stock
 
@@ -49,6 +50,8 @@ def test_good_uploads_continue_the_chain_and_rereads_are_not_stored_twice(armour
     with armoury() as s:
         assert [r.seq for r in _records(s)] == list(range(1, 14))
         assert A.verify([r.raw for r in _records(s)], DEV) == []
+        events = trace(s, "SN-0001")["lock_events"]
+        assert events[1]["code"] == "unlock" and events[1]["holder"] == "S-0001"
 
 
 def _forged(recs):

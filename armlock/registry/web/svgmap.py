@@ -7,6 +7,7 @@ tiles, no network. Coordinates in zones are 1e-7 degrees (lat, lon) as in permit
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -22,7 +23,7 @@ class Point:
     css: str = "point"
 
 
-def _frame(lats: list[float], lons: list[float]):
+def _frame(lats: list[float], lons: list[float]) -> Callable[[float, float], tuple[float, float]]:
     lat0, lat1 = min(lats), max(lats)
     lon0, lon1 = min(lons), max(lons)
     k = math.cos(math.radians((lat0 + lat1) / 2))
