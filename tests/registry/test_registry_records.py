@@ -143,3 +143,13 @@ def test_a_lock_not_docked_when_due_is_listed_until_it_docks(factory, signer):
                    status={}, outcome="docked"))
     with factory() as s:
         assert overdue(s, T0 + 9 * 3600) == []
+
+
+def test_the_migrations_build_exactly_the_models_schema(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from armlock.registry.models import Base
+
+    with engine.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
