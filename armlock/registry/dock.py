@@ -132,6 +132,8 @@ def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: s
                 out.acked_upto = out.ingest.ack_upto
     except (LinkError, RegistryError, OSError) as exc:
         out.error = str(exc) or type(exc).__name__
+    except ValueError as exc:  # a record too short to page on: nothing was acknowledged
+        out.error = f"malformed reply from the lock: {exc}"
     return out
 
 

@@ -21,8 +21,8 @@ from armlock.registry.models import AuditRecord, AuditUpload
 from armlock.registry.records import get_device, now_s
 from protocols import audit as A
 
-# records whose code (and detail start) the armourer is alerted to
-ALERT_CODES = {"tamper": "", "lockout": "", "fix_implausible": "jump", "fault": "",
+# records whose code (with this word in the detail) the armourer is alerted to
+ALERT_CODES = {"tamper": "", "lockout": "", "fix_implausible": "jump", "fault": "failed",
                "time": "rollback"}
 
 
@@ -148,7 +148,7 @@ def _alerts(s: Session, device_id: str, up: AuditUpload, new: list[Checked],
         return
     for c in new:
         want = ALERT_CODES.get(c.code or "")
-        if want is None or not (c.detail or "").startswith(want):
+        if want is None or want not in (c.detail or ""):
             continue
         raise_alert(s, c.code or "", f"{device_id} reported {c.code} {c.detail} "
                     f"(audit seq {c.seq})", device_id, key=f"rec:{device_id}:{c.seq}", at=at)

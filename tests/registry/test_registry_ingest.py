@@ -124,11 +124,12 @@ def test_accepted_records_raise_alerts_once(armoury):
     c = A.Chain(DEV)
     recs = [c.append(T0, "boot", "cause=power_on"), c.append(T0, "tamper",
                                                              "source=magnet latched"),
-            c.append(T0, "lockout", "level=1 seconds=30")]
+            c.append(T0, "lockout", "level=1 seconds=30"), c.append(T0, "fault", "rfid ok"),
+            c.append(T0, "fault", "gnss failed")]
     for _ in range(2):
         with db.transaction(armoury) as s:
             assert ingest(s, DEV, recs, ACTOR, at=T0).accepted
     with armoury() as s:
         kinds = list(s.scalars(select(Alert.kind).order_by(Alert.id)))
-        assert kinds == ["tamper", "lockout"]
-        assert s.scalar(select(func.count()).select_from(AuditRecord)) == 3
+        assert kinds == ["tamper", "lockout", "fault"]  # a sensor back to ok is no alert
+        assert s.scalar(select(func.count()).select_from(AuditRecord)) == 5
