@@ -1,1 +1,1 @@
-"""armlock's office side: the authority, the registry, the command line, the tour."""
+"""The office and the roof: the `armlock` command (cli), the permit authority and the tour."""

@@ -45,9 +45,8 @@ from armlock.registry.models import (  # noqa: E402
     WeaponStatus,
 )
 from armlock.registry.shift import ShiftSpec, issue_shift, rule_fields  # noqa: E402
-from armlock.registry.signer import Signer  # noqa: E402
+from armlock.registry.signer import Signer, create_master_key  # noqa: E402
 from armlock.registry.trace import trace  # noqa: E402
-from hardware import authority  # noqa: E402
 from protocols import audit as A  # noqa: E402
 
 T0 = 1_767_225_600
@@ -192,7 +191,7 @@ def main() -> None:
     args.holders = min(args.holders, args.weapons)
     with tempfile.TemporaryDirectory(prefix="armlock-bench-") as tmp:
         key = Path(tmp) / "master.key"
-        authority.create_master_key(key)
+        create_master_key(key)
         signer = Signer(key)
         if args.db in ("sqlite", "both"):
             run("SQLite", f"sqlite:///{tmp}/registry.db", args, signer)

@@ -25,11 +25,17 @@ from armlock.registry import records as R
 from armlock.registry.dock import dock_all
 from armlock.registry.inventory import inventory as take_inventory
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
-from armlock.registry.signer import AuthorityError, GeoJSONError, Signer, load_zones
+from armlock.registry.signer import (
+    AuthorityError,
+    GeoJSONError,
+    Signer,
+    default_key_path,
+    iso,
+    load_zones,
+)
 from armlock.registry.status import report_loss
 from armlock.registry.trace import export_weapon
 from armlock.registry.trace import trace as trace_weapon
-from hardware.authority import default_key_path, iso
 
 app = typer.Typer(help="The armoury registry: weapons, locks, holders, shifts, docks, traces.",
                   no_args_is_help=True)

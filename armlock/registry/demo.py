@@ -21,10 +21,9 @@ from armlock.registry.alerts import open_alerts
 from armlock.registry.dock import counter_store, dock_all
 from armlock.registry.inventory import inventory
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
-from armlock.registry.signer import Signer
+from armlock.registry.signer import Signer, create_master_key
 from armlock.registry.status import report_loss
 from armlock.registry.trace import trace
-from hardware import authority
 from hardware.client import DeviceClient
 from hardware.transport import open_transport
 from hardware.virtual_board import VirtualBoard
@@ -60,7 +59,7 @@ def run(out: Path, n: int = 3, say: Callable[[str], None] = print) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     key = out / "master.key"
     if not key.exists():
-        authority.create_master_key(key)
+        create_master_key(key)
     signer = Signer(key)
     (out / "registry.db").unlink(missing_ok=True)
     engine = db.connect(f"sqlite:///{out / 'registry.db'}")

@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+# the authority's home until h3-office's move lands; then: from armlock import authority
+# and armlock.authority.zones (same names)
 from hardware import authority, geojson
 from protocols import permit as P
 
@@ -17,6 +19,10 @@ AuthorityError = authority.AuthorityError
 PermitError = P.PermitError
 GeoJSONError = geojson.GeoJSONError
 load_zones = geojson.load_all  # GeoJSON files -> permit zones
+create_master_key = authority.create_master_key
+default_key_path = authority.default_key_path
+inspect = authority.inspect  # verify and describe a token
+iso = authority.iso  # UTC seconds -> ISO 8601
 
 
 class Signer:

@@ -27,7 +27,7 @@ from armlock.registry.models import (
     WeaponStatus,
 )
 from armlock.registry.records import find_weapon
-from hardware.authority import iso
+from armlock.registry.signer import iso
 from protocols import audit as A
 
 HOLDER_RE = re.compile(r"\bholder=(\d+)")

@@ -12,8 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from armlock.registry import db
-from armlock.registry.signer import Signer
-from hardware import authority
+from armlock.registry.signer import Signer, create_master_key
 from tests import registry_pg
 
 _names = itertools.count()
@@ -54,7 +53,7 @@ def factory(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def key_path(tmp_path: Path) -> Path:
     p = tmp_path / "master.key"
-    authority.create_master_key(p)
+    create_master_key(p)
     return p
 
 

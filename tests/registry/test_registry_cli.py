@@ -8,13 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from armlock.registry.cli import app
-from hardware import authority
+from armlock.registry.signer import create_master_key
 
 
 @pytest.fixture
 def run(tmp_path):
     key = tmp_path / "master.key"
-    authority.create_master_key(key)
+    create_master_key(key)
     base = ["--db", f"sqlite:///{tmp_path / 'r.db'}", "--key", str(key), "--actor", "anna"]
     runner = CliRunner()
 

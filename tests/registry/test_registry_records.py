@@ -16,9 +16,9 @@ from armlock.registry.models import (
     Token,
     WeaponStatus,
 )
+from armlock.registry.signer import inspect
 from armlock.registry.status import current, report_loss, set_status
 from armlock.registry.tokens import issue_token
-from hardware import authority
 from protocols import permit as P
 from tests.registry.armoury import ACTOR, T0, stock
 
@@ -87,7 +87,7 @@ def test_tokens_are_signed_by_the_authority_with_registry_serials(factory, signe
         t1 = issue_token(s, signer, ACTOR, "recall", "AL-0009", at=T0)
         t2 = issue_token(s, signer, ACTOR, "reset", "AL-0009", at=T0, reason="inspected")
     assert (t1.serial, t2.serial) == (42, 43)  # continues above the old ledger's floor
-    d = authority.inspect(t2.blob, key_path, now=T0)
+    d = inspect(t2.blob, key_path, now=T0)
     assert d["verified"] and d["kind"] == "tamper-reset" and d["serial"] == 43
     assert t1.signer_key_id == signer.key_id
 

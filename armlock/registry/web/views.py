@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from armlock.registry.alerts import open_alerts, overdue
 from armlock.registry.models import Change, Dock, Holder, Position, Token, Weapon
+from armlock.registry.signer import iso
 from armlock.registry.status import statuses
 from armlock.registry.web.svgmap import Point, render
-from hardware.authority import iso
 
 
 def weapons(s: Session) -> list[dict[str, Any]]:
