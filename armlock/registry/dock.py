@@ -70,9 +70,16 @@ def _deliver(client: DeviceClient, tok: Token | None, status: dict[str, Any]) ->
     return f"{tok.kind} serial {tok.serial} delivered"
 
 
+def _announced_head(client: DeviceClient) -> int | None:
+    """The newest audit seq the lock announced in EVENT frames so far (None: none)."""
+    seqs = [e["seq"] for e in client.drain_events() if e.get("kind") == "audit"]
+    return max(seqs) if seqs else None
+
+
 def _record(s: Session, actor: str, port: str, did: str, st: dict[str, Any],
-            records: list[bytes], tok: Token | None, delivered: str, now: int) -> IngestResult:
-    res = ingest(s, did, records, actor, at=now)
+            records: list[bytes], tok: Token | None, delivered: str, now: int,
+            head: int | None) -> IngestResult:
+    res = ingest(s, did, records, actor, head_seq=head, at=now)
     fix = st.get("last_fix")
     if fix:
         s.add(Position(device_id=did, fix_utc=fix.get("utc_s"), lat_e7=fix["lat_e7"],
@@ -117,12 +124,13 @@ def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: s
                 out.status = client.status()
                 out.delivered = _deliver(client, tok, out.status)
             out.status = client.status()
+            head = _announced_head(client)  # before the read: every one of these is readable
             records = client.audit(1)
             for attempt in (1, 2):  # a concurrent ingest of the same lock: read again
                 try:
                     with transaction(factory) as s:
                         out.ingest = _record(s, actor, port, did, out.status, records,
-                                             tok, out.delivered, at)
+                                             tok, out.delivered, at, head)
                     break
                 except IntegrityError:
                     if attempt == 2:

@@ -110,3 +110,26 @@ def test_shift_needs_the_factors_the_rule_asks_for(armoury, signer, rule, k, ok)
     with db.transaction(armoury) as s:
         _sh, [tok] = issue_shift(s, signer, ACTOR, rows, spec)
     assert tok.holders[0][1:] == [["04AABBCCDD"], []]
+
+
+def test_a_dock_whose_audit_read_lost_the_tail_is_refused(armoury, signer, tmp_path,
+                                                          monkeypatch):
+    with db.transaction(armoury) as s:
+        issue_shift(s, signer, ACTOR, read_roster(ROSTER), ShiftSpec("day"))
+    counters = tmp_path / "counters"
+    key = signer.device_key("AL-0001")
+    with virtual_board(tmp_path / "b", "AL-0001", key) as b:
+        with DeviceClient(open_transport(b.port), key, counter_store(counters, "AL-0001")) as c:
+            c.stimulate("tamper", source="magnet")
+        # the dock loads the permit (the lock announces its permit_loaded record), and the
+        # audit read then comes back without its newest record
+        real = DeviceClient.audit
+        monkeypatch.setattr(DeviceClient, "audit", lambda self, *a: real(self, *a)[:-1])
+        r = dock_one(armoury, signer, b.port, ACTOR, counters=counters)
+        assert not r.ok and r.acked_upto is None
+        assert any("truncated" in p for p in r.ingest.problems)
+        monkeypatch.setattr(DeviceClient, "audit", real)
+        assert dock_one(armoury, signer, b.port, ACTOR, counters=counters).ok  # kept on device
+    with armoury() as s:
+        assert s.scalar(select(Alert).where(Alert.kind == "tamper")) is not None
+        assert "permit_loaded" in s.scalars(select(AuditRecord.code)).all()
