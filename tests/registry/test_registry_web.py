@@ -35,6 +35,8 @@ def test_pages_need_sign_in_and_wrong_passwords_are_refused(client):
     assert "wrong user name or password" in sign_in(client, "nobody", "x" * 8).text
     r = sign_in(client, "anna", "correct horse")
     assert "SN-0001" in r.text and "anna (armourer)" in r.text
+    assert "SN-0001: should be in the armoury (in_store) but its lock AL-0001 was not docked" \
+        in r.text
     client.post("/logout")
     assert client.get("/", follow_redirects=False).status_code == 303
 

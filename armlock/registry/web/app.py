@@ -20,6 +20,7 @@ from armlock.registry import db
 from armlock.registry import records as R
 from armlock.registry.alerts import acknowledge
 from armlock.registry.dock import Opener, dock_all
+from armlock.registry.inventory import inventory
 from armlock.registry.models import User
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.signer import AuthorityError, Signer
@@ -96,7 +97,8 @@ def create_app(factory: sessionmaker[Session], key_path: Path,
     def home(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
         with factory() as s:
             return page(request, "inventory.html", user, weapons=views.weapons(s),
-                        alerts=len(views.alerts(s)))
+                        alerts=len(views.alerts(s)),
+                        discrepancies=inventory(s)["discrepancies"])
 
     @app.get("/alerts", response_class=HTMLResponse)
     def alerts(request: Request, user: User = Depends(current_user)) -> HTMLResponse:
