@@ -29,6 +29,9 @@ from hardware.transport import open_transport
 from hardware.virtual_board import VirtualBoard
 
 ACTOR = "demo-armourer"
+DEPOT = (524010000, 132015000)  # lat, lon in 1e-7 degrees
+DEPOT_ZONE = [(False, [[(523990000, 131990000), (523990000, 132040000),
+                        (524030000, 132040000), (524030000, 131990000)]])]
 
 
 def stock(s: Session, n: int, key_ids: list[str], actor: str = ACTOR,
@@ -69,7 +72,8 @@ def run(out: Path, n: int = 3, say: Callable[[str], None] = print) -> dict[str, 
         stock(s, n, [signer.key_id])
     roster = "holder,weapon\n" + "".join(f"S-{i:04d},SN-{i:04d}\n" for i in range(1, n + 1))
     with db.transaction(factory) as s:
-        shift, toks = issue_shift(s, signer, ACTOR, read_roster(roster), ShiftSpec("demo"))
+        shift, toks = issue_shift(s, signer, ACTOR, read_roster(roster),
+                                  ShiftSpec("demo", zones=DEPOT_ZONE))
     say(f"shift {shift.id}: {len(toks)} permits issued")
     counters = out / "counters"
     with contextlib.ExitStack() as stack:
@@ -80,10 +84,15 @@ def run(out: Path, n: int = 3, say: Callable[[str], None] = print) -> dict[str, 
                               reflash=True)
             boards.append(stack.enter_context(vb.start()))
         _dock(factory, signer, boards, counters, say)
-        with DeviceClient(open_transport(boards[0].port), signer.device_key("AL-0001"),
-                          counter_store(counters, "AL-0001")) as c:
-            c.stimulate("tamper", source="enclosure")
-        say("AL-0001: enclosure opened (tamper)")
+        for i, b in enumerate(boards):
+            dev = f"AL-{i + 1:04d}"
+            with DeviceClient(open_transport(b.port), signer.device_key(dev),
+                              counter_store(counters, dev)) as c:
+                c.stimulate("fix", lat_e7=DEPOT[0] + 7000 * (i % 3 - 1),
+                            lon_e7=DEPOT[1] + 9000 * (i % 2), hacc_m=4, utc_s=R.now_s())
+                if i == 0:
+                    c.stimulate("tamper", source="enclosure")
+        say("each lock took a GNSS fix in the depot; AL-0001: enclosure opened (tamper)")
         with db.transaction(factory) as s:
             w = R.find_weapon(s, f"SN-{n:04d}")
             report_loss(s, signer, ACTOR, w, "stolen", R.now_s() - 3600, "demo")
