@@ -80,4 +80,6 @@ def test_loss_report_alert_trace_export_and_map(client, factory):
                        hacc_m=5, source="test", at=0))
     svg = client.get("/map").text
     assert "<svg" in svg and "SN-0001 (AL-0001)" in svg and "<circle" in svg
+    page = client.get("/weapon/SN-0001").text
+    assert "fix 52.401000, 13.201500" in page and "&plusmn;5 m" in page
     assert client.get("/weapon/NOPE").status_code == 404
