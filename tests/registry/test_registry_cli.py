@@ -49,5 +49,9 @@ def test_registry_commands_end_to_end(run, tmp_path):
     assert inv["weapons"][0]["status"] == "issued"
     out = run("weapon", "report-loss", "SN-1", "--stolen", "--discovered-hours-ago", "30")
     assert "recorded stolen" in out
+    assert "otto (auditor) added" in run("user", "add", "otto", "--role", "auditor",
+                                         "--password", "battery staple")
+    assert "role 'boss'" in run("user", "add", "x", "--role", "boss", "--password", "x" * 8,
+                                code=2)
     err = run("holder", "enrol-card", "S-2", "04A1B2C3", code=2)
     assert err.startswith("error: no holder with service number") and "Traceback" not in err
