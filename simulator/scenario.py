@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
         "finger": {
             "frr": 0.01,               # R503 datasheet: FRR < 1 %
             "far": 0.00001,            # R503 datasheet: FAR < 0.001 %
+            "calib_score": 60,         # module threshold where FAR/FRR hold (assumed: the
+                                       # default security level; = core finger_min_score)
+            "genuine_sd": 40.0,        # spread of genuine scores (assumed, sensors.Finger)
             "capture_s": 0.2,          # R503: image capture < 0.2 s
             "extract_s": 0.5,          # R503: feature extraction < 0.5 s
             "match_ms_per_template": 10.0,  # R503: match < 10 ms per template
@@ -72,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
         "hacc_m": 4.0,                 # median reported accuracy, open sky (unverified)
         "p_bad_fix": 0.02,             # multipath / canopy: accuracy 40-150 m
         "fix_s": 1.0,                  # hot start, 1 Hz receiver
+        "sats_ok": [6, 14],            # satellites used, clear sky (assumed, SOURCES.md)
+        "cn0_dbhz": 44.0,              # strongest C/N0, clear sky (assumed)
+        "cn0_sd_db": 3.0,              # its spread (assumed)
+        "jammed_sats_max": 3,          # satellites still used under jamming (assumed)
+        "jammed_cn0_dbhz": 22.0,       # strongest C/N0 under jamming (assumed)
+        "reports_cn0": True,           # receiver gives C/N0 in GSV (u-blox, most do)
         "jamming": [],
         "spoofing": [],
     },
@@ -134,7 +143,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "duty.shift_hours": (0.5, 24), "duty.tries": (1, 20), "duty.waypoints": (1, 20),
     "permits.max_unlock_s": (1, 65535), "permits.window_s": (1, 65535),
     "adversaries.brute_force_tries": (0, 1000), "battery.full_mv": (1000, 10000),
-    "battery.empty_mv": (1000, 10000),
+    "battery.empty_mv": (1000, 10000), "gnss.jammed_sats_max": (0, 64),
 }
 PROB_SUFFIXES = ("p_", "frr", "far", "read_fail", "issue_prob", "mould_success")
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -410,6 +419,9 @@ def _check_lists(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
         raise _fail(path, lines, "adversaries.mix", "shares must not all be 0")
     if data["battery"]["empty_mv"] >= data["battery"]["full_mv"]:
         raise _fail(path, lines, "battery.empty_mv", "must be below battery.full_mv")
+    sats = data["gnss"]["sats_ok"]
+    if not (len(sats) == 2 and all(type(v) is int for v in sats) and 0 <= sats[0] <= sats[1]):
+        raise _fail(path, lines, "gnss.sats_ok", "needs [min, max] satellites, 0 <= min <= max")
     for i, item in enumerate(data["gnss"]["spoofing"]):
         if not _pair(item["target"]):
             raise _fail(path, lines, f"gnss.spoofing.{i}.target", "must be [lat, lon]")

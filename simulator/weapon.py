@@ -8,6 +8,7 @@ from collections.abc import Generator
 from functools import lru_cache
 from typing import Any
 
+from firmware.core import config as core_config
 from protocols.audit import decode as audit_decode
 from protocols.crypto import device_key, hmac_sha256
 from protocols.permit import MAC_LEN
@@ -19,8 +20,17 @@ from simulator.policies import Policy
 from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
 from simulator.world import Diversion, Shift, World, rng_for
 
+# The core of issue 9 takes GNSS observations (silent_ms, nofix_ms, sats, cn0) and
+# classifies them itself; an older core takes only a status.
+NEW_GNSS = "jam_max_sats" in core_config.DEFAULTS
 BATTERY_REPORT_MV = 50   # the board reports the battery when it moved this much
 USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
+
+
+def _gnss_event(obs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The observation as the running core takes it (interim: until issue 9's core lands,
+    an older core is told "jammed", the state the scenario put the receiver in)."""
+    return obs if NEW_GNSS else ("gnss", "jammed")
 
 
 class Context:
@@ -33,11 +43,11 @@ class Context:
         self.seed = seed
         self.run = run
         self.master = master
-        self.cfg = core_cfg          # merged core config (read-only: thresholds for sensors)
+        self.cfg = core_cfg          # merged core config (read-only: how often fixes must flow)
         self.config = config         # overrides handed to the core
         self.world = World(data)
         self.gnss = Gnss(data, self.world.zones)
-        self.finger = Finger(data, core_cfg["finger_min_score"])
+        self.finger = Finger(data)
         self.rfid = Rfid(data)
         self.start_utc = int(data["scenario"]["start_utc"])
         self.rings = {n: z.ring_e7 for n, z in self.world.zones.items()}
@@ -101,6 +111,7 @@ class Weapon:
         self.permit_until = -1.0
         self.gnss_state = "ok"
         self.last_fix_t = -1e9
+        self.nofix_since = -1.0   # receiver without a fix since (s; -1: since boot)
         self.reported_mv = -1
         self.shift: Shift | None = None
         self.div_shift_end: float | None = None
@@ -165,19 +176,32 @@ class Weapon:
 
     def _gnss(self, t: float, pos: tuple[float, float], jammer: bool = False,
               spoof: tuple[float, float] | None = None) -> None:
+        """Forward what the receiver reports at t: a fix, or an observation without one."""
         dev = self.dev
         assert dev is not None
         g = self.ctx.gnss
         if jammer or g.jammed(pos[0], pos[1], t):
-            if self.gnss_state != "jammed":
-                dev.send(("gnss", "jammed"), t)
+            if self.gnss_state == "ok":
+                self.nofix_since = self._jam_onset(t, jammer)
                 self.gnss_state = "jammed"
+            nofix = -1 if self.nofix_since < 0 else int((t - self.nofix_since) * 1000)
+            dev.send(_gnss_event(g.observation(self.rs, True, nofix)), t)
             return
         target = spoof or g.spoofed(pos[0], pos[1], t) or pos
         lat, lon, hacc = g.fix(self.rs, target[0], target[1])
         dev.send(("fix", lat, lon, hacc, int(self.ctx.start_utc + t)), t)
+        if self.gnss_state != "ok" and NEW_GNSS:
+            dev.send(g.observation(self.rs, False, 0), t)
         self.gnss_state = "ok"
         self.last_fix_t = t
+
+    def _jam_onset(self, t: float, jammer: bool) -> float:
+        """Since when the receiver has had no fix (-1: never since boot)."""
+        last = self.last_fix_t
+        s = self.shift
+        if not jammer and s is not None and self.battery.gnss_on and last >= s.start:
+            return self.ctx.gnss.jam_onset(s.route.at, last, t)  # on and tracking till then
+        return last if last >= 0 else -1.0
 
     # -- armoury ------------------------------------------------------------------
     def _issue(self, t: float, s: Shift) -> None:

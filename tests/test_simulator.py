@@ -114,9 +114,11 @@ end_day = 30.0
 hours = [0.0, 24.0]
 """ + TRAFFICKING
     sc = tiny(jam).with_overrides({"adversaries.p_jammer": 1.0})
-    res = simulate(sc, ["geo"], runs=1, seed=1, jobs=1)
+    res = simulate(sc, ["geo", "rfid"], runs=1, seed=1, jobs=1)
     s = by_policy(res)
     secure, enabled = s[("geo", "fail-secure")], s[("geo", "fail-enabled")]
+    # a permit without zones: jamming does not deny an RFID-only lock (issue 9, item 1)
+    assert s[("rfid", "fail-secure")]["false_denials_per_1000"][0] < 60
     # legitimate users in a jammed sector: fail-secure denies them, fail-enabled does not
     assert secure["false_denials_per_1000"][0] > enabled["false_denials_per_1000"][0] + 100
     # a trafficker with a jammer: fail-enabled waives the geofence, fail-secure holds
@@ -191,13 +193,13 @@ def test_audit_visibility_definition():
 def test_permit_template_gives_the_tokens_encode_gives():
     from protocols.crypto import device_key
     from protocols.permit import encode
-    from simulator.policies import WORLD_RING, Policy
+    from simulator.policies import Policy
     from simulator.weapon import PermitTemplate
 
     key = device_key(bytes(32), "W000007")
     pol = Policy("time+geo+rfid+finger", "fail-enabled")
     holders = pol.holders("0011223344556677", [(1, "A1B2C3D4E5F601", 1), (2, "0F0E0D0C", 2)])
-    zones = [(False, [WORLD_RING]), (True, [[(10, 20), (10, 30), (20, 30)]])]
+    zones = [(False, [[(0, 0), (0, 400), (400, 400)]]), (True, [[(10, 20), (10, 30), (20, 30)]])]
     perm = {"max_unlock_s": 900, "window_s": 10}
 
     def fields(serial: int, nb: int, na: int) -> dict:
@@ -214,7 +216,7 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     from protocols.crypto import device_key
     from protocols.permit import encode
     from simulator.device import Device
-    from simulator.policies import WORLD_RING, Policy
+    from simulator.policies import Policy
     from simulator.sensors import Rtc
 
     start = 1_767_225_600
@@ -226,7 +228,7 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     fields = pol.permit_fields("W000001", 1, start, start + 86400,
                                {"max_unlock_s": 60, "window_s": 10},
                                pol.holders("", [(1, "A1B2C3D4E5F601", 1)]),
-                               [(False, [WORLD_RING])])
+                               pol.zones({}, [], []))
     dev.send(("permit", encode(fields, key)), 10.0)
     fixes = 0
     t = 20.0
@@ -243,3 +245,44 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     assert opened == 20.25  # the core's answer delay
     assert (opened + 60, "relock", "reason=timeout") in log  # exactly at max_unlock_s
     assert dev.events == 2 + fixes + 1 + 2  # boot, permit, fixes, rfid, two WAKE ticks
+
+
+def test_fingerprint_scores_hold_the_datasheet_rates_at_the_calibration_threshold():
+    import random
+
+    from simulator.sensors import Finger
+
+    f = Finger(scenario.DEFAULTS)
+    rng = random.Random(7)
+    n = 200_000
+    dry = sum(f.genuine(rng, (False, False, False)) < 60 for _ in range(n)) / n
+    wet = sum(f.genuine(rng, (True, False, False)) < 60 for _ in range(n)) / n
+    assert 0.008 < dry < 0.012          # FRR 1 % dry
+    assert 0.045 < wet < 0.055          # x5 wet
+    imp = [f.impostor(rng) for _ in range(1_000_000)]
+    assert sum(s >= 60 for s in imp) <= 30   # FAR 0.001 %: ~10 in a million
+    assert sum(s >= 30 for s in imp) > 1000  # a lower threshold lets impostors in
+
+
+# (policy, core config key, low value, high value, metric that must rise with the value)
+THRESHOLDS = [
+    ("finger", "finger_min_score", 60, 140, "false_denials_per_1000"),
+    ("rfid", "relay_max_us", 8000, 60000, "usable_1h"),
+]
+
+
+@pytest.mark.parametrize("policy, key, low, high, metric", THRESHOLDS)
+def test_simulated_outcome_moves_when_only_a_core_threshold_moves(policy, key, low, high,
+                                                                  metric):
+    """No lock decision in the simulator: the core's config alone moves the outcome."""
+    base = tiny(mix_only("depot_theft")).with_overrides(
+        {**CLEAN, "adversaries.p_relay": 1.0, "adversaries.p_brute_force": 0.0})
+    got, rows = {}, {}
+    for value in (low, high):
+        sc = base.with_overrides({f"config.{key}": value})
+        res = simulate(sc, [policy], profiles=["fail-secure"], runs=1, seed=3, jobs=1)
+        got[value] = by_policy(res)[(policy, "fail-secure")][metric][0]
+        rows[value] = res.rows[0]
+    assert got[high] > got[low]
+    for same in ("uses", "diversions"):  # the same world: only the core's rule changed
+        assert rows[high][same] == rows[low][same] > 0

@@ -137,12 +137,12 @@ def test_sweep_on_dask_local_cluster_matches_local_processes(scen):
 
 def test_sweep_command_writes_table(scen, tmp_path):
     r = runner.invoke(app, ["sweep", str(scen), "--param", "gnss.p_bad_fix=0,0.5",
-                            "--runs", "1", "--policy", "rfid", "--out", str(tmp_path / "s"),
+                            "--runs", "1", "--policy", "geo", "--out", str(tmp_path / "s"),
                             "--jobs", "1"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
     fd = {row["gnss.p_bad_fix"]: float(row["mean"]) for row in rows
           if row["metric"] == "false_denials_per_1000" and row["profile"] == "fail-secure"}
-    assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure lock
+    assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure geofenced lock
     r = runner.invoke(app, ["sweep", str(scen), "--param", "duty.nonsense=1,2"])
     assert r.exit_code == 2 and "duty.nonsense" in r.output
