@@ -35,6 +35,7 @@ class Device:
         self.events = 0
         self.audits: list[tuple[float, bytes]] = []
         self.keep_audit = False
+        self.trail: list[bytes] | None = None  # audit records of the current try, if set
         self.audit_count = 0
         self.last_answer_ms = 0
         self.answer_at_ms = 0
@@ -88,6 +89,8 @@ class Device:
                 self.audit_count += 1
                 if self.keep_audit:
                     self.audits.append((t, a[1]))
+                if self.trail is not None:
+                    self.trail.append(a[1])
             elif kind == "wake":
                 self.wake = a[1]  # the core always announces its earliest due time
             elif kind == "actuate":

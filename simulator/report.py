@@ -11,14 +11,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-from simulator.metrics import METRICS, PERCENT, mean_ci
+from simulator.metrics import METRICS, PERCENT, RATIOS
+from simulator.stats import clustered, mean_ci
 
 PROV_KEYS = ("scenario", "scenario_sha256", "seed", "armlock", "simpy", "python")
 
 
 def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "profile")
               ) -> list[dict[str, Any]]:
-    """Mean and 95 % CI over runs of every metric, per group (order of first appearance)."""
+    """Every metric per group (order of first appearance), with its 95 % interval and n.
+
+    Shares and rates are pooled over runs and weapons (cluster-adjusted Wilson,
+    simulator/stats.py); other metrics are means over runs (Student t).
+    """
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[g] for g in group), []).append(r)
@@ -26,10 +31,37 @@ def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "p
     for key, rs in groups.items():
         row: dict[str, Any] = dict(zip(group, key, strict=True))
         row["runs"] = len(rs)
+        row["n"] = {k: sum(int(r.get(k, 0)) for r in rs) for k in N_KEYS}
+        pooled = _pool([r["_ss"] for r in rs if "_ss" in r])
         for name, _label, _unit in METRICS:
-            row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
+            if name in pooled:
+                row[name] = _pooled(name, pooled[name])
+            else:
+                row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
         out.append(row)
     return out
+
+
+N_KEYS = ("tries", "uses", "diversions")
+
+
+def _pool(sss: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for ss in sss:
+        for k, v in ss.items():
+            acc = out.setdefault(k, [0.0] * len(v))
+            for i, x in enumerate(v):
+                acc[i] += x
+    return out
+
+
+def _pooled(name: str, ss: list[float]) -> tuple[float, float, float]:
+    """(estimate, low, high) on the metric's scale from pooled cluster statistics."""
+    p, lo, hi, _n, _deff = clustered(ss)
+    if name == "availability":
+        return 100 * (1 - p), 100 * (1 - hi), 100 * (1 - lo)
+    scale = RATIOS[name][2] if name in RATIOS else 100.0
+    return scale * p, scale * lo, scale * hi
 
 
 def _clip(name: str, v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -75,10 +107,12 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         if not rows:
             f.write("")
             return
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        keys = [k for k in rows[0] if not k.startswith("_")]
+        w = csv.DictWriter(f, fieldnames=keys, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()
+                        if not k.startswith("_")})
 
 
 def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
@@ -107,8 +141,10 @@ def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
     names = [f"{r['policy']}\n{r['profile']}" if r["profile"] != "-" else r["policy"]
              for r in summary]
     means = [0.0 if math.isnan(r[name][0]) else r[name][0] for r in summary]
-    errs = [[0.0 if math.isnan(r[name][1]) else r[name][0] - r[name][1] for r in summary],
-            [0.0 if math.isnan(r[name][2]) else r[name][2] - r[name][0] for r in summary]]
+    errs = [[0.0 if math.isnan(r[name][1]) else max(0.0, r[name][0] - r[name][1])
+             for r in summary],
+            [0.0 if math.isnan(r[name][2]) else max(0.0, r[name][2] - r[name][0])
+             for r in summary]]
     colors = ["#888888" if r["profile"] == "-" else
               "#2b6cb0" if r["profile"] == "fail-secure" else "#dd6b20" for r in summary]
     fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.2), dpi=80)

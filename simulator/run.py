@@ -130,6 +130,7 @@ def per_run_metrics(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str,
                                "run": run}
         row.update(run_metrics(tally))
         row.update({k: v for k, v in tally.c.items()})
+        row["_ss"] = tally.ss  # cluster statistics for pooled intervals (not written)
         rows.append(row)
     return rows
 

@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
         "waypoints": 3,
         "tries": 3,                    # tries a user makes before giving up one use
         "retry_s": 2.0,                # user reaction before a new try
+        "in_time_s": 3.0,              # open within this of the first try = available
+                                       # (assumed; NIJ 2016 4.18.6 asks for no added time)
         "p_wet": 0.1,                  # share of shifts in rain / sweat (unverified)
         "p_dirty": 0.2,                # dirt, sand, oil on hands (unverified)
         "p_gloved": 0.1,               # gloves on (NIJ 4.18.4 asks for gloved use)

@@ -170,14 +170,17 @@ class Battery:
         self.gnss_on = False
         self.spare_ready_at = 0.0
         self.swaps = 0
+        self.used_mah = 0.0  # drawn from the packs in total (the duty cycle's consumption)
 
     def advance(self, t: float) -> None:
         dt_h = max(0.0, t - self.t) / HOUR
         ma = self.b["standby_ua"] / 1000 + (self.b["gnss_ma"] if self.gnss_on else 0.0)
+        self.used_mah += ma * dt_h
         self.charge = max(0.0, self.charge - ma * dt_h)
         self.t = max(self.t, t)
 
     def use(self) -> None:
+        self.used_mah += self.b["unlock_mah"]
         self.charge = max(0.0, self.charge - self.b["unlock_mah"])
 
     def mv(self) -> int:

@@ -14,6 +14,8 @@ from protocols.crypto import device_key, hmac_sha256
 from protocols.permit import MAC_LEN
 from protocols.permit import encode as permit_encode
 from simulator import adversaries as adv
+from simulator.causes import CAUSES
+from simulator.causes import cause as denial_cause
 from simulator.device import Device
 from simulator.metrics import Tally, lockout_seconds
 from simulator.policies import Policy
@@ -25,6 +27,9 @@ from simulator.world import Diversion, Shift, World, rng_for
 NEW_GNSS = "jam_max_sats" in core_config.DEFAULTS
 BATTERY_REPORT_MV = 50   # the board reports the battery when it moved this much
 USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
+# counted per weapon (each weapon is a cluster of tries and uses, simulator/stats.py)
+WEAPON_COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "unavailable",
+                   "permits", "battery_uah") + tuple("deny_" + c for c in CAUSES)
 
 
 def _gnss_event(obs: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -107,6 +112,8 @@ class Weapon:
         self.div = ctx.world.diversion(rw, self.shifts)
         self.caps = adv.capabilities(rw, self.div, d["adversaries"]) if self.div else {}
         self.battery = Battery(d)
+        self.n = dict.fromkeys(WEAPON_COUNTERS, 0)
+        self.read_failed = False
         self.serial = 0
         self.permit_until = -1.0
         self.gnss_state = "ok"
@@ -160,6 +167,8 @@ class Weapon:
 
     def _finish(self) -> None:
         c = self.tally.c
+        self.n["battery_uah"] = int(self.battery.used_mah * 1000) if self.dev else 0
+        self.tally.add_weapon(self.n)
         c["swaps"] += self.battery.swaps
         if self.dev is not None:
             c["events"] += self.dev.events
@@ -228,6 +237,7 @@ class Weapon:
         ctx = self.ctx
         p = ctx.data["permits"]
         self.serial += 1
+        self.n["permits"] += 1
         start = s.start if s is not None else t
         nb = ctx.start_utc + int(start) - p["shift_grace_s"]
         if ctx.policy.time and s is not None:
@@ -256,7 +266,7 @@ class Weapon:
 
     # -- legitimate use -------------------------------------------------------------
     def _use(self, t: float, s: Shift) -> None:
-        c = self.tally.c
+        c = self.n
         c["uses"] += 1
         if self.dev is None:
             c["tries"] += 1
@@ -267,17 +277,26 @@ class Weapon:
         holder = self.people[s.holder]
         t0 = t
         cond = (s.wet, s.dirty, s.gloved)
+        dev = self.dev
         for i in range(d["tries"]):
             if i:
                 t += d["retry_s"]
             c["tries"] += 1
+            dev.trail = []
             ok, t = self._try(t, s.route.at(t), holder, cond, "genuine", "genuine")
+            trail, dev.trail = dev.trail, None
             if ok:
                 self.tally.add_latency(t - t0)
+                if t - t0 > d["in_time_s"]:
+                    c["unavailable"] += 1
                 self._hold(t, s)
                 return
             c["denials"] += 1
+            why = "rfid_read" if self.read_failed else denial_cause(
+                [audit_decode(r)[2:4] for r in trail])
+            c["deny_" + why] += 1
         c["uses_failed"] += 1
+        c["unavailable"] += 1
 
     def _hold(self, t: float, s: Shift) -> None:
         dev = self.dev
@@ -290,7 +309,7 @@ class Weapon:
             tf += self.ctx.fix_every
         dev.advance(end)
         if dev.locked:
-            self.tally.c["interrupted"] += 1
+            self.n["interrupted"] += 1
         dev.send(("grip", False), end)
 
     def _try(self, t: float, pos: tuple[float, float], holder: tuple[int, str, int],
@@ -308,9 +327,11 @@ class Weapon:
         if t - self.last_fix_t >= ctx.fix_s or self.gnss_state != "ok" or jammer:
             self._gnss(t, pos, jammer, spoof)  # the board forwards its latest fix
         rs = self.rs
+        self.read_failed = False
         if (pol.unit_token or pol.rfid) and token:
             t += ctx.rfid.seconds()
             if not ctx.rfid.read_ok(rs):
+                self.read_failed = True
                 return False, t
             if token != "genuine":
                 cred = _hex(rs, 7)
@@ -399,6 +420,7 @@ class Weapon:
             records = [(t, audit_decode(r)[2]) for t, r in dev.audits]
         usable = self.probes
         self.tally.c["diversions"] += 1
+        self.tally.add_diversion(usable)
         self.tally.divs.append({
             "weapon": self.idx, "kind": div.kind, "t": div.t, "usable": usable,
             "lockout_s": lockout_seconds(usable, adv.PROBES),

@@ -286,3 +286,45 @@ def test_simulated_outcome_moves_when_only_a_core_threshold_moves(policy, key, l
     assert got[high] > got[low]
     for same in ("uses", "diversions"):  # the same world: only the core's rule changed
         assert rows[high][same] == rows[low][same] > 0
+
+
+def test_wilson_and_paired_intervals():
+    from simulator import stats
+
+    lo, hi = stats.wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)   # Wilson, not [0, 0]
+    lo, hi = stats.wilson(81, 263)  # Newcombe 1998 example: 0.2553 - 0.3662
+    assert (lo, hi) == (pytest.approx(0.2553, abs=1e-4), pytest.approx(0.3662, abs=1e-4))
+    # paired difference: near Wald's interval for large n, inside [-1, 1] at the edge
+    a, b, c, d = 400, 150, 100, 350
+    n = a + b + c + d
+    diff, lo, hi = stats.newcombe_paired(a, b, c, d)
+    se = math.sqrt((b + c) - (b - c) ** 2 / n) / n
+    assert diff == pytest.approx(0.05)
+    assert lo == pytest.approx(diff - 1.96 * se, abs=0.003)
+    assert hi == pytest.approx(diff + 1.96 * se, abs=0.003)
+    diff, lo, hi = stats.newcombe_paired(0, 0, 20, 0)  # the second always 1, the first never
+    assert diff == -1.0 and lo == -1.0 and -0.8 < hi < -0.7
+
+
+def test_clustered_tries_widen_the_interval_by_the_design_effect():
+    from simulator import stats
+
+    indep, clump = [0.0] * stats.SS_LEN, [0.0] * stats.SS_LEN
+    for i in range(100):  # 100 weapons x 10 tries, 50 denials in all
+        stats.add_cluster(indep, 1 if i % 2 else 0, 10)      # spread over weapons
+        stats.add_cluster(clump, 10 if i < 5 else 0, 10)     # five weapons fail always
+    p1, lo1, hi1, n1, d1 = stats.clustered(indep)
+    p2, lo2, hi2, n2, d2 = stats.clustered(clump)
+    assert p1 == p2 == 0.05 and n1 == n2 == 1000
+    assert d2 > 5 * d1 and hi2 - lo2 > 2 * (hi1 - lo1)
+
+
+def test_denial_causes_come_from_the_core_audit_records():
+    from simulator.causes import cause
+
+    assert cause([("cred_reject", "finger match score 41 below 60")]) == "finger_reject"
+    assert cause([("cred_reject", "rfid ignored: lockout,fix_stale")]) == "lockout"
+    assert cause([("cred_ok", "rfid holder=1"),
+                  ("deny", "holder=1 reasons=fix_stale,gnss_lost")]) == "gnss_jam_loss"
+    assert cause([("cred_ok", "rfid holder=1")]) == "other"
