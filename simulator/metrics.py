@@ -18,6 +18,8 @@ Definitions (per run; the report gives the mean over runs and a t-based 95 % CI)
 * ``audit_visible``: share of diversions whose device log reveals them (adversaries.visible).
 * ``availability``: share of uses (contact events) in which the lock opened for its
   authorised user within ``duty.in_time_s`` of the first try.
+* ``cost_per_weapon_year``: simulator/costs.py (parts, labour, the simulated battery
+  draw and permits issued), USD.
 * denials by cause (``deny_<cause>``, simulator/causes.py): why each false denial
   happened, as the core's audit records of that try state it.
 
@@ -49,6 +51,7 @@ METRICS = (
     ("battery_swaps_per_weapon_month", "battery swaps / weapon-month", ""),
     ("audit_visible", "diversions visible in audit", "%"),
     ("availability", "mission availability", "%"),
+    ("cost_per_weapon_year", "cost per weapon-year (USD)", "USD"),
 )
 METRIC_KEYS = tuple(m[0] for m in METRICS)
 PERCENT = frozenset(m[0] for m in METRICS if m[2] == "%")

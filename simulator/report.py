@@ -11,6 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from simulator import sections
+from simulator.compare import paired, sentences
+from simulator.costs import COMPONENTS
 from simulator.metrics import METRICS, PERCENT, RATIOS
 from simulator.stats import clustered, mean_ci
 
@@ -38,11 +41,18 @@ def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "p
                 row[name] = _pooled(name, pooled[name])
             else:
                 row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
+        for k in ("cost_" + c for c in COMPONENTS):
+            if k in rs[0]:
+                row[k] = mean_ci([float(r[k]) for r in rs])
         out.append(row)
     return out
 
 
 N_KEYS = ("tries", "uses", "diversions")
+# what each metric's n counts (the rest: runs)
+N_OF = {"false_denials_per_1000": "tries", "failed_uses_per_1000": "uses",
+        "interrupted_per_1000": "uses", "availability": "uses", "usable_1h": "diversions",
+        "usable_1d": "diversions", "usable_7d": "diversions"}
 
 
 def _pool(sss: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -92,12 +102,14 @@ def write_csv(path: Path, summary: list[dict[str, Any]], prov: dict[str, Any],
     with path.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow([*extra, "policy", "profile", "metric", "mean", "ci95_low", "ci95_high",
-                    "runs", *PROV_KEYS])
+                    "runs", "n", "n_of", *PROV_KEYS])
         for row in summary:
             for name, _label, _unit in METRICS:
                 mean, lo, hi = row[name]
+                n_of = N_OF.get(name, "runs")
+                n = row["runs"] if n_of == "runs" else row["n"][n_of]
                 w.writerow([*(row[e] for e in extra), row["policy"], row["profile"], name,
-                            _num(mean), _num(lo), _num(hi), row["runs"],
+                            _num(mean), _num(lo), _num(hi), row["runs"], n, n_of,
                             *(prov[k] for k in PROV_KEYS)])
 
 
@@ -116,17 +128,21 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
-             extra: tuple[str, ...] = ()) -> str:
-    """Summary table in Markdown with a provenance header."""
+             extra: tuple[str, ...] = (), lead: list[str] | None = None) -> str:
+    """Summary sentences, provenance, definitions and the main table (with n)."""
     lines = [f"# {title}", ""]
+    if lead:
+        lines += ["## Summary", "", *lead, ""]
     lines += [f"- {k}: `{prov[k]}`" for k in prov]
-    lines += ["", "Values: mean over runs [95 % CI, Student t, clipped to the metric's range].",
-              ""]
-    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    lines += ["", "## Definitions", ""] + [f"- {d}" for d in sections.DEFINITIONS] + [""]
+    head = [*extra, "policy", "profile", "runs", "n tries", "n uses", "n diversions"]
+    head += [label for _n, label, _u in METRICS]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for row in summary:
-        cells = [str(row[e]) for e in extra] + [row["policy"], row["profile"]]
+        cells = [str(row[e]) for e in extra] + [row["policy"], row["profile"],
+                                                str(row["runs"])]
+        cells += [str(row["n"][k]) for k in N_KEYS]
         cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -159,15 +175,21 @@ def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
 
 
 def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
-                extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None) -> str:
+                extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None,
+                lead: list[str] | None = None, secs: list[Any] | None = None) -> str:
     """Self-contained HTML: provenance, table, and one bar chart (95 % CI) per metric."""
     e = html.escape
     body = []
     for row in summary:
-        cells = [row[x] for x in extra] + [row["policy"], row["profile"]]
+        cells = [row[x] for x in extra] + [row["policy"], row["profile"], row["runs"]]
+        cells += [row["n"][k] for k in N_KEYS]
         cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
         body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
-    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    head = [*extra, "policy", "profile", "runs", "n tries", "n uses", "n diversions"]
+    head += [label for _n, label, _u in METRICS]
+    summ = "".join(f"<p><b>{e(t)}</b></p>" for t in lead or [])
+    defs = "<ul>" + "".join(f"<li>{e(d)}</li>" for d in sections.DEFINITIONS) + "</ul>"
+    more = "".join(sections.to_html(x) for x in secs or [])
     labelled = [dict(r, policy=" ".join(f"{x}={r[x]}" for x in extra) + " " + r["policy"]
                      if extra else r["policy"]) for r in summary]
     plots = [(label, _bar_png(labelled, n, label)) for n, label, _u in METRICS]
@@ -178,11 +200,11 @@ def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
         f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
         "padding:3px 6px}figure{display:inline-block;margin:4px}</style></head><body>"
-        f"<h1>{e(title)}</h1><pre>{e(json.dumps(prov, indent=1))}</pre>"
-        "<p>Mean over runs [95 % CI]. Blue: fail-secure, orange: fail-enabled, "
+        f"<h1>{e(title)}</h1>{summ}<pre>{e(json.dumps(prov, indent=1))}</pre>{defs}"
+        "<p>Estimate [95 % interval]. Blue: fail-secure, orange: fail-enabled, "
         "grey: no lock.</p>"
         "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
-        + "".join(body) + "</table>" + _kinds_html(kinds or []) + imgs
+        + "".join(body) + "</table>" + more + _kinds_html(kinds or []) + imgs
         + "</body></html>\n")
 
 
@@ -236,7 +258,14 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     write_rows(paths["runs.csv"], [{**r, **tag} for r in result.rows])
     write_rows(paths["diversions.csv"], [{**r, **tag} for r in result.diversions])
     kinds = by_kind(result.diversions)
-    paths["summary.md"].write_text(markdown(summary, prov, title) + kind_markdown(kinds))
-    paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds))
+    pairs = paired(summary, result.diversions, result.real_rate)
+    lead = sentences(summary, pairs)
+    secs = [sections.paired_section(pairs), sections.causes_section(result.rows),
+            sections.cost_section(summary)]
+    paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)
+                                   + "".join(sections.to_markdown(x) for x in secs)
+                                   + kind_markdown(kinds))
+    paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds,
+                                                lead=lead, secs=secs))
     paths["meta.json"].write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     return paths

@@ -23,6 +23,7 @@ from typing import Any
 import simpy
 
 from firmware.core import config as core_config
+from simulator import costs
 from simulator.metrics import Tally, run_metrics
 from simulator.policies import Policy
 from simulator.scenario import Scenario
@@ -122,13 +123,17 @@ def collect(results: list[dict[str, Any]]) -> dict[tuple[str, str, int], Tally]:
     return merged  # type: ignore[return-value]
 
 
-def per_run_metrics(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:
-    """One row per (policy, profile, run) with metric values and counters."""
+def per_run_metrics(merged: dict[tuple[str, str, int], Tally],
+                    data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (policy, profile, run) with metric values, costs and counters."""
     rows = []
     for (pol, prof, run), tally in sorted(merged.items()):
         row: dict[str, Any] = {"policy": pol, "profile": "-" if pol == "none" else prof,
                                "run": run}
         row.update(run_metrics(tally))
+        cost = costs.per_weapon_year(data, Policy(pol, prof), tally.c)
+        row["cost_per_weapon_year"] = cost.pop("total")
+        row.update({f"cost_{k}": v for k, v in cost.items()})
         row.update({k: v for k, v in tally.c.items()})
         row["_ss"] = tally.ss  # cluster statistics for pooled intervals (not written)
         rows.append(row)
@@ -152,6 +157,7 @@ class Result:
         self.cpu_s = 0.0  # CPU seconds summed over worker processes
         self.versions = versions()
         self.weapons = int(sc.data["scenario"]["weapons"])
+        self.real_rate = float(sc.data["costs"]["real_diversions_per_1000_weapon_years"])
         self.days = int(sc.data["scenario"]["days"])
 
     def provenance(self) -> dict[str, Any]:
@@ -179,7 +185,7 @@ def simulate(sc: Scenario, policies: list[str] | None = None, runs: int | None =
         on_tasks(len(tasks))
     results = execute(tasks, jobs, progress)
     merged = collect(results)
-    res = Result(sc, seed, runs, per_run_metrics(merged), diversion_rows(merged),
+    res = Result(sc, seed, runs, per_run_metrics(merged, sc.data), diversion_rows(merged),
                  time.perf_counter() - t0)
     res.cpu_s = sum(r["cpu_s"] for r in results)
     return res

@@ -15,6 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from simulator import costs
+
 ZONE_KINDS = ("depot", "base", "patrol", "border", "nogo", "town", "area")  # area: GNSS only
 ADVERSARY_KINDS = ("depot_theft", "capture", "insider", "loss", "trafficking")
 
@@ -136,6 +138,7 @@ DEFAULTS: dict[str, Any] = {
         "forbidden_zones": [],
     },
     "config": {},
+    "costs": costs.defaults(),       # simulator/data/costs.toml: parts, prices, labour
 }
 
 RANGES: dict[str, tuple[float, float]] = {

@@ -328,3 +328,35 @@ def test_denial_causes_come_from_the_core_audit_records():
     assert cause([("cred_ok", "rfid holder=1"),
                   ("deny", "holder=1 reasons=fix_stale,gnss_lost")]) == "gnss_jam_loss"
     assert cause([("cred_ok", "rfid holder=1")]) == "other"
+
+
+def test_cost_per_weapon_year_follows_parts_permits_and_battery_draw():
+    sc = tiny()
+    res = simulate(sc, ["none", "time", "rfid", "finger"], profiles=["fail-secure"], runs=1,
+                   seed=2, jobs=1)
+    row = {r["policy"]: r for r in res.rows}
+    assert row["none"]["cost_per_weapon_year"] == 0.0
+    # the time policy re-issues a permit every shift: the armourer's time shows
+    assert row["time"]["cost_permits"] > 5 * row["rfid"]["cost_permits"]
+    assert row["rfid"]["battery_uah"] > 0 and row["rfid"]["cost_battery"] > 0
+    dearer = simulate(sc.with_overrides({"costs.price.r503": 112.0}), ["finger", "rfid"],
+                      profiles=["fail-secure"], runs=1, seed=2, jobs=1)
+    after = {r["policy"]: r for r in dearer.rows}
+    life = sc.data["costs"]["service_life_years"]
+    assert after["finger"]["cost_capex"] == pytest.approx(row["finger"]["cost_capex"]
+                                                          + 100 / life)
+    assert after["rfid"]["cost_per_weapon_year"] == row["rfid"]["cost_per_weapon_year"]
+
+
+def test_report_leads_with_a_computed_summary_and_pairs_against_no_lock(tmp_path):
+    from simulator.report import write_all
+
+    res = simulate(tiny(TRAFFICKING).with_overrides(CLEAN), ["none", "geo"],
+                   profiles=["fail-secure"], runs=1, seed=1, jobs=1)
+    text = write_all(tmp_path, res)["summary.md"].read_text()
+    assert text.index("## Summary") < text.index("- scenario:")
+    n = by_policy(res)[("geo", "fail-secure")]["n"]["diversions"]
+    assert n > 0
+    assert ("Under fail-secure, geo cuts usable diversions after 7 days from 100 % (no lock) "
+            "to 0 % [0, ") in text and f"(n = {n} diversions)" in text
+    assert f"| geo | fail-secure | {n} | 100 [" in text  # paired: all prevented, n pairs
