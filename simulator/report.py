@@ -245,6 +245,19 @@ def kind_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def precision_sentence(check: dict[str, Any] | None) -> list[str]:
+    """What precision mode achieved (nothing without it)."""
+    if not check:
+        return []
+    widest = (f"widest: {check['worst_metric']} of {check['worst_policy']} / "
+              f"{check['worst_profile']}, half-width {check['worst_half_width']:.3f}")
+    if check["met"]:
+        return [f"Precision target {check['target']} met after {check['runs']} runs "
+                f"({widest})."]
+    return [f"Precision target {check['target']} NOT met: stopped at the cap of "
+            f"{check['max_runs']} runs ({widest})."]
+
+
 def write_all(out: Path, result: Any) -> dict[str, Path]:
     """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json."""
     out.mkdir(parents=True, exist_ok=True)
@@ -259,7 +272,7 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     write_rows(paths["diversions.csv"], [{**r, **tag} for r in result.diversions])
     kinds = by_kind(result.diversions)
     pairs = paired(summary, result.diversions, result.real_rate)
-    lead = sentences(summary, pairs)
+    lead = sentences(summary, pairs) + precision_sentence(result.precision)
     secs = [sections.paired_section(pairs), sections.causes_section(result.rows),
             sections.cost_section(summary)]
     paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)

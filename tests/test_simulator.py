@@ -360,3 +360,18 @@ def test_report_leads_with_a_computed_summary_and_pairs_against_no_lock(tmp_path
     assert ("Under fail-secure, geo cuts usable diversions after 7 days from 100 % (no lock) "
             "to 0 % [0, ") in text and f"(n = {n} diversions)" in text
     assert f"| geo | fail-secure | {n} | 100 [" in text  # paired: all prevented, n pairs
+
+
+def test_precision_mode_adds_runs_until_the_target_or_the_cap():
+    sc = tiny(weapons=10, days=3)
+    loose = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=1, seed=1, jobs=1,
+                     precision=0.9, max_runs=8)
+    assert loose.runs == 1 and loose.precision["met"]
+    tight = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=1, seed=1, jobs=1,
+                     precision=0.001, max_runs=4)
+    assert tight.runs == 4 and not tight.precision["met"]
+    assert sorted({r["run"] for r in tight.rows}) == [0, 1, 2, 3]
+    first = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=4, seed=1, jobs=1)
+    assert first.rows == tight.rows  # added runs are the runs a longer job would make
+    from simulator.report import precision_sentence
+    assert "NOT met" in precision_sentence(tight.precision)[0]
