@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from simulator import sections
+from simulator import charts, sections
 from simulator.compare import paired, sentences
 from simulator.costs import COMPONENTS
 from simulator.metrics import METRICS, PERCENT, RATIOS
@@ -148,35 +146,10 @@ def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
     return "\n".join(lines) + "\n"
 
 
-def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [f"{r['policy']}\n{r['profile']}" if r["profile"] != "-" else r["policy"]
-             for r in summary]
-    means = [0.0 if math.isnan(r[name][0]) else r[name][0] for r in summary]
-    errs = [[0.0 if math.isnan(r[name][1]) else max(0.0, r[name][0] - r[name][1])
-             for r in summary],
-            [0.0 if math.isnan(r[name][2]) else max(0.0, r[name][2] - r[name][0])
-             for r in summary]]
-    colors = ["#888888" if r["profile"] == "-" else
-              "#2b6cb0" if r["profile"] == "fail-secure" else "#dd6b20" for r in summary]
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.2), dpi=80)
-    ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-    ax.set_title(label, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
                 extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None,
-                lead: list[str] | None = None, secs: list[Any] | None = None) -> str:
+                lead: list[str] | None = None, secs: list[Any] | None = None,
+                zones: list[dict[str, Any]] | None = None) -> str:
     """Self-contained HTML: provenance, table, and one bar chart (95 % CI) per metric."""
     e = html.escape
     body = []
@@ -192,7 +165,14 @@ def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
     more = "".join(sections.to_html(x) for x in secs or [])
     labelled = [dict(r, policy=" ".join(f"{x}={r[x]}" for x in extra) + " " + r["policy"]
                      if extra else r["policy"]) for r in summary]
-    plots = [(label, _bar_png(labelled, n, label)) for n, label, _u in METRICS]
+    plots = [(label, charts.bars(labelled, n, label, unit)) for n, label, unit in METRICS]
+    if summary and not extra:
+        plots.insert(0, ("Pareto", charts.pareto(summary)))
+    if zones:
+        plots.insert(0, ("zones", charts.zone_map(zones)))
+    if extra:
+        plots = [(label, charts.sweep_lines(summary, extra[0], n, label, unit))
+                 for n, label, unit in METRICS]
     imgs = "".join(f'<figure><img alt="{e(lbl)}" src="data:image/png;base64,{b64}">'
                    f"</figure>" for lbl, b64 in plots)
     return (
@@ -279,6 +259,6 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
                                    + "".join(sections.to_markdown(x) for x in secs)
                                    + kind_markdown(kinds))
     paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds,
-                                                lead=lead, secs=secs))
+                                                lead=lead, secs=secs, zones=result.zones))
     paths["meta.json"].write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     return paths

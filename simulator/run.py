@@ -161,6 +161,7 @@ class Result:
         self.precision: dict[str, Any] | None = None  # precision mode: target and outcome
         self.versions = versions()
         self.weapons = int(sc.data["scenario"]["weapons"])
+        self.zones = list(sc.data["zones"])
         self.real_rate = float(sc.data["costs"]["real_diversions_per_1000_weapon_years"])
         self.days = int(sc.data["scenario"]["days"])
 
