@@ -94,19 +94,22 @@ def test_overlong_and_binary_lines_are_dropped_then_reader_recovers():
     assert ev[0][0] == "fix" and p.dropped == 3
 
 
-def test_no_fix_sentences_report_lost_once():
+def test_no_fix_sentences_give_no_event_the_observation_shows_them():
+    """The driver no longer says "lost": observe() reports how long it has had no fix."""
     p = n.NMEA()
-    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 0) == [("gnss", "lost")]
-    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 1000) == []
+    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 0) == []
+    assert p.observe(1000) == ("gnss", 1000, -1, 0, -1)      # no fix since boot
     assert p.feed(gga(quality=0, sats=0, hdop=""), 1000) == []
     assert p.feed(rmc() + gga(), 2000)[0][0] == "fix"
-    assert p.feed(gga(t="123520.00", quality=0), 3000) == [("gnss", "lost")]
+    assert p.feed(gga(t="123520.00", quality=0), 3000) == []
+    assert p.observe(7000) == ("gnss", 4000, 5000, 8, -1)
 
 
 def test_rmc_mode_n_is_not_a_fix():
     p = n.NMEA()
     body = "GNRMC,123519.00,A,4807.038,N,01131.000,E,0.0,0.0,230394,,,N"
-    assert p.feed(sentence(body) + gga(talker="GN"), 0) == [("gnss", "lost")]
+    assert p.feed(sentence(body) + gga(talker="GN"), 0) == []
+    assert p.observe(0)[2] == -1
 
 
 @pytest.mark.parametrize("lat,ns,lon,ew", [
@@ -184,27 +187,28 @@ def test_gsa_fix_type_and_dops():
     assert p.fix_type == 1 and p.pdop_c == 9999
 
 
-def test_jam_heuristic():
-    p = n.NMEA(jam_no_fix_ms=30000)
+def test_observe_reports_what_the_receiver_shows_and_decides_nothing():
+    p = n.NMEA()
+    assert p.observe(5000) == ("gnss", 5000, -1, 0, -1)       # never heard since boot
     p.feed(rmc() + gga(), 0)
-    lost = gga(t="123520.00", quality=0, sats=0, hdop="")
-    assert p.feed(lost, 1000) == [("gnss", "lost")]
-    for t in range(2000, 30000, 1000):
+    assert p.observe(500) == ("gnss", 500, 500, 8, -1)
+    lost = gga(t="123520.00", quality=0, sats=2, hdop="")
+    for t in range(1000, 31000, 1000):
         p.feed(lost, t)
-        assert p.jam_check(t) is None
-    p.feed(lost, 31000)
-    assert p.jam_check(31000) == ("gnss", "jammed")
-    assert p.jam_check(32000) is None                  # once per episode
-    assert p.status(32000) == (0, 32000, 1)
-    p.feed(rmc(t="130000.00") + gga(t="130000.00"), 40000)
-    assert p.jam_check(80000) is None                  # fixed again, then silent: not jamming
+    assert p.observe(31000) == ("gnss", 1000, 31000, 2, -1)   # alive, no fix, 2 satellites
+    assert p.observe(90000) == ("gnss", 60000, 90000, 2, -1)  # and then silent
 
 
-def test_silent_receiver_is_not_jamming():
+def test_observation_classified_by_the_core_thresholds():
+    """The same observation is jammed or lost depending on the core's config only."""
+    from firmware.core import config, gnss
     p = n.NMEA()
     p.feed(rmc() + gga(), 0)
-    p.feed(gga(t="123520.00", quality=0, sats=0, hdop=""), 1000)
-    assert p.jam_check(60000) is None
+    for t in range(1000, 31000, 1000):
+        p.feed(gga(t="123520.00", quality=0, sats=4, hdop=""), t)
+    seen = p.observe(31000)[1:]
+    assert gnss.classify(config.merge(None), *seen) == "lost"
+    assert gnss.classify(config.merge({"jam_max_sats": 4}), *seen) == "jammed"
 
 
 def test_poll_reads_uart():

@@ -1,8 +1,8 @@
 # NMEA 0183 GNSS receiver over UART -> the core's FIX / GNSS events.
 #
 #     ("fix", lat_e7, lon_e7, hacc_m, utc_s)   RMC status A and GGA quality > 0, same epoch
-#     ("gnss", "lost")                          RMC status V or GGA quality 0 (on the change)
-#     ("gnss", "jammed")                        from jam_check(), see there
+#     ("gnss", silent_ms, nofix_ms, sats, cn0)  from observe(now_ms): what the receiver
+#                                               shows; the core decides ok / lost / jammed
 #
 # Sentence format: NMEA 0183 v4.10 section 5 ("$" talker+type, fields, "*hh" XOR
 # checksum, CR LF, at most 82 characters). RMC / GGA / GSA field layouts as in the
@@ -134,16 +134,12 @@ class NMEA:
     """Incremental NMEA reader. feed(bytes, now_ms) -> list of events; poll(now_ms)
     reads the UART given at construction.
 
-    uere_m: user equivalent range error for hacc; max_line: longest accepted line;
-    jam_no_fix_ms / jam_max_sats: the jamming heuristic of jam_check()."""
+    uere_m: user equivalent range error for hacc; max_line: longest accepted line."""
 
-    def __init__(self, uart=None, uere_m=5, max_line=MAX_LINE, jam_no_fix_ms=30000,
-                 jam_max_sats=3):
+    def __init__(self, uart=None, uere_m=5, max_line=MAX_LINE):
         self.uart = uart
         self.uere_m = uere_m
         self.max_line = max_line
-        self.jam_no_fix_ms = jam_no_fix_ms
-        self.jam_max_sats = jam_max_sats
         self._buf = bytearray()
         self._in = False
         self.good = 0                 # sentences with a valid checksum
@@ -160,7 +156,7 @@ class NMEA:
         self.last_heard_ms = None
         self._rmc = None              # (cs_of_day, lat, lon, utc_s) of the current epoch
         self._gga = None              # (cs_of_day, hdop_c)
-        self._jam_reported = False
+        self.cn0_dbhz = -1            # strongest C/N0 in GSV, dB-Hz (-1: not reported)
         self._now = 0
 
     # -- bytes in --------------------------------------------------------------------
@@ -272,33 +268,17 @@ class NMEA:
         self._rmc = self._gga = None
         self.state = "fix"
         self.last_fix_ms = self._now
-        self._jam_reported = False
         out.append(("fix", lat, lon, hacc if hacc > 0 else 1, utc_s))
 
     def _lost(self, out):
-        if self.state != "lost":
-            self.state = "lost"
-            out.append(("gnss", "lost"))
+        self.state = "lost"  # reported by observe(): how long without a fix is the core's call
 
-    # -- jamming heuristic --------------------------------------------------------------
-    def jam_check(self, now_ms):
-        """("gnss", "jammed") once per episode, else None.
-
-        Rule (simple on purpose): the receiver is alive (a valid sentence in the last
-        3 s), it had a fix before, it has had none for jam_no_fix_ms, and it uses at most
-        jam_max_sats satellites. A receiver that goes silent is a fault, not jamming.
-        A deep indoor or tunnel loss looks the same; the core's fail profile decides.
-        The episode ends with the next fix."""
-        if self._jam_reported or self.last_fix_ms is None or self.last_heard_ms is None:
-            return None
-        if now_ms - self.last_heard_ms > 3000 or self.state == "fix":
-            return None
-        if now_ms - self.last_fix_ms < self.jam_no_fix_ms or self.sats > self.jam_max_sats:
-            return None
-        self._jam_reported = True
-        return ("gnss", "jammed")
-
-    def status(self, now_ms):
-        """(satellites used, ms since the last fix or None, GSA fix type) for diagnostics."""
-        since = None if self.last_fix_ms is None else now_ms - self.last_fix_ms
-        return self.sats, since, self.fix_type
+    # -- what the receiver shows (the core classifies it) --------------------------------
+    def observe(self, now_ms):
+        """("gnss", silent_ms, nofix_ms, sats, cn0_dbhz): ms since the receiver last sent a
+        valid sentence (since boot if never), ms since its last fix (-1: none yet),
+        satellites used (GGA) and the strongest C/N0 (-1 unless GSV reports it)."""
+        heard = self.last_heard_ms
+        silent = max(0, now_ms - (heard if heard is not None else 0))
+        nofix = -1 if self.last_fix_ms is None else max(0, now_ms - self.last_fix_ms)
+        return ("gnss", silent, nofix, self.sats, self.cn0_dbhz)
