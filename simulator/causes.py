@@ -2,8 +2,10 @@
 
 The simulator does not judge: it reads the records the core wrote during the try
 (``cred_reject`` with the credential's failure or the reasons it was ignored, ``deny``
-with the reasons the lock stayed locked) and files the try under one cause. A read that
-never reached the core (the RFID tap failed at the reader) is ``rfid_read``.
+with the reasons the lock stayed locked) and files the try under one cause. A tap the
+reader could not read reaches the core as RFID_FAIL (``rfid failed: ...``):
+``rfid_read``; a finger the module did not find (FINGER_FAIL) or a score below the
+core's threshold: ``finger_reject``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ def cause(records: list[tuple[str, str]]) -> str:
             factor, _sp, rest = detail.partition(" ")
             if rest.startswith("ignored:"):
                 return from_reasons(rest[len("ignored:"):].strip().split(","))
+            if factor == "rfid" and rest.startswith("failed:"):
+                return "rfid_read"  # RFID_FAIL: the card could not be read or authenticated
             return "finger_reject" if factor == "finger" else "rfid_reject"
         if code == "deny":
             _h, _sp, rs = detail.partition("reasons=")

@@ -18,6 +18,8 @@ Definitions (per run; the report gives the mean over runs and a t-based 95 % CI)
 * ``audit_visible``: share of diversions whose device log reveals them (adversaries.visible).
 * ``availability``: share of uses (contact events) in which the lock opened for its
   authorised user within ``duty.in_time_s`` of the first try.
+* ``jam_alarms_per_weapon_month``: times the core classified the receiver's
+  observations as jamming (audit ``gnss jammed``) per 30 weapon-days.
 * ``cost_per_weapon_year``: simulator/costs.py (parts, labour, the simulated battery
   draw and permits issued), USD.
 * denials by cause (``deny_<cause>``, simulator/causes.py): why each false denial
@@ -52,12 +54,13 @@ METRICS = (
     ("audit_visible", "diversions visible in audit", "%"),
     ("availability", "mission availability", "%"),
     ("cost_per_weapon_year", "cost per weapon-year (USD)", "USD"),
+    ("jam_alarms_per_weapon_month", "GNSS jamming alarms / weapon-month", ""),
 )
 METRIC_KEYS = tuple(m[0] for m in METRICS)
 PERCENT = frozenset(m[0] for m in METRICS if m[2] == "%")
 COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "unavailable", "swaps",
             "weapon_s", "events", "sim_events", "audit_records", "diversions", "permits",
-            "battery_uah") + tuple("deny_" + c for c in CAUSES)
+            "battery_uah", "gnss_jammed", "gnss_lost") + tuple("deny_" + c for c in CAUSES)
 # pooled shares: metric -> (numerator counter, denominator counter, scale); per weapon
 RATIOS = {
     "false_denials_per_1000": ("denials", "tries", 1000.0),
@@ -150,6 +153,7 @@ def run_metrics(t: Tally) -> dict[str, float]:
     m["battery_swaps_per_weapon_month"] = _ratio(c["swaps"], c["weapon_s"], 30 * 86400)
     m["audit_visible"] = _ratio(sum(1 for d in divs if d["visible"]), len(divs), 100)
     m["availability"] = 100.0 - _ratio(c["unavailable"], c["uses"], 100)
+    m["jam_alarms_per_weapon_month"] = _ratio(c["gnss_jammed"], c["weapon_s"], 30 * 86400)
     return m
 
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocols.permit import factor_rule
+
 COMPONENTS = ("time", "geo", "rfid", "finger")
 PROFILES = ("fail-secure", "fail-enabled")
-F_RFID = 1
-F_FINGER = 2
 
 
 def parse_policy(name: str) -> frozenset[str]:
@@ -64,12 +64,10 @@ class Policy:
         return self.name if not self.locked_module else f"{self.name} / {self.profile}"
 
     def factor_rule(self) -> tuple[int, int, int]:
-        """(rule_mode, factor_mask, k)."""
+        """(rule_mode, factor_mask, k) from protocols.permit.factor_rule."""
         if self.rfid and self.finger:
-            return 1, F_RFID | F_FINGER, 2
-        if self.finger:
-            return 0, F_FINGER, 1
-        return 0, F_RFID, 1
+            return factor_rule("all", ["rfid", "finger"])
+        return factor_rule("any", ["finger"] if self.finger else ["rfid"])
 
     def zones(self, zone_rings: dict[str, list[tuple[int, int]]],
               allowed: list[str], forbidden: list[str]) -> list[tuple[bool, list[Any]]]:

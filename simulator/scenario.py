@@ -403,7 +403,7 @@ def _check_refs(data: dict[str, Any], names: set[str], lines: _KeyLines, path: s
 
 
 def _check_lists(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
-    from simulator.policies import parse_policy  # local: policies imports nothing of ours
+    from simulator.policies import parse_policy  # local: keeps scenario import light
 
     for i, name in enumerate(data["scenario"]["policies"]):
         try:

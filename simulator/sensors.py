@@ -97,8 +97,10 @@ class Finger:
       P(Y < calib_score) = FRR of the finger's condition (dry: frr; wet, dirty, gloved
       multiply it), so a bad condition moves the whole genuine distribution down.
 
-    A core threshold above ``calib_score`` then rejects more genuine fingers and fewer
-    impostors, one below accepts more of both, as on the module.
+    Below ``calib_score`` the module itself answers "not found" (the driver reports
+    FINGER_FAIL); at or above it, the score goes to the core. A core threshold above
+    ``calib_score`` then rejects more genuine fingers and fewer impostors; one below it
+    changes nothing, as on the module.
     """
 
     def __init__(self, data: dict[str, Any]) -> None:
@@ -133,6 +135,13 @@ class Finger:
     def genuine(self, rng: random.Random, cond: tuple[bool, bool, bool]) -> int:
         """The enrolled holder's score under finger conditions `cond` (wet, dirty, gloved)."""
         return max(0, math.floor(rng.gauss(self.genuine_mean(cond), self.sd)))
+
+    def event(self, template_id: int, score: int) -> tuple[Any, ...]:
+        """What the driver reports: the match, or "not found" when the module's own
+        search threshold (``calib_score``) was not reached (R503 NotFound)."""
+        if score < self.calib:
+            return ("finger_fail", "not found")
+        return ("finger", template_id, score)
 
     def impostor(self, rng: random.Random) -> int:
         """Best score of another person's finger against an enrolled template."""

@@ -8,7 +8,6 @@ from collections.abc import Generator
 from functools import lru_cache
 from typing import Any
 
-from firmware.core import config as core_config
 from protocols.audit import decode as audit_decode
 from protocols.crypto import device_key, hmac_sha256
 from protocols.permit import MAC_LEN
@@ -22,20 +21,11 @@ from simulator.policies import Policy
 from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
 from simulator.world import Diversion, Shift, World, rng_for
 
-# The core of issue 9 takes GNSS observations (silent_ms, nofix_ms, sats, cn0) and
-# classifies them itself; an older core takes only a status.
-NEW_GNSS = "jam_max_sats" in core_config.DEFAULTS
 BATTERY_REPORT_MV = 50   # the board reports the battery when it moved this much
 USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
 # counted per weapon (each weapon is a cluster of tries and uses, simulator/stats.py)
 WEAPON_COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "unavailable",
                    "permits", "battery_uah") + tuple("deny_" + c for c in CAUSES)
-
-
-def _gnss_event(obs: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The observation as the running core takes it (interim: until issue 9's core lands,
-    an older core is told "jammed", the state the scenario put the receiver in)."""
-    return obs if NEW_GNSS else ("gnss", "jammed")
 
 
 class Context:
@@ -113,7 +103,6 @@ class Weapon:
         self.caps = adv.capabilities(rw, self.div, d["adversaries"]) if self.div else {}
         self.battery = Battery(d)
         self.n = dict.fromkeys(WEAPON_COUNTERS, 0)
-        self.read_failed = False
         self.serial = 0
         self.permit_until = -1.0
         self.gnss_state = "ok"
@@ -171,6 +160,8 @@ class Weapon:
         self.tally.add_weapon(self.n)
         c["swaps"] += self.battery.swaps
         if self.dev is not None:
+            c["gnss_jammed"] += self.dev.gnss_alarms["jammed"]
+            c["gnss_lost"] += self.dev.gnss_alarms["lost"]
             c["events"] += self.dev.events
             c["audit_records"] += self.dev.audit_count
 
@@ -194,12 +185,12 @@ class Weapon:
                 self.nofix_since = self._jam_onset(t, jammer)
                 self.gnss_state = "jammed"
             nofix = -1 if self.nofix_since < 0 else int((t - self.nofix_since) * 1000)
-            dev.send(_gnss_event(g.observation(self.rs, True, nofix)), t)
+            dev.send(g.observation(self.rs, True, nofix), t)
             return
         target = spoof or g.spoofed(pos[0], pos[1], t) or pos
         lat, lon, hacc = g.fix(self.rs, target[0], target[1])
         dev.send(("fix", lat, lon, hacc, int(self.ctx.start_utc + t)), t)
-        if self.gnss_state != "ok" and NEW_GNSS:
+        if self.gnss_state != "ok":
             dev.send(g.observation(self.rs, False, 0), t)
         self.gnss_state = "ok"
         self.last_fix_t = t
@@ -248,10 +239,10 @@ class Weapon:
             self.permit_until = start + p["long_valid_days"] * 86400
         assert self.dev is not None
         if self.permits is None:
-            fields = ctx.policy.permit_fields(self.dev.c.device_id, self.serial, nb, na, p,
+            fields = ctx.policy.permit_fields(self.dev.device_id, self.serial, nb, na, p,
                                               ctx.policy.holders(self.unit_token, self.people),
                                               ctx.zones)
-            self.permits = PermitTemplate(fields, self.dev.c.key)
+            self.permits = PermitTemplate(fields, self.dev.key)
         self.dev.send(("permit", self.permits.token(self.serial, nb, na)), t)
 
     def _return(self, t: float, s: Shift) -> None:
@@ -292,9 +283,7 @@ class Weapon:
                 self._hold(t, s)
                 return
             c["denials"] += 1
-            why = "rfid_read" if self.read_failed else denial_cause(
-                [audit_decode(r)[2:4] for r in trail])
-            c["deny_" + why] += 1
+            c["deny_" + denial_cause([audit_decode(r)[2:4] for r in trail])] += 1
         c["uses_failed"] += 1
         c["unavailable"] += 1
 
@@ -327,12 +316,12 @@ class Weapon:
         if t - self.last_fix_t >= ctx.fix_s or self.gnss_state != "ok" or jammer:
             self._gnss(t, pos, jammer, spoof)  # the board forwards its latest fix
         rs = self.rs
-        self.read_failed = False
         if (pol.unit_token or pol.rfid) and token:
             t += ctx.rfid.seconds()
-            if not ctx.rfid.read_ok(rs):
-                self.read_failed = True
-                return False, t
+            if not ctx.rfid.read_ok(rs):  # the driver reports it; the core counts it
+                dev.send(("rfid_fail", "read failed"), t)
+                dev.advance_ms(dev.answer_at_ms)
+                return False, dev.answer_at_ms / 1000
             if token != "genuine":
                 cred = _hex(rs, 7)
             else:
@@ -348,7 +337,7 @@ class Weapon:
                 tid, score = holder[2], ctx.finger.genuine(rs, cond)
             else:
                 tid, score = rs.choice(self.people)[2], ctx.finger.impostor(rs)
-            dev.send(("finger", tid, score), t)
+            dev.send(ctx.finger.event(tid, score), t)
             t = dev.answer_at_ms / 1000
         dev.advance_ms(dev.answer_at_ms)
         self.battery.use()

@@ -105,15 +105,17 @@ def test_time_limited_permit_expires_after_the_shift():
     assert 0 < s["lockout_h"][0] < 24
 
 
-def test_fail_secure_and_fail_enabled_differ_under_jamming_as_expected():
-    jam = """
+JAM_PATROL = """
 [[gnss.jamming]]
 zone = "patrol"
 start_day = 0.0
 end_day = 30.0
 hours = [0.0, 24.0]
-""" + TRAFFICKING
-    sc = tiny(jam).with_overrides({"adversaries.p_jammer": 1.0})
+"""
+
+
+def test_fail_secure_and_fail_enabled_differ_under_jamming_as_expected():
+    sc = tiny(JAM_PATROL + TRAFFICKING).with_overrides({"adversaries.p_jammer": 1.0})
     res = simulate(sc, ["geo", "rfid"], runs=1, seed=1, jobs=1)
     s = by_policy(res)
     secure, enabled = s[("geo", "fail-secure")], s[("geo", "fail-enabled")]
@@ -375,3 +377,17 @@ def test_precision_mode_adds_runs_until_the_target_or_the_cap():
     assert first.rows == tight.rows  # added runs are the runs a longer job would make
     from simulator.report import precision_sentence
     assert "NOT met" in precision_sentence(tight.precision)[0]
+
+
+def test_the_core_not_the_simulator_classifies_jamming():
+    """The simulator feeds observations (no fix since, satellites, C/N0); moving the core's
+    jam_cn0_max below the jammed C/N0 turns its jamming alarms into 'lost'."""
+    base = tiny(JAM_PATROL).with_overrides(CLEAN)
+    got = {}
+    for cn0_max in (30, 10):
+        sc = base.with_overrides({"config.jam_cn0_max": cn0_max})
+        res = simulate(sc, ["geo"], profiles=["fail-secure"], runs=1, seed=4, jobs=1)
+        got[cn0_max] = res.rows[0]
+    assert got[30]["gnss_jammed"] > 10 and got[10]["gnss_jammed"] == 0
+    assert got[10]["gnss_lost"] >= got[30]["gnss_jammed"]
+    assert got[30]["uses"] == got[10]["uses"]
