@@ -3,7 +3,8 @@
 A scenario file only states what differs from DEFAULTS (plus its zones). Every key is
 checked against the DEFAULTS tree: unknown keys, wrong types and out-of-range values are
 refused as ``FILE:LINE: key 'a.b': message``. Sources of the defaults are given next to
-them (see ../shared/REFERENCES.md); "unverified" marks a starting assumption.
+them and in docs/SOURCES.md (value, source, date, status); "unverified" or "assumed"
+marks a starting assumption.
 """
 
 from __future__ import annotations
