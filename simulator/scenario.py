@@ -10,13 +10,14 @@ marks a starting assumption.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from simulator import costs
+from simulator import costs, zonefiles
 
 ZONE_KINDS = ("depot", "base", "patrol", "border", "nogo", "town", "area")  # area: GNSS only
 ADVERSARY_KINDS = ("depot_theft", "capture", "insider", "loss", "trafficking")
@@ -34,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "policies": ["none", "time", "geo", "rfid", "finger", "rfid+finger", "time+geo+rfid"],
         "profiles": ["fail-secure", "fail-enabled"],
     },
-    "zones": [],
+    "zones": [],                       # inline: polygon = [[lat, lon], ...] (latitude first)
+    "zone_files": [],                  # GeoJSON files ([lon, lat]), relative to the scenario
     "duty": {
         "home_zone": "depot",          # armoury: weapons are drawn and returned here
         "patrol_zones": ["patrol"],
@@ -173,6 +175,7 @@ class Scenario:
         self.path = path
         self.sha256 = hashlib.sha256(text.encode()).hexdigest()
         self.overrides: dict[str, Any] = {}
+        self.warnings: list[str] = zonefiles.far_zones(data["zones"])
 
     @property
     def name(self) -> str:
@@ -203,7 +206,8 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         elif isinstance(node, dict):
             known = part in node or (parts[0] == "config" and i == 1)
             if not known:
-                raise ScenarioError(f"unknown scenario key {dotted!r}")
+                raise ScenarioError(f"unknown scenario key {dotted!r}"
+                                    + did_you_mean(part, node))
             key = part
         else:
             raise ScenarioError(f"unknown scenario key {dotted!r}")
@@ -211,6 +215,12 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             node[key] = value
         else:
             node = node[key]
+
+
+def did_you_mean(key: str, known: Any) -> str:
+    """' (did you mean 'x'?)' for the closest known key, or ''."""
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load(path: str | Path) -> Scenario:
@@ -232,8 +242,22 @@ def loads(text: str, path: str = "<scenario>") -> Scenario:
     lines = _KeyLines(text)
     data = copy.deepcopy(DEFAULTS)
     _merge(data, raw, "", lines, path)
+    _add_zone_files(data, lines, path)
     _validate(data, lines, path)
     return Scenario(data, text, path)
+
+
+def _add_zone_files(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
+    """Append the zones of data['zone_files'] (paths relative to the scenario file)."""
+    files = data["zone_files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _fail(path, lines, "zone_files", "must be an array of file names")
+    base = Path(path).parent
+    for i, name in enumerate(files):
+        try:
+            data["zones"] = list(data["zones"]) + zonefiles.load_zone_file(base / name)
+        except zonefiles.ZoneFileError as exc:
+            raise _fail(path, lines, f"zone_files.{i}", str(exc)) from None
 
 
 class _KeyLines:
@@ -289,7 +313,7 @@ def _merge(base: dict[str, Any], raw: dict[str, Any], prefix: str, lines: _KeyLi
                 raise _fail(path, lines, dotted, "must be a table")
             base[key] = dict(value)
         elif key not in base:
-            raise _fail(path, lines, dotted, "unknown key")
+            raise _fail(path, lines, dotted, "unknown key" + did_you_mean(key, base))
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise _fail(path, lines, dotted, "must be a table")
@@ -351,7 +375,8 @@ def _check_items(dotted: str, items: Any, lines: _KeyLines, path: str) -> None:
             raise _fail(path, lines, where, "must be a table")
         for key in item:
             if key not in schema:
-                raise _fail(path, lines, f"{where}.{key}", "unknown key")
+                raise _fail(path, lines, f"{where}.{key}", "unknown key"
+                            + did_you_mean(key, schema))
         for key, default in schema.items():
             if key not in item:
                 raise _fail(path, lines, where, f"missing key {key!r}")
@@ -373,7 +398,8 @@ def _validate(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
             raise _fail(path, lines, where + ".kind", f"must be one of {', '.join(ZONE_KINDS)}")
         poly = z["polygon"]
         if len(poly) < 3 or not all(_pair(v) for v in poly):
-            raise _fail(path, lines, where + ".polygon", "needs >= 3 [lat, lon] pairs")
+            raise _fail(path, lines, where + ".polygon",
+                        "needs >= 3 [lat, lon] pairs (inline zones are latitude first)")
         if not all(-90 <= v[0] <= 90 and -180 <= v[1] <= 180 for v in poly):
             raise _fail(path, lines, where + ".polygon", "latitude/longitude out of range")
         if z["name"] in names:

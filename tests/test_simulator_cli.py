@@ -146,3 +146,40 @@ def test_sweep_command_writes_table(scen, tmp_path):
     assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure geofenced lock
     r = runner.invoke(app, ["sweep", str(scen), "--param", "duty.nonsense=1,2"])
     assert r.exit_code == 2 and "duty.nonsense" in r.output
+
+
+def test_scenario_template_loads_and_unknown_keys_get_a_did_you_mean(tmp_path):
+    from simulator.template import check, write_template
+
+    p = write_template(tmp_path / "mine.toml")
+    sc = check(p)
+    assert sc.name == "mine" and sc.warnings == []
+    with pytest.raises(scenario.ScenarioError):
+        write_template(p)  # never overwrites
+    p.write_text(p.read_text().replace("issue_prob = 0.3", "isue_prob = 0.3"))
+    with pytest.raises(scenario.ScenarioError, match="did you mean 'issue_prob'"):
+        check(p)
+
+
+def test_zones_from_geojson_are_lon_lat_and_a_far_zone_is_warned(tmp_path):
+    import json
+
+    ring = [[-0.050, 16.270], [-0.044, 16.270], [-0.044, 16.276], [-0.050, 16.276],
+            [-0.050, 16.270]]
+    far = [[16.27, -0.05], [16.28, -0.05], [16.28, -0.04], [16.27, -0.05]]  # lat, lon swapped
+    feats = [{"type": "Feature", "properties": {"name": "store", "kind": "depot"},
+              "geometry": {"type": "Polygon", "coordinates": [ring]}},
+             {"type": "Feature", "properties": {"name": "oops", "kind": "area"},
+              "geometry": {"type": "Polygon", "coordinates": [far]}}]
+    (tmp_path / "z.geojson").write_text(json.dumps({"type": "FeatureCollection",
+                                                    "features": feats}))
+    p = tmp_path / "g.toml"
+    p.write_text('zone_files = ["z.geojson"]  # top-level key: before any table\n' + SCENARIO)
+    sc = scenario.load(p)
+    store = next(z for z in sc.data["zones"] if z["name"] == "store")
+    assert store["polygon"][0] == [16.270, -0.050] and len(store["polygon"]) == 4
+    assert len(sc.warnings) == 1 and "'oops'" in sc.warnings[0]
+    assert "coordinate order" in sc.warnings[0]
+    (tmp_path / "z.geojson").write_text('{"type": "Feature"}')
+    with pytest.raises(scenario.ScenarioError, match="zone_files.0"):
+        scenario.load(p)
