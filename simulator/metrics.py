@@ -2,8 +2,9 @@
 
 Definitions (per run; the report gives the mean over runs and a t-based 95 % CI):
 
-* ``usable_1h/1d/7d``: share of diverted weapons the unauthorised holder could open at
-  1 h, 1 day, 7 days after the diversion (probe at exactly that offset).
+* ``usable_1h/1d/7d/30d``: share of diverted weapons the unauthorised holder could open
+  (through the core, or past it where the platform did not hold: simulator/platform.py)
+  at 1 h, 1 day, 7 days, 30 days after the diversion (probe at exactly that offset).
 * ``lockout_h``: time from diversion to lockout: offset of the first failed probe after
   the last successful one (0 if never opened); restricted mean, censored at 7 days
   (168 h = still usable at 7 days).
@@ -44,6 +45,7 @@ METRICS = (
     ("usable_1h", "usable after 1 h", "%"),
     ("usable_1d", "usable after 1 d", "%"),
     ("usable_7d", "usable after 7 d", "%"),
+    ("usable_30d", "usable after 30 d", "%"),
     ("lockout_h", "diversion to lockout (h, mean, cap 168)", "h"),
     ("false_denials_per_1000", "false denials / 1000 tries", ""),
     ("failed_uses_per_1000", "failed uses / 1000", ""),
@@ -68,7 +70,7 @@ RATIOS = {
     "interrupted_per_1000": ("interrupted", "uses", 1000.0),
     "availability": ("unavailable", "uses", 100.0),  # reported as 100 - share
 }
-SHARES = {"usable_1h": 3600, "usable_1d": 86400, "usable_7d": 604800}
+SHARES = {"usable_1h": 3600, "usable_1d": 86400, "usable_7d": 604800, "usable_30d": 2592000}
 
 class Tally:
     """Counters of one shard (or a merge of shards) of one run."""
@@ -142,7 +144,7 @@ def run_metrics(t: Tally) -> dict[str, float]:
     c = t.c
     divs = t.divs
     m: dict[str, float] = {}
-    for name, off in (("usable_1h", 3600), ("usable_1d", 86400), ("usable_7d", 604800)):
+    for name, off in SHARES.items():
         m[name] = _ratio(sum(1 for d in divs if d["usable"].get(str(off))), len(divs), 100)
     m["lockout_h"] = _ratio(sum(min(d["lockout_s"], 604800) for d in divs), len(divs)) / 3600
     m["false_denials_per_1000"] = _ratio(c["denials"], c["tries"], 1000)

@@ -50,7 +50,7 @@ N_KEYS = ("tries", "uses", "diversions")
 # what each metric's n counts (the rest: runs)
 N_OF = {"false_denials_per_1000": "tries", "failed_uses_per_1000": "uses",
         "interrupted_per_1000": "uses", "availability": "uses", "usable_1h": "diversions",
-        "usable_1d": "diversions", "usable_7d": "diversions"}
+        "usable_1d": "diversions", "usable_7d": "diversions", "usable_30d": "diversions"}
 
 
 def _pool(sss: list[dict[str, list[float]]]) -> dict[str, list[float]]:
@@ -253,8 +253,8 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     kinds = by_kind(result.diversions)
     pairs = paired(summary, result.diversions, result.real_rate)
     lead = sentences(summary, pairs) + precision_sentence(result.precision)
-    secs = [sections.paired_section(pairs), sections.causes_section(result.rows),
-            sections.cost_section(summary)]
+    secs = [sections.paired_section(pairs), sections.tier_section(result.diversions),
+            sections.causes_section(result.rows), sections.cost_section(summary)]
     paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)
                                    + "".join(sections.to_markdown(x) for x in secs)
                                    + kind_markdown(kinds))

@@ -242,7 +242,8 @@ def diversion_rows(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, 
     for (pol, prof, run), tally in sorted(merged.items()):
         for d in tally.divs:
             row = {"policy": pol, "profile": "-" if pol == "none" else prof, "run": run,
-                   "weapon": d["weapon"], "kind": d["kind"], "t_s": round(d["t"], 3),
+                   "weapon": d["weapon"], "kind": d["kind"], "tier": d["tier"],
+                   "t_s": round(d["t"], 3),
                    "lockout_s": d["lockout_s"], "visible": int(d["visible"])}
             row.update({f"usable_{off}s": int(bool(d["usable"].get(str(off))))
                         for off in PROBES})

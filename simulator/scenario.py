@@ -131,6 +131,22 @@ DEFAULTS: dict[str, Any] = {
         "p_spoofer": 0.05,             # GNSS spoofer replaying a position in the zone
         "p_relay": 0.1,                # relays a holder's token (theft, first night)
         "p_sabotage": 0.1,             # breaks the fingerprint sensor (fault)
+        # attacker tiers (docs/THREATS.md, simulator/platform.py); shares assumed
+        "tiers": {"T0": 0.5, "T1": 0.25, "T2": 0.15, "T3": 0.05, "T4": 0.05},
+        "p_corrupt_armourer": 0.1,     # insider/trafficking helped by an armourer (assumed)
+        "corrupt_permit_days": 7,      # days of permits he issues the diverter (assumed)
+        "p_key_compromised": 0.0,      # the authority key is in the attacker's hands
+    },
+    "platform": {                      # the board the attacker meets (docs/THREATS.md)
+        "hardened": False,             # Secure Boot V2 + flash encryption (release mode)
+        "chip_rev": 3,                 # ESP32 revision; < 3: CVE-2019-17391 applies
+        "t1_hours": 2.0,               # dump + reflash with a laptop (assumed)
+        "t3_hours_rev1": 24.0,         # CVE-2019-17391: < 1 day, < $1,000 (LimitedResults)
+        "t3_hours_rev3": 336.0,        # EM fault / power analysis on rev 3: no figure
+                                       # published (assumed: two weeks)
+        "t4_hours": 4.0,               # mechanical removal by a gunsmith (assumed)
+        "key_rotation_days": 30.0,     # authority key rotated this long after a
+                                       # compromise (assumed)
     },
     "permits": {
         "max_unlock_s": 900,
@@ -151,9 +167,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "duty.shift_hours": (0.5, 24), "duty.tries": (1, 20), "duty.waypoints": (1, 20),
     "permits.max_unlock_s": (1, 65535), "permits.window_s": (1, 65535),
     "adversaries.brute_force_tries": (0, 1000), "battery.full_mv": (1000, 10000),
+    "platform.chip_rev": (0, 10),
     "battery.empty_mv": (1000, 10000), "gnss.jammed_sats_max": (0, 64),
 }
 PROB_SUFFIXES = ("p_", "frr", "far", "read_fail", "issue_prob", "mould_success")
+SHARE_TABLES = ("adversaries.mix.", "adversaries.tiers.")
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "zones": {"name": "", "kind": "depot", "polygon": [[0.0, 0.0]]},
     "gnss.jamming": {"zone": "", "start_day": 0.0, "end_day": 1.0, "hours": [0.0, 24.0]},
@@ -343,8 +361,7 @@ def _check_leaf(dotted: str, default: Any, value: Any, lines: _KeyLines, path: s
     leaf = dotted.rsplit(".", 1)[-1]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         lo, hi = RANGES.get(dotted, (0, float("inf")))
-        if any(leaf.startswith(s) for s in PROB_SUFFIXES) or dotted.startswith(
-                "adversaries.mix."):
+        if any(leaf.startswith(s) for s in PROB_SUFFIXES) or dotted.startswith(SHARE_TABLES):
             lo, hi = 0, 1
         if not lo <= value <= hi:
             raise _fail(path, lines, dotted, f"must be in [{lo}, {hi}], got {value!r}")
@@ -449,6 +466,8 @@ def _check_lists(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
         raise _fail(path, lines, f"adversaries.mix.{bad}", "unknown adversary kind")
     if sum(mix.values()) <= 0:
         raise _fail(path, lines, "adversaries.mix", "shares must not all be 0")
+    if sum(data["adversaries"]["tiers"].values()) <= 0:
+        raise _fail(path, lines, "adversaries.tiers", "shares must not all be 0")
     if data["battery"]["empty_mv"] >= data["battery"]["full_mv"]:
         raise _fail(path, lines, "battery.empty_mv", "must be below battery.full_mv")
     sats = data["gnss"]["sats_ok"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from simulator.causes import CAUSES
 from simulator.costs import COMPONENTS
+from simulator.stats import wilson
 
 Section = tuple[str, str, list[str], list[list[str]]]
 
@@ -89,6 +90,31 @@ def cost_section(summary: list[dict[str, Any]]) -> Section:
     note = ("simulator/costs.py; parts and labour from simulator/data/costs.toml "
             "(most prices assumed); battery from the simulated draw, permits as issued.")
     return "Cost per weapon-year", note, head, rows
+
+
+TIER_OFFSETS = (("1 h", "usable_3600s"), ("1 d", "usable_86400s"), ("7 d", "usable_604800s"),
+                ("30 d", "usable_2592000s"))
+
+
+def tier_section(diversions: list[dict[str, Any]]) -> Section:
+    """Usable after 1 h / 1 d / 7 d / 30 d by attacker tier, pooled over runs (Wilson)."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for d in diversions:
+        groups.setdefault((d["policy"], d["profile"], d.get("tier", "T0")), []).append(d)
+    head = ["policy", "profile", "tier", "n", *(f"usable {o} %" for o, _c in TIER_OFFSETS)]
+    rows = []
+    for (pol, prof, tier), ds in sorted(groups.items()):
+        cells = []
+        for _o, col in TIER_OFFSETS:
+            x = sum(int(d[col]) for d in ds)
+            lo, hi = wilson(x, len(ds))
+            cells.append(f"{100 * x / len(ds):.0f} [{100 * lo:.0f}, {100 * hi:.0f}]")
+        rows.append([pol, prof, tier, str(len(ds)), *cells])
+    note = ("Attacker tiers of docs/THREATS.md (T0 no tools, T1 laptop and cable, T2 SDR "
+            "and relays, T3 fault-injection lab, T4 workshop; simulator/platform.py). A "
+            "weapon counts as usable when the core opened it or the platform did not hold "
+            "(reflash, lab, removal). Wilson 95 % intervals, n diversions.")
+    return "Usable diversions by attacker tier", note, head, rows
 
 
 def to_markdown(sec: Section) -> str:

@@ -13,6 +13,7 @@ from protocols.crypto import device_key, hmac_sha256
 from protocols.permit import MAC_LEN
 from protocols.permit import encode as permit_encode
 from simulator import adversaries as adv
+from simulator import platform
 from simulator.causes import CAUSES
 from simulator.causes import cause as denial_cause
 from simulator.device import Device
@@ -50,6 +51,11 @@ class Context:
                                   data["permits"]["forbidden_zones"])
         self.fix_every = max(1, core_cfg["fix_max_age_s"] - 2)
         self.fix_s = float(data["gnss"]["fix_s"])
+
+
+def master_stale(master: bytes) -> bytes:
+    """The authority's key before its rotation (what a compromise leaked)."""
+    return hmac_sha256(master, b"armlock-simulator: key before rotation")
 
 
 @lru_cache(maxsize=65536)
@@ -100,7 +106,8 @@ class Weapon:
         self.unit_token = _hex(rw, 7)
         self.shifts = ctx.world.shifts(rw)
         self.div = ctx.world.diversion(rw, self.shifts)
-        self.caps = adv.capabilities(rw, self.div, d["adversaries"]) if self.div else {}
+        self.caps = adv.capabilities(rw, self.div, d["adversaries"], ctx.world.days,
+                                     d["platform"]["key_rotation_days"]) if self.div else {}
         self.battery = Battery(d)
         self.n = dict.fromkeys(WEAPON_COUNTERS, 0)
         self.serial = 0
@@ -113,6 +120,7 @@ class Weapon:
         self.div_shift_end: float | None = None
         self.dev: Device | None = None
         self.permits: PermitTemplate | None = None
+        self.minted = False
         ppm = rw.gauss(0, d["clock"]["drift_ppm"])
         if ctx.policy.locked_module:
             did = "W%06d" % idx
@@ -175,7 +183,7 @@ class Weapon:
             self.reported_mv = mv
 
     def _gnss(self, t: float, pos: tuple[float, float], jammer: bool = False,
-              spoof: tuple[float, float] | None = None) -> None:
+              spoof: tuple[float, float] | None = None, utc_at: float | None = None) -> None:
         """Forward what the receiver reports at t: a fix, or an observation without one."""
         dev = self.dev
         assert dev is not None
@@ -189,7 +197,8 @@ class Weapon:
             return
         target = spoof or g.spoofed(pos[0], pos[1], t) or pos
         lat, lon, hacc = g.fix(self.rs, target[0], target[1])
-        dev.send(("fix", lat, lon, hacc, int(self.ctx.start_utc + t)), t)
+        utc = self.ctx.start_utc + (t if utc_at is None else utc_at)
+        dev.send(("fix", lat, lon, hacc, int(utc)), t)
         if self.gnss_state != "ok":
             dev.send(g.observation(self.rs, False, 0), t)
         self.gnss_state = "ok"
@@ -304,7 +313,8 @@ class Weapon:
     def _try(self, t: float, pos: tuple[float, float], holder: tuple[int, str, int],
              cond: tuple[bool, bool, bool], token: str | None, finger: str | None,
              relay: bool = False, jammer: bool = False,
-             spoof: tuple[float, float] | None = None) -> tuple[bool, float]:
+             spoof: tuple[float, float] | None = None,
+             utc_at: float | None = None) -> tuple[bool, float]:
         """One presentation of the factors the lock reads; (opened, time after).
 
         token / finger: "genuine", "random"/"impostor", or None (not presented).
@@ -314,7 +324,7 @@ class Weapon:
         pol = ctx.policy
         assert dev is not None
         if t - self.last_fix_t >= ctx.fix_s or self.gnss_state != "ok" or jammer:
-            self._gnss(t, pos, jammer, spoof)  # the board forwards its latest fix
+            self._gnss(t, pos, jammer, spoof, utc_at)  # the board forwards its latest fix
         rs = self.rs
         if (pol.unit_token or pol.rfid) and token:
             t += ctx.rfid.seconds()
@@ -322,7 +332,9 @@ class Weapon:
                 dev.send(("rfid_fail", "read failed"), t)
                 dev.advance_ms(dev.answer_at_ms)
                 return False, dev.answer_at_ms / 1000
-            if token != "genuine":
+            if token == "attacker":  # his own card, named in a permit he minted
+                cred = self.unit_token[::-1]
+            elif token != "genuine":
                 cred = _hex(rs, 7)
             else:
                 cred = self.unit_token if pol.unit_token else holder[1]
@@ -355,8 +367,9 @@ class Weapon:
         div = self.div
         assert div is not None
         caps = self.caps
-        if self.dev is None:
-            self.probes[str(off)] = True
+        defeat = platform.defeat_after_s(caps["tier"], self.ctx.data["platform"])
+        if self.dev is None or (defeat is not None and off >= defeat):
+            self.probes[str(off)] = True  # no lock, or the platform did not hold
         else:
             self.probes[str(off)] = self._attempts(t, off, div, caps)
         if off == adv.PROBES[-1]:
@@ -374,16 +387,23 @@ class Weapon:
             if caps["sabotage"] and self.ctx.policy.finger:
                 dev.send(("fault", "finger", False), t)
         pos = div.position(t)
-        spoof = self.ctx.world.home.centre() if caps["spoofer"] else None
-        self._gnss(t, pos, caps["jammer"], spoof)
+        spoof, utc_at, jammer = self._spoofing(t, div, caps)
+        self._gnss(t, pos, jammer, spoof, utc_at)
+        self._insider_tokens(t, off, caps)
         dev.advance(t)
         if not dev.locked:  # still open from an earlier try
             return True
+        if caps["key_from"] is not None and off >= caps["key_from"] and (
+                self.ctx.policy.rfid or self.ctx.policy.unit_token):
+            ok, t = self._try(t, pos, self.people[0], (False, False, False), "attacker",
+                              None, jammer=jammer, spoof=spoof, utc_at=utc_at)
+            if ok:
+                return True
         token, relay, finger = adv.credentials(caps, off)
         if self.ctx.policy.unit_token:
             token, relay = bool(caps["unit_token"]), False
         holder = self.people[div.holder]
-        kw = {"relay": relay, "jammer": caps["jammer"], "spoof": spoof}
+        kw = {"relay": relay, "jammer": jammer, "spoof": spoof, "utc_at": utc_at}
         cond = (False, False, False)
         tok = "genuine" if token else None
         fin = "genuine" if finger else None
@@ -402,6 +422,46 @@ class Weapon:
                     return True
         return False
 
+    def _spoofing(self, t: float, div: Diversion, caps: dict[str, Any]
+                  ) -> tuple[tuple[float, float] | None, float | None, bool]:
+        """(spoofed place, spoofed GNSS time, jammer on) of the new holder at t.
+
+        T2 and up: a careful spoofer holds the place where the weapon was diverted (no
+        jump) and, under a time limit, GNSS time at the diversion moment; else the
+        scenario's naive spoofer (the home zone's centre: a jump) or jammer."""
+        if platform.level(caps["tier"]) >= 2:
+            return div.where, (div.t if self.ctx.policy.time else None), False
+        return (self.ctx.world.home.centre() if caps["spoofer"] else None), None, \
+            bool(caps["jammer"])
+
+    def _insider_tokens(self, t: float, off: int, caps: dict[str, Any]) -> None:
+        """What a corrupt armourer or a stolen authority key loads into the lock."""
+        ctx = self.ctx
+        p = ctx.data["permits"]
+        dev = self.dev
+        assert dev is not None
+        now = ctx.start_utc + int(t)
+        if caps["corrupt"] and ctx.policy.time and self.permits is not None and \
+                off <= ctx.data["adversaries"]["corrupt_permit_days"] * 86400:
+            self.serial += 1  # a real shift permit from the real authority, for today
+            dev.send(("permit", self.permits.token(
+                self.serial, now - p["shift_grace_s"],
+                now + int(ctx.data["duty"]["shift_hours"] * 3600))), t)
+        if caps["key_from"] is not None and off >= caps["key_from"] and not self.minted:
+            self.minted = True
+            dev.send(("permit", self._minted(now, caps["key_stale"])), t)
+
+    def _minted(self, now: int, stale: bool) -> bytes:
+        """A permit minted with the stolen authority key: no zones, no time limit to speak
+        of, the attacker's own card. A device re-keyed since holds another key."""
+        ctx = self.ctx
+        pol = Policy("rfid", "fail-enabled")
+        fields = pol.permit_fields(self.dev.device_id if self.dev else "", self.serial + 1000,
+                                   now - 3600, now + 365 * 86400, ctx.data["permits"],
+                                   [(99, (self.unit_token[::-1],), ())], [])
+        master = master_stale(ctx.master) if stale else ctx.master
+        return permit_encode(fields, _device_key(master, fields["device_id"]))
+
     def _record_diversion(self, div: Diversion) -> None:
         dev = self.dev
         records = []
@@ -411,7 +471,8 @@ class Weapon:
         self.tally.c["diversions"] += 1
         self.tally.add_diversion(usable)
         self.tally.divs.append({
-            "weapon": self.idx, "kind": div.kind, "t": div.t, "usable": usable,
+            "weapon": self.idx, "kind": div.kind, "tier": self.caps["tier"], "t": div.t,
+            "usable": usable,
             "lockout_s": lockout_seconds(usable, adv.PROBES),
             "visible": dev is not None and adv.visible(records, div, self.div_shift_end),
         })

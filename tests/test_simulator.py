@@ -79,8 +79,10 @@ trafficking = 1.0
 
 
 # Isolate the rule under test: no adversary jammer/spoofer, no bad fixes, no RTC drift.
+T0_ONLY = {"adversaries.tiers.T0": 1.0, **{f"adversaries.tiers.T{i}": 0.0 for i in range(1, 5)},
+           "adversaries.p_corrupt_armourer": 0.0}
 CLEAN = {"adversaries.p_jammer": 0.0, "adversaries.p_spoofer": 0.0, "gnss.p_bad_fix": 0.0,
-         "clock.drift_ppm": 0.0}
+         "clock.drift_ppm": 0.0, **T0_ONLY}
 
 
 def test_geofence_locks_a_weapon_carried_across_the_border_and_none_does_not():
@@ -115,7 +117,7 @@ hours = [0.0, 24.0]
 
 
 def test_fail_secure_and_fail_enabled_differ_under_jamming_as_expected():
-    sc = tiny(JAM_PATROL + TRAFFICKING).with_overrides({"adversaries.p_jammer": 1.0})
+    sc = tiny(JAM_PATROL + TRAFFICKING).with_overrides({"adversaries.p_jammer": 1.0, **T0_ONLY})
     res = simulate(sc, ["geo", "rfid"], runs=1, seed=1, jobs=1)
     s = by_policy(res)
     secure, enabled = s[("geo", "fail-secure")], s[("geo", "fail-enabled")]
@@ -152,6 +154,10 @@ def test_legitimate_costs_are_measured_with_sensor_time():
     assert s[("none", "-")]["false_denials_per_1000"][0] == 0.0
 
 
+QUIET = {"adversaries.p_brute_force": 0.0, "adversaries.p_tamper_enclosure": 0.0,
+         "adversaries.p_tamper_magnet": 0.0, "adversaries.p_sabotage": 0.0}
+
+
 def mix_only(kind: str) -> str:
     shares = "\n".join(f"{k} = {1.0 if k == kind else 0.0}" for k in
                        ("depot_theft", "capture", "insider", "loss", "trafficking"))
@@ -167,9 +173,7 @@ def mix_only(kind: str) -> str:
      {"adversaries.p_relay": 1.0, "sensors.rfid.relay_extra_us": 0}),
 ])
 def test_adversary_means_meet_the_core_defences(kind, defeated, helped):
-    quiet = {"adversaries.p_brute_force": 0.0, "adversaries.p_tamper_enclosure": 0.0,
-             "adversaries.p_tamper_magnet": 0.0, "adversaries.p_sabotage": 0.0}
-    base = tiny(mix_only(kind)).with_overrides({**CLEAN, **quiet})
+    base = tiny(mix_only(kind)).with_overrides({**CLEAN, **QUIET})
     usable = {}
     for name, over in (("defeated", defeated), ("helped", helped)):
         res = simulate(base.with_overrides(over), ["rfid"], profiles=["fail-secure"], runs=1,
@@ -391,3 +395,68 @@ def test_the_core_not_the_simulator_classifies_jamming():
     assert got[30]["gnss_jammed"] > 10 and got[10]["gnss_jammed"] == 0
     assert got[10]["gnss_lost"] >= got[30]["gnss_jammed"]
     assert got[30]["uses"] == got[10]["uses"]
+
+
+def tiers_only(tier: str) -> dict:
+    return {f"adversaries.tiers.T{i}": 1.0 if f"T{i}" == tier else 0.0 for i in range(5)}
+
+
+def usable(sc, policy: str, col: str = "usable_1d") -> float:
+    res = simulate(sc, [policy], profiles=["fail-secure"], runs=1, seed=6, jobs=1)
+    return by_policy(res)[(policy, "fail-secure")][col][0]
+
+
+def test_a_laptop_reflashes_an_unhardened_board_and_not_a_hardened_one():
+    base = tiny(mix_only("depot_theft")).with_overrides({**CLEAN, **tiers_only("T1"),
+                                                         "adversaries.p_relay": 0.0})
+    assert usable(base, "rfid") == 100.0                      # platform did not hold
+    assert usable(base.with_overrides({"platform.hardened": True}), "rfid") == 0.0
+    # a lab breaks a hardened rev 3 board too, after its (assumed) two weeks
+    lab = base.with_overrides({"platform.hardened": True, **tiers_only("T3")})
+    assert usable(lab, "rfid", "usable_7d") == 0.0
+    assert usable(lab, "rfid", "usable_30d") == 100.0
+
+
+def test_a_careful_spoofer_holds_the_place_but_cannot_hold_the_time():
+    """Through the core's real checks: no jump, so the geofence is fooled; GNSS time held
+    back against the RTC is refused (skew), so a time-limited permit still expires."""
+    base = tiny(TRAFFICKING).with_overrides({**CLEAN, **tiers_only("T2"),
+                                             "platform.hardened": True})  # no reflash
+    assert usable(tiny(TRAFFICKING).with_overrides(CLEAN), "geo") == 0.0
+    assert usable(base, "geo") == 100.0
+    assert usable(base, "time+geo") == 0.0
+
+
+def test_insider_tokens_go_through_the_core():
+    base = tiny(TRAFFICKING).with_overrides(CLEAN)
+    corrupt = base.with_overrides({"adversaries.p_corrupt_armourer": 1.0})
+    assert usable(base, "time") == 0.0
+    assert usable(corrupt, "time") == 100.0                   # a fresh real permit daily
+    assert usable(corrupt, "time", "usable_30d") == 0.0       # he issued 7 days of them
+    thief = tiny(mix_only("depot_theft")).with_overrides(
+        {**CLEAN, **QUIET, "adversaries.p_key_compromised": 1.0,
+         "adversaries.p_relay": 0.0, "platform.key_rotation_days": 1000.0})
+    assert usable(thief, "rfid", "usable_30d") == 100.0       # minted, and trusted
+    assert usable(thief, "finger", "usable_30d") == 0.0       # no reader to present it to
+
+
+def test_after_the_key_rotation_a_minted_permit_is_refused_by_the_core():
+    from protocols.crypto import device_key
+    from protocols.permit import encode
+    from simulator.device import Device
+    from simulator.policies import Policy
+    from simulator.sensors import Rtc
+    from simulator.weapon import master_stale
+
+    master, start = bytes(range(32)), 1_767_225_600
+    pol = Policy("rfid", "fail-enabled")
+    fields = pol.permit_fields("W000003", 1000, start, start + 86400,
+                               {"max_unlock_s": 60, "window_s": 10},
+                               [(99, ("0A0B0C0D0E0F10",), ())], [])
+    results = {}
+    for name, key in (("current", master), ("stale", master_stale(master))):
+        dev = Device("W000003", device_key(master, "W000003"), {}, Rtc(start, 0.0))
+        dev.boot(0.0)
+        acts = dev.send(("permit", encode(fields, device_key(key, "W000003"))), 1.0)
+        results[name] = next(a[1] for a in acts if a[0] == "result")
+    assert results == {"current": True, "stale": False}
