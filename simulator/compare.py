@@ -48,12 +48,11 @@ def paired(summary: list[dict[str, Any]], diversions: list[dict[str, Any]],
     """Per policy x profile: prevented share of usable diversions (at 1 h, 1 d, 7 d) vs
     the baseline, extra cost per weapon-year, cost per prevented usable diversion."""
     rows = {(r["policy"], r["profile"]): r for r in summary}
-    base = next((k for k in rows if k[0] == baseline), None)
-    if base is None:
-        return []
     out = []
     for key, row in rows.items():
-        if key == base:
+        # the baseline under the same fail profile (no lock has none)
+        base = (baseline, key[1]) if (baseline, key[1]) in rows else (baseline, "-")
+        if key[0] == baseline or base not in rows:
             continue
         res: dict[str, Any] = {"policy": key[0], "profile": key[1], "baseline": baseline}
         for col in CHECK:

@@ -238,8 +238,10 @@ def precision_sentence(check: dict[str, Any] | None) -> list[str]:
             f"{check['max_runs']} runs ({widest})."]
 
 
-def write_all(out: Path, result: Any) -> dict[str, Path]:
-    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json."""
+def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, Path]:
+    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json.
+
+    The report pairs every policy against no lock and, if given, against `baseline`."""
     out.mkdir(parents=True, exist_ok=True)
     prov = result.provenance()
     summary = summarize(result.rows)
@@ -253,7 +255,11 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     kinds = by_kind(result.diversions)
     pairs = paired(summary, result.diversions, result.real_rate)
     lead = sentences(summary, pairs) + precision_sentence(result.precision)
-    secs = [sections.paired_section(pairs), sections.tier_section(result.diversions),
+    secs = [sections.paired_section(pairs)]
+    if baseline and baseline != "none":
+        secs.append(sections.paired_section(
+            paired(summary, result.diversions, result.real_rate, baseline), baseline))
+    secs += [sections.tier_section(result.diversions),
             sections.causes_section(result.rows), sections.cost_section(summary)]
     paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)
                                    + "".join(sections.to_markdown(x) for x in secs)

@@ -44,7 +44,7 @@ def _money(x: float) -> str:
     return "n/a" if math.isnan(x) else "unbounded" if math.isinf(x) else f"{x:,.0f}"
 
 
-def paired_section(pairs: list[dict[str, Any]]) -> Section:
+def paired_section(pairs: list[dict[str, Any]], baseline: str = "none") -> Section:
     head = ["policy", "profile", "n pairs", "prevented 1 h (pp)", "prevented 1 d (pp)",
             "prevented 7 d (pp)", "extra USD / weapon-year", "USD per prevented usable "
             "diversion (7 d)"]
@@ -56,10 +56,11 @@ def paired_section(pairs: list[dict[str, Any]]) -> Section:
         rows.append([p["policy"], p["profile"], str(p["n_pairs"]),
                      *(_ci(v, 0) for v in pct), f"{p['extra_cost_per_weapon_year']:.2f}",
                      f"{_money(c[0])} [{_money(c[1])}, {_money(c[2])}]"])
-    note = ("Paired by weapon and run against no lock (common random numbers); "
-            "prevented = usable under no lock minus usable under the policy, in "
-            "percentage points, Newcombe interval.")
-    return "Paired against no lock", note, head, rows
+    base = "no lock" if baseline == "none" else baseline
+    note = (f"Paired by weapon and run against {base} (common random numbers); "
+            f"prevented = usable under {base} minus usable under the policy, in "
+            "percentage points, Newcombe interval; cost columns are extra over it.")
+    return f"Paired against {base}", note, head, rows
 
 
 def causes_section(rows_in: list[dict[str, Any]], group: tuple[str, ...] = ("policy",

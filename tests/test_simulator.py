@@ -357,9 +357,11 @@ def test_cost_per_weapon_year_follows_parts_permits_and_battery_draw():
 def test_report_leads_with_a_computed_summary_and_pairs_against_no_lock(tmp_path):
     from simulator.report import write_all
 
-    res = simulate(tiny(TRAFFICKING).with_overrides(CLEAN), ["none", "geo"],
+    res = simulate(tiny(TRAFFICKING).with_overrides(CLEAN), ["none", "geo", "rfid"],
                    profiles=["fail-secure"], runs=1, seed=1, jobs=1)
-    text = write_all(tmp_path, res)["summary.md"].read_text()
+    text = write_all(tmp_path, res, baseline="rfid")["summary.md"].read_text()
+    against_rfid = text[text.index("## Paired against rfid"):]
+    assert "| geo | fail-secure |" in against_rfid.split("\n## ")[0]
     assert text.index("## Summary") < text.index("- scenario:")
     n = by_policy(res)[("geo", "fail-secure")]["n"]["diversions"]
     assert n > 0
