@@ -11,7 +11,6 @@ weapons per shard).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import multiprocessing as mp
 import os
@@ -25,6 +24,7 @@ import simpy
 
 from firmware.core import config as core_config
 from simulator import costs
+from simulator.keys import master_key
 from simulator.metrics import Tally, run_metrics
 from simulator.policies import Policy
 from simulator.report import summarize
@@ -43,11 +43,6 @@ def versions() -> dict[str, str]:
         armlock = "0+unknown"
     return {"armlock": armlock, "simpy": simpy.__version__,
             "python": platform.python_version()}
-
-
-def master_key(seed: int) -> bytes:
-    """The simulated authority's master key (derived from the seed: reproducible)."""
-    return hashlib.sha256(b"armlock-simulator-master/%d" % seed).digest()
 
 
 def run_shard(task: Task) -> dict[str, Any]:

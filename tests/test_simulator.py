@@ -446,9 +446,9 @@ def test_after_the_key_rotation_a_minted_permit_is_refused_by_the_core():
     from protocols.crypto import device_key
     from protocols.permit import encode
     from simulator.device import Device
+    from simulator.keys import master_stale
     from simulator.policies import Policy
     from simulator.sensors import Rtc
-    from simulator.weapon import master_stale
 
     master, start = bytes(range(32)), 1_767_225_600
     pol = Policy("rfid", "fail-enabled")
