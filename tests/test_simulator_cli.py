@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hardware.cli import app
+from armlock.cli import app
 from simulator import scenario
 from simulator.sweep import parse_param, sweep
 
@@ -146,6 +146,28 @@ def test_sweep_command_writes_table(scen, tmp_path):
     assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure geofenced lock
     r = runner.invoke(app, ["sweep", str(scen), "--param", "duty.nonsense=1,2"])
     assert r.exit_code == 2 and "duty.nonsense" in r.output
+
+
+@pytest.mark.parametrize("v, text", [
+    ((79.6, -170.4, 329.6), "80±250"), ((0.5, 0.4, 0.6), "0.50±0.10"),
+    ((0.312, float("nan"), float("nan")), "0.312"), ((0.0, 0.0, 0.0), "0"),
+    ((168.0, 168.0, 168.0), "168"), ((12345.0, 12000.0, 12690.0), "12,345±345"),
+    ((float("nan"), 0.0, 1.0), "n/a")])
+def test_intervals_are_written_for_people(v, text):
+    from armlock.cli.simulate import _short
+
+    assert _short(v) == text
+
+
+def test_simulate_tables_fit_80_columns_and_out_needs_force(scen, tmp_path):
+    out = tmp_path / "o"
+    args = ["simulate", str(scen), "--runs", "2", "--out", str(out), "--jobs", "1"]
+    r = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "holds earlier results" in again.stderr
+    assert runner.invoke(app, [*args, "--force", "--json"]).exit_code == 0
 
 
 def test_scenario_template_loads_and_unknown_keys_get_a_did_you_mean(tmp_path):
