@@ -345,7 +345,7 @@ def test_cost_per_weapon_year_follows_parts_permits_and_battery_draw():
     # the time policy re-issues a permit every shift: the armourer's time shows
     assert row["time"]["cost_permits"] > 5 * row["rfid"]["cost_permits"]
     assert row["rfid"]["battery_uah"] > 0 and row["rfid"]["cost_battery"] > 0
-    dearer = simulate(sc.with_overrides({"costs.price.r503": 112.0}), ["finger", "rfid"],
+    dearer = simulate(sc.with_overrides({"costs.price.fingerprint": 112.0}), ["finger", "rfid"],
                       profiles=["fail-secure"], runs=1, seed=2, jobs=1)
     after = {r["policy"]: r for r in dearer.rows}
     life = sc.data["costs"]["service_life_years"]
