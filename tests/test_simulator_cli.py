@@ -205,3 +205,26 @@ def test_zones_from_geojson_are_lon_lat_and_a_far_zone_is_warned(tmp_path):
     (tmp_path / "z.geojson").write_text('{"type": "Feature"}')
     with pytest.raises(scenario.ScenarioError, match="zone_files.0"):
         scenario.load(p)
+
+
+def test_every_model_default_is_listed_in_docs_sources():
+    root = Path(scenario.__file__).resolve().parent.parent
+    text = (root / "docs" / "SOURCES.md").read_text()
+
+    def leaves(d: dict, pre: str = ""):
+        for k, v in d.items():
+            if isinstance(v, dict) and f"{pre}{k}" != "config":
+                yield from leaves(v, f"{pre}{k}.")
+            else:
+                yield f"{pre}{k}"
+
+    def listed(key: str) -> bool:  # the key, its table (e.g. adversaries.tiers) or leaf
+        parts = key.split(".")
+        names = [".".join(parts[:i]) for i in range(2, len(parts) + 1)] + [parts[-1]]
+        return any(f"`{n}`" in text for n in names)
+
+    skip = ("scenario.", "config", "zones", "zone_files", "costs.price.")
+    missing = [k for k in leaves(scenario.DEFAULTS) if not k.startswith(skip)
+               and not listed(k)]
+    assert missing == []
+    assert "../shared" not in text
