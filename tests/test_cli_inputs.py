@@ -223,6 +223,8 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
     ("--version", ["--version"], {}, 0, "armlock 0.1.0"),
     ("-h", ["permit", "issue", "-h"], {}, 0,
      re.compile(r" Usage: armlock permit issue \[OPTIONS\] *")),
+    ("registry -h", ["registry", "-h"], {}, 0,
+     re.compile(r" Usage: armlock registry \[OPTIONS\] COMMAND \[ARGS\]\.\.\. *")),
     ("shell completion", ["--show-completion", "bash"], {}, 0, "_armlock_completion() {"),
     ("unknown option", ["permit", "issue", "--colour", "red"], {}, 2,
      re.compile(r"│ No such option: --colour .*│")),
