@@ -248,6 +248,8 @@ def load(path: str | Path) -> Scenario:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{p}: cannot read scenario ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{p}: not a scenario text file (not UTF-8)") from None
     return loads(text, str(p))
 
 

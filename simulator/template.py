@@ -76,11 +76,17 @@ def template(name: str) -> str:
     return TEMPLATE.format(name=name)
 
 
-def write_template(path: Path, name: str | None = None) -> Path:
-    """Write the template to `path` (refuses to overwrite); returns the path."""
-    if path.exists():
-        raise ScenarioError(f"{path} exists: not overwritten")
-    path.write_text(template(name or path.stem), encoding="utf-8")
+def write_template(path: Path, name: str | None = None, force: bool = False) -> Path:
+    """Write the template to `path` (an existing file only with `force`); returns it."""
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a directory; give a file name for the scenario")
+    if path.exists() and not force:
+        raise ScenarioError(f"{path} exists: not overwritten (--force to replace it)")
+    text = template(name or path.stem)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot write ({exc.strerror})") from None
     return path
 
 

@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from armlock.authority import desk, tokens
 from armlock.cli import app
 from armlock.cli import permit as cli_permit
+from simulator.template import template
 
 NOW = 1798761600  # 2027-01-01T00:00:00Z
 runner = CliRunner()
@@ -55,6 +56,8 @@ EDGE = ("error: z.geojson: zone 0 ring 0 vertex 0 (coordinates[0][0]): the edge 
         "device as the short way round: ambiguous, refused; to cross the antimeridian, split "
         "the zone at 180 (RFC 7946 3.1.9) or continue past 180 (e.g. 190 for -170)")
 SCENARIO = Path(__file__).resolve().parents[1] / "simulator" / "scenarios" / "border_jamming.toml"
+PATROL = "[[16.276, -0.100], [16.276, 0.040], [16.380, 0.040], [16.380, -0.100]]"
+FAR_ZONE = template("far").replace(PATROL, str([[y, x] for x, y in json.loads(PATROL)]))
 
 
 # (id, argv, files {name: text or bytes}, exit status, exact line on stdout or stderr)
@@ -219,6 +222,74 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
      {"sim/summary.csv": "x"}, 2,
      "error: --out sim: holds earlier results; give --force to replace them or choose another "
      "folder"),
+    ("simulate --precision 0", ["simulate", str(SCENARIO), "--precision", "0"], {}, 2,
+     "error: --precision 0: must be between 0 and 1 (the largest half-width allowed, as a "
+     "proportion: 0.02 = 2 percentage points)"),
+    ("simulate --precision 2", ["simulate", str(SCENARIO), "--precision", "2"], {}, 2,
+     "error: --precision 2: must be between 0 and 1 (the largest half-width allowed, as a "
+     "proportion: 0.02 = 2 percentage points)"),
+    ("simulate --max-runs alone", ["simulate", str(SCENARIO), "--max-runs", "9"], {}, 2,
+     "error: --max-runs needs --precision (without it, --runs runs are made)"),
+    ("simulate --max-runs below --runs", ["simulate", str(SCENARIO), "--precision", "0.02",
+                                          "--runs", "5", "--max-runs", "3"], {}, 2,
+     "error: --max-runs 3: fewer than the 5 runs made first (--runs or the scenario's runs)"),
+    ("simulate --max-runs below the scenario's runs",
+     ["simulate", str(SCENARIO), "--precision", "0.02", "--max-runs", "4"], {}, 2,
+     "error: --max-runs 4: fewer than the 5 runs made first (--runs or the scenario's runs)"),
+    ("simulate --baseline unknown", ["simulate", str(SCENARIO), "--baseline", "iris"], {}, 2,
+     "error: --baseline: unknown policy component 'iris' in 'iris' (use none or "
+     "time+geo+rfid+finger parts)"),
+    ("simulate --baseline not simulated", ["simulate", str(SCENARIO), "-p", "none", "-p", "geo",
+                                           "--baseline", "rfid"], {}, 2,
+     "error: --baseline rfid: not among the simulated policies (none, geo); add it with "
+     "--policy"),
+    ("scenario new", ["scenario", "new", "mine"], {}, 0,
+     "wrote mine.toml: scenario 'mine' (check it with `armlock scenario check mine.toml`)"),
+    ("scenario new over a file", ["scenario", "new", "mine"], {"mine.toml": "x"}, 2,
+     "error: mine.toml exists: not overwritten (--force to replace it)"),
+    ("scenario new --force", ["scenario", "new", "mine", "--out", "s.toml", "--force"],
+     {"s.toml": "x"}, 0,
+     "wrote s.toml: scenario 'mine' (check it with `armlock scenario check s.toml`)"),
+    ("scenario new into a folder", ["scenario", "new", "mine", "--out", "d"], {"d/x": ""}, 2,
+     "error: d: is a directory; give a file name for the scenario"),
+    ("scenario new bad name", ["scenario", "new", "my scenario"], {}, 2,
+     "error: scenario name 'my scenario': use letters, digits, _ . - (at most 64)"),
+    ("scenario check", ["scenario", "check", str(SCENARIO)], {}, 0,
+     f"{SCENARIO}: scenario 'border_jamming' is valid: 500 weapons x 30 days, 7 policies x "
+     "2 profiles, 5 runs, 6 zones, 0 warning(s)"),
+    ("scenario check unknown key", ["scenario", "check", "s.toml"],
+     {"s.toml": "[duty]\nisue_prob = 0.3\n"}, 2,
+     "error: s.toml:2: key 'duty.isue_prob': unknown key (did you mean 'issue_prob'?)"),
+    ("scenario check bad value", ["scenario", "check", "s.toml"],
+     {"s.toml": "[duty]\nissue_prob = 3\n"}, 2,
+     "error: s.toml:2: key 'duty.issue_prob': must be in [0, 1], got 3"),
+    ("scenario check binary file", ["scenario", "check", "s.toml"], {"s.toml": b"\xff\xfe"}, 2,
+     "error: s.toml: not a scenario text file (not UTF-8)"),
+    ("scenario check no file", ["scenario", "check", "none.toml"], {}, 2,
+     "error: none.toml: cannot read scenario (No such file or directory)"),
+    ("scenario check far zone", ["scenario", "check", "s.toml"],
+     {"s.toml": FAR_ZONE}, 0,
+     "warning: zone 'patrol' lies 2,552 km from the nearest other zone (centre -0.0300, 16.3280 "
+     "as lat, lon): check the coordinate order (inline [lat, lon], GeoJSON [lon, lat])"),
+    # -- build ---------------------------------------------------------------------------------
+    ("build --freeze-base without --frozen",
+     ["build", "--board", "esp32-devkitc", "--freeze-base", "/opt/armlock"], {}, 2,
+     "error: --freeze-base needs --frozen (it names where the frozen sources are)"),
+    ("build --freeze-base", ["build", "--board", "esp32-devkitc", "--frozen", "--freeze-base",
+                             "/opt/armlock", "--out", "b"], {}, 0,
+     "freeze manifest: b/freeze/manifest.py (sources under /opt/armlock; build a MicroPython "
+     "image with FROZEN_MANIFEST= it, flash it with --micropython-image)"),
+    ("build --waive-hardening too long",
+     ["build", "--board", "esp32-devkitc", "--waive-hardening", "x" * 41], {}, 2,
+     f"error: --waive-hardening '{'x' * 41}': 1..40 printable characters"),
+    ("build --waive-hardening", ["build", "--board", "esp32-devkitc", "--mode", "production",
+                                 "--waive-hardening", "rig bench 2", "--out", "b"], {}, 0,
+     "warning: hardening waived ('rig bench 2'): this build opens on a board that is not "
+     "hardened; for rig builds only, never for the field (recorded in the manifest and the "
+     "boot audit record)"),
+    ("build --waive-hardening in the manifest",
+     ["build", "--board", "esp32-devkitc", "--waive-hardening", "rig bench 2", "--out", "b",
+      "--json"], {}, 0, ' "waive_hardening": "rig bench 2",'),
     # -- the command line itself ---------------------------------------------------------------
     ("--version", ["--version"], {}, 0, "armlock 0.1.0"),
     ("-h", ["permit", "issue", "-h"], {}, 0,

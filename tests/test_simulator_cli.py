@@ -228,3 +228,63 @@ def test_every_model_default_is_listed_in_docs_sources():
                and not listed(k)]
     assert missing == []
     assert "../shared" not in text
+
+
+def test_scenario_new_writes_what_scenario_check_accepts(tmp_path):
+    p = tmp_path / "desk.toml"
+    r = runner.invoke(app, ["scenario", "new", "desk", "--out", str(p)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["scenario", "check", str(p)])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().endswith("scenario 'desk' is valid: 200 weapons x 30 days, "
+                                     "7 policies x 2 profiles, 5 runs, 2 zones, 0 warning(s)")
+    r = runner.invoke(app, ["scenario", "check", str(p), "--json"])
+    assert r.exit_code == 0 and '"warnings": []' in r.stdout and '"name": "desk"' in r.stdout
+
+
+def test_precision_says_whether_it_met_the_target(scen, tmp_path):
+    base = ["simulate", str(scen), "--policy", "none", "--policy", "geo", "--jobs", "1"]
+    r = runner.invoke(app, [*base, "--runs", "1", "--precision", "0.99",
+                            "--out", str(tmp_path / "met")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "Precision target 0.99 met after 1 runs (widest: " in r.stdout
+    r = runner.invoke(app, [*base, "--runs", "1", "--precision", "0.001", "--max-runs", "2",
+                            "--out", str(tmp_path / "cap")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert ("warning: Precision target 0.001 NOT met: stopped at the cap of 2 runs (widest: "
+            in r.stderr)
+    runs = list(csv.DictReader((tmp_path / "cap" / "runs.csv").open()))
+    assert sorted({int(x["run"]) for x in runs}) == [0, 1]  # the cap: 2 runs, not more
+    assert '"met": false' in (tmp_path / "cap" / "meta.json").read_text()
+
+
+def test_baseline_adds_pairs_against_it_and_warnings_are_printed(scen, tmp_path):
+    text = scen.read_text() + ('\n[[zones]]\nname = "swapped"\nkind = "area"\n'
+                               "polygon = [[-0.05, 16.27], [-0.05, 16.28], [-0.04, 16.28]]\n")
+    scen.write_text(text)
+    r = runner.invoke(app, ["simulate", str(scen), "--runs", "1", "--baseline", "rfid",
+                            "--out", str(tmp_path / "o"), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    assert "warning: zone 'swapped' lies" in r.stderr
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert "## Paired against no lock" in md and "## Paired against rfid" in md
+    r = runner.invoke(app, ["sweep", str(scen), "--param", "gnss.p_bad_fix=0", "--runs", "1",
+                            "--policy", "geo", "--out", str(tmp_path / "s"), "--jobs", "1"])
+    assert r.exit_code == 0 and "warning: zone 'swapped' lies" in r.stderr
+
+
+def test_tables_show_availability_cost_and_30_days_and_wide_has_one_table(scen, tmp_path):
+    args = ["simulate", str(scen), "--runs", "1", "--jobs", "1", "--policy", "rfid"]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    heads = [line.split() for line in r.stdout.splitlines() if line.startswith("policy")]
+    assert ["policy", "profile", "1h", "%", "1d", "%", "7d", "%", "30d", "%", "lockout", "h",
+            "audit", "%"] in heads
+    assert any("avail" in h for h in heads) and any("USD/w-yr" in h for h in heads)
+    assert "…" not in r.stdout and max(len(x) for x in r.stdout.splitlines()) <= 80
+    r = runner.invoke(app, [*args, "--wide", "--out", str(tmp_path / "b")],
+                      env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    heads = [line.split() for line in r.stdout.splitlines() if line.startswith("policy")]
+    assert len(heads) == 1 and {"30d", "avail", "USD/w-yr", "f.deny/k"} <= set(heads[0])
+    assert "…" not in r.stdout and max(len(x) for x in r.stdout.splitlines()) > 80

@@ -43,11 +43,12 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 
 def _register() -> None:
     """Attach every command group."""
-    from armlock.cli import bench, board, build, demo, device, hil, keys, permit, simulate
+    from armlock.cli import bench, board, build, demo, device, hil, keys, permit, scenario, simulate
 
     app.add_typer(keys.app, name="keys")
     app.add_typer(permit.app, name="permit")
     app.add_typer(device.app, name="device")
+    app.add_typer(scenario.app, name="scenario")
     for mod in (demo, board, build, hil, bench, simulate):
         mod.register(app)
 

@@ -46,17 +46,32 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
               frozen: bool = typer.Option(False, "--frozen", help="Write freeze/manifest.py "
                                           "for a custom MicroPython image instead of .mpy "
                                           "files (needed without PSRAM: see build.py)."),
+              freeze_base: str = typer.Option(None, "--freeze-base", metavar="DIR",
+                                              help="With --frozen: the folder holding the "
+                                              "armlock sources on the machine that builds "
+                                              "the image, written into freeze/manifest.py "
+                                              "(default: copies beside the manifest)."),
+              waive: str = typer.Option(None, "--waive-hardening", metavar="TEXT",
+                                        help="For rig builds only: why this build may open "
+                                        "on a board that is not hardened (1..40 "
+                                        "characters). Recorded in the manifest and in the "
+                                        "board's boot audit record; docs/HARDENING.md."),
               as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
               ) -> None:
     """Validate the board file, mpy-cross the firmware for it, write the manifest."""
+    if freeze_base is not None and not frozen:
+        raise UserError("--freeze-base needs --frozen (it names where the frozen sources "
+                        "are)")
     try:
-        m = B.build(board, mode, out, frozen=frozen)
+        m = B.build(board, mode, out, frozen=frozen, freeze_base=freeze_base,
+                    waive_hardening=waive)
     except (boards.BoardError, B.BuildError) as exc:
         raise UserError(str(exc)) from None
     dest = out if out is not None else B.default_out(m["board"], mode)
     if as_json:
         print(json.dumps({"board": m["board"], "mode": mode, "out": str(dest),
                           "files": len(m["files"]), "total_bytes": m["total_bytes"],
+                          "waive_hardening": m["waive_hardening"],
                           "kinds": [{"kind": k, "files": n, "bytes": b}
                                     for k, n, b in B.summary(m)]}, indent=1))
         return
@@ -67,14 +82,20 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
     console.print(_table("", rows, ("kind", "files", "bytes")))
     console.print(f"manifest: {Path(dest) / B.MANIFEST} (SHA-256 of every file)",
                   highlight=False, soft_wrap=True)
+    if waive is not None:
+        err_console.print(f"[yellow]warning:[/yellow] hardening waived ({waive!r}): this "
+                          "build opens on a board that is not hardened; for rig builds "
+                          "only, never for the field (recorded in the manifest and the "
+                          "boot audit record)", highlight=False)
     if not frozen and not m["psram"]:
         err_console.print(f"[yellow]warning:[/yellow] {m['board']} has no PSRAM: the app's "
                           "modules loaded from .mpy files need about 150 KB of heap, more "
                           "than its ~110 KB; build with --frozen for a custom image "
                           "(bench/bench_build.py has the figures)", highlight=False)
     if frozen:
-        console.print(f"freeze manifest: {Path(dest) / 'freeze' / 'manifest.py'} (build a "
-                      "MicroPython image with FROZEN_MANIFEST= it, flash it with "
+        where = f"sources under {freeze_base}; " if freeze_base else ""
+        console.print(f"freeze manifest: {Path(dest) / 'freeze' / 'manifest.py'} ({where}"
+                      "build a MicroPython image with FROZEN_MANIFEST= it, flash it with "
                       "--micropython-image)", highlight=False, soft_wrap=True)
 
 

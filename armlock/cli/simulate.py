@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from armlock.cli.common import UserError, check_out_dir, console, friendly
+from armlock.cli.common import UserError, check_out_dir, console, err_console, friendly
+from armlock.cli.scenario import warn
 
 
 def _progress() -> Progress:
@@ -53,32 +56,58 @@ def _short(v: tuple[float, float, float]) -> str:
     return f"{_num(mean, decimals)}±{_num(half, decimals)}"
 
 
-SHORT = {"usable_1h": "use 1h %", "usable_1d": "use 1d %", "usable_7d": "use 7d %",
-         "lockout_h": "lockout h", "audit_visible": "audit %",
-         "false_denials_per_1000": "f.deny/k", "failed_uses_per_1000": "failed/k",
-         "interrupted_per_1000": "intr/k", "latency_p50_s": "p50 s", "latency_p99_s": "p99 s",
-         "battery_swaps_per_weapon_month": "swap/wm"}
-DIVERSION_COLS = ("usable_1h", "usable_1d", "usable_7d", "lockout_h", "audit_visible")
-COST_COLS = ("false_denials_per_1000", "failed_uses_per_1000", "interrupted_per_1000",
-             "latency_p50_s", "latency_p99_s", "battery_swaps_per_weapon_month")
+SHORT = {"usable_1h": "1h %", "usable_1d": "1d %", "usable_7d": "7d %",
+         "usable_30d": "30d %", "lockout_h": "lockout h", "audit_visible": "audit %",
+         "availability": "avail %", "false_denials_per_1000": "f.deny/k",
+         "failed_uses_per_1000": "failed/k", "interrupted_per_1000": "intr/k",
+         "latency_p50_s": "p50 s", "latency_p99_s": "p99 s",
+         "cost_per_weapon_year": "USD/w-yr", "battery_swaps_per_weapon_month": "swap/wm",
+         "jam_alarms_per_weapon_month": "jam/wm"}
+# console tables of at most six figures each: they fit 80 columns (--wide: one table)
+PARTS = (("diversions usable after", ("usable_1h", "usable_1d", "usable_7d", "usable_30d",
+                                      "lockout_h", "audit_visible")),
+         ("legitimate user", ("availability", "false_denials_per_1000",
+                              "failed_uses_per_1000", "interrupted_per_1000",
+                              "latency_p50_s", "latency_p99_s")),
+         ("cost and upkeep", ("cost_per_weapon_year", "battery_swaps_per_weapon_month",
+                              "jam_alarms_per_weapon_month")))
+PROFILE = {"fail-secure": "secure", "fail-enabled": "enabled"}
 
 
-def _tables(summary: list[dict[str, Any]], title: str,
-            extra: tuple[str, ...] = ()) -> list[Table]:
-    """Console summary in two narrow tables: mean ± CI half-width (intervals in files)."""
+def _tables(summary: list[dict[str, Any]], title: str, extra: tuple[str, ...] = (),
+            wide: bool = False) -> list[Table]:
+    """Console summary: mean ± CI half-width (the intervals themselves are in the files);
+    three narrow tables, or one with every column when `wide`."""
+    parts = PARTS if not wide else (("all", tuple(c for _p, cs in PARTS for c in cs)),)
     out = []
-    for part, cols in (("diversion", DIVERSION_COLS), ("legitimate user", COST_COLS)):
-        t = Table(title=f"{title}: {part}", header_style="bold", pad_edge=False)
+    for part, cols in parts:
+        t = Table(title=title if wide else f"{title}: {part}", header_style="bold",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for col in (*extra, "policy", "profile"):
             t.add_column(col, overflow="fold")  # long names wrap; the figures never do
         for col in cols:
             t.add_column(SHORT[col], justify="right", no_wrap=True, min_width=len(SHORT[col]))
         for row in summary:
-            prof = {"fail-secure": "secure", "fail-enabled": "enabled"}.get(row["profile"], "-")
-            t.add_row(*(str(row[e]) for e in extra), row["policy"], prof,
-                      *(_short(row[n]) for n in cols))
+            t.add_row(*(str(row[e]) for e in extra), row["policy"],
+                      PROFILE.get(row["profile"], "-"), *(_short(row[n]) for n in cols))
         out.append(t)
     return out
+
+
+def _print_tables(tables: list[Table], wide: bool) -> None:
+    """Print; --wide tables take the width they need, wider than the terminal if so."""
+    for table in tables:
+        console.print()
+        if wide:
+            need = console.measure(table, options=console.options.update_width(1000)).maximum
+            width = console.width
+            console.width = max(width, need)  # print() never exceeds the console's width
+            try:
+                console.print(table, crop=False)
+            finally:
+                console.width = width
+        else:
+            console.print(table)
 
 
 def _load(path: Path) -> Any:
@@ -129,14 +158,54 @@ def _close(data: dict[str, Any], name: str) -> str:
     return f" (did you mean {', '.join(near)}?)" if near else ""
 
 
-def _check_policies(policy: list[str] | None) -> None:
+def _check_policies(policy: list[str] | None, option: str = "--policy") -> None:
     from simulator.policies import parse_policy
 
     for p in policy or []:
         try:
             parse_policy(p)
         except ValueError as exc:
-            raise UserError(f"--policy: {exc}") from None
+            raise UserError(f"{option}: {exc}") from None
+
+
+def _check_precision(precision: float | None, max_runs: int | None, runs: int) -> int:
+    """--precision in (0, 1); --max-runs only with it and not below the first runs."""
+    if precision is None:
+        if max_runs is not None:
+            raise UserError("--max-runs needs --precision (without it, --runs runs are made)")
+        return 0
+    if not 0 < precision < 1:
+        raise UserError(f"--precision {precision:g}: must be between 0 and 1 (the largest "
+                        "half-width allowed, as a proportion: 0.02 = 2 percentage points)")
+    cap = DEFAULT_MAX_RUNS if max_runs is None else max_runs
+    if cap < runs:
+        raise UserError(f"--max-runs {cap}: fewer than the {runs} runs made first (--runs "
+                        "or the scenario's runs)")
+    return cap
+
+
+def _check_baseline(baseline: str | None, policies: list[str]) -> None:
+    """--baseline: a policy that is simulated (its pairs need both sides)."""
+    if baseline is None:
+        return
+    _check_policies([baseline], "--baseline")
+    if baseline not in policies:
+        raise UserError(f"--baseline {baseline}: not among the simulated policies "
+                        f"({', '.join(policies)}); add it with --policy")
+
+
+def _precision_note(check: dict[str, Any] | None) -> None:
+    from simulator.report import precision_sentence
+
+    for text in precision_sentence(check):
+        if check and check["met"]:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False)
+
+
+DEFAULT_MAX_RUNS = 100
+WIDE_OPT = typer.Option(False, "--wide", help="One table with every column, wider than 80.")
 
 
 def register(app: typer.Typer) -> None:
@@ -149,11 +218,23 @@ def register(app: typer.Typer) -> None:
         policy: list[str] = typer.Option(None, "--policy", "-p",
                                          help="Policy, e.g. none, time, geo, rfid+finger "
                                               "(repeat; default: the scenario's list)."),
-        runs: int = typer.Option(None, "--runs", "-n", min=1, help="Replications."),
+        runs: int = typer.Option(None, "--runs", "-n", min=1, help="Replications (with "
+                                 "--precision: the first ones)."),
+        precision: float = typer.Option(None, "--precision", metavar="FLOAT",
+                                        help="Add runs until every headline interval's "
+                                             "half-width is at most this proportion (0.02 "
+                                             "= 2 points, 20 false denials per 1,000)."),
+        max_runs: int = typer.Option(None, "--max-runs", min=1, metavar="INT",
+                                     help=f"With --precision: at most this many runs in "
+                                          f"all (default {DEFAULT_MAX_RUNS})."),
+        baseline: str = typer.Option(None, "--baseline", metavar="POLICY",
+                                     help="Also pair every policy against this one "
+                                          "(besides no lock)."),
         seed: int = typer.Option(None, "--seed", "-s", min=0, help="Random seed."),
         out: Path = typer.Option(Path("sim-out"), "--out", "-o", help="Output directory."),
         jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
         force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
+        wide: bool = WIDE_OPT,
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Simulate a deployment under each policy x fail profile; write CSV, MD, HTML."""
@@ -162,18 +243,25 @@ def register(app: typer.Typer) -> None:
 
         sc = _load(scenario)
         _check_policies(policy)
+        first = runs if runs is not None else int(sc.data["scenario"]["runs"])
+        cap = _check_precision(precision, max_runs, first)
+        _check_baseline(baseline, list(policy or sc.data["scenario"]["policies"]))
         check_out_dir(out, force)
+        warn(sc.warnings)
+        more = {"precision": precision, "max_runs": cap} if precision is not None else {}
         res = _run_with_bar(f"simulating {sc.name}", run_sim, sc=sc, policies=policy or None,
-                            runs=runs, seed=seed, jobs=jobs)
-        paths = write_all(out, res)
+                            runs=runs, seed=seed, jobs=jobs, **more)
+        paths = write_all(out, res, baseline=baseline)
         if as_json:
             print(json.dumps({"summary": summarize(res.rows), "sha256": res.sha256,
-                              "seed": res.seed, "versions": res.versions,
+                              "seed": res.seed, "runs": res.runs, "versions": res.versions,
+                              "precision": res.precision, "warnings": sc.warnings,
                               "files": [str(p) for p in paths.values()]}, indent=1,
                              default=str))
             return
-        for table in _tables(summarize(res.rows), f"{sc.name}, {res.runs} runs"):
-            console.print(table)
+        _print_tables(_tables(summarize(res.rows), f"{sc.name}, {res.runs} runs", wide=wide),
+                      wide)
+        _precision_note(res.precision)
         console.print(f"scenario sha256 {res.sha256}  seed {res.seed}  "
                       f"versions {json.dumps(res.versions)}  wall {res.wall_s:.1f} s")
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -193,6 +281,7 @@ def register(app: typer.Typer) -> None:
                                            help="Dask scheduler address (tcp://host:8786); "
                                                 "default: local processes."),
         force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
+        wide: bool = WIDE_OPT,
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Run a scenario for several values of one parameter; write CSV, MD, HTML."""
@@ -203,6 +292,7 @@ def register(app: typer.Typer) -> None:
         _check_policies(policy)
         name, values = _sweep_points(sc, param)
         check_out_dir(out, force)
+        warn(sc.warnings)
         try:
             res = _run_with_bar(f"sweeping {name}", sweep, sc=sc, param=name, values=values,
                                 runs=runs, seed=seed, policies=policy or None, jobs=jobs,
@@ -211,11 +301,11 @@ def register(app: typer.Typer) -> None:
             raise UserError(str(exc)) from None
         summary, paths = write_sweep(out, res)
         if as_json:
-            print(json.dumps({"summary": summary, "files": [str(p) for p in paths.values()]},
+            print(json.dumps({"summary": summary, "warnings": sc.warnings,
+                              "files": [str(p) for p in paths.values()]},
                              indent=1, default=str))
             return
-        for table in _tables(summary, f"{sc.name}: sweep of {name}", (name,)):
-            console.print(table)
+        _print_tables(_tables(summary, f"{sc.name}: sweep of {name}", (name,), wide), wide)
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
