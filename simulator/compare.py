@@ -5,8 +5,17 @@ Every weapon's world (shifts, diversion, the new holder's means) comes from its 
 random stream, the same under every policy (common random numbers), so a diverted
 weapon under policy A and under the baseline is a pair: the difference in "usable
 after 7 d" is a paired difference (Newcombe's interval, simulator/stats.py) over n
-pairs. Cost per prevented usable diversion = extra cost per weapon-year / (field
-diversion rate x prevented share); its interval comes from the prevented share's.
+pairs. False denials are paired the same way, weapon by weapon and run by run: the
+extra false denials per 1,000 tries of a policy over the baseline is a difference of two
+pooled ratios on the same clusters (simulator/stats.py paired_ratio_diff: MOVER with
+cluster-adjusted Wilson limits and the correlation of the two estimates).
+
+Cost per prevented usable diversion = extra cost per weapon-year / (field diversion
+rate x prevented share). Its interval carries both sources of variation: the extra cost
+is paired run by run (policy minus baseline in the same run, Student t over runs) and
+the prevented share has its Newcombe interval; the two are combined as a ratio of
+independent estimates with the MOVER-R interval (Donner & Zou 2012; stats.mover_ratio).
+With one run the cost's run-to-run variation is unknown and only the share's counts.
 """
 
 from __future__ import annotations
@@ -14,8 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from simulator.costs import per_prevented
-from simulator.stats import newcombe_paired
+from simulator.stats import mean_ci, mover_ratio, newcombe_paired, paired_ratio_diff
 
 CHECK = ("usable_3600s", "usable_86400s", "usable_604800s")
 
@@ -43,30 +51,74 @@ def _pairs(diversions: list[dict[str, Any]], key: tuple[str, str], base: tuple[s
     return a, b, c, d
 
 
-def paired(summary: list[dict[str, Any]], diversions: list[dict[str, Any]],
-           real_rate: float, baseline: str = "none") -> list[dict[str, Any]]:
-    """Per policy x profile: prevented share of usable diversions (at 1 h, 1 d, 7 d) vs
-    the baseline, extra cost per weapon-year, cost per prevented usable diversion."""
-    rows = {(r["policy"], r["profile"]): r for r in summary}
+def _by_run(rows: list[dict[str, Any]], key: tuple[str, str]) -> dict[int, dict[str, Any]]:
+    return {r["run"]: r for r in rows if (r["policy"], r["profile"]) == key}
+
+
+def denial_pairs(rows: list[dict[str, Any]], key: tuple[str, str], base: tuple[str, str]
+                 ) -> list[tuple[float, float, float, float]]:
+    """(denials, tries) of each weapon under the policy and under the baseline, per run."""
+    mine, theirs = _by_run(rows, key), _by_run(rows, base)
     out = []
-    for key, row in rows.items():
+    for run, r in mine.items():
+        other = theirs.get(run, {}).get("_fd", {})
+        for w, (x1, n1) in r.get("_fd", {}).items():
+            if w in other:
+                x2, n2 = other[w]
+                out.append((float(x1), float(n1), float(x2), float(n2)))
+    return out
+
+
+def extra_cost(rows: list[dict[str, Any]], key: tuple[str, str], base: tuple[str, str]
+               ) -> tuple[float, float, float]:
+    """Extra cost per weapon-year over the baseline, paired by run (mean, 95 % t)."""
+    mine, theirs = _by_run(rows, key), _by_run(rows, base)
+    return mean_ci([float(r["cost_per_weapon_year"]) - float(theirs[run]["cost_per_weapon_year"])
+                    for run, r in mine.items() if run in theirs])
+
+
+def paired(summary: list[dict[str, Any]], diversions: list[dict[str, Any]],
+           real_rate: float, baseline: str = "none",
+           rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Per policy x profile against the baseline: prevented share of usable diversions
+    (at 1 h, 1 d, 7 d), extra false denials per 1,000 tries, extra cost per weapon-year
+    and cost per prevented usable diversion. With the per-run `rows`, false denials are
+    paired by weapon and the cost's run-to-run variation enters its intervals."""
+    groups = {(r["policy"], r["profile"]): r for r in summary}
+    out = []
+    for key, row in groups.items():
         # the baseline under the same fail profile (no lock has none)
-        base = (baseline, key[1]) if (baseline, key[1]) in rows else (baseline, "-")
-        if key[0] == baseline or base not in rows:
+        base = (baseline, key[1]) if (baseline, key[1]) in groups else (baseline, "-")
+        if key[0] == baseline or base not in groups:
             continue
         res: dict[str, Any] = {"policy": key[0], "profile": key[1], "baseline": baseline}
         for col in CHECK:
             a, b, c, d = _pairs(diversions, key, base, col)
             res["prevented_" + col[7:]] = newcombe_paired(a, b, c, d)  # base - policy
             res["n_pairs"] = a + b + c + d
-        extra = row["cost_per_weapon_year"][0] - rows[base]["cost_per_weapon_year"][0]
+        if rows:
+            tries = denial_pairs(rows, key, base)
+            res["extra_false_denials_per_1000"] = tuple(
+                1000 * x for x in paired_ratio_diff(tries))
+            res["n_weapon_runs"] = len(tries)
+            extra = extra_cost(rows, key, base)
+        else:
+            extra = (row["cost_per_weapon_year"][0] - groups[base]["cost_per_weapon_year"][0],
+                     math.nan, math.nan)
         res["extra_cost_per_weapon_year"] = extra
-        p, lo, hi = res["prevented_604800s"]
-        res["cost_per_prevented"] = (per_prevented(extra, p, real_rate),
-                                     per_prevented(extra, hi, real_rate),
-                                     per_prevented(extra, lo, real_rate))
+        res["cost_per_prevented"] = cost_per_prevented(extra, res["prevented_604800s"],
+                                                       real_rate)
         out.append(res)
     return out
+
+
+def cost_per_prevented(extra: tuple[float, float, float],
+                       prevented: tuple[float, float, float], real_rate: float
+                       ) -> tuple[float, float, float]:
+    """Extra cost per weapon-year over prevented usable diversions per weapon-year (field
+    rate x prevented share), with the MOVER-R interval of the ratio (module docstring)."""
+    per_wy = tuple(real_rate / 1000 * x for x in prevented)
+    return mover_ratio(extra, per_wy)  # type: ignore[arg-type]
 
 
 def _pct(v: tuple[float, float, float]) -> str:

@@ -102,9 +102,3 @@ def per_weapon_year(data: dict[str, Any], policy: Any, c: dict[str, int]) -> dic
     out["total"] = sum(out[x] for x in COMPONENTS)
     return out
 
-
-def per_prevented(cost_wy: float, prevented: float, real_rate_per_1000: float) -> float:
-    """Cost per prevented usable diversion: extra cost per weapon-year over the usable
-    diversions it prevents per weapon-year (field rate x prevented share)."""
-    per_wy = real_rate_per_1000 / 1000 * prevented
-    return cost_wy / per_wy if per_wy > 0 else float("inf")

@@ -80,12 +80,15 @@ class Tally:
         self.latency_ms: dict[int, int] = {}
         self.divs: list[dict[str, Any]] = []
         self.ss: dict[str, list[float]] = {k: [0.0] * SS_LEN for k in (*RATIOS, *SHARES)}
+        self.fd: dict[int, tuple[int, int]] = {}  # weapon -> (denials, tries): for pairing
 
-    def add_weapon(self, counts: dict[str, int]) -> None:
+    def add_weapon(self, counts: dict[str, int], idx: int | None = None) -> None:
         """Add one weapon's counters, and its totals as a cluster of every ratio."""
         c = self.c
         for k, v in counts.items():
             c[k] += v
+        if idx is not None:
+            self.fd[idx] = (counts["denials"], counts["tries"])
         for name, (num, den, _scale) in RATIOS.items():
             add_cluster(self.ss[name], counts[num], counts[den])
 
@@ -103,13 +106,15 @@ class Tally:
         for k, v in other.latency_ms.items():
             self.latency_ms[k] = self.latency_ms.get(k, 0) + v
         self.divs.extend(other.divs)
+        self.fd.update(other.fd)
         for k, v in other.ss.items():
             mine = self.ss[k]
             for i in range(SS_LEN):
                 mine[i] += v[i]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"c": self.c, "latency_ms": self.latency_ms, "divs": self.divs, "ss": self.ss}
+        return {"c": self.c, "latency_ms": self.latency_ms, "divs": self.divs, "ss": self.ss,
+                "fd": [[i, d, n] for i, (d, n) in self.fd.items()]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tally:
@@ -118,6 +123,7 @@ class Tally:
         t.latency_ms = {int(k): v for k, v in d["latency_ms"].items()}
         t.divs = list(d["divs"])
         t.ss = {k: list(v) for k, v in d["ss"].items()}
+        t.fd = {int(i): (int(x), int(n)) for i, x, n in d.get("fd", [])}
         return t
 
 

@@ -253,12 +253,13 @@ def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, 
     write_rows(paths["runs.csv"], [{**r, **tag} for r in result.rows])
     write_rows(paths["diversions.csv"], [{**r, **tag} for r in result.diversions])
     kinds = by_kind(result.diversions)
-    pairs = paired(summary, result.diversions, result.real_rate)
+    pairs = paired(summary, result.diversions, result.real_rate, rows=result.rows)
     lead = sentences(summary, pairs) + precision_sentence(result.precision)
     secs = [sections.paired_section(pairs)]
     if baseline and baseline != "none":
         secs.append(sections.paired_section(
-            paired(summary, result.diversions, result.real_rate, baseline), baseline))
+            paired(summary, result.diversions, result.real_rate, baseline, result.rows),
+            baseline))
     secs += [sections.tier_section(result.diversions),
             sections.causes_section(result.rows), sections.cost_section(summary)]
     paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)

@@ -134,6 +134,7 @@ def per_run_metrics(merged: dict[tuple[str, str, int], Tally],
         row.update({f"cost_{k}": v for k, v in cost.items()})
         row.update({k: v for k, v in tally.c.items()})
         row["_ss"] = tally.ss  # cluster statistics for pooled intervals (not written)
+        row["_fd"] = tally.fd  # per weapon (denials, tries), for paired differences
         rows.append(row)
     return rows
 

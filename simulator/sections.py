@@ -46,20 +46,26 @@ def _money(x: float) -> str:
 
 def paired_section(pairs: list[dict[str, Any]], baseline: str = "none") -> Section:
     head = ["policy", "profile", "n pairs", "prevented 1 h (pp)", "prevented 1 d (pp)",
-            "prevented 7 d (pp)", "extra USD / weapon-year", "USD per prevented usable "
-            "diversion (7 d)"]
+            "prevented 7 d (pp)", "n weapon-runs", "extra false denials / 1000 tries",
+            "extra USD / weapon-year", "USD per prevented usable diversion (7 d)"]
     rows = []
     for p in pairs:
         pct = [tuple(100 * x for x in p["prevented_" + k]) for k in ("3600s", "86400s",
                                                                      "604800s")]
         c = p["cost_per_prevented"]
+        fd = p.get("extra_false_denials_per_1000", (math.nan,) * 3)
         rows.append([p["policy"], p["profile"], str(p["n_pairs"]),
-                     *(_ci(v, 0) for v in pct), f"{p['extra_cost_per_weapon_year']:.2f}",
+                     *(_ci(v, 0) for v in pct), str(p.get("n_weapon_runs", "n/a")),
+                     _ci(fd, 1), _ci(p["extra_cost_per_weapon_year"], 2),
                      f"{_money(c[0])} [{_money(c[1])}, {_money(c[2])}]"])
     base = "no lock" if baseline == "none" else baseline
-    note = (f"Paired by weapon and run against {base} (common random numbers); "
-            f"prevented = usable under {base} minus usable under the policy, in "
-            "percentage points, Newcombe interval; cost columns are extra over it.")
+    note = (f"Paired by weapon and run against {base} (common random numbers). Prevented "
+            f"= usable under {base} minus usable under the policy, in percentage points, "
+            "Newcombe interval over n pairs (diversions). Extra false denials = the "
+            f"policy's pooled rate minus {base}'s on the same weapon-runs, MOVER interval "
+            "with cluster-adjusted Wilson limits. Extra cost: paired by run, Student t. Cost "
+            "per prevented usable diversion: the ratio of the two (field diversion rate), "
+            "MOVER-R interval carrying both the cost's and the share's variation.")
     return f"Paired against {base}", note, head, rows
 
 

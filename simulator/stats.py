@@ -102,3 +102,60 @@ def mean_ci(values: list[float]) -> tuple[float, float, float]:
     t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
     half = t * sd / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def paired_ratio_diff(pairs: list[tuple[float, float, float, float]]
+                      ) -> tuple[float, float, float]:
+    """Difference r1 - r2 of two pooled ratios measured on the same clusters, with a
+    95 % MOVER interval (Zou & Donner 2008): each ratio's cluster-adjusted Wilson limits,
+    combined with the correlation of the two estimates over the paired clusters
+    (linearised ratio estimator). pairs: (x1, n1, x2, n2) per cluster (weapon and run)."""
+    ss1, ss2 = [0.0] * SS_LEN, [0.0] * SS_LEN
+    for x1, n1, x2, n2 in pairs:
+        add_cluster(ss1, x1, n1)
+        add_cluster(ss2, x2, n2)
+    if ss1[1] <= 0 or ss2[1] <= 0:
+        return math.nan, math.nan, math.nan
+    p1, l1, u1, _n1, _d1 = clustered(ss1)
+    p2, l2, u2, _n2, _d2 = clustered(ss2)
+    rho = _correlation(pairs, p1, ss1[1], p2, ss2[1])
+    diff = p1 - p2
+    dl = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * rho * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    du = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * rho * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return diff, max(-1.0, diff - dl), min(1.0, diff + du)
+
+
+def _correlation(pairs: list[tuple[float, float, float, float]], p1: float, n1: float,
+                 p2: float, n2: float) -> float:
+    """Correlation of two pooled ratios over paired clusters (0 if either is constant)."""
+    s11 = s22 = s12 = 0.0
+    for x1, c1, x2, c2 in pairs:
+        a, b = (x1 - p1 * c1) / n1, (x2 - p2 * c2) / n2
+        s11 += a * a
+        s22 += b * b
+        s12 += a * b
+    return s12 / math.sqrt(s11 * s22) if s11 > 0 and s22 > 0 else 0.0
+
+
+def mover_ratio(t1: tuple[float, float, float], t2: tuple[float, float, float]
+                ) -> tuple[float, float, float]:
+    """Ratio t1 / t2 of two independent estimates (value, low, high) with the MOVER-R
+    interval (Donner & Zou 2012): exact for either side known (low = high); unbounded
+    (inf) above when t2's interval reaches 0; where the closed form does not apply (t2's
+    interval wider than its value), the lower limit is low1 / high2. A side without an
+    interval (NaN limits) counts as known."""
+    e1, l1, u1 = (t1[0], t1[0], t1[0]) if math.isnan(t1[1]) else t1
+    e2, l2, u2 = (t2[0], t2[0], t2[0]) if math.isnan(t2[1]) else t2
+    if e2 <= 0 or u2 <= 0:
+        return math.inf, math.nan, math.inf
+    est = e1 / e2
+    prod = e1 * e2
+    disc = prod * prod - l1 * u2 * (2 * e1 - l1) * (2 * e2 - u2)
+    den = u2 * (2 * e2 - u2)
+    lo = (prod - math.sqrt(disc)) / den if disc >= 0 and den > 0 else l1 / u2  # the box
+    if l2 <= 0:
+        return est, lo, math.inf
+    disc = prod * prod - u1 * l2 * (2 * e1 - u1) * (2 * e2 - l2)
+    den = l2 * (2 * e2 - l2)
+    hi = (prod + math.sqrt(disc)) / den if disc >= 0 and den > 0 else math.inf
+    return est, lo, hi

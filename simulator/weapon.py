@@ -155,7 +155,7 @@ class Weapon(Diverted):
     def _finish(self) -> None:
         c = self.tally.c
         self.n["battery_uah"] = int(self.battery.used_mah * 1000) if self.dev else 0
-        self.tally.add_weapon(self.n)
+        self.tally.add_weapon(self.n, self.idx)
         c["swaps"] += self.battery.swaps
         if self.dev is not None:
             c["gnss_jammed"] += self.dev.gnss_alarms["jammed"]
