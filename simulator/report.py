@@ -73,9 +73,10 @@ def _pooled(name: str, ss: list[float]) -> tuple[float, float, float]:
 
 
 def _clip(name: str, v: tuple[float, float, float]) -> tuple[float, float, float]:
-    """Clip a t interval to the metric's range (shares in [0, 100], others >= 0)."""
+    """Clip a t interval to the metric's range (shares in [0, 100], lockout_h in [0, 168]
+    as it is censored at 7 days, others >= 0)."""
     mean, lo, hi = v
-    top = 100.0 if name in PERCENT else math.inf
+    top = 100.0 if name in PERCENT else 168.0 if name == "lockout_h" else math.inf
     return mean, min(max(lo, 0.0), top), min(max(hi, 0.0), top)
 
 

@@ -152,6 +152,7 @@ def test_sweep_command_writes_table(scen, tmp_path):
     ((79.6, -170.4, 329.6), "80±250"), ((0.5, 0.4, 0.6), "0.50±0.10"),
     ((0.312, float("nan"), float("nan")), "0.312"), ((0.0, 0.0, 0.0), "0"),
     ((168.0, 168.0, 168.0), "168"), ((12345.0, 12000.0, 12690.0), "12,345±345"),
+    ((100.0, 84.0, 100.0), "100−16"), ((0.0, 0.0, 14.2), "0+14"),
     ((float("nan"), 0.0, 1.0), "n/a")])
 def test_intervals_are_written_for_people(v, text):
     from armlock.cli.simulate import _short

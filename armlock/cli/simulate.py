@@ -45,15 +45,19 @@ def _plain(x: float) -> str:
 def _short(v: tuple[float, float, float]) -> str:
     """'mean±half-width' for people: no exponents, the half-width to 2 significant digits
     and the mean to the same decimals (79.6, CI -170..330 -> '80±250'); a value without
-    spread alone ('0.312')."""
+    spread alone ('0.312'); an interval that ends at the estimate (a share of 0 or 100 %)
+    one-sided: '100−16', '0+14'."""
     mean, lo, hi = v
     if math.isnan(mean):
         return "n/a"
     half = 0.0 if math.isnan(lo) else (hi - lo) / 2
-    if half <= 1e-9 * max(1.0, abs(mean)):
+    tiny = 1e-9 * max(1.0, abs(mean))
+    if half <= tiny:
         return _plain(mean)
-    decimals = min(3, max(0, 1 - math.floor(math.log10(half))))
-    return f"{_num(mean, decimals)}±{_num(half, decimals)}"
+    sign, spread = ("−", mean - lo) if hi - mean <= tiny else (
+        ("+", hi - mean) if mean - lo <= tiny else ("±", half))
+    decimals = min(3, max(0, 1 - math.floor(math.log10(spread))))
+    return f"{_num(mean, decimals)}{sign}{_num(spread, decimals)}"
 
 
 SHORT = {"usable_1h": "1h %", "usable_1d": "1d %", "usable_7d": "7d %",
