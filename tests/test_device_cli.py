@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from armlock.cli import app
+from armlock.cli import device as D
 from hardware import transport as T
-from hardware.cli import app
-from hardware.cli import device as D
 from tests import conftest as C
 from tests.fakes.ble import PtyBoard, make_device
 

@@ -20,8 +20,9 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from armlock import authority
+from armlock.tour import walkthrough
 from firmware.ports.virtual.main import DEV_DEVICE_ID, DEV_MASTER
-from hardware import authority, walkthrough
 from hardware.virtual_board import REPO, VirtualBoard
 from protocols import audit, crypto
 from protocols import frame as F

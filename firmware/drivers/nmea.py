@@ -5,9 +5,8 @@
 #                                               shows; the core decides ok / lost / jammed
 #
 # Sentence format: NMEA 0183 v4.10 section 5 ("$" talker+type, fields, "*hh" XOR
-# checksum, CR LF, at most 82 characters). RMC / GGA / GSA field layouts as in the
-# u-blox M8 receiver description (UBX-13003221) section 31.2. Talkers GP (GPS),
-# GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou).
+# checksum, CR LF). RMC / GGA / GSA / GSV / GNS field layouts as in the u-blox M8
+# receiver description (UBX-13003221) section 31.2. Talkers: TALKERS below.
 #
 # Everything is integer: coordinates in 1e-7 degrees with exact decimal parsing, DOPs
 # in hundredths, altitude in decimetres, UTC in seconds since 1970 by the civil-from-
@@ -17,8 +16,18 @@
 # error, metres) a parameter, default 5 m. That is a 1-sigma-ish horizontal accuracy
 # bound, conservative (rounded up) since the core gates on it.
 
-TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB")
-MAX_LINE = 82
+# Talkers GP (GPS), GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou), GQ
+# (QZSS), GI (NavIC).
+TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB", "GQ", "GI")
+# Longest line, "$" to CR LF. NMEA says 82, but real receivers send more (MTK MT3339
+# and SkyTraq GGA of 81-89 characters in DGPS or high-precision mode, a 91-character
+# Trimble GGA): gpsd's NMEA_MAX, 102.
+MAX_LINE = 102
+# Only satellite fixes count: GGA quality 1-5 (GPS, DGPS, PPS, RTK, float RTK); RMC /
+# GNS mode A, D, P, R, F, or none (NMEA < 2.3). Refused as no fix: GGA quality 6 (dead
+# reckoning), 7 (manual input), 8 (simulator); modes E, M, S, N.
+SAT_QUALITY = "12345"
+SAT_MODES = "ADPRF"
 
 
 def days_from_civil(y, m, d):
@@ -207,20 +216,30 @@ class NMEA:
             ok = self._rmc_in(fields, out)
         elif kind == "GGA":
             ok = self._gga_in(fields, out)
+        elif kind == "GNS":
+            ok = self._gns_in(fields, out)
         elif kind == "GSA":
             ok = self._gsa_in(fields)
+        elif kind == "GSV":
+            ok = self._gsv_in(fields)
         if not ok:
             self.bad += 1
 
     # -- sentences ---------------------------------------------------------------------
+    # GSV gives cn0_dbhz (strongest C/N0 in view, -1 until a GSV cycle came, 0 when none
+    # of the satellites in view is tracked) and in_view (satellites in view).
+    in_view = 0
+    _sky = None                       # (talker, signal) -> (in view, best C/N0), last cycle
+    _cycle = None                     # (talker, signal, messages, next, in view, best)
+
     def _rmc_in(self, f, out):
-        if len(f) < 10:
+        if len(f) < 10 or f[2] not in ("A", "V"):
             return False
-        valid = f[2] == "A" and not (len(f) > 12 and f[12] == "N")
-        if not valid:
+        mode = f[12][:1] if len(f) > 12 else ""
+        if f[2] == "V" or (mode and mode not in SAT_MODES):
             self._rmc = None
             self._lost(out)
-            return f[2] == "V" or f[2] == "A"
+            return True
         t = parse_time(f[1])
         days = parse_date(f[9])
         lat = parse_coord(f[3], f[4], 2)
@@ -232,24 +251,84 @@ class NMEA:
         return True
 
     def _gga_in(self, f, out):
-        if len(f) < 10 or not f[6].isdigit():
-            return False
-        t = parse_time(f[1])
-        if t is None:
+        if len(f) < 10 or len(f[6]) != 1 or not f[6].isdigit():
             return False
         self.quality = int(f[6])
         self.sats = int(f[7]) if f[7].isdigit() else 0
         self.hdop_c = parse_decimal(f[8], 2)
         self.alt_dm = parse_decimal(f[9], 1)
-        if self.quality == 0:
+        return self._epoch(f[1], f[6] in SAT_QUALITY, out)
+
+    def _gns_in(self, f, out):
+        """GNS: one mode letter per constellation; a fix if one is a satellite mode and
+        none says estimated, manual or simulated (N = no fix for that constellation)."""
+        if len(f) < 9 or not f[6] or not f[6].isalpha():
+            return False
+        sat = False
+        for c in f[6]:
+            if c in "EMS":
+                sat = False
+                break
+            sat = sat or c in SAT_MODES
+        self.sats = int(f[7]) if f[7].isdigit() else 0
+        self.hdop_c = parse_decimal(f[8], 2)
+        return self._epoch(f[1], sat, out)
+
+    def _epoch(self, time_field, sat, out):
+        """The GGA / GNS part of an epoch: a satellite fix with its time and HDOP, or no
+        fix (a receiver without a fix may leave the time empty)."""
+        if not sat:
             self._gga = None
             self._lost(out)
             return True
-        if self.hdop_c is None:
+        t = parse_time(time_field)
+        if t is None or self.hdop_c is None:
             return False
         self._gga = (t[1], self.hdop_c)
         self._try_fix(out)
         return True
+
+    def _gsv_in(self, f):
+        """GSV: messages, this message, satellites in view, then up to four (PRN,
+        elevation, azimuth, C/N0) groups, then (NMEA 4.10) the signal id."""
+        if len(f) < 4 or not (f[1].isdigit() and f[2].isdigit() and f[3].isdigit()):
+            return False
+        total, num, n = int(f[1]), int(f[2]), int(f[3])
+        if num < 1 or num > total:
+            return False
+        sig = f[-1] if (len(f) - 4) % 4 == 1 else ""
+        key = (f[0][:2], sig)
+        best = 0
+        for i in range(7, len(f) - (1 if sig else 0), 4):
+            if f[i]:
+                if not f[i].isdigit():
+                    return False
+                best = max(best, int(f[i]))
+        c = self._cycle
+        if num == 1:
+            c = (key, total, 1, n, best)
+        elif c is None or c[:2] != (key, total) or c[2] + 1 != num:
+            self._cycle = None
+            return True                       # a cycle we joined late: wait for the next
+        else:
+            c = (key, total, num, n, max(c[4], best))
+        self._cycle = c
+        if num == total:
+            self._cycle = None
+            self._sky_done(key, n, c[4])
+        return True
+
+    def _sky_done(self, key, n, best):
+        if self._sky is None:
+            self._sky = {}
+        self._sky[key] = (n, best)
+        views = {}
+        cn0 = 0
+        for (talker, _), (k, b) in self._sky.items():
+            views[talker] = max(views.get(talker, 0), k)
+            cn0 = max(cn0, b)
+        self.in_view = sum(views.values())
+        self.cn0_dbhz = cn0
 
     def _gsa_in(self, f):
         if len(f) < 18 or f[2] not in ("1", "2", "3"):

@@ -9,7 +9,8 @@ from types import FrameType
 
 import typer
 
-from hardware.cli.common import UserError, console, err_console, friendly
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import UserError, console, err_console, friendly
 from hardware.virtual_board import MODES, RUNTIMES, BoardError, VirtualBoard
 
 
@@ -42,6 +43,8 @@ def virtual_board(
         raise UserError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if runtime not in RUNTIMES:
         raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if device_id is not None:
+        check_device_id(device_id, "--device-id")
     identity = _identity(device_id, keys) if device_id else None
     board = VirtualBoard(state_dir, mode=mode, runtime=runtime, heap_kb=heap_kb,
                          identity=identity, reflash=reflash)
@@ -74,7 +77,7 @@ def virtual_board(
 
 
 def _identity(device_id: str, keys: Path | None) -> tuple[str, bytes]:
-    from hardware import authority
+    from armlock import authority
 
     path = keys or authority.default_key_path()
     try:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, check_out_dir, console, friendly
 
 
 def _progress() -> Progress:
@@ -28,15 +28,29 @@ def _run_with_bar(label: str, fn: Callable[..., Any], **kw: Any) -> Any:
                   on_tasks=lambda total: bar.update(task, total=total), **kw)
 
 
+def _num(x: float, decimals: int) -> str:
+    return f"{x:,.{decimals}f}"
+
+
+def _plain(x: float) -> str:
+    """A number alone: 0, 3 significant digits below 1,000, whole above."""
+    if x == 0:
+        return "0"
+    return _num(x, max(0, 2 - math.floor(math.log10(abs(x))))) if abs(x) < 1000 else _num(x, 0)
+
+
 def _short(v: tuple[float, float, float]) -> str:
-    """'mean±half-width' in few characters."""
+    """'mean±half-width' for people: no exponents, the half-width to 2 significant digits
+    and the mean to the same decimals (79.6, CI -170..330 -> '80±250'); a value without
+    spread alone ('0.312')."""
     mean, lo, hi = v
     if math.isnan(mean):
         return "n/a"
-    if math.isnan(lo):
-        return f"{mean:.3g}"
-    half = (hi - lo) / 2
-    return f"{mean:.3g}±{half:.2g}" if half > 1e-9 * max(1.0, abs(mean)) else f"{mean:.3g}±0"
+    half = 0.0 if math.isnan(lo) else (hi - lo) / 2
+    if half <= 1e-9 * max(1.0, abs(mean)):
+        return _plain(mean)
+    decimals = min(3, max(0, 1 - math.floor(math.log10(half))))
+    return f"{_num(mean, decimals)}±{_num(half, decimals)}"
 
 
 SHORT = {"usable_1h": "use 1h %", "usable_1d": "use 1d %", "usable_7d": "use 7d %",
@@ -56,9 +70,9 @@ def _tables(summary: list[dict[str, Any]], title: str,
     for part, cols in (("diversion", DIVERSION_COLS), ("legitimate user", COST_COLS)):
         t = Table(title=f"{title}: {part}", header_style="bold", pad_edge=False)
         for col in (*extra, "policy", "profile"):
-            t.add_column(col, no_wrap=True)
+            t.add_column(col, overflow="fold")  # long names wrap; the figures never do
         for col in cols:
-            t.add_column(SHORT[col], justify="right", no_wrap=True)
+            t.add_column(SHORT[col], justify="right", no_wrap=True, min_width=len(SHORT[col]))
         for row in summary:
             prof = {"fail-secure": "secure", "fail-enabled": "enabled"}.get(row["profile"], "-")
             t.add_row(*(str(row[e]) for e in extra), row["policy"], prof,
@@ -74,6 +88,45 @@ def _load(path: Path) -> Any:
         return load(path)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
+
+
+def _sweep_points(sc: Any, spec: str) -> tuple[str, list[Any]]:
+    """--param NAME=V1,V2: every value checked against the scenario; errors blame --param."""
+    from simulator.scenario import ScenarioError
+    from simulator.sweep import parse_param
+
+    try:
+        name, values = parse_param(spec)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    for v in values:
+        try:
+            sc.with_overrides({name: v})
+        except ScenarioError as exc:
+            msg = str(exc)
+            if msg.startswith("unknown scenario key"):
+                raise UserError(f"--param {name}: {sc.path} has no such key"
+                                f"{_close(sc.data, name)}") from None
+            reason = msg.split(f"key {name!r}: ", 1)[-1]
+            raise UserError(f"--param {name}={v}: {reason}") from None
+    return name, values
+
+
+def _close(data: dict[str, Any], name: str) -> str:
+    import difflib
+
+    keys: list[str] = []
+
+    def walk(node: Any, pre: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{pre}{k}.")
+        else:
+            keys.append(pre[:-1])
+
+    walk(data, "")
+    near = difflib.get_close_matches(name, keys, n=1)
+    return f" (did you mean {', '.join(near)}?)" if near else ""
 
 
 def _check_policies(policy: list[str] | None) -> None:
@@ -100,6 +153,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(None, "--seed", "-s", min=0, help="Random seed."),
         out: Path = typer.Option(Path("sim-out"), "--out", "-o", help="Output directory."),
         jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
+        force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Simulate a deployment under each policy x fail profile; write CSV, MD, HTML."""
         from simulator.report import summarize, write_all
@@ -107,9 +162,16 @@ def register(app: typer.Typer) -> None:
 
         sc = _load(scenario)
         _check_policies(policy)
+        check_out_dir(out, force)
         res = _run_with_bar(f"simulating {sc.name}", run_sim, sc=sc, policies=policy or None,
                             runs=runs, seed=seed, jobs=jobs)
         paths = write_all(out, res)
+        if as_json:
+            print(json.dumps({"summary": summarize(res.rows), "sha256": res.sha256,
+                              "seed": res.seed, "versions": res.versions,
+                              "files": [str(p) for p in paths.values()]}, indent=1,
+                             default=str))
+            return
         for table in _tables(summarize(res.rows), f"{sc.name}, {res.runs} runs"):
             console.print(table)
         console.print(f"scenario sha256 {res.sha256}  seed {res.seed}  "
@@ -130,21 +192,28 @@ def register(app: typer.Typer) -> None:
         dask_scheduler: str = typer.Option(None, "--dask-scheduler",
                                            help="Dask scheduler address (tcp://host:8786); "
                                                 "default: local processes."),
+        force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Run a scenario for several values of one parameter; write CSV, MD, HTML."""
         from simulator.scenario import ScenarioError
-        from simulator.sweep import parse_param, sweep
+        from simulator.sweep import sweep
 
         sc = _load(scenario)
         _check_policies(policy)
+        name, values = _sweep_points(sc, param)
+        check_out_dir(out, force)
         try:
-            name, values = parse_param(param)
             res = _run_with_bar(f"sweeping {name}", sweep, sc=sc, param=name, values=values,
                                 runs=runs, seed=seed, policies=policy or None, jobs=jobs,
                                 dask_scheduler=dask_scheduler)
         except ScenarioError as exc:
             raise UserError(str(exc)) from None
         summary, paths = write_sweep(out, res)
+        if as_json:
+            print(json.dumps({"summary": summary, "files": [str(p) for p in paths.values()]},
+                             indent=1, default=str))
+            return
         for table in _tables(summary, f"{sc.name}: sweep of {name}", (name,)):
             console.print(table)
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))

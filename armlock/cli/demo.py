@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from hardware import walkthrough
-from hardware.cli.common import UserError, console, friendly
+from armlock.authority.checks import iso
+from armlock.cli.common import UserError, console, friendly
+from armlock.tour import walkthrough
 from protocols import audit
 
 
@@ -30,7 +31,7 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", help="Output folder
     if core:
         _core_walk(out)
         return
-    from hardware.tour import TourError, run_tour
+    from armlock.tour.full import TourError, run_tour
 
     try:
         report = run_tour(out, progress=lambda msg: console.print(f"[dim]>[/dim] {msg}"),
@@ -68,8 +69,8 @@ def _decisions(walk: walkthrough.Walk) -> None:
 
 def _audit(walk: walkthrough.Walk) -> None:
     table = Table(title="Audit trail (SHA-256 hash chain)")
-    for col in ("seq", "time (UTC s)", "record", "detail"):
+    for col in ("seq", "time (UTC)", "record", "detail"):
         table.add_column(col)
     for seq, t, code, detail in walkthrough.audit_rows(walk.records):
-        table.add_row(str(seq), str(t), code, detail)
+        table.add_row(str(seq), iso(t), code, detail)
     console.print(table)

@@ -23,7 +23,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import UserError, check_port_path, console, friendly
 from hardware.client import CounterStore, DeviceClient
 from hardware.transport import LinkError, Transport, list_ports, open_transport
 from protocols import audit as A
@@ -58,6 +59,7 @@ class Opts:
 
 
 @app.callback()
+@friendly
 def _group(
     ctx: typer.Context,
     port: str = typer.Option(None, "--port", "-p", envvar="ARMLOCK_PORT",
@@ -81,6 +83,8 @@ def _group(
     reconnect: float = typer.Option(0.0, "--reconnect", help="Serial: wait this long for a "
                                     "board that resets (port vanishes and comes back)."),
 ) -> None:
+    if device_id is not None:
+        check_device_id(device_id, "--device-id")
     ctx.obj = Opts(port, key, device_key, device_id, json_out, timeout, counters, state_dir,
                    runtime, mode, reconnect)
 
@@ -92,6 +96,7 @@ def make_transport(o: Opts) -> tuple[Transport, Any]:
     """(transport, virtual board or None) for the --port option."""
     port = o.port or _auto_port()
     if port != "virtual":
+        check_port_path(port)
         return open_transport(port, reconnect_s=o.reconnect), None
     from hardware.transport import PtyTransport
     from hardware.virtual_board import VirtualBoard
@@ -120,7 +125,7 @@ def _auto_port() -> str:
 
 
 def _derive(path: Path, device_id: str) -> bytes:
-    from hardware import authority
+    from armlock import authority
 
     return authority.derive_device_key(authority.load_master_key(path), device_id)
 
@@ -140,7 +145,7 @@ def _read_device_key(path: Path) -> bytes:
 @contextmanager
 def session(ctx: typer.Context, sealed: bool = False) -> Iterator[DeviceClient]:
     """An open DeviceClient for the group options; maps link errors to exit codes."""
-    from hardware import authority
+    from armlock import authority
 
     o: Opts = ctx.obj
     board = None
@@ -428,11 +433,22 @@ def _stimulate(ctx: typer.Context, kind: str, **fields: Any) -> None:
          f"stimulus {kind} {shown} accepted")
 
 
-def _e7(text: str, what: str) -> int:
+def _e7(text: str, what: str, lim: int) -> int:
+    """Decimal degrees -> 1e-7 degrees, within -lim..lim (said in degrees)."""
     try:
-        return int((Decimal(text.strip()) * 10_000_000).to_integral_value())
+        deg = Decimal(text.strip())
+        e7 = int((deg * 10_000_000).to_integral_value())
     except InvalidOperation:
         raise UserError(f"{what} {text!r}: expected decimal degrees like 52.3150000") from None
+    if not -lim <= deg <= lim:
+        raise UserError(f"{what} {text} is outside -{lim}..{lim}")
+    return e7
+
+
+def _within(value: int, lo: int, hi: int, what: str) -> int:
+    if not lo <= value <= hi:
+        raise UserError(f"{what} {value} is outside {lo}..{hi}")
+    return value
 
 
 def _utc_arg(text: str) -> int:
@@ -455,10 +471,18 @@ def _choice(text: str, allowed: tuple[str, ...], what: str) -> str:
 
 @stim.command("gnss")
 @friendly
-def st_gnss(ctx: typer.Context, status: str = typer.Argument(..., help="lost|jammed|ok")
-            ) -> None:
-    """GNSS receiver status."""
-    _stimulate(ctx, "gnss", status=_choice(status, ("lost", "jammed", "ok"), "gnss status"))
+def st_gnss(ctx: typer.Context,
+            silent_ms: int = typer.Option(0, "--silent-ms", help="ms since the receiver last "
+                                          "sent anything."),
+            nofix_ms: int = typer.Option(..., "--nofix-ms", help="ms since its last valid fix "
+                                         "(-1: none since boot)."),
+            sats: int = typer.Option(..., "--sats", help="Satellites used in the solution."),
+            cn0: int = typer.Option(-1, "--cn0", help="Strongest C/N0 in dB-Hz (-1: the "
+                                    "receiver does not report it).")) -> None:
+    """What the GNSS receiver driver observed (the core classifies ok, lost or jammed)."""
+    _stimulate(ctx, "gnss", silent_ms=_within(silent_ms, 0, 0xFFFFFFFF, "--silent-ms"),
+               nofix_ms=_within(nofix_ms, -1, 0xFFFFFFFF, "--nofix-ms"),
+               sats=_within(sats, 0, 255, "--sats"), cn0_dbhz=_within(cn0, -1, 255, "--cn0"))
 
 
 @stim.command("fix", context_settings={"ignore_unknown_options": True})  # -33.9
@@ -469,7 +493,8 @@ def st_fix(ctx: typer.Context, lat: str = typer.Argument(..., help="Latitude, de
            utc: str = typer.Option("now", "--utc", help="Fix time: now, UTC s, ISO, or none.")
            ) -> None:
     """A GNSS position fix."""
-    f: dict[str, Any] = {"lat_e7": _e7(lat, "lat"), "lon_e7": _e7(lon, "lon"), "hacc_m": hacc}
+    f: dict[str, Any] = {"lat_e7": _e7(lat, "latitude", 90), "lon_e7": _e7(lon, "longitude", 180),
+                         "hacc_m": _within(hacc, 0, 0xFFFFFFFF, "--hacc")}
     if utc != "none":
         f["utc_s"] = _utc_arg(utc)
     _stimulate(ctx, "fix", **f)
@@ -493,7 +518,8 @@ def st_credential(ctx: typer.Context, cred: str = typer.Argument(..., help="RFID
         bytes.fromhex(cred)
     except ValueError:
         raise UserError(f"credential {cred!r}: expected hex like 04A1B2C3D4E5F6") from None
-    _stimulate(ctx, "rfid", cred=cred.upper(), rtt_us=rtt_us, strong=not weak)
+    _stimulate(ctx, "rfid", cred=cred.upper(), rtt_us=_within(rtt_us, 0, 0xFFFFFFFF, "--rtt-us"),
+               strong=not weak)
 
 
 @stim.command("finger")
@@ -501,23 +527,49 @@ def st_credential(ctx: typer.Context, cred: str = typer.Argument(..., help="RFID
 def st_finger(ctx: typer.Context, template: int = typer.Argument(..., help="Template id."),
               score: int = typer.Option(100, "--score", help="Match score.")) -> None:
     """A fingerprint match."""
-    _stimulate(ctx, "finger", template=template, score=score)
+    _stimulate(ctx, "finger", template=_within(template, 0, 0xFFFF, "template"),
+               score=_within(score, 0, 0xFFFFFFFF, "--score"))
+
+
+@stim.command("rfid-fail")
+@friendly
+def st_rfid_fail(ctx: typer.Context, why: str = typer.Argument("authentication failed",
+                                                             help="What the reader saw.")
+                 ) -> None:
+    """A card that failed authentication or could not be read (counts as a failed attempt)."""
+    _stimulate(ctx, "rfid_fail", why=why)
+
+
+@stim.command("finger-fail")
+@friendly
+def st_finger_fail(ctx: typer.Context, why: str = typer.Argument("no match",
+                                                               help="What the module said.")
+                   ) -> None:
+    """A finger nobody enrolled (counts as a failed attempt)."""
+    _stimulate(ctx, "finger_fail", why=why)
+
+
+@stim.command("actpos")
+@friendly
+def st_actpos(ctx: typer.Context, state: str = typer.Argument(..., help="locked|open")
+              ) -> None:
+    """The bolt position the actuator's sense switch reports."""
+    _stimulate(ctx, "actpos", locked=_choice(state, ("locked", "open"), "bolt") == "locked")
 
 
 @stim.command("tamper")
 @friendly
 def st_tamper(ctx: typer.Context,
-              source: str = typer.Argument(..., help="enclosure|magnet|actuator")) -> None:
-    """A tamper detection."""
-    _stimulate(ctx, "tamper", source=_choice(source, ("enclosure", "magnet", "actuator"),
-                                             "tamper source"))
+              source: str = typer.Argument(..., help="enclosure|magnet")) -> None:
+    """A tamper detection (a forced bolt shows as `stimulate actpos open`)."""
+    _stimulate(ctx, "tamper", source=_choice(source, ("enclosure", "magnet"), "tamper source"))
 
 
 @stim.command("battery")
 @friendly
 def st_battery(ctx: typer.Context, mv: int = typer.Argument(..., help="Millivolts.")) -> None:
     """Battery voltage."""
-    _stimulate(ctx, "battery", mv=mv)
+    _stimulate(ctx, "battery", mv=_within(mv, 0, 0xFFFF, "millivolts"))
 
 
 @stim.command("time")

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from armlock.authority import AuthorityError, derive_device_key, load_master_key
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import (
+    EXIT_ABSENT,
+    EXIT_FAILED,
+    UserError,
+    check_port_path,
+    console,
+    err_console,
+    friendly,
+)
+from armlock.cli.keys import KEY_OPT, key_path
 from hardware import boards
 from hardware import build as B
 from hardware import flash as FL
-from hardware.authority import AuthorityError, derive_device_key, load_master_key
-from hardware.cli.common import UserError, console, err_console, friendly
-from hardware.cli.keys import KEY_OPT, key_path
 
 BOARD_OPT = typer.Option(..., "--board", help="Board name (hardware/boards/<name>.json) or "
                          "a board file.")
@@ -36,6 +46,7 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
               frozen: bool = typer.Option(False, "--frozen", help="Write freeze/manifest.py "
                                           "for a custom MicroPython image instead of .mpy "
                                           "files (needed without PSRAM: see build.py)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
               ) -> None:
     """Validate the board file, mpy-cross the firmware for it, write the manifest."""
     try:
@@ -43,6 +54,12 @@ def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
     except (boards.BoardError, B.BuildError) as exc:
         raise UserError(str(exc)) from None
     dest = out if out is not None else B.default_out(m["board"], mode)
+    if as_json:
+        print(json.dumps({"board": m["board"], "mode": mode, "out": str(dest),
+                          "files": len(m["files"]), "total_bytes": m["total_bytes"],
+                          "kinds": [{"kind": k, "files": n, "bytes": b}
+                                    for k, n, b in B.summary(m)]}, indent=1))
+        return
     rows = [(k, str(n), f"{size:,}") for k, n, size in B.summary(m)]
     rows.append(("total", str(len(m["files"])), f"{m['total_bytes']:,}"))
     console.print(f"built {m['board']} ({m['chip']}, -march={m['mpy_arch']}, {mode} mode) "
@@ -77,23 +94,58 @@ def flash_cmd(
                                    "building now."),
     no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
                                        "board to answer INFO after the reset."),
+    as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON."),
 ) -> None:
-    """Write the image (optional), deploy the build, provision id and key, verify, reset."""
+    """Write the image (optional), deploy the build, provision id and key, verify, reset.
+    Without --build, builds into ./build/<board>-<mode> first."""
+    check_device_id(device_id, "--device-id")
     if erase and image is None:
         raise UserError("--erase needs --micropython-image (an erased board has no "
                         "MicroPython)")
+    check_port_path(port)
+    if image is not None:
+        _check_image(image)
     try:
         dkey = derive_device_key(load_master_key(key_path(key)), device_id)
     except AuthorityError as exc:
         raise UserError(str(exc)) from None
     try:
+        if build_dir is None:
+            build_dir = Path("build") / f"{boards.load(board).name}-{mode}"
+            err_console.print(f"[dim]building into {build_dir}...[/dim]", highlight=False)
+            B.build(board, mode, build_dir)
         rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
                         check_boot=not no_boot_check,
                         progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
-    except (boards.BoardError, B.BuildError, FL.FlashError) as exc:
-        raise UserError(FL.scrub(str(exc), dkey), code=3) from None
+    except boards.BoardError as exc:
+        raise UserError(str(exc)) from None
+    except B.BuildError as exc:
+        raise UserError(str(exc), code=EXIT_FAILED) from None
+    except FL.FlashError as exc:
+        raise UserError(FL.scrub(str(exc), dkey), code=EXIT_ABSENT) from None
+    if as_json:
+        print(json.dumps({"device_id": device_id, "port": port,
+                          "steps": [{"step": a, "done": b} for a, b in rows]}, indent=1))
+        return
     console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
     console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
+
+
+def _check_image(image: Path) -> None:
+    """An ESP32 firmware image: a readable file starting with the ESP image magic 0xE9."""
+    if not image.is_file():
+        what = "is a directory" if image.is_dir() else "does not exist"
+        raise UserError(f"--micropython-image {image}: {what}, expected a MicroPython "
+                        "firmware file (.bin)")
+    try:
+        with image.open("rb") as f:
+            head = f.read(1)
+    except OSError as exc:
+        raise UserError(f"--micropython-image {image}: cannot read ({exc.strerror})") from None
+    if head != b"\xe9":
+        got = f"0x{head[0]:02X}" if head else "nothing (empty file)"
+        raise UserError(f"--micropython-image {image}: not an ESP32 firmware image (starts "
+                        f"with {got}, an image starts with 0xE9)")
 
 
 def register(app: typer.Typer) -> None:

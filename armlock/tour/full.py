@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from hardware import authority as auth
+from armlock import authority as auth
 
 BOARD = "esp32-devkitc"
 DEVICE_ID = "AL-TOUR-0001"

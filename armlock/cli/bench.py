@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from hardware.cli.common import UserError, console, friendly
+from armlock.cli.common import UserError, console, friendly
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

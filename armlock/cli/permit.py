@@ -13,16 +13,18 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardware import authority, geojson
-from hardware.cli.common import UserError, console, friendly
-from hardware.cli.keys import KEY_OPT, key_path
+from armlock import authority
+from armlock.authority import zones
+from armlock.authority.checks import FINGER_CAPACITY, check_device_id
+from armlock.authority.desk import Desk, issue_permit
+from armlock.cli.common import UserError, console, err_console, friendly
+from armlock.cli.keys import JSON_OPT, KEY_OPT, key_path
 from protocols import permit as P
 
 app = typer.Typer(help="Issue, inspect, recall and tamper-reset permit tokens.",
                   no_args_is_help=True)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_FACTORS = {"rfid": P.F_RFID, "finger": P.F_FINGER}
 
 
 def parse_duration(text: str, what: str) -> int:
@@ -51,34 +53,25 @@ def parse_start(text: str) -> int:
     return int(dt.timestamp())
 
 
-def parse_factors(text: str) -> int:
-    """'rfid,finger' -> factor mask."""
-    mask = 0
-    for name in filter(None, (s.strip().lower() for s in text.split(","))):
-        if name not in _FACTORS:
-            raise UserError(f"--factors {text!r}: unknown factor {name!r} (rfid, finger)")
-        mask |= _FACTORS[name]
-    if not mask:
-        raise UserError("--factors: name at least one of rfid, finger")
-    return mask
-
-
-def parse_rule(text: str, mask: int) -> tuple[int, int]:
-    """'any' | 'all' | 'K-of-N' -> (mode, k); N must equal the number of factors."""
-    n = bin(mask).count("1")
-    t = text.strip().lower()
-    if t == "any":
-        return P.MODE_ANY, 1
-    if t == "all":
-        return P.MODE_ALL, n
+def parse_rule(rule: str, factors: str) -> tuple[int, int, int]:
+    """--rule any | all | K-of-N and --factors rfid,finger -> (mode, mask, k) by
+    protocols.permit.factor_rule; N must be the number of factors."""
+    names = [s.strip().lower() for s in factors.split(",") if s.strip()]
+    t = rule.strip().lower()
+    k = None
     m = re.fullmatch(r"(\d+)-of-(\d+)", t)
-    if not m:
-        raise UserError(f"--rule {text!r}: expected any, all or K-of-N (e.g. 1-of-2)")
-    k, nn = int(m.group(1)), int(m.group(2))
-    if nn != n or not 1 <= k <= n:
-        raise UserError(f"--rule {text!r}: with {n} factor(s) K-of-N needs N = {n} and "
-                        f"1 <= K <= {n}")
-    return P.MODE_KOFN, k
+    if m:
+        k, n = int(m.group(1)), int(m.group(2))
+        if n != len(set(names)):
+            raise UserError(f"--rule {rule!r}: N is {n} but --factors {factors!r} names "
+                            f"{len(set(names))}")
+        t = "k-of-n"
+    elif t not in ("any", "all"):
+        raise UserError(f"--rule {rule!r}: expected any, all or K-of-N (e.g. 1-of-2)")
+    try:
+        return P.factor_rule(t, names, k)
+    except ValueError as exc:
+        raise UserError(f"--rule {rule!r} --factors {factors!r}: {exc}") from None
 
 
 def parse_holder(spec: str) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
@@ -123,9 +116,15 @@ def write_token(out: Path, blob: bytes) -> None:
     os.replace(tmp, out)
 
 
-def _check_out(out: Path) -> None:
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an --out whose directory is missing, or that holds a file, unless --force."""
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a directory, expected a token file name")
+    if out.exists() and not force:
+        raise UserError(f"--out {out}: exists (a token issued earlier?); give --force to "
+                        "replace it")
 
 
 def _fail_profile(text: str) -> bool:
@@ -135,13 +134,42 @@ def _fail_profile(text: str) -> bool:
     return t == "fail-enabled"
 
 
+def _u16_duration(text: str, what: str) -> int:
+    secs = parse_duration(text, what)
+    if secs > 0xFFFF:
+        raise UserError(f"{what} {text!r}: at most 65535 s (18h12m15s)")
+    return secs
+
+
+def _zones(paths: list[Path] | None, simplify: float | None) -> zones.ZoneSet | None:
+    if not paths:
+        if simplify is not None:
+            raise UserError("--simplify needs --zone")
+        return None
+    zs = zones.read_all(paths)
+    if simplify is not None:
+        if simplify <= 0:
+            raise UserError(f"--simplify {simplify:g}: give a tolerance in metres > 0")
+        zs, lines = zones.simplified(zs, simplify)
+        for line in lines:
+            err_console.print(f"simplified {line}", highlight=False, markup=False)
+    return zs
+
+
+FORCE_OPT = typer.Option(False, "--force", help="Replace an existing --out file.")
+
+
 @app.command("issue")
 @friendly
 def issue(
-    device: str = typer.Option(..., "--device", help="Device id the permit is for."),
+    device: str = typer.Option(..., "--device", help="Device id the permit is for (1..32 "
+                               "printable ASCII characters)."),
     holder: list[str] = typer.Option(..., "--holder", help="ID:rfid=HEX,finger=N,... "
                                      "(repeatable)."),
-    zone: list[Path] = typer.Option(..., "--zone", help="GeoJSON zone file (repeatable)."),
+    zone: list[Path] = typer.Option(None, "--zone", help="GeoJSON zone file (repeatable; "
+                                    "none: the permit does not limit where)."),
+    simplify: float = typer.Option(None, "--simplify", metavar="METRES",
+                                   help="Simplify zones to within METRES (shapely)."),
     valid: str = typer.Option(..., "--valid", help="Validity, e.g. 8h, 30m, 2d."),
     start: str = typer.Option("now", "--start", help="'now' or ISO 8601 start (UTC)."),
     rule: str = typer.Option("all", "--rule", help="any | all | K-of-N."),
@@ -150,35 +178,55 @@ def issue(
     max_unlock: str = typer.Option("10m", "--max-unlock", help="Longest single unlock."),
     fail_profile: str = typer.Option("fail-secure", "--fail-profile",
                                      help="fail-secure | fail-enabled."),
+    max_validity: str = typer.Option("30d", "--max-validity", help="Refuse a validity "
+                                     "longer than this."),
+    finger_capacity: int = typer.Option(FINGER_CAPACITY, "--finger-capacity", min=1,
+                                        max=0x10000, help="Templates the fingerprint "
+                                        "module holds (ids 0..N-1)."),
     out: Path = typer.Option(..., "--out", help="Token file to write."),
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
     key: Path | None = KEY_OPT,
 ) -> None:
-    """Issue a signed permit for one device."""
-    mask = parse_factors(factors)
-    mode, k = parse_rule(rule, mask)
+    """Issue a signed permit for one device (checked as the device will check it)."""
+    check_device_id(device)
+    mode, mask, k = parse_rule(rule, factors)
     holders = [parse_holder(h) for h in holder]
     _check_holders(holders, mask)
     nb = parse_start(start)
-    unlock = parse_duration(max_unlock, "--max-unlock")
-    if unlock > 0xFFFF:
-        raise UserError(f"--max-unlock {max_unlock!r}: at most 65535 s")
-    win = parse_duration(window, "--window")
-    if win > 0xFFFF:
-        raise UserError(f"--window {window!r}: at most 65535 s")
     fields = {
         "kind": P.KIND_PERMIT, "device_id": device, "not_before": nb,
         "not_after": nb + parse_duration(valid, "--valid"),
-        "fail_enabled": _fail_profile(fail_profile), "max_unlock_s": unlock, "rule_mode": mode,
-        "factor_mask": mask, "k": k, "window_s": win, "holders": holders,
-        "zones": geojson.load_all(zone),
+        "fail_enabled": _fail_profile(fail_profile),
+        "max_unlock_s": _u16_duration(max_unlock, "--max-unlock"), "rule_mode": mode,
+        "factor_mask": mask, "k": k, "window_s": _u16_duration(window, "--window"),
+        "holders": holders,
     }
-    _check_out(out)
-    blob = authority.issue(key_path(key), fields)
+    check_out(out, force)
+    desk = Desk(parse_duration(max_validity, "--max-validity"), finger_capacity)
+    zs = _zones(zone, simplify)
+    blob, notes = issue_permit(key_path(key), fields, zs, desk,
+                               f"--rule {rule} --factors {factors}")
+    for note in notes:
+        err_console.print(f"note: {note}", highlight=False, markup=False)
     write_token(out, blob)
-    p = P.decode(blob, None)
+    _report(out, blob, as_json)
+
+
+def _report(out: Path, blob: bytes, as_json: bool) -> None:
+    d = authority.describe(P.decode(blob, None), int(time.time()))
+    d.pop("verified")
+    d["file"], d["bytes"] = str(out), len(blob)
+    if as_json:
+        print(json.dumps(d, indent=1))
+        return
+    if d["kind"] != "permit":
+        console.print(f"wrote {out}: {d['kind']} serial {d['serial']} for {d['device_id']}, "
+                      f"issued {d['issued_at']}", highlight=False, soft_wrap=True)
+        return
     console.print(
-        f"wrote {out}: permit serial {p.serial} for {device}, {authority.iso(p.not_before)} to "
-        f"{authority.iso(p.not_after)}, {len(holders)} holder(s), {len(p.zones)} zone(s), "
+        f"wrote {out}: permit serial {d['serial']} for {d['device_id']}, {d['not_before']} to "
+        f"{d['not_after']}, {len(d['holders'])} holder(s), {len(d['zones'])} zone(s), "
         f"{len(blob)} bytes", highlight=False, soft_wrap=True)
 
 
@@ -190,7 +238,7 @@ def _table(d: dict[str, Any]) -> Table:
     for name in ("device_id", "serial", "issued_at", "not_before", "not_after"):
         if name in d:
             t.add_row(name, str(d[name]))
-    t.add_row("status", f"[{status_style}]{d['status']}[/]")
+    t.add_row("status", f"[{status_style}]{d['status']}[/] ({d['status_basis']})")
     t.add_row("MAC", "verified" if d["verified"] else "[yellow]NOT VERIFIED[/]")
     if "superseded" in d:
         t.add_row("note", f"[yellow]{d['superseded']}[/]")
@@ -235,14 +283,14 @@ def inspect(
         console.print(_table(d))
 
 
-def _simple(kind: str, device: str, out: Path, key: Path | None) -> None:
-    _check_out(out)
+def _simple(kind: str, device: str, out: Path, key: Path | None, force: bool,
+            as_json: bool) -> None:
+    check_device_id(device)
+    check_out(out, force)
     make = authority.issue_recall if kind == "recall" else authority.issue_reset
     blob = make(key_path(key), device)
     write_token(out, blob)
-    p = P.decode(blob, None)
-    console.print(f"wrote {out}: {kind} serial {p.serial} for {device}, issued "
-                  f"{authority.iso(p.not_before)}", highlight=False, soft_wrap=True)
+    _report(out, blob, as_json)
 
 
 @app.command("recall")
@@ -250,10 +298,12 @@ def _simple(kind: str, device: str, out: Path, key: Path | None) -> None:
 def recall(
     device: str = typer.Option(..., "--device", help="Device id."),
     out: Path = typer.Option(..., "--out", help="Token file to write."),
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
     key: Path | None = KEY_OPT,
 ) -> None:
     """Issue a recall: the device drops its permit and stays locked."""
-    _simple("recall", device, out, key)
+    _simple("recall", device, out, key, force, as_json)
 
 
 @app.command("reset-tamper")
@@ -261,7 +311,9 @@ def recall(
 def reset_tamper(
     device: str = typer.Option(..., "--device", help="Device id."),
     out: Path = typer.Option(..., "--out", help="Token file to write."),
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
     key: Path | None = KEY_OPT,
 ) -> None:
     """Issue an authority tamper reset: clears the device's tamper latch."""
-    _simple("tamper-reset", device, out, key)
+    _simple("tamper-reset", device, out, key, force, as_json)
