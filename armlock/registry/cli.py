@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # commands: `armlock --help` and every other command start without them.
 
 app = typer.Typer(help="The armoury registry: weapons, locks, holders, shifts, docks, traces.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False)
 weapon_app = typer.Typer(help="Weapons and their markings.", no_args_is_help=True)
 device_app = typer.Typer(help="Lock devices.", no_args_is_help=True)
 holder_app = typer.Typer(help="Holders and their credentials.", no_args_is_help=True)
@@ -313,11 +313,23 @@ def trace(ctx: typer.Context, serial: str = typer.Argument(...),
     for h in t["holdings"]:
         who = ", ".join(f"{x['service_number']} {x['name']}" for x in h["holders"]) or "-"
         _say(f"  {h['from']} .. {h['until'] or 'now'}  {h['status']:<9} {who}")
-    _say(f"  last seen: {t.get('last_seen') or 'never'}")
+    _say(f"  last seen: {_sighting(t.get('last_seen'))}")
     integ = t.get("integrity") or {"intact": None, "records": 0, "problems": []}
     _say(f"  lock {t['lock']}: {integ['records']} audit records, "
          + ("record intact" if integ["intact"] else "NOT INTACT: "
             + "; ".join(integ["problems"][:3])))
+
+
+def _sighting(ls: dict[str, Any] | None) -> str:
+    if not ls:
+        return "never"
+    parts = []
+    if "lat" in ls:
+        parts.append(f"fix {ls['lat']:.6f}, {ls['lon']:.6f} (+-{ls['hacc_m']} m) at "
+                     f"{ls['fix_time'] or 'unknown time'}")
+    if "docked_at" in ls:
+        parts.append(f"docked {ls['docked_at']} at {ls['dock_port']}")
+    return "; ".join(parts)
 
 
 @app.command("inventory")
