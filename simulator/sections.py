@@ -65,7 +65,8 @@ def paired_section(pairs: list[dict[str, Any]], baseline: str = "none") -> Secti
             f"policy's pooled rate minus {base}'s on the same weapon-runs, MOVER interval "
             "with cluster-adjusted Wilson limits. Extra cost: paired by run, Student t. Cost "
             "per prevented usable diversion: the ratio of the two (field diversion rate), "
-            "MOVER-R interval carrying both the cost's and the share's variation.")
+            "MOVER-R interval carrying both the cost's and the share's variation; negative: "
+            f"the policy costs less than {base} and prevents more.")
     return f"Paired against {base}", note, head, rows
 
 

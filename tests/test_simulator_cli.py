@@ -148,16 +148,18 @@ def test_sweep_command_writes_table(scen, tmp_path):
     assert r.exit_code == 2 and "duty.nonsense" in r.output
 
 
-@pytest.mark.parametrize("v, text", [
+@pytest.mark.parametrize("case", [
     ((79.6, -170.4, 329.6), "80±250"), ((0.5, 0.4, 0.6), "0.50±0.10"),
     ((0.312, float("nan"), float("nan")), "0.312"), ((0.0, 0.0, 0.0), "0"),
     ((168.0, 168.0, 168.0), "168"), ((12345.0, 12000.0, 12690.0), "12,345±345"),
     ((100.0, 84.0, 100.0), "100−16"), ((0.0, 0.0, 14.2), "0+14"),
+    ((92.13, 91.72, 92.54), "92.1±0.4", 1), ((99.98, 99.97, 100.0), "100.0", 1),
     ((float("nan"), 0.0, 1.0), "n/a")])
-def test_intervals_are_written_for_people(v, text):
+def test_intervals_are_written_for_people(case):
     from armlock.cli.simulate import _short
 
-    assert _short(v) == text
+    v, text, *most = case  # most: decimals at most (the table gives 1 for shares)
+    assert _short(v, *most) == text
 
 
 def test_simulate_tables_fit_80_columns_and_out_needs_force(scen, tmp_path):

@@ -42,11 +42,12 @@ def _plain(x: float) -> str:
     return _num(x, max(0, 2 - math.floor(math.log10(abs(x))))) if abs(x) < 1000 else _num(x, 0)
 
 
-def _short(v: tuple[float, float, float]) -> str:
+def _short(v: tuple[float, float, float], most: int = 3) -> str:
     """'mean±half-width' for people: no exponents, the half-width to 2 significant digits
     and the mean to the same decimals (79.6, CI -170..330 -> '80±250'); a value without
     spread alone ('0.312'); an interval that ends at the estimate (a share of 0 or 100 %)
-    one-sided: '100−16', '0+14'."""
+    one-sided: '100−16', '0+14'. At most `most` decimals; a spread that rounds to 0
+    there is left out ('100.0')."""
     mean, lo, hi = v
     if math.isnan(mean):
         return "n/a"
@@ -56,7 +57,9 @@ def _short(v: tuple[float, float, float]) -> str:
         return _plain(mean)
     sign, spread = ("−", mean - lo) if hi - mean <= tiny else (
         ("+", hi - mean) if mean - lo <= tiny else ("±", half))
-    decimals = min(3, max(0, 1 - math.floor(math.log10(spread))))
+    decimals = min(most, max(0, 1 - math.floor(math.log10(spread))))
+    if round(spread, decimals) == 0:  # narrower than the decimals shown: the value alone
+        return _num(mean, decimals)
     return f"{_num(mean, decimals)}{sign}{_num(spread, decimals)}"
 
 
@@ -76,6 +79,10 @@ PARTS = (("diversions usable after", ("usable_1h", "usable_1d", "usable_7d", "us
          ("cost and upkeep", ("cost_per_weapon_year", "battery_swaps_per_weapon_month",
                               "jam_alarms_per_weapon_month")))
 PROFILE = {"fail-secure": "secure", "fail-enabled": "enabled"}
+# decimals at most: shares, rates per 1,000 and hours to 0.1; seconds, USD and rates to 0.01
+DECIMALS = {c: 1 for c in ("usable_1h", "usable_1d", "usable_7d", "usable_30d", "lockout_h",
+                           "audit_visible", "availability", "false_denials_per_1000",
+                           "failed_uses_per_1000", "interrupted_per_1000")}
 
 
 def _tables(summary: list[dict[str, Any]], title: str, extra: tuple[str, ...] = (),
@@ -93,7 +100,8 @@ def _tables(summary: list[dict[str, Any]], title: str, extra: tuple[str, ...] = 
             t.add_column(SHORT[col], justify="right", no_wrap=True, min_width=len(SHORT[col]))
         for row in summary:
             t.add_row(*(str(row[e]) for e in extra), row["policy"],
-                      PROFILE.get(row["profile"], "-"), *(_short(row[n]) for n in cols))
+                      PROFILE.get(row["profile"], "-"),
+                      *(_short(row[n], DECIMALS.get(n, 2)) for n in cols))
         out.append(t)
     return out
 
