@@ -317,3 +317,29 @@ def test_scenarios_and_cost_data_ship_in_the_wheel(tmp_path):
                for p in (root / d).iterdir() if p.suffix == ".toml"}
     assert shipped and shipped <= names
     assert "hardware/parts.toml" in names  # the lock's parts list, read by simulator/costs.py
+
+
+def test_progress_total_grows_with_each_batch_of_runs(monkeypatch):
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from armlock.cli import simulate as cli_sim
+
+    bars: list[Progress] = []
+
+    def progress() -> Progress:
+        bars.append(Progress(console=Console(file=io.StringIO())))
+        return bars[-1]
+
+    def batches(progress, on_tasks):  # precision mode: a first batch, then more runs
+        for n in (3, 2):
+            on_tasks(n)
+            for _ in range(n):
+                progress(1)
+
+    monkeypatch.setattr(cli_sim, "_progress", progress)
+    cli_sim._run_with_bar("x", batches)
+    (task,) = bars[0].tasks
+    assert (task.completed, task.total) == (5, 5)

@@ -25,10 +25,17 @@ def _progress() -> Progress:
 
 
 def _run_with_bar(label: str, fn: Callable[..., Any], **kw: Any) -> Any:
+    """Run with a progress bar; its total grows with every batch (precision mode adds
+    runs in batches)."""
+    total = [0]
+
+    def more(n: int) -> None:
+        total[0] += n
+        bar.update(task, total=total[0])
+
     with _progress() as bar:
         task = bar.add_task(label, total=None)
-        return fn(progress=lambda n: bar.advance(task, n),
-                  on_tasks=lambda total: bar.update(task, total=total), **kw)
+        return fn(progress=lambda n: bar.advance(task, n), on_tasks=more, **kw)
 
 
 def _num(x: float, decimals: int) -> str:
