@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from hardware.transport import DeviceError, DeviceTimeout, LinkError, Transport
+from hardware.link.base import DeviceError, DeviceTimeout, LinkError, Transport
 from protocols import audit as A
 from protocols import messages as M
 from protocols.frame import Decoder
@@ -178,6 +178,9 @@ class DeviceClient:
         self._events.clear()
         return out
 
+    def received(self, event: dict[str, Any]) -> None:
+        """Called for each EVENT as it arrives, before it is queued (override to stamp it)."""
+
     def verify_audit(self, records: list[bytes], device_id: str | None = None) -> list[str]:
         """Problems in a run of records (empty: the hash chain holds)."""
         did = device_id or self.device_id or self.info()["device_id"]
@@ -261,6 +264,7 @@ class DeviceClient:
                 self.noise += 1
                 continue
             if typ == M.EVENT:
+                self.received(f)
                 self._events.append(f)
             else:
                 replies.append((typ, seq, f))

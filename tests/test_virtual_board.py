@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from firmware.ports.virtual.main import DEV_DEVICE_ID, DEV_MASTER
 from hardware import authority, walkthrough
-from hardware.virtual_board import REPO, VirtualBoard
+from hardware.virtual.launcher import REPO, VirtualBoard
 from protocols import audit, crypto
 from protocols import frame as F
 from protocols import messages as M
@@ -301,9 +301,9 @@ def field_board(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         vb.stop()
 
 
-_frame_bytes = st.builds(
+_frame_bytes = st.builds(  # seqs below 0x8000: the answers to them never pass for ours
     lambda t, s, p: F.encode(t, s, p),
-    st.integers(0, 255), st.integers(0, 0xFFFF), st.binary(max_size=64))
+    st.integers(0, 255), st.integers(0, 0x7FFF), st.binary(max_size=64))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -312,7 +312,7 @@ def test_fuzzed_bytes_never_break_the_board(field_board: tuple[VirtualBoard, Lin
                                             chunks: list[bytes]) -> None:
     vb, link = field_board
     link.ser.write(b"".join(chunks) + b"\x00")
-    link.seq = (link.seq + 1) & 0xFFFF
+    link.seq = max(0x8000, (link.seq + 1) & 0xFFFF)
     assert link.request(M.PING, link.seq) == (M.OK, {}), "still answering"
     _, st_ = link.request(M.STATUS, link.seq)
     assert st_["locked"] is True

@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from hardware.hil import fixtures as FX
+from hardware.hil.authority import Authority, apply_token
+from hardware.hil.boards import DEVICE_ID, AttachedBoard, Board, BoardPool, SpawnedBoard
+from hardware.hil.client import HilClient, last_audit_seq
+from hardware.hil.measure import Recorder
+from hardware.hil.nmea import NmeaPort
+from hardware.hil.rig import Rig
+from hardware.link.factory import TargetSpec, check_port, parse_target
+from protocols import audit as A
 
 LATENCY_PROP = "armlock_latency"
 BOARD_PROP = "armlock_board"
@@ -33,13 +40,13 @@ DEV_MASTER = bytes(range(32))  # master of an unprovisioned virtual board (ports
 class HilSession:
     """Per-run state: the target, attached board and results gathered from reports."""
 
-    spec: FX.TargetSpec
+    spec: TargetSpec
     out: Path | None
     key_file: Path | None
     gnss_port: str | None
     started: float = field(default_factory=time.time)
-    board: FX.AttachedBoard | None = None
-    authority: FX.Authority | None = None
+    board: AttachedBoard | None = None
+    authority: Authority | None = None
     board_info: dict[str, Any] | None = None
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -65,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: needs a real board (skipped on virtual)")
     config.addinivalue_line("markers", "human: needs a person at the rig (skipped on virtual)")
     try:
-        spec = FX.parse_target(str(config.getoption("armlock_target")))
+        spec = parse_target(str(config.getoption("armlock_target")), "--armlock-target")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not spec.spawns and not _is_worker(config) and config.getoption("numprocesses", None):
@@ -95,10 +102,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     hs = session.config.stash[SESSION]
     if hs.spec.spawns or _is_worker(session.config):
         return
-    from hardware.transport import LinkError
+    from hardware.link.base import LinkError
 
     try:
-        FX.check_port(hs.spec)
+        check_port(hs.spec)
     except LinkError as exc:
         pytest.exit(f"armlock: {exc}", returncode=getattr(exc, "exit_code", 3))
 
@@ -117,7 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # -- fixtures ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def armlock_target(request: pytest.FixtureRequest) -> FX.TargetSpec:
+def armlock_target(request: pytest.FixtureRequest) -> TargetSpec:
     """The parsed --armlock-target."""
     return request.config.stash[SESSION].spec
 
@@ -138,19 +145,19 @@ def _armlock_attached(request: pytest.FixtureRequest,
         from hardware import authority as auth
 
         master = auth.load_master_key(hs.key_file) if hs.key_file else DEV_MASTER
-        hs.authority = FX.Authority.create(tmp_path_factory.mktemp("armlock-authority"), master)
-        hs.board = FX.AttachedBoard(hs.spec)
+        hs.authority = Authority.create(tmp_path_factory.mktemp("armlock-authority"), master)
+        hs.board = AttachedBoard(hs.spec)
     yield hs
 
 
 @pytest.fixture(scope="session")
 def _armlock_pool(request: pytest.FixtureRequest,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[FX.BoardPool | None]:
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardPool | None]:
     spec = request.config.stash[SESSION].spec
     if not spec.spawns:
         yield None
         return
-    pool = FX.BoardPool(spec, tmp_path_factory.mktemp("armlock-boards"))
+    pool = BoardPool(spec, tmp_path_factory.mktemp("armlock-boards"))
     try:
         yield pool
     finally:
@@ -158,8 +165,8 @@ def _armlock_pool(request: pytest.FixtureRequest,
 
 
 @pytest.fixture
-def _armlock_fresh(_armlock_pool: FX.BoardPool | None
-                   ) -> Iterator[tuple[FX.SpawnedBoard, FX.Authority] | None]:
+def _armlock_fresh(_armlock_pool: BoardPool | None
+                   ) -> Iterator[tuple[SpawnedBoard, Authority] | None]:
     """A fresh virtual board and its own authority (None for attached targets)."""
     if _armlock_pool is None:
         yield None
@@ -172,8 +179,8 @@ def _armlock_fresh(_armlock_pool: FX.BoardPool | None
 
 
 @pytest.fixture
-def authority(_armlock_fresh: tuple[FX.SpawnedBoard, FX.Authority] | None,
-              _armlock_attached: HilSession) -> FX.Authority:
+def authority(_armlock_fresh: tuple[SpawnedBoard, Authority] | None,
+              _armlock_attached: HilSession) -> Authority:
     """Issues permits, recalls and resets for the board under test (`.permit(**overrides)`,
     `.recall()`, `.reset()`); a fresh master key in tmp for each virtual board."""
     if _armlock_fresh is not None:
@@ -183,8 +190,8 @@ def authority(_armlock_fresh: tuple[FX.SpawnedBoard, FX.Authority] | None,
 
 
 @pytest.fixture
-def armlock_board(_armlock_fresh: tuple[FX.SpawnedBoard, FX.Authority] | None,
-                  _armlock_attached: HilSession) -> FX.Board:
+def armlock_board(_armlock_fresh: tuple[SpawnedBoard, Authority] | None,
+                  _armlock_attached: HilSession) -> Board:
     """The board under test: a fresh virtual board per test, or the attached one."""
     if _armlock_fresh is not None:
         return _armlock_fresh[0]
@@ -193,19 +200,19 @@ def armlock_board(_armlock_fresh: tuple[FX.SpawnedBoard, FX.Authority] | None,
 
 
 @pytest.fixture
-def armlock_spawn(authority: FX.Authority, tmp_path: Path,
-                  armlock_target: FX.TargetSpec) -> Iterator[Any]:
+def armlock_spawn(authority: Authority, tmp_path: Path,
+                  armlock_target: TargetSpec) -> Iterator[Any]:
     """start(mode="dev"|"production") -> an extra virtual board with the test's identity
     (same runtime as the target; pty targets use MicroPython). Stopped after the test."""
-    boards: list[FX.SpawnedBoard] = []
+    boards: list[SpawnedBoard] = []
     if armlock_target.kind not in ("virtual", "pty"):
         pytest.skip(f"needs a virtual board; the target is {armlock_target}")
-    spec = armlock_target if armlock_target.spawns else FX.TargetSpec("virtual", "micropython")
+    spec = armlock_target if armlock_target.spawns else TargetSpec("virtual", "micropython")
     if not authority.device_id:
-        authority.bind(FX.DEVICE_ID)
+        authority.bind(DEVICE_ID)
 
-    def start(mode: str = "dev") -> FX.SpawnedBoard:
-        b = FX.SpawnedBoard(spec, tmp_path / f"extra{len(boards)}",
+    def start(mode: str = "dev") -> SpawnedBoard:
+        b = SpawnedBoard(spec, tmp_path / f"extra{len(boards)}",
                             (authority.device_id, authority.device_key), mode)
         boards.append(b)
         return b.start()
@@ -219,17 +226,17 @@ def armlock_spawn(authority: FX.Authority, tmp_path: Path,
 
 @dataclass
 class _Link:
-    client: FX.HilClient
-    rig: FX.Rig
+    client: HilClient
+    rig: Rig
 
 
 @pytest.fixture
-def _armlock_link(request: pytest.FixtureRequest, armlock_board: FX.Board,
-                  authority: FX.Authority, _armlock_counters: Any) -> Iterator[_Link]:
+def _armlock_link(request: pytest.FixtureRequest, armlock_board: Board,
+                  authority: Authority, _armlock_counters: Any) -> Iterator[_Link]:
     hs: HilSession = request.config.stash[SESSION]
-    recorder = FX.Recorder()
-    gnss = FX.NmeaPort(hs.gnss_port) if hs.gnss_port else None
-    client = FX.HilClient(armlock_board.transport(), key=None, counter_store=_armlock_counters)
+    recorder = Recorder()
+    gnss = NmeaPort(hs.gnss_port) if hs.gnss_port else None
+    client = HilClient(armlock_board.transport(), key=None, counter_store=_armlock_counters)
     rig = None
     try:
         client.open()
@@ -237,17 +244,17 @@ def _armlock_link(request: pytest.FixtureRequest, armlock_board: FX.Board,
         if not authority.device_id:
             authority.bind(info["device_id"])
         client.key = authority.device_key
-        rig = FX.Rig(client, armlock_board, authority, recorder,
+        rig = Rig(client, armlock_board, authority, recorder,
                      getattr(armlock_board, "offset", 0), gnss)
         if armlock_board.persistent:
             _known_state(client, rig, armlock_board)  # type: ignore[arg-type]
         rig.log.extend(client.drain_events())
         rig.cursor = len(rig.log)
-        rig.mark = FX.last_audit_seq(client)
+        rig.mark = last_audit_seq(client)
         request.node.user_properties.append((BOARD_PROP, info))
         yield _Link(client, rig)
     finally:
-        if rig is not None and isinstance(armlock_board, FX.AttachedBoard):
+        if rig is not None and isinstance(armlock_board, AttachedBoard):
             armlock_board.offset = max(armlock_board.offset, rig.offset)
         request.node.user_properties.append(
             (LATENCY_PROP, [s.as_dict() for s in recorder.samples]))
@@ -256,16 +263,16 @@ def _armlock_link(request: pytest.FixtureRequest, armlock_board: FX.Board,
             gnss.close()
 
 
-def _known_state(client: FX.HilClient, rig: FX.Rig, board: FX.AttachedBoard) -> None:
+def _known_state(client: HilClient, rig: Rig, board: AttachedBoard) -> None:
     """Bring a board that keeps its state to a known one: restart it (fresh memory), set its
     clock no earlier than anything it recorded, clear tamper latch and lockout, recall
     whatever permit it holds."""
-    from hardware.transport import DeviceError
+    from hardware.link.base import DeviceError
 
     if not board.synced:
-        last = FX.last_audit_seq(client)
+        last = last_audit_seq(client)
         if last:
-            t = FX.A.decode(client.audit(from_seq=last, count=1)[0])[1]
+            t = A.decode(client.audit(from_seq=last, count=1)[0])[1]
             board.offset = max(board.offset, t + 1 - int(time.time()))
         board.synced = True
         rig.offset = board.offset
@@ -274,18 +281,18 @@ def _known_state(client: FX.HilClient, rig: FX.Rig, board: FX.AttachedBoard) -> 
     except DeviceError:
         pass  # a rig-mode board we cannot reset from here: continue with its state
     rig.time(rig.now())
-    FX.apply_token(client, rig.authority, rig.authority.reset, client.reset_tamper)
+    apply_token(client, rig.authority, rig.authority.reset, client.reset_tamper)
     client.recall(rig.authority.recall())  # no permit until the test loads one
 
 
 @pytest.fixture
-def device(_armlock_link: _Link) -> FX.HilClient:
+def device(_armlock_link: _Link) -> HilClient:
     """A connected DeviceClient (HilClient) on a provisioned board in a known state."""
     return _armlock_link.client
 
 
 @pytest.fixture
-def rig(_armlock_link: _Link) -> FX.Rig:
+def rig(_armlock_link: _Link) -> Rig:
     """Stimulus, events, audit and latency recording for the board under test."""
     return _armlock_link.rig
 

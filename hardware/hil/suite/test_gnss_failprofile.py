@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.hil.fixtures import Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.rig import Rig
 
 
 @pytest.mark.parametrize("status", ["lost", "jammed"])

@@ -4,7 +4,9 @@ a power cycle (virtual: a restart on the same state; real: REBOOT or a reset ove
 from __future__ import annotations
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import HOLDER1, STRANGER, Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.places import HOLDER1, STRANGER
+from hardware.hil.rig import Rig
 
 FAIL_MAX = DEFAULTS["fail_max"]
 BASE = DEFAULTS["lockout_base_s"]
