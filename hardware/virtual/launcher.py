@@ -50,7 +50,7 @@ MAIN_SHIM = (
     "# Replace this file (e.g. with mpremote) to run another app with the same three calls.\n"
     "from firmware.ports.virtual.main import start, step, wake_ms  # noqa: F401\n"
 )
-PTY_BACKLOG = 64 * 1024  # bytes kept for a pty nobody reads; older output is dropped
+PTY_BACKLOG = 64 * 1024  # output held for the pty; beyond it the board is not read (backpressure)
 
 
 class BoardError(RuntimeError):
@@ -99,7 +99,8 @@ class VirtualBoard:
         state_dir: str | Path | None = None,
         mode: str = "dev",
         runtime: str = "micropython",
-        heap_kb: int = 110,
+        heap_kb: int = 56,
+        heap_max_kb: int = 0,
         tick_ms: int = 20,
         ready_timeout: float = 30.0,
         identity: tuple[str, bytes] | None = None,
@@ -110,6 +111,7 @@ class VirtualBoard:
         self.mode = mode
         self.runtime = runtime
         self.heap_kb = heap_kb
+        self.heap_max_kb = heap_max_kb  # growth cap: 56 KB doubling (see board.mjs)
         self.tick_ms = tick_ms
         self.ready_timeout = ready_timeout
         self.identity = identity
@@ -127,7 +129,6 @@ class VirtualBoard:
         self._exited = threading.Event()
         self._stopping = False
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
-        self.dropped = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -183,6 +184,9 @@ class VirtualBoard:
             raise BoardError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.heap_kb < 16:
             raise BoardError(f"heap_kb must be at least 16, not {self.heap_kb}")
+        if self.heap_max_kb and self.heap_max_kb < self.heap_kb:
+            raise BoardError(f"heap_max_kb must be 0 (no cap) or at least heap_kb "
+                             f"({self.heap_kb}), not {self.heap_max_kb}")
 
     def _command(self) -> list[str]:
         assert self.state_dir is not None
@@ -193,7 +197,8 @@ class VirtualBoard:
         node = shutil.which("node")
         if node is None:
             raise BoardError("Node.js (node) not found on PATH; use --runtime cpython")
-        return [node, str(BOARD_MJS), *common, "--heap-kb", str(self.heap_kb)]
+        return [node, str(BOARD_MJS), *common, "--heap-kb", str(self.heap_kb),
+                "--heap-max-kb", str(self.heap_max_kb)]
 
     def _spawn(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -304,7 +309,7 @@ class VirtualBoard:
             while True:
                 _register(sel, self._master, selectors.EVENT_READ
                           | (selectors.EVENT_WRITE if to_pty else 0))
-                _register(sel, out_fd, selectors.EVENT_READ)
+                _register(sel, out_fd, selectors.EVENT_READ if len(to_pty) < PTY_BACKLOG else 0)
                 _register(sel, self._wake_r, selectors.EVENT_READ)
                 _register(sel, in_fd, selectors.EVENT_WRITE if to_child else 0)
                 for key, events in sel.select(timeout=0.5):
@@ -317,7 +322,6 @@ class VirtualBoard:
                             self._child_gone()
                             return
                         to_pty += data
-                        self._trim(to_pty)
                     if fd == self._master and events & selectors.EVENT_READ:
                         to_child += _read_nb(self._master)
                     if fd == self._master and events & selectors.EVENT_WRITE:
@@ -329,11 +333,6 @@ class VirtualBoard:
                 log.error("virtual board pump stopped: %s", exc)
         finally:
             sel.close()
-
-    def _trim(self, buf: bytearray) -> None:
-        if len(buf) > PTY_BACKLOG:
-            self.dropped += len(buf) - PTY_BACKLOG
-            del buf[: len(buf) - PTY_BACKLOG]
 
     def _child_gone(self) -> None:
         proc = self._proc
