@@ -51,6 +51,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { walkHost, writeAtomic } from "./hostfs.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_REPO = path.resolve(HERE, "..", "..");
@@ -95,24 +96,6 @@ function diag(msg) {
 }
 
 // ---- host state dir ---------------------------------------------------------------
-
-function walkHost(dir, rel = "", out = []) {
-  if (!fs.existsSync(dir)) return out;
-  for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (ent.name === "__pycache__" || ent.name.endsWith(".vbtmp")) continue;
-    const r = rel ? `${rel}/${ent.name}` : ent.name;
-    if (ent.isDirectory()) { out.push([r, null]); walkHost(path.join(dir, ent.name), r, out); }
-    else if (ent.isFile()) out.push([r, path.join(dir, ent.name)]);
-  }
-  return out;
-}
-
-function writeAtomic(file, data) {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.vbtmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
-}
 
 // Flash the repo image into <state-dir>/flash if the board has never been flashed.
 function ensureFlash(flashDir, repo) {

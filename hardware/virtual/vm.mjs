@@ -25,6 +25,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parentPort, workerData } from "node:worker_threads";
+import { walkHost, writeAtomic } from "./hostfs.mjs";
 
 const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6;
 const RAW_BANNER = "raw REPL; CTRL-B to exit\r\n";
@@ -232,26 +233,6 @@ def _vb_heap():
 `;
 
 function diag(msg) { parentPort.postMessage({ t: "diag", msg }); }
-
-// ---- host state dir ---------------------------------------------------------------
-
-function walkHost(dir, rel = "", out = []) {
-  if (!fs.existsSync(dir)) return out;
-  for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (ent.name === "__pycache__" || ent.name.endsWith(".vbtmp")) continue;
-    const r = rel ? `${rel}/${ent.name}` : ent.name;
-    if (ent.isDirectory()) { out.push([r, null]); walkHost(path.join(dir, ent.name), r, out); }
-    else if (ent.isFile()) out.push([r, path.join(dir, ent.name)]);
-  }
-  return out;
-}
-
-function writeAtomic(file, data) {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.vbtmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
-}
 
 // ---- heap cap -----------------------------------------------------------------------
 
