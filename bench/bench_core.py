@@ -74,7 +74,7 @@ for _ in range(BATCH):
     c.handle(("finger", 7, 150), t + 200, r)
     acts = c.handle(("tick",), t + 450, r)
     dec.append(clock_us() - t0)
-    assert ("actuate", False) in acts, acts
+    assert ("actuate", False, "authorised") in acts, acts
     c.handle(("grip", True), t + 500, r)
     c.handle(("grip", False), t + 600, r)
     t0 = clock_us(); hashlib.sha256(b"x" * 64).digest(); base.append(clock_us() - t0)

@@ -113,11 +113,14 @@ _FIX = (
 STIMULUS_KINDS = {
     "fix": _FIX,
     "nmea": (("sentence", "str", 0, None),),
-    "gnss": (("status", "str", 0, ("lost", "jammed", "ok")),),
+    "gnss": (("sats", "int", 0, U8), ("cn0_dbhz", "int", 0, (-1, 0xFF)),
+             ("nofix_ms", "int", 0, (-1, 0xFFFFFFFF)), ("silent_ms", "int", 0, U32)),
     "rfid": (("cred", "str", 0, None), ("rtt_us", "int", 0, U32), ("strong", "bool", 0, None)),
+    "rfid_fail": (("why", "str", 0, None),),
     "finger": (("score", "int", 0, U32), ("template", "int", 0, U16)),
+    "finger_fail": (("why", "str", 0, None),),
     "grip": (("held", "bool", 0, None),),
-    "tamper": (("source", "str", 0, ("enclosure", "magnet", "actuator")),),
+    "tamper": (("source", "str", 0, ("enclosure", "magnet")),),
     "battery": (("mv", "int", 0, U16),),
     "time": (("utc_s", "int", 0, U64),),
     "actpos": (("locked", "bool", 0, None),),
@@ -656,7 +659,9 @@ def stimulus_event(f):
     if k == "fix":
         return ("fix", f["lat_e7"], f["lon_e7"], f["hacc_m"], f["utc_s"])
     if k == "gnss":
-        return ("gnss", f["status"])
+        return ("gnss", f["silent_ms"], f["nofix_ms"], f["sats"], f["cn0_dbhz"])
+    if k == "rfid_fail" or k == "finger_fail":
+        return (k, f["why"])
     if k == "rfid":
         return ("rfid", f["cred"], f["rtt_us"], f["strong"])
     if k == "finger":

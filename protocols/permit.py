@@ -27,8 +27,12 @@ MODE_ANY = 0
 MODE_ALL = 1
 MODE_KOFN = 2
 
+# Credential factors (bits of factor_mask) and rule modes: defined here only; the core,
+# the CLI, the HIL fixtures and the simulator all take them from this module.
 F_RFID = 1
 F_FINGER = 2
+FACTORS = {"rfid": F_RFID, "finger": F_FINGER}
+RULES = ("any", "all", "k-of-n")
 
 MAX_ID = 32
 MAX_HOLDERS = 32
@@ -89,6 +93,30 @@ def _popcount(x):
         n += x & 1
         x >>= 1
     return n
+
+
+def factor_rule(rule, factors, k=None):
+    """(rule_mode, factor_mask, k) for a rule "any" | "all" | "k-of-n" over `factors`
+    (a list of "rfid" / "finger"); "k-of-n" needs 1 <= k <= len(factors).
+    ValueError naming what is wrong."""
+    mask = 0
+    for name in factors:
+        bit = FACTORS.get(name)
+        if bit is None:
+            raise ValueError("unknown factor %r (rfid, finger)" % (name,))
+        mask |= bit
+    if not mask:
+        raise ValueError("name at least one factor (rfid, finger)")
+    n = _popcount(mask)
+    if rule == "any":
+        return MODE_ANY, mask, 1
+    if rule == "all":
+        return MODE_ALL, mask, n
+    if rule != "k-of-n":
+        raise ValueError("rule %r: expected any, all or k-of-n" % (rule,))
+    if type(k) is not int or not 1 <= k <= n:
+        raise ValueError("k-of-n with %d factor(s) needs 1 <= k <= %d, got %r" % (n, n, k))
+    return MODE_KOFN, mask, k
 
 
 def _need(o, size, limit, what, args=None):

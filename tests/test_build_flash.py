@@ -296,8 +296,56 @@ def test_frozen_build_lists_modules_for_the_image(tmp_path: Path) -> None:
     text = (tmp_path / "f" / "freeze" / "manifest.py").read_text()
     assert text.splitlines()[2] == 'include("$(PORT_DIR)/boards/manifest.py")'
     for src in B.sources():
-        assert f"module({src.as_posix()!r}, base_path={str(B.REPO)!r})" in text
+        assert f"module({src.as_posix()!r}, base_path='.')" in text
     assert "FROZEN = True" in (tmp_path / "f" / "armlock_build.py").read_text()
+
+
+def run_freeze_manifest(manifest: Path) -> dict[str, Path]:
+    """Evaluate a manifest.py as MicroPython's tools/manifestfile.py does for the calls
+    it uses: paths relative to the manifest's folder (it chdirs there), $(...) variables
+    substituted; include() of the port's own manifest is skipped. -> module name: file."""
+    found: dict[str, Path] = {}
+
+    def module(path: str, base_path: str = ".", opt: int | None = None) -> None:
+        assert "$(" not in base_path and not Path(path).is_absolute()
+        full = Path(os.path.abspath(os.path.join(base_path, path)))
+        assert full.is_file(), f"manifest names a missing file: {full}"
+        found[path[:-3].replace("/", ".")] = full
+
+    def include(path: str, **kw: object) -> None:
+        assert path.startswith("$(PORT_DIR)/")
+
+    prev = os.getcwd()
+    os.chdir(manifest.parent)
+    try:
+        exec(manifest.read_text(), {"module": module, "include": include})  # noqa: S102
+    finally:
+        os.chdir(prev)
+    return found
+
+
+def test_frozen_build_folder_is_relocatable(tmp_path: Path) -> None:
+    """The manifest points at nothing outside its folder: moved to another machine (here:
+    another folder, the checkout out of reach), it still names every source, unchanged."""
+    B.build("esp32-devkitc", "production", tmp_path / "f", frozen=True)
+    moved = tmp_path / "elsewhere" / "build"
+    shutil.move(tmp_path / "f", moved)
+    assert str(B.REPO) not in (moved / "freeze" / "manifest.py").read_text()
+    found = run_freeze_manifest(moved / "freeze" / "manifest.py")
+    srcs = B.sources()
+    assert len(found) == len(srcs)
+    for src in srcs:
+        f = found[src.with_suffix("").as_posix().replace("/", ".")]
+        assert f.is_relative_to(moved) and f.read_bytes() == (B.REPO / src).read_bytes()
+
+
+def test_frozen_build_with_a_freeze_base(tmp_path: Path) -> None:
+    """freeze_base names the folder the image build finds the sources in (a checkout)."""
+    B.build("esp32-devkitc", "production", tmp_path / "f", frozen=True,
+            freeze_base=str(B.REPO))
+    assert not (tmp_path / "f" / "freeze" / "firmware").exists()
+    found = run_freeze_manifest(tmp_path / "f" / "freeze" / "manifest.py")
+    assert found["firmware.core.controller"] == B.REPO / "firmware" / "core" / "controller.py"
 
 
 @needs_node

@@ -422,12 +422,16 @@ def test_far_move_is_plausible_given_enough_time(ready_rig: Rig) -> None:
     assert_denied(r.unlock(), "outside_zone")
 
 
+# GNSS observations (silent_ms, nofix_ms, sats, cn0_dbhz) the core classifies as
+GNSS_SEEN = {"lost": ("gnss", 5000, 5000, 0, -1), "jammed": ("gnss", 200, 31_000, 2, -1)}
+
+
 @pytest.mark.parametrize("status", ["lost", "jammed"])
 def test_gnss_loss_fail_secure_locks(ready_rig: Rig, status: str) -> None:
     r = ready_rig
     assert_unlocked(r.unlock())
-    acts = r.at(100, ("gnss", status))
-    assert audit_details(acts, "gnss") == [status]
+    acts = r.at(100, GNSS_SEEN[status])
+    assert [d.split(" ")[0] for d in audit_details(acts, "gnss")] == [status]
     assert_relocked(acts, "gnss_lost")
     assert "fail-secure holds for gnss_lost" in audit_details(acts, "fail_profile")
     assert_denied(r.unlock(), "gnss_lost")
@@ -436,7 +440,7 @@ def test_gnss_loss_fail_secure_locks(ready_rig: Rig, status: str) -> None:
 @pytest.mark.parametrize("status", ["lost", "jammed"])
 def test_gnss_loss_fail_enabled_opens_and_is_audited(status: str) -> None:
     r = rig_with(make_permit(1, **FAIL_ENABLED))
-    r.send(("gnss", status))
+    r.send(GNSS_SEEN[status])
     acts = r.unlock()
     assert_unlocked(acts)
     assert "fail-enabled waives gnss_lost" in audit_details(acts, "fail_profile")
@@ -603,7 +607,10 @@ def test_tamper_latches_until_authority_reset(ready_rig: Rig, source: str) -> No
     if source == "actuator":
         r.send(("grip", True))
         r.send(("grip", False))            # relocked
-        acts = r.at(100, ("actpos", False))  # ... but the bolt is not in: forced
+        relocked = r.mono
+        assert audit_codes(r.at(100, ("actpos", False))) == []  # the bolt may still move
+        acts = r.tick_to_wake()            # ... but it is not in after settling: forced
+        assert r.mono == relocked + 300    # actuator_settle_ms
     else:
         acts = r.at(100, ("tamper", source))
         assert_relocked(acts, "tamper_" + source)
@@ -756,7 +763,10 @@ MALFORMED = [
     ("rfid", HOLDER1_RFID, 1000, 1), ("rfid", HOLDER1_RFID),
     ("finger", "3", 100), ("finger", 3, 99.5), ("finger",),
     ("permit", 12345), ("permit", None), ("permit", "ALPM not bytes"), ("permit",),
-    ("gnss", "maybe"), ("gnss", None), ("grip", 1), ("grip", None), ("actpos", "yes"),
+    ("gnss", "maybe"), ("gnss", None), ("gnss", "jammed"), ("gnss", 0, 0, 5, 1.5),
+    ("gnss", -1, 0, 5, 40), ("gnss", 0, -2, 5, 40), ("gnss", 0, 0, 5),
+    ("rfid_fail", None), ("rfid_fail",), ("finger_fail", 3),
+    ("grip", 1), ("grip", None), ("actpos", "yes"), ("tamper", "actuator"),
     ("tamper", "cat"), ("tamper", ["magnet"]), ("battery", 3.3), ("battery", True),
     ("fault", "radio", False), ("fault", "gnss", 0), ("boot", None, "again"),
 ]
@@ -827,3 +837,132 @@ def test_truncated_state_record_is_damaged(ready_rig: Rig, cut: int) -> None:
     acts = r.reboot(blob[:cut])  # cut 0: an empty record is damaged, not a first boot
     assert "state" in audit_codes(acts)
     assert "state_damaged" in r.c.status()["reasons"]
+
+
+# -- observations the core classifies (drivers observe, the core decides) ------------------
+
+def test_a_bolt_stuck_locked_is_a_fault_not_a_tamper_latch(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("actpos", True))
+    acts = r.unlock()
+    assert_unlocked(acts)
+    opened = r.mono
+    assert r.wake == opened + 300          # the core looks again once the bolt had time
+    acts = r.tick_to_wake()                # ... and it never moved
+    assert audit_details(acts, "actuator") == ["stuck locked: sensed locked 300 ms after "
+                                               "unlock"]
+    assert_relocked(acts, "actuator_fault")
+    assert "tamper" not in audit_codes(acts) and r.c.status()["tamper"] == ""
+    r.advance(1000)
+    assert_unlocked(r.unlock())            # a malfunction: the next authorisation retries
+    assert audit_codes(r.send(("actpos", False))) == []   # it moved this time
+
+
+def test_a_bolt_that_moves_within_the_settle_time_is_not_classified(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("actpos", True))
+    r.unlock()
+    acts = r.at(200, ("actpos", False))    # reached open after 200 ms
+    assert audit_codes(acts) == [] and not r.locked
+    r.send(("grip", True))
+    acts = r.send(("grip", False))
+    assert_relocked(acts, "grip_released")
+    assert audit_codes(r.at(250, ("actpos", True))) == []
+    assert r.c.status()["tamper"] == "" and r.c.status()["reasons"] == []
+
+
+def test_settle_time_is_core_config() -> None:
+    r = rig_with(make_permit(1), config={"actuator_settle_ms": 2000})
+    r.send(("actpos", True))
+    r.unlock()
+    opened = r.mono
+    assert r.wake == opened + 2000
+    assert audit_codes(r.at(1500, ("tick",))) == []
+    assert_relocked(r.tick_to_wake(), "actuator_fault")
+
+
+def test_forcing_the_bolt_open_while_locked_latches_at_once(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.advance(5000)                        # locked long ago: nothing is moving
+    acts = r.send(("actpos", False))
+    assert audit_details(acts, "tamper") == ["source=actuator latched"]
+
+
+def test_a_host_cannot_latch_the_actuator_itself(ready_rig: Rig) -> None:
+    acts = ready_rig.send(("tamper", "actuator"))
+    assert acts[0][:2] == ("result", False) and ready_rig.c.status()["tamper"] == ""
+
+
+def jam_rig(config: dict[str, Any] | None = None) -> Rig:
+    r = rig_with(make_permit(1), config=config)
+    r.advance(31_000)
+    return r
+
+
+def gnss_audit(acts: list[tuple]) -> list[str]:
+    return [d.split(" ")[0] for d in audit_details(acts, "gnss")]
+
+
+def test_jamming_is_decided_by_core_thresholds_jam_max_sats_moves_it() -> None:
+    seen = ("gnss", 100, 31_000, 5, -1)    # alive, no fix for 31 s, 5 satellites
+    assert gnss_audit(jam_rig().send(seen)) == ["lost"]                  # 5 > 3
+    assert gnss_audit(jam_rig({"jam_max_sats": 5}).send(seen)) == ["jammed"]
+
+
+def test_jamming_is_decided_by_core_thresholds_jam_no_fix_s_moves_it() -> None:
+    seen = ("gnss", 100, 20_000, 2, -1)
+    assert gnss_audit(jam_rig().send(seen)) == ["lost"]                  # 20 s < 30 s
+    assert gnss_audit(jam_rig({"jam_no_fix_s": 15}).send(seen)) == ["jammed"]
+
+
+def test_a_strong_satellite_means_not_jammed_when_the_receiver_reports_cn0() -> None:
+    assert gnss_audit(jam_rig().send(("gnss", 100, 31_000, 2, 28))) == ["jammed"]
+    assert gnss_audit(jam_rig().send(("gnss", 100, 31_000, 2, 42))) == ["lost"]
+    assert gnss_audit(jam_rig({"jam_cn0_max": 45}).send(("gnss", 100, 31_000, 2, 42))) \
+        == ["jammed"]
+
+
+def test_a_silent_receiver_is_lost_not_jammed_and_a_fresh_fix_is_ok() -> None:
+    r = jam_rig()
+    acts = r.send(("gnss", 4000, 40_000, 0, -1))
+    assert audit_details(acts, "gnss") == ["lost silent_ms=4000 nofix_ms=40000 sats=0 cn0=-1"]
+    assert "gnss_lost" in r.c.status()["reasons"]
+    assert gnss_audit(r.send(("gnss", 100, 900, 8, 44))) == ["ok"]
+    assert r.send(("gnss", 100, 900, 8, 44)) == []             # no change, nothing said
+
+
+def test_no_fix_since_boot_is_no_gnss_alarm() -> None:
+    r = Rig()
+    r.boot()
+    r.send(("permit", make_permit(1)))
+    assert gnss_audit(r.at(60_000, ("gnss", 100, -1, 0, -1))) == []
+    assert "no_fix" in r.c.status()["reasons"] and "gnss_lost" not in r.c.status()["reasons"]
+
+
+@pytest.mark.parametrize(("kind", "why"), [("rfid_fail", "card failed authentication"),
+                                           ("finger_fail", "finger not recognised")])
+def test_failed_reads_count_toward_lockout(ready_rig: Rig, kind: str, why: str) -> None:
+    r = ready_rig
+    for _ in range(3):
+        acts = r.at(1000, (kind, why))
+        assert ("answer", r.mono + 250, False) in acts
+        assert audit_details(acts, "cred_reject") == [f"{kind[:-5]} failed: {why}"]
+    assert "lockout" in audit_codes(acts) and ("indicate", "lockout") in acts
+    assert r.c.status()["lockout"]["level"] == 1
+    assert_creds_refused(r, "lockout")
+
+
+def test_failed_reads_mix_with_refused_credentials_in_one_count(ready_rig: Rig) -> None:
+    r = ready_rig
+    r.send(("rfid_fail", "card failed authentication"))
+    r.at(1000, ("finger", 99, 100))                   # nobody's template
+    acts = r.at(1000, ("finger_fail", "finger not recognised"))
+    assert "lockout" in audit_codes(acts)
+
+
+def test_a_failed_read_without_permit_is_answered_but_not_counted(rig: Rig) -> None:
+    rig.boot()
+    for _ in range(4):
+        acts = rig.at(1000, ("rfid_fail", "read failed"))
+        assert audit_details(acts, "cred_reject")[0].startswith("rfid ignored: no_permit")
+    assert rig.c.status()["lockout"]["failures"] == 0

@@ -73,6 +73,10 @@ ANSWER_MS = 250
 BATT_LOW = 3500
 BATT_CRIT = 3300
 FLOOR_INTERVAL = 300
+SETTLE_MS = 300          # actuator_settle_ms
+# relocks a handler makes before the core's end-of-event checks (the bolt check first)
+HANDLER_MOVES = ("boot", "permit_replaced", "recalled", "grip_released", "tamper_enclosure",
+                 "tamper_magnet")
 
 R_EARTH = 6371008.8
 RFIDS = {1: "04A1B2C3D4E5F6", 2: "04112233445566", 3: "04FFEEDDCCBBAA"}
@@ -169,6 +173,8 @@ class Oracle:
         self.pending: tuple[int, int] | None = None
         self.grip = False
         self.locked = True
+        self.cmd_at = 0          # mono of the last actuation
+        self.sensed: bool | None = None  # last ACTPOS sent
         self.unlock_mono = 0
         self.unlock_max_ms = 0
 
@@ -381,6 +387,8 @@ WINDOWS = {  # (not_before, not_after) relative to true UTC at issue
 }
 RULES = {"all": (permit.MODE_ALL, 2), "any": (permit.MODE_ANY, 1),
          "k1": (permit.MODE_KOFN, 1), "k2": (permit.MODE_KOFN, 2)}
+GNSS_SEEN = {"lost": (5000, 5000, 0, -1), "jammed": (200, 40_000, 1, 20),
+             "ok": (200, 400, 9, 44)}  # (silent_ms, nofix_ms, sats, cn0_dbhz)
 GNSS_OFFSETS = [0, 0, 0, 0, 0, None, None, 600, -600, 86400, 40]
 POINT_NAMES = ["in", "in", "in", "in_edge", "in_b", "out_near", "out_beyond", "out_far",
                "hole_deep", "hole_edge", "forbid_deep", "forbid_edge", "spoof"]
@@ -402,6 +410,7 @@ class LockMachine(RuleBasedStateMachine):
              expect_answer: bool | None = None, expect_rtc: int | None = None) -> list[tuple]:
         o = self.oracle
         was_locked = o.locked
+        self.cmd_before = o.cmd_at
         grip_released = ev[0] == "grip" and ev[1] is False and o.grip and not o.locked
         acts = self.rig.send(ev)
         self.check(ev, acts, was_locked, expect_result, expect_answer, expect_rtc,
@@ -431,7 +440,8 @@ class LockMachine(RuleBasedStateMachine):
         elif persists:
             o.floor = persisted_floor(persists[-1])
         # the pending decision falls due at this event's end
-        opened = [a for a in acts if a == ("actuate", False)]
+        opened = [a for a in acts if a[:2] == ("actuate", False)]
+        assert all(a[2] == "authorised" for a in opened), (where, opened)
         due = o.pending is not None and o.mono >= o.pending[0]
         if opened:
             assert was_locked and len(opened) == 1, (where, acts)
@@ -450,15 +460,22 @@ class LockMachine(RuleBasedStateMachine):
         codes = [audit.decode(a[1])[2] for a in acts if a[0] == "audit"]
         if opened:
             assert "unlock" in codes, (where, codes)
-        if ev[0] != "boot" and ("actuate", True) in acts:
+        relocks = [a[2] for a in acts if a[:2] == ("actuate", True)]
+        if ev[0] != "boot" and relocks:
             assert "relock" in codes, (where, codes)
+            # the action carries the reason of the relock record, exactly
+            details = [audit.decode(a[1])[3] for a in acts if a[0] == "audit"
+                       and audit.decode(a[1])[2] == "relock"]
+            assert ["reason=" + r for r in relocks] == details, (where, relocks, details)
         if res:
             assert codes[:1] == (["permit_refused"] if not res[0][1] else
                                  [{1: "permit_loaded", 2: "recall", 3: "tamper_reset"}[
                                      self.last_kind]]) or "relock" in codes, (where, codes)
+        self.check_bolt(acts, was_locked, where)
         acts_lock = [a[1] for a in acts if a[0] == "actuate"]
         if acts_lock:
             o.locked = acts_lock[-1]
+            o.cmd_at = o.mono
         if ev[0] == "boot":
             assert acts_lock == [True], (where, acts)
         if grip_released:
@@ -483,6 +500,28 @@ class LockMachine(RuleBasedStateMachine):
             # the floor never runs ahead of trusted time by more than a GNSS correction
             assert o.wall - FLOOR_INTERVAL < o.floor <= o.max_trusted_wall + SKEW_MAX, \
                 (where, o.floor)
+
+    def check_bolt(self, acts: list[tuple], was_locked: bool, where: str) -> None:
+        """A sensed bolt that disagrees with the command once it had SETTLE_MS is classified
+        at the start of the event's end checks: forced open while locked is the tamper
+        latch "actuator", stuck locked while open a fault that relocks; nothing else is."""
+        o = self.oracle
+        recs = [audit.decode(a[1]) for a in acts if a[0] == "audit"]
+        stuck = [r for r in recs if r[2] == "actuator"]
+        forced = [r for r in recs if r[2] == "tamper" and r[3] == "source=actuator latched"]
+        moved = any(a[0] == "actuate" and a[2] in HANDLER_MOVES for a in acts)
+        due = (o.sensed is not None and o.sensed != was_locked and not moved
+               and o.mono - self.cmd_before >= SETTLE_MS)
+        if due and was_locked:
+            assert forced or o.tamper, (where, "forced bolt not latched")
+            o.tamper = o.tamper or "actuator"
+        else:
+            assert forced == [], (where, forced)
+        if due and not was_locked:
+            assert stuck and [a[2] for a in acts if a[0] == "actuate"][:1] == \
+                ["actuator_fault"], (where, "stuck bolt not relocked", acts)
+        else:
+            assert stuck == [], (where, stuck)
 
     def advance(self, ms: int, honour_wake: bool = True) -> None:
         """Let time pass; a punctual host ticks at every WAKE deadline on the way."""
@@ -698,8 +737,9 @@ class LockMachine(RuleBasedStateMachine):
 
     @rule(status=st.sampled_from(["lost", "jammed", "ok"]))
     def gnss(self, status: str) -> None:
+        """A GNSS observation the core classifies as `status` (default thresholds)."""
         self.oracle.gnss = status
-        self.step(("gnss", status))
+        self.step(("gnss",) + GNSS_SEEN[status])
 
     @rule(ms=st.sampled_from([50, 250, 1000, 4000, 14_000, 16_000, 60_000, 400_000,
                               3_600_000, 4 * 3_600_000]), honour_wake=st.booleans())
@@ -723,7 +763,7 @@ class LockMachine(RuleBasedStateMachine):
         self.rig.rtc_err += delta
 
     # -- tamper, battery, grip, faults --------------------------------------------------------
-    @rule(source=st.sampled_from(["enclosure", "magnet", "actuator"]))
+    @rule(source=st.sampled_from(["enclosure", "magnet"]))
     def tamper(self, source: str) -> None:
         if not self.oracle.tamper:
             self.oracle.tamper = source
@@ -733,8 +773,7 @@ class LockMachine(RuleBasedStateMachine):
     def actuator_position(self, agrees: bool) -> None:
         o = self.oracle
         pos_locked = o.locked if agrees else not o.locked
-        if o.locked and not pos_locked and not o.tamper:
-            o.tamper = "actuator"
+        o.sensed = pos_locked
         self.step(("actpos", pos_locked))
 
     @rule(mv=st.sampled_from([4100, 3600, 3500, 3400, 3301, 3300, 3100]))

@@ -619,12 +619,15 @@ class FailingStore(MemStore):
 
 
 def test_counter_write_failure_means_no_action() -> None:
+    """A failed counter write: ERROR internal, nothing done; the core keeps the counter
+    as used (its floor never goes back), so the same sealed frame is not taken later."""
     store = FailingStore()
     h = Host(store)
     store.broken = True
     r = h.stim("tamper", source="magnet")
     assert r[0] == m.ERROR and r[2]["code"] == m.E_INTERNAL
-    assert h.dev.counter == 0 and not h.dev.ctl.st.tamper  # not acted on
+    assert not h.status()["tamper"]["latched"]  # not acted on
+    assert h.dev.counter == 1  # burnt: never accepted again
     store.broken = False
     assert h.stim("tamper", source="magnet")[0] == m.OK
     assert h.status()["tamper"]["latched"]
@@ -671,13 +674,34 @@ def test_restrictive_records_ahead_of_state_survive_a_cut() -> None:
     for _ in range(3):
         h.stim("finger", template=99, score=100)
         h.advance(300)
-    h.stim("tamper", source="actuator")
+    h.stim("tamper", source="magnet")
     h.cmd(m.RECALL, {"token": make_recall(2)})
     store.lose = False
     before = h.status()
     h2 = Host(store, rtc=h.rtc)
     s = h2.status()
-    assert s["tamper"] == {"latched": True, "source": "actuator"}
+    assert s["tamper"] == {"latched": True, "source": "magnet"}
     assert s["permit"] is None and "recalled" in s["reasons"] and "lockout" in s["reasons"]
     assert s["lockout"]["until"] == before["lockout"]["until"] - h.mono + h2.mono
     assert audit.verify(h2.audit_all(), DEVICE) == []
+
+
+def test_stimulus_gnss_carries_observations_the_core_classifies(host: Host) -> None:
+    ready(host)
+    assert host.stim("gnss", silent_ms=200, nofix_ms=40_000, sats=1, cn0_dbhz=-1)[0] == m.OK
+    assert "gnss_lost" in host.status()["reasons"]
+    gnss = [audit.decode(r)[3] for r in host.audit_all() if audit.decode(r)[2] == "gnss"]
+    assert gnss == ["jammed silent_ms=200 nofix_ms=40000 sats=1 cn0=-1"]
+
+
+def test_stimulus_cannot_latch_the_actuator_only_actpos_can(host: Host) -> None:
+    ready(host)
+    host.counter += 1                      # sealed by hand: the host encoder refuses it too
+    payload = m.seal(KEY, host.counter, m.STIMULUS,
+                     m.cbor_encode({"kind": "tamper", "source": "actuator"}))
+    r = host.reply(host.raw(frame.encode(m.STIMULUS, 77, payload)))
+    assert r[0] == m.ERROR and r[2]["code"] == m.E_BAD_MESSAGE
+    assert "'actuator' is not one of" in r[2]["message"]
+    host.advance(1000)
+    assert host.stim("actpos", locked=False)[0] == m.OK      # forced open while locked
+    assert host.status()["tamper"] == {"latched": True, "source": "actuator"}

@@ -57,7 +57,7 @@ def test_spi_address_byte_format_and_chip_select():
 
 def test_init_programs_25ms_timer_ask_crc_preset_and_antenna():
     fake, drv = rig()
-    assert fake.timer_us() == 25025
+    assert fake.timer_us() == 25000
     assert fake.reg(m.T_MODE) & 0x80                      # TAuto
     assert fake.reg(m.TX_ASK) == 0x40
     assert fake.reg(m.MODE) & 0x03 == 0x01                # CRC preset 6363h
@@ -272,3 +272,121 @@ def test_bcc_mismatch_is_a_protocol_error():
     _, drv = rig(BadBccCard(UID4))
     with pytest.raises(m.ProtocolError, match="BCC"):
         drv.select()
+
+
+# -- the card's frame waiting time (ISO/IEC 14443-4 7.2, FWI from the ATS) ---------------
+NTAG424_ATS = bytes.fromhex("0677777102 80".replace(" ", ""))   # TB(1) 0x71: FWI 7, SFGI 1
+
+
+class SlowCard(SimCard):
+    """An NTAG 424 that needs `apdu_us` for every APDU (its crypto), `ats` as its ATS, and
+    optionally asks for more time first with S(WTX) WTXM = `wtxm`."""
+
+    def __init__(self, *a: object, apdu_us: int = 400, ats: bytes = NTAG424_ATS,
+                 wtxm: int = 0, **kw: object) -> None:
+        super().__init__(*a, **kw)  # type: ignore[arg-type]
+        self.apdu_us, self.ats, self.wtxm = apdu_us, ats, wtxm
+        self.fast_us = self.latency_us
+        self.pending: bytes | None = None
+
+    def handle(self, frame: bytes, bits: int) -> bytes | None:
+        self.latency_us = self.fast_us
+        body = frame[:-2]
+        if self.state == "active" and body[:1] == bytes((m.PICC_RATS,)):
+            self.state = "proto"
+            return self._crc(self.ats)
+        if self.state == "proto" and body[:1] == b"\xf2" and self.pending is not None:
+            self.latency_us, ans, self.pending = self.apdu_us, self.pending, None
+            return ans                                   # the answer after the WTX
+        ans = super().handle(frame, bits)
+        if self.state == "proto" and body[0] & 0xE2 == 0x02:
+            if self.wtxm:
+                self.pending = ans
+                return self._crc(bytes((0xF2, self.wtxm)))
+            self.latency_us = self.apdu_us
+        return ans
+
+
+def test_fwt_from_fwi():
+    assert m.fwt_us(7) == 38665                           # NTAG 424 DNA: up to 38.7 ms
+    assert m.fwt_us(4) == 4834 and m.fwt_us(14) == 4949032    # rounded up
+    assert m.ats_fwi(NTAG424_ATS) == 7
+    assert m.ats_fwi(bytes.fromhex("0555 8002 80")) == m.FWI_DEFAULT   # T0 0x55: no TB
+    assert m.ats_fwi(bytes.fromhex("0678 77f1 0280")) == m.FWI_DEFAULT  # FWI 15 is RFU
+    assert m.ats_fwi(b"\x01") == m.FWI_DEFAULT
+    with pytest.raises(m.ProtocolError, match="TB"):
+        m.ats_fwi(b"\x02\x70")
+
+
+def test_rats_programs_the_cards_frame_waiting_time():
+    fake, drv = rig(SimCard(UID4, key=KEY))
+    assert fake.timer_us() == 25000
+    drv.select()
+    assert drv.rats() == NTAG424_ATS
+    want = 38665 + m.DELTA_FWT_US
+    assert want <= fake.timer_us() < want + 25 and drv.timeout_us == want
+
+
+def test_card_slower_than_25ms_within_its_fwt_authenticates():
+    card = SlowCard(UID4, key=KEY, apdu_us=35000)
+    _, drv = rig(card)
+    uid_hex, rtt, strong = reader(drv).read()
+    assert strong and card.authenticated and rtt >= 35000
+
+
+def test_card_slower_than_its_fwt_is_no_card():
+    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=38665 + m.DELTA_FWT_US + 100))
+    with pytest.raises(m.NoCardError, match="42290 us"):
+        reader(drv).read()
+
+
+def test_short_fwt_is_honoured_too():
+    # FWI 4 (TB(1) 0x41): 4.8 ms + 3.6 ms; a 10 ms answer is too late for this card
+    card = SlowCard(UID4, key=KEY, apdu_us=10000, ats=bytes.fromhex("0677774102 80"))
+    _, drv = rig(card)
+    with pytest.raises(m.NoCardError):
+        reader(drv).read()
+
+
+def test_wtx_extends_the_wait_for_one_answer():
+    card = SlowCard(UID4, key=KEY, apdu_us=70000, wtxm=2)   # 2 x 38.7 + 3.6 = 80.9 ms
+    fake, drv = rig(card)
+    assert reader(drv).read()[2] is True
+    assert [f for f, _ in fake.frames if f[:2] == b"\xf2\x02"]
+    assert drv.timeout_us == 38665 + m.DELTA_FWT_US        # back to the FWT afterwards
+
+
+def test_wtx_too_short_for_the_answer_is_no_card():
+    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=90000, wtxm=2))
+    with pytest.raises(m.NoCardError):
+        reader(drv).read()
+
+
+def test_next_card_starts_with_the_activation_timeout_again():
+    card = SimCard(UID4, key=KEY)
+    fake, drv = rig(card)
+    reader(drv).read()
+    assert fake.timer_us() > 40000
+    drv.select(wake=True)
+    assert fake.timer_us() == 25000 and drv.fwt_us is None
+
+
+def test_fwi_14_uses_a_coarser_prescaler():
+    fake, drv = rig()
+    drv.set_timeout(m.fwt_us(14) + m.DELTA_FWT_US)
+    want = m.fwt_us(14) + m.DELTA_FWT_US
+    assert want <= fake.timer_us() < want + 1000
+
+
+def test_wtx_is_capped_at_the_longest_fwt():
+    card = SlowCard(UID4, key=KEY, ats=bytes.fromhex("0677777102 80".replace(" ", "")),
+                    wtxm=59)
+    fake, drv = rig(card)
+    drv.select()
+    drv.rats()
+    drv.fwt_us = m.fwt_us(14) + m.DELTA_FWT_US              # as if the card said FWI 14
+    seen = []
+    real = drv.set_timeout
+    drv.set_timeout = lambda us: (seen.append(us), real(us))  # type: ignore[method-assign]
+    drv.exchange_apdu(b"\x00\xa4\x04\x0c\x07\xd2\x76\x00\x00\x85\x01\x01\x00")
+    assert seen[0] == m.fwt_us(14) + m.DELTA_FWT_US        # not 59 x 4.9 s

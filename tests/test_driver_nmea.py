@@ -94,19 +94,22 @@ def test_overlong_and_binary_lines_are_dropped_then_reader_recovers():
     assert ev[0][0] == "fix" and p.dropped == 3
 
 
-def test_no_fix_sentences_report_lost_once():
+def test_no_fix_sentences_give_no_event_the_observation_shows_them():
+    """The driver no longer says "lost": observe() reports how long it has had no fix."""
     p = n.NMEA()
-    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 0) == [("gnss", "lost")]
-    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 1000) == []
+    assert p.feed(rmc(status="V", lat="", ns="", lon="", ew=""), 0) == []
+    assert p.observe(1000) == ("gnss", 1000, -1, 0, -1)      # no fix since boot
     assert p.feed(gga(quality=0, sats=0, hdop=""), 1000) == []
     assert p.feed(rmc() + gga(), 2000)[0][0] == "fix"
-    assert p.feed(gga(t="123520.00", quality=0), 3000) == [("gnss", "lost")]
+    assert p.feed(gga(t="123520.00", quality=0), 3000) == []
+    assert p.observe(7000) == ("gnss", 4000, 5000, 8, -1)
 
 
 def test_rmc_mode_n_is_not_a_fix():
     p = n.NMEA()
     body = "GNRMC,123519.00,A,4807.038,N,01131.000,E,0.0,0.0,230394,,,N"
-    assert p.feed(sentence(body) + gga(talker="GN"), 0) == [("gnss", "lost")]
+    assert p.feed(sentence(body) + gga(talker="GN"), 0) == []
+    assert p.observe(0)[2] == -1
 
 
 @pytest.mark.parametrize("lat,ns,lon,ew", [
@@ -158,7 +161,7 @@ def test_days_from_civil_matches_calendar(y: int, m: int, d: int):
     assert n.days_from_civil(y, m, d) * 86400 == calendar.timegm((y, m, d, 0, 0, 0, 0, 0, 0))
 
 
-@pytest.mark.parametrize("talker", ["GP", "GN", "GL", "GA", "BD", "GB"])
+@pytest.mark.parametrize("talker", ["GP", "GN", "GL", "GA", "BD", "GB", "GQ", "GI"])
 def test_talkers_accepted(talker: str):
     p = n.NMEA()
     assert p.feed(rmc(talker=talker) + gga(talker=talker), 0)[0][0] == "fix"
@@ -184,27 +187,28 @@ def test_gsa_fix_type_and_dops():
     assert p.fix_type == 1 and p.pdop_c == 9999
 
 
-def test_jam_heuristic():
-    p = n.NMEA(jam_no_fix_ms=30000)
+def test_observe_reports_what_the_receiver_shows_and_decides_nothing():
+    p = n.NMEA()
+    assert p.observe(5000) == ("gnss", 5000, -1, 0, -1)       # never heard since boot
     p.feed(rmc() + gga(), 0)
-    lost = gga(t="123520.00", quality=0, sats=0, hdop="")
-    assert p.feed(lost, 1000) == [("gnss", "lost")]
-    for t in range(2000, 30000, 1000):
+    assert p.observe(500) == ("gnss", 500, 500, 8, -1)
+    lost = gga(t="123520.00", quality=0, sats=2, hdop="")
+    for t in range(1000, 31000, 1000):
         p.feed(lost, t)
-        assert p.jam_check(t) is None
-    p.feed(lost, 31000)
-    assert p.jam_check(31000) == ("gnss", "jammed")
-    assert p.jam_check(32000) is None                  # once per episode
-    assert p.status(32000) == (0, 32000, 1)
-    p.feed(rmc(t="130000.00") + gga(t="130000.00"), 40000)
-    assert p.jam_check(80000) is None                  # fixed again, then silent: not jamming
+    assert p.observe(31000) == ("gnss", 1000, 31000, 2, -1)   # alive, no fix, 2 satellites
+    assert p.observe(90000) == ("gnss", 60000, 90000, 2, -1)  # and then silent
 
 
-def test_silent_receiver_is_not_jamming():
+def test_observation_classified_by_the_core_thresholds():
+    """The same observation is jammed or lost depending on the core's config only."""
+    from firmware.core import config, gnss
     p = n.NMEA()
     p.feed(rmc() + gga(), 0)
-    p.feed(gga(t="123520.00", quality=0, sats=0, hdop=""), 1000)
-    assert p.jam_check(60000) is None
+    for t in range(1000, 31000, 1000):
+        p.feed(gga(t="123520.00", quality=0, sats=4, hdop=""), t)
+    seen = p.observe(31000)[1:]
+    assert gnss.classify(config.merge(None), *seen) == "lost"
+    assert gnss.classify(config.merge({"jam_max_sats": 4}), *seen) == "jammed"
 
 
 def test_poll_reads_uart():
@@ -215,3 +219,139 @@ def test_poll_reads_uart():
     assert p.poll(0) == []
     uart.feed(GGA_EX[20:])
     assert p.poll(0)[0][0] == "fix"
+
+
+# -- longer lines, fixes not from satellites, GNS -------------------------------------
+def test_gga_up_to_102_characters_gives_a_fix():
+    # MT3339 / SkyTraq style: more decimals, DGPS age and station: 92 characters
+    long_gga = sentence("GPGGA,123519.000,4807.038000,N,01131.000000,E,2,12,0.80,545.400,M,"
+                        "46.900,M,0000.0,0000")
+    assert len(long_gga) == 92
+    assert n.NMEA().feed(rmc(t="123519.000") + long_gga, 0)[0][0] == "fix"
+    pad = "," + "0" * (102 - len(long_gga) - 1)
+    longest = sentence(long_gga[1:-5].decode() + pad)
+    assert len(longest) == 102
+    assert n.NMEA().feed(rmc(t="123519.000") + longest, 0)[0][0] == "fix"
+    p = n.NMEA()
+    assert p.feed(rmc(t="123519.000") + sentence(longest[1:-5].decode() + "0"), 0) == []
+    assert p.dropped == 1
+
+
+@pytest.mark.parametrize("quality", [0, 6, 7, 8])
+def test_gga_quality_not_from_satellites_is_no_fix(quality: int):
+    p = n.NMEA()
+    assert p.feed(rmc() + gga(quality=quality), 0) == []
+    assert p.observe(1000)[2] == -1 and p.state == "lost"     # no fix since boot
+    assert p.bad == 0                                   # a valid sentence, just no fix
+
+
+@pytest.mark.parametrize("quality", [1, 2, 3, 4, 5])
+def test_gga_satellite_qualities_fix(quality: int):
+    assert n.NMEA().feed(rmc() + gga(quality=quality), 0)[0][0] == "fix"
+
+
+@pytest.mark.parametrize("mode,fix", [("A", True), ("D", True), ("F", True), ("R", True),
+                                      ("P", True), ("", True), ("E", False), ("M", False),
+                                      ("S", False), ("N", False), ("X", False)])
+def test_rmc_mode_decides_whether_a_fix_is_from_satellites(mode: str, fix: bool):
+    body = f"GNRMC,123519.00,A,4807.038,N,01131.000,E,0.0,0.0,230394,,,{mode}"
+    ev = n.NMEA().feed(sentence(body) + gga(talker="GN"), 0)
+    assert any(e[0] == "fix" for e in ev) is fix, ev
+
+
+def test_rmc_nav_status_field_does_not_veto():
+    # NMEA 4.10 adds a navigational status after the mode; u-blox always sends V there
+    body = "GNRMC,123519.00,A,4807.038,N,01131.000,E,0.0,0.0,230394,,,A,V"
+    assert n.NMEA().feed(sentence(body) + gga(), 0)[0][0] == "fix"
+
+
+def test_dead_reckoning_after_a_fix_does_not_renew_it():
+    p = n.NMEA()
+    assert p.feed(rmc() + gga(), 0)[0][0] == "fix"
+    dr = sentence("GPRMC,123520.00,A,4807.038,N,01131.000,E,0.0,0.0,230394,,,E")
+    assert p.feed(gga(t="123520.00", quality=6) + dr, 1000) == []
+    assert p.observe(5000)[2] == 5000                  # still counted from the real fix
+
+
+def gns(mode: str, t: str = "123519.00", sats: int = 8) -> bytes:
+    return sentence(f"GNGNS,{t},4807.038,N,01131.000,E,{mode},{sats:02d},0.9,545.4,46.9,,")
+
+
+@pytest.mark.parametrize("mode,fix", [("AN", True), ("NA", True), ("DD", True),
+                                      ("NN", False), ("AE", False), ("SS", False),
+                                      ("M", False)])
+def test_gns_mode_per_constellation(mode: str, fix: bool):
+    p = n.NMEA()
+    ev = p.feed(rmc(talker="GN") + gns(mode), 0)
+    assert any(e[0] == "fix" for e in ev) is fix, ev
+    assert p.bad == 0
+
+
+def test_gga_without_time_and_no_fix_is_lost_not_malformed():
+    p = n.NMEA()
+    assert p.feed(sentence("GPGGA,,,,,,0,,,,M,,M,,"), 0) == []
+    assert p.state == "lost" and p.bad == 0 and p.good == 1
+
+
+# -- GSV: satellites in view, strongest C/N0 ------------------------------------------
+def gsv(talker: str, total: int, num: int, in_view: int, sats: list[tuple[int, str]],
+        signal: str | None = None) -> bytes:
+    groups = "".join(f",{prn:02d},45,120,{snr}" for prn, snr in sats)
+    return sentence(f"{talker}GSV,{total},{num},{in_view:02d}{groups}"
+                    + ("" if signal is None else "," + signal))
+
+
+def test_gsv_cycle_gives_strongest_cn0_and_in_view():
+    p = n.NMEA()
+    assert (p.cn0_dbhz, p.in_view) == (-1, 0)                # no GSV yet: not reported
+    p.feed(gsv("GP", 2, 1, 6, [(1, "40"), (3, "47"), (6, "12"), (9, "")]), 0)
+    assert (p.cn0_dbhz, p.in_view) == (-1, 0)                # cycle not complete
+    p.feed(gsv("GP", 2, 2, 6, [(12, "31"), (17, "")]), 0)
+    assert (p.cn0_dbhz, p.in_view) == (47, 6)
+    p.feed(gsv("GL", 1, 1, 3, [(65, "50"), (66, "20"), (70, "")]), 0)
+    assert (p.cn0_dbhz, p.in_view) == (50, 9)                # talkers add up
+    p.feed(gsv("GL", 1, 1, 3, [(65, "22"), (66, "20"), (70, "")]), 1000)
+    assert (p.cn0_dbhz, p.in_view) == (47, 9)                # the last cycle replaces the old
+    assert p.bad == 0
+
+
+def test_gsv_jammed_sky_reports_zero_not_minus_one():
+    p = n.NMEA()
+    p.feed(gsv("GP", 1, 1, 4, [(1, ""), (3, ""), (6, ""), (9, "")]), 0)
+    assert (p.cn0_dbhz, p.in_view) == (0, 4)                 # satellites expected, none tracked
+    p.feed(sentence("GPGSV,1,1,00"), 0)
+    assert (p.cn0_dbhz, p.in_view) == (0, 0)
+
+
+def test_gsv_signal_ids_are_not_counted_twice():
+    # NMEA 4.10 (u-blox F9): one GSV cycle per signal, the signal id last
+    p = n.NMEA()
+    p.feed(gsv("GP", 1, 1, 4, [(1, "44"), (3, "41"), (6, "38"), (9, "30")], "1"), 0)
+    p.feed(gsv("GP", 1, 1, 2, [(1, "49"), (3, "33")], "6"), 0)
+    assert (p.cn0_dbhz, p.in_view) == (49, 4)
+
+
+def test_gsv_joined_mid_cycle_or_out_of_order_waits_for_the_next():
+    p = n.NMEA()
+    p.feed(gsv("GP", 3, 2, 9, [(1, "60")]) + gsv("GP", 3, 3, 9, [(2, "60")]), 0)
+    assert p.cn0_dbhz == -1
+    p.feed(gsv("GP", 3, 1, 9, [(1, "30")]) + gsv("GP", 3, 3, 9, [(2, "60")]), 0)
+    assert p.cn0_dbhz == -1                                  # message 2 missing
+    p.feed(gsv("GP", 2, 1, 5, [(1, "30")]) + gsv("GP", 2, 2, 5, [(2, "35")]), 0)
+    assert (p.cn0_dbhz, p.in_view) == (35, 5)
+
+
+@pytest.mark.parametrize("body", ["GPGSV,1,1,x4", "GPGSV,1,1,01,01,45,120,4x", "GPGSV,1",
+                                  "GPGSV,1,2,01,01,45,120,45", "GPGSV,0,0,01"])
+def test_malformed_gsv_is_counted_and_changes_nothing(body: str):
+    p = n.NMEA()
+    p.feed(gsv("GP", 1, 1, 1, [(1, "40")]), 0)
+    p.feed(sentence(body), 0)
+    assert (p.cn0_dbhz, p.in_view, p.bad) == (40, 1, 1)
+
+
+def test_observe_carries_the_gsv_cn0_and_the_gga_satellites():
+    p = n.NMEA()
+    p.feed(gsv("GP", 1, 1, 3, [(1, "41"), (3, "38"), (6, "")]), 0)
+    p.feed(rmc() + gga(sats=7), 0)
+    assert p.observe(1500) == ("gnss", 1500, 1500, 7, 41)

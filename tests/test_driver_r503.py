@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from fakes.fake_esp32 import FakeMachine
 from fakes.fake_machine import FakeClock
 from fakes.fake_r503 import FakeR503, Finger
 
 from firmware.drivers import r503 as r
+from firmware.ports.esp32.board import FAIL_AFTER, Hardware
 
 ALICE = Finger("alice", score=180)
 BOB = Finger("bob", score=90)
+SMUDGE = Finger("alice", score=180, collected=False)     # GenImg 0x03: bad touch
 
 
 def rig(**kw: object) -> tuple[FakeR503, r.R503]:
@@ -164,7 +167,7 @@ def test_bad_checksum_from_host_gets_code_01():
 
 
 EXPECTED_CLASS = {
-    0x01: r.PacketError, 0x02: r.NoFinger, 0x03: r.EnrollFail, 0x06: r.BadImage,
+    0x01: r.PacketError, 0x02: r.NoFinger, 0x03: r.BadImage, 0x06: r.BadImage,
     0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: r.EnrollFail,
     0x0B: r.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: r.FlashError,
     0x26: r.FingerTimeout,
@@ -185,7 +188,7 @@ def test_every_confirmation_code_is_a_named_error(code: int):
 
 def test_datasheet_names_of_key_codes():
     assert {c: r.CODES[c] for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
-        0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "enroll_fail",
+        0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "image_not_collected",
         0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
         0x18: "flash_error"}
 
@@ -204,3 +207,111 @@ def test_fail_next_only_once():
     with pytest.raises(r.BadImage):
         drv.gen_img()
     drv.gen_img()
+
+
+# -- library size from the module, bad touches ------------------------------------------
+def test_read_sys_para_decodes_the_basic_parameter_list():
+    fake, drv = rig(capacity=1000)
+    drv.verify_password()
+    assert drv.read_sys_para() == (0x0004, 0x0009, 1000, 3, 0xFFFFFFFF, 128, 57600)
+    # ReadSysPara as in the R503 manual: EF01 FFFFFFFF 01 0003 0F 0013
+    assert fake.uart.written.endswith(bytes.fromhex("ef01ffffffff0100030f0013"))
+
+
+def test_r307_library_of_1000_is_searched_to_the_last_page():
+    fake, drv = rig(capacity=1000)
+    fake.library[999] = "alice"
+    fake.finger = ALICE
+    assert drv.identify() == (999, 180)
+    assert drv.library_size() == 1000
+    assert fake.commands.count(r.READ_SYS_PARA) == 1         # read once, then kept
+    drv.identify()
+    assert fake.commands.count(r.READ_SYS_PARA) == 1
+
+
+def test_r503_library_of_200_is_searched_with_its_own_count():
+    fake, drv = rig(capacity=200)
+    fake.finger = ALICE
+    with pytest.raises(r.NotFound):
+        drv.identify()
+    search = bytes(fake.uart.written).rfind(bytes((0x04, 0x01)))
+    assert fake.uart.written[search + 2:search + 6] == bytes.fromhex("000000c8")
+
+
+def test_given_capacity_is_not_read_from_the_module():
+    fake = FakeR503(capacity=1000)
+    drv = r.R503(fake.uart, ticks_ms=FakeClock(step_us=1000).ticks_ms, timeout_ms=200,
+                 capacity=50)
+    fake.library[49] = "alice"
+    fake.finger = ALICE
+    assert drv.identify() == (49, 180)
+    assert r.READ_SYS_PARA not in fake.commands
+    with pytest.raises(r.BadPage):
+        drv.enroll(50)
+
+
+def test_short_system_parameters_are_a_packet_error():
+    fake, drv = rig()
+    fake.fail_next[r.READ_SYS_PARA] = 0x00                  # OK, but no parameter list
+    with pytest.raises(r.PacketError, match="system parameters have 0 bytes"):
+        drv.identify()
+
+
+def test_enroll_checks_the_page_against_the_module_library():
+    fake, drv = rig(capacity=1000)
+    fake.finger_script = [ALICE, None, ALICE]
+    drv.enroll(700)
+    assert fake.library == {700: "alice"}
+
+
+def test_image_not_collected_is_a_bad_touch():
+    fake, drv = rig()
+    fake.library[1] = "alice"
+    fake.finger_script = [SMUDGE]
+    fake.finger = ALICE
+    with pytest.raises(r.BadImage) as e:
+        drv.identify()
+    assert e.value.code == 0x03 and e.value.name == "image_not_collected"
+    assert drv.identify() == (1, 180)
+
+
+def test_enroll_waits_through_bad_touches():
+    fake, drv = rig()
+    fake.finger_script = [None, SMUDGE, ALICE, SMUDGE, None, SMUDGE, ALICE]
+    drv.enroll(4)
+    assert fake.library == {4: "alice"}
+
+
+def _board_with(fake: FakeR503) -> tuple[FakeMachine, Hardware]:
+    machine = FakeMachine()
+    machine.attach_uart(2, fake.uart)
+    cfg = {"finger": {"uart": 2, "tx": 17, "rx": 16, "touch": 39, "baud": 57600}}
+    machine.Pin(39).drive(1)                                 # a finger on the sensor
+    return machine, Hardware(cfg, machine, machine.clock.ticks_ms, machine.clock.ticks_us)
+
+
+def _polls(machine: FakeMachine, hw: Hardware, n: int) -> list[tuple]:
+    out = []
+    for _ in range(n):
+        machine.clock.advance(400_000)
+        out += hw.poll(0)
+    return out
+
+
+def test_bad_touches_in_a_row_never_raise_a_sensor_fault():
+    fake = FakeR503()
+    fake.library[3] = "alice"
+    machine, hw = _board_with(fake)
+    fake.finger_script = [SMUDGE] * (FAIL_AFTER + 2)
+    fake.finger = ALICE
+    events = _polls(machine, hw, FAIL_AFTER + 3)
+    assert not [e for e in events if e[0] == "fault"], events
+    assert ("finger", 3, 180) in events
+
+
+def test_a_dead_module_still_raises_the_fault():
+    fake = FakeR503()
+    machine, hw = _board_with(fake)
+    fake.force_code = 0x29                                   # sensor hardware error
+    events = _polls(machine, hw, FAIL_AFTER)
+    assert ("fault", "finger", False) in events

@@ -332,6 +332,49 @@ def test_card_presented_reaches_the_core(tmp_path: Path) -> None:
     assert rejects and "rfid" in rejects[-1]  # no permit loaded: refused, and audited
 
 
+class _Raises:
+    """A stand-in reader whose event() raises `exc` (what the real driver does)."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def event(self) -> tuple:
+        raise self.exc
+
+
+def test_failed_card_and_unknown_finger_are_fail_events_not_invented_credentials(
+        tmp_path: Path) -> None:
+    from firmware.drivers.mfrc522 import AuthError
+    from firmware.drivers.r503 import NotFound
+    r = Rig(tmp_path)
+    hw = r.app.hw
+    hw.rfid, hw.touch = _Raises(AuthError("bad MAC")), None
+    hw.finger = _Raises(NotFound(9, "not found"))
+    out: list[tuple] = []
+    hw._poll_rfid(out)
+    hw._poll_finger(out)
+    assert out == [("rfid_fail", "card failed authentication"),
+                   ("finger_fail", "finger not recognised")]
+    for ev in out:
+        r.device.local_event(ev, r.app.clock.mono(), r.app.clock.rtc())
+    rejects = [d for _, _, code, d, _ in r.audit_records() if code == "cred_reject"]
+    assert rejects[-2:] == ["rfid ignored: no_permit", "finger ignored: no_permit"]
+
+
+def test_board_settle_time_is_the_cores_config() -> None:
+    assert B.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"]}
+    assert B.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
+
+
+def test_gnss_observation_reaches_the_core_which_says_lost(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    assert r.app.hw.gnss is not None, r.app.hw.log
+    r.advance_ms(5000)                     # the receiver never said anything
+    r.app.drivers_step()
+    gnss = [d for _, _, code, d, _ in r.audit_records() if code == "gnss"]
+    assert gnss and gnss[-1].startswith("lost silent_ms="), gnss
+
+
 def test_enclosure_opened_latches_tamper(tmp_path: Path) -> None:
     r = Rig(tmp_path)
     sw = r.machine.pins[BOARD["tamper"]["switch"]]

@@ -573,7 +573,10 @@ def test_stimulus_kinds_map_to_the_core_events() -> None:
     cases = {
         "fix": ({"lat_e7": 1, "lon_e7": -2, "hacc_m": 3, "utc_s": None},
                 (events.FIX, 1, -2, 3, None)),
-        "gnss": ({"status": "jammed"}, (events.GNSS, "jammed")),
+        "gnss": ({"silent_ms": 200, "nofix_ms": -1, "sats": 0, "cn0_dbhz": 31},
+                 (events.GNSS, 200, -1, 0, 31)),
+        "rfid_fail": ({"why": "read failed"}, (events.RFID_FAIL, "read failed")),
+        "finger_fail": ({"why": "no match"}, (events.FINGER_FAIL, "no match")),
         "rfid": ({"cred": "04a1", "rtt_us": 900, "strong": True},
                  (events.RFID, "04a1", 900, True)),
         "finger": ({"template": 3, "score": 120}, (events.FINGER, 3, 120)),
@@ -761,7 +764,7 @@ def _message_inputs() -> dict:
     stim = {
         "fix": {"lat_e7": 487654321, "lon_e7": -1223456789, "hacc_m": 4, "utc_s": 1767300000},
         "nmea": {"sentence": "$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47"},
-        "gnss": {"status": "jammed"},
+        "gnss": {"silent_ms": 200, "nofix_ms": 31000, "sats": 2, "cn0_dbhz": -1},
         "rfid": {"cred": "04a1b2c3d4", "rtt_us": 1200, "strong": True},
         "finger": {"template": 3, "score": 142},
         "grip": {"held": True},
@@ -770,6 +773,8 @@ def _message_inputs() -> dict:
         "time": {"utc_s": 1767300000},
         "actpos": {"locked": True},
         "fault": {"sensor": "rfid", "ok": False},
+        "rfid_fail": {"why": "card failed authentication"},
+        "finger_fail": {"why": "finger not recognised"},
     }
     for i, (kind, f) in enumerate(stim.items()):
         msgs.append(_msg("STIMULUS " + kind, m.STIMULUS, 20 + i, {"kind": kind, **f}, 20 + i))

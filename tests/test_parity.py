@@ -26,7 +26,7 @@ def vm():
 def test_there_are_vectors_for_every_rule_family() -> None:
     names = {p.stem for p in VECTORS}
     assert {"core_unlock_relock", "core_permits", "core_lockout", "core_tamper_battery",
-            "core_gnss_profiles", "core_time"} <= names
+            "core_gnss_profiles", "core_time", "core_actuator"} <= names
 
 
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)

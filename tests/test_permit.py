@@ -356,3 +356,42 @@ def test_micropython_decodes_like_cpython() -> None:
         except P.PermitError as e:
             want.append(str(e))
     assert got == want
+
+
+# -- the factor rule mapping (defined once, here) --------------------------------------
+
+@pytest.mark.parametrize(("rule", "factors", "k", "want"), [
+    ("any", ["rfid"], None, (P.MODE_ANY, P.F_RFID, 1)),
+    ("any", ["rfid", "finger"], None, (P.MODE_ANY, P.F_RFID | P.F_FINGER, 1)),
+    ("all", ["finger", "rfid"], None, (P.MODE_ALL, P.F_RFID | P.F_FINGER, 2)),
+    ("k-of-n", ["rfid", "finger"], 1, (P.MODE_KOFN, P.F_RFID | P.F_FINGER, 1)),
+])
+def test_factor_rule_gives_what_the_permit_decoder_accepts(rule: str, factors: list[str],
+                                                          k: int | None, want: tuple) -> None:
+    assert P.factor_rule(rule, factors, k) == want
+    mode, mask, kk = want
+    holder = (1, ("04A1B2C3",) if mask & P.F_RFID else (), (3,) if mask & P.F_FINGER else ())
+    fields = dict(SPEC_FIELDS, rule_mode=mode, factor_mask=mask, k=kk, holders=[holder])
+    p = P.decode(P.encode(fields, KEY), KEY)
+    assert (p.rule_mode, p.factor_mask, p.k) == want
+
+
+@pytest.mark.parametrize(("rule", "factors", "k", "words"), [
+    ("any", [], None, "at least one factor"),
+    ("any", ["iris"], None, "unknown factor 'iris'"),
+    ("most", ["rfid"], None, "expected any, all or k-of-n"),
+    ("k-of-n", ["rfid", "finger"], 3, "1 <= k <= 2"),
+    ("k-of-n", ["rfid"], None, "1 <= k <= 1"),
+])
+def test_factor_rule_refuses_nonsense_naming_it(rule: str, factors: list[str],
+                                                k: int | None, words: str) -> None:
+    with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+        P.factor_rule(rule, factors, k)
+
+
+def test_factor_constants_are_defined_once() -> None:
+    """The core's credential checks use protocols.permit's factor bits, not copies."""
+    from firmware.core import creds
+    assert creds.F_RFID is P.F_RFID and creds.F_FINGER is P.F_FINGER
+    src = (Path(__file__).resolve().parent.parent / "firmware" / "core" / "creds.py").read_text()
+    assert "F_RFID =" not in src and "F_FINGER =" not in src

@@ -107,7 +107,7 @@ def controller_run() -> tuple[tuple[bytes, ...], bytes]:
     r.at(500, ("grip", False))
     for _ in range(3):
         r.at(200, ("rfid", "04000000", 900, True))
-    r.at(1000, ("gnss", "jammed"))
+    r.at(1000, ("gnss", 200, 40_000, 1, -1))  # jammed
     r.at(1000, ("battery", 3400))
     r.advance(1000)
     r.reboot()                           # records after the last persist must still chain
@@ -121,7 +121,7 @@ def controller_run() -> tuple[tuple[bytes, ...], bytes]:
     r.advance(2000)
     r.reboot()
     r.send(("rfid", HOLDER1_RFID, 1000, True))
-    return tuple(r.records), r.c.chain.head
+    return tuple(r.records), r.c.audit_head
 
 
 def test_controller_chain_verifies_clean_across_reboots() -> None:
@@ -213,9 +213,10 @@ def test_persisted_head_follows_the_chain() -> None:
     r = Rig()
     r.ready()
     r.unlock()
-    for ev in [("gnss", "lost"), ("gnss", "ok"), ("battery", 3400), ("grip", True),
+    for ev in [("gnss", 5000, 5000, 0, -1), ("gnss", 100, 100, 9, 40), ("battery", 3400),
+               ("grip", True),
                ("grip", False), ("permit", make_permit(1))]:
         r.at(300, ev)
         assert r.blob is not None
         st_ = state.decode(r.blob)
-        assert (st_.audit_seq, st_.audit_head) == (r.c.chain.seq, r.c.chain.head), ev
+        assert (st_.audit_seq, st_.audit_head) == (r.c.audit_seq, r.c.audit_head), ev

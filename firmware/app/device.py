@@ -46,7 +46,7 @@ from firmware.core import events as E
 from firmware.core import recovery
 from firmware.core import state as _state
 from firmware.core.controller import LockController
-from protocols import audit as _audit
+from firmware.core.host import Host
 from protocols import frame as F
 from protocols import messages as M
 
@@ -57,7 +57,7 @@ MAX_TEXT = 160            # longest ERROR message / log text sent (they may quot
 MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
 
 
-class Device:
+class Device(Host):
     """One lock application: wire protocol in and out, the core, storage."""
 
     def __init__(self, device_id, key, mode, store, ticks_us=None, fw_version="0.1.0",
@@ -71,16 +71,13 @@ class Device:
         self.ticks_us = ticks_us
         self.fw_version = fw_version
         self.runtime = runtime
-        self.ctl = LockController(device_id, key, config)
-        self.locked = True
-        self.wake_at = None
+        Host.__init__(self, LockController(device_id, key, config))
         self.reboot_requested = False
         self.actuator_hook = None
         self.rtc_hook = None
         self.indicate_hook = None
         self.answer_hook = None
         self.audit_events = True
-        self.rtc_offset = 0       # software RTC correction when there is no rtc_hook
         self.frame_errors = 0
         self.faults = 0
         self._decoders = {}
@@ -93,7 +90,7 @@ class Device:
         self._last_tick = 0
         self._lost_seen = 0
         self._nmea = None
-        self._raw_rtc = 0
+        self._mono = 0            # mono_ms of the event being carried
         self._fix_utc = None      # (lat, lon, utc_s) of the last fix event
 
     # -- helpers -------------------------------------------------------------------------
@@ -115,7 +112,7 @@ class Device:
     @property
     def counter(self):
         """The last accepted sealed-command counter (persisted as cmd_floor)."""
-        return self.ctl.st.cmd_floor
+        return self.ctl.counter
 
     # -- boot ------------------------------------------------------------------------------
     def boot(self, mono_ms, rtc_s, cause):
@@ -192,54 +189,55 @@ class Device:
 
     # -- the core and its actions ----------------------------------------------------------
     def _run(self, ev, mono_ms, rtc_s):
-        self._raw_rtc = rtc_s
         if type(ev) is tuple and len(ev) > 4 and ev[0] == E.FIX:
             self._fix_utc = (ev[1], ev[2], ev[4])
-        acts = self.ctl.handle(ev, mono_ms, rtc_s + self.rtc_offset)
-        for i in range(len(acts)):
-            self._act(acts, i, mono_ms)
+        self._mono = mono_ms
+        self.handle(ev, mono_ms, rtc_s)
         self._set_wake()
         self._note_lost()
 
-    def _act(self, acts, i, mono_ms):
-        a = acts[i]
-        k = a[0]
-        if k == E.ACTUATE:
-            self._drive(a[1])
-            lat = (self._now_us() - self._t0) & TICKS_MASK
-            self._event({"kind": "actuate", "locked": a[1], "device_ms": mono_ms,
-                         "latency_us": lat, "reason": _reason(acts, i, a[1])})
-        elif k == E.AUDIT:
-            self.store.append_audit(a[1])
-            if self.audit_events:
-                self._event({"kind": "audit", "seq": struct.unpack_from(">I", a[1], 0)[0]})
-        elif k == E.PERSIST:
-            self.store.save_state(a[1])
-        elif k == E.WAKE:
-            self._core_wake = a[1]
-        elif k == E.ANSWER:
-            self._answers.append((a[1], a[2]))
-        elif k == E.INDICATE:
-            if self.indicate_hook is not None:
-                self.indicate_hook(a[1])
-            self._event({"kind": "indicate", "what": a[1], "device_ms": mono_ms})
-        elif k == E.SET_RTC:
-            self._set_rtc(a[1], self._raw_rtc)
-        elif k == E.RESULT:
-            self._results.append(a)
+    # -- Host: what this device does with each core action ---------------------------------
+    def actuate(self, locked, reason, mono_ms):
+        self._drive(locked)
+        lat = (self._now_us() - self._t0) & TICKS_MASK
+        self._event({"kind": "actuate", "locked": locked, "device_ms": mono_ms,
+                     "latency_us": lat, "reason": reason})
 
-    def _drive(self, locked):
-        self.locked = locked
-        if self.actuator_hook is not None:
-            self.actuator_hook(locked)
+    def audit(self, record):
+        self.store.append_audit(record)
+        if self.audit_events:
+            self._event({"kind": "audit", "seq": struct.unpack_from(">I", record, 0)[0]})
 
-    def _set_rtc(self, utc_s, rtc_s):
+    def persist(self, blob):
+        self.store.save_state(blob)
+
+    def wake(self, at_ms):
+        self._core_wake = at_ms
+        self._set_wake()
+
+    def answer(self, at_ms, ok):
+        self._answers.append((at_ms, ok))
+
+    def indicate(self, what):
+        if self.indicate_hook is not None:
+            self.indicate_hook(what)
+        self._event({"kind": "indicate", "what": what, "device_ms": self._mono})
+
+    def set_rtc(self, utc_s, rtc_s):
         # With an rtc_hook the port owns the RTC (its next rtc_s readings include the
         # change); without one, the correction is kept here as an offset.
         if self.rtc_hook is not None:
             self.rtc_hook(utc_s)
         else:
-            self.rtc_offset = utc_s - rtc_s
+            Host.set_rtc(self, utc_s, rtc_s)
+
+    def result(self, ok, message):
+        self._results.append((ok, message))
+
+    def _drive(self, locked):
+        self.locked = locked
+        if self.actuator_hook is not None:
+            self.actuator_hook(locked)
 
     def _set_wake(self):
         w = self._core_wake
@@ -264,10 +262,12 @@ class Device:
                 raise M.MessageError("STIMULUS is refused in field mode", M.E_MODE)
             if typ == M.REBOOT and self.mode != "dev":
                 raise M.MessageError("REBOOT is refused in %s mode" % self.mode, M.E_MODE)
-            typ, seq, f = M.decode_msg(fr, self.key, self.ctl.st.cmd_floor, True)
+            typ, seq, f = M.decode_msg(fr, self.key, self.ctl.counter, True)
             c = f.get("counter")  # type: ignore  # (a checked map: dict)
-            if c is not None:
-                self._accept_counter(c)
+            self._results = []
+            # the core's new floor is persisted before acting (a failed write raises)
+            if c is not None and not self.accept_counter(c, mono_ms, rtc_s):
+                raise M.MessageError(self._results[-1][1], M.E_REFUSED)
             self._results = []
             self._dispatch(typ, seq, f, mono_ms, rtc_s)
         except Exception as exc:  # every failure is one ERROR reply naming it
@@ -282,23 +282,6 @@ class Device:
             self._send(M.ERROR, seq, f)
         except Exception:
             self._send(M.ERROR, seq, {"code": M.E_INTERNAL, "message": "unreportable error"})
-
-    def _accept_counter(self, counter):
-        ctl = self.ctl
-        if ctl.damaged:
-            raise M.MessageError("state damaged: only an authority reset (TAMPER_RESET) is "
-                                 "accepted", M.E_REFUSED)
-        st = ctl.st
-        old = st.cmd_floor
-        st.cmd_floor = counter
-        st.audit_seq = ctl.chain.seq
-        st.audit_head = ctl.chain.head
-        st.time_floor = ctl.clock.floor
-        try:
-            self.store.save_state(_state.encode(st))  # persist before acting
-        except Exception:
-            st.cmd_floor = old
-            raise
 
     def _dispatch(self, typ, seq, f, mono_ms, rtc_s):
         if typ == M.INFO:
@@ -328,8 +311,8 @@ class Device:
 
     def _reply_result(self, seq):
         for r in self._results:
-            if not r[1]:
-                self._send(M.ERROR, seq, {"code": M.E_REFUSED, "message": r[2]})
+            if not r[0]:
+                self._send(M.ERROR, seq, {"code": M.E_REFUSED, "message": r[1]})
                 return
         self._send(M.OK, seq, {})
 
@@ -346,7 +329,7 @@ class Device:
     def _stimulus(self, seq, f, mono_ms, rtc_s):
         kind = f["kind"]
         if kind == "time":
-            self._set_rtc(f["utc_s"], rtc_s)
+            self.set_rtc(f["utc_s"], rtc_s)
             # the core sees the new time at once (a rollback relocks now, not at a tick)
             self._run((E.TICK,), mono_ms, f["utc_s"] - self.rtc_offset)
             self._send(M.OK, seq, {})
@@ -356,6 +339,7 @@ class Device:
                 from firmware.drivers.nmea import NMEA
                 self._nmea = NMEA()
             evs = self._nmea.feed((f["sentence"].strip() + "\r\n").encode(), mono_ms)
+            evs.append(self._nmea.observe(mono_ms))  # what the receiver shows now
         else:
             evs = (M.stimulus_event(f),)
         for ev in evs:
@@ -407,21 +391,3 @@ class Device:
         """Device-side counters (not in STATUS_REPLY v1): bad chunks, faults, lost audit."""
         return {"frame_errors": self.frame_errors, "faults": self.faults,
                 "audit_lost": getattr(self.store, "lost", 0)}
-
-
-def _reason(acts, i, locked):
-    """Why an ACTUATE at acts[i] happened, from the audit record the core emits with it."""
-    for j in range(i + 1, len(acts)):
-        a = acts[j]
-        if a[0] == E.AUDIT:
-            rec = a[1]
-            code = _audit.CODES[rec[8] - 1] if 0 < rec[8] <= len(_audit.CODES) else ""
-            if code == "relock":
-                d = bytes(rec[10:10 + rec[9]]).decode()
-                return d[7:] if d.startswith("reason=") else d
-            if code == "unlock":
-                return "authorised"
-            if code == "boot":
-                return "boot"
-            break
-    return "locked" if locked else "authorised"

@@ -18,6 +18,11 @@ DEFAULTS = {
     "battery_low_mv": 3500,     # warn
     "battery_critical_mv": 3300,  # fail profile applies
     "floor_interval_s": 300,    # persist the time floor at least this often
+    "actuator_settle_ms": 300,  # the bolt may take this long to reach a commanded position
+    "gnss_silent_s": 3,         # receiver silent (or without fix) longer: GNSS lost
+    "jam_no_fix_s": 30,         # no fix this long (after one) with few satellites: jammed
+    "jam_max_sats": 3,          # ... at most this many satellites used
+    "jam_cn0_max": 30,          # ... and none heard above this C/N0 (dB-Hz), if reported
 }
 
 

@@ -4,14 +4,14 @@
 
 from firmware.core import clock as _clock
 from firmware.core import config as _config
-from firmware.core import creds, geo
+from firmware.core import creds, geo, gnss
 from firmware.core import events as E
 from firmware.core import state as _state
 from protocols import audit as _audit
 from protocols import permit as _permit
 
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
-_SOURCES = ("enclosure", "magnet", "actuator")
+_SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 
 
 class LockController:
@@ -41,6 +41,8 @@ class LockController:
         self.open_until = 0
         self.grip = False
         self.waived = (False, ())
+        self.cmd_at = 0          # mono_ms of the last ACTUATE
+        self.sensed = None       # last ACTPOS (sensed bolt position), None: no sensor
         self._wake = None
         self._out = None
         self.now = 0
@@ -157,6 +159,7 @@ class LockController:
     # -- after every event -----------------------------------------------------------
     def _settle(self):
         out = self._out
+        self._check_actuator()  # first: a forced bolt latches before any unlock decision
         if self.pending is not None and self.now >= self.pending[0]:
             at, holder = self.pending
             self.pending = None
@@ -176,10 +179,9 @@ class LockController:
         self._schedule()
 
     def _open(self, holder):
-        self.locked = False
         self.factors = {}
         self.open_until = self.now + self.permit.max_unlock_s * 1000
-        self._out.append((E.ACTUATE, False))
+        self._actuate(False, "authorised")
         self._out.append((E.INDICATE, "ready"))
         detail = "holder=%d serial=%d" % (holder, self.permit.serial)
         if self.waived[0] and self.waived[1]:
@@ -197,10 +199,29 @@ class LockController:
         """Lock now and audit why (no-op when already locked)."""
         if self.locked:
             return
-        self.locked = True
-        self._out.append((E.ACTUATE, True))
+        self._actuate(True, why)
         self._out.append((E.INDICATE, "locked"))
         self._audit("relock", "reason=" + why)
+
+    def _actuate(self, locked, reason):
+        self.locked = locked
+        self.cmd_at = self.now
+        self._out.append((E.ACTUATE, locked, reason))
+
+    def _check_actuator(self):
+        """Compare the sensed bolt position with the command once it had time to settle:
+        open while locked is forcing (tamper latch); locked while open is a malfunction
+        (the bolt is stuck locked: audited, the command follows the bolt)."""
+        pos = self.sensed
+        if pos is None or pos == self.locked \
+                or self.now - self.cmd_at < self.cfg["actuator_settle_ms"]:
+            return
+        if self.locked:
+            self._latch("actuator")
+        else:
+            self._audit("actuator", "stuck locked: sensed locked %d ms after unlock"
+                        % (self.now - self.cmd_at))
+            self.relock(E.R_ACTUATOR)
 
     def _save(self):
         st = self.st
@@ -215,6 +236,10 @@ class LockController:
         at = None
         if self.pending is not None and self.pending[0] > now:
             at = self.pending[0]
+        if self.sensed is not None and self.sensed != self.locked:
+            t = self.cmd_at + self.cfg["actuator_settle_ms"]  # classify the bolt then
+            if t > now and (at is None or t < at):
+                at = t
         if not self.locked:
             due = [self.open_until]
             if self.fix is not None:
@@ -225,7 +250,7 @@ class LockController:
             for t in due:
                 if t > now and (at is None or t < at):
                     at = t
-        if at is not None and at != self._wake:
+        if at != self._wake:  # None: what was announced is no longer due
             self._out.append((E.WAKE, at))
         self._wake = at
 
@@ -234,8 +259,7 @@ class LockController:
         blob, cause = ev[1], ev[2]
         if self.booted:
             raise ValueError("already booted: build a new controller to reboot")
-        self.locked = True
-        self._out.append((E.ACTUATE, True))
+        self._actuate(True, "boot")
         self.booted = True
         if blob is not None:  # an empty record is a truncated one, not a first boot
             self._restore(blob, ev[3] if len(ev) > 3 else None)
@@ -368,15 +392,21 @@ class LockController:
                 self._out.append((E.SET_RTC, change[1]))
 
     def on_gnss(self, ev):
-        status = ev[1]
-        if status not in ("ok", "lost", "jammed"):
-            raise ValueError("gnss status must be ok, lost or jammed")
-        self._gnss_status(status)
+        silent, nofix, sats, cn0 = ev[1], ev[2], ev[3], ev[4]
+        if type(silent) is not int or type(nofix) is not int or type(sats) is not int \
+                or type(cn0) is not int:
+            raise TypeError("gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)")
+        if silent < 0 or nofix < -1 or sats < 0 or cn0 < -1:
+            raise ValueError("gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
+                             "sats >= 0, cn0_dbhz >= -1)")
+        status = gnss.classify(self.cfg, silent, nofix, sats, cn0)
+        self._gnss_status(status, " silent_ms=%d nofix_ms=%d sats=%d cn0=%d"
+                          % (silent, nofix, sats, cn0))
 
-    def _gnss_status(self, status):
+    def _gnss_status(self, status, why=""):
         if status != self.gnss:
             self.gnss = status
-            self._audit("gnss", status)
+            self._audit("gnss", status + why)
 
     def on_rfid(self, ev):
         cred, rtt, strong = ev[1], ev[2], ev[3]
@@ -390,14 +420,38 @@ class LockController:
             raise TypeError("finger needs (template:int, score:int)")
         self._credential(creds.F_FINGER, "finger", tid, score, None)
 
+    def on_rfid_fail(self, ev):
+        self._failed_read("rfid", ev[1])
+
+    def on_finger_fail(self, ev):
+        self._failed_read("finger", ev[1])
+
+    def _failed_read(self, name, why):
+        """A presentation the sensor could not turn into a credential: a failed attempt."""
+        if type(why) is not str:
+            raise TypeError("%s_fail needs why:str" % name)
+        at = self.now + self.cfg["answer_ms"]
+        if self._ignored(name, at):
+            return
+        self._audit("cred_reject", "%s failed: %s" % (name, why))
+        self._out.append((E.ANSWER, at, False))
+        self._failure()
+
+    def _ignored(self, name, at):
+        """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
+        answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
+        # E.R_LOCKOUT in self.reasons(), without building every other reason
+        locked_out = self.clock.trusted(self.rtc) and self.wall() < self.st.lockout_until
+        if self.permit is None or locked_out or self.st.tamper or self.damaged:
+            self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
+            self._out.append((E.ANSWER, at, False))
+            return True
+        return False
+
     def _credential(self, factor, name, ident, q, strong):
         at = self.now + self.cfg["answer_ms"]
         p = self.permit
-        # E.R_LOCKOUT in self.reasons(), without building every other reason
-        locked_out = self.clock.trusted(self.rtc) and self.wall() < self.st.lockout_until
-        if p is None or locked_out or self.st.tamper or self.damaged:
-            self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
-            self._out.append((E.ANSWER, at, False))
+        if self._ignored(name, at):
             return
         if factor == creds.F_RFID:
             holder, why = creds.check_rfid(p, self.cfg, ident, q, strong)
@@ -450,8 +504,7 @@ class LockController:
         pos_locked = ev[1]
         if type(pos_locked) is not bool:
             raise TypeError("actpos needs locked:bool")
-        if self.locked and not pos_locked:
-            self._latch("actuator")
+        self.sensed = pos_locked  # classified against the command in _check_actuator
 
     def on_tamper(self, ev):
         source = ev[1]
@@ -493,6 +546,39 @@ class LockController:
         else:
             self.faulty[key] = True
 
+    # -- the public face besides handle/status/reasons/locked ----------------------------
+    @property
+    def audit_seq(self):
+        """Sequence number of the last audit record emitted."""
+        return self.chain.seq
+
+    @property
+    def audit_head(self):
+        """Hash of the last audit record emitted (the chain head)."""
+        return self.chain.head
+
+    @property
+    def counter(self):
+        """The last accepted sealed-command counter (the anti-replay floor)."""
+        return self.st.cmd_floor
+
+    def accept_counter(self, counter):
+        """Accept the counter of a sealed command before the host acts on it: returns
+        [PERSIST] with the new floor (write it first; a failed write means: do not act),
+        or [RESULT False] when refused (a damaged state record is kept for the authority
+        reset, so only the reset token is accepted; a counter not above the floor)."""
+        self._out = out = []
+        if self.damaged:
+            out.append((E.RESULT, False, "state damaged: only an authority reset "
+                        "(TAMPER_RESET) is accepted"))
+        elif type(counter) is not int or counter <= self.st.cmd_floor:
+            out.append((E.RESULT, False, "replayed counter %r (last %d)"
+                        % (counter, self.st.cmd_floor)))
+        else:
+            self.st.cmd_floor = counter
+            self._save()
+        return out
+
     def status(self):
         """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
         p = self.permit
@@ -529,7 +615,9 @@ _HANDLERS = {
     E.FIX: LockController.on_fix,
     E.GNSS: LockController.on_gnss,
     E.RFID: LockController.on_rfid,
+    E.RFID_FAIL: LockController.on_rfid_fail,
     E.FINGER: LockController.on_finger,
+    E.FINGER_FAIL: LockController.on_finger_fail,
     E.GRIP: LockController.on_grip,
     E.ACTPOS: LockController.on_actpos,
     E.TAMPER: LockController.on_tamper,

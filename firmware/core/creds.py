@@ -1,7 +1,6 @@
 # Credential checks (rule 3) and the failure lockout (rule 5).
 
-F_RFID = 1
-F_FINGER = 2
+from protocols.permit import F_FINGER, F_RFID
 
 
 def check_rfid(permit, cfg, cred, rtt_us, strong):

@@ -19,22 +19,35 @@ BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail])
 TICK = "tick"            # (TICK,)  periodic, and when a WAKE action asks for it
 PERMIT = "permit"        # (PERMIT, token:bytes)  permit, recall or authority reset
 FIX = "fix"              # (FIX, lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)
-GNSS = "gnss"            # (GNSS, status:str)  "lost" | "jammed" | "ok"
+GNSS = "gnss"            # (GNSS, silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)
+                         #   what the receiver driver observed: ms since the receiver last
+                         #   sent anything; ms since its last valid fix (-1: none since
+                         #   boot); satellites used; strongest C/N0 from GSV (-1: not
+                         #   reported). The core classifies ok / lost / jammed (gnss.py).
 RFID = "rfid"            # (RFID, cred_id:str hex, rtt_us:int, strong:bool)
+RFID_FAIL = "rfid_fail"  # (RFID_FAIL, why:str)  a card failed authentication / read failed
 FINGER = "finger"        # (FINGER, template_id:int, score:int)
+FINGER_FAIL = "finger_fail"  # (FINGER_FAIL, why:str)  a finger nobody enrolled
+                         #   both count as failed attempts (lockout) like a refused credential
 GRIP = "grip"            # (GRIP, held:bool)
-ACTPOS = "actpos"        # (ACTPOS, locked:bool)  actuator position sense
-TAMPER = "tamper"        # (TAMPER, source:str)  "enclosure" | "magnet" | "actuator"
+ACTPOS = "actpos"        # (ACTPOS, locked:bool)  sensed bolt position, on every change; the
+                         #   core compares it with its command after actuator_settle_ms:
+                         #   open while commanded locked = tamper latch "actuator"; locked
+                         #   while commanded open = fault (bolt stuck locked), audited
+TAMPER = "tamper"        # (TAMPER, source:str)  "enclosure" | "magnet"
 BATTERY = "battery"      # (BATTERY, millivolts:int)
 FAULT = "fault"          # (FAULT, sensor:str, ok:bool)  "rfid" | "finger" | "gnss" | "actuator"
 
-EVENT_KINDS = (BOOT, TICK, PERMIT, FIX, GNSS, RFID, FINGER, GRIP, ACTPOS, TAMPER,
-               BATTERY, FAULT)
+EVENT_KINDS = (BOOT, TICK, PERMIT, FIX, GNSS, RFID, RFID_FAIL, FINGER, FINGER_FAIL, GRIP,
+               ACTPOS, TAMPER, BATTERY, FAULT)
 
 # -- actions ------------------------------------------------------------------
-ACTUATE = "actuate"      # (ACTUATE, locked:bool)  drive the lock now
+ACTUATE = "actuate"      # (ACTUATE, locked:bool, reason:str)  drive the lock now; reason:
+                         #   "boot", "authorised", or the relock record's reason (e.g.
+                         #   "timeout", "grip_released", "tamper_magnet", "a,b" joined)
 ANSWER = "answer"        # (ANSWER, at_ms:int, ok:bool)  signal a credential result at at_ms
-WAKE = "wake"            # (WAKE, at_ms:int)  call handle((TICK,), ...) no later than at_ms
+WAKE = "wake"            # (WAKE, at_ms:int|None)  call handle((TICK,), ...) no later than
+                         #   at_ms; None: nothing is due any more (cancels the last WAKE)
 PERSIST = "persist"      # (PERSIST, state_blob:bytes)  write the persistent record
 AUDIT = "audit"          # (AUDIT, record:bytes)  append to the audit log
 INDICATE = "indicate"    # (INDICATE, what:str)  "ready" | "denied" | "lockout" | "battery_low"
@@ -43,7 +56,7 @@ SET_RTC = "set_rtc"      # (SET_RTC, utc_s:int)  set the board RTC to utc_s now 
                          #   trusted GNSS time); hosts must apply it: later rtc_s readings
                          #   are expected to include it
 RESULT = "result"        # (RESULT, ok:bool, message:str)  outcome of a PERMIT token (load,
-                         #   recall, reset) for the host to report back
+                         #   recall, reset) or of accept_counter, for the host to report back
 
 # -- reasons the lock is held locked (status and audit text) --------------------
 R_NO_PERMIT = "no_permit"

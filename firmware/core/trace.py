@@ -5,12 +5,13 @@
 # Vector: {"device_id", "master_hex", "config": {...}, "tokens": {name: permit fields},
 #          "steps": [[mono_ms, rtc_s, kind, args...] | ["reboot", mono_ms, rtc_s, cause]
 #                    | ["corrupt"]]}
-# Like a host, the runner applies SET_RTC actions: later RTC readings move with them.
+# The runner is a Host (host.py): SET_RTC moves later RTC readings, as on a board.
 # An argument "@name" is the token `name` encoded on this runtime; "hex:..." is bytes.
 
 import binascii
 
 from firmware.core.controller import LockController
+from firmware.core.host import Host
 from protocols import crypto, permit
 
 
@@ -41,6 +42,46 @@ def _arg(v, tokens):
     return v
 
 
+class _Tracer(Host):
+    """A host that prints every action it carries, as a trace line of step `i`."""
+
+    def __init__(self, ctl, emit):
+        Host.__init__(self, ctl)
+        self.emit = emit
+        self.i = 0
+        self.blob = None
+
+    def _line(self, *act):
+        self.emit(_text([self.i] + list(act)))
+
+    def actuate(self, locked, reason, mono_ms):
+        self._line("actuate", locked, reason)
+
+    def persist(self, blob):
+        self.blob = blob
+        self._line("persist", blob)
+
+    def audit(self, record):
+        self._line("audit", record)
+
+    def answer(self, at_ms, ok):
+        self._line("answer", at_ms, ok)
+
+    def wake(self, at_ms):
+        Host.wake(self, at_ms)
+        self._line("wake", at_ms)
+
+    def indicate(self, what):
+        self._line("indicate", what)
+
+    def set_rtc(self, utc_s, rtc_s):
+        Host.set_rtc(self, utc_s, rtc_s)
+        self._line("set_rtc", utc_s)
+
+    def result(self, ok, message):
+        self._line("result", ok, message)
+
+
 def run(vector, emit=None):
     """Run one vector dict; pass each trace line to `emit`, or return them as a list."""
     master = binascii.unhexlify(vector["master_hex"])
@@ -57,26 +98,21 @@ def run(vector, emit=None):
     lines = []
     if emit is None:
         emit = lines.append
-    ctl = LockController(dev, key, cfg)
-    blob = None
-    adj = 0  # what SET_RTC actions moved the simulated RTC by, as a host would
+    host = _Tracer(LockController(dev, key, cfg), emit)
     for i, step in enumerate(vector["steps"]):
-        if step[0] == "reboot":
-            ctl = LockController(dev, key, cfg)
-            adj = 0  # a reboot step gives the RTC reading itself
+        if step[0] == "reboot":  # a new controller; the reboot step gives the RTC itself
+            blob = host.blob
+            host = _Tracer(LockController(dev, key, cfg), emit)
+            host.blob = blob
             step = [step[1], step[2], "boot", blob, step[3]]
         elif step[0] == "corrupt":
-            blob = blob[:-1] + bytes([blob[-1] ^ 1])
+            b = host.blob
+            host.blob = b[:-1] + bytes([b[-1] ^ 1])
             emit(_text([i, "corrupted"]))
             continue
-        ev = tuple([step[2]] + [_arg(a, tokens) for a in step[3:]])
-        for act in ctl.handle(ev, step[0], step[1] + adj):
-            if act[0] == "persist":
-                blob = act[1]
-            elif act[0] == "set_rtc":
-                adj = act[1] - step[1]
-            emit(_text([i] + list(act)))
-    emit(_text(["status", ctl.status()]))
+        host.i = i
+        host.handle(tuple([step[2]] + [_arg(a, tokens) for a in step[3:]]), step[0], step[1])
+    emit(_text(["status", host.ctl.status()]))
     return lines
 
 

@@ -1,16 +1,12 @@
 # Lock actuator (solenoid or hobby servo) with a lock-position sensor.
 #
-#     act = Actuator(SolenoidDrive(Pin(25, Pin.OUT)), Pin(26, Pin.IN), ticks_ms)
+#     act = Actuator(SolenoidDrive(Pin(25, Pin.OUT)), Pin(26, Pin.IN))
 #     act.command(False)        # unlock
-#     events = act.poll()       # [("actpos", locked)] on a sensed change,
-#                               # [("tamper", "actuator")] if the sensed position still
-#                               # disagrees with the command settle_ms after it, or if it
-#                               # moves away from the command later (forced, e.g. magnet)
+#     events = act.poll()       # [("actpos", locked)] when the sensed position changed
 #
-# The sense input is the truth the core sees (ACTPOS); the drive is what we asked.
-
-from firmware.drivers._ticks import default_ticks_ms, ticks_diff
-
+# The driver only observes: the core compares the sensed position with its own command
+# after actuator_settle_ms (its config) and decides tamper (forced open) or fault (stuck
+# locked). The sense input is what the core sees (ACTPOS); the drive is what it asked.
 
 class SolenoidDrive:
     """A solenoid on a Pin (through a driver transistor). energise_unlocks=True is the
@@ -46,51 +42,30 @@ class ServoDrive:
 
 class Actuator:
     """Drive + position sense. sense: Pin-like with value(); locked_level: the sense
-    level meaning "bolt locked"; settle_ms: time the bolt may take to move."""
+    level meaning "bolt locked"."""
 
-    def __init__(self, drive, sense, ticks_ms=None, settle_ms=300, locked_level=1):
+    def __init__(self, drive, sense, locked_level=1):
         self.drive = drive
         self.sense = sense
-        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
-        self.settle_ms = settle_ms
         self.locked_level = locked_level
         self.commanded = True
-        self._since = self.ticks_ms()
         self._last_pos = None
-        self._reported = False
         self.drive.set(True)
 
     def command(self, locked):
         """Drive the bolt to locked (True) or unlocked (False)."""
-        locked = bool(locked)
-        self.drive.set(locked)
-        if locked != self.commanded:
-            self.commanded = locked
-            self._since = self.ticks_ms()
-            self._reported = False
+        self.commanded = bool(locked)
+        self.drive.set(self.commanded)
 
     def position(self):
         """Sensed position: True when the sensor says locked."""
         return self.sense.value() == self.locked_level
 
-    def disagrees(self):
-        """True when the sensed position differs from the command after settle_ms."""
-        if ticks_diff(self.ticks_ms(), self._since) < self.settle_ms:
-            return False
-        return self.position() != self.commanded
-
     def poll(self):
-        """Events since the last poll: ("actpos", locked) on change, then
-        ("tamper", "actuator") once per disagreement episode."""
-        out = []
+        """[("actpos", locked)] when the sensed position changed since the last poll (the
+        first poll reports it), else []."""
         pos = self.position()
-        if pos != self._last_pos:
-            self._last_pos = pos
-            out.append(("actpos", pos))
-        if self.disagrees():
-            if not self._reported:
-                self._reported = True
-                out.append(("tamper", "actuator"))
-        elif pos == self.commanded:
-            self._reported = False
-        return out
+        if pos == self._last_pos:
+            return []
+        self._last_pos = pos
+        return [("actpos", pos)]

@@ -71,11 +71,20 @@ CASCADE_TAG = 0x88
 SAK_CASCADE = 0x04
 SAK_ISO14443_4 = 0x20
 
-# Timer: TPrescaler 0x0A9 -> f_timer = 13.56 MHz / (2*169+1) = 40 kHz (25 us a tick);
-# TReload 1000 ticks -> 25 ms receive timeout, started by TAuto at the end of sending.
+# Timer (datasheet 8.5): period = (2 x TPrescaler + 1) x (TReload + 1) / 13.56 MHz,
+# started by TAuto at the end of sending. TPrescaler 0x0A9: 25 us a tick; TReload 999:
+# 25 ms, the timeout until a card announces its own (ISO/IEC 14443-3 layer, RATS).
 TIMER_PRESCALER = 0x0A9
-TIMER_RELOAD = 1000
 TIMEOUT_US = 25000
+
+# ISO/IEC 14443-4 section 7.2: the card's frame waiting time FWT = (256 x 16 / fc) x
+# 2^FWI, FWI from the ATS (TB(1) high nibble; 4 when absent or 15, RFU), so FWI 7
+# (NTAG 424 DNA) is 38.7 ms and FWI 14 is 4.95 s. The reader adds
+# delta FWT = 49152 / fc (3.6 ms, as NXP's reader library does). S(WTX) multiplies FWT
+# by WTXM (1-59) for the one answer that follows, at most to FWT(14).
+FC_HZ = 13560000
+FWI_DEFAULT = 4
+DELTA_FWT_US = 3625
 
 
 class RfidError(Exception):
@@ -125,6 +134,8 @@ class MFRC522:
         self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
         self.poll_guard_us = poll_guard_us
         self.last_rtt_us = 0
+        self.timeout_us = TIMEOUT_US    # receive timeout programmed in the chip timer
+        self.fwt_us = None              # the card's FWT + delta FWT, after RATS
         self._block = 0
         self.cs.value(1)
 
@@ -189,14 +200,28 @@ class MFRC522:
         version = self.read_reg(VERSION)
         if version in (0x00, 0xFF):
             raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
-        self.write_reg(T_MODE, 0x80 | (TIMER_PRESCALER >> 8))     # TAuto, prescaler hi
-        self.write_reg(T_PRESCALER, TIMER_PRESCALER & 0xFF)
-        self.write_reg(T_RELOAD_H, TIMER_RELOAD >> 8)
-        self.write_reg(T_RELOAD_L, TIMER_RELOAD & 0xFF)
+        self.set_timeout(TIMEOUT_US)
         self.write_reg(TX_ASK, 0x40)                              # Force100ASK
         self.write_reg(MODE, 0x3D)                                # CRC preset 6363h
         self.antenna_on()
         return version
+
+    def set_timeout(self, us):
+        """Program the receive timer (TAuto: it starts when sending ends) for at least us
+        microseconds: 25 us ticks, a coarser prescaler past 65536 ticks (1.6 s)."""
+        presc = TIMER_PRESCALER
+        while True:
+            tick = 100 * (2 * presc + 1)                 # one tick is tick / 1356 us
+            ticks = (us * (FC_HZ // 10000) + tick - 1) // tick
+            if ticks <= 0x10000 or presc >= 0x7FF:
+                break
+            presc = 2 * presc + 1
+        reload = min(max(ticks, 1), 0x10000) - 1
+        self.write_reg(T_MODE, 0x80 | (presc >> 8))              # TAuto, prescaler hi
+        self.write_reg(T_PRESCALER, presc & 0xFF)
+        self.write_reg(T_RELOAD_H, reload >> 8)
+        self.write_reg(T_RELOAD_L, reload & 0xFF)
+        self.timeout_us = us
 
     def antenna_on(self):
         if self.read_reg(TX_CONTROL) & 0x03 != 0x03:
@@ -239,11 +264,12 @@ class MFRC522:
         start = self.ticks_us()
         self.write_reg(BIT_FRAMING, START_SEND | (tx_last_bits & 0x07))
         irq = 0
-        for _ in range(20000):
+        guard = max(self.poll_guard_us, 2 * self.timeout_us)
+        for _ in range(1000000):
             irq = self.read_reg(COM_IRQ)
             if irq & (IRQ_RX | IRQ_IDLE | IRQ_TIMER):
                 break
-            if ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
+            if ticks_diff(self.ticks_us(), start) > guard:
                 break
         end = self.ticks_us()
         self.last_rtt_us = ticks_diff(end, start)
@@ -254,9 +280,9 @@ class MFRC522:
             raise CollisionError("rfid: collision (CollReg 0x%02x)" % self.read_reg(COLL))
         if not irq & (IRQ_RX | IRQ_IDLE):
             if irq & IRQ_TIMER:
-                raise NoCardError("rfid: no answer within %d us" % TIMEOUT_US)
+                raise NoCardError("rfid: no answer within %d us" % self.timeout_us)
             raise ChipError("mfrc522: no interrupt after %d us (ComIrqReg 0x%02x)"
-                            % (self.poll_guard_us, irq))
+                            % (guard, irq))
         if err & ERR_CRC:
             raise CRCError("rfid: chip reports CRC error")
         if err & (ERR_PROTOCOL | ERR_PARITY | ERR_BUFFER_OVFL):
@@ -306,6 +332,9 @@ class MFRC522:
     def select(self, wake=False):
         """REQA (WUPA if wake: halted cards answer too), then anticollision + select
         through the cascade levels -> (uid bytes, sak)."""
+        if self.timeout_us != TIMEOUT_US:                # an earlier card's FWT
+            self.set_timeout(TIMEOUT_US)
+            self.fwt_us = None
         self.request(wake)
         uid = b""
         for level in range(3):
@@ -340,11 +369,14 @@ class MFRC522:
 
     # -- ISO/IEC 14443-4 (no CID, no NAD, no chaining) ------------------------------------
     def rats(self, fsdi=5):
-        """RATS with FSDI (5 -> 64-byte frames) and CID 0 -> ATS bytes."""
+        """RATS with FSDI (5 -> 64-byte frames) and CID 0 -> ATS bytes. From then on the
+        receive timer waits the card's frame waiting time (ats_fwi, fwt_us)."""
         ats = self.transceive_crc(bytes((PICC_RATS, (fsdi << 4) & 0xF0)))
         if ats[0] != len(ats):
             raise ProtocolError("rfid: ATS length byte %d but %d bytes" % (ats[0], len(ats)))
         self._block = 0
+        self.fwt_us = fwt_us(ats_fwi(ats)) + DELTA_FWT_US
+        self.set_timeout(self.fwt_us)
         return ats
 
     def exchange_apdu(self, apdu):
@@ -353,7 +385,7 @@ class MFRC522:
         ans = self.transceive_crc(bytes((pcb,)) + bytes(apdu))
         for _ in range(8):
             if ans[0] & 0xF7 == 0xF2 and len(ans) == 2:         # S(WTX): echo it
-                ans = self.transceive_crc(ans)
+                ans = self._wtx(ans)
                 continue
             break
         if ans[0] & 0xE2 != 0x02 or ans[0] & 0x01 != self._block:
@@ -362,3 +394,31 @@ class MFRC522:
             raise ProtocolError("rfid: chained answers are not supported")
         self._block ^= 1
         return ans[1:]
+
+    def _wtx(self, req):
+        """Echo S(WTX) and wait FWT x WTXM for the answer, then the FWT again."""
+        wtxm = req[1] & 0x3F
+        if wtxm < 1 or wtxm > 59:
+            raise ProtocolError("rfid: S(WTX) with WTXM %d (1-59)" % wtxm)
+        fwt = self.fwt_us if self.fwt_us is not None else self.timeout_us
+        self.set_timeout(min((fwt - DELTA_FWT_US) * wtxm, fwt_us(14)) + DELTA_FWT_US)
+        try:
+            return self.transceive_crc(req)
+        finally:
+            self.set_timeout(fwt)
+
+
+def fwt_us(fwi):
+    """ISO/IEC 14443-4 frame waiting time (256 x 16 / fc) x 2^FWI, in us rounded up."""
+    return ((4096 << fwi) * 100 + 1355) // 1356            # fc = 13.56 MHz = 1356 / 100 us
+
+
+def ats_fwi(ats):
+    """FWI from an ATS (TL T0 [TA] [TB] [TC] ...): TB(1) high nibble, else the default."""
+    if len(ats) < 2 or not ats[1] & 0x20:
+        return FWI_DEFAULT
+    i = 3 if ats[1] & 0x10 else 2
+    if i >= len(ats):
+        raise ProtocolError("rfid: ATS announces TB(1) but has %d bytes" % len(ats))
+    fwi = ats[i] >> 4
+    return FWI_DEFAULT if fwi == 15 else fwi

@@ -1,13 +1,12 @@
 # NMEA 0183 GNSS receiver over UART -> the core's FIX / GNSS events.
 #
 #     ("fix", lat_e7, lon_e7, hacc_m, utc_s)   RMC status A and GGA quality > 0, same epoch
-#     ("gnss", "lost")                          RMC status V or GGA quality 0 (on the change)
-#     ("gnss", "jammed")                        from jam_check(), see there
+#     ("gnss", silent_ms, nofix_ms, sats, cn0)  from observe(now_ms): what the receiver
+#                                               shows; the core decides ok / lost / jammed
 #
 # Sentence format: NMEA 0183 v4.10 section 5 ("$" talker+type, fields, "*hh" XOR
-# checksum, CR LF, at most 82 characters). RMC / GGA / GSA field layouts as in the
-# u-blox M8 receiver description (UBX-13003221) section 31.2. Talkers GP (GPS),
-# GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou).
+# checksum, CR LF). RMC / GGA / GSA / GSV / GNS field layouts as in the u-blox M8
+# receiver description (UBX-13003221) section 31.2. Talkers: TALKERS below.
 #
 # Everything is integer: coordinates in 1e-7 degrees with exact decimal parsing, DOPs
 # in hundredths, altitude in decimetres, UTC in seconds since 1970 by the civil-from-
@@ -17,8 +16,18 @@
 # error, metres) a parameter, default 5 m. That is a 1-sigma-ish horizontal accuracy
 # bound, conservative (rounded up) since the core gates on it.
 
-TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB")
-MAX_LINE = 82
+# Talkers GP (GPS), GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou), GQ
+# (QZSS), GI (NavIC).
+TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB", "GQ", "GI")
+# Longest line, "$" to CR LF. NMEA says 82, but real receivers send more (MTK MT3339
+# and SkyTraq GGA of 81-89 characters in DGPS or high-precision mode, a 91-character
+# Trimble GGA): gpsd's NMEA_MAX, 102.
+MAX_LINE = 102
+# Only satellite fixes count: GGA quality 1-5 (GPS, DGPS, PPS, RTK, float RTK); RMC /
+# GNS mode A, D, P, R, F, or none (NMEA < 2.3). Refused as no fix: GGA quality 6 (dead
+# reckoning), 7 (manual input), 8 (simulator); modes E, M, S, N.
+SAT_QUALITY = "12345"
+SAT_MODES = "ADPRF"
 
 
 def days_from_civil(y, m, d):
@@ -134,16 +143,12 @@ class NMEA:
     """Incremental NMEA reader. feed(bytes, now_ms) -> list of events; poll(now_ms)
     reads the UART given at construction.
 
-    uere_m: user equivalent range error for hacc; max_line: longest accepted line;
-    jam_no_fix_ms / jam_max_sats: the jamming heuristic of jam_check()."""
+    uere_m: user equivalent range error for hacc; max_line: longest accepted line."""
 
-    def __init__(self, uart=None, uere_m=5, max_line=MAX_LINE, jam_no_fix_ms=30000,
-                 jam_max_sats=3):
+    def __init__(self, uart=None, uere_m=5, max_line=MAX_LINE):
         self.uart = uart
         self.uere_m = uere_m
         self.max_line = max_line
-        self.jam_no_fix_ms = jam_no_fix_ms
-        self.jam_max_sats = jam_max_sats
         self._buf = bytearray()
         self._in = False
         self.good = 0                 # sentences with a valid checksum
@@ -160,7 +165,7 @@ class NMEA:
         self.last_heard_ms = None
         self._rmc = None              # (cs_of_day, lat, lon, utc_s) of the current epoch
         self._gga = None              # (cs_of_day, hdop_c)
-        self._jam_reported = False
+        self.cn0_dbhz = -1            # strongest C/N0 in GSV, dB-Hz (-1: not reported)
         self._now = 0
 
     # -- bytes in --------------------------------------------------------------------
@@ -211,20 +216,30 @@ class NMEA:
             ok = self._rmc_in(fields, out)
         elif kind == "GGA":
             ok = self._gga_in(fields, out)
+        elif kind == "GNS":
+            ok = self._gns_in(fields, out)
         elif kind == "GSA":
             ok = self._gsa_in(fields)
+        elif kind == "GSV":
+            ok = self._gsv_in(fields)
         if not ok:
             self.bad += 1
 
     # -- sentences ---------------------------------------------------------------------
+    # GSV gives cn0_dbhz (strongest C/N0 in view, -1 until a GSV cycle came, 0 when none
+    # of the satellites in view is tracked) and in_view (satellites in view).
+    in_view = 0
+    _sky = None                       # (talker, signal) -> (in view, best C/N0), last cycle
+    _cycle = None                     # (talker, signal, messages, next, in view, best)
+
     def _rmc_in(self, f, out):
-        if len(f) < 10:
+        if len(f) < 10 or f[2] not in ("A", "V"):
             return False
-        valid = f[2] == "A" and not (len(f) > 12 and f[12] == "N")
-        if not valid:
+        mode = f[12][:1] if len(f) > 12 else ""
+        if f[2] == "V" or (mode and mode not in SAT_MODES):
             self._rmc = None
             self._lost(out)
-            return f[2] == "V" or f[2] == "A"
+            return True
         t = parse_time(f[1])
         days = parse_date(f[9])
         lat = parse_coord(f[3], f[4], 2)
@@ -236,24 +251,84 @@ class NMEA:
         return True
 
     def _gga_in(self, f, out):
-        if len(f) < 10 or not f[6].isdigit():
-            return False
-        t = parse_time(f[1])
-        if t is None:
+        if len(f) < 10 or len(f[6]) != 1 or not f[6].isdigit():
             return False
         self.quality = int(f[6])
         self.sats = int(f[7]) if f[7].isdigit() else 0
         self.hdop_c = parse_decimal(f[8], 2)
         self.alt_dm = parse_decimal(f[9], 1)
-        if self.quality == 0:
+        return self._epoch(f[1], f[6] in SAT_QUALITY, out)
+
+    def _gns_in(self, f, out):
+        """GNS: one mode letter per constellation; a fix if one is a satellite mode and
+        none says estimated, manual or simulated (N = no fix for that constellation)."""
+        if len(f) < 9 or not f[6] or not f[6].isalpha():
+            return False
+        sat = False
+        for c in f[6]:
+            if c in "EMS":
+                sat = False
+                break
+            sat = sat or c in SAT_MODES
+        self.sats = int(f[7]) if f[7].isdigit() else 0
+        self.hdop_c = parse_decimal(f[8], 2)
+        return self._epoch(f[1], sat, out)
+
+    def _epoch(self, time_field, sat, out):
+        """The GGA / GNS part of an epoch: a satellite fix with its time and HDOP, or no
+        fix (a receiver without a fix may leave the time empty)."""
+        if not sat:
             self._gga = None
             self._lost(out)
             return True
-        if self.hdop_c is None:
+        t = parse_time(time_field)
+        if t is None or self.hdop_c is None:
             return False
         self._gga = (t[1], self.hdop_c)
         self._try_fix(out)
         return True
+
+    def _gsv_in(self, f):
+        """GSV: messages, this message, satellites in view, then up to four (PRN,
+        elevation, azimuth, C/N0) groups, then (NMEA 4.10) the signal id."""
+        if len(f) < 4 or not (f[1].isdigit() and f[2].isdigit() and f[3].isdigit()):
+            return False
+        total, num, n = int(f[1]), int(f[2]), int(f[3])
+        if num < 1 or num > total:
+            return False
+        sig = f[-1] if (len(f) - 4) % 4 == 1 else ""
+        key = (f[0][:2], sig)
+        best = 0
+        for i in range(7, len(f) - (1 if sig else 0), 4):
+            if f[i]:
+                if not f[i].isdigit():
+                    return False
+                best = max(best, int(f[i]))
+        c = self._cycle
+        if num == 1:
+            c = (key, total, 1, n, best)
+        elif c is None or c[:2] != (key, total) or c[2] + 1 != num:
+            self._cycle = None
+            return True                       # a cycle we joined late: wait for the next
+        else:
+            c = (key, total, num, n, max(c[4], best))
+        self._cycle = c
+        if num == total:
+            self._cycle = None
+            self._sky_done(key, n, c[4])
+        return True
+
+    def _sky_done(self, key, n, best):
+        if self._sky is None:
+            self._sky = {}
+        self._sky[key] = (n, best)
+        views = {}
+        cn0 = 0
+        for (talker, _), (k, b) in self._sky.items():
+            views[talker] = max(views.get(talker, 0), k)
+            cn0 = max(cn0, b)
+        self.in_view = sum(views.values())
+        self.cn0_dbhz = cn0
 
     def _gsa_in(self, f):
         if len(f) < 18 or f[2] not in ("1", "2", "3"):
@@ -272,33 +347,17 @@ class NMEA:
         self._rmc = self._gga = None
         self.state = "fix"
         self.last_fix_ms = self._now
-        self._jam_reported = False
         out.append(("fix", lat, lon, hacc if hacc > 0 else 1, utc_s))
 
     def _lost(self, out):
-        if self.state != "lost":
-            self.state = "lost"
-            out.append(("gnss", "lost"))
+        self.state = "lost"  # reported by observe(): how long without a fix is the core's call
 
-    # -- jamming heuristic --------------------------------------------------------------
-    def jam_check(self, now_ms):
-        """("gnss", "jammed") once per episode, else None.
-
-        Rule (simple on purpose): the receiver is alive (a valid sentence in the last
-        3 s), it had a fix before, it has had none for jam_no_fix_ms, and it uses at most
-        jam_max_sats satellites. A receiver that goes silent is a fault, not jamming.
-        A deep indoor or tunnel loss looks the same; the core's fail profile decides.
-        The episode ends with the next fix."""
-        if self._jam_reported or self.last_fix_ms is None or self.last_heard_ms is None:
-            return None
-        if now_ms - self.last_heard_ms > 3000 or self.state == "fix":
-            return None
-        if now_ms - self.last_fix_ms < self.jam_no_fix_ms or self.sats > self.jam_max_sats:
-            return None
-        self._jam_reported = True
-        return ("gnss", "jammed")
-
-    def status(self, now_ms):
-        """(satellites used, ms since the last fix or None, GSA fix type) for diagnostics."""
-        since = None if self.last_fix_ms is None else now_ms - self.last_fix_ms
-        return self.sats, since, self.fix_type
+    # -- what the receiver shows (the core classifies it) --------------------------------
+    def observe(self, now_ms):
+        """("gnss", silent_ms, nofix_ms, sats, cn0_dbhz): ms since the receiver last sent a
+        valid sentence (since boot if never), ms since its last fix (-1: none yet),
+        satellites used (GGA) and the strongest C/N0 (-1 unless GSV reports it)."""
+        heard = self.last_heard_ms
+        silent = max(0, now_ms - (heard if heard is not None else 0))
+        nofix = -1 if self.last_fix_ms is None else max(0, now_ms - self.last_fix_ms)
+        return ("gnss", silent, nofix, self.sats, self.cn0_dbhz)

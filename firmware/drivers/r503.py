@@ -24,6 +24,7 @@ REG_MODEL = 0x05
 STORE = 0x06
 DELETE_CHAR = 0x0C
 EMPTY = 0x0D
+READ_SYS_PARA = 0x0F
 VFY_PWD = 0x13
 TEMPLATE_NUM = 0x1D
 
@@ -33,7 +34,7 @@ CODES = {
     0x00: "ok",
     0x01: "packet_error",            # error when receiving the data package
     0x02: "no_finger",               # no finger on the sensor
-    0x03: "enroll_fail",             # failed to enroll (collect) the finger
+    0x03: "image_not_collected",     # GenImg: failed to collect the finger (bad touch)
     0x06: "image_messy",             # over-disorderly image, no character file
     0x07: "image_too_few_features",  # too few character points / image too small
     0x08: "no_match",                # finger doesn't match
@@ -90,11 +91,12 @@ class NotFound(FingerError):
 
 
 class BadImage(FingerError):
-    """The image could not be turned into features (0x06, 0x07, 0x15)."""
+    """A bad touch: no image collected (0x03: finger moved, wet, partial) or one that
+    could not be turned into features (0x06, 0x07, 0x15). Not a module fault."""
 
 
 class EnrollFail(FingerError):
-    """Enrolment failed: capture (0x03) or merge of the two captures (0x0A)."""
+    """Enrolment failed: the two captures do not merge (0x0A)."""
 
 
 class BadPage(FingerError):
@@ -114,7 +116,7 @@ class FingerTimeout(FingerError):
 
 
 _CLASSES = {
-    0x01: PacketError, 0x02: NoFinger, 0x03: EnrollFail, 0x06: BadImage, 0x07: BadImage,
+    0x01: PacketError, 0x02: NoFinger, 0x03: BadImage, 0x06: BadImage, 0x07: BadImage,
     0x08: NotFound, 0x09: NotFound, 0x0A: EnrollFail, 0x0B: BadPage, 0x10: FlashError,
     0x11: FlashError, 0x13: WrongPassword, 0x15: BadImage, 0x18: FlashError,
     0x21: WrongPassword, 0x26: FingerTimeout,
@@ -146,10 +148,11 @@ class R503:
 
     uart: machine.UART-like; address/password: module settings (defaults FFFFFFFF, 0);
     ticks_ms: millisecond tick callable; timeout_ms: answer timeout for one command;
-    capacity: number of template pages searched by identify()."""
+    capacity: template pages searched by identify(); None (default): the library
+    size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use."""
 
     def __init__(self, uart, address=0xFFFFFFFF, password=0, ticks_ms=None,
-                 timeout_ms=1500, capacity=200):
+                 timeout_ms=1500, capacity=None):
         self.uart = uart
         self.address = address
         self.password = password
@@ -227,7 +230,7 @@ class R503:
     def search(self, buffer_id=1, start=0, count=None):
         """1:N search -> (page id, match score)."""
         if count is None:
-            count = self.capacity
+            count = self.library_size() - start
         data = self.command(SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
                             + count.to_bytes(2, "big"))
         if len(data) < 4:
@@ -246,6 +249,24 @@ class R503:
     def empty(self):
         self.command(EMPTY)
 
+    def read_sys_para(self):
+        """ReadSysPara -> (status register, system id, library size, security level,
+        address, packet bytes, baud rate) from the 16-byte basic parameter list."""
+        d = self.command(READ_SYS_PARA)
+        if len(d) < 16:
+            raise PacketError(None, "packet_error", "system parameters have %d bytes" % len(d))
+        w = [(d[i] << 8) | d[i + 1] for i in range(0, 16, 2)]
+        return (w[0], w[1], w[2], w[3], (w[4] << 16) | w[5], 32 << w[6], 9600 * w[7])
+
+    def library_size(self):
+        """Template pages: the capacity given, else the module's own (read once)."""
+        if self.capacity is None:
+            size = self.read_sys_para()[2]
+            if size < 1:
+                raise PacketError(None, "packet_error", "library size %d" % size)
+            self.capacity = size
+        return self.capacity
+
     def template_count(self):
         data = self.command(TEMPLATE_NUM)
         if len(data) < 2:
@@ -257,9 +278,10 @@ class R503:
         """Capture, extract and search once -> (template_id, score).
 
         Raises NoFinger, BadImage, NotFound (or another FingerError)."""
+        size = self.library_size()
         self.gen_img()
         self.img2tz(1)
-        return self.search(1, 0, self.capacity)
+        return self.search(1, 0, size)
 
     def event(self):
         """The core event ("finger", template_id, score) of identify()."""
@@ -267,7 +289,8 @@ class R503:
         return ("finger", page, score)
 
     def _wait(self, finger, wait_ms):
-        """Poll GenImg until a finger is present (finger=True) or lifted (False)."""
+        """Poll GenImg until a finger gives an image (finger=True) or is lifted (False).
+        A bad touch (BadImage) is a finger still there without a usable image."""
         start = self.ticks_ms()
         while True:
             try:
@@ -277,6 +300,8 @@ class R503:
             except NoFinger:
                 if not finger:
                     return
+            except BadImage:
+                pass
             if ticks_diff(self.ticks_ms(), start) > wait_ms:
                 raise FingerTimeout(None, "timeout", "finger %s within %d ms"
                                     % ("not placed" if finger else "not lifted", wait_ms))
@@ -284,8 +309,9 @@ class R503:
     def enroll(self, page, wait_ms=10000):
         """Two captures (lift in between), merge, store at page. Raises BadPage,
         EnrollFail (merge failed: not the same finger), FingerTimeout, ..."""
-        if page < 0 or page >= self.capacity:
-            raise BadPage(0x0B, "bad_page", "page %d outside 0..%d" % (page, self.capacity - 1))
+        size = self.library_size()
+        if page < 0 or page >= size:
+            raise BadPage(0x0B, "bad_page", "page %d outside 0..%d" % (page, size - 1))
         self._wait(True, wait_ms)
         self.img2tz(1)
         self._wait(False, wait_ms)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.cmac import CMAC
 
 from firmware.drivers import mfrc522 as m
+from hardware.aes import Aes, aes
 
 from .fake_machine import FakeClock, FakePin
 
@@ -32,29 +34,19 @@ def crc_a(data: bytes, preset: int = 0x6363) -> bytes:
     return bytes((crc & 0xFF, crc >> 8))
 
 
-class _Aes:
-    """cryptolib.aes look-alike (one direction per object, CBC chains across calls)."""
-
-    def __init__(self, key: bytes, mode: int, iv: bytes | None = None) -> None:
-        mode_obj = modes.ECB() if mode == 1 else modes.CBC(iv or bytes(16))
-        self._cipher = Cipher(algorithms.AES(bytes(key)), mode_obj)
-        self._enc = None
-        self._dec = None
-
-    def encrypt(self, data: bytes) -> bytes:
-        if self._enc is None:
-            self._enc = self._cipher.encryptor()
-        return self._enc.update(bytes(data))
-
-    def decrypt(self, data: bytes) -> bytes:
-        if self._dec is None:
-            self._dec = self._cipher.decryptor()
-        return self._dec.update(bytes(data))
-
-
-def cpython_aes(key: bytes, mode: int, iv: bytes | None = None) -> _Aes:
+def cpython_aes(key: bytes, mode: int, iv: bytes | None = None) -> Aes:
     """AES factory with the MicroPython cryptolib.aes(key, mode, iv) signature."""
-    return _Aes(key, mode, iv)
+    return aes(key, mode, iv)
+
+
+def _cmac(key: bytes, data: bytes) -> bytes:
+    c = CMAC(algorithms.AES(key))
+    c.update(data)
+    return c.finalize()
+
+
+def _mac_t(key: bytes, data: bytes) -> bytes:
+    return _cmac(key, data)[1::2]
 
 
 def _rotl1(b: bytes) -> bytes:
@@ -63,7 +55,9 @@ def _rotl1(b: bytes) -> bytes:
 
 class SimCard:
     """A type A card: 4- or 7-byte UID; with `key` set, an NTAG 424 DNA answering
-    RATS, ISO SelectFile and AuthenticateEV2First (key slot 0..4, all the same key).
+    RATS, ISO SelectFile, AuthenticateEV2First (key slot 0..4, all the same key) and,
+    in the session that opens (keys per AN12196, computed here with `cryptography`'s
+    CMAC), GetCardUID in CommMode.Full returning `card_uid` (default: the UID).
 
     latency_us: processing time added to each answer; relay_us: extra delay (a relay).
     corrupt_crc: flip a bit in the CRC_A of every answer that carries one."""
@@ -83,6 +77,9 @@ class SimCard:
         self.rnd_b: bytes | None = None
         self.authenticated = False
         self.apdus: list[bytes] = []
+        self.card_uid = self.uid
+        self.session: tuple[bytes, bytes, bytes] | None = None  # TI, SesAuthENC, SesAuthMAC
+        self.ctr = 0
 
     def parts(self) -> list[bytes]:
         if len(self.uid) == 4:
@@ -96,7 +93,7 @@ class SimCard:
         return out
 
     def power_off(self) -> None:
-        self.state, self.level, self.rnd_b = "idle", 0, None
+        self.state, self.level, self.rnd_b, self.session = "idle", 0, None, None
 
     def handle(self, frame: bytes, bits: int) -> bytes | None:
         """Answer one frame (bits: valid bits of the last byte, 0 = 8) or stay silent."""
@@ -165,9 +162,35 @@ class SimCard:
             if plain[16:] != _rotl1(rnd_b):
                 return b"\x91\xae"
             self.authenticated = True
-            body = bytes(self.random(4)) + _rotl1(plain[:16]) + bytes(12)
+            ti = bytes(self.random(4))
+            self._open_session(ti, plain[:16], rnd_b)
+            body = ti + _rotl1(plain[:16]) + bytes(12)
             return cpython_aes(self.key, 2, bytes(16)).encrypt(body) + b"\x91\x00"
+        if apdu[:5] == b"\x90\x51\x00\x00\x08" and len(apdu) == 14:
+            return self._get_card_uid(apdu[5:13])
         return b"\x91\x1c"
+
+    def _open_session(self, ti: bytes, rnd_a: bytes, rnd_b: bytes) -> None:
+        assert self.key is not None
+        mixed = bytes(a ^ b for a, b in zip(rnd_a[2:8], rnd_b[:6], strict=True))
+        ctx = rnd_a[:2] + mixed + rnd_b[6:] + rnd_a[8:]
+        self.session = (ti, _cmac(self.key, b"\xa5\x5a\x00\x01\x00\x80" + ctx),
+                        _cmac(self.key, b"\x5a\xa5\x00\x01\x00\x80" + ctx))
+        self.ctr = 0
+
+    def _get_card_uid(self, mac: bytes) -> bytes:
+        if self.session is None:
+            return b"\x91\xae"
+        ti, enc, mkey = self.session
+        if _mac_t(mkey, b"\x51" + self.ctr.to_bytes(2, "little") + ti) != mac:
+            self.session = None
+            return b"\x91\x1e"                   # INTEGRITY_ERROR: session is over
+        self.ctr += 1
+        ctr = self.ctr.to_bytes(2, "little")
+        iv = cpython_aes(enc, 1).encrypt(b"\x5a\xa5" + ti + ctr + bytes(8))
+        data = self.card_uid + b"\x80" + bytes(15 - len(self.card_uid))
+        body = cpython_aes(enc, 2, iv).encrypt(data)
+        return body + _mac_t(mkey, b"\x00" + ctr + ti + body) + b"\x91\x00"
 
 
 class FakeMFRC522:

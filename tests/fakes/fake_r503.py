@@ -18,10 +18,12 @@ from .fake_machine import FakeUART
 @dataclass(frozen=True)
 class Finger:
     """A finger on the sensor: `ident` stands for its features; `score` is what a
-    search reports when it matches a stored template."""
+    search reports when it matches a stored template; collected=False is a bad touch
+    (moved, wet, partial): GenImg answers 0x03 "fail to collect finger"."""
 
     ident: str
     score: int = 120
+    collected: bool = True
 
 
 class FakeR503:
@@ -31,15 +33,17 @@ class FakeR503:
     fail_next[instruction] = code: answer that instruction once with this code.
     force_code: answer every command with this code (None: off).
     bad_checksum / bad_header / truncate / silent: corrupt the next answers this way.
+    capacity: the library size ReadSysPara reports (R503: 200, R307: 1,000).
     """
 
     def __init__(self, address: int = 0xFFFFFFFF, password: int = 0, capacity: int = 200,
-                 need_password: bool = False) -> None:
+                 need_password: bool = False, security_level: int = 3) -> None:
         self.uart = FakeUART(self)
         self.address = address
         self.password = password
         self.capacity = capacity
         self.need_password = need_password
+        self.security_level = security_level
         self.verified = False
         self.finger: Finger | None = None
         self.finger_script: list[Finger | None] = []
@@ -106,6 +110,7 @@ class FakeR503:
             r.GEN_IMG: self._gen_img, r.IMG2TZ: self._img2tz, r.SEARCH: self._search,
             r.REG_MODEL: self._reg_model, r.STORE: self._store, r.DELETE_CHAR: self._delete,
             r.EMPTY: self._empty, r.TEMPLATE_NUM: self._count,
+            r.READ_SYS_PARA: self._sys_para,
         }.get(ins)
         if handler is None:
             return 0xFC, b""
@@ -113,9 +118,21 @@ class FakeR503:
 
     def _gen_img(self, params: bytes) -> tuple[int, bytes]:
         finger = self.finger_script.pop(0) if self.finger_script else self.finger
+        if finger is not None and not finger.collected:
+            self.image = None
+            return 0x03, b""
         self.image = finger.ident if finger else None
         self._score = finger.score if finger else 0
         return (0x00 if finger else 0x02), b""
+
+    def _sys_para(self, params: bytes) -> tuple[int, bytes]:
+        """Basic parameter list, 8 big-endian words (R503 manual v1.2, ReadSysPara):
+        status register, system id 0x0009, library size, security level, address (2
+        words), packet size code (2: 128 bytes), baud N (x 9600: 6 = 57600)."""
+        ssr = 0x0004 if self.verified else 0x0000        # bit 2 PWD: password verified
+        words = (ssr, 0x0009, self.capacity, self.security_level, self.address >> 16,
+                 self.address & 0xFFFF, 2, 6)
+        return 0x00, b"".join(w.to_bytes(2, "big") for w in words)
 
     def _img2tz(self, params: bytes) -> tuple[int, bytes]:
         if params[0] not in (1, 2):

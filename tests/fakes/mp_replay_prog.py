@@ -141,7 +141,7 @@ class Adc:
 
 now = [0]
 coil, sense = Pin(0), Pin(1)
-act = actuator.Actuator(actuator.SolenoidDrive(coil), sense, lambda: now[0], settle_ms=300)
+act = actuator.Actuator(actuator.SolenoidDrive(coil), sense)
 act.command(False)
 now[0] = 400
 print("actuator", coil.value(), act.poll())

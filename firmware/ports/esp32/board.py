@@ -4,6 +4,7 @@
 #     hw = Hardware(load(), machine, ticks_ms, ticks_us)
 #     hw.poll(now_ms) -> list of core events (drivers' outputs, faults)
 #     hw.lock(locked)                          drive the actuator (ACTUATE)
+#     core_config(cfg) -> dict                 core config the board file sets
 #
 # A peripheral that cannot be set up (module absent, bus error) does not stop the lock:
 # it is reported once as ("fault", sensor, False) and left out; the core's fail profile
@@ -14,7 +15,7 @@ import json
 from firmware.drivers._ticks import ticks_diff
 
 RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
-         "battery": 10000, "jam": 1000}
+         "battery": 10000, "gnss_observe": 1000}
 FAIL_AFTER = 3          # consecutive driver errors before a FAULT is reported
 
 
@@ -22,6 +23,14 @@ def load(path="board.json"):
     """The board description (dict) from the build's board.json."""
     with open(path) as f:
         return json.load(f)
+
+
+def core_config(cfg):
+    """Core config from the board file: the bolt's settle time is the actuator's."""
+    a = cfg.get("actuator")
+    if a and "settle_ms" in a:
+        return {"actuator_settle_ms": a["settle_ms"]}
+    return None
 
 
 def lock_level(cfg):
@@ -87,8 +96,8 @@ class Hardware:
             pin, level = lock_level(self.cfg)
             drive = SolenoidDrive(P(pin, P.OUT, value=level), c.get("energise_unlocks", True),
                                   c.get("active_high", True))
-        return Actuator(drive, self._pin_in(c["sense"], c.get("pull")), self.ticks_ms,
-                        c.get("settle_ms", 300), c.get("locked_level", 1))
+        return Actuator(drive, self._pin_in(c["sense"], c.get("pull")),
+                        c.get("locked_level", 1))
 
     def _tamper(self, c):
         from firmware.drivers.tamper import EnclosureSwitch, Tamper
@@ -227,10 +236,8 @@ class Hardware:
             out.extend(self.tamper.poll())
         if self.gnss is not None and self._due("gnss", now):
             out.extend(self.gnss.poll(mono_ms))
-            if self._due("jam", now):
-                j = self.gnss.jam_check(mono_ms)
-                if j is not None:
-                    out.append(j)
+            if self._due("gnss_observe", now):
+                out.append(self.gnss.observe(mono_ms))
         if self.rfid is not None and self._due("rfid", now):
             self._poll_rfid(out)
         if self.finger is not None and self._due("finger", now):
@@ -254,7 +261,7 @@ class Hardware:
             return
         except AuthError:
             # a card that failed the challenge: a failed presentation for the core
-            out.append(("rfid", "00", 0, False))
+            out.append(("rfid_fail", "card failed authentication"))
         except Exception:
             self._error("rfid")
             return
@@ -272,7 +279,7 @@ class Hardware:
         except (NoFinger, BadImage):
             pass
         except NotFound:
-            out.append(("finger", -1, 0))   # a finger nobody enrolled: a failed attempt
+            out.append(("finger_fail", "finger not recognised"))  # nobody enrolled it
         except Exception:
             self._error("finger")
             return

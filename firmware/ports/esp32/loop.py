@@ -306,7 +306,8 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
         from firmware.app.store import FileStore as store_cls
     device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
                         fw_version=getattr(build, "VERSION", "?"),
-                        runtime="micropython-" + getattr(build, "BOARD", "esp32"))
+                        runtime="micropython-" + getattr(build, "BOARD", "esp32"),
+                        config=B.core_config(cfg))
     # (Device declares its hooks as None; pyright cannot see they are callables.)
     device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
     device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
