@@ -60,10 +60,10 @@ class Authority:
         valid_for = overrides.pop("valid_for", 900)
         factors = overrides.pop("factors", ("rfid", "finger"))
         rule = overrides.pop("rule", "all")
-        mask = (P.F_RFID if "rfid" in factors else 0) | (P.F_FINGER if "finger" in factors else 0)
-        n = bin(mask).count("1")
-        mode, k = {"all": (P.MODE_ALL, n), "any": (P.MODE_ANY, 1)}.get(
-            rule, (P.MODE_KOFN, rule))
+        if isinstance(rule, int):  # k of the factors
+            mode, mask, k = P.factor_rule("k-of-n", list(factors), rule)
+        else:
+            mode, mask, k = P.factor_rule(rule, list(factors))
         holders = [(h, [c] if mask & P.F_RFID else [], [t] if mask & P.F_FINGER else [])
                    for h, c, t in (HOLDER1, HOLDER2)]
         f: dict[str, Any] = {

@@ -78,13 +78,24 @@ class Rig:
         """One NMEA sentence for the board's GNSS driver (STIMULUS nmea)."""
         self._stim("nmea", sentence=sentence.strip())
 
-    def gnss(self, status: str) -> None:
-        """GNSS receiver status: "lost", "jammed" or "ok"."""
-        self._stim("gnss", status=status)
+    def gnss(self, silent_ms: int, nofix_ms: int, sats: int, cn0_dbhz: int = -1) -> None:
+        """What the GNSS driver observed: ms since the receiver last spoke, ms since its
+        last fix (-1: none since boot), satellites used, strongest C/N0 (-1: not reported).
+        The board's core decides whether that is ok, lost or jammed."""
+        self._stim("gnss", silent_ms=silent_ms, nofix_ms=nofix_ms, sats=sats,
+                   cn0_dbhz=cn0_dbhz)
 
     def rfid(self, cred: str, rtt_us: int = 1500, strong: bool = True) -> None:
         """An RFID read of card `cred` (hex UID), challenge round trip `rtt_us`."""
         self._stim("rfid", cred=cred, rtt_us=rtt_us, strong=strong)
+
+    def rfid_fail(self, why: str = "authentication failed") -> None:
+        """A card the reader could not authenticate (a failed attempt for the core)."""
+        self._stim("rfid_fail", why=why)
+
+    def finger_fail(self, why: str = "not recognised") -> None:
+        """A finger the sensor did not recognise (a failed attempt for the core)."""
+        self._stim("finger_fail", why=why)
 
     def finger(self, template: int, score: int = 90) -> None:
         """A fingerprint match of `template` with match `score`."""
