@@ -44,6 +44,7 @@ log = logging.getLogger("armlock.virtual")
 REPO = Path(__file__).resolve().parents[2]
 BOARD_MJS = Path(__file__).resolve().with_name("board.mjs")
 RUNTIMES = ("micropython", "cpython")
+CUT_PHASES = ("before", "mid", "after")
 MODES = ("dev", "production")
 MAIN_SHIM = (
     "# armlock virtual board entry point: the board host drives start()/step()/wake_ms().\n"
@@ -117,6 +118,7 @@ class VirtualBoard:
         self.identity = identity
         self.reflash = reflash  # replace <state-dir>/flash with the repo's firmware at start
         self.port = ""
+        self.power_cut: tuple[int, str] | None = None  # see cut_power_at_write
         self.version = ""
         self.exit_code: int | None = None
         self.log_lines: collections.deque[str] = collections.deque(maxlen=200)
@@ -147,6 +149,7 @@ class VirtualBoard:
         self.runtime = runtime or self.runtime
         self.heap_kb = heap_kb or self.heap_kb
         self._check_args()
+        self._ready, self._exited, self._stopping = threading.Event(), threading.Event(), False
         if self.state_dir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="armlock-board-")
             self.state_dir = Path(self._tmpdir.name)
@@ -164,6 +167,10 @@ class VirtualBoard:
         os.set_blocking(self._master, False)
         self.port = os.ttyname(self._slave)
         self._wake_r, self._wake_w = os.pipe()
+        env = dict(os.environ)
+        if self.power_cut is not None:
+            env["ARMLOCK_VB_CUT"] = "%d:%s" % self.power_cut
+            self.power_cut = None  # for this power-on only
         self._proc = subprocess.Popen(
             self._command(),
             stdin=subprocess.PIPE,
@@ -171,11 +178,47 @@ class VirtualBoard:
             stderr=subprocess.PIPE,
             cwd=str(REPO),
             start_new_session=True,
+            env=env,
         )
+        self._point_link()
         self._spawn(self._pump, "vb-pump")
         self._spawn(self._read_stderr, "vb-stderr")
         self._wait_ready()
         return self
+
+    def _point_link(self) -> None:
+        """<state-dir>/tty -> the current pty: a port name that survives restarts (as
+        /dev/serial/by-id/... does for a real board that re-enumerates)."""
+        assert self.state_dir is not None
+        tmp = self.state_dir / "tty.new"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(self.port, tmp)
+        os.replace(tmp, self.link)
+
+    @property
+    def link(self) -> Path:
+        """The stable port name of this board (<state-dir>/tty)."""
+        assert self.state_dir is not None
+        return self.state_dir / "tty"
+
+    def cut_power_at_write(self, n: int, phase: str = "mid") -> None:
+        """At the next start, the board kills itself at its `n`-th flash file write (1 is the
+        first): "before" writing, "mid" (half of the new file written), or "after" it is in
+        place. Node runtime only (the CPython twin writes through the app's own files)."""
+        if phase not in CUT_PHASES or n < 1:
+            raise BoardError(f"power cut at write {n} {phase!r}: n >= 1, phase one of "
+                             f"{', '.join(CUT_PHASES)}")
+        self.power_cut = (n, phase)
+
+    def kill(self) -> None:
+        """Power cut: SIGKILL the board process now (no sync), close the pty. start() again
+        powers it on with whatever reached its state dir."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self._teardown(cleanup=False)
 
     def _check_args(self) -> None:
         if self.mode not in MODES:
@@ -232,12 +275,18 @@ class VirtualBoard:
 
     def stop(self) -> None:
         """Stop the board (it syncs its filesystem first), reap it and close the pty."""
-        self._stopping = True
         proc = self._proc
+        self._stopping = True
         if proc is not None:
             with contextlib.suppress(OSError):
                 assert proc.stdin is not None
                 proc.stdin.close()  # the board syncs and exits at end of input
+        self._teardown(cleanup=True)
+
+    def _teardown(self, cleanup: bool) -> None:
+        self._stopping = True
+        proc = self._proc
+        if proc is not None:
             self._reap(proc)
         if self._wake_w >= 0:
             with contextlib.suppress(OSError):
@@ -256,7 +305,7 @@ class VirtualBoard:
                     with contextlib.suppress(OSError):
                         f.close()
         self._proc = None
-        if self._tmpdir is not None:
+        if cleanup and self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
 
