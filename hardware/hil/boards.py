@@ -21,6 +21,7 @@ class Board:
     """The board under test, as the fixtures see it (one per test for spawned boards)."""
 
     spec: TargetSpec
+    name = "board"      # the rig file's name for it
     persistent = True   # state carries over between tests (cannot start from scratch)
     mode = "dev"
 
@@ -41,8 +42,9 @@ class SpawnedBoard(Board):
     persistent = False
 
     def __init__(self, spec: TargetSpec, state_dir: Path, identity: tuple[str, bytes],
-                 mode: str = "dev") -> None:
+                 mode: str = "dev", name: str = "board") -> None:
         self.spec = spec
+        self.name = name
         self.state_dir = state_dir
         self.identity = identity
         self.mode = mode
@@ -75,6 +77,18 @@ class SpawnedBoard(Board):
         client.transport = self.transport()
         client.open()
 
+    def power_cut(self, client: DeviceClient, at_write: tuple[int, str] | None = None) -> None:
+        """Cut the power now (kill the board process), or arm a cut at a flash write of
+        the next power-on (`(n, phase)`, see VirtualBoard.cut_power_at_write); then power
+        it on again on what reached its flash and reconnect the client."""
+        client.close()
+        self.vb.kill()
+        if at_write is not None:
+            self.vb.cut_power_at_write(*at_write)
+        self.vb.start()
+        client.transport = self.transport()
+        client.open()
+
     def stop(self) -> None:
         vb, self.vb = self.vb, None
         if vb is not None:
@@ -84,10 +98,13 @@ class SpawnedBoard(Board):
 class AttachedBoard(Board):
     """A board that runs on its own: a pty of a running virtual board, serial or BLE."""
 
-    def __init__(self, spec: TargetSpec, reconnect_s: float = 5.0) -> None:
+    def __init__(self, spec: TargetSpec, reconnect_s: float = 5.0, name: str = "board",
+                 power: Any = None) -> None:
         self.spec = spec
+        self.name = name
         self.port = spec.where
         self.reconnect_s = reconnect_s
+        self.power = power         # a hardware.power control, or None (REBOOT / RTS reset)
         self.offset = 0            # seconds the board's clock runs ahead of the host's
         self.synced = False        # clock and serials checked once this session
 
@@ -97,6 +114,14 @@ class AttachedBoard(Board):
         return open_target(self.spec, reconnect_s=self.reconnect_s)
 
     def power_cycle(self, client: DeviceClient) -> None:
+        if self.power is not None:
+            from hardware.power import cycle
+
+            client.close()
+            cycle(self.power)
+            client.open()  # the transport waits up to reconnect_s for the port
+            _wait_boot(client, 15.0)
+            return
         try:
             client.reboot()
         except DeviceError as exc:

@@ -14,6 +14,7 @@ board, writes nothing) in a run that uses none of its fixtures and gives no --ar
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,14 +23,15 @@ from typing import Any
 
 import pytest
 
-from hardware.hil.authority import Authority, apply_token
+from hardware.hil import infra
+from hardware.hil.authority import Authority
 from hardware.hil.boards import DEVICE_ID, AttachedBoard, Board, BoardPool, SpawnedBoard
-from hardware.hil.client import HilClient, last_audit_seq
+from hardware.hil.client import HilClient
+from hardware.hil.linked import Linked, linked
 from hardware.hil.measure import Recorder
-from hardware.hil.nmea import NmeaPort
 from hardware.hil.rig import Rig
+from hardware.hil.rigfile import RigBoard, RigFile, RigFileError, load_rig
 from hardware.link.factory import TargetSpec, check_port, parse_target
-from protocols import audit as A
 
 LATENCY_PROP = "armlock_latency"
 BOARD_PROP = "armlock_board"
@@ -49,6 +51,9 @@ class HilSession:
     authority: Authority | None = None
     board_info: dict[str, Any] | None = None
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rigfile: RigFile | None = None
+    retries: int = 0
+    attached: dict[str, tuple[AttachedBoard, Authority]] = field(default_factory=dict)
 
 
 SESSION = pytest.StashKey[HilSession]()
@@ -66,13 +71,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="serial port wired to the board's GNSS UART: fixes are sent as NMEA")
     g.addoption("--armlock-out", default=None, metavar="DIR",
                 help="write results.json, report.md and report.html here")
+    g.addoption("--armlock-rig", default=None, metavar="FILE",
+                help="rig file (TOML) naming the bench's boards; the first is `device`, "
+                     "all are in `devices` (replaces --armlock-target/-key/-gnss-port)")
+    g.addoption("--armlock-retries", default=None, type=int, metavar="N",
+                help="run a test again up to N times when it met an infrastructure error "
+                     "(never for a failure); default: the rig file's retries, else 0")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hardware: needs a real board (skipped on virtual)")
     config.addinivalue_line("markers", "human: needs a person at the rig (skipped on virtual)")
+    rigfile = _rigfile(config)
     try:
-        spec = parse_target(str(config.getoption("armlock_target")), "--armlock-target")
+        spec = rigfile.boards[0].target if rigfile else parse_target(
+            str(config.getoption("armlock_target")), "--armlock-target")
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not spec.spawns and not _is_worker(config) and config.getoption("numprocesses", None):
@@ -80,6 +93,10 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "workers; run without -n")
     out = config.getoption("armlock_out")
     key = config.getoption("armlock_key")
+    gnss_port = config.getoption("armlock_gnss_port")
+    if rigfile is not None:
+        first = rigfile.boards[0]
+        key, gnss_port = (str(first.key) if first.key else None), first.gnss_port
     if key:
         from hardware import authority as auth
 
@@ -87,11 +104,23 @@ def pytest_configure(config: pytest.Config) -> None:
             auth.load_master_key(Path(key))
         except auth.AuthorityError as exc:
             raise pytest.UsageError(f"--armlock-key: {exc}") from None
+    retries = config.getoption("armlock_retries")
     config.stash[SESSION] = HilSession(spec, Path(out) if out else None,
-                                       Path(key) if key else None,
-                                       config.getoption("armlock_gnss_port"))
+                                       Path(key) if key else None, gnss_port, rigfile=rigfile,
+                                       retries=retries if retries is not None else
+                                       (rigfile.retries if rigfile else 0))
     if not _is_worker(config):
         config.pluginmanager.register(_Results(config), "armlock-results")
+
+
+def _rigfile(config: pytest.Config) -> RigFile | None:
+    path = config.getoption("armlock_rig")
+    if not path:
+        return None
+    try:
+        return load_rig(path)
+    except RigFileError as exc:
+        raise pytest.UsageError(f"--armlock-rig: {exc}") from None
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -144,10 +173,30 @@ def _armlock_attached(request: pytest.FixtureRequest,
     if not hs.spec.spawns and hs.board is None:
         from hardware import authority as auth
 
-        master = auth.load_master_key(hs.key_file) if hs.key_file else DEV_MASTER
-        hs.authority = Authority.create(tmp_path_factory.mktemp("armlock-authority"), master)
-        hs.board = AttachedBoard(hs.spec)
+        if hs.rigfile is not None:
+            hs.board, hs.authority = _attached(hs, hs.rigfile.boards[0], tmp_path_factory)
+        else:
+            master = auth.load_master_key(hs.key_file) if hs.key_file else DEV_MASTER
+            hs.authority = Authority.create(tmp_path_factory.mktemp("armlock-authority"),
+                                            master)
+            hs.board = AttachedBoard(hs.spec)
     yield hs
+
+
+def _attached(hs: HilSession, entry: RigBoard, tmp: pytest.TempPathFactory
+              ) -> tuple[AttachedBoard, Authority]:
+    """The session's AttachedBoard and authority for a rig board (made once)."""
+    if entry.name not in hs.attached:
+        from hardware import authority as auth
+        from hardware.power import from_config
+
+        master = auth.load_master_key(entry.key) if entry.key else DEV_MASTER
+        authority = Authority.create(tmp.mktemp(f"armlock-authority-{entry.name}"), master)
+        assert hs.rigfile is not None
+        power = from_config(entry.power) if entry.power else None
+        board = AttachedBoard(entry.target, hs.rigfile.reconnect_s, entry.name, power)
+        hs.attached[entry.name] = (board, authority)
+    return hs.attached[entry.name]
 
 
 @pytest.fixture(scope="session")
@@ -165,13 +214,16 @@ def _armlock_pool(request: pytest.FixtureRequest,
 
 
 @pytest.fixture
-def _armlock_fresh(_armlock_pool: BoardPool | None
+def _armlock_fresh(request: pytest.FixtureRequest, _armlock_pool: BoardPool | None
                    ) -> Iterator[tuple[SpawnedBoard, Authority] | None]:
     """A fresh virtual board and its own authority (None for attached targets)."""
     if _armlock_pool is None:
         yield None
         return
     board, auth = _armlock_pool.take()
+    rigfile = request.config.stash[SESSION].rigfile
+    if rigfile is not None:
+        board.name = rigfile.boards[0].name
     try:
         yield board, auth
     finally:
@@ -224,77 +276,73 @@ def armlock_spawn(authority: Authority, tmp_path: Path,
             b.stop()
 
 
-@dataclass
-class _Link:
-    client: HilClient
-    rig: Rig
-
-
 @pytest.fixture
 def _armlock_link(request: pytest.FixtureRequest, armlock_board: Board,
-                  authority: Authority, _armlock_counters: Any) -> Iterator[_Link]:
+                  authority: Authority, _armlock_counters: Any) -> Iterator[Linked]:
     hs: HilSession = request.config.stash[SESSION]
     recorder = Recorder()
-    gnss = NmeaPort(hs.gnss_port) if hs.gnss_port else None
-    client = HilClient(armlock_board.transport(), key=None, counter_store=_armlock_counters)
-    rig = None
     try:
-        client.open()
-        info = client.info()
-        if not authority.device_id:
-            authority.bind(info["device_id"])
-        client.key = authority.device_key
-        rig = Rig(client, armlock_board, authority, recorder,
-                     getattr(armlock_board, "offset", 0), gnss)
-        if armlock_board.persistent:
-            _known_state(client, rig, armlock_board)  # type: ignore[arg-type]
-        rig.log.extend(client.drain_events())
-        rig.cursor = len(rig.log)
-        rig.mark = last_audit_seq(client)
-        request.node.user_properties.append((BOARD_PROP, info))
-        yield _Link(client, rig)
+        with linked(armlock_board, authority, _armlock_counters, recorder,
+                    hs.gnss_port) as link:
+            request.node.user_properties.append((BOARD_PROP, link.info))
+            yield link
     finally:
-        if rig is not None and isinstance(armlock_board, AttachedBoard):
-            armlock_board.offset = max(armlock_board.offset, rig.offset)
         request.node.user_properties.append(
             (LATENCY_PROP, [s.as_dict() for s in recorder.samples]))
-        client.close()
-        if gnss is not None:
-            gnss.close()
-
-
-def _known_state(client: HilClient, rig: Rig, board: AttachedBoard) -> None:
-    """Bring a board that keeps its state to a known one: restart it (fresh memory), set its
-    clock no earlier than anything it recorded, clear tamper latch and lockout, recall
-    whatever permit it holds."""
-    from hardware.link.base import DeviceError
-
-    if not board.synced:
-        last = last_audit_seq(client)
-        if last:
-            t = A.decode(client.audit(from_seq=last, count=1)[0])[1]
-            board.offset = max(board.offset, t + 1 - int(time.time()))
-        board.synced = True
-        rig.offset = board.offset
-    try:
-        board.power_cycle(client)
-    except DeviceError:
-        pass  # a rig-mode board we cannot reset from here: continue with its state
-    rig.time(rig.now())
-    apply_token(client, rig.authority, rig.authority.reset, client.reset_tamper)
-    client.recall(rig.authority.recall())  # no permit until the test loads one
 
 
 @pytest.fixture
-def device(_armlock_link: _Link) -> HilClient:
+def devices(request: pytest.FixtureRequest, _armlock_link: Linked, _armlock_counters: Any,
+            tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[dict[str, Linked]]:
+    """Every board of the rig file, connected and in a known state, by name (the first
+    is the one of `device` and `rig`); without a rig file {"board": that one}. Further
+    virtual boards are fresh per test, each with its own device id and authority."""
+    hs: HilSession = request.config.stash[SESSION]
+    entries = hs.rigfile.boards if hs.rigfile else ()
+    out = {entries[0].name if entries else "board": _armlock_link}
+    with contextlib.ExitStack() as stack:
+        for i, entry in enumerate(entries[1:], start=2):
+            if entry.target.spawns:
+                did = f"AL-HIL-{i:04d}"
+                authority = Authority.create(tmp_path / f"authority-{entry.name}").bind(did)
+                board: Board = SpawnedBoard(entry.target, tmp_path / f"board-{entry.name}",
+                                            (did, authority.device_key), entry.mode,
+                                            entry.name).start()
+                stack.callback(board.stop)  # type: ignore[attr-defined]
+            else:
+                board, authority = _attached(hs, entry, tmp_path_factory)
+            out[entry.name] = stack.enter_context(
+                linked(board, authority, _armlock_counters, Recorder(), entry.gnss_port))
+        yield out
+
+
+@pytest.fixture
+def device(_armlock_link: Linked) -> HilClient:
     """A connected DeviceClient (HilClient) on a provisioned board in a known state."""
     return _armlock_link.client
 
 
 @pytest.fixture
-def rig(_armlock_link: _Link) -> Rig:
+def rig(_armlock_link: Linked) -> Rig:
     """Stimulus, events, audit and latency recording for the board under test."""
     return _armlock_link.rig
+
+
+# -- infrastructure errors -------------------------------------------------------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[Any]:
+    outcome = yield
+    infra.mark(outcome.get_result(), call)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    retries = item.config.stash[SESSION].retries
+    if retries <= 0:
+        return None
+    return infra.run_with_retries(item, nextitem, retries)
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -318,11 +366,16 @@ class _Results:
             t["outcome"] = "error" if failed_outside else report.outcome
             if report.outcome != "passed":
                 t["message"] = _message(report)
+            why = infra.infra_of(report)
+            if why is not None:
+                t["outcome"], t["message"] = "infra", why  # the rig failed, not the board
         for name, value in report.user_properties:
             if name == LATENCY_PROP and report.when == "teardown":
                 t["latency"] = value
             elif name == BOARD_PROP and hs.board_info is None and isinstance(value, dict):
                 hs.board_info = value
+            elif name == "armlock_attempts":
+                t["attempts"] = value
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

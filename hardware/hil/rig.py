@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hardware.hil.authority import Authority
 from hardware.hil.boards import Board
 from hardware.hil.client import HilClient
+from hardware.hil.infra import BoardLost
 from hardware.hil.measure import Recorder
 from hardware.hil.nmea import NmeaPort, nmea_fix
 from hardware.hil.places import HOLDER1, POINTS
+from hardware.link.base import DeviceError, LinkError
 from protocols import audit as A
 
 
@@ -34,6 +38,8 @@ class Rig:
         self.cursor = 0
         self.mark = 0              # audit seq before the test started
         self.sent: list[tuple[str, float]] = []   # (command, host time sent)
+        self.name = getattr(board, "name", "") or "board"
+        self.steps = 0                 # rig steps taken (named in "board lost at step N")
         authority.clock = self.now
 
     # -- clock ---------------------------------------------------------------------------
@@ -50,13 +56,27 @@ class Rig:
         """Move the board's clock forward by `seconds` (no real waiting)."""
         self.time(self.now() + seconds)
 
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """One step of the test on the board: a link that drops (and does not come back
+        within the board's reconnect time) becomes BoardLost naming the step."""
+        self.steps += 1
+        try:
+            yield
+        except DeviceError:
+            raise
+        except LinkError as exc:
+            raise BoardLost(f"board {self.name} lost at step {self.steps} ({what}): "
+                            f"{exc}") from None
+
     # -- stimulus ------------------------------------------------------------------------
     def _note(self, what: str) -> None:
         self.sent.append((what, time.perf_counter()))
 
     def _stim(self, kind: str, **fields: Any) -> None:
         self._note(kind)
-        self.client.stimulate(kind, **fields)
+        with self.step(kind):
+            self.client.stimulate(kind, **fields)
 
     def fix(self, lat: int, lon: int, hacc: int = 5, utc: int | None = None) -> None:
         """A GNSS fix at (lat, lon) in 1e-7 degrees with accuracy `hacc` metres."""
@@ -128,15 +148,18 @@ class Rig:
     # -- tokens ----------------------------------------------------------------------------
     def load(self, token: bytes) -> None:
         self._note("permit")
-        self.client.load_permit(token)
+        with self.step("permit"):
+            self.client.load_permit(token)
 
     def recall(self, token: bytes) -> None:
         self._note("recall")
-        self.client.recall(token)
+        with self.step("recall"):
+            self.client.recall(token)
 
     def reset(self, token: bytes) -> None:
         self._note("reset")
-        self.client.reset_tamper(token)
+        with self.step("reset"):
+            self.client.reset_tamper(token)
 
     # -- power ---------------------------------------------------------------------------------
     def power_cycle(self, restore_clock: bool = True) -> None:
@@ -152,10 +175,11 @@ class Rig:
 
     # -- events ----------------------------------------------------------------------------------
     def _pull(self, timeout: float) -> None:
-        for ev in self.client.events(timeout):
-            self.log.append(ev)
-            break
-        self.log.extend(self.client.drain_events())
+        with self.step("wait for events"):
+            for ev in self.client.events(timeout):
+                self.log.append(ev)
+                break
+            self.log.extend(self.client.drain_events())
 
     def wait_event(self, kind: str, timeout: float = 3.0, **match: Any) -> dict[str, Any]:
         """The next event of `kind` (with fields equal to `match`) after the last one taken."""
@@ -235,7 +259,8 @@ class Rig:
     def audit(self) -> list[tuple[int, int, str, str]]:
         """Audit records written since the test began, decoded (seq, time, code, detail);
         raises AssertionError if the hash chain does not hold."""
-        recs = self.client.audit(from_seq=max(1, self.mark))
+        with self.step("audit"):
+            recs = self.client.audit(from_seq=max(1, self.mark))
         problems = self.client.verify_audit(recs)
         assert not problems, f"audit chain broken: {problems}"
         return [A.decode(r)[:4] for r in recs if A.decode(r)[0] > self.mark]
@@ -255,7 +280,8 @@ class Rig:
             assert not (r[2] == code and contains in r[3]), f"unexpected audit record {r}"
 
     def status(self) -> dict[str, Any]:
-        return self.client.status()
+        with self.step("status"):
+            return self.client.status()
 
 
 def _show(ev: dict[str, Any]) -> str:
