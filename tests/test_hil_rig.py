@@ -107,12 +107,8 @@ def test_two_virtual_boards_from_a_rig_file(pytester: pytest.Pytester, tmp_path:
             b.rig.expect_relock("grip")
             assert a.rig.status()["locked"] is False  # one lock's relock is not the other's
     """)
-    out = tmp_path / "out"
-    res = pytester.runpytest_inprocess("--armlock-rig", str(rig), "--armlock-out", str(out),
-                                       "-p", "no:cacheprovider")
+    res = pytester.runpytest_inprocess("--armlock-rig", str(rig), "-p", "no:cacheprovider")
     res.assert_outcomes(passed=1)
-    data = json.loads((out / "results.json").read_text())
-    assert data["summary"] == {"passed": 1}
 
 
 def test_infrastructure_errors_are_retried_and_reported_apart(pytester: pytest.Pytester,
@@ -163,7 +159,7 @@ def test_board_unplugged_mid_test_is_found_again_or_reported_lost(
     from hardware.virtual.launcher import VirtualBoard
 
     with VirtualBoard(tmp_path / "b", runtime="cpython") as vb:
-        rig = write(tmp_path, f"reconnect_s = 3\n[[boards]]\nname = 'lock-a'\n"
+        rig = write(tmp_path, f"reconnect_s = 6\n[[boards]]\nname = 'lock-a'\n"
                               f"port = '{vb.link}'\n")
         pytester.makepyfile("""
             import threading

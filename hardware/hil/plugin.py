@@ -47,8 +47,6 @@ class HilSession:
     key_file: Path | None
     gnss_port: str | None
     started: float = field(default_factory=time.time)
-    board: AttachedBoard | None = None
-    authority: Authority | None = None
     board_info: dict[str, Any] | None = None
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
     rigfile: RigFile | None = None
@@ -165,90 +163,96 @@ def _armlock_counters(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return CounterStore(tmp_path_factory.mktemp("armlock-counters") / "counters.json")
 
 
-@pytest.fixture(scope="session")
-def _armlock_attached(request: pytest.FixtureRequest,
-                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[HilSession]:
-    """For pty/serial/ble targets: the one board and authority of the whole run."""
-    hs = request.config.stash[SESSION]
-    if not hs.spec.spawns and hs.board is None:
-        from hardware import authority as auth
-
-        if hs.rigfile is not None:
-            hs.board, hs.authority = _attached(hs, hs.rigfile.boards[0], tmp_path_factory)
-        else:
-            master = auth.load_master_key(hs.key_file) if hs.key_file else DEV_MASTER
-            hs.authority = Authority.create(tmp_path_factory.mktemp("armlock-authority"),
-                                            master)
-            hs.board = AttachedBoard(hs.spec)
-    yield hs
-
-
-def _attached(hs: HilSession, entry: RigBoard, tmp: pytest.TempPathFactory
+def _attached(hs: HilSession, entry: RigBoard | None, tmp: pytest.TempPathFactory
               ) -> tuple[AttachedBoard, Authority]:
-    """The session's AttachedBoard and authority for a rig board (made once)."""
-    if entry.name not in hs.attached:
+    """The session's AttachedBoard and authority for a rig board, or for the single
+    --armlock-target (made once)."""
+    name = entry.name if entry is not None else "board"
+    if name not in hs.attached:
         from hardware import authority as auth
         from hardware.power import from_config
 
-        master = auth.load_master_key(entry.key) if entry.key else DEV_MASTER
-        authority = Authority.create(tmp.mktemp(f"armlock-authority-{entry.name}"), master)
-        assert hs.rigfile is not None
-        power = from_config(entry.power) if entry.power else None
-        board = AttachedBoard(entry.target, hs.rigfile.reconnect_s, entry.name, power)
-        hs.attached[entry.name] = (board, authority)
-    return hs.attached[entry.name]
+        key = entry.key if entry is not None else hs.key_file
+        master = auth.load_master_key(key) if key else DEV_MASTER
+        authority = Authority.create(tmp.mktemp(f"armlock-authority-{name}"), master)
+        if entry is None:
+            board = AttachedBoard(hs.spec)
+        else:
+            assert hs.rigfile is not None
+            power = from_config(entry.power) if entry.power else None
+            board = AttachedBoard(entry.target, hs.rigfile.reconnect_s, name, power)
+        hs.attached[name] = (board, authority)
+    return hs.attached[name]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With a rig file of several boards, a test of one board runs on each of them."""
+    hs: HilSession = metafunc.config.stash[SESSION]
+    uses = {"device", "rig", "authority", "armlock_board"} & set(metafunc.fixturenames)
+    if hs.rigfile is None or len(hs.rigfile.boards) < 2 or not uses \
+            or "devices" in metafunc.fixturenames:
+        return
+    names = [b.name for b in hs.rigfile.boards]
+    metafunc.parametrize("_armlock_board_name", names, indirect=True, ids=names)
+
+
+@pytest.fixture
+def _armlock_board_name(request: pytest.FixtureRequest) -> str:
+    """The rig board a test runs on (the first, unless parametrized over all)."""
+    rigfile = request.config.stash[SESSION].rigfile
+    first = rigfile.boards[0].name if rigfile is not None else "board"
+    return str(getattr(request, "param", first))
 
 
 @pytest.fixture(scope="session")
-def _armlock_pool(request: pytest.FixtureRequest,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoardPool | None]:
-    spec = request.config.stash[SESSION].spec
-    if not spec.spawns:
-        yield None
-        return
-    pool = BoardPool(spec, tmp_path_factory.mktemp("armlock-boards"))
+def _armlock_pools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """pool(name, spec): the BoardPool of fresh virtual boards for one rig board."""
+    pools: dict[str, BoardPool] = {}
+
+    def pool(name: str, spec: TargetSpec) -> BoardPool:
+        if name not in pools:
+            pools[name] = BoardPool(spec, tmp_path_factory.mktemp(f"armlock-boards-{name}"))
+        return pools[name]
+
     try:
         yield pool
     finally:
-        pool.close()
+        for p in pools.values():
+            p.close()
 
 
 @pytest.fixture
-def _armlock_fresh(request: pytest.FixtureRequest, _armlock_pool: BoardPool | None
-                   ) -> Iterator[tuple[SpawnedBoard, Authority] | None]:
-    """A fresh virtual board and its own authority (None for attached targets)."""
-    if _armlock_pool is None:
-        yield None
+def _armlock_under_test(request: pytest.FixtureRequest, _armlock_board_name: str,
+                        _armlock_pools: Any, tmp_path_factory: pytest.TempPathFactory
+                        ) -> Iterator[tuple[Board, Authority]]:
+    """(board, authority) for the test: a fresh virtual board with its own authority, or
+    the attached board of the session."""
+    hs: HilSession = request.config.stash[SESSION]
+    entry = hs.rigfile.board(_armlock_board_name) if hs.rigfile is not None else None
+    spec = entry.target if entry is not None else hs.spec
+    if not spec.spawns:
+        yield _attached(hs, entry, tmp_path_factory)
         return
-    board, auth = _armlock_pool.take()
-    rigfile = request.config.stash[SESSION].rigfile
-    if rigfile is not None:
-        board.name = rigfile.boards[0].name
+    pool = _armlock_pools(_armlock_board_name, spec)
+    board, auth = pool.take()
+    board.name = _armlock_board_name
     try:
         yield board, auth
     finally:
-        _armlock_pool.give_back(board)
+        pool.give_back(board)
 
 
 @pytest.fixture
-def authority(_armlock_fresh: tuple[SpawnedBoard, Authority] | None,
-              _armlock_attached: HilSession) -> Authority:
+def authority(_armlock_under_test: tuple[Board, Authority]) -> Authority:
     """Issues permits, recalls and resets for the board under test (`.permit(**overrides)`,
     `.recall()`, `.reset()`); a fresh master key in tmp for each virtual board."""
-    if _armlock_fresh is not None:
-        return _armlock_fresh[1]
-    assert _armlock_attached.authority is not None
-    return _armlock_attached.authority
+    return _armlock_under_test[1]
 
 
 @pytest.fixture
-def armlock_board(_armlock_fresh: tuple[SpawnedBoard, Authority] | None,
-                  _armlock_attached: HilSession) -> Board:
+def armlock_board(_armlock_under_test: tuple[Board, Authority]) -> Board:
     """The board under test: a fresh virtual board per test, or the attached one."""
-    if _armlock_fresh is not None:
-        return _armlock_fresh[0]
-    assert _armlock_attached.board is not None
-    return _armlock_attached.board
+    return _armlock_under_test[0]
 
 
 @pytest.fixture
