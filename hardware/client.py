@@ -87,6 +87,7 @@ class DeviceClient:
         self._counter: int | None = None
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_QUEUED)
         self.noise = 0  # chunks on the line that were not frames (boot log, REPL text)
+        self._read_end = self.read_since = 0.0  # perf_counter() at the end of the last read
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> DeviceClient:
@@ -254,7 +255,15 @@ class DeviceClient:
     def _pump(self, timeout: float) -> list[tuple[int, int, dict[str, Any]]]:
         """Read once; queue events; return the replies (type, seq, fields)."""
         replies = []
-        for fr in self._dec.feed(self.transport.read(timeout)):
+        start = time.perf_counter()
+        data = self.transport.read(timeout)
+        end = time.perf_counter()
+        # the earliest moment what this read returns can have arrived: if the read waited,
+        # it came as the read returned; if it returned at once, it may have been waiting
+        # since the previous read ended
+        self.read_since = end if end - start > 0.001 else self._read_end
+        self._read_end = end
+        for fr in self._dec.feed(data):
             if not isinstance(fr, tuple):
                 self.noise += 1
                 continue

@@ -12,10 +12,14 @@ from hardware.hil.boards import Board
 
 
 class HilClient(DeviceClient):
-    """DeviceClient that stamps each EVENT with the host time it arrived (`_rx`, seconds)."""
+    """DeviceClient that stamps each EVENT with the host time it arrived (`_rx`, seconds) and
+how uncertain that is (`_rx_ms`: it arrived at most this long before; large when the test
+was not reading at the time)."""
 
     def received(self, event: dict[str, Any]) -> None:
-        event["_rx"] = time.perf_counter()
+        event["_rx"] = now = time.perf_counter()
+        # it arrived between the end of the previous read and now: how sure is the stamp
+        event["_rx_ms"] = round((now - self.read_since) * 1000, 3)
 
 
 def last_audit_seq(client: DeviceClient) -> int:

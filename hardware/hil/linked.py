@@ -51,6 +51,9 @@ def linked(board: Board, authority: Authority, counters: Any, recorder: Recorder
         rig.mark = last_audit_seq(client)
         yield Linked(client, rig, board, authority, info)
     finally:
+        if rig is not None:
+            with contextlib.suppress(Exception):  # the board may be gone
+                rig.record_answers()
         if rig is not None and isinstance(board, AttachedBoard):
             board.offset = max(board.offset, rig.offset)
         client.close()

@@ -15,6 +15,7 @@ board, writes nothing) in a run that uses none of its fixtures and gives no --ar
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -288,11 +289,11 @@ def _armlock_link(request: pytest.FixtureRequest, armlock_board: Board,
     try:
         with linked(armlock_board, authority, _armlock_counters, recorder,
                     hs.gnss_port) as link:
-            request.node.user_properties.append((BOARD_PROP, link.info))
+            request.node.user_properties.append((BOARD_PROP, json.dumps(link.info)))
             yield link
     finally:
         request.node.user_properties.append(
-            (LATENCY_PROP, [s.as_dict() for s in recorder.samples]))
+            (LATENCY_PROP, json.dumps([s.as_dict() for s in recorder.samples])))
 
 
 @pytest.fixture
@@ -373,7 +374,8 @@ class _Results:
             why = infra.infra_of(report)
             if why is not None:
                 t["outcome"], t["message"] = "infra", why  # the rig failed, not the board
-        for name, value in report.user_properties:
+        for name, raw in report.user_properties:
+            value = json.loads(raw) if name in (LATENCY_PROP, BOARD_PROP) else raw
             if name == LATENCY_PROP and report.when == "teardown":
                 t["latency"] = value
             elif name == BOARD_PROP and hs.board_info is None and isinstance(value, dict):
@@ -381,16 +383,32 @@ class _Results:
             elif name == "armlock_attempts":
                 t["attempts"] = value
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Before JUnit XML is written: the results, and the same verdict, identity and
+        limits as JUnit suite properties (JSON)."""
         hs = self.hs
-        if hs.out is None:
+        if hs.out is None and not self._junit():
             return
         from hardware.hil import report as R
+        from hardware.hil.provenance import identity
 
-        results = R.build_results(str(hs.spec), list(hs.tests.values()), hs.board_info,
-                                  hs.started, time.time())
-        self.written = R.write_all(results, hs.out)
+        target = str(hs.rigfile.path) if hs.rigfile is not None else str(hs.spec)
+        ident = identity(str(hs.spec), hs.board_info, hs.rigfile, hs.started)
+        results = R.build_results(target, list(hs.tests.values()), hs.board_info,
+                                  hs.started, time.time(), ident)
+        xml = self._junit()
+        if xml is not None:
+            xml.add_global_property("armlock_verdict", results["verdict"])
+            xml.add_global_property("armlock_identity", json.dumps(ident))
+            xml.add_global_property("armlock_limits", json.dumps(results["limits"]))
+        if hs.out is not None:
+            self.written = R.write_all(results, hs.out)
+
+    def _junit(self) -> Any:
+        from _pytest.junitxml import xml_key
+
+        return self.config.stash.get(xml_key, None)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from hardware.hil import report as R
@@ -401,6 +419,16 @@ class _Results:
         terminalreporter.section(f"armlock latency ({self.hs.spec})")
         for line in R.text_table(R.latency_stats(tests)):
             terminalreporter.write_line(line)
+        from hardware.hil import limits as L
+
+        rows = L.evaluate(R.all_samples(tests))
+        terminalreporter.write_line("armlock limits: " + ", ".join(
+            f"{n} {k}" for k, n in sorted(L.summary(rows).items())))
+        for r in rows:
+            if r["result"] == "fail":
+                terminalreporter.write_line(f"  FAIL {r['id']}: {r['value']} {r['unit']} "
+                                            f"(limits {r['low']}..{r['high']}; "
+                                            f"{r['requirement']})")
         if self.written:
             w = self.written
             terminalreporter.write_line(f"armlock: report {w['html']} (also {w['md']}, "

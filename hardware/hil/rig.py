@@ -11,7 +11,7 @@ from hardware.hil.authority import Authority
 from hardware.hil.boards import Board
 from hardware.hil.client import HilClient
 from hardware.hil.infra import BoardLost
-from hardware.hil.measure import Recorder
+from hardware.hil.measure import Recorder, answer_delays
 from hardware.hil.nmea import NmeaPort, nmea_fix
 from hardware.hil.places import HOLDER1, POINTS
 from hardware.link.base import DeviceError, LinkError
@@ -247,6 +247,13 @@ class Rig:
         """A credential was answered "no" (rejected or ignored) and the lock stayed shut."""
         self.wait_event("answer", timeout, ok=False)
         self.no_event("actuate", 0.05, locked=False)
+
+    def record_answers(self) -> None:
+        """Record the answer delay of every credential answered so far (ops answer:accept,
+        answer:refuse, answer:unlock), for the equal-time limits."""
+        self._pull(0)
+        for kind, ms in answer_delays(self.sent, self.log):
+            self.recorder.add("answer:" + kind, ms, None)
 
     def unlock(self, place: str = "in", holder: tuple[int, str, int] = HOLDER1,
                factors: tuple[str, ...] = ("rfid", "finger")) -> dict[str, Any]:
