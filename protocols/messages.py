@@ -1,21 +1,35 @@
-# armlock wire messages: typed payloads in frames (see protocols/SPEC.md).
+# armlock wire messages: the message set (protocols/SPEC.md): type codes, the schema of
+# every message, encode/decode of whole messages, ERROR fields and STIMULUS -> core event.
 #
-# A payload is one CBOR map (RFC 8949 subset: unsigned/negative ints, byte and text
-# strings, arrays, maps, false/true/null; definite lengths only) from field name to value.
-# The encoder is deterministic (shortest heads, map keys sorted by length then bytes, the
-# RFC 8949 4.2.1 order), so the same fields give the same bytes on MicroPython and CPython.
-# Each message type has a schema; decode and encode both check it and raise MessageError
-# naming the message and the field.
-#
-# AUDIT_ACK, STIMULUS and REBOOT are sealed: their frame payload is
-#     counter u32 BE | CBOR map | HMAC-SHA256(device_key, type|counter|map)[:16]
-# and a device refuses a counter not above the last one it accepted.
+# A payload is one CBOR map (protocols/cbor.py) from field name to value; each message type
+# has a schema (checked by protocols/schema.py on encode and decode, MessageError naming
+# the message and the field). AUDIT_ACK, STIMULUS and REBOOT are sealed
+# (protocols/seal.py): counter u32 BE | CBOR map | HMAC-SHA256(device_key,
+# type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
+# The names of those modules that hosts use are available here too.
 
-import struct
-
-from protocols.crypto import ct_equal, hmac_sha256
+from protocols import schema as _schema
+from protocols import seal as _seal
+from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
+from protocols.cbor import decode as cbor_decode
+from protocols.cbor import encode as cbor_encode  # noqa: F401
+from protocols.cbor import kind_of as _kind_of
+from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
+    E_AUTH,
+    E_BAD_FRAME,
+    E_BAD_MESSAGE,
+    E_BUSY,
+    E_INTERNAL,
+    E_MODE,
+    E_REFUSED,
+    E_REPLAY,
+    E_UNKNOWN_TYPE,
+    ERROR_NAMES,
+    MessageError,
+)
 from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
 from protocols.frame import encode as _frame_encode
+from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
 
 PROTO_VERSION = 1
 
@@ -38,50 +52,9 @@ OK = 0x85
 ERROR = 0x86
 EVENT = 0x87
 
-# -- ERROR codes ---------------------------------------------------------------------------
-E_UNKNOWN_TYPE = 1   # type code not known, or not a host->device command
-E_BAD_MESSAGE = 2    # payload not CBOR, or a field missing / of the wrong type / out of range
-E_AUTH = 3           # sealed command: auth tag wrong or envelope malformed
-E_REPLAY = 4         # sealed command: counter not above the last accepted one
-E_MODE = 5           # command not allowed in the device's mode (STIMULUS/REBOOT outside rig/dev)
-E_REFUSED = 6        # the lock core refused it (bad permit, stale serial, ...); message says why
-E_BUSY = 7           # device cannot take it now; retry later
-E_INTERNAL = 8       # device fault while handling it
-E_BAD_FRAME = 9      # bytes between delimiters that are not a frame (CRC, COBS, size); seq 0
-
-ERROR_NAMES = {
-    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
-    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
-    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
-}
-
 MODES = ("field", "rig", "dev")
-TAG_LEN = 16
-SEAL_OVERHEAD = 4 + TAG_LEN
-MAX_DEPTH = 6
 
-
-class MessageError(ValueError):
-    """Bad message; str() names the message and field, .code is the ERROR code to reply."""
-
-    def __init__(self, message, code=E_BAD_MESSAGE):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-    def __str__(self):
-        return self.message
-
-
-# -- schemas -------------------------------------------------------------------------------
-# A field spec is (name, kind, optional, arg):
-#   "int"   arg = (lo, hi) inclusive        "bool"  arg = None
-#   "str"   arg = tuple of allowed values or None
-#   "bytes" arg = (min_len, max_len) or None
-#   "list"  arg = item kind ("str" | "bytes")
-#   "map"   arg = tuple of field specs (nested)
-# An optional field may be absent or null; decoding gives None for it.
-
+# -- schemas (field specs: protocols/schema.py) ---------------------------------------------
 U8 = (0, 0xFF)
 U16 = (0, 0xFFFF)
 U32 = (0, 0xFFFFFFFF)
@@ -185,255 +158,6 @@ def type_name(typ):
     return NAMES.get(typ, "0x%02x" % typ)
 
 
-# -- CBOR subset ---------------------------------------------------------------------------
-
-def _tn(v):
-    if v is None:
-        return "null"
-    t = type(v)
-    if t is bool:
-        return "bool"
-    if t is int:
-        return "int"
-    if t is str:
-        return "str"
-    if t is bytes or t is bytearray:
-        return "bytes"
-    if t is list or t is tuple:
-        return "list"
-    if t is dict:
-        return "map"
-    return t.__name__
-
-
-def _head(out, major, n):
-    m = major << 5
-    if n < 24:
-        out.append(m | n)
-    elif n < 0x100:
-        out.append(m | 24)
-        out.append(n)
-    elif n < 0x10000:
-        out.append(m | 25)
-        out += struct.pack(">H", n)
-    elif n < 0x100000000:
-        out.append(m | 26)
-        out += struct.pack(">I", n)
-    elif n < 0x10000000000000000:
-        out.append(m | 27)
-        out += struct.pack(">Q", n)
-    else:
-        raise MessageError("cbor: integer out of 64-bit range")
-
-
-def _key_order(k):
-    return (len(k), k)
-
-
-def _cbor_enc(out, v, depth):
-    if depth > MAX_DEPTH:
-        raise MessageError("cbor: nested deeper than %d" % MAX_DEPTH)
-    t = type(v)
-    if v is None:
-        out.append(0xF6)
-    elif v is True:
-        out.append(0xF5)
-    elif v is False:
-        out.append(0xF4)
-    elif t is int:
-        if v >= 0:
-            _head(out, 0, v)
-        else:
-            _head(out, 1, -1 - v)
-    elif t is bytes or t is bytearray:
-        _head(out, 2, len(v))
-        out += v
-    elif t is str:
-        b = v.encode()
-        _head(out, 3, len(b))
-        out += b
-    elif t is list or t is tuple:
-        _head(out, 4, len(v))
-        for x in v:
-            _cbor_enc(out, x, depth + 1)
-    elif t is dict:
-        keys = []
-        for k in v:
-            if type(k) is not str:
-                raise MessageError("cbor: map key %r is not a str" % (k,))
-            keys.append(k.encode())
-        keys.sort(key=_key_order)
-        _head(out, 5, len(keys))
-        for kb in keys:
-            _head(out, 3, len(kb))
-            out += kb
-            _cbor_enc(out, v[kb.decode()], depth + 1)
-    else:
-        raise MessageError("cbor: cannot encode a %s" % _tn(v))
-
-
-def cbor_encode(v):
-    """Deterministic CBOR of None/bool/int/bytes/str/list/dict(str keys)."""
-    out = bytearray()
-    _cbor_enc(out, v, 0)
-    return bytes(out)
-
-
-def _bad(i, what):
-    return MessageError("cbor error at byte %d: %s" % (i, what))
-
-
-def _cbor_dec(b, i, depth):
-    n = len(b)
-    if i >= n:
-        raise _bad(i, "unexpected end")
-    if depth > MAX_DEPTH:
-        raise _bad(i, "nested deeper than %d" % MAX_DEPTH)
-    ib = b[i]
-    major = ib >> 5
-    ai = ib & 31
-    start = i
-    i += 1
-    if major == 7:
-        if ai == 20:
-            return False, i
-        if ai == 21:
-            return True, i
-        if ai == 22:
-            return None, i
-        raise _bad(start, "simple/float value 0x%02x not supported" % ib)
-    if ai < 24:
-        val = ai
-    elif ai <= 27:
-        size = 1 << (ai - 24)
-        if i + size > n:
-            raise _bad(start, "unexpected end")
-        val = int.from_bytes(b[i:i + size], "big")
-        i += size
-    else:
-        raise _bad(start, "indefinite or reserved length 0x%02x not supported" % ib)
-    if major == 0:
-        return val, i
-    if major == 1:
-        return -1 - val, i
-    if major == 2 or major == 3:
-        if val > n - i:
-            raise _bad(start, "string of %d bytes runs past end" % val)
-        s = bytes(b[i:i + val])
-        i += val
-        if major == 3:
-            try:
-                s = s.decode()
-            except UnicodeError:
-                raise _bad(start, "text is not valid UTF-8")
-        return s, i
-    if major == 4:
-        if val > n - i:
-            raise _bad(start, "array of %d items runs past end" % val)
-        items = []
-        for _ in range(val):
-            x, i = _cbor_dec(b, i, depth + 1)
-            items.append(x)
-        return items, i
-    if major == 5:
-        if 2 * val > n - i:
-            raise _bad(start, "map of %d pairs runs past end" % val)
-        d = {}
-        for _ in range(val):
-            kpos = i
-            k, i = _cbor_dec(b, i, depth + 1)
-            if type(k) is not str:
-                raise _bad(kpos, "map key is a %s, not a str" % _tn(k))
-            if k in d:
-                raise _bad(kpos, "duplicate key '%s'" % k)
-            d[k], i = _cbor_dec(b, i, depth + 1)
-        return d, i
-    raise _bad(start, "tag 0x%02x not supported" % ib)
-
-
-def cbor_decode(b):
-    """Decode exactly one CBOR item from b; raises MessageError on anything else."""
-    v, i = _cbor_dec(b, 0, 0)
-    if i != len(b):
-        raise _bad(i, "%d trailing bytes" % (len(b) - i))
-    return v
-
-
-# -- schema checks and schema-driven encoding ---------------------------------------------
-# Checks make no copies; encoding walks the schema (already in key order) into one buffer.
-
-def _where(path, name, idx):
-    if idx >= 0:
-        return "%s.%s[%d]" % (path, name, idx)
-    return "%s.%s" % (path, name)
-
-
-def _check_value(kind, arg, v, path, name, idx=-1):
-    t = type(v)
-    if kind == "int":
-        if t is not int:
-            raise MessageError("%s: expected int, got %s" % (_where(path, name, idx), _tn(v)))
-        if not arg[0] <= v <= arg[1]:
-            raise MessageError("%s: %d out of range %d..%d"
-                               % (_where(path, name, idx), v, arg[0], arg[1]))
-    elif kind == "bool":
-        if t is not bool:
-            raise MessageError("%s: expected bool, got %s" % (_where(path, name, idx), _tn(v)))
-    elif kind == "str":
-        if t is not str:
-            raise MessageError("%s: expected str, got %s" % (_where(path, name, idx), _tn(v)))
-        if arg is not None and v not in arg:
-            raise MessageError("%s: '%s' is not one of %s"
-                               % (_where(path, name, idx), v, ", ".join(arg)))
-    elif kind == "bytes":
-        if t is not bytes and t is not bytearray:
-            raise MessageError("%s: expected bytes, got %s" % (_where(path, name, idx), _tn(v)))
-        if arg is not None and not arg[0] <= len(v) <= arg[1]:
-            raise MessageError("%s: length %d out of range %d..%d"
-                               % (_where(path, name, idx), len(v), arg[0], arg[1]))
-    elif kind == "list":
-        if t is not list and t is not tuple:
-            raise MessageError("%s: expected list, got %s" % (_where(path, name, idx), _tn(v)))
-        for i in range(len(v)):
-            _check_value(arg, None, v[i], path, name, i)
-    else:  # map
-        _check_map(arg, v, _where(path, name, idx))
-
-
-def _check_map(specs, d, path, skip=None):
-    # Check d against specs (skip: a key checked elsewhere, the union "kind");
-    # returns how many spec fields are present and not null.
-    if type(d) is not dict:
-        raise MessageError("%s: expected map, got %s" % (path, _tn(d)))
-    present = 0
-    known = 1 if skip is not None else 0
-    for s in specs:
-        name = s[0]
-        if name in d:
-            known += 1
-            v = d[name]
-        else:
-            v = None
-        if v is None:
-            if not s[2]:
-                if name in d:
-                    raise MessageError("%s.%s: expected %s, got null" % (path, name, s[1]))
-                raise MessageError("%s: missing field '%s'" % (path, name))
-            continue
-        present += 1
-        _check_value(s[1], s[3], v, path, name)
-    if known != len(d):
-        for k in d:
-            found = k == skip
-            for s in specs:
-                if s[0] == k:
-                    found = True
-                    break
-            if not found:
-                raise MessageError("%s: unknown field '%s'" % (path, k))
-    return present
-
-
 def _specs_for(typ, fields):
     # (specs, path, kind) for a message type; a union member is chosen by "kind".
     sch = SCHEMAS.get(typ)
@@ -443,12 +167,12 @@ def _specs_for(typ, fields):
     specs = sch[2]
     if type(specs) is dict:
         if type(fields) is not dict:
-            raise MessageError("%s: expected map, got %s" % (name, _tn(fields)))
+            raise MessageError("%s: expected map, got %s" % (name, _kind_of(fields)))
         if "kind" not in fields:
             raise MessageError("%s: missing field 'kind'" % name)
         kind = fields["kind"]
         if type(kind) is not str:
-            raise MessageError("%s.kind: expected str, got %s" % (name, _tn(kind)))
+            raise MessageError("%s.kind: expected str, got %s" % (name, _kind_of(kind)))
         sub = specs.get(kind)
         if sub is None:
             raise MessageError("%s.kind: '%s' is not one of %s"
@@ -460,90 +184,14 @@ def _specs_for(typ, fields):
 def check_fields(typ, fields):
     """Raise MessageError (naming message and field) unless fields fit the type's schema."""
     specs, path, kind = _specs_for(typ, fields)
-    _check_map(specs, fields, path, "kind" if kind is not None else None)
+    _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
     return fields
 
 
-def _fill_none(specs, d):
-    # After a check: give absent optional fields the value None, in nested maps too.
-    for s in specs:
-        v = d.get(s[0])
-        if v is None:
-            d[s[0]] = None
-        elif s[1] == "map":
-            _fill_none(s[3], v)
-
-
-def _enc_key(out, name):
-    b = name.encode()
-    _head(out, 3, len(b))
-    out += b
-
-
-def _enc_map(out, specs, d, present, kind=None):
-    # present: number of non-null fields; kind: the union tag, written in key order.
-    if kind is not None:
-        present += 1
-    _head(out, 5, present)
-    for s in specs:
-        if kind is not None and (len(s[0]) > 4 or (len(s[0]) == 4 and s[0] > "kind")):
-            _enc_key(out, "kind")
-            _cbor_enc(out, kind, 1)
-            kind = None
-        v = d.get(s[0])
-        if v is None:
-            continue
-        _enc_key(out, s[0])
-        if s[1] == "map":
-            n = 0
-            for x in s[3]:
-                if v.get(x[0]) is not None:
-                    n += 1
-            _enc_map(out, s[3], v, n)
-        else:
-            _cbor_enc(out, v, 1)
-    if kind is not None:
-        _enc_key(out, "kind")
-        _cbor_enc(out, kind, 1)
-
-
-# -- sealed envelope -----------------------------------------------------------------------
-
-def _mac(key, typ, counter, body):
-    msg = bytearray(struct.pack(">BI", typ, counter))
-    msg += body
-    return hmac_sha256(key, msg)[:TAG_LEN]
-
-
-def seal(key, counter, typ, payload):
-    """counter u32 | payload | HMAC-SHA256(key, type|counter|payload)[:16]."""
-    if type(counter) is not int or not 1 <= counter <= 0xFFFFFFFF:
-        raise MessageError("seal: counter must be an int 1..4294967295, got %r" % (counter,))
-    out = bytearray(struct.pack(">I", counter))
-    out += payload
-    out += _mac(key, typ, counter, payload)
-    return bytes(out)
-
-
 def open_sealed(key, last_counter, typ, data):
-    """Check a sealed payload; returns (counter, payload) or raises MessageError (E_AUTH/E_REPLAY).
-
-    The tag is checked before the counter, so an unauthenticated sender learns nothing
-    about the device's counter.
-    """
-    name = type_name(typ)
-    if len(data) < SEAL_OVERHEAD:
-        raise MessageError("%s: sealed payload too short (%d bytes < %d)"
-                           % (name, len(data), SEAL_OVERHEAD), E_AUTH)
-    counter = struct.unpack_from(">I", data, 0)[0]
-    body = bytes(data[4:len(data) - TAG_LEN])
-    tag = bytes(data[len(data) - TAG_LEN:])
-    if not ct_equal(tag, _mac(key, typ, counter, body)):
-        raise MessageError("%s: auth tag mismatch (wrong key or altered command)" % name, E_AUTH)
-    if counter <= last_counter:
-        raise MessageError("replayed command (counter %d <= %d)" % (counter, last_counter),
-                           E_REPLAY)
-    return counter, body
+    """Check a sealed payload (protocols/seal.py); returns (counter, payload) or raises
+    MessageError (E_AUTH/E_REPLAY) naming the message type."""
+    return _seal.open_sealed(key, last_counter, typ, data, type_name(typ))
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -557,9 +205,9 @@ def encode_payload(typ, fields, key=None, counter=None):
         if counter is None:
             counter = c
     specs, path, kind = _specs_for(typ, fields)
-    present = _check_map(specs, fields, path, "kind" if kind is not None else None)
+    present = _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
     out = bytearray()
-    _enc_map(out, specs, fields, present, kind)
+    _schema.encode_map(out, specs, fields, present, kind)
     body = bytes(out)
     if sealed:
         if key is None or counter is None:
@@ -594,8 +242,8 @@ def decode_payload(typ, payload, key=None, last_counter=0):
     except MessageError as e:
         raise MessageError("%s: payload %s" % (sch[0], e.message))
     specs, path, kind = _specs_for(typ, raw)
-    _check_map(specs, raw, path, "kind" if kind is not None else None)
-    _fill_none(specs, raw)
+    _schema.check_map(specs, raw, path, "kind" if kind is not None else None)
+    _schema.fill_none(specs, raw)
     fields = raw
     if counter is not None:
         fields["counter"] = counter

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from firmware.core.controller import LockController
+from firmware.core.host import Host
 from hardware.hil.places import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
 from protocols import audit, crypto, permit
 
@@ -112,8 +113,9 @@ def flip_bit(blob: bytes, bit: int) -> bytes:
     return bytes(b)
 
 
-class Rig:
-    """Drives one lock like a host would and remembers what it was told.
+class Rig(Host):
+    """Drives one lock like a host would (a Host: the one action carrier) and remembers
+    what it was told.
 
     World time `t_ms` is milliseconds since T0 (true UTC = T0 + t_ms // 1000). The board
     RTC reads true UTC + `rtc_err`; SET_RTC actions set `rtc_err` so the RTC reads the
@@ -122,6 +124,7 @@ class Rig:
 
     def __init__(self, config: dict[str, Any] | None = None, key: bytes = KEY,
                  device: str = DEVICE, t_ms: int = 0, rtc_err: int = 0) -> None:
+        super().__init__(LockController(device, key, config))
         self.config = config
         self.key = key
         self.device = device
@@ -131,9 +134,15 @@ class Rig:
         self.blob: bytes | None = None
         self.records: list[bytes] = []
         self.log: list[tuple[int, tuple, list[tuple]]] = []
-        self.wake: int | None = None
-        self.locked = True
-        self.c = LockController(device, key, config)
+
+    @property
+    def c(self) -> LockController:
+        """The lock controller (a new one after each reboot)."""
+        return self.ctl
+
+    @c.setter
+    def c(self, ctl: LockController) -> None:
+        self.ctl = ctl
 
     # -- clocks ---------------------------------------------------------------------
     @property
@@ -154,21 +163,20 @@ class Rig:
 
     # -- driving --------------------------------------------------------------------
     def send(self, ev: tuple) -> list[tuple]:
-        """Feed one event now; apply and record the actions; return them."""
-        acts = self.c.handle(ev, self.mono, self.rtc)
+        """Feed one event now; carry out and record the actions; return them."""
+        acts = self.handle(ev, self.mono, self.rtc)
         self.log.append((self.t_ms, ev, acts))
-        for a in acts:
-            if a[0] == "persist":
-                self.blob = a[1]
-            elif a[0] == "audit":
-                self.records.append(a[1])
-            elif a[0] == "wake":
-                self.wake = a[1]
-            elif a[0] == "actuate":
-                self.locked = a[1]
-            elif a[0] == "set_rtc":
-                self.rtc_err = a[1] - self.utc
         return acts
+
+    # -- Host: what this rig does with the actions -----------------------------------
+    def persist(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def audit(self, record: bytes) -> None:
+        self.records.append(record)
+
+    def set_rtc(self, utc_s: int, rtc_s: int) -> None:
+        self.rtc_err = utc_s - self.utc  # the board RTC itself reads utc_s from now on
 
     def at(self, ms: int, ev: tuple) -> list[tuple]:
         """Advance `ms` then send `ev`."""
@@ -182,7 +190,7 @@ class Rig:
         """Power-cycle: a new controller booted from the last persisted blob (or `blob`)."""
         self.c = LockController(self.device, self.key, self.config)
         self.boot_ms = self.t_ms
-        self.wake = None
+        self.wake_at = None
         self.locked = True
         if blob != "last":
             self.blob = blob if isinstance(blob, bytes) else None  # what storage now holds
@@ -190,8 +198,8 @@ class Rig:
 
     def tick_to_wake(self) -> list[tuple]:
         """Jump to the announced WAKE deadline and tick there."""
-        assert self.wake is not None, "no WAKE pending"
-        self.t_ms = self.boot_ms + max(self.wake, self.mono)
+        assert self.wake_at is not None, "no WAKE pending"
+        self.t_ms = self.boot_ms + max(self.wake_at, self.mono)
         return self.send(("tick",))
 
     # -- convenience events ---------------------------------------------------------

@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from hardware import authority, geojson
-from hardware.cli import app
-from hardware.cli import permit as cli_permit
-from hardware.cli.common import UserError
+from armlock import authority
+from armlock.authority import zones as geojson
+from armlock.cli import app
+from armlock.cli import permit as cli_permit
+from armlock.cli.common import UserError
 from protocols import permit as P
 from protocols.crypto import device_key
 
@@ -184,7 +185,14 @@ def test_refused_request_burns_no_serial(key: Path) -> None:
 
 def test_expired_and_future_status(key: Path) -> None:
     d = key.parent
-    assert run(*issue_args(key, d / "old.bin", "--start", "2020-01-01T00:00:00Z")).exit_code == 0
+    res = run(*issue_args(key, d / "old.bin", "--start", "2020-01-01T00:00:00Z"))
+    assert res.exit_code == 2 and "validity ended 2020-01-01T08:00:00Z, before now" in res.stderr
+    old = authority.issue(key, {"kind": P.KIND_PERMIT, "device_id": "LOCK-0001",
+                                "not_before": 1577836800, "not_after": 1577865600,
+                                "max_unlock_s": 60, "rule_mode": P.MODE_ANY,
+                                "factor_mask": P.F_RFID, "k": 1, "window_s": 30,
+                                "holders": [(1, ("04A1B2C3",), ())]})
+    (d / "old.bin").write_bytes(old)
     assert inspect_json(d / "old.bin", key)["status"] == "expired"
     assert run(*issue_args(key, d / "new.bin", "--start", "2099-01-01T00:00")).exit_code == 0
     j = inspect_json(d / "new.bin", key)
@@ -240,7 +248,7 @@ def test_error_is_one_line_from_the_real_command(key: Path) -> None:
     assert run(*issue_args(key, out)).exit_code == 0
     _flip(out, 30)
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    res = subprocess.run([sys.executable, "-c", "from hardware.cli import main; main()",
+    res = subprocess.run([sys.executable, "-c", "from armlock.cli import main; main()",
                           "permit", "inspect", str(out), "--key", str(key)],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert res.returncode != 0
@@ -283,17 +291,20 @@ def test_bad_durations(text: str) -> None:
         cli_permit.parse_duration(text, "--valid")
 
 
-@pytest.mark.parametrize("rule,mask,want", [("any", 3, (0, 1)), ("all", 3, (1, 2)),
-                                            ("all", 1, (1, 1)), ("2-of-2", 3, (2, 2))])
-def test_rules(rule: str, mask: int, want: tuple[int, int]) -> None:
-    assert cli_permit.parse_rule(rule, mask) == want
+@pytest.mark.parametrize("rule,factors,want", [
+    ("any", "rfid,finger", (0, 3, 1)), ("all", "rfid,finger", (1, 3, 2)),
+    ("all", "rfid", (1, 1, 1)), ("2-of-2", "rfid,finger", (2, 3, 2)),
+    ("1-of-2", "finger, rfid", (2, 3, 1))])
+def test_rules(rule: str, factors: str, want: tuple[int, int, int]) -> None:
+    assert cli_permit.parse_rule(rule, factors) == want
 
 
-@pytest.mark.parametrize("rule,mask", [("2-of-3", 3), ("3-of-2", 3), ("0-of-2", 3),
-                                       ("most", 3), ("2-of-2", 1)])
-def test_bad_rules(rule: str, mask: int) -> None:
+@pytest.mark.parametrize("rule,factors", [("2-of-3", "rfid,finger"), ("3-of-2", "rfid,finger"),
+                                          ("0-of-2", "rfid,finger"), ("most", "rfid,finger"),
+                                          ("2-of-2", "rfid"), ("any", "rfid,pin"), ("any", "")])
+def test_bad_rules(rule: str, factors: str) -> None:
     with pytest.raises(UserError, match="--rule"):
-        cli_permit.parse_rule(rule, mask)
+        cli_permit.parse_rule(rule, factors)
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -339,22 +350,23 @@ SQUARE = [[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]
 
 
 def test_exact_decimal_conversion_and_open_ring() -> None:
-    doc = json.loads(json.dumps(_poly([[13.0000001, 52.12345675], [-179.9999999, -89.9999999],
-                                       [180, 90]])), parse_float=Decimal)
+    doc = json.loads(json.dumps(_poly([[13.0000001, 52.12345675], [-9.9999999, -89.9999999],
+                                       [99.9999999, 90]])), parse_float=Decimal)
     ring = geojson.parse_zones(doc)[0][1][0]
-    assert ring == [(521234568, 130000001), (-899999999, -1799999999), (900000000, 1800000000)]
+    assert ring == [(521234568, 130000001), (-899999999, -99999999), (900000000, 999999999)]
 
 
 @pytest.mark.parametrize("doc,msg", [
     ({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": _poly(SQUARE)},
         {"type": "Feature", "properties": {}, "geometry": _poly([[0, 0], [1, 1], [0, 0]])}]},
-     "z.geojson: features[1].geometry.coordinates[0]: ring has 2 vertices, need >= 3"),
+     "z.geojson: zone 1 ring 0 (features[1].geometry.coordinates[0]): ring has 2 distinct "
+     "vertices, need >= 3"),
     (_poly([[0, 0], [1, 91], [1, 1]]),
-     "z.geojson: coordinates[0][1]: latitude 91 out of range -90..90"),
-    (_poly([[181, 0], [1, 1], [1, 2]]), "coordinates[0][0]: longitude 181 out of range"),
-    (_poly([[0, 0], [1], [1, 1]]), "coordinates[0][1]: position must be [lon, lat]"),
-    (_poly([["0", 0], [1, 0], [1, 1]]), "coordinates[0][0]: longitude must be a number"),
+     "z.geojson: zone 0 ring 0 vertex 1 (coordinates[0][1]): latitude 91 is outside -90..90"),
+    (_poly([[361, 0], [1, 1], [1, 2]]), "(coordinates[0][0]): longitude 361 is outside -360..360"),
+    (_poly([[0, 0], [1], [1, 1]]), "vertex 1 (coordinates[0][1]): position must be [lon, lat]"),
+    (_poly([["0", 0], [1, 0], [1, 1]]), "(coordinates[0][0]): longitude must be a number"),
     (_poly([[True, 0], [1, 0], [1, 1]]), "longitude must be a number"),
     (_poly(*[SQUARE] * 9), "polygon has 9 rings"),
     ({"type": "Point", "coordinates": [0, 0]}, "'Point' is not Polygon"),
@@ -365,7 +377,7 @@ def test_exact_decimal_conversion_and_open_ring() -> None:
     ({"type": "FeatureCollection", "features": [{"type": "Polygon"}]},
      "features[0]: expected a Feature"),
     ({"type": "MultiPolygon", "coordinates": [[SQUARE], [[[0, 0], [1, 1]]]]},
-     "coordinates[1][0]: ring has 2 vertices"),
+     "zone 1 ring 0 (coordinates[1][0]): ring has 2 distinct vertices"),
     ([], "top level must be a GeoJSON object"),
 ])
 def test_geojson_errors_name_file_and_path(doc: Any, msg: str) -> None:
@@ -394,7 +406,7 @@ def test_geojson_file_errors(tmp_path: Path) -> None:
     nine.write_text(json.dumps({"type": "MultiPolygon", "coordinates": [[SQUARE]] * 9}))
     with pytest.raises(geojson.GeoJSONError, match="at most 8"):
         geojson.load_all([nine])
-    with pytest.raises(geojson.GeoJSONError, match="every zone is forbidden"):
+    with pytest.raises(geojson.GeoJSONError, match="school-no-go.geojson is forbidden"):
         geojson.load_all([ZONES / "school-no-go.geojson"])
 
 
@@ -405,4 +417,41 @@ def test_issue_reports_bad_zone_file(key: Path, tmp_path: Path) -> None:
     args[args.index("--zone") + 1] = str(z)
     res = run(*args)
     assert res.exit_code != 0
-    assert "z.geojson: coordinates[0]: ring has 2 vertices, need >= 3" in res.stderr
+    assert "z.geojson: zone 0 ring 0 (coordinates[0]): ring has 2 distinct vertices" in res.stderr
+
+
+@pytest.mark.parametrize("t,status,core", [(2000, "valid", []), (2001, "expired",
+                                                                   ["permit_expired"])])
+def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str,
+                                                             core: list[str]) -> None:
+    """inspect's status is advisory (host clock) but compares as the core does."""
+    from firmware.core.controller import LockController
+
+    key = device_key(bytes(32), "D1")
+    blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
+                     "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
+                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, key)
+    ctl = LockController("D1", key)
+    ctl.handle(("boot", None, "power_on"), 0, 1500)
+    ctl.handle(("permit", blob), 10, 1500)
+    assert ctl.reasons(20, t) == core
+    d = authority.describe(P.decode(blob, key), t)
+    assert d["status"] == status and d["status_basis"].startswith("advisory")
+
+
+def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
+    """A zone that slipped past the reader is still refused: the desk calls geo.check_zones."""
+    from armlock.authority import desk
+    from armlock.authority.zones import Source, ZoneSet
+
+    zs = ZoneSet()
+    zs.add(False, [[(0, 0), (0, 0), (100, 100), (0, 100)]], Source("z.geojson", "coordinates", 0))
+    fields = {"kind": P.KIND_PERMIT, "device_id": "LOCK-0001", "not_before": 1_800_000_000,
+              "not_after": 1_800_003_600, "max_unlock_s": 60, "rule_mode": P.MODE_ANY,
+              "factor_mask": P.F_RFID, "k": 1, "window_s": 30,
+              "holders": [(1, ("04A1B2C3",), ())]}
+    with pytest.raises(authority.AuthorityError) as exc:
+        desk.issue_permit(key, fields, zs, now=1_800_000_000)
+    assert str(exc.value) == ("z.geojson: zone 0 ring 0: vertex 0 repeats the next one (the "
+                              "device would refuse it)")
+    assert authority.read_ledger(key) == {}

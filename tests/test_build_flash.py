@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from armlock.authority import derive_device_key
+from armlock.cli import app
 from hardware import boards
 from hardware import build as B
 from hardware import flash as FL
-from hardware.authority import derive_device_key
-from hardware.cli import app
 from hardware.micropython import node_available
 
 runner = CliRunner()

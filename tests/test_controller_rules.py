@@ -353,7 +353,7 @@ def test_stale_fix_denies_and_wake_relocks_when_fix_goes_stale(ready_rig: Rig) -
     r = ready_rig
     fix_mono = r.mono
     assert_unlocked(r.unlock())
-    assert r.wake == fix_mono + 15_001
+    assert r.wake_at == fix_mono + 15_001
     acts = r.tick_to_wake()
     assert_relocked(acts, "fix_stale")
     assert "fail-secure holds for fix_stale" in audit_details(acts, "fail_profile")
@@ -458,7 +458,7 @@ def test_clock_rollback_after_reboot_locks_and_is_audited(ready_rig: Rig) -> Non
     r = ready_rig
     r.advance(400_000)
     r.send(("tick",))  # the time floor advances (and is persisted)
-    floor = r.c.clock.floor
+    floor = r.c.status()["time_floor"]
     assert floor == r.utc
     r.advance(1000)
     r.rtc_err = -1000  # the RTC lost its time
@@ -531,7 +531,7 @@ def test_gnss_time_behind_the_floor_never_resyncs(ready_rig: Rig) -> None:
         r.advance(1000)
         r.fix("in", utc=r.utc - 86400)
     assert r.c.status()["time_trusted"] is False
-    assert r.c.status()["time"] >= r.c.clock.floor
+    assert r.c.status()["time"] >= r.c.status()["time_floor"]
 
 
 # -- rule 5: lockout ---------------------------------------------------------------------
@@ -694,11 +694,11 @@ def test_unlock_timeout(rig: Rig) -> None:
     rig.ready(make_permit(1, max_unlock_s=5))
     assert_unlocked(rig.unlock())
     opened = rig.mono
-    assert rig.wake == opened + 5000
+    assert rig.wake_at == opened + 5000
     rig.advance(4000)
     rig.fix("in")
     assert not rig.locked
-    assert rig.wake == opened + 5000
+    assert rig.wake_at == opened + 5000
     assert_relocked(rig.tick_to_wake(), "timeout")
 
 
@@ -720,7 +720,7 @@ def test_grip_held_through_the_unlock_then_released_relocks(ready_rig: Rig) -> N
 def test_permit_expiry_while_open_relocks_at_wake() -> None:
     r = rig_with(make_permit(1, not_before=T0 - 60, not_after=T0 + 12))
     assert_unlocked(r.unlock())
-    assert r.wake is not None
+    assert r.wake_at is not None
     while not r.locked:
         acts = r.tick_to_wake()
     assert_relocked(acts, "permit_expired")
@@ -847,7 +847,7 @@ def test_a_bolt_stuck_locked_is_a_fault_not_a_tamper_latch(ready_rig: Rig) -> No
     acts = r.unlock()
     assert_unlocked(acts)
     opened = r.mono
-    assert r.wake == opened + 300          # the core looks again once the bolt had time
+    assert r.wake_at == opened + 300          # the core looks again once the bolt had time
     acts = r.tick_to_wake()                # ... and it never moved
     assert audit_details(acts, "actuator") == ["stuck locked: sensed locked 300 ms after "
                                                "unlock"]
@@ -876,7 +876,7 @@ def test_settle_time_is_core_config() -> None:
     r.send(("actpos", True))
     r.unlock()
     opened = r.mono
-    assert r.wake == opened + 2000
+    assert r.wake_at == opened + 2000
     assert audit_codes(r.at(1500, ("tick",))) == []
     assert_relocked(r.tick_to_wake(), "actuator_fault")
 

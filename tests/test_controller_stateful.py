@@ -286,14 +286,7 @@ class Oracle:
                 holder = hid
                 ok = quality >= FINGER_MIN
         if holder is None or not ok:
-            self.fails += 1
-            if self.fails >= FAIL_MAX:
-                self.fails = 0
-                self.level += 1
-                d = LOCK_CAP if self.level > 24 else min(LOCK_BASE * 2 ** (self.level - 1),
-                                                         LOCK_CAP)
-                self.until = self.wall + d
-                self.factors = {}
+            self.failed_attempt()
             return False
         # Each holder's factors count separately: another holder's credential in between
         # neither adds to nor cancels them.
@@ -306,6 +299,23 @@ class Oracle:
             self.fails = 0
             self.level = 0
         return True
+
+    def failed_attempt(self) -> None:
+        self.fails += 1
+        if self.fails >= FAIL_MAX:
+            self.fails = 0
+            self.level += 1
+            d = LOCK_CAP if self.level > 24 else min(LOCK_BASE * 2 ** (self.level - 1),
+                                                     LOCK_CAP)
+            self.until = self.wall + d
+            self.factors = {}
+
+    def failed_read(self) -> bool:
+        """A read the sensor could not turn into a credential counts like a refused one,
+        when credentials are evaluated at all; the answer is always no."""
+        if not (self.permit is None or self.lockout_active() or self.tamper or self.damaged):
+            self.failed_attempt()
+        return False
 
     def token(self, tok: Token) -> bool:
         ok = (tok.genuine and tok.serial > self.serial_floor
@@ -528,7 +538,7 @@ class LockMachine(RuleBasedStateMachine):
         rig = self.rig
         target = rig.t_ms + ms
         for _ in range(50):
-            w = rig.wake
+            w = rig.wake_at
             if not honour_wake or w is None:
                 break
             at = rig.boot_ms + w
@@ -652,6 +662,11 @@ class LockMachine(RuleBasedStateMachine):
     def credential(self, holder: int, factor: str, quality: str) -> None:
         self.present(holder, factor, quality)
 
+    @rule(kind=st.sampled_from(["rfid_fail", "finger_fail"]))
+    def failed_read(self, kind: str) -> None:
+        """A card that failed authentication, or a finger nobody enrolled."""
+        self.step((kind, "read failed"), expect_answer=self.oracle.failed_read())
+
     @rule(holder=st.sampled_from([1, 1, 2]), gap=st.sampled_from([300, 1000, 2500]))
     def authenticate(self, holder: int, gap: int) -> None:
         """Both factors of one holder, then a tick at the answer deadline."""
@@ -741,6 +756,26 @@ class LockMachine(RuleBasedStateMachine):
         self.oracle.gnss = status
         self.step(("gnss",) + GNSS_SEEN[status])
 
+    @rule(silent=st.sampled_from([0, 3000, 3001, 60_000]),
+          nofix=st.sampled_from([-1, 0, 3000, 3001, 29_999, 30_000, 90_000]),
+          sats=st.sampled_from([0, 3, 4, 12]), cn0=st.sampled_from([-1, 30, 31, 45]))
+    def gnss_observed(self, silent: int, nofix: int, sats: int, cn0: int) -> None:
+        """Any observation, near every threshold (defaults: 3 s, 30 s, 3 sats, 30 dB-Hz)."""
+        if silent > 3000:
+            status = "lost"
+        elif nofix < 0:
+            status = "ok"
+        elif nofix >= 30_000 and sats <= 3 and cn0 <= 30:
+            status = "jammed"
+        else:
+            status = "lost" if nofix > 3000 else "ok"
+        before = self.oracle.gnss
+        self.oracle.gnss = status
+        acts = self.step(("gnss", silent, nofix, sats, cn0))
+        said = [audit.decode(a[1])[3].split(" ")[0] for a in acts if a[0] == "audit"
+                and audit.decode(a[1])[2] == "gnss"]
+        assert said == ([] if status == before else [status]), (before, status, said)
+
     @rule(ms=st.sampled_from([50, 250, 1000, 4000, 14_000, 16_000, 60_000, 400_000,
                               3_600_000, 4 * 3_600_000]), honour_wake=st.booleans())
     def wait(self, ms: int, honour_wake: bool) -> None:
@@ -750,10 +785,10 @@ class LockMachine(RuleBasedStateMachine):
     def tick(self) -> None:
         self.step(("tick",))
 
-    @precondition(lambda self: self.rig.wake is not None)
+    @precondition(lambda self: self.rig.wake_at is not None)
     @rule()
     def tick_at_wake(self) -> None:
-        at = self.rig.boot_ms + self.rig.wake
+        at = self.rig.boot_ms + self.rig.wake_at
         if at > self.rig.t_ms:
             self.rig.t_ms = at
         self.step(("tick",))
@@ -800,7 +835,7 @@ class LockMachine(RuleBasedStateMachine):
         self.rig.advance(ms)
         self.rig.c = type(self.rig.c)(self.rig.device, self.rig.key, self.rig.config)
         self.rig.boot_ms = self.rig.t_ms
-        self.rig.wake = None
+        self.rig.wake_at = None
         self.last_wake_tick = -1
         if self.oracle.storage_damaged:  # without a head to continue from, a new chain
             self.chain_starts.append(len(self.rig.records))
@@ -831,7 +866,7 @@ class LockMachine(RuleBasedStateMachine):
         recs = self.rig.records
         bounds = [*self.chain_starts, len(recs)]
         for a, b in zip(bounds, bounds[1:], strict=False):
-            head = self.rig.c.chain.head if b == len(recs) else None
+            head = self.rig.c.audit_head if b == len(recs) else None
             assert audit.verify(recs[a:b], self.rig.device, head) == [], (a, b)
 
 

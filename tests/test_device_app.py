@@ -276,7 +276,7 @@ def test_reboot_keeps_permit_lockout_tamper_and_audit(tmp_path: Path) -> None:
 
 def _snapshot(h: Host) -> tuple[Any, ...]:
     return (h.dev.locked, h.store.load_state(), h.store.audit_tail(),
-            h.dev.ctl.st.cmd_floor, len(h.events))
+            h.dev.counter, len(h.events))
 
 
 BAD_FRAMES = [
@@ -499,7 +499,7 @@ def test_fuzzed_streams_never_crash_nor_unlock(data: Any) -> None:
         h.advance(data.draw(st.integers(0, 2000)))
     assert h.dev.locked and all(h.actuator)
     recs = store.read_audit(1, 10_000)
-    assert audit.verify(recs, DEVICE, head=h.dev.ctl.chain.head) == []
+    assert audit.verify(recs, DEVICE, head=h.dev.ctl.audit_head) == []
 
 
 # -- runtimes --------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hardware.cli import app
-from hardware.cli import device as D
+from armlock.cli import app
+from armlock.cli import device as D
 from hardware.link import loopback as T
 from hardware.link.serial import SerialTransport
 from tests import conftest as C

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from firmware.app import identity
 from firmware.app.device import Device
 from firmware.app.store import FileStore
 from firmware.ports.esp32 import board as B
@@ -196,11 +197,34 @@ def test_info_reports_identity_from_nvs(tmp_path: Path) -> None:
     assert f["runtime"] == "micropython-esp32-devkitc"
 
 
-def test_unprovisioned_production_board_cannot_be_unlocked(tmp_path: Path) -> None:
-    """No identity in NVS: a random key, so no permit the authority signs can load."""
-    r = Rig(tmp_path, mode="production", provision=False)
-    assert r.device.device_id == "UNPROVISIONED"
-    assert r.device.key not in (KEY, bytes(32))
+def _permit_for(device_id: str, key: bytes) -> bytes:
+    from protocols import permit
+    return permit.encode(dict(kind=1, device_id=device_id, serial=1, not_before=0,
+                              not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
+                              rule_mode=0, factor_mask=1, k=1, window_s=0,
+                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
+
+
+@pytest.mark.parametrize("mode", ["production", "rig"])
+def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: str) -> None:
+    """No identity in NVS: no key at all (not a random one); every token is refused with
+    "device not provisioned", audited, and the lock stays locked."""
+    r = Rig(tmp_path, mode=mode, provision=False)
+    assert (r.device.device_id, r.device.key) == (identity.UNPROVISIONED, None)
+    for dev_id, key in (identity.dev_identity(), (identity.UNPROVISIONED, bytes(32))):
+        got = r.command(M.LOAD_PERMIT, {"token": _permit_for(dev_id, key)})
+        assert [(t, f.get("message")) for t, _, f in got if t == M.ERROR] == \
+            [(M.ERROR, "device not provisioned")]
+    refused = [d for _, _, code, d, _ in r.audit_records() if code == "permit_refused"]
+    assert refused == ["device not provisioned"] * 2
+    assert r.device.locked
+
+
+def test_dev_board_without_identity_takes_the_public_dev_identity(tmp_path: Path) -> None:
+    r = Rig(tmp_path, mode="dev", provision=False)
+    assert (r.device.device_id, r.device.key) == identity.dev_identity()
+    got = r.command(M.LOAD_PERMIT, {"token": _permit_for(*identity.dev_identity())})
+    assert [t for t, _, _ in got if t != M.EVENT] == [M.OK], got
 
 
 # -- production mode -------------------------------------------------------------------------
@@ -498,7 +522,7 @@ def test_app_boots_and_answers_under_micropython() -> None:
     assert got[0][2]["kind"] == "boot" and got[0][2]["reset_cause"] == "watchdog"
     assert (M.OK, 5) in [(t, s) for t, s, _ in got]
     info = [f for t, s, f in got if (t, s) == (M.INFO_REPLY, 6)]
-    assert info and info[0]["device_id"] == "AL-DEV-0001"
+    assert info and info[0]["device_id"] == identity.DEV_DEVICE_ID
     assert info[0]["runtime"] == "micropython-bench"
 
 

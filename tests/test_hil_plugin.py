@@ -199,7 +199,7 @@ def test_percentiles_and_table() -> None:
 
 def test_armlock_hil_command_runs_the_suite(tmp_path: Path) -> None:
     out = tmp_path / "hil"
-    cli = "from hardware.cli import main; main()"
+    cli = "from armlock.cli import main; main()"
     res = subprocess.run([sys.executable, "-c", cli, "hil", "--target", TARGET, "--out", str(out),
                           "-k", "test_valid_permit_unlocks or test_grip_release"],
                          capture_output=True, text=True, timeout=120)

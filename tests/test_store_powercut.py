@@ -157,7 +157,7 @@ def check_after_cut(root: str, tr: Tracker, capacity: int) -> None:
     if audit.decode(after[0])[0] > 1:
         fp = audit.decode(after[0])[4]
         after = after[1:]
-    assert audit.verify(after, DEVICE, first_prev=fp, head=h.dev.ctl.chain.head) == []
+    assert audit.verify(after, DEVICE, first_prev=fp, head=h.dev.ctl.audit_head) == []
 
 
 @pytest.mark.parametrize("capacity", [512, 16])

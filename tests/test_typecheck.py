@@ -141,4 +141,5 @@ def test_check_catches_hardware_api_misuse(diagnostics: list[dict[str, Any]]) ->
 def test_stub_generator_covers_names() -> None:
     text = stub_module(REPO / "protocols" / "messages.py")
     assert "def encode_msg(*args: Any, **kwargs: Any) -> Any: ..." in text
-    assert "INFO: Any" in text and "class MessageError(ValueError):" in text
+    assert "INFO: Any" in text and "MessageError: Any" in text  # re-exported there
+    assert "class MessageError(ValueError):" in stub_module(REPO / "protocols" / "errors.py")

@@ -20,8 +20,10 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from armlock import authority
+from armlock.tour import walkthrough
+from firmware.app.identity import UNPROVISIONED
 from firmware.ports.virtual.main import DEV_DEVICE_ID, DEV_MASTER
-from hardware import authority, walkthrough
 from hardware.virtual.launcher import REPO, VirtualBoard
 from protocols import audit, crypto
 from protocols import frame as F
@@ -275,6 +277,30 @@ def test_production_board_has_no_repl_and_refuses_stimulus(tmp_path: Path) -> No
         assert Link(vb.port).request(M.PING, 3) == (M.OK, {})
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_unprovisioned_production_board_has_no_identity(tmp_path: Path, runtime: str) -> None:
+    """A production board nobody provisioned does not take the public dev identity: a
+    permit made with the dev key is refused ("device not provisioned"), it stays locked."""
+    from firmware.app import identity
+    from tests import conftest as C
+
+    with VirtualBoard(tmp_path / "b", mode="production", runtime=runtime) as vb:
+        link = Link(vb.port)
+        _, info = link.request(M.INFO, 1)
+        assert info["device_id"] == identity.UNPROVISIONED != DEV_DEVICE_ID
+        now = int(time.time())
+        token = C.make_permit(1, key=KEY, device_id=DEV_DEVICE_ID, not_before=now - 60,
+                              not_after=now + 3600)  # made with the public dev key
+        typ, err = link.request(M.LOAD_PERMIT, 2, {"token": token})
+        assert typ == M.ERROR and "not provisioned" in err["message"]
+        _, st = link.request(M.STATUS, 3)
+        assert st["locked"] is True and st["permit"] is None
+        link.close()
+    with VirtualBoard(tmp_path / "d", mode="dev", runtime=runtime) as vb:  # dev: the dev id
+        _, info = Link(vb.port).request(M.INFO, 1)
+        assert info["device_id"] == DEV_DEVICE_ID
+
+
 @needs_node
 def test_a_board_that_dies_is_reported(tmp_path: Path) -> None:
     vb = VirtualBoard(tmp_path / "b").start()
@@ -317,7 +343,7 @@ def test_fuzzed_bytes_never_break_the_board(field_board: tuple[VirtualBoard, Lin
     _, st_ = link.request(M.STATUS, link.seq)
     assert st_["locked"] is True
     _, recs = link.request(M.AUDIT_READ, link.seq, {"from_seq": 0, "count": 50})
-    assert audit.verify(recs["records"], DEV_DEVICE_ID) == []
+    assert audit.verify(recs["records"], UNPROVISIONED) == []  # a production board: no id
     assert vb.alive
 
 

@@ -4,6 +4,7 @@
 # Sans-IO: the port passes in bytes and clock readings and sends what comes back.
 #
 #     dev = Device(device_id, key, mode, store, ticks_us=time.ticks_us)
+#                                  # key None: unprovisioned (firmware/app/identity.py)
 #     out = dev.boot(mono_ms, rtc_s, cause)          # once per power-up, before anything
 #     out = dev.feed(data, mono_ms, rtc_s[, link])   # bytes from a host link
 #     out = dev.tick(mono_ms, rtc_s)                 # periodically and at dev.wake_at
@@ -23,14 +24,12 @@
 # Nothing else changes on an error; the lock is never driven open by this file, only by a
 # core ACTUATE.
 #
-# Persisted state: the core owns the State (controller.st) and emits PERSIST; this file
-# writes cmd_floor into that same State and saves it with the same encoder, so one record
-# holds everything. While the core reports the record damaged it must be kept for the
-# authority reset, so sealed commands are refused (ERROR refused) until the reset.
-# Boot reconciles the audit log and the state record: records are appended before the
-# record that counts them is saved, so after a cut the log may be ahead; the chain then
-# continues from the log's last record, and the restrictive changes those records announce
-# (tamper latch, recall, lockout) are re-applied (firmware/core/recovery.py).
+# This file is a Host (firmware/core/host.py): it carries the core's actions and never
+# reads or writes the core's state. The sealed-command counter is the core's too
+# (LockController.accept_counter: PERSIST before acting, or a refusal while the state
+# record is damaged and must be kept for the authority reset). At boot the core gets the
+# stored record, the audit log's tail and a reader of the log, and reconciles them itself
+# (firmware/core/recovery.py).
 #
 # Hooks the port may set (all optional): actuator_hook(locked) drives the lock (called
 # before anything else at boot); rtc_hook(utc_s) sets the board RTC (for the core's
@@ -43,8 +42,6 @@
 import struct
 
 from firmware.core import events as E
-from firmware.core import recovery
-from firmware.core import state as _state
 from firmware.core.controller import LockController
 from firmware.core.host import Host
 from protocols import frame as F
@@ -122,12 +119,10 @@ class Device(Host):
         self._last_tick = mono_ms
         self._event({"kind": "boot", "reset_cause": cause, "device_ms": mono_ms})
         tail = self.store.audit_tail()
-        blob = recovery.boot_record(self.store.load_state(), tail, self.store.read_audit)
-        if tail is not None and blob is not None and not _state.intact(blob):
-            # damaged record: the log still proves which token serials were used
-            tail = (tail[0], tail[1], recovery.log_serial_floor(
-                self.store.read_audit, self.store.first_seq(), tail[0]))
-        ev = (E.BOOT, blob, cause, tail) if tail is not None else (E.BOOT, blob, cause)
+        blob = self.store.load_state()
+        # the core reconciles the record with the stored audit log (firmware/core/recovery.py)
+        ev = (E.BOOT, blob, cause) if tail is None else \
+            (E.BOOT, blob, cause, tail, self.store.read_audit)
         self._guarded(ev, mono_ms, rtc_s)  # a storage fault is reported; the lock stays locked
         return self._take()
 
@@ -348,23 +343,19 @@ class Device(Host):
 
     # -- status ------------------------------------------------------------------------------
     def status(self, mono_ms, rtc_s):
-        """STATUS_REPLY fields."""
-        ctl = self.ctl
-        s = ctl.status()
-        p = ctl.permit
+        """STATUS_REPLY fields, from the core's status()."""
+        s = self.ctl.status()
+        p = s["permit"]
         permit = None
         if p is not None:
-            holders = []
-            for h in p.holders:
-                holders.append(str(h[0]))
             zones = []
-            for i in range(len(p.zones)):
-                z = p.zones[i]
-                zones.append("%s#%d:%dv" % ("forbid" if z[0] else "allow", i,
-                                            len(z[1][0]) // 2 if z[1] else 0))
-            permit = {"serial": p.serial, "not_before": p.not_before,
-                      "not_after": p.not_after, "holders": holders, "zones": zones,
-                      "fail_profile": s["permit"]["fail_profile"]}
+            for i in range(len(p["zone_list"])):
+                z = p["zone_list"][i]
+                zones.append("%s#%d:%dv" % ("forbid" if z[0] else "allow", i, z[1]))
+            permit = {"serial": p["serial"], "not_before": p["not_before"],
+                      "not_after": p["not_after"],
+                      "holders": [str(h) for h in p["holder_ids"]], "zones": zones,
+                      "fail_profile": p["fail_profile"]}
         lo = s["lockout"]
         until = 0
         wall = s["time"]
@@ -384,7 +375,7 @@ class Device(Host):
             "battery_mv": mv if mv is not None and 0 <= mv <= 0xFFFF else 0,
             "last_fix": None if fix is None else {
                 "lat_e7": fix[0], "lon_e7": fix[1], "hacc_m": fix[2], "utc_s": utc},
-            "last_counter": ctl.st.cmd_floor,
+            "last_counter": s["counter"],
         }
 
     def counters(self):

@@ -21,13 +21,12 @@
 # them (= records older than the ring that are above the ack, derived, so it costs no
 # write), and the app reports it (EVENT log, STATUS when the schema has a field for it).
 #
-# Identity (virtual board; the ESP32 port keeps it in NVS behind the same two calls):
-# "identity.json" = {"device_id": str, "key": hex of 32 bytes}.
+# Identity (virtual board; the ESP32 port keeps it in NVS): the file of
+# firmware/app/identity.py, which also says what an unprovisioned board runs with.
 #
 # Filesystem calls go through `fs` (default: the real open/os), so tests can inject power
 # cuts at every write, rename and remove.
 
-import json
 import struct
 
 try:
@@ -35,15 +34,14 @@ try:
 except ImportError:  # pragma: no cover - every port has os (MicroPython: uos)
     import uos as os  # type: ignore
 
-from binascii import hexlify, unhexlify
-
+from firmware.app import identity
 from firmware.core.state import crc32
 
 SLOT_MAGIC = b"ALSL"
 SLOTS = ("state.a", "state.b")
 RING = "audit.ring"
 ACK = "audit.ack"
-IDENTITY = "identity.json"
+IDENTITY = identity.FILE
 CAPACITY = 512
 SLOT = 128
 REC_MIN = 42      # audit record: 10 head + 0 detail + 32 hash
@@ -328,22 +326,11 @@ class FileStore(_Ring):
         """(device_id, key) from identity.json, or None if the board was never provisioned.
         ValueError if the file is damaged."""
         data = self._read(IDENTITY)
-        if data is None:
-            return None
-        try:
-            d = json.loads(data)
-            key = unhexlify(d["key"])
-            dev = d["device_id"]
-        except (ValueError, KeyError, TypeError):
-            raise ValueError("%s: damaged" % IDENTITY)
-        if len(key) != 32 or type(dev) is not str or not dev:
-            raise ValueError("%s: needs device_id and a 32-byte hex key" % IDENTITY)
-        return dev, key
+        return None if data is None else identity.decode(data)
 
     def save_identity(self, device_id, key):
         """Provision the board (new file then rename)."""
-        self._replace(IDENTITY, json.dumps({"device_id": device_id,
-                                            "key": hexlify(key).decode()}).encode())
+        self._replace(IDENTITY, identity.encode(device_id, key))
 
 
 class MemStore(_Ring):

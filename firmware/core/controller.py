@@ -1,62 +1,64 @@
 # The lock controller: events in, actions out (see events.py). No I/O, no clock
 # reads, no randomness. The lock is open only while rules 1-5 of ARCHITECTURE.md
-# hold; `_reasons` is the single place that says why it may not be.
+# hold; `reasons` is the single place that says why it may not be.
 
-from firmware.core import clock as _clock
+from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss
+from firmware.core import creds, geo, gnss, recovery, rules
 from firmware.core import events as E
-from firmware.core import state as _state
-from protocols import audit as _audit
-from protocols import permit as _permit
+from firmware.core import state as states
+from protocols import audit as audits
+from protocols import permit as tokens
 
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 
 
 class LockController:
-    """One lock. `handle(event, mono_ms, rtc_s)` returns a list of action tuples."""
+    """One lock. `handle(event, mono_ms, rtc_s)` returns a list of action tuples.
+
+    device_key None: the board is not provisioned; every token is refused (audited)."""
 
     def __init__(self, device_id, device_key, config=None):
-        self.device_id = device_id
-        self.key = device_key
-        self.cfg = _config.merge(config)
-        cfg = self.cfg
-        self.clock = _clock.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
-        self.chain = _audit.Chain(device_id)
-        self.st = _state.State()
-        self.permit = None
+        self._device_id = device_id
+        self._key = device_key
+        self._cfg = _config.merge(config)
+        cfg = self._cfg
+        self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
+        self._chain = audits.Chain(device_id)
+        self._st = states.State()
+        self._permit = None
         self.locked = True
-        self.booted = False
-        self.damaged = False
-        self.gnss = "ok"
-        self.faulty = {}
-        self.fix = None          # last plausible fix: (lat, lon, hacc, mono_ms)
-        self.fix_bad = None      # reason the latest fix was not usable, or None
-        self.pos = 1             # geo.position_status of the last plausible fix, strict
-        self.battery = 0         # 0 ok, 1 low, 2 critical
-        self.battery_mv = None
-        self.factors = {}        # (holder, factor) -> mono_ms of its last presentation
-        self.pending = None      # (at_ms, holder) of an unlock decided, due at at_ms
-        self.open_until = 0
-        self.grip = False
-        self.waived = (False, ())
-        self.cmd_at = 0          # mono_ms of the last ACTUATE
-        self.sensed = None       # last ACTPOS (sensed bolt position), None: no sensor
+        self._booted = False
+        self._damaged = False
+        self._gnss = "ok"
+        self._faulty = {}
+        self._fix = None          # last plausible fix: (lat, lon, hacc, mono_ms)
+        self._fix_bad = None      # reason the latest fix was not usable, or None
+        self._pos = 1             # geo.position_status of the last plausible fix, strict
+        self._battery = 0         # 0 ok, 1 low, 2 critical
+        self._battery_mv = None
+        self._factors = {}        # (holder, factor) -> mono_ms of its last presentation
+        self._pending = None      # (at_ms, holder) of an unlock decided, due at at_ms
+        self._open_until = 0
+        self._grip = False
+        self._waived = (False, ())
+        self._cmd_at = 0          # mono_ms of the last ACTUATE
+        self._sensed = None       # last ACTPOS (sensed bolt position), None: no sensor
         self._wake = None
         self._out = None
-        self.now = 0
-        self.rtc = 0
+        self._now = 0
+        self._rtc = 0
 
     # -- entry point ---------------------------------------------------------
     def handle(self, ev, mono_ms, rtc_s):
         """Process one event at monotonic `mono_ms` with RTC reading `rtc_s`."""
         self._out = out = []
-        self.now = mono_ms
-        self.rtc = rtc_s
+        self._now = mono_ms
+        self._rtc = rtc_s
         self._dirty = False
         kind = ev[0] if type(ev) is tuple and len(ev) > 0 else None
-        if not self.booted and kind != E.BOOT:
+        if not self._booted and kind != E.BOOT:
             out.append((E.RESULT, False, "not booted"))
             return out
         fn = _HANDLERS.get(kind)
@@ -71,12 +73,12 @@ class LockController:
         return out
 
     # -- time and audit --------------------------------------------------------
-    def wall(self):
-        return self.clock.wall(self.rtc)
+    def _wall(self):
+        return self._clock.wall(self._rtc)
 
     def _audit(self, code, detail):
-        t = self.wall()
-        self._out.append((E.AUDIT, self.chain.append(t if t > 0 else 0, code, detail)))
+        t = self._wall()
+        self._out.append((E.AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
         self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
@@ -86,52 +88,51 @@ class LockController:
     def reasons(self, mono_ms=None, rtc_s=None):
         """Why the lock must stay locked now (rules 1, 2, 4, 5); empty if none."""
         if mono_ms is not None:
-            self.now = mono_ms
+            self._now = mono_ms
         if rtc_s is not None:
-            self.rtc = rtc_s
+            self._rtc = rtc_s
         r = []
-        st = self.st
-        if self.damaged:
+        st = self._st
+        if self._damaged:
             r.append(E.R_STATE)
         if st.tamper:
             r.append(E.R_TAMPER)
-        p = self.permit
+        p = self._permit
         if p is None:
             r.append(E.R_RECALLED if st.recalled else E.R_NO_PERMIT)
-        if not self.clock.trusted(self.rtc):
+        if not self._clock.trusted(self._rtc):
             r.append(E.R_TIME)
         else:
-            now = self.wall()
-            if p is not None and now < p.not_before:
-                r.append(E.R_NOT_YET)
-            if p is not None and now > p.not_after:
-                r.append(E.R_EXPIRED)
+            now = self._wall()
+            why = None if p is None else rules.validity(p, now)
+            if why is not None:
+                r.append(why)
             if now < st.lockout_until:
                 r.append(E.R_LOCKOUT)
-        if self.battery == 2:
+        if self._battery == 2:
             r.append(E.R_BATTERY)
         if p is not None:
             self._position_reasons(r, p)
-        if E.R_ACTUATOR in self.faulty:
+        if E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
 
     def _position_reasons(self, r, p):
         if not p.zones:
             return  # a permit without zones does not limit where the weapon is used
-        fresh = self.fix is not None and \
-            self.now - self.fix[3] <= self.cfg["fix_max_age_s"] * 1000
-        if self.gnss != "ok" or "gnss" in self.faulty:
+        fresh = self._fix is not None and \
+            self._now - self._fix[3] <= self._cfg["fix_max_age_s"] * 1000
+        if self._gnss != "ok" or "gnss" in self._faulty:
             r.append(E.R_GNSS_LOST)
-        elif self.fix_bad == E.R_SPOOF:
+        elif self._fix_bad == E.R_SPOOF:
             r.append(E.R_SPOOF)
         elif not fresh:
             # an imprecise fix does not replace a precise one that is still fresh
-            r.append(self.fix_bad or (E.R_NO_FIX if self.fix is None else E.R_STALE_FIX))
+            r.append(self._fix_bad or (E.R_NO_FIX if self._fix is None else E.R_STALE_FIX))
         else:
-            status = self.pos
+            status = self._pos
             if status and not self.locked:
-                status = _where(p, self.fix[0], self.fix[1], self.cfg["hysteresis_m"])
+                status = _where(p, self._fix[0], self._fix[1], self._cfg["hysteresis_m"])
             if status == 1:
                 r.append(E.R_OUTSIDE)
             elif status == 2:
@@ -144,10 +145,10 @@ class LockController:
         are waived under fail-enabled; every change of that decision is audited.
         """
         r = self.reasons()
-        enabled = self.permit is not None and self.permit.fail_enabled
+        enabled = self._permit is not None and self._permit.fail_enabled
         malf = tuple([x for x in r if x in _MALFUNCTION])
-        if (enabled, malf) != self.waived:
-            self.waived = (enabled, malf)
+        if (enabled, malf) != self._waived:
+            self._waived = (enabled, malf)
             if malf:
                 self._audit("fail_profile", "%s %s %s" % (
                     "fail-enabled" if enabled else "fail-secure",
@@ -160,9 +161,9 @@ class LockController:
     def _settle(self):
         out = self._out
         self._check_actuator()  # first: a forced bolt latches before any unlock decision
-        if self.pending is not None and self.now >= self.pending[0]:
-            at, holder = self.pending
-            self.pending = None
+        if self._pending is not None and self._now >= self._pending[0]:
+            at, holder = self._pending
+            self._pending = None
             r = self._blocking()
             if r:
                 self._audit("deny", "holder=%d reasons=%s" % (holder, ",".join(r)))
@@ -171,31 +172,31 @@ class LockController:
                 self._open(holder)
         elif not self.locked:
             self._check_open()
-        if self.clock.advance_floor(self.rtc, self.cfg["floor_interval_s"]):
-            self.st.time_floor = self.clock.floor
+        if self._clock.advance_floor(self._rtc, self._cfg["floor_interval_s"]):
+            self._st.time_floor = self._clock.floor
             self._dirty = True
-        if self._dirty and not self.damaged:  # keep a damaged record until a reset
+        if self._dirty and not self._damaged:  # keep a damaged record until a reset
             self._save()
         self._schedule()
 
     def _open(self, holder):
-        self.factors = {}
-        self.open_until = self.now + self.permit.max_unlock_s * 1000
+        self._factors = {}
+        self._open_until = self._now + self._permit.max_unlock_s * 1000
         self._actuate(False, "authorised")
         self._out.append((E.INDICATE, "ready"))
-        detail = "holder=%d serial=%d" % (holder, self.permit.serial)
-        if self.waived[0] and self.waived[1]:
-            detail += " waived=" + ",".join(self.waived[1])
+        detail = "holder=%d serial=%d" % (holder, self._permit.serial)
+        if self._waived[0] and self._waived[1]:
+            detail += " waived=" + ",".join(self._waived[1])
         self._audit("unlock", detail)
 
     def _check_open(self):
         r = self._blocking()
         if r:
-            self.relock(",".join(r))
-        elif self.now >= self.open_until:
-            self.relock("timeout")
+            self._relock(",".join(r))
+        elif self._now >= self._open_until:
+            self._relock("timeout")
 
-    def relock(self, why):
+    def _relock(self, why):
         """Lock now and audit why (no-op when already locked)."""
         if self.locked:
             return
@@ -205,47 +206,47 @@ class LockController:
 
     def _actuate(self, locked, reason):
         self.locked = locked
-        self.cmd_at = self.now
+        self._cmd_at = self._now
         self._out.append((E.ACTUATE, locked, reason))
 
     def _check_actuator(self):
         """Compare the sensed bolt position with the command once it had time to settle:
         open while locked is forcing (tamper latch); locked while open is a malfunction
         (the bolt is stuck locked: audited, the command follows the bolt)."""
-        pos = self.sensed
+        pos = self._sensed
         if pos is None or pos == self.locked \
-                or self.now - self.cmd_at < self.cfg["actuator_settle_ms"]:
+                or self._now - self._cmd_at < self._cfg["actuator_settle_ms"]:
             return
         if self.locked:
             self._latch("actuator")
         else:
             self._audit("actuator", "stuck locked: sensed locked %d ms after unlock"
-                        % (self.now - self.cmd_at))
-            self.relock(E.R_ACTUATOR)
+                        % (self._now - self._cmd_at))
+            self._relock(E.R_ACTUATOR)
 
     def _save(self):
-        st = self.st
-        st.audit_seq = self.chain.seq
-        st.audit_head = self.chain.head
-        st.time_floor = self.clock.floor
-        self._out.append((E.PERSIST, _state.encode(st)))
+        st = self._st
+        st.audit_seq = self._chain.seq
+        st.audit_head = self._chain.head
+        st.time_floor = self._clock.floor
+        self._out.append((E.PERSIST, states.encode(st)))
 
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
-        now = self.now
+        now = self._now
         at = None
-        if self.pending is not None and self.pending[0] > now:
-            at = self.pending[0]
-        if self.sensed is not None and self.sensed != self.locked:
-            t = self.cmd_at + self.cfg["actuator_settle_ms"]  # classify the bolt then
+        if self._pending is not None and self._pending[0] > now:
+            at = self._pending[0]
+        if self._sensed is not None and self._sensed != self.locked:
+            t = self._cmd_at + self._cfg["actuator_settle_ms"]  # classify the bolt then
             if t > now and (at is None or t < at):
                 at = t
         if not self.locked:
-            due = [self.open_until]
-            if self.fix is not None:
-                due.append(self.fix[3] + self.cfg["fix_max_age_s"] * 1000 + 1)
-            if self.permit is not None:
-                left = self.permit.not_after - self.wall() + 1
+            due = [self._open_until]
+            if self._fix is not None:
+                due.append(self._fix[3] + self._cfg["fix_max_age_s"] * 1000 + 1)
+            if self._permit is not None:
+                left = self._permit.not_after - self._wall() + 1
                 due.append(now + (left if left > 0 else 0) * 1000)
             for t in due:
                 if t > now and (at is None or t < at):
@@ -255,16 +256,20 @@ class LockController:
         self._wake = at
 
     # -- event handlers ------------------------------------------------------------
-    def on_boot(self, ev):
+    def _on_boot(self, ev):
         blob, cause = ev[1], ev[2]
-        if self.booted:
+        if self._booted:
             raise ValueError("already booted: build a new controller to reboot")
+        tail = ev[3] if len(ev) > 3 else None
+        if tail is not None and len(ev) > 4 and ev[4] is not None:
+            # before booting: a storage error here leaves the core unbooted (refusing all)
+            blob, tail = _reconcile(blob, tail, ev[4])
         self._actuate(True, "boot")
-        self.booted = True
+        self._booted = True
         if blob is not None:  # an empty record is a truncated one, not a first boot
-            self._restore(blob, ev[3] if len(ev) > 3 else None)
+            self._restore(blob, tail)
         detail = "cause=%s" % cause
-        if not self.clock.trusted(self.rtc):
+        if not self._clock.trusted(self._rtc):
             detail += " time=untrusted"
         self._audit("boot", detail)
 
@@ -272,73 +277,75 @@ class LockController:
         """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
         log, which lets the chain continue even when the state record is damaged."""
         try:
-            st = _state.decode(blob)
-            if st.permit:
-                self.permit = _permit.decode(st.permit, self.key)
+            st = states.decode(blob)
+            if st.permit and self._key is not None:
+                self._permit = tokens.decode(st.permit, self._key)
         except ValueError as exc:
-            self.damaged = True
+            self._damaged = True
             detail = "damaged: %s" % exc
             if tail:
-                self.chain = _audit.Chain(self.device_id, tail[0], tail[1])
-                self.st.audit_seq, self.st.audit_head = tail[0], tail[1]
+                self._chain = audits.Chain(self._device_id, tail[0], tail[1])
+                self._st.audit_seq, self._st.audit_head = tail[0], tail[1]
                 if len(tail) > 2:  # the highest token serial the audit log proves used
-                    self.st.serial_floor = tail[2]
+                    self._st.serial_floor = tail[2]
                     detail += " serial_floor=%d from log" % tail[2]
             self._audit("state", detail)
             return
-        self.st = st
-        self.chain = _audit.Chain(self.device_id, st.audit_seq, st.audit_head)
-        self.clock.floor = st.time_floor
-        if self.rtc < st.time_floor:
-            self._audit("time", "rollback rtc=%d floor=%d" % (self.rtc, st.time_floor))
+        self._st = st
+        self._chain = audits.Chain(self._device_id, st.audit_seq, st.audit_head)
+        self._clock.floor = st.time_floor
+        if self._rtc < st.time_floor:
+            self._audit("time", "rollback rtc=%d floor=%d" % (self._rtc, st.time_floor))
 
-    def on_tick(self, ev):
+    def _on_tick(self, ev):
         pass
 
-    def on_permit(self, ev):
+    def _on_permit(self, ev):
         blob = ev[1]
         if type(blob) is not bytes and type(blob) is not bytearray:
             raise TypeError("permit needs token:bytes")
         try:
-            dev = _permit.peek_device_id(blob)
-            if dev != self.device_id:
-                raise ValueError("token is for device %s, this is %s" % (dev, self.device_id))
-            p = _permit.decode(blob, self.key)
-            if p.kind == _permit.KIND_PERMIT:
+            if self._key is None:  # an unprovisioned board: nothing can authenticate
+                raise ValueError("device not provisioned")
+            dev = tokens.peek_device_id(blob)
+            if dev != self._device_id:
+                raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
+            p = tokens.decode(blob, self._key)
+            if p.kind == tokens.KIND_PERMIT:
                 geo.check_zones(p.zones)
-            if p.serial <= self.st.serial_floor:
+            if p.serial <= self._st.serial_floor:
                 raise ValueError("replayed token (serial %d <= %d)"
-                                 % (p.serial, self.st.serial_floor))
-            if self.damaged and p.kind != _permit.KIND_RESET:
+                                 % (p.serial, self._st.serial_floor))
+            if self._damaged and p.kind != tokens.KIND_RESET:
                 raise ValueError("state damaged: only an authority reset is accepted")
-            if p.kind == _permit.KIND_PERMIT and self.clock.trusted(self.rtc) \
-                    and self.wall() > p.not_after:
+            if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
+                    and rules.validity(p, self._wall()) == E.R_EXPIRED:
                 raise ValueError("permit expired at %d" % p.not_after)
         except ValueError as exc:
             self._audit("permit_refused", str(exc))
             self._out.append((E.RESULT, False, str(exc)))
             return
-        self.st.serial_floor = p.serial
+        self._st.serial_floor = p.serial
         self._apply_token(p, blob)
         self._persist()
 
     def _apply_token(self, p, blob):
-        st = self.st
-        if p.kind == _permit.KIND_PERMIT:
-            self.relock("permit_replaced")
-            self.permit = p
+        st = self._st
+        if p.kind == tokens.KIND_PERMIT:
+            self._relock("permit_replaced")
+            self._permit = p
             st.permit = bytes(blob)
             st.recalled = False
-            self.factors = {}
-            self.pending = None  # credentials were checked against the old permit
-            if self.fix is not None:
-                self.pos = _where(p, self.fix[0], self.fix[1], 0)
+            self._factors = {}
+            self._pending = None  # credentials were checked against the old permit
+            if self._fix is not None:
+                self._pos = _where(p, self._fix[0], self._fix[1], 0)
             self._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
                         % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
             msg = "permit %d loaded" % p.serial
-        elif p.kind == _permit.KIND_RECALL:
-            self.relock("recalled")
-            self.permit = None
+        elif p.kind == tokens.KIND_RECALL:
+            self._relock("recalled")
+            self._permit = None
             st.permit = b""
             st.recalled = True
             self._audit("recall", "serial=%d" % p.serial)
@@ -349,12 +356,12 @@ class LockController:
             st.fails = 0
             st.lock_level = 0
             st.lockout_until = 0
-            self.damaged = False
+            self._damaged = False
             self._audit("tamper_reset", "serial=%d" % p.serial)
             msg = "authority reset (serial %d)" % p.serial
         self._out.append((E.RESULT, True, msg))
 
-    def on_fix(self, ev):
+    def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
         if type(lat) is not int or type(lon) is not int or type(hacc) is not int \
                 or not (utc is None or type(utc) is int):
@@ -362,36 +369,36 @@ class LockController:
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
             raise ValueError("coordinates out of range")
         self._gnss_status("ok")
-        prev = self.fix
-        cfg = self.cfg
+        prev = self._fix
+        cfg = self._cfg
         if prev is not None and not geo.implied_speed_ok(
-                prev[0], prev[1], prev[3], lat, lon, self.now, cfg["vmax_mps"], prev[2] + hacc):
-            if self.fix_bad != E.R_SPOOF:
+                prev[0], prev[1], prev[3], lat, lon, self._now, cfg["vmax_mps"], prev[2] + hacc):
+            if self._fix_bad != E.R_SPOOF:
                 self._audit("fix_implausible", "jump from %d,%d to %d,%d in %d ms"
-                            % (prev[0], prev[1], lat, lon, self.now - prev[3]))
-            self.fix_bad = E.R_SPOOF
+                            % (prev[0], prev[1], lat, lon, self._now - prev[3]))
+            self._fix_bad = E.R_SPOOF
             return
-        if self.fix_bad == E.R_SPOOF:
+        if self._fix_bad == E.R_SPOOF:
             self._audit("fix_implausible", "cleared")
         if hacc > cfg["hacc_max_m"]:
-            self.fix_bad = E.R_IMPRECISE
+            self._fix_bad = E.R_IMPRECISE
             return
-        self.fix_bad = None
-        self.fix = (lat, lon, hacc, self.now)
-        if self.permit is not None:
-            self.pos = _where(self.permit, lat, lon, 0)
+        self._fix_bad = None
+        self._fix = (lat, lon, hacc, self._now)
+        if self._permit is not None:
+            self._pos = _where(self._permit, lat, lon, 0)
         if utc is not None:
             self._gnss_time(utc)
 
     def _gnss_time(self, utc):
-        change = self.clock.gnss_time(utc, self.now, self.rtc)
+        change = self._clock.gnss_time(utc, self._now, self._rtc)
         if change is not None:
             self._audit("time", change[0])
             if change[1] is not None:
-                self.rtc = change[1]  # the host sets the RTC to this now (clock.corr is 0)
+                self._rtc = change[1]  # the host sets the RTC to this now (clock.corr is 0)
                 self._out.append((E.SET_RTC, change[1]))
 
-    def on_gnss(self, ev):
+    def _on_gnss(self, ev):
         silent, nofix, sats, cn0 = ev[1], ev[2], ev[3], ev[4]
         if type(silent) is not int or type(nofix) is not int or type(sats) is not int \
                 or type(cn0) is not int:
@@ -399,38 +406,38 @@ class LockController:
         if silent < 0 or nofix < -1 or sats < 0 or cn0 < -1:
             raise ValueError("gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
                              "sats >= 0, cn0_dbhz >= -1)")
-        status = gnss.classify(self.cfg, silent, nofix, sats, cn0)
+        status = gnss.classify(self._cfg, silent, nofix, sats, cn0)
         self._gnss_status(status, " silent_ms=%d nofix_ms=%d sats=%d cn0=%d"
                           % (silent, nofix, sats, cn0))
 
     def _gnss_status(self, status, why=""):
-        if status != self.gnss:
-            self.gnss = status
+        if status != self._gnss:
+            self._gnss = status
             self._audit("gnss", status + why)
 
-    def on_rfid(self, ev):
+    def _on_rfid(self, ev):
         cred, rtt, strong = ev[1], ev[2], ev[3]
         if type(cred) is not str or type(rtt) is not int or type(strong) is not bool:
             raise TypeError("rfid needs (cred:str, rtt_us:int, strong:bool)")
         self._credential(creds.F_RFID, "rfid", cred.upper(), rtt, strong)
 
-    def on_finger(self, ev):
+    def _on_finger(self, ev):
         tid, score = ev[1], ev[2]
         if type(tid) is not int or type(score) is not int:
             raise TypeError("finger needs (template:int, score:int)")
         self._credential(creds.F_FINGER, "finger", tid, score, None)
 
-    def on_rfid_fail(self, ev):
+    def _on_rfid_fail(self, ev):
         self._failed_read("rfid", ev[1])
 
-    def on_finger_fail(self, ev):
+    def _on_finger_fail(self, ev):
         self._failed_read("finger", ev[1])
 
     def _failed_read(self, name, why):
         """A presentation the sensor could not turn into a credential: a failed attempt."""
         if type(why) is not str:
             raise TypeError("%s_fail needs why:str" % name)
-        at = self.now + self.cfg["answer_ms"]
+        at = self._now + self._cfg["answer_ms"]
         if self._ignored(name, at):
             return
         self._audit("cred_reject", "%s failed: %s" % (name, why))
@@ -441,126 +448,126 @@ class LockController:
         """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
         answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
         # E.R_LOCKOUT in self.reasons(), without building every other reason
-        locked_out = self.clock.trusted(self.rtc) and self.wall() < self.st.lockout_until
-        if self.permit is None or locked_out or self.st.tamper or self.damaged:
+        locked_out = self._clock.trusted(self._rtc) and self._wall() < self._st.lockout_until
+        if self._permit is None or locked_out or self._st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
             self._out.append((E.ANSWER, at, False))
             return True
         return False
 
     def _credential(self, factor, name, ident, q, strong):
-        at = self.now + self.cfg["answer_ms"]
-        p = self.permit
+        at = self._now + self._cfg["answer_ms"]
+        p = self._permit
         if self._ignored(name, at):
             return
         if factor == creds.F_RFID:
-            holder, why = creds.check_rfid(p, self.cfg, ident, q, strong)
+            holder, why = creds.check_rfid(p, self._cfg, ident, q, strong)
         else:
-            holder, why = creds.check_finger(p, self.cfg, ident, q)
+            holder, why = creds.check_finger(p, self._cfg, ident, q)
         if holder is None:
             self._audit("cred_reject", "%s %s" % (name, why))
             self._out.append((E.ANSWER, at, False))
             self._failure()
             return
-        self.factors[(holder, factor)] = self.now
+        self._factors[(holder, factor)] = self._now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
         self._out.append((E.ANSWER, at, True))
-        need = creds.required(p, self.faulty, p.fail_enabled)
-        if self.locked and creds.satisfied(self.factors, holder, self.now,
+        need = creds.required(p, self._faulty, p.fail_enabled)
+        if self.locked and creds.satisfied(self._factors, holder, self._now,
                                            p.window_s * 1000, need):
-            st = self.st
+            st = self._st
             if st.fails or st.lock_level:
                 st.fails = 0
                 st.lock_level = 0
                 self._persist()
-            self.pending = (at, holder)
+            self._pending = (at, holder)
 
     def _failure(self):
-        st = self.st
+        st = self._st
         st.fails += 1
-        if st.fails >= self.cfg["fail_max"]:
+        if st.fails >= self._cfg["fail_max"]:
             st.fails = 0
             st.lock_level += 1
-            d = creds.lockout_seconds(st.lock_level, self.cfg["lockout_base_s"],
-                                      self.cfg["lockout_cap_s"])
-            st.lockout_until = self.wall() + d
-            self.factors = {}
+            d = creds.lockout_seconds(st.lock_level, self._cfg["lockout_base_s"],
+                                      self._cfg["lockout_cap_s"])
+            st.lockout_until = self._wall() + d
+            self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
             self._out.append((E.INDICATE, "lockout"))
         self._persist()
 
-    def on_grip(self, ev):
+    def _on_grip(self, ev):
         held = ev[1]
         if type(held) is not bool:
             raise TypeError("grip needs held:bool")
         if held:
-            self.grip = True
-        elif self.grip and not self.locked:
-            self.relock("grip_released")
+            self._grip = True
+        elif self._grip and not self.locked:
+            self._relock("grip_released")
         if not held:
-            self.grip = False
+            self._grip = False
 
-    def on_actpos(self, ev):
+    def _on_actpos(self, ev):
         pos_locked = ev[1]
         if type(pos_locked) is not bool:
             raise TypeError("actpos needs locked:bool")
-        self.sensed = pos_locked  # classified against the command in _check_actuator
+        self._sensed = pos_locked  # classified against the command in _check_actuator
 
-    def on_tamper(self, ev):
+    def _on_tamper(self, ev):
         source = ev[1]
         if source not in _SOURCES:
             raise ValueError("tamper source must be one of " + ",".join(_SOURCES))
         self._latch(source)
 
     def _latch(self, source):
-        self.relock("tamper_" + source)
-        if not self.st.tamper:
-            self.st.tamper = source
+        self._relock("tamper_" + source)
+        if not self._st.tamper:
+            self._st.tamper = source
             self._audit("tamper", "source=%s latched" % source)
             self._out.append((E.INDICATE, "tamper"))
             self._persist()
 
-    def on_battery(self, ev):
+    def _on_battery(self, ev):
         mv = ev[1]
         if type(mv) is not int:
             raise TypeError("battery needs millivolts:int")
-        self.battery_mv = mv
-        cfg = self.cfg
+        self._battery_mv = mv
+        cfg = self._cfg
         level = 2 if mv <= cfg["battery_critical_mv"] else 1 if mv <= cfg["battery_low_mv"] else 0
-        if level != self.battery:
-            self.battery = level
+        if level != self._battery:
+            self._battery = level
             self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
             if level:
                 self._out.append((E.INDICATE, "battery_low"))
 
-    def on_fault(self, ev):
+    def _on_fault(self, ev):
         sensor, ok = ev[1], ev[2]
         if sensor not in ("rfid", "finger", "gnss", "actuator") or type(ok) is not bool:
             raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator, ok:bool)")
         key = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
                "actuator": E.R_ACTUATOR}[sensor]
-        if ok == (key in self.faulty):
+        if ok == (key in self._faulty):
             self._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
         if ok:
-            self.faulty.pop(key, None)
+            self._faulty.pop(key, None)
         else:
-            self.faulty[key] = True
+            self._faulty[key] = True
 
     # -- the public face besides handle/status/reasons/locked ----------------------------
     @property
     def audit_seq(self):
         """Sequence number of the last audit record emitted."""
-        return self.chain.seq
+        return self._chain.seq
 
     @property
     def audit_head(self):
         """Hash of the last audit record emitted (the chain head)."""
-        return self.chain.head
+        return self._chain.head
 
     @property
     def counter(self):
         """The last accepted sealed-command counter (the anti-replay floor)."""
-        return self.st.cmd_floor
+        return self._st.cmd_floor
 
     def accept_counter(self, counter):
         """Accept the counter of a sealed command before the host acts on it: returns
@@ -568,37 +575,55 @@ class LockController:
         or [RESULT False] when refused (a damaged state record is kept for the authority
         reset, so only the reset token is accepted; a counter not above the floor)."""
         self._out = out = []
-        if self.damaged:
+        if not self._booted:
+            out.append((E.RESULT, False, "not booted"))
+        elif self._key is None:
+            out.append((E.RESULT, False, "device not provisioned"))
+        elif self._damaged:
             out.append((E.RESULT, False, "state damaged: only an authority reset "
                         "(TAMPER_RESET) is accepted"))
-        elif type(counter) is not int or counter <= self.st.cmd_floor:
+        elif type(counter) is not int or counter <= self._st.cmd_floor:
             out.append((E.RESULT, False, "replayed counter %r (last %d)"
-                        % (counter, self.st.cmd_floor)))
+                        % (counter, self._st.cmd_floor)))
         else:
-            self.st.cmd_floor = counter
+            self._st.cmd_floor = counter
             self._save()
         return out
 
     def status(self):
         """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
-        p = self.permit
-        st = self.st
+        p = self._permit
+        st = self._st
         return {
             "locked": self.locked,
             "reasons": self.reasons(),
             "permit": None if p is None else {
                 "serial": p.serial, "not_before": p.not_before, "not_after": p.not_after,
                 "holders": len(p.holders), "zones": len(p.zones),
+                "holder_ids": [h[0] for h in p.holders],
+                "zone_list": [[z[0], len(z[1][0]) // 2 if z[1] else 0] for z in p.zones],
                 "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure"},
             "lockout": {"failures": st.fails, "level": st.lock_level,
                         "until": st.lockout_until},
             "tamper": st.tamper,
-            "battery_mv": self.battery_mv,
-            "fix": None if self.fix is None else list(self.fix[:3]),
-            "time": self.wall(),
-            "time_trusted": self.clock.trusted(self.rtc),
-            "audit_seq": self.chain.seq,
+            "battery_mv": self._battery_mv,
+            "fix": None if self._fix is None else list(self._fix[:3]),
+            "time": self._wall(),
+            "time_trusted": self._clock.trusted(self._rtc),
+            "time_floor": self._clock.floor,
+            "audit_seq": self._chain.seq,
+            "counter": self._st.cmd_floor,
         }
+
+
+def _reconcile(blob, tail, read_audit):
+    """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
+    the audit records stored after it; for a damaged record, the tail gains the highest
+    token serial the stored log proves used."""
+    blob = recovery.boot_record(blob, tail, read_audit)
+    if blob is not None and len(tail) < 3 and not states.intact(blob):
+        tail = (tail[0], tail[1], recovery.log_serial_floor(read_audit, 1, tail[0]))
+    return blob, tail
 
 
 def _where(p, lat, lon, margin_m):
@@ -609,18 +634,18 @@ def _where(p, lat, lon, margin_m):
 
 
 _HANDLERS = {
-    E.BOOT: LockController.on_boot,
-    E.TICK: LockController.on_tick,
-    E.PERMIT: LockController.on_permit,
-    E.FIX: LockController.on_fix,
-    E.GNSS: LockController.on_gnss,
-    E.RFID: LockController.on_rfid,
-    E.RFID_FAIL: LockController.on_rfid_fail,
-    E.FINGER: LockController.on_finger,
-    E.FINGER_FAIL: LockController.on_finger_fail,
-    E.GRIP: LockController.on_grip,
-    E.ACTPOS: LockController.on_actpos,
-    E.TAMPER: LockController.on_tamper,
-    E.BATTERY: LockController.on_battery,
-    E.FAULT: LockController.on_fault,
+    E.BOOT: LockController._on_boot,
+    E.TICK: LockController._on_tick,
+    E.PERMIT: LockController._on_permit,
+    E.FIX: LockController._on_fix,
+    E.GNSS: LockController._on_gnss,
+    E.RFID: LockController._on_rfid,
+    E.RFID_FAIL: LockController._on_rfid_fail,
+    E.FINGER: LockController._on_finger,
+    E.FINGER_FAIL: LockController._on_finger_fail,
+    E.GRIP: LockController._on_grip,
+    E.ACTPOS: LockController._on_actpos,
+    E.TAMPER: LockController._on_tamper,
+    E.BATTERY: LockController._on_battery,
+    E.FAULT: LockController._on_fault,
 }

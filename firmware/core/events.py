@@ -12,10 +12,12 @@
 # so that every runtime computes the same result bit for bit.
 
 # -- events -------------------------------------------------------------------
-BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail])
+BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail[, read_audit]])
                          #   tail = (audit_seq, audit_hash[, serial_floor]): the last record
                          #   of the stored audit log and, for a damaged state record, the
-                         #   highest token serial the log proves used
+                         #   highest token serial the log proves used; read_audit(from_seq,
+                         #   count) -> [record bytes]: with it the core reconciles the record
+                         #   with the log itself (recovery.py) and finds serial_floor
 TICK = "tick"            # (TICK,)  periodic, and when a WAKE action asks for it
 PERMIT = "permit"        # (PERMIT, token:bytes)  permit, recall or authority reset
 FIX = "fix"              # (FIX, lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)

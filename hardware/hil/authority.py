@@ -1,5 +1,5 @@
 """The authority for the board under test: permits, recalls and resets signed with a
-master key in tmp (hardware.authority does the signing)."""
+master key in tmp (armlock.authority does the signing)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hardware import authority as auth
+from armlock import authority as auth
 from hardware.client import DeviceClient
 from hardware.hil.places import HOLDER1, HOLDER2, standard_zones
 from hardware.link.base import DeviceError
@@ -19,7 +19,7 @@ from protocols import permit as P
 
 
 class Authority:
-    """Issues tokens for the board under test with hardware.authority (key file in tmp)."""
+    """Issues tokens for the board under test with armlock.authority (key file in tmp)."""
 
     def __init__(self, key_path: Path, clock: Callable[[], int] | None = None) -> None:
         self.key_path = key_path

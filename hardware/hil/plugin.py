@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from firmware.app.identity import DEV_MASTER  # master of an unprovisioned dev board
 from hardware.hil import infra
 from hardware.hil.authority import Authority
 from hardware.hil.boards import DEVICE_ID, AttachedBoard, Board, BoardPool, SpawnedBoard
@@ -36,7 +37,6 @@ from hardware.link.factory import TargetSpec, check_port, parse_target
 
 LATENCY_PROP = "armlock_latency"
 BOARD_PROP = "armlock_board"
-DEV_MASTER = bytes(range(32))  # master of an unprovisioned virtual board (ports/virtual/main.py)
 
 
 @dataclass
@@ -97,7 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
         first = rigfile.boards[0]
         key, gnss_port = (str(first.key) if first.key else None), first.gnss_port
     if key:
-        from hardware import authority as auth
+        from armlock import authority as auth
 
         try:
             auth.load_master_key(Path(key))
@@ -170,7 +170,7 @@ def _attached(hs: HilSession, entry: RigBoard | None, tmp: pytest.TempPathFactor
     --armlock-target (made once)."""
     name = entry.name if entry is not None else "board"
     if name not in hs.attached:
-        from hardware import authority as auth
+        from armlock import authority as auth
         from hardware.power import from_config
 
         key = entry.key if entry is not None else hs.key_file

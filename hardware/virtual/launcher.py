@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import json
 import logging
 import os
 import selectors
@@ -78,18 +77,21 @@ def ensure_flash(flash_dir: Path, repo: Path = REPO) -> bool:
 
 
 def provision(state_dir: Path, device_id: str, device_key: bytes) -> None:
-    """Give the board its identity (storage/identity.json), as the factory would.
+    """Give the board its identity (storage/identity.json, the format of
+    firmware/app/identity.py), as the factory would. An unprovisioned board follows that
+    file's policy: the public dev identity in dev mode, none in production (it refuses
+    every token with "device not provisioned")."""
+    from firmware.app import identity
 
-    A board never provisioned uses the dev identity of firmware/ports/virtual/main.py."""
-    if len(device_key) != 32:
-        raise BoardError(f"device key must be 32 bytes, not {len(device_key)}")
-    if not device_id or len(device_id) > 64:
-        raise BoardError(f"device id must be 1..64 characters, not {device_id!r}")
+    try:
+        data = identity.encode(device_id, device_key)
+    except (ValueError, TypeError) as exc:
+        raise BoardError(f"identity: {exc}") from None
     storage = state_dir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
-    tmp = storage / "identity.json.new"
-    tmp.write_text(json.dumps({"device_id": device_id, "key": device_key.hex()}))
-    tmp.replace(storage / "identity.json")
+    tmp = storage / (identity.FILE + ".new")
+    tmp.write_bytes(data)
+    tmp.replace(storage / identity.FILE)
 
 
 class VirtualBoard:

@@ -6,17 +6,19 @@
 # key, first 16 hex digits, as `armlock keys` prints it), never the key.
 #
 # A board without esp32.NVS (the virtual board, a WASM VM) keeps the identity in its
-# storage directory as identity.json {"device_id", "key": hex}, which is what
-# firmware/ports/virtual/main.py reads; `provision` says which store it used.
+# storage directory in the identity file of firmware/app/identity.py, which is what
+# firmware/ports/virtual/main.py reads; `provision` says which store it used. What an
+# unprovisioned board runs with is identity.resolve's decision, not this file's.
 
 import binascii
 import hashlib
-import json
+
+from firmware.app import identity
 
 NAMESPACE = "armlock"
 ID = "device_id"
 KEY = "device_key"
-IDENTITY_FILE = "identity.json"
+IDENTITY_FILE = identity.FILE
 
 
 def fingerprint(key):
@@ -58,10 +60,9 @@ def read_identity(esp32=None):
     nvs = _nvs(esp32)
     if nvs is None:
         try:
-            with open(_file_path()) as f:
-                d = json.load(f)
-            return d["device_id"], binascii.unhexlify(d["key"])
-        except (OSError, ValueError, KeyError):
+            with open(_file_path(), "rb") as f:
+                return identity.decode(f.read())
+        except (OSError, ValueError):  # none, or damaged: unprovisioned
             return None
     dev = _blob(nvs, ID, 64)
     key = _blob(nvs, KEY, 32)
@@ -72,10 +73,7 @@ def read_identity(esp32=None):
 
 def write_identity(device_id, key, esp32=None):
     """Store the identity; returns "nvs" or the identity file's path."""
-    if not device_id or len(device_id) > 64:
-        raise ValueError("device id must be 1..64 characters")
-    if len(key) != 32:
-        raise ValueError("device key must be 32 bytes")
+    identity.check(device_id, key)
     nvs = _nvs(esp32)
     if nvs is not None:
         nvs.set_blob(ID, device_id.encode())
@@ -83,8 +81,8 @@ def write_identity(device_id, key, esp32=None):
         nvs.commit()
         return "nvs"
     path = _file_path()
-    with open(path + ".new", "w") as f:
-        json.dump({"device_id": device_id, "key": binascii.hexlify(key).decode()}, f)
+    with open(path + ".new", "wb") as f:
+        f.write(identity.encode(device_id, key))
     import os
     os.rename(path + ".new", path)
     return path

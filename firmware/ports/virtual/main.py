@@ -12,10 +12,10 @@
 # core, storage), exactly as on the ESP32 port; this file only wires it to the board's
 # simulated hardware (hal.py) and identity.
 
+from firmware.app import identity
 from firmware.app.device import Device
 from firmware.app.store import FileStore
 from firmware.ports.virtual import hal
-from protocols import crypto
 
 try:
     from time import ticks_us as _ticks_us
@@ -26,9 +26,8 @@ except ImportError:  # CPython
         return (_ns() // 1000) & 0x3FFFFFFF
 
 FW_VERSION = "0.1.0"
-# Identity of a board nobody provisioned (dev use only): hosts derive its key the same way.
-DEV_DEVICE_ID = "AL-VIRT-0001"
-DEV_MASTER = bytes(range(32))
+DEV_DEVICE_ID = identity.DEV_DEVICE_ID   # kept here for hosts that import it from here
+DEV_MASTER = identity.DEV_MASTER
 
 
 class App:
@@ -37,9 +36,11 @@ class App:
     def __init__(self, board, now_ms, rtc_s):
         self.board = board
         store = FileStore(board.storage)
-        ident = store.load_identity()
-        if ident is None:
-            ident = (DEV_DEVICE_ID, crypto.device_key(DEV_MASTER, DEV_DEVICE_ID))
+        try:
+            stored = store.load_identity()
+        except ValueError:  # a damaged identity file: as if never provisioned
+            stored = None
+        ident = identity.resolve(board.mode, stored)  # the one policy, as on an ESP32
         self.hw = hal.Peripherals()
         ticks = getattr(board, "ticks_us", None) or _ticks_us  # finer than the VM's own
         dev = Device(ident[0], ident[1], board.mode, store, ticks_us=ticks,

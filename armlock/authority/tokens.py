@@ -1,0 +1,110 @@
+"""Issuing and inspecting tokens (permit, recall, tamper reset) with the master key."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from armlock.authority.checks import iso
+from armlock.authority.keys import AuthorityError, derive_device_key, load_master_key
+from armlock.authority.ledger import next_serial, read_ledger
+from protocols import permit as P
+
+KIND_NAMES = {P.KIND_PERMIT: "permit", P.KIND_RECALL: "recall", P.KIND_RESET: "tamper-reset"}
+MODE_NAMES = {P.MODE_ANY: "any-of", P.MODE_ALL: "all-of", P.MODE_KOFN: "k-of-n"}
+
+
+def issue(key_path: Path, fields: dict[str, Any]) -> bytes:
+    """Sign a token (any kind) for fields["device_id"] with the next serial from the ledger.
+
+    The fields are validated before a serial is reserved; a token once returned has its
+    serial recorded, so the next one for the device is larger.
+    """
+    master = load_master_key(key_path)
+    device_id = fields["device_id"]
+    key = derive_device_key(master, device_id)
+    P.encode(dict(fields, serial=1), key)  # validate first: a bad request burns no serial
+    return P.encode(dict(fields, serial=next_serial(key_path, device_id)), key)
+
+
+def issue_recall(key_path: Path, device_id: str, now: int | None = None) -> bytes:
+    """A recall token: the device drops its permit and refuses older ones."""
+    return issue(key_path, {"kind": P.KIND_RECALL, "device_id": device_id,
+                            "not_before": int(time.time()) if now is None else now})
+
+
+def issue_reset(key_path: Path, device_id: str, now: int | None = None) -> bytes:
+    """An authority tamper-reset token: clears a latched tamper on the device."""
+    return issue(key_path, {"kind": P.KIND_RESET, "device_id": device_id,
+                            "not_before": int(time.time()) if now is None else now})
+
+
+# -- inspecting -------------------------------------------------------------------------------
+
+ADVISORY = ("advisory: by this computer's clock; the device decides with its own trusted "
+            "time")
+
+
+def _status(p: P.Permit, now: int) -> str:
+    """The validity window against the host clock. Advisory, and the same comparison as
+    the core's (firmware/core/controller.py reasons: expired once now > not_after)."""
+    if p.kind != P.KIND_PERMIT:
+        return "issued"
+    if now < p.not_before:
+        return "not yet valid"
+    if now > p.not_after:
+        return "expired"
+    return "valid"
+
+
+def _zone_dict(forbidden: bool, rings: list[Any]) -> dict[str, Any]:
+    outer = rings[0]
+    lats, lons = outer[0::2], outer[1::2]
+    return {
+        "kind": "forbidden" if forbidden else "allowed",
+        "vertices": [len(r) // 2 for r in rings],
+        "bbox": [min(lats) / 1e7, min(lons) / 1e7, max(lats) / 1e7, max(lons) / 1e7],
+        "rings": [[[r[i] / 1e7, r[i + 1] / 1e7] for i in range(0, len(r), 2)] for r in rings],
+    }
+
+
+def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str, Any]:
+    """A JSON-ready description of a decoded token, with status relative to `now`."""
+    d: dict[str, Any] = {
+        "kind": KIND_NAMES[p.kind], "device_id": p.device_id, "serial": p.serial,
+        "verified": p.verified, "status": _status(p, now), "status_basis": ADVISORY,
+        "mac": p.mac.hex(),
+    }
+    if p.kind != P.KIND_PERMIT:
+        d["issued_at"] = iso(p.not_before)
+    else:
+        factors = [n for bit, n in ((P.F_RFID, "rfid"), (P.F_FINGER, "finger"))
+                   if p.factor_mask & bit]
+        d.update({
+            "not_before": iso(p.not_before), "not_after": iso(p.not_after),
+            "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure",
+            "max_unlock_s": p.max_unlock_s, "rule": MODE_NAMES[p.rule_mode], "k": p.k,
+            "factors": factors, "window_s": p.window_s,
+            "holders": [{"id": h, "rfid": list(c), "finger": list(t)} for h, c, t in p.holders],
+            "zones": [_zone_dict(f, r) for f, r in p.zones],
+        })
+    if ledger_last is not None and p.serial < ledger_last:
+        d["superseded"] = (f"serial {p.serial} < last issued {ledger_last}: a device that "
+                           "loaded a newer token refuses this one")
+    return d
+
+
+def inspect(blob: bytes, key_path: Path | None, now: int | None = None,
+            device_id: str | None = None) -> dict[str, Any]:
+    """Verify (with the master key at key_path) and describe a token; key_path None skips
+    verification. Raises PermitError/AuthorityError with one line on any problem."""
+    now = int(time.time()) if now is None else now
+    target = P.peek_device_id(blob)
+    if device_id is not None and target != device_id:
+        raise AuthorityError(f"token is for device {target}, not {device_id}")
+    if key_path is None:
+        return describe(P.decode(blob, None), now)
+    key = derive_device_key(load_master_key(key_path), target)
+    p = P.decode(blob, key)
+    return describe(p, now, read_ledger(key_path).get(target))

@@ -1,0 +1,154 @@
+"""`armlock build` and `armlock flash`: compile the firmware for a board and put it on one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from armlock.authority import AuthorityError, derive_device_key, load_master_key
+from armlock.authority.checks import check_device_id
+from armlock.cli.common import (
+    EXIT_ABSENT,
+    EXIT_FAILED,
+    UserError,
+    check_port_path,
+    console,
+    err_console,
+    friendly,
+)
+from armlock.cli.keys import KEY_OPT, key_path
+from hardware import boards
+from hardware import build as B
+from hardware import flash as FL
+
+BOARD_OPT = typer.Option(..., "--board", help="Board name (hardware/boards/<name>.json) or "
+                         "a board file.")
+MODE_OPT = typer.Option("dev", "--mode", help="dev (REPL kept for mpremote) or production "
+                        "(REPL and Ctrl-C disabled, STIMULUS refused, watchdog on).")
+
+
+def _table(title: str, rows: list[tuple[str, ...]], headers: tuple[str, ...]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="right" if i and h in ("files", "bytes") else "left")
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+@friendly
+def build_cmd(board: str = BOARD_OPT, mode: str = MODE_OPT,
+              out: Path = typer.Option(None, "--out", help="Deploy folder (default "
+                                       "build/<board>-<mode>)."),
+              frozen: bool = typer.Option(False, "--frozen", help="Write freeze/manifest.py "
+                                          "for a custom MicroPython image instead of .mpy "
+                                          "files (needed without PSRAM: see build.py)."),
+              as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+              ) -> None:
+    """Validate the board file, mpy-cross the firmware for it, write the manifest."""
+    try:
+        m = B.build(board, mode, out, frozen=frozen)
+    except (boards.BoardError, B.BuildError) as exc:
+        raise UserError(str(exc)) from None
+    dest = out if out is not None else B.default_out(m["board"], mode)
+    if as_json:
+        print(json.dumps({"board": m["board"], "mode": mode, "out": str(dest),
+                          "files": len(m["files"]), "total_bytes": m["total_bytes"],
+                          "kinds": [{"kind": k, "files": n, "bytes": b}
+                                    for k, n, b in B.summary(m)]}, indent=1))
+        return
+    rows = [(k, str(n), f"{size:,}") for k, n, size in B.summary(m)]
+    rows.append(("total", str(len(m["files"])), f"{m['total_bytes']:,}"))
+    console.print(f"built {m['board']} ({m['chip']}, -march={m['mpy_arch']}, {mode} mode) "
+                  f"into {dest}", highlight=False, soft_wrap=True)
+    console.print(_table("", rows, ("kind", "files", "bytes")))
+    console.print(f"manifest: {Path(dest) / B.MANIFEST} (SHA-256 of every file)",
+                  highlight=False, soft_wrap=True)
+    if not frozen and not m["psram"]:
+        err_console.print(f"[yellow]warning:[/yellow] {m['board']} has no PSRAM: the app's "
+                          "modules loaded from .mpy files need about 150 KB of heap, more "
+                          "than its ~110 KB; build with --frozen for a custom image "
+                          "(bench/bench_build.py has the figures)", highlight=False)
+    if frozen:
+        console.print(f"freeze manifest: {Path(dest) / 'freeze' / 'manifest.py'} (build a "
+                      "MicroPython image with FROZEN_MANIFEST= it, flash it with "
+                      "--micropython-image)", highlight=False, soft_wrap=True)
+
+
+@friendly
+def flash_cmd(
+    port: str = typer.Option(..., "--port", help="Serial port of the board (or the virtual "
+                             "board's pty)."),
+    board: str = BOARD_OPT,
+    device_id: str = typer.Option(..., "--device-id", help="Device id to provision."),
+    key: Path | None = KEY_OPT,
+    mode: str = MODE_OPT,
+    image: Path = typer.Option(None, "--micropython-image", help="MicroPython firmware "
+                               "image to write with esptool first."),
+    erase: bool = typer.Option(False, "--erase", help="With --micropython-image: erase the "
+                               "whole flash first (NVS and app data too)."),
+    build_dir: Path = typer.Option(None, "--build", help="Use this build folder instead of "
+                                   "building now."),
+    no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
+                                       "board to answer INFO after the reset."),
+    as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON."),
+) -> None:
+    """Write the image (optional), deploy the build, provision id and key, verify, reset.
+    Without --build, builds into ./build/<board>-<mode> first."""
+    check_device_id(device_id, "--device-id")
+    if erase and image is None:
+        raise UserError("--erase needs --micropython-image (an erased board has no "
+                        "MicroPython)")
+    check_port_path(port)
+    if image is not None:
+        _check_image(image)
+    try:
+        dkey = derive_device_key(load_master_key(key_path(key)), device_id)
+    except AuthorityError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        if build_dir is None:
+            build_dir = Path("build") / f"{boards.load(board).name}-{mode}"
+            err_console.print(f"[dim]building into {build_dir}...[/dim]", highlight=False)
+            B.build(board, mode, build_dir)
+        rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
+                        check_boot=not no_boot_check,
+                        progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
+    except boards.BoardError as exc:
+        raise UserError(str(exc)) from None
+    except B.BuildError as exc:
+        raise UserError(str(exc), code=EXIT_FAILED) from None
+    except FL.FlashError as exc:
+        raise UserError(FL.scrub(str(exc), dkey), code=EXIT_ABSENT) from None
+    if as_json:
+        print(json.dumps({"device_id": device_id, "port": port,
+                          "steps": [{"step": a, "done": b} for a, b in rows]}, indent=1))
+        return
+    console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
+    console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
+
+
+def _check_image(image: Path) -> None:
+    """An ESP32 firmware image: a readable file starting with the ESP image magic 0xE9."""
+    if not image.is_file():
+        what = "is a directory" if image.is_dir() else "does not exist"
+        raise UserError(f"--micropython-image {image}: {what}, expected a MicroPython "
+                        "firmware file (.bin)")
+    try:
+        with image.open("rb") as f:
+            head = f.read(1)
+    except OSError as exc:
+        raise UserError(f"--micropython-image {image}: cannot read ({exc.strerror})") from None
+    if head != b"\xe9":
+        got = f"0x{head[0]:02X}" if head else "nothing (empty file)"
+        raise UserError(f"--micropython-image {image}: not an ESP32 firmware image (starts "
+                        f"with {got}, an image starts with 0xE9)")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `build` and `flash` to the root command."""
+    app.command("build")(build_cmd)
+    app.command("flash")(flash_cmd)

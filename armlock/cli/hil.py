@@ -1,0 +1,64 @@
+"""`armlock hil`: run the verification suite against a board and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from armlock.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UserError,
+    check_out_dir,
+    check_port_path,
+    console,
+    friendly,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `hil` command."""
+    app.command("hil")(hil)
+
+
+@friendly
+def hil(
+    target: str = typer.Option("virtual", "--target", help="virtual, virtual-cpython, "
+                               "pty:PATH, serial:PORT or ble:ADDRESS."),
+    out: Path = typer.Option(Path("out/hil"), "--out", help="Output folder."),
+    k: str = typer.Option(None, "-k", help="Only tests matching this pytest -k expression."),
+    key: Path = typer.Option(None, "--key", help="Authority master key the board was "
+                             "provisioned with (pty/serial/ble targets)."),
+    gnss_port: str = typer.Option(None, "--gnss-port", help="Serial port wired to the "
+                                  "board's GNSS UART (fixes sent as NMEA)."),
+    human: bool = typer.Option(False, "--human", help="Also run tests that need a person."),
+    force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
+) -> None:
+    """Run the HIL verification suite; write JUnit XML, results.json, report.md/.html."""
+    from hardware.hil import fixtures, run_suite
+    from hardware.transport import LinkError
+
+    try:
+        spec = fixtures.parse_target(target)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("--armlock-target", "--target")) from None
+    kind, _, path = target.partition(":")
+    if kind in ("serial", "pty") and path:
+        check_port_path(path, "--target")
+    try:
+        fixtures.check_port(spec)
+    except LinkError as exc:
+        raise UserError(str(exc), code=exc.exit_code) from None
+    check_out_dir(out, force)
+    code = run_suite(target, out, k=k, key=key, gnss_port=gnss_port, human=human)
+    report = out / "report.html"
+    if code == 5:
+        raise UserError(f"-k {k!r}: no test of the suite matches" if k else
+                        "the suite has no tests (pytest exit code 5)")
+    if report.exists():
+        console.print(f"report: {report.resolve()} (also report.md, results.json, junit.xml)",
+                      highlight=False)
+    elif code not in (0, 1):
+        raise UserError(f"the suite did not run (pytest exit code {code})", code=EXIT_FAILED)
+    raise typer.Exit(EXIT_OK if code == 0 else EXIT_FAILED)

@@ -1,0 +1,183 @@
+# CBOR, the subset the wire messages use (RFC 8949: unsigned/negative ints, byte and text
+# strings, arrays, maps with str keys, false/true/null; definite lengths only). The
+# encoder is deterministic (shortest heads, map keys sorted by length then bytes, the
+# RFC 8949 4.2.1 order), so the same value gives the same bytes on MicroPython and
+# CPython. Every failure is a MessageError (protocols/errors.py) saying where.
+
+import struct
+
+from protocols.errors import MessageError
+
+MAX_DEPTH = 6
+
+
+def kind_of(v):
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is bool:
+        return "bool"
+    if t is int:
+        return "int"
+    if t is str:
+        return "str"
+    if t is bytes or t is bytearray:
+        return "bytes"
+    if t is list or t is tuple:
+        return "list"
+    if t is dict:
+        return "map"
+    return t.__name__
+
+
+def head(out, major, n):
+    m = major << 5
+    if n < 24:
+        out.append(m | n)
+    elif n < 0x100:
+        out.append(m | 24)
+        out.append(n)
+    elif n < 0x10000:
+        out.append(m | 25)
+        out += struct.pack(">H", n)
+    elif n < 0x100000000:
+        out.append(m | 26)
+        out += struct.pack(">I", n)
+    elif n < 0x10000000000000000:
+        out.append(m | 27)
+        out += struct.pack(">Q", n)
+    else:
+        raise MessageError("cbor: integer out of 64-bit range")
+
+
+def _key_order(k):
+    return (len(k), k)
+
+
+def encode_into(out, v, depth):
+    if depth > MAX_DEPTH:
+        raise MessageError("cbor: nested deeper than %d" % MAX_DEPTH)
+    t = type(v)
+    if v is None:
+        out.append(0xF6)
+    elif v is True:
+        out.append(0xF5)
+    elif v is False:
+        out.append(0xF4)
+    elif t is int:
+        if v >= 0:
+            head(out, 0, v)
+        else:
+            head(out, 1, -1 - v)
+    elif t is bytes or t is bytearray:
+        head(out, 2, len(v))
+        out += v
+    elif t is str:
+        b = v.encode()
+        head(out, 3, len(b))
+        out += b
+    elif t is list or t is tuple:
+        head(out, 4, len(v))
+        for x in v:
+            encode_into(out, x, depth + 1)
+    elif t is dict:
+        keys = []
+        for k in v:
+            if type(k) is not str:
+                raise MessageError("cbor: map key %r is not a str" % (k,))
+            keys.append(k.encode())
+        keys.sort(key=_key_order)
+        head(out, 5, len(keys))
+        for kb in keys:
+            head(out, 3, len(kb))
+            out += kb
+            encode_into(out, v[kb.decode()], depth + 1)
+    else:
+        raise MessageError("cbor: cannot encode a %s" % kind_of(v))
+
+
+def encode(v):
+    """Deterministic CBOR of None/bool/int/bytes/str/list/dict(str keys)."""
+    out = bytearray()
+    encode_into(out, v, 0)
+    return bytes(out)
+
+
+def _bad(i, what):
+    return MessageError("cbor error at byte %d: %s" % (i, what))
+
+
+def _decode(b, i, depth):
+    n = len(b)
+    if i >= n:
+        raise _bad(i, "unexpected end")
+    if depth > MAX_DEPTH:
+        raise _bad(i, "nested deeper than %d" % MAX_DEPTH)
+    ib = b[i]
+    major = ib >> 5
+    ai = ib & 31
+    start = i
+    i += 1
+    if major == 7:
+        if ai == 20:
+            return False, i
+        if ai == 21:
+            return True, i
+        if ai == 22:
+            return None, i
+        raise _bad(start, "simple/float value 0x%02x not supported" % ib)
+    if ai < 24:
+        val = ai
+    elif ai <= 27:
+        size = 1 << (ai - 24)
+        if i + size > n:
+            raise _bad(start, "unexpected end")
+        val = int.from_bytes(b[i:i + size], "big")
+        i += size
+    else:
+        raise _bad(start, "indefinite or reserved length 0x%02x not supported" % ib)
+    if major == 0:
+        return val, i
+    if major == 1:
+        return -1 - val, i
+    if major == 2 or major == 3:
+        if val > n - i:
+            raise _bad(start, "string of %d bytes runs past end" % val)
+        s = bytes(b[i:i + val])
+        i += val
+        if major == 3:
+            try:
+                s = s.decode()
+            except UnicodeError:
+                raise _bad(start, "text is not valid UTF-8")
+        return s, i
+    if major == 4:
+        if val > n - i:
+            raise _bad(start, "array of %d items runs past end" % val)
+        items = []
+        for _ in range(val):
+            x, i = _decode(b, i, depth + 1)
+            items.append(x)
+        return items, i
+    if major == 5:
+        if 2 * val > n - i:
+            raise _bad(start, "map of %d pairs runs past end" % val)
+        d = {}
+        for _ in range(val):
+            kpos = i
+            k, i = _decode(b, i, depth + 1)
+            if type(k) is not str:
+                raise _bad(kpos, "map key is a %s, not a str" % kind_of(k))
+            if k in d:
+                raise _bad(kpos, "duplicate key '%s'" % k)
+            d[k], i = _decode(b, i, depth + 1)
+        return d, i
+    raise _bad(start, "tag 0x%02x not supported" % ib)
+
+
+def decode(b):
+    """Decode exactly one CBOR item from b; raises MessageError on anything else."""
+    v, i = _decode(b, 0, 0)
+    if i != len(b):
+        raise _bad(i, "%d trailing bytes" % (len(b) - i))
+    return v

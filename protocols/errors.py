@@ -1,0 +1,30 @@
+# The error of the wire message layers (cbor, schema, seal, messages) and the ERROR
+# codes a device replies with (protocols/SPEC.md, ERROR codes). MicroPython and CPython.
+
+E_UNKNOWN_TYPE = 1   # type code not known, or not a host->device command
+E_BAD_MESSAGE = 2    # payload not CBOR, or a field missing / of the wrong type / out of range
+E_AUTH = 3           # sealed command: auth tag wrong or envelope malformed
+E_REPLAY = 4         # sealed command: counter not above the last accepted one
+E_MODE = 5           # command not allowed in the device's mode (STIMULUS/REBOOT outside rig/dev)
+E_REFUSED = 6        # the lock core refused it (bad permit, stale serial, ...); message says why
+E_BUSY = 7           # device cannot take it now; retry later
+E_INTERNAL = 8       # device fault while handling it
+E_BAD_FRAME = 9      # bytes between delimiters that are not a frame (CRC, COBS, size); seq 0
+
+ERROR_NAMES = {
+    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
+    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
+    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
+}
+
+
+class MessageError(ValueError):
+    """Bad message; str() names the message and field, .code is the ERROR code to reply."""
+
+    def __init__(self, message, code=E_BAD_MESSAGE):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self):
+        return self.message

@@ -1,0 +1,149 @@
+"""The core's public face: boot reconciliation, the counter floor and the damaged-state
+policy are core calls returning actions, and no firmware host reads core internals."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import DEVICE, KEY, T0, audit_details, flip_bit, make_permit
+
+from firmware.app.store import MemStore
+from firmware.core import state
+from firmware.core.controller import LockController
+from firmware.core.host import Host
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC = {"handle", "status", "reasons", "locked", "audit_seq", "audit_head", "counter",
+          "accept_counter"}
+
+
+class StoreHost(Host):
+    """A host that keeps the core's record and log in a MemStore."""
+
+    def __init__(self, store: MemStore) -> None:
+        super().__init__(LockController(DEVICE, KEY))
+        self.store = store
+
+    def persist(self, blob: bytes) -> None:
+        self.store.save_state(blob)
+
+    def audit(self, record: bytes) -> None:
+        self.store.append_audit(record)
+
+    def boot(self, rtc: int = T0) -> list[tuple]:
+        s = self.store
+        return self.handle(("boot", s.load_state(), "power_on", s.audit_tail(), s.read_audit),
+                           0, rtc)
+
+
+def test_boot_rolls_restrictive_records_ahead_of_the_state_record_forward() -> None:
+    store = MemStore()
+    h = StoreHost(store)
+    h.boot()
+    h.handle(("permit", make_permit(1)), 10, T0)
+    kept = store.blob
+    h.handle(("tamper", "magnet"), 20, T0)  # its record is stored, its state write lost
+    store.blob = kept
+    h2 = StoreHost(store)
+    h2.boot()
+    assert h2.ctl.status()["tamper"] == "magnet"
+    assert h2.ctl.audit_seq == store.last_seq()  # the chain continues from the log
+
+
+def test_damaged_record_takes_the_serial_floor_from_the_log() -> None:
+    store = MemStore()
+    h = StoreHost(store)
+    h.boot()
+    h.handle(("permit", make_permit(5)), 10, T0)
+    store.blob = flip_bit(store.blob, 77)
+    h2 = StoreHost(store)
+    acts = h2.boot()
+    assert "serial_floor=5 from log" in audit_details(acts, "state")[0]
+    acts = h2.handle(("permit", make_permit(4)), 10, T0)
+    assert ("result", False, "replayed token (serial 4 <= 5)") in acts
+
+
+def test_a_log_read_failure_at_boot_leaves_the_core_unbooted_refusing_all() -> None:
+    def broken(seq: int, n: int) -> list[bytes]:
+        raise OSError(5, "EIO")
+    c = LockController(DEVICE, KEY)
+    try:
+        c.handle(("boot", None, "power_on", (3, bytes(32)), broken), 0, T0)
+    except OSError:
+        pass
+    assert c.handle(("permit", make_permit(1)), 10, T0) == [("result", False, "not booted")]
+
+
+def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
+    c = LockController(DEVICE, KEY)
+    c.handle(("boot", None, "power_on"), 0, T0)
+    acts = c.accept_counter(7)
+    assert [a[0] for a in acts] == ["persist"]
+    assert state.decode(acts[0][1]).cmd_floor == 7 and c.counter == 7
+    assert c.accept_counter(7) == [("result", False, "replayed counter 7 (last 7)")]
+    assert c.accept_counter(6)[0][:2] == ("result", False) and c.counter == 7
+
+
+def test_damaged_state_refuses_every_counter_until_the_authority_reset() -> None:
+    c = LockController(DEVICE, KEY)
+    c.handle(("boot", b"ALST garbage", "power_on"), 0, T0)
+    acts = c.accept_counter(1)
+    assert acts == [("result", False, "state damaged: only an authority reset "
+                     "(TAMPER_RESET) is accepted")]
+    assert c.counter == 0
+
+
+def _ctl_attributes(path: Path) -> set[str]:
+    """Attributes read or written on `*.ctl` / `*.c` objects in one source file."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                and node.value.attr in ("ctl", "c"):
+            names.add(node.attr)
+    return names
+
+
+def test_no_firmware_host_touches_core_internals() -> None:
+    hosts = [p for p in (ROOT / "firmware").rglob("*.py") if "core" not in p.parts[-2:-1]]
+    hosts += [ROOT / "firmware" / "core" / "trace.py", ROOT / "firmware" / "core" / "host.py"]
+    bad = {str(p.relative_to(ROOT)): _ctl_attributes(p) - PUBLIC for p in hosts}
+    assert {k: v for k, v in bad.items() if v} == {}
+
+
+def test_controller_state_is_private() -> None:
+    c = LockController(DEVICE, KEY)
+    public = {n for n in vars(c) if not n.startswith("_")}
+    assert public == {"locked"}
+
+
+def test_validity_is_the_cores_own_check_with_both_bounds_included() -> None:
+    """Host code (the authority's status) calls this instead of copying it: valid from
+    not_before to not_after inclusive; the lock agrees at each bound."""
+    from types import SimpleNamespace
+
+    from firmware.core import rules
+    p = SimpleNamespace(not_before=100, not_after=200)
+    assert [rules.validity(p, t) for t in (99, 100, 200, 201)] == \
+        ["permit_not_yet_valid", None, None, "permit_expired"]
+
+
+def test_the_lock_follows_validity_at_the_expiry_bound() -> None:
+    from conftest import Rig
+    r = Rig()
+    r.ready(make_permit(1, not_before=T0, not_after=T0 + 100))
+    r.advance(100_000 - r.t_ms)            # true UTC = not_after: still valid
+    r.fix("in")
+    assert "permit_expired" not in r.c.reasons(r.mono, r.rtc)
+    r.advance(1000)                         # not_after + 1
+    assert "permit_expired" in r.c.reasons(r.mono, r.rtc)
+
+
+def test_an_unprovisioned_core_refuses_tokens_and_counters_and_audits_it() -> None:
+    c = LockController("UNPROVISIONED", None)
+    c.handle(("boot", None, "power_on"), 0, T0)
+    acts = c.handle(("permit", make_permit(1)), 10, T0)
+    assert ("result", False, "device not provisioned") in acts
+    assert audit_details(acts, "permit_refused") == ["device not provisioned"]
+    assert c.accept_counter(1) == [("result", False, "device not provisioned")]
+    assert c.locked and "no_permit" in c.reasons()
