@@ -301,11 +301,17 @@ def devices(request: pytest.FixtureRequest, _armlock_link: Linked, _armlock_coun
             tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[dict[str, Linked]]:
     """Every board of the rig file, connected and in a known state, by name (the first
-    is the one of `device` and `rig`); without a rig file {"board": that one}. Further
-    virtual boards are fresh per test, each with its own device id and authority."""
+    is the one of `device` and `rig`). Without a rig file: {"board": the target}, plus
+    "board-2" when the target is virtual. Further virtual boards are fresh per test, each
+    with its own device id and authority."""
     hs: HilSession = request.config.stash[SESSION]
-    entries = hs.rigfile.boards if hs.rigfile else ()
-    out = {entries[0].name if entries else "board": _armlock_link}
+    if hs.rigfile is not None:
+        entries = hs.rigfile.boards
+    elif hs.spec.spawns:  # virtual target: a second fresh board like the first
+        entries = (RigBoard("board", hs.spec), RigBoard("board-2", hs.spec))
+    else:
+        entries = (RigBoard("board", hs.spec),)
+    out = {entries[0].name: _armlock_link}
     with contextlib.ExitStack() as stack:
         for i, entry in enumerate(entries[1:], start=2):
             if entry.target.spawns:
