@@ -62,7 +62,8 @@ def test_bad_target_is_a_usage_error(pytester: pytest.Pytester) -> None:
     res = pytester.runpytest("--armlock-target", "usb3")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     res.stderr.fnmatch_lines(["*--armlock-target 'usb3': use virtual, virtual-cpython, "
-                              "pty:PATH, serial:PORT, usb:SERIAL, ble:ADDRESS or a port path*"])
+                              "pty:PATH, serial:PORT, usb:SERIAL, ble:ADDRESS, "
+                              "rfc2217://HOST:PORT or a port path*"])
 
 
 def test_missing_serial_port_stops_the_run(pytester: pytest.Pytester) -> None:
@@ -156,12 +157,14 @@ def test_results_and_report_written(pytester: pytest.Pytester, tmp_path: Path) -
     assert data["board"]["device_id"] == "AL-HIL-0001"
     t = next(t for t in data["tests"] if t["nodeid"].endswith("test_unlock"))
     ops = [s["op"] for s in t["latency"]]
-    assert ops == ["unlock", "relock:grip", "answer:accept", "answer:unlock"]
+    assert ops[:2] == ["unlock", "relock:grip"] and len(ops) == 4
+    # the card's answer, then the finger's (the one that came with the unlock; the card's
+    # too when both fell due in the same board step)
+    assert ops[3] == "answer:unlock" and ops[2] in ("answer:accept", "answer:unlock")
     unlock = t["latency"][0]
     assert unlock["rtt_ms"] >= 250  # the board answers credentials 250 ms after they arrive
     assert isinstance(unlock["device_us"], int)
-    assert [r["op"] for r in data["latency"]] == ["answer:accept", "answer:unlock",
-                                                  "relock:grip", "unlock"]
+    assert {r["op"] for r in data["latency"]} >= {"answer:unlock", "relock:grip", "unlock"}
     md = (out / "report.md").read_text()
     assert "| unlock | 1 |" in md and "| relock:grip | 1 |" in md
     assert md.index("## Failures") < md.index("## Limits") < md.index("## Identity") \

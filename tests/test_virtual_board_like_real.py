@@ -224,3 +224,28 @@ def test_heap_cap_makes_large_allocations_fail_as_on_the_chip(tmp_path: Path) ->
     with VirtualBoard(tmp_path / "uncapped", heap_max_kb=0) as vb:
         r = mpremote(vb.port, "exec", "b = bytearray(300 * 1024); print(len(b))")
         assert r.stdout.strip() == str(300 * 1024)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", pytest.param("micropython", marks=needs_node)])
+def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
+        tmp_path: Path, runtime: str) -> None:
+    """The pty refuses modem-line ioctls (Linux); the board's RFC 2217 bridge accepts
+    DTR/RTS as a USB bridge does, and an EN pulse over RTS (esptool's reset) resets it."""
+    from hardware.client import CounterStore, DeviceClient
+    from hardware.link.factory import open_target
+    from hardware.link.serial import SerialTransport
+    from hardware.virtual.rfc2217 import Rfc2217Bridge
+
+    with VirtualBoard(tmp_path / "b", runtime=runtime) as vb, Rfc2217Bridge(vb) as bridge:
+        with serial.Serial(vb.port) as pty, pytest.raises(OSError):
+            pty.dtr = False                                # what a pty does
+        c = DeviceClient(open_target(bridge.url, reconnect_s=10.0), timeout=5.0,
+                         counter_store=CounterStore(tmp_path / "c.json"))
+        with c:
+            first = c.info()
+            pid = vb._proc.pid
+            assert isinstance(c.transport, SerialTransport)
+            c.transport.pulse_reset()  # EN low through RTS, released: esptool's hard reset
+            boot = next(e for e in c.events(timeout=20) if e["kind"] == "boot")
+            assert boot["reset_cause"] == "power_on"
+            assert vb._proc.pid != pid and c.info() == first

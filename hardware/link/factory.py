@@ -7,6 +7,8 @@ A target spec is one of
   usb:SERIAL_NUMBER                 the serial port whose USB serial number (or physical
                                     location, e.g. 1-1.4) this is; found again on replug
   ble:ADDRESS                       a board over BLE (MAC, or a platform UUID on macOS)
+  rfc2217://HOST:PORT               a serial port shared over the network (RFC 2217, e.g.
+                                    esp_rfc2217_server or the virtual board's bridge)
   a bare port path                  /dev/pts/N (or a link to one) is a pty, else serial
 """
 
@@ -22,12 +24,13 @@ from hardware.link.base import Transport
 VIRTUAL_RUNTIMES = {"virtual": "micropython", "virtual-cpython": "cpython"}
 KINDS = ("pty", "serial", "usb", "ble")
 _PORT_PATH = re.compile(r"^(/|\.|COM\d+$)")
-FORMS = "virtual, virtual-cpython, pty:PATH, serial:PORT, usb:SERIAL, ble:ADDRESS or a port path"
+FORMS = ("virtual, virtual-cpython, pty:PATH, serial:PORT, usb:SERIAL, ble:ADDRESS, "
+         "rfc2217://HOST:PORT or a port path")
 
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """A parsed target: kind is virtual, pty, serial, usb or ble."""
+    """A parsed target: kind is virtual, pty, serial, usb, ble or url (rfc2217://)."""
 
     kind: str
     where: str = ""            # runtime for virtual; else the port, serial number or address
@@ -44,12 +47,14 @@ class TargetSpec:
 
     @property
     def has_port(self) -> bool:
-        """True for targets reached through a serial port (pty, serial, usb)."""
-        return self.kind in ("pty", "serial", "usb")
+        """True for targets reached through a serial port (pty, serial, usb, url)."""
+        return self.kind in ("pty", "serial", "usb", "url")
 
     def __str__(self) -> str:
         if self.kind == "virtual":
             return "virtual" if self.where == "micropython" else "virtual-cpython"
+        if self.kind == "url":
+            return self.where
         return f"{self.kind}:{self.where}"
 
 
@@ -59,6 +64,8 @@ def parse_target(spec: str | TargetSpec, what: str = "target") -> TargetSpec:
         return spec
     if spec in VIRTUAL_RUNTIMES:
         return TargetSpec("virtual", VIRTUAL_RUNTIMES[spec])
+    if spec.startswith("rfc2217://") and len(spec) > len("rfc2217://"):
+        return TargetSpec("url", spec)
     kind, sep, where = spec.partition(":")
     if sep and kind in KINDS and where:
         return TargetSpec(kind, where)
@@ -85,6 +92,14 @@ def open_target(spec: str | TargetSpec, reconnect_s: float = 0.0, **kw: Any) -> 
         return SerialTransport(t.where, reconnect_s=reconnect_s, **kw)
     if t.kind == "usb":
         return SerialTransport.by_usb(t.where, reconnect_s=reconnect_s, **kw)
+    if t.kind == "url":
+        import serial
+
+        tr = SerialTransport(t.where, reconnect_s=reconnect_s, serial_class=lambda: (
+            serial.serial_for_url(t.where, do_not_open=True)), **kw)
+        tr.write_timeout = None  # pyserial's rfc2217 client has no write timeout
+        tr.poll = True           # ... and each timeout change is a round trip
+        return tr
     raise ValueError(f"target {t}: a virtual board is started by hardware.virtual, "
                      "then reached through its pty")
 

@@ -90,6 +90,8 @@ class SerialTransport(Transport):
         self.exclusive = exclusive
         self.serial_class = serial_class
         self.find: Callable[[], str | None] | None = None  # finds the port again at each open
+        self.write_timeout: float | None = 2.0  # None where pyserial has none (rfc2217)
+        self.poll = False  # read by polling (where changing the timeout is a network trip)
         self._ser: serial.Serial | None = None
 
     @classmethod
@@ -127,7 +129,7 @@ class SerialTransport(Transport):
         s = self.serial_class()
         s.baudrate = self.baudrate
         s.timeout = 0
-        s.write_timeout = 2.0
+        s.write_timeout = self.write_timeout
         s.dtr = False  # before open: no reset pulse into the ESP32 EN/IO0 circuit
         s.rts = False
         s.exclusive = self.exclusive
@@ -173,6 +175,8 @@ class SerialTransport(Transport):
     def read(self, timeout: float) -> bytes:
         s = self._require()
         try:
+            if self.poll:
+                return self._read_polling(s, timeout)
             s.timeout = max(0.0, timeout)
             first = s.read(1)
             if not first:
@@ -182,6 +186,17 @@ class SerialTransport(Transport):
         except (serial.SerialException, OSError) as exc:
             self._lost(exc)
             return b""
+
+    @staticmethod
+    def _read_polling(s: serial.Serial, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            n = s.in_waiting
+            if n:
+                return bytes(s.read(n))
+            if time.monotonic() >= deadline:
+                return b""
+            time.sleep(0.002)
 
     def set_lines(self, dtr: bool, rts: bool) -> None:
         """Drive the bridge's DTR and RTS lines (on ESP32 boards: IO0 and EN)."""
