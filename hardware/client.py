@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from hardware.link.base import DeviceError, DeviceTimeout, LinkError, Transport
+from hardware.link.base import DeviceError, DeviceTimeout, LinkError, LinkLost, Transport
 from protocols import audit as A
 from protocols import messages as M
 from protocols.frame import Decoder
@@ -88,6 +88,7 @@ class DeviceClient:
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_QUEUED)
         self.noise = 0  # chunks on the line that were not frames (boot log, REPL text)
         self._read_end = self.read_since = 0.0  # perf_counter() at the end of the last read
+        self._checked_gen = -1  # transport generation at which device_id was last confirmed
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> DeviceClient:
@@ -108,6 +109,7 @@ class DeviceClient:
         """INFO_REPLY fields: device_id, fw_version, mode, runtime, proto."""
         f = self.call(M.INFO, expect=M.INFO_REPLY)
         self.device_id = f["device_id"]
+        self._checked_gen = self.transport.generation
         return f
 
     def status(self) -> dict[str, Any]:
@@ -198,12 +200,25 @@ class DeviceClient:
         """Send one command and return the reply's fields (DeviceError on ERROR)."""
         fields = fields or {}
         try:
-            return self._call_once(typ, fields, expect, sealed, timeout)
+            out = self._call_once(typ, fields, expect, sealed, timeout)
         except DeviceError as exc:
             if not (sealed and exc.code == M.E_REPLAY):
                 raise
             self._counter = None  # our counter fell behind the device: resync once
-            return self._call_once(typ, fields, expect, sealed, timeout)
+            out = self._call_once(typ, fields, expect, sealed, timeout)
+        if typ != M.INFO and self.device_id is not None \
+                and self.transport.generation != self._checked_gen:
+            self._same_board()
+        return out
+
+    def _same_board(self) -> None:
+        """After the link was reopened (a replug, a re-enumeration), check that the same
+        board answers: a port name can come back on another board."""
+        self._checked_gen = self.transport.generation
+        did = self._call_once(M.INFO, {}, M.INFO_REPLY, False, None)["device_id"]
+        if did != self.device_id:
+            raise LinkLost(f"link lost: {self.transport.name} came back as device {did}, "
+                           f"not {self.device_id} (another board on the same port)")
 
     def _call_once(self, typ: int, fields: dict[str, Any], expect: int, sealed: bool,
                    timeout: float | None) -> dict[str, Any]:

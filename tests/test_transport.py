@@ -222,3 +222,17 @@ def test_usb_target_follows_its_serial_number_across_re_enumeration(
             assert tr.generation == 2
     with pytest.raises(B.PortMissing, match="no serial port has USB serial number .*NOPE"):
         S.SerialTransport.by_usb("NOPE", ports=ports).open()
+
+
+def test_a_different_board_on_the_same_port_after_a_replug_is_link_lost(
+        board: PtyBoard, tmp_path: Path) -> None:
+    """A port name that comes back on another board (reused /dev/pts or /dev/ttyUSB
+    number) is not the board the client talks to: LinkLost, not its answers."""
+    with client(str(board.link), tmp_path, reconnect_s=5.0) as c:
+        assert c.info()["device_id"] == "AL-VIRT-0001"
+        board.device = make_device(tmp_path / "other", device_id="AL-OTHER-0002")
+        board.reset(gap_s=0.3)
+        time.sleep(0.05)
+        with pytest.raises(B.LinkLost, match="came back as device AL-OTHER-0002, not "
+                                            "AL-VIRT-0001"):
+            c.status()

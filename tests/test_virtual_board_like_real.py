@@ -249,3 +249,13 @@ def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
             boot = next(e for e in c.events(timeout=20) if e["kind"] == "boot")
             assert boot["reset_cause"] == "power_on"
             assert vb._proc.pid != pid and c.info() == first
+
+
+def test_every_soft_reset_boots_a_fresh_vm(board: VirtualBoard) -> None:
+    """Each reset runs in a new VM (its own worker: no module state of the last one)."""
+    r = mpremote(board.port, "exec", "import builtins; builtins.LEFT = 1", "+", "soft-reset",
+                 "+", "exec", "import builtins; print(hasattr(builtins, 'LEFT'))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().endswith("False")
+    vms = [ln.split("vm=")[1].split()[0] for ln in board.log_lines if "booted cause=" in ln]
+    assert len(vms) >= 2 and len(set(vms)) == len(vms), vms

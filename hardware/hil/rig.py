@@ -173,6 +173,30 @@ class Rig:
         if restore_clock and self.offset:
             self.time(self.now())
 
+    @property
+    def can_cut_power(self) -> bool:
+        """True if this board's supply can be cut (virtual: kill; real: power control)."""
+        return hasattr(self.board, "power_cut") or getattr(self.board, "power", None) is not None
+
+    def power_cut(self, at_write: tuple[int, str] | None = None,
+                  restore_clock: bool = True) -> None:
+        """Cut the supply with no warning and power on again: a virtual board is killed now
+        (or, with `at_write=(n, phase)`, kills itself at its n-th flash write after the next
+        power-on, see VirtualBoard.cut_power_at_write); a real one is switched off and on
+        by its rig file's power control."""
+        with self.step("power cut"):
+            cut = getattr(self.board, "power_cut", None)
+            if cut is not None:
+                cut(self.client, at_write)
+            elif getattr(self.board, "power", None) is not None:
+                self.board.power_cycle(self.client)
+            else:
+                raise RuntimeError(f"board {self.name}: no power control (rig file power)")
+        self.log.append({"kind": "_power_cycle", "_rx": time.perf_counter()})
+        self.cursor = len(self.log)
+        if restore_clock and self.offset:
+            self.time(self.now())
+
     # -- events ----------------------------------------------------------------------------------
     def _pull(self, timeout: float) -> None:
         with self.step("wait for events"):

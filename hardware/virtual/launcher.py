@@ -220,7 +220,13 @@ class VirtualBoard:
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+        self._unlink()  # unplugged: its port name goes (a reused pts number is not it)
         self._teardown(cleanup=False)
+
+    def _unlink(self) -> None:
+        if self.state_dir is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
 
     def _check_args(self) -> None:
         if self.mode not in MODES:
@@ -283,6 +289,7 @@ class VirtualBoard:
             with contextlib.suppress(OSError):
                 assert proc.stdin is not None
                 proc.stdin.close()  # the board syncs and exits at end of input
+            self._unlink()
         self._teardown(cleanup=True)
 
     def _teardown(self, cleanup: bool) -> None:

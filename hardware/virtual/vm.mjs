@@ -24,7 +24,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, threadId, workerData } from "node:worker_threads";
 import { walkHost, writeAtomic } from "./hostfs.mjs";
 
 const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6;
@@ -495,7 +495,7 @@ class Board {
   reportHeap() {
     let alloc = -1;
     try { alloc = this.mp.globals.get("_vb_heap")(); } catch (e) { /* VM unusable */ }
-    diag(`booted cause=${cause} state=${this.state} heap_alloc=${alloc} heap_kb=${opts.heapKb} heap_max_kb=${opts.heapMaxKb}`);
+    diag(`booted cause=${cause} state=${this.state} vm=${threadId} heap_alloc=${alloc} heap_kb=${opts.heapKb} heap_max_kb=${opts.heapMaxKb}`);
   }
 
   tellState() {
