@@ -14,31 +14,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from armlock.registry import db
-from armlock.registry import records as R
-from armlock.registry.dock import dock_all
-from armlock.registry.inventory import inventory as take_inventory
-from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
-from armlock.registry.signer import (
-    AuthorityError,
-    GeoJSONError,
-    Signer,
-    default_key_path,
-    iso,
-    load_zones,
-)
-from armlock.registry.status import report_loss
-from armlock.registry.trace import export_weapon
-from armlock.registry.trace import trace as trace_weapon
+if TYPE_CHECKING:
+    from armlock.registry.signer import Signer
+
+# The workflow modules (SQLAlchemy, Alembic, the authority) are imported inside the
+# commands: `armlock --help` and every other command start without them.
 
 app = typer.Typer(help="The armoury registry: weapons, locks, holders, shifts, docks, traces.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False)
 weapon_app = typer.Typer(help="Weapons and their markings.", no_args_is_help=True)
 device_app = typer.Typer(help="Lock devices.", no_args_is_help=True)
 holder_app = typer.Typer(help="Holders and their credentials.", no_args_is_help=True)
@@ -53,17 +41,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass
 class Ctx:
-    url: str
-    key: Path
+    url: str | None
+    key_file: Path | None
     actor: str
 
+    @property
+    def key(self) -> Path:
+        from armlock.registry.signer import default_key_path
+
+        return self.key_file or default_key_path()
+
     def factory(self) -> Any:
+        from armlock.registry import db
+
         engine = db.connect(self.url)
         if not db.is_initialised(engine):
-            raise db.RegistryError(f"{self.url}: no registry here yet (armlock registry init)")
+            raise db.RegistryError(f"{engine.url}: no registry here yet (armlock registry init)")
         return db.sessions(engine)
 
     def signer(self) -> Signer:
+        from armlock.registry.signer import Signer
+
         return Signer(self.key)
 
 
@@ -71,9 +69,12 @@ def friendly(fn: F) -> F:
     """One line on stderr and exit 2 for errors the user can fix."""
     @functools.wraps(fn)
     def wrapper(*a: Any, **kw: Any) -> Any:
+        from armlock.registry.db import RegistryError
+        from armlock.registry.signer import AuthorityError, GeoJSONError
+
         try:
             return fn(*a, **kw)
-        except (db.RegistryError, AuthorityError, GeoJSONError, OSError) as exc:
+        except (RegistryError, AuthorityError, GeoJSONError, OSError) as exc:
             Console(stderr=True).print(f"error: {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
@@ -85,8 +86,7 @@ def main(ctx: typer.Context,
                                  "postgresql://...)."),
          key: Path = typer.Option(None, "--key", help="Authority key file."),
          actor: str = typer.Option(None, "--actor", help="Who is acting (recorded).")) -> None:
-    ctx.obj = Ctx(url or db.default_url(), key or default_key_path(),
-                  actor or getpass.getuser())
+    ctx.obj = Ctx(url, key, actor or getpass.getuser())
 
 
 def _obj(ctx: typer.Context) -> Ctx:
@@ -101,6 +101,8 @@ def _say(text: str) -> None:
 @friendly
 def init(ctx: typer.Context) -> None:
     """Create the registry (or upgrade its schema to this version)."""
+    from armlock.registry import db
+
     c = _obj(ctx)
     engine = db.connect(c.url)
     db.init(engine)
@@ -122,6 +124,9 @@ def weapon_add(ctx: typer.Context,
                                                 help="Markings obliterated or altered."),
                device: str = typer.Option(None, "--device", help="Lock bound to it.")) -> None:
     """Record a weapon's markings and bind it to its lock."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+
     c = _obj(ctx)
     with db.transaction(c.factory()) as s:
         w = R.add_weapon(s, c.actor, manufacturer=manufacturer, model=model, type=kind,
@@ -138,6 +143,10 @@ def weapon_report_loss(ctx: typer.Context, serial: str = typer.Argument(...),
                        hours_ago: float = typer.Option(0.0, "--discovered-hours-ago"),
                        note: str = typer.Option(None, "--note")) -> None:
     """Report a weapon lost or stolen: raises an alert and recalls its lock."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+    from armlock.registry.status import report_loss
+
     c = _obj(ctx)
     with db.transaction(c.factory()) as s:
         w = R.find_weapon(s, serial)
@@ -157,6 +166,9 @@ def device_enrol(ctx: typer.Context, device: str = typer.Argument(...),
                                                   "key id (default: this authority's)."),
                  dock_every_h: int = typer.Option(24, "--dock-every-h")) -> None:
     """Enrol a provisioned lock (serials continue above the old ledger file's)."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+
     c = _obj(ctx)
     signer = c.signer()
     with db.transaction(c.factory()) as s:
@@ -171,6 +183,9 @@ def holder_add(ctx: typer.Context, service_number: str = typer.Argument(...),
                name: str = typer.Option(..., "--name"), unit: str = typer.Option(None, "--unit"),
                holder_id: int = typer.Option(None, "--id", help="Holder id in permits.")) -> None:
     """Add a holder."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+
     c = _obj(ctx)
     with db.transaction(c.factory()) as s:
         h = R.add_holder(s, c.actor, service_number, name, unit, holder_id)
@@ -183,6 +198,9 @@ def holder_enrol_card(ctx: typer.Context, service_number: str = typer.Argument(.
                       uid: str = typer.Argument(..., help="Card UID (hex)."),
                       key_ref: str = typer.Option(None, "--key-ref")) -> None:
     """Give a holder an RFID card."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+
     c = _obj(ctx)
     with db.transaction(c.factory()) as s:
         card = R.enrol_card(s, c.actor, service_number, uid, key_ref)
@@ -196,6 +214,9 @@ def holder_enrol_finger(ctx: typer.Context, service_number: str = typer.Argument
                         template: int = typer.Option(..., "--template",
                                                      help="Slot on that lock's sensor.")) -> None:
     """Record a holder's fingerprint template on one lock."""
+    from armlock.registry import db
+    from armlock.registry import records as R
+
     c = _obj(ctx)
     with db.transaction(c.factory()) as s:
         R.enrol_finger(s, c.actor, service_number, device, template)
@@ -209,6 +230,7 @@ def user_add(ctx: typer.Context, username: str = typer.Argument(...),
              password: str = typer.Option(..., "--password", prompt=True, hide_input=True,
                                           confirmation_prompt=True)) -> None:
     """Add a dashboard user."""
+    from armlock.registry import db
     from armlock.registry.web.auth import add_user
 
     c = _obj(ctx)
@@ -229,6 +251,10 @@ def issue_shift_cmd(ctx: typer.Context,
                     factors: str = typer.Option("rfid,finger", "--factors"),
                     fail_enabled: bool = typer.Option(False, "--fail-enabled")) -> None:
     """Issue the shift's permits for everyone on the roster, in one transaction."""
+    from armlock.registry import db
+    from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
+    from armlock.registry.signer import iso, load_zones
+
     c = _obj(ctx)
     spec = ShiftSpec(name, hours, zones=load_zones(zone or []), rule=rule, k=k,
                      factors=tuple(f.strip() for f in factors.split(",") if f.strip()),
@@ -248,6 +274,8 @@ def dock(ctx: typer.Context,
                                        "sealed-command counter files.")
          ) -> None:
     """Dock locks: deliver their tokens, pull and verify their audit, then acknowledge."""
+    from armlock.registry.dock import dock_all
+
     c = _obj(ctx)
     results = dock_all(c.factory(), c.signer(), port, c.actor, counters=counters)
     for r in results:
@@ -270,6 +298,9 @@ def trace(ctx: typer.Context, serial: str = typer.Argument(...),
           as_json: bool = typer.Option(False, "--json"),
           full: bool = typer.Option(False, "--export", help="The full record (JSON).")) -> None:
     """Answer a trace request: holders over time, last seen, lock events, integrity."""
+    from armlock.registry.trace import export_weapon
+    from armlock.registry.trace import trace as trace_weapon
+
     c = _obj(ctx)
     with c.factory()() as s:
         t = (export_weapon if full else trace_weapon)(s, serial, manufacturer)
@@ -282,11 +313,23 @@ def trace(ctx: typer.Context, serial: str = typer.Argument(...),
     for h in t["holdings"]:
         who = ", ".join(f"{x['service_number']} {x['name']}" for x in h["holders"]) or "-"
         _say(f"  {h['from']} .. {h['until'] or 'now'}  {h['status']:<9} {who}")
-    _say(f"  last seen: {t.get('last_seen') or 'never'}")
+    _say(f"  last seen: {_sighting(t.get('last_seen'))}")
     integ = t.get("integrity") or {"intact": None, "records": 0, "problems": []}
     _say(f"  lock {t['lock']}: {integ['records']} audit records, "
          + ("record intact" if integ["intact"] else "NOT INTACT: "
             + "; ".join(integ["problems"][:3])))
+
+
+def _sighting(ls: dict[str, Any] | None) -> str:
+    if not ls:
+        return "never"
+    parts = []
+    if "lat" in ls:
+        parts.append(f"fix {ls['lat']:.6f}, {ls['lon']:.6f} (+-{ls['hacc_m']} m) at "
+                     f"{ls['fix_time'] or 'unknown time'}")
+    if "docked_at" in ls:
+        parts.append(f"docked {ls['docked_at']} at {ls['dock_port']}")
+    return "; ".join(parts)
 
 
 @app.command("inventory")
@@ -295,6 +338,11 @@ def inventory(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"),
               hours: float = typer.Option(12.0, "--hours", help="Docks of the last N hours.")
               ) -> None:
     """Reconcile what should be in the armoury against what was docked."""
+    from rich.table import Table
+
+    from armlock.registry import records as R
+    from armlock.registry.inventory import inventory as take_inventory
+
     c = _obj(ctx)
     with c.factory()() as s:
         inv = take_inventory(s, R.now_s() - int(hours * 3600))

@@ -60,8 +60,9 @@ def _sqlite_setup(engine: Engine) -> None:
 def connect(url: str | None = None, **kw: Any) -> Engine:
     """An engine for `url` (default: `default_url()`)."""
     url = url or default_url()
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            url = "postgresql+psycopg://" + url[len(plain):]
     try:
         engine = create_engine(url, **kw)
     except (SQLAlchemyError, ImportError, ValueError) as exc:

@@ -18,14 +18,12 @@ from sqlalchemy.orm import Session
 from armlock.registry import db
 from armlock.registry import records as R
 from armlock.registry.alerts import open_alerts
-from armlock.registry.dock import counter_store, dock_all
+from armlock.registry.dock import connect, counter_store, dock_all
 from armlock.registry.inventory import inventory
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.signer import Signer, create_master_key
 from armlock.registry.status import report_loss
 from armlock.registry.trace import trace
-from hardware.client import DeviceClient
-from hardware.transport import open_transport
 from hardware.virtual_board import VirtualBoard
 
 ACTOR = "demo-armourer"
@@ -86,8 +84,7 @@ def run(out: Path, n: int = 3, say: Callable[[str], None] = print) -> dict[str, 
         _dock(factory, signer, boards, counters, say)
         for i, b in enumerate(boards):
             dev = f"AL-{i + 1:04d}"
-            with DeviceClient(open_transport(b.port), signer.device_key(dev),
-                              counter_store(counters, dev)) as c:
+            with connect(b.port, signer.device_key(dev), counter_store(counters, dev)) as c:
                 c.stimulate("fix", lat_e7=DEPOT[0] + 7000 * (i % 3 - 1),
                             lon_e7=DEPOT[1] + 9000 * (i % 2), hacc_m=4, utc_s=R.now_s())
                 if i == 0:

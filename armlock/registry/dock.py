@@ -29,6 +29,13 @@ from hardware.client import CounterStore, DeviceClient, default_counter_path
 from hardware.transport import LinkError, Transport, open_transport
 
 Opener = Callable[[str], Transport]
+DEFAULT_OPENER: Opener = open_transport  # serial, pty or ble:ADDRESS
+
+
+def connect(port: str, key: bytes | None, store: CounterStore,
+            opener: Opener = DEFAULT_OPENER) -> DeviceClient:
+    """A client for the lock on `port` (not yet opened; use as a context manager)."""
+    return DeviceClient(opener(port), key, store)
 
 
 @dataclass
@@ -108,7 +115,7 @@ def counter_store(counters: Path | None, device_id: str) -> CounterStore:
 
 
 def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: str,
-             opener: Opener = open_transport, counters: Path | None = None,
+             opener: Opener = DEFAULT_OPENER, counters: Path | None = None,
              now: int | None = None) -> DockResult:
     """Dock the lock on `port` (see the module doc); errors are reported, not raised."""
     out = DockResult(port)
@@ -146,7 +153,7 @@ def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: s
 
 
 def dock_all(factory: sessionmaker[Session], signer: Signer, ports: list[str], actor: str,
-             opener: Opener = open_transport, counters: Path | None = None,
+             opener: Opener = DEFAULT_OPENER, counters: Path | None = None,
              now: int | None = None) -> list[DockResult]:
     """Dock every port at once; results in the order of `ports`."""
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(ports)))) as pool:

@@ -50,10 +50,14 @@ def get_device(s: Session, device_id: str) -> Device:
 
 def find_weapon(s: Session, serial: str, manufacturer: str | None = None) -> Weapon:
     """The weapon with this serial number (and manufacturer, when several share it)."""
-    q = select(Weapon).where(Weapon.serial_number == serial)
+    return pick_weapon(list(s.scalars(select(Weapon).where(Weapon.serial_number == serial))),
+                       serial, manufacturer)
+
+
+def pick_weapon(found: list[Weapon], serial: str, manufacturer: str | None) -> Weapon:
+    """The one of `found` (weapons with this serial number) that is meant."""
     if manufacturer:
-        q = q.where(Weapon.manufacturer == manufacturer)
-    found = list(s.scalars(q))
+        found = [w for w in found if w.manufacturer == manufacturer]
     if not found:
         raise RegistryError(f"no weapon with serial number {serial!r} in the registry")
     if len(found) > 1:

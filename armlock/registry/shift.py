@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from armlock.registry.db import RegistryError
 from armlock.registry.models import Card, Finger, Holder, Shift, Token, Weapon
-from armlock.registry.records import attribute, find_holder, find_weapon, now_s
+from armlock.registry.records import attribute, now_s, pick_weapon
 from armlock.registry.signer import Signer
 from armlock.registry.status import set_status, statuses
 from armlock.registry.tokens import issue_token
@@ -67,26 +67,56 @@ def rule_fields(spec: ShiftSpec) -> tuple[int, int, int]:
         raise RegistryError(f"shift rule: {exc}") from None
 
 
-def _credentials(s: Session, h: Holder, device_id: str, mask: int,
-                 k: int) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
-    """The holder's permit entry; RegistryError if fewer than k factors are enrolled."""
-    cards = tuple(s.scalars(select(Card.uid).where(Card.holder_id == h.id)
-                            .order_by(Card.id))) if mask & P.F_RFID else ()
-    fingers = tuple(s.scalars(select(Finger.template_id).where(
-        Finger.holder_id == h.id, Finger.device_id == device_id)
-        .order_by(Finger.id))) if mask & P.F_FINGER else ()
-    missing = [n for bit, n, have in ((P.F_RFID, "card", cards), (P.F_FINGER,
-               f"fingerprint on {device_id}", fingers)) if mask & bit and not have]
-    if bin(mask).count("1") - len(missing) < k:
-        raise RegistryError(f"holder {h.service_number} has no {' and no '.join(missing)}")
-    return h.id, cards, fingers
+class _Lookup:
+    """The weapons, holders and credentials a roster names, read in a few queries."""
+
+    def __init__(self, s: Session, rows: list[dict[str, str]]) -> None:
+        serials = {r["weapon"] for r in rows}
+        self.weapons: dict[str, list[Weapon]] = {}
+        for w in s.scalars(select(Weapon).where(Weapon.serial_number.in_(serials))):
+            self.weapons.setdefault(w.serial_number, []).append(w)
+        self.holders = {h.service_number: h for h in s.scalars(
+            select(Holder).where(Holder.service_number.in_({r["holder"] for r in rows})))}
+        ids = [h.id for h in self.holders.values()]
+        self.cards: dict[int, list[str]] = {}
+        for hid, uid in s.execute(select(Card.holder_id, Card.uid)
+                                  .where(Card.holder_id.in_(ids)).order_by(Card.id)):
+            self.cards.setdefault(hid, []).append(uid)
+        self.fingers: dict[tuple[int, str], list[int]] = {}
+        for hid, dev, tid in s.execute(select(Finger.holder_id, Finger.device_id,
+                                              Finger.template_id)
+                                       .where(Finger.holder_id.in_(ids)).order_by(Finger.id)):
+            self.fingers.setdefault((hid, dev), []).append(tid)
+
+    def weapon(self, row: dict[str, str]) -> Weapon:
+        return pick_weapon(self.weapons.get(row["weapon"], []), row["weapon"],
+                           row.get("manufacturer") or None)
+
+    def holder(self, service_number: str) -> Holder:
+        h = self.holders.get(service_number)
+        if h is None:
+            raise RegistryError(f"no holder with service number {service_number!r}")
+        return h
+
+    def credentials(self, h: Holder, device_id: str, mask: int,
+                    k: int) -> tuple[int, tuple[str, ...], tuple[int, ...]]:
+        """The holder's permit entry; RegistryError if fewer than k factors are enrolled."""
+        cards = tuple(self.cards.get(h.id, ())) if mask & P.F_RFID else ()
+        fingers = tuple(self.fingers.get((h.id, device_id), ())) if mask & P.F_FINGER else ()
+        missing = [n for bit, n, have in ((P.F_RFID, "card", cards), (P.F_FINGER,
+                   f"fingerprint on {device_id}", fingers)) if mask & bit and not have]
+        if bin(mask).count("1") - len(missing) < k:
+            raise RegistryError(f"holder {h.service_number} has no "
+                                + " and no ".join(missing))
+        return h.id, cards, fingers
 
 
-def _by_weapon(s: Session, rows: list[dict[str, str]]) -> dict[int, tuple[Weapon, list[Holder]]]:
+def _by_weapon(look: _Lookup, rows: list[dict[str, str]]
+               ) -> dict[int, tuple[Weapon, list[Holder]]]:
     out: dict[int, tuple[Weapon, list[Holder]]] = {}
     for row in rows:
-        w = find_weapon(s, row["weapon"], row.get("manufacturer") or None)
-        h = find_holder(s, row["holder"])
+        w = look.weapon(row)
+        h = look.holder(row["holder"])
         entry = out.setdefault(w.id, (w, []))
         if h not in entry[1]:
             entry[1].append(h)
@@ -104,7 +134,8 @@ def issue_shift(s: Session, signer: Signer, actor: str, rows: list[dict[str, str
     s.add(shift)
     s.flush()
     tokens = []
-    by_weapon = _by_weapon(s, rows)
+    look = _Lookup(s, rows)
+    by_weapon = _by_weapon(look, rows)
     now_status = statuses(s, list(by_weapon))
     # devices in id order: two shifts issued at once lock device rows in the same order
     for w, holders in sorted(by_weapon.values(), key=lambda e: e[0].device_id or ""):
@@ -113,8 +144,7 @@ def issue_shift(s: Session, signer: Signer, actor: str, rows: list[dict[str, str
         st = now_status.get(w.id)
         if st is not None and st.status not in ISSUABLE:
             raise RegistryError(f"weapon {w.serial_number} is {st.status}: not issued")
-        with s.no_autoflush:
-            creds = [_credentials(s, h, w.device_id, mask, k) for h in holders]
+        creds = [look.credentials(h, w.device_id, mask, k) for h in holders]
         fields = dict(not_before=start, not_after=end, fail_enabled=spec.fail_enabled,
                       max_unlock_s=spec.max_unlock_s, rule_mode=mode, factor_mask=mask, k=k,
                       window_s=spec.window_s, holders=creds, zones=spec.zones)

@@ -10,9 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-# the authority's home until h3-office's move lands; then: from armlock import authority
-# and armlock.authority.zones (same names)
-from hardware import authority, geojson
+from armlock import authority
+from armlock.authority import zones as geojson
 from protocols import permit as P
 
 AuthorityError = authority.AuthorityError

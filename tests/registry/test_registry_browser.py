@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from armlock.registry import db
-from armlock.registry.dock import counter_store, dock_one
+from armlock.registry.dock import connect, counter_store, dock_one
 from armlock.registry.web.app import create_app
 from armlock.registry.web.auth import add_user
-from hardware.client import DeviceClient
-from hardware.transport import open_transport
 from tests.registry.armoury import ACTOR, stock
 from tests.registry.boards import virtual_board
 
@@ -109,7 +107,7 @@ def test_sign_in_issue_shift_and_see_a_tamper_alert(server, browser, signer, tmp
         b.get(url + "/alerts")
         _wait_text(b, "#no-alerts", "no open alerts")
         counters = tmp_path / "counters"
-        with DeviceClient(open_transport(board.port), key,
+        with connect(board.port, key,
                           counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="enclosure")
         r = dock_one(factory, signer, board.port, "dock-station", counters=counters)

@@ -44,7 +44,8 @@ def test_registry_commands_end_to_end(run, tmp_path):
     full = json.loads(run("trace", "SN-1", "--export"))
     assert full["tokens"][0]["zones"] and full["tokens"][0]["holders"][0][1] == [
         "04A1B2C3D4E5F6"]
-    assert "Ann Smith" in run("trace", "SN-1")
+    out = run("trace", "SN-1")
+    assert "Ann Smith" in out and "last seen: never" in out
     inv = json.loads(run("inventory", "--json"))
     assert inv["weapons"][0]["status"] == "issued"
     out = run("weapon", "report-loss", "SN-1", "--stolen", "--discovered-hours-ago", "30")

@@ -17,10 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from armlock.registry import db
-from armlock.registry.dock import counter_store, dock_all
+from armlock.registry.dock import connect, counter_store, dock_all
 from armlock.registry.models import AuditRecord, Shift, Token
-from hardware.client import DeviceClient
-from hardware.transport import open_transport
 from protocols import audit as A
 from tests.registry import workers
 from tests.registry.armoury import ACTOR, stock
@@ -106,7 +104,7 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
         args = ["dock", registry_url, str(key_path), b.port, str(counters)]
         killed, span = 0, 0.0
         for _round in range(4):
-            with DeviceClient(open_transport(b.port), key, counter_store(counters, DEV)) as c:
+            with connect(b.port, key, counter_store(counters, DEV)) as c:
                 for i in range(25):  # new audit records: rejected cards, battery changes
                     c.stimulate("battery", mv=3300 + (i % 2) * 600)
             t = time.monotonic()
@@ -115,7 +113,7 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
                 span = time.monotonic() - t
             killed += "docked" not in out
         _run(args, None)
-        with DeviceClient(open_transport(b.port), key, counter_store(counters, DEV)) as c:
+        with connect(b.port, key, counter_store(counters, DEV)) as c:
             c.stimulate("tamper", source="enclosure")  # one record after the last dock
             on_device = c.audit(1)
     with factory() as s:
@@ -141,7 +139,7 @@ def test_concurrent_docks_of_different_locks_do_not_interfere(factory, signer, t
         boards = [stack.enter_context(virtual_board(tmp_path / d, d, signer.device_key(d)))
                   for d in devs]
         for k, (d, b) in enumerate(zip(devs, boards, strict=True)):
-            with DeviceClient(open_transport(b.port), signer.device_key(d),
+            with connect(b.port, signer.device_key(d),
                               counter_store(counters, d)) as c:
                 for i in range(3 * k):  # a different number of records on each lock
                     c.stimulate("battery", mv=3300 + (i % 2) * 600)

@@ -9,13 +9,11 @@ from sqlalchemy import select
 
 from armlock.registry import db
 from armlock.registry import records as R
-from armlock.registry.dock import counter_store, dock_all, dock_one
+from armlock.registry.dock import connect, counter_store, dock_all, dock_one
 from armlock.registry.inventory import inventory
 from armlock.registry.models import Alert, AuditRecord, Token
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.trace import export_weapon, trace
-from hardware.client import DeviceClient
-from hardware.transport import open_transport
 from tests.registry.armoury import ACTOR, stock
 from tests.registry.boards import virtual_board
 
@@ -61,7 +59,7 @@ def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
         assert [r.error for r in results] == ["", ""]
         assert all(r.ok and r.delivered.endswith("delivered") for r in results)
         assert [r.status["permit"]["serial"] for r in results] == [t.serial for t in toks]
-        with DeviceClient(open_transport(b1.port), signer.device_key("AL-0001"),
+        with connect(b1.port, signer.device_key("AL-0001"),
                           counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="magnet")
         again = dock_one(armoury, signer, b1.port, ACTOR, counters=counters)
@@ -119,16 +117,17 @@ def test_a_dock_whose_audit_read_lost_the_tail_is_refused(armoury, signer, tmp_p
     counters = tmp_path / "counters"
     key = signer.device_key("AL-0001")
     with virtual_board(tmp_path / "b", "AL-0001", key) as b:
-        with DeviceClient(open_transport(b.port), key, counter_store(counters, "AL-0001")) as c:
+        with connect(b.port, key, counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="magnet")
         # the dock loads the permit (the lock announces its permit_loaded record), and the
         # audit read then comes back without its newest record
-        real = DeviceClient.audit
-        monkeypatch.setattr(DeviceClient, "audit", lambda self, *a: real(self, *a)[:-1])
+        client_cls = type(connect(b.port, key, counter_store(counters, "AL-0001")))
+        real = client_cls.audit
+        monkeypatch.setattr(client_cls, "audit", lambda self, *a: real(self, *a)[:-1])
         r = dock_one(armoury, signer, b.port, ACTOR, counters=counters)
         assert not r.ok and r.acked_upto is None
         assert any("truncated" in p for p in r.ingest.problems)
-        monkeypatch.setattr(DeviceClient, "audit", real)
+        monkeypatch.setattr(client_cls, "audit", real)
         assert dock_one(armoury, signer, b.port, ACTOR, counters=counters).ok  # kept on device
     with armoury() as s:
         assert s.scalar(select(Alert).where(Alert.kind == "tamper")) is not None

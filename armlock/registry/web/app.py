@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from armlock.registry import db
 from armlock.registry import records as R
 from armlock.registry.alerts import acknowledge
-from armlock.registry.dock import Opener, dock_all
+from armlock.registry.dock import DEFAULT_OPENER, Opener, dock_all
 from armlock.registry.inventory import inventory
 from armlock.registry.models import User
 from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
@@ -27,7 +27,6 @@ from armlock.registry.signer import AuthorityError, Signer
 from armlock.registry.status import report_loss
 from armlock.registry.trace import export_weapon, trace
 from armlock.registry.web import auth, views
-from hardware.transport import open_transport
 
 COOKIE = "armlock_session"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -38,7 +37,7 @@ class SignInRequired(Exception):
 
 
 def create_app(factory: sessionmaker[Session], key_path: Path,
-               opener: Opener = open_transport, counters: Path | None = None) -> FastAPI:
+               opener: Opener = DEFAULT_OPENER, counters: Path | None = None) -> FastAPI:
     """The dashboard over the registry behind `factory`, signing with `key_path`."""
     app = FastAPI(title="armlock registry", docs_url=None, redoc_url=None, openapi_url=None)
     pages = Jinja2Templates(directory=str(TEMPLATES))
