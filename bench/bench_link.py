@@ -22,9 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hardware.ble import BleTransport  # noqa: E402
 from hardware.client import CounterStore, DeviceClient  # noqa: E402
-from hardware.transport import LoopbackTransport, PtyTransport, SerialTransport  # noqa: E402
+from hardware.link.ble import BleTransport  # noqa: E402
+from hardware.link.loopback import LoopbackTransport  # noqa: E402
+from hardware.link.pty import PtyTransport  # noqa: E402
+from hardware.link.serial import SerialTransport  # noqa: E402
 from protocols import messages as M  # noqa: E402
 from tests import conftest as C  # noqa: E402
 from tests.fakes import ble as F  # noqa: E402
@@ -89,7 +91,7 @@ def ble(mtu: int) -> Callable[[Path], contextlib_cm]:
 def virtual(runtime: str) -> Callable[[Path], contextlib_cm]:
     @contextmanager
     def cm(tmp: Path) -> Iterator[DeviceClient]:
-        from hardware.virtual_board import VirtualBoard
+        from hardware.virtual.launcher import VirtualBoard
 
         with VirtualBoard(tmp / f"vb-{runtime}", runtime=runtime,
                           identity=(C.DEVICE, C.KEY)) as vb, \

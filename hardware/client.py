@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from hardware.transport import DeviceError, DeviceTimeout, LinkError, Transport
+from hardware.link.base import DeviceError, DeviceTimeout, LinkError, LinkLost, Transport
 from protocols import audit as A
 from protocols import messages as M
 from protocols.frame import Decoder
@@ -87,6 +87,8 @@ class DeviceClient:
         self._counter: int | None = None
         self._events: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_QUEUED)
         self.noise = 0  # chunks on the line that were not frames (boot log, REPL text)
+        self._read_end = self.read_since = 0.0  # perf_counter() at the end of the last read
+        self._checked_gen = -1  # transport generation at which device_id was last confirmed
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> DeviceClient:
@@ -107,6 +109,7 @@ class DeviceClient:
         """INFO_REPLY fields: device_id, fw_version, mode, runtime, proto."""
         f = self.call(M.INFO, expect=M.INFO_REPLY)
         self.device_id = f["device_id"]
+        self._checked_gen = self.transport.generation
         return f
 
     def status(self) -> dict[str, Any]:
@@ -178,6 +181,9 @@ class DeviceClient:
         self._events.clear()
         return out
 
+    def received(self, event: dict[str, Any]) -> None:
+        """Called for each EVENT as it arrives, before it is queued (override to stamp it)."""
+
     def verify_audit(self, records: list[bytes], device_id: str | None = None) -> list[str]:
         """Problems in a run of records (empty: the hash chain holds)."""
         did = device_id or self.device_id or self.info()["device_id"]
@@ -194,12 +200,25 @@ class DeviceClient:
         """Send one command and return the reply's fields (DeviceError on ERROR)."""
         fields = fields or {}
         try:
-            return self._call_once(typ, fields, expect, sealed, timeout)
+            out = self._call_once(typ, fields, expect, sealed, timeout)
         except DeviceError as exc:
             if not (sealed and exc.code == M.E_REPLAY):
                 raise
             self._counter = None  # our counter fell behind the device: resync once
-            return self._call_once(typ, fields, expect, sealed, timeout)
+            out = self._call_once(typ, fields, expect, sealed, timeout)
+        if typ != M.INFO and self.device_id is not None \
+                and self.transport.generation != self._checked_gen:
+            self._same_board()
+        return out
+
+    def _same_board(self) -> None:
+        """After the link was reopened (a replug, a re-enumeration), check that the same
+        board answers: a port name can come back on another board."""
+        self._checked_gen = self.transport.generation
+        did = self._call_once(M.INFO, {}, M.INFO_REPLY, False, None)["device_id"]
+        if did != self.device_id:
+            raise LinkLost(f"link lost: {self.transport.name} came back as device {did}, "
+                           f"not {self.device_id} (another board on the same port)")
 
     def _call_once(self, typ: int, fields: dict[str, Any], expect: int, sealed: bool,
                    timeout: float | None) -> dict[str, Any]:
@@ -251,7 +270,15 @@ class DeviceClient:
     def _pump(self, timeout: float) -> list[tuple[int, int, dict[str, Any]]]:
         """Read once; queue events; return the replies (type, seq, fields)."""
         replies = []
-        for fr in self._dec.feed(self.transport.read(timeout)):
+        start = time.perf_counter()
+        data = self.transport.read(timeout)
+        end = time.perf_counter()
+        # the earliest moment what this read returns can have arrived: if the read waited,
+        # it came as the read returned; if it returned at once, it may have been waiting
+        # since the previous read ended
+        self.read_since = end if end - start > 0.001 else self._read_end
+        self._read_end = end
+        for fr in self._dec.feed(data):
             if not isinstance(fr, tuple):
                 self.noise += 1
                 continue
@@ -261,6 +288,7 @@ class DeviceClient:
                 self.noise += 1
                 continue
             if typ == M.EVENT:
+                self.received(f)
                 self._events.append(f)
             else:
                 replies.append((typ, seq, f))

@@ -263,7 +263,8 @@ def reset(link: ReplLink) -> None:
 def boot_info(port: str, timeout: float = 15.0) -> dict[str, Any]:
     """INFO from the freshly booted board (retried until `timeout`)."""
     from hardware.client import DeviceClient
-    from hardware.transport import LinkError, SerialTransport
+    from hardware.link.base import LinkError
+    from hardware.link.serial import SerialTransport
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:

@@ -15,7 +15,7 @@ import pytest
 
 from firmware.core.controller import LockController
 from firmware.core.host import Host
-from hardware.hil.fixtures import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
+from hardware.hil.places import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
 from protocols import audit, crypto, permit
 
 MASTER = bytes(range(7, 39))

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from hardware import ble as H
 from hardware.client import CounterStore, DeviceClient
-from hardware.transport import LinkLost, PortMissing
+from hardware.link import ble as H
+from hardware.link.base import LinkLost, PortMissing
 from protocols import messages as M
 from tests import conftest as C
 from tests.fakes import ble as F

@@ -258,7 +258,7 @@ needs_node = pytest.mark.skipif(not node_available(), reason="Node/MicroPython W
 @needs_node
 def test_build_flash_boot_info_on_virtual_board(tmp_path: Path,
                                                 built: tuple[Path, dict[str, Any]]) -> None:
-    from hardware.virtual_board import VirtualBoard
+    from hardware.virtual.launcher import VirtualBoard
     key_file = tmp_path / "master.key"
     key_file.write_text(MASTER.hex() + "\n")
     key_file.chmod(0o600)
@@ -352,7 +352,7 @@ def test_frozen_build_with_a_freeze_base(tmp_path: Path) -> None:
 def test_flash_refused_by_production_virtual_board(tmp_path: Path,
                                                    built: tuple[Path, dict[str, Any]]) -> None:
     """A board whose REPL is closed cannot be flashed over the console; the error says so."""
-    from hardware.virtual_board import VirtualBoard
+    from hardware.virtual.launcher import VirtualBoard
     out, _ = built
     with VirtualBoard(tmp_path / "vb", mode="production") as vb:
         with pytest.raises(FL.FlashError, match="no raw REPL"):

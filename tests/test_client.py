@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hardware.client import CounterStore, DeviceClient, KeyRequired
-from hardware.transport import DeviceError, DeviceTimeout, LoopbackTransport
+from hardware.link.base import DeviceError, DeviceTimeout
+from hardware.link.loopback import LoopbackTransport
 from protocols import audit as A
 from protocols import messages as M
 from tests import conftest as C

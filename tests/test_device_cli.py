@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from armlock.cli import app
 from armlock.cli import device as D
-from hardware import transport as T
+from hardware.link import loopback as T
+from hardware.link.serial import SerialTransport
 from tests import conftest as C
 from tests.fakes.ble import PtyBoard, make_device
 
@@ -123,7 +124,7 @@ def test_missing_port_exit_3() -> None:
 def test_busy_port_exit_4(tmp_path: Path) -> None:
     board = PtyBoard(make_device(tmp_path / "s"), tmp_path / "ttyB").start()
     try:
-        with T.SerialTransport(str(board.link)):
+        with SerialTransport(str(board.link)):
             r = run("--port", str(board.link), "info")
         assert r.exit_code == 4 and "port busy" in r.output
         r = run("--port", str(board.link), "--json", "info")  # free again

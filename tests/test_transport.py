@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import serial
 
-from hardware import transport as T
 from hardware.client import CounterStore, DeviceClient
+from hardware.link import base as B
+from hardware.link import factory as TF
+from hardware.link import serial as S
+from hardware.link.pty import PtyTransport
 from tests.fakes.ble import PtyBoard, make_device
 
 
@@ -23,7 +26,7 @@ def board(tmp_path: Path) -> Any:
 
 
 def client(port: str, tmp_path: Path, **kw: Any) -> DeviceClient:
-    tr = T.SerialTransport(port, **kw)
+    tr = S.SerialTransport(port, **kw)
     return DeviceClient(tr, counter_store=CounterStore(tmp_path / "c.json"), timeout=3.0)
 
 
@@ -68,25 +71,25 @@ def test_open_never_raises_dtr_or_rts(board: PtyBoard, tmp_path: Path) -> None:
 def test_second_open_is_port_busy(board: PtyBoard, tmp_path: Path) -> None:
     with client(str(board.link), tmp_path) as c:
         c.info()
-        with pytest.raises(T.PortBusy, match="port busy: .*ttyARMLOCK"):
-            T.SerialTransport(str(board.link)).open()
+        with pytest.raises(B.PortBusy, match="port busy: .*ttyARMLOCK"):
+            S.SerialTransport(str(board.link)).open()
         assert c.status()["locked"] is True  # the first holder is unaffected
     with client(str(board.link), tmp_path) as c:  # released on close
         c.info()
 
 
 def test_missing_port(tmp_path: Path) -> None:
-    with pytest.raises(T.PortMissing, match="port missing: /dev/ttyNOPE9 does not exist") as e:
-        T.SerialTransport("/dev/ttyNOPE9").open()
+    with pytest.raises(B.PortMissing, match="port missing: /dev/ttyNOPE9 does not exist") as e:
+        S.SerialTransport("/dev/ttyNOPE9").open()
     assert e.value.exit_code == 3
 
 
 def test_failed_open_leaves_port_unlocked(board: PtyBoard, tmp_path: Path) -> None:
-    first = T.SerialTransport(str(board.link)).open()
-    with pytest.raises(T.PortBusy):
-        T.SerialTransport(str(board.link)).open()
+    first = S.SerialTransport(str(board.link)).open()
+    with pytest.raises(B.PortBusy):
+        S.SerialTransport(str(board.link)).open()
     first.close()
-    with T.SerialTransport(str(board.link)):  # nothing left locked by the failures
+    with S.SerialTransport(str(board.link)):  # nothing left locked by the failures
         pass
 
 
@@ -106,7 +109,7 @@ def test_port_gone_without_reconnect_is_link_lost(board: PtyBoard, tmp_path: Pat
     with client(str(board.link), tmp_path) as c:
         c.info()
         board.stop()
-        with pytest.raises(T.LinkLost, match="link lost"):
+        with pytest.raises(B.LinkLost, match="link lost"):
             c.info()
 
 
@@ -135,32 +138,32 @@ def test_list_ports_marks_esp32_bridges(monkeypatch: pytest.MonkeyPatch) -> None
              fake("/dev/ttyACM0", 0x303A, 0x1001), fake("/dev/ttyUSB1", 0x0403, 0x6001),
              fake("/dev/ttyUSB2", 0x1A86, 0x7523)]
     monkeypatch.setattr(serial.tools.list_ports, "comports", lambda: ports)
-    got = {p.device: p.bridge for p in T.list_ports()}
+    got = {p.device: p.bridge for p in S.list_ports()}
     assert got == {"/dev/ttyACM0": "ESP32-S3/C3 USB-JTAG", "/dev/ttyUSB0": "CP210x",
                    "/dev/ttyUSB1": "FTDI", "/dev/ttyUSB2": "CH340", "/dev/ttyS0": None}
-    assert [p.device for p in T.list_ports(esp32_only=True)] == [
+    assert [p.device for p in S.list_ports(esp32_only=True)] == [
         "/dev/ttyACM0", "/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyUSB2"]
 
 
 def test_open_transport_picks_by_spec() -> None:
-    assert isinstance(T.open_transport("/dev/ttyUSB0"), T.SerialTransport)
-    assert isinstance(T.open_transport("/dev/pts/7"), T.PtyTransport)
-    from hardware.ble import BleTransport
+    assert isinstance(TF.open_target("/dev/ttyUSB0"), S.SerialTransport)
+    assert isinstance(TF.open_target("/dev/pts/7"), PtyTransport)
+    from hardware.link.ble import BleTransport
 
-    assert isinstance(T.open_transport("ble:AA:BB:CC:DD:EE:FF"), BleTransport)
+    assert isinstance(TF.open_target("ble:AA:BB:CC:DD:EE:FF"), BleTransport)
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 def test_client_unlocks_virtual_board_over_its_pty(runtime: str, tmp_path: Path) -> None:
     from hardware.micropython import node_available
-    from hardware.virtual_board import VirtualBoard
+    from hardware.virtual.launcher import VirtualBoard
     from tests import conftest as C
 
     if runtime == "micropython" and not node_available():
         pytest.skip("needs Node and the MicroPython WASM package")
     now = int(time.time())
     with VirtualBoard(tmp_path / "vb", runtime=runtime, identity=(C.DEVICE, C.KEY)) as vb, \
-            DeviceClient(T.PtyTransport(vb.port), key=C.KEY,
+            DeviceClient(PtyTransport(vb.port), key=C.KEY,
                          counter_store=CounterStore(tmp_path / "c.json")) as c:
         assert c.info()["runtime"] == f"{runtime}-virtual"
         c.load_permit(C.make_permit(1, not_before=now - 3600, not_after=now + 3600))
@@ -172,3 +175,64 @@ def test_client_unlocks_virtual_board_over_its_pty(runtime: str, tmp_path: Path)
                       if e["kind"] == "actuate" and e["locked"] is False)
         assert opened["reason"] == "authorised"
         assert c.verify_audit(c.audit()) == []
+
+
+@pytest.mark.parametrize("spec,kind,where", [
+    ("virtual", "virtual", "micropython"), ("virtual-cpython", "virtual", "cpython"),
+    ("pty:/tmp/p", "pty", "/tmp/p"), ("serial:COM3", "serial", "COM3"),
+    ("usb:A50285BI", "usb", "A50285BI"), ("ble:AA:BB:CC:DD:EE:FF", "ble", "AA:BB:CC:DD:EE:FF"),
+    ("/dev/ttyUSB0", "serial", "/dev/ttyUSB0"), ("/dev/pts/4", "pty", "/dev/pts/4"),
+    ("COM7", "serial", "COM7"),
+])
+def test_one_parser_for_every_target_form(spec: str, kind: str, where: str) -> None:
+    t = TF.parse_target(spec)
+    assert (t.kind, t.where) == (kind, where)
+    assert TF.parse_target(str(t)) == t  # the printed form parses back to the same target
+
+
+@pytest.mark.parametrize("spec", ["usb3", "serial:", "telnet:host", ""])
+def test_bad_target_names_the_option_and_the_forms(spec: str) -> None:
+    with pytest.raises(ValueError, match=f"--port {spec!r}: use virtual, .*ble:ADDRESS"):
+        TF.parse_target(spec, "--port")
+
+
+def test_virtual_target_has_no_transport_of_its_own() -> None:
+    with pytest.raises(ValueError, match="started by hardware.virtual"):
+        TF.open_target("virtual")
+
+
+def test_usb_target_follows_its_serial_number_across_re_enumeration(
+        board: PtyBoard, tmp_path: Path) -> None:
+    """usb:SERIAL finds the port again when the board comes back under another name."""
+    def ports() -> list[S.PortInfo]:
+        if not board.slave_name or not os.path.exists(board.link):
+            return []  # unplugged
+        return [S.PortInfo("/dev/ttyS0", "x", None, None, None, None),
+                S.PortInfo(board.slave_name, "CP2102", 0x10C4, 0xEA60, "0001A2", "CP210x",
+                           "1-1.4:1.0")]
+
+    for ident in ("0001A2", "1-1.4"):
+        tr = S.SerialTransport.by_usb(ident, reconnect_s=5.0, ports=ports)
+        with DeviceClient(tr, counter_store=CounterStore(tmp_path / "c.json"),
+                          timeout=3.0) as c:
+            before = c.info()
+            board.reset(gap_s=0.3)
+            time.sleep(0.05)
+            assert c.info() == before
+            assert tr.generation == 2
+    with pytest.raises(B.PortMissing, match="no serial port has USB serial number .*NOPE"):
+        S.SerialTransport.by_usb("NOPE", ports=ports).open()
+
+
+def test_a_different_board_on_the_same_port_after_a_replug_is_link_lost(
+        board: PtyBoard, tmp_path: Path) -> None:
+    """A port name that comes back on another board (reused /dev/pts or /dev/ttyUSB
+    number) is not the board the client talks to: LinkLost, not its answers."""
+    with client(str(board.link), tmp_path, reconnect_s=5.0) as c:
+        assert c.info()["device_id"] == "AL-VIRT-0001"
+        board.device = make_device(tmp_path / "other", device_id="AL-OTHER-0002")
+        board.reset(gap_s=0.3)
+        time.sleep(0.05)
+        with pytest.raises(B.LinkLost, match="came back as device AL-OTHER-0002, not "
+                                            "AL-VIRT-0001"):
+            c.status()

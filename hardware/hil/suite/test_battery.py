@@ -4,7 +4,8 @@ profile (fail-secure holds the lock, fail-enabled waives it)."""
 from __future__ import annotations
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.rig import Rig
 
 LOW = DEFAULTS["battery_low_mv"] - 100
 CRITICAL = DEFAULTS["battery_critical_mv"] - 100

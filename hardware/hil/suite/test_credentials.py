@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import HOLDER1, HOLDER2, STRANGER, Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.places import HOLDER1, HOLDER2, STRANGER
+from hardware.hil.rig import Rig
 
 
 def test_all_of_needs_both_factors(rig: Rig, authority: Authority) -> None:

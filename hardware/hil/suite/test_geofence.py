@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import Authority, Rig, east_of_a, nmea_fix
+from hardware.hil.authority import Authority
+from hardware.hil.nmea import nmea_fix
+from hardware.hil.places import east_of_a
+from hardware.hil.rig import Rig
 
 
 @pytest.mark.parametrize("place", ["in", "in_b"])

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.hil.fixtures import Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.rig import Rig
+
+# What a driver reports in each case (the board's core classifies it):
+OBSERVED = {
+    "lost": {"silent_ms": 5000, "nofix_ms": 5000, "sats": 0},     # receiver silent 5 s
+    "jammed": {"silent_ms": 0, "nofix_ms": 31000, "sats": 2,     # talks, no fix for 31 s,
+               "cn0_dbhz": 22},                                   # 2 satellites, all weak
+}
 
 
 @pytest.mark.parametrize("status", ["lost", "jammed"])
 def test_fail_secure_relocks_on_gnss_loss(rig: Rig, authority: Authority, status: str) -> None:
     rig.load(authority.permit())
     rig.unlock()
-    rig.gnss(status)
+    rig.gnss(**OBSERVED[status])
     ev = rig.expect_relock("gnss_" + status)
     assert "gnss_lost" in ev["reason"]
     rig.audit_has("gnss", status)
@@ -26,7 +34,7 @@ def test_fail_enabled_keeps_working_on_gnss_loss(rig: Rig, authority: Authority,
                                                  status: str) -> None:
     rig.load(authority.permit(fail_enabled=True))
     rig.unlock()
-    rig.gnss(status)
+    rig.gnss(**OBSERVED[status])
     rig.no_event("actuate", 0.25, locked=True)
     rig.audit_has("fail_profile", "fail-enabled waives gnss_lost")
     rig.grip(True)
@@ -51,7 +59,7 @@ def test_no_fix_under_each_profile(rig: Rig, authority: Authority) -> None:
 
 def test_gnss_recovery_restores_the_position_check(rig: Rig, authority: Authority) -> None:
     rig.load(authority.permit())
-    rig.gnss("jammed")
+    rig.gnss(**OBSERVED["jammed"])
     rig.at("in")                                 # a fix means the receiver works again
     rig.present()
     rig.expect_unlock()

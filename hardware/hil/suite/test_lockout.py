@@ -4,7 +4,9 @@ a power cycle (virtual: a restart on the same state; real: REBOOT or a reset ove
 from __future__ import annotations
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import HOLDER1, STRANGER, Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.places import HOLDER1, STRANGER
+from hardware.hil.rig import Rig
 
 FAIL_MAX = DEFAULTS["fail_max"]
 BASE = DEFAULTS["lockout_base_s"]
@@ -64,3 +66,23 @@ def test_backoff_doubles_and_survives_a_power_cycle(rig: Rig, authority: Authori
     rig.present()
     rig.expect_unlock()
     rig.audit_has("boot")
+
+
+def test_failed_card_and_finger_reads_count_as_failed_attempts(rig: Rig,
+                                                                authority: Authority) -> None:
+    """A card that fails authentication and a finger not recognised are attempts: the
+    drivers report the failure, no invented credential, and the lockout comes as for a
+    wrong card."""
+    rig.load(authority.permit())
+    rig.at("in")
+    for i in range(FAIL_MAX):
+        if i % 2:
+            rig.finger_fail()
+        else:
+            rig.rfid_fail()
+        rig.expect_rejected()
+    rig.audit_has("cred_reject", "rfid failed: authentication failed")
+    rig.audit_has("cred_reject", "finger failed: not recognised")
+    rig.audit_has("lockout", f"level=1 seconds={BASE}")
+    rig.present()
+    rig.expect_rejected()

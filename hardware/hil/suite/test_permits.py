@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.hil.fixtures import HOLDER1, Authority, Rig
-from hardware.transport import DeviceError
+from hardware.hil.authority import Authority
+from hardware.hil.places import HOLDER1
+from hardware.hil.rig import Rig
+from hardware.link.base import DeviceError
 from protocols import messages as M
 
 

@@ -11,8 +11,10 @@ import pytest
 import serial
 
 from hardware.client import CounterStore
-from hardware.hil.fixtures import Authority, HilClient, TargetSpec, connected
-from hardware.transport import DeviceError
+from hardware.hil.authority import Authority
+from hardware.hil.client import HilClient, connected
+from hardware.link.base import DeviceError
+from hardware.link.factory import TargetSpec
 from protocols import messages as M
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from hardware.hil.fixtures import Authority, Rig
-from hardware.transport import DeviceError
+from hardware.hil.authority import Authority
+from hardware.hil.rig import Rig
+from hardware.link.base import DeviceError
 
 
 @pytest.mark.parametrize("source", ["magnet", "enclosure"])

@@ -4,7 +4,9 @@ disagrees with GNSS time beyond the skew bound, holds the lock."""
 from __future__ import annotations
 
 from firmware.core.config import DEFAULTS
-from hardware.hil.fixtures import POINTS, Authority, Rig
+from hardware.hil.authority import Authority
+from hardware.hil.places import POINTS
+from hardware.hil.rig import Rig
 
 
 def test_clock_rollback_relocks_and_denies(rig: Rig, authority: Authority) -> None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from hardware.transport import LinkLost, PortMissing, Transport
+from hardware.link.base import LinkLost, PortMissing, Transport
 
 # Nordic UART Service (shared/REFERENCES.md); the same UUIDs as firmware/ports/esp32/ble.py.
 NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
