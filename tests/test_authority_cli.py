@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from armlock import authority
 from armlock.authority import zones as geojson
+from armlock.authority.signer import from_seed
 from armlock.cli import app
 from armlock.cli import permit as cli_permit
 from armlock.cli.common import UserError
+from protocols import p256
 from protocols import permit as P
 from protocols.crypto import device_key
 
@@ -139,8 +141,9 @@ def test_issue_inspect_round_trip(key: Path) -> None:
     res = run(*issue_args(key, out, "--rule", "1-of-2", "--window", "45s", "--max-unlock", "2m",
                           "--fail-profile", "fail-enabled"))
     assert res.exit_code == 0, res.output
-    master = authority.load_master_key(key)
-    p = P.decode(out.read_bytes(), device_key(master, "LOCK-0001"))
+    signer = authority.signer_for(key)
+    p = P.decode(out.read_bytes(), {signer.key_id: p256.PublicKey(signer.public)})
+    assert p.verified and p.key_id == signer.key_id
     assert (p.serial, p.rule_mode, p.k, p.factor_mask) == (1, P.MODE_KOFN, 1, 3)
     assert (p.window_s, p.max_unlock_s, p.fail_enabled) == (45, 120, True)
     assert p.not_after - p.not_before == 8 * 3600
@@ -206,8 +209,9 @@ def _flip(path: Path, i: int) -> None:
 
 
 @pytest.mark.parametrize("damage,msg", [
-    (lambda p: _flip(p, 20), "MAC does not verify"),
-    (lambda p: _flip(p, -1), "MAC does not verify"),
+    (lambda p: _flip(p, 30), "signature does not verify"),
+    (lambda p: _flip(p, -1), "signature does not verify"),
+    (lambda p: _flip(p, 8), "signed by unknown key"),
     (lambda p: p.write_bytes(p.read_bytes()[:-40]), "truncated at byte"),
     (lambda p: p.write_bytes(p.read_bytes() + b"\0"), "trailing bytes"),
     (lambda p: p.write_bytes(b"GIF89a" + bytes(100)), "bad magic"),
@@ -231,7 +235,7 @@ def test_inspect_wrong_device_and_wrong_master(key: Path, tmp_path: Path) -> Non
     other = tmp_path / "other.key"
     assert run("keys", "init", "--key", other).exit_code == 0
     res = run("permit", "inspect", out, "--key", other)
-    assert res.exit_code != 0 and "MAC does not verify" in res.stderr
+    assert res.exit_code != 0 and "signed by unknown key" in res.stderr
 
 
 def test_inspect_unverified_without_key(key: Path) -> None:
@@ -253,7 +257,7 @@ def test_error_is_one_line_from_the_real_command(key: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "MAC does not verify" in lines[0]
+    assert len(lines) == 1 and "signature does not verify" in lines[0]
     assert "Traceback" not in res.stderr
 
 
@@ -428,14 +432,15 @@ def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str
     from firmware.core.controller import LockController
 
     key = device_key(bytes(32), "D1")
+    signer = from_seed(b"edge")
     blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
                      "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
-                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, key)
-    ctl = LockController("D1", key)
+                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, signer)
+    ctl = LockController("D1", key, authority=(signer.public,))
     ctl.handle(("boot", None, "power_on"), 0, 1500)
     ctl.handle(("permit", blob), 10, 1500)
     assert ctl.reasons(20, t) == core
-    d = authority.describe(P.decode(blob, key), t)
+    d = authority.describe(P.decode(blob, None), t)
     assert d["status"] == status and d["status_basis"].startswith("advisory")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import DEVICE, KEY, T0, audit_details, flip_bit, make_permit
+from conftest import DEVICE, KEY, T0, audit_details, controller, flip_bit, make_permit
 
 from firmware.app.store import MemStore
 from firmware.core import state
@@ -22,7 +22,7 @@ class StoreHost(Host):
     """A host that keeps the core's record and log in a MemStore."""
 
     def __init__(self, store: MemStore) -> None:
-        super().__init__(LockController(DEVICE, KEY))
+        super().__init__(controller(DEVICE, KEY))
         self.store = store
 
     def persist(self, blob: bytes) -> None:
@@ -67,7 +67,7 @@ def test_damaged_record_takes_the_serial_floor_from_the_log() -> None:
 def test_a_log_read_failure_at_boot_leaves_the_core_unbooted_refusing_all() -> None:
     def broken(seq: int, n: int) -> list[bytes]:
         raise OSError(5, "EIO")
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     try:
         c.handle(("boot", None, "power_on", (3, bytes(32)), broken), 0, T0)
     except OSError:
@@ -76,7 +76,7 @@ def test_a_log_read_failure_at_boot_leaves_the_core_unbooted_refusing_all() -> N
 
 
 def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     c.handle(("boot", None, "power_on"), 0, T0)
     acts = c.accept_counter(7)
     assert [a[0] for a in acts] == ["persist"]
@@ -86,7 +86,7 @@ def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
 
 
 def test_damaged_state_refuses_every_counter_until_the_authority_reset() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     c.handle(("boot", b"ALST garbage", "power_on"), 0, T0)
     acts = c.accept_counter(1)
     assert acts == [("result", False, "state damaged: only an authority reset "
@@ -112,7 +112,7 @@ def test_no_firmware_host_touches_core_internals() -> None:
 
 
 def test_controller_state_is_private() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     public = {n for n in vars(c) if not n.startswith("_")}
     assert public == {"locked"}
 

@@ -23,6 +23,10 @@ DEFAULTS = {
     "jam_no_fix_s": 30,         # no fix this long (after one) with few satellites: jammed
     "jam_max_sats": 3,          # ... at most this many satellites used
     "jam_cn0_max": 30,          # ... and none heard above this C/N0 (dB-Hz), if reported
+    "sensor_fail_after": 3,     # consecutive read errors a driver reports: sensor faulty
+    "magnet_threshold": 2000,   # field deviation from rest (sensor units): magnet tamper
+    "refusal_window_s": 60,     # unauthenticated refusals: one record per window ...
+    "refusal_window_max_s": 21600,  # ... doubling while a flood lasts, up to this
 }
 
 

@@ -47,7 +47,7 @@ def boot_record(blob, tail, read_audit=None):
 
 def log_serial_floor(read_audit, first_seq, last_seq):
     """The highest token serial the stored audit log shows accepted (permit_loaded,
-    recall, tamper_reset records, "serial=N"); 0 if none. Reads the log in chunks."""
+    recall, tamper_reset, key_update records, "serial=N"); 0 if none. Reads the log in chunks."""
     floor = 0
     seq = first_seq
     while seq <= last_seq:
@@ -70,7 +70,7 @@ def log_serial_floor(read_audit, first_seq, last_seq):
     return floor
 
 
-_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset")
+_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset", "key_update")
 
 
 def _restrict(st, rec):

@@ -273,7 +273,7 @@ class Unbuilt:
 
 
 def identity(mode, nvs, esp32=None):
-    """(device_id, key or None) from NVS, by the one policy of firmware/app/identity.py
+    """(device_id, key or None, authority) from NVS, by the one policy of firmware/app/identity.py
     (unprovisioned: the public dev identity in dev mode, else none: tokens refused)."""
     from firmware.app import identity as ident
     return ident.resolve(mode, nvs.read_identity(esp32))
@@ -293,7 +293,7 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     wdt_ms = getattr(build, "WDT_MS", 0)
     wdt = machine.WDT(timeout=wdt_ms) if mode == "production" and wdt_ms else None
     cause = resetcause.name(machine, esp32)
-    dev_id, key = identity(mode, nvs, esp32)
+    dev_id, key, authority = identity(mode, nvs, esp32)
     if device_cls is None:
         from firmware.app.device import Device as device_cls
     if store_cls is None:
@@ -301,7 +301,8 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
                         fw_version=getattr(build, "VERSION", "?"),
                         runtime="micropython-" + getattr(build, "BOARD", "esp32"),
-                        config=B.core_config(cfg))
+                        config=B.core_config(cfg), authority=authority)
+    _card_keys(hw, device)
     # (Device declares its hooks as None; pyright cannot see they are callables.)
     device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
     device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
@@ -312,6 +313,14 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     app.broadcast(device.boot(clock.mono(), clock.rtc(), cause))
     app.ble = start_ble(dev_id) if ble else None
     return app
+
+
+def _card_keys(hw, device):
+    """Give the RFID reader the loaded permit's card keys (NTAG 424 challenge)."""
+    from firmware.drivers.ntag424 import default_aes_factory
+    aes = default_aes_factory()
+    if aes is not None:
+        hw.card_key = lambda uid_hex: device.card_key(uid_hex, aes)
 
 
 def start_ble(device_id):
