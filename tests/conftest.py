@@ -25,7 +25,8 @@ OTHER_DEVICE = "AL-0002"
 KEY = crypto.device_key(MASTER, DEVICE)       # the device's own key (sealed commands)
 AUTH = from_seed(b"armlock test authority")    # the authority key the test locks trust
 AUTHORITY = (AUTH.public,)
-OTHER_KEY = from_seed(b"armlock rogue authority")  # a P-256 key no test lock trusts
+OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)  # another device's own key
+ROGUE = from_seed(b"armlock rogue authority")  # a P-256 key no test lock trusts
 
 
 def controller(device: str = DEVICE, key: bytes | None = KEY,

@@ -9,7 +9,7 @@ from conftest import (
     AUTH,
     DEVICE,
     HOLDER1_FINGER,
-    OTHER_KEY,
+    ROGUE,
     T0,
     Rig,
     audit_codes,
@@ -90,7 +90,7 @@ def test_junk_tokens_cannot_roll_the_audit_ring() -> None:
     r.ready()
     history = list(r.records)
     good = make_permit(2)
-    junk = [b"\x00" * 10, make_permit(3, key=OTHER_KEY), good[:-64] + OTHER_KEY.sign(good[:-64]),
+    junk = [b"\x00" * 10, make_permit(3, key=ROGUE), good[:-64] + ROGUE.sign(good[:-64]),
             good[:20]]
     m = r.mark()
     for i in range(600):
@@ -177,7 +177,7 @@ def test_magnet_latches_above_the_cores_threshold(threshold: int) -> None:
 
 def test_key_update_rotates_the_authority_and_survives_reboot(ready_rig: Rig) -> None:
     r = ready_rig
-    new = OTHER_KEY
+    new = ROGUE
     acts = r.send(("permit", make_key_update(2, new.public, AUTH.key_id)))
     assert ("result", True, "key update 2 applied: 1 trusted key(s)") in acts
     assert r.c.status()["permit"] is None  # the permit the revoked key signed is dropped
@@ -255,7 +255,7 @@ def test_a_version_1_state_record_is_migrated_dropping_its_hmac_permit(rig: Rig)
 
 
 def test_recall_signed_by_an_unknown_key_is_refused(ready_rig: Rig) -> None:
-    acts = ready_rig.send(("permit", make_recall(2, key=OTHER_KEY)))
+    acts = ready_rig.send(("permit", make_recall(2, key=ROGUE)))
     res = [a for a in acts if a[0] == "result"]
     assert res[0][1] is False and "unknown key" in res[0][2]
     assert ready_rig.c.status()["permit"]["serial"] == 1

@@ -15,7 +15,7 @@ from conftest import (
     HOLDER2_FINGER,
     HOLDER2_RFID,
     OTHER_DEVICE,
-    OTHER_KEY,
+    ROGUE,
     T0,
     ZONE_B,
     Rig,
@@ -133,10 +133,10 @@ def test_forged_permit_is_refused_and_state_unchanged(ready_rig: Rig, bit: int) 
 
 
 def test_permit_for_another_device_is_refused(ready_rig: Rig) -> None:
-    other = permit.encode(dict(permit_fields(2), device_id=OTHER_DEVICE), OTHER_KEY)
+    other = permit.encode(dict(permit_fields(2), device_id=OTHER_DEVICE), ROGUE)
     refused(ready_rig.send(("permit", other)), OTHER_DEVICE)
     # our device id, but signed with a key this lock does not trust
-    wrong_key = make_permit(3, key=OTHER_KEY)
+    wrong_key = make_permit(3, key=ROGUE)
     refused(ready_rig.send(("permit", wrong_key)), "unknown key")
     assert ready_rig.c.status()["permit"]["serial"] == 1
 

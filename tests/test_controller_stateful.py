@@ -37,8 +37,8 @@ from conftest import (
     FORBID,
     HOLE_A,
     OTHER_DEVICE,
-    OTHER_KEY,
     POINTS,
+    ROGUE,
     ZONE_A,
     ZONE_B,
     Rig,
@@ -652,8 +652,8 @@ class LockMachine(RuleBasedStateMachine):
         over = self.permit_over("current", True, "any", "two", "standard", 600, 30)
         fields = permit_fields(self.next_serial, **over)
         self.next_serial += 1
-        for dev, key in ((OTHER_DEVICE, OTHER_KEY), (OTHER_DEVICE, AUTH),
-                         (self.rig.device, OTHER_KEY)):
+        for dev, key in ((OTHER_DEVICE, ROGUE), (OTHER_DEVICE, AUTH),
+                         (self.rig.device, ROGUE)):
             blob = permit.encode(dict(fields, device_id=dev), key)
             self.send_token(Token(blob, permit.KIND_PERMIT, fields["serial"], False))
 

@@ -9,6 +9,7 @@ from armlock.authority.keys import (
     KEY_ENV,
     KEY_LEN,
     AuthorityError,
+    create_keys,
     create_master_key,
     default_key_path,
     derive_device_key,
@@ -31,7 +32,8 @@ from armlock.authority.tokens import (
 
 __all__ = [
     "DEFAULT_KEY_FILE", "KEY_ENV", "KEY_LEN", "KIND_NAMES", "MODE_NAMES", "AuthorityError",
-    "create_master_key", "default_key_path", "derive_device_key", "describe", "inspect",
+    "create_keys", "create_master_key", "default_key_path", "derive_device_key", "describe",
+    "inspect",
     "iso", "issue", "issue_key_update", "issue_recall", "issue_reset", "ledger_path",
     "load_master_key", "next_serial", "read_ledger", "signer_for", "signing_key_path",
 ]

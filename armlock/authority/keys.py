@@ -85,6 +85,16 @@ def load_master_key(path: Path) -> bytes:
     return key
 
 
+def create_keys(master_path: Path) -> None:
+    """The master key and the signing key next to it, each created if absent."""
+    from hardware import signing
+    if not master_path.exists():
+        create_master_key(master_path)
+    spath = signing_key_path(master_path)
+    if not spath.exists():
+        signing.save(signing.generate(), spath)
+
+
 def signing_key_path(master_path: Path) -> Path:
     """The signing key file that belongs to a master key file."""
     return master_path.with_name(master_path.stem + ".signing.pem")
