@@ -75,7 +75,7 @@ class Rig:
 
     def __init__(self, tmp: Path, mode: str = "dev", cause: int = 1, provision: bool = True,
                  esp32: Any = None, cfg: dict[str, Any] | None = None,
-                 spi: Any = None) -> None:
+                 spi: Any = None, aes: Any = None) -> None:
         self.clock = FakeClock(step_us=50)
         self.machine = FakeMachine(self.clock, cause)
         sense = self.machine.Pin(BOARD["actuator"]["sense"])
@@ -92,7 +92,8 @@ class Rig:
         self.io = FakeIO()
         self.build = build_module(mode)
         self.app = L.start(self.build, self.machine, self.time, self.esp32, io=self.io,
-                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False)
+                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False,
+                           aes=aes)
         self.device: Device = self.app.device
 
     def advance_ms(self, ms: int) -> None:
@@ -357,6 +358,47 @@ def test_card_presented_reaches_the_core(tmp_path: Path) -> None:
     r.app.drivers_step()
     rejects = [d for _, _, code, d, _ in r.audit_records() if code == "cred_reject"]
     assert rejects and "rfid" in rejects[-1]  # no permit loaded: refused, and audited
+
+
+def test_card_challenge_runs_with_the_permits_card_key(tmp_path: Path) -> None:
+    """The board runs the NTAG 424 DNA challenge with the key the loaded permit carries for
+    the card (wrapped to this board, diversified by the authority from its card master):
+    the genuine card is a strong read; a card with another key, or a permit for another
+    board, is not."""
+    from armlock.authority import cards
+    from hardware.aes import Aes
+    from protocols import permit
+    master = bytes(range(7, 39))  # KEY is this master's key for DEV_ID
+    uid = bytes.fromhex("04A1B2C3D4E5F6")
+    genuine = SimCard(uid, key=cards.card_key(master, uid))
+    chip = FakeMFRC522([genuine])
+    r = Rig(tmp_path, spi=chip, aes=Aes)
+    chip.clock = r.clock
+
+    def load(device: str, serial: int) -> None:
+        tok = permit.encode(dict(
+            kind=1, device_id=DEV_ID, serial=serial, not_before=0, not_after=2**32 - 1,
+            fail_enabled=False, max_unlock_s=60, rule_mode=0, factor_mask=1, k=1, window_s=0,
+            holders=[(1, ((uid, cards.wrap_for(master, device, uid)),), ())], zones=[]), AUTH)
+        assert [t for t, _, _ in r.command(M.LOAD_PERMIT, {"token": tok}) if t != M.EVENT] \
+            == [M.OK]
+
+    def present() -> list[str]:
+        n = len(r.audit_records())
+        r.advance_ms(500)
+        r.app.drivers_step()
+        return [d for _, _, c, d, _ in r.audit_records()[n:] if c.startswith("cred_")]
+
+    load(DEV_ID, 1)
+    assert present() == ["rfid holder=1"]                      # strong: the challenge passed
+    genuine.key = bytes(16)                                    # a clone with another key
+    chip.cards[0].power_off()
+    assert present() == ["rfid failed: card failed authentication"]
+    genuine.key = cards.card_key(master, uid)
+    load("AL-OTHER", 2)  # the card key wrapped to another board: it unwraps to garbage here
+    chip.cards[0].power_off()
+    got = present()
+    assert got == ["rfid failed: card failed authentication"], got
 
 
 class _Raises:

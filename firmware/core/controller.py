@@ -326,7 +326,7 @@ class LockController:
         if st.lockout_until > self._rtc:  # the rest of a lockout, by the monotonic clock
             self._lock_mono = self._now + (st.lockout_until - self._rtc) * 1000
         if st.migrated:
-            self._audit("state", "migrated from record version %d: format-1 permit serial=%d "
+            self._audit("state", "migrated from record v%d: format-1 permit serial=%d "
                         "dropped (re-issue it signed)" % (st.migrated, st.dropped))
             self._persist()
         if self._rtc < st.time_floor:

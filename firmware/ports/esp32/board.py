@@ -55,8 +55,9 @@ def lock_level(cfg):
 class Hardware:
     """All peripherals of one board. machine: the machine module (or a fake)."""
 
-    def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None):
+    def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None, aes=None):
         self.cfg = cfg
+        self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
             from firmware.drivers._ticks import default_ticks_ms
@@ -157,7 +158,7 @@ class Hardware:
         self.rfid_rst = rst
         m.init()
         try:  # the NTAG 424 challenge needs AES (cryptolib) and a random source
-            return RfidReader(m, key_for=self._card_key)
+            return RfidReader(m, key_for=self._card_key, aes=self.aes)
         except ValueError as exc:
             self.log.append(("rfid", "UID-only (weak): %s" % exc))
             return RfidReader(m)

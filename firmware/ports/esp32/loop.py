@@ -280,13 +280,16 @@ def identity(mode, nvs, esp32=None):
 
 
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
-          device_cls=None, store_cls=None, ble=True):
+          device_cls=None, store_cls=None, ble=True, aes=None):
     """Set everything up and boot the Device; returns the App (not yet running)."""
     from firmware.ports.esp32 import board as B
     from firmware.ports.esp32 import nvs, resetcause
     if cfg is None:
         cfg = B.load()
-    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us)
+    if aes is None:
+        from firmware.drivers.ntag424 import default_aes_factory
+        aes = default_aes_factory()
+    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us, aes)
     rtc = machine.RTC() if hasattr(machine, "RTC") else None
     clock = Clock(time_mod, rtc)
     mode = build.MODE
@@ -302,7 +305,8 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
                         fw_version=getattr(build, "VERSION", "?"),
                         runtime="micropython-" + getattr(build, "BOARD", "esp32"),
                         config=B.core_config(cfg), authority=authority)
-    _card_keys(hw, device)
+    if aes is not None:  # the RFID reader asks the loaded permit for each card's key
+        hw.card_key = lambda uid_hex: device.card_key(uid_hex, aes)
     # (Device declares its hooks as None; pyright cannot see they are callables.)
     device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
     device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
@@ -313,14 +317,6 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     app.broadcast(device.boot(clock.mono(), clock.rtc(), cause))
     app.ble = start_ble(dev_id) if ble else None
     return app
-
-
-def _card_keys(hw, device):
-    """Give the RFID reader the loaded permit's card keys (NTAG 424 challenge)."""
-    from firmware.drivers.ntag424 import default_aes_factory
-    aes = default_aes_factory()
-    if aes is not None:
-        hw.card_key = lambda uid_hex: device.card_key(uid_hex, aes)
 
 
 def start_ble(device_id):
