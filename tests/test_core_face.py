@@ -15,7 +15,7 @@ from firmware.core.host import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {"handle", "status", "reasons", "locked", "audit_seq", "audit_head", "counter",
-          "accept_counter"}
+          "accept_counter", "refused", "card_key"}
 
 
 class StoreHost(Host):
