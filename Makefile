@@ -8,7 +8,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 OUT     ?= out/demo
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup system demo test lint bench clean
 
 setup: $(VENV)/.stamp-py node_modules/.stamp-npm
 
@@ -25,7 +25,10 @@ node_modules/.stamp-npm: package.json package-lock.json
 demo: setup
 	$(BIN)/armlock demo --out $(OUT)
 
-test: setup
+system:
+	@tools/system-deps.sh
+
+test: setup system
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2
 

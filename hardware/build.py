@@ -84,7 +84,8 @@ def sources(repo: Path = REPO) -> list[Path]:
     return sorted(found)
 
 
-def build_module_text(board: boards.Board, mode: str, ver: str, frozen: bool = False) -> str:
+def build_module_text(board: boards.Board, mode: str, ver: str, frozen: bool = False,
+                      waive_hardening: str | None = None) -> str:
     """The generated armlock_build.py."""
     pin, level = board.lock_pin()
     act = board.data["actuator"]
@@ -97,6 +98,7 @@ def build_module_text(board: boards.Board, mode: str, ver: str, frozen: bool = F
         f"MODE = {mode!r}\nBOARD = {board.name!r}\nVERSION = {ver!r}\n"
         f"LOCK_PIN = {pin}\nLOCK_LEVEL = {level}\nLOCK_SERVO_DUTY = {duty!r}\n"
         f"WDT_MS = {wdt}\nFROZEN = {frozen!r}\n"
+        f"WAIVE_HARDENING = {waive_hardening!r}\n"
     )
 
 
@@ -142,13 +144,19 @@ def freeze_manifest(srcs: list[Path], base: str = ".") -> str:
 
 def build(board: str | Path, mode: str = "dev", out: Path | None = None,
           repo: Path = REPO, frozen: bool = False,
-          freeze_base: str | None = None) -> dict[str, Any]:
+          freeze_base: str | None = None,
+          waive_hardening: str | None = None) -> dict[str, Any]:
     """Make the deploy folder; returns the manifest (also written to <out>/manifest.json).
 
     frozen: write <out>/freeze/ for an image instead of .mpy files; its manifest names
-    the sources copied beside it, or, with freeze_base, the sources under that folder."""
+    the sources copied beside it, or, with freeze_base, the sources under that folder.
+    waive_hardening: why this (rig) build may run unlockable on a board that is not
+    hardened (docs/HARDENING.md); None: it stays locked there."""
     if mode not in MODES:
         raise BuildError(f"--mode {mode!r}: must be one of {', '.join(MODES)}")
+    if waive_hardening is not None and not (
+            0 < len(waive_hardening) <= 40 and waive_hardening.isprintable()):
+        raise BuildError(f"--waive-hardening {waive_hardening!r}: 1..40 printable characters")
     b = boards.load(board)
     out = Path(out) if out is not None else default_out(b.name, mode)
     _prepare_out(out)
@@ -173,7 +181,8 @@ def build(board: str | Path, mode: str = "dev", out: Path | None = None,
     for rel in AS_SOURCE:
         shutil.copyfile(repo / rel, out / Path(rel).name)
     ver = version()
-    (out / "armlock_build.py").write_text(build_module_text(b, mode, ver, frozen))
+    (out / "armlock_build.py").write_text(build_module_text(b, mode, ver, frozen,
+                                                            waive_hardening))
     (out / "board.json").write_text(json.dumps(b.data, sort_keys=True,
                                                separators=(",", ":")) + "\n")
     files = {p.relative_to(out).as_posix(): file_entry(p)
@@ -182,6 +191,7 @@ def build(board: str | Path, mode: str = "dev", out: Path | None = None,
     manifest = {
         "board": b.name, "chip": b.chip.name, "mode": mode, "version": ver, "frozen": frozen,
         "mpy_arch": b.mpy_arch, "image_offset": b.image_offset, "psram": b.psram,
+        "waive_hardening": waive_hardening,
         "files": files,
         "total_bytes": sum(f["bytes"] for f in files.values()),
         "mpy_bytes": sum(f["bytes"] for n, f in files.items() if n.endswith(".mpy")),

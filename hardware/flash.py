@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from hardware import boards
+from hardware import boards, harden
 from hardware import build as B
 from protocols import permit as P
 
@@ -287,9 +287,12 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
           link_factory: Callable[[str], ReplLink] = open_link,
           run: Callable[..., Any] = subprocess.run, check_boot: bool = True,
           progress: Callable[[str], None] = lambda s: None,
+          harden_with: Callable[[], list[tuple[str, str]]] | None = None,
           authority: tuple[bytes, ...] = ()) -> Report:
-    """Flash `board` on `port`; returns the report rows (step, what was done). authority:
-    the authority public keys the board trusts (armlock keys public)."""
+    """Flash `board` on `port`; returns the report rows (step, what was done).
+    harden_with (--production): burns the eFuses and writes the signed, encrypted image
+    instead of the plain image step (hardware/harden.py; e.g. `lambda: harden.harden(o)`).
+    authority: the authority public keys the board trusts (armlock keys public)."""
     b = boards.load(board)
     if not 1 <= len(device_id) <= P.MAX_ID or not all(0x21 <= ord(c) <= 0x7E for c in device_id):
         raise FlashError(f"--device-id {device_id!r}: 1..{P.MAX_ID} printable ASCII characters "
@@ -305,7 +308,16 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
         if manifest["board"] != b.name:
             raise FlashError(f"{build_dir}: built for {manifest['board']}, not {b.name}")
         report.append(("build", f"using {build_dir} ({manifest['board']} {manifest['mode']})"))
-    if image is not None:
+    if harden_with is not None:
+        if manifest["mode"] != "production":
+            raise FlashError("--production: the build is not a production build")
+        progress("hardening the chip")
+        try:
+            rows = harden_with()
+        except harden.HardenError as exc:
+            raise FlashError(f"harden: {exc}") from None
+        report += [("harden", f"{phase}: {what}") for phase, what in rows]
+    elif image is not None:
         progress("writing MicroPython image")
         cmds = write_image(b, port, image, erase, run=run)
         report.append(("image", "; ".join("esptool " + " ".join(c[3:]) for c in cmds)))

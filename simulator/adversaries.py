@@ -13,7 +13,9 @@ armoury with probability ``p_theft_gets_unit_token``.
 
 After the diversion the holder tries the weapon at the PROBES offsets. A probe is
 "usable" when the core opens the lock for them at that moment. The tamper latch is
-assumed to hold (position sensing defeats the magnet, REFERENCES: Plore 2017).
+assumed to hold (position sensing defeats the magnet, Plore 2017). Attacker tiers
+(T0-T4 of docs/THREATS.md), the platform they meet, a corrupt armourer and a
+compromised authority key: simulator/platform.py.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from simulator import platform
 from simulator.world import Diversion
 
 PROBES = (60, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 129600, 172800, 259200,
-          345600, 432000, 518400, 604800)
-CHECKPOINTS = (("1h", 3600), ("1d", 86400), ("7d", 604800))
+          345600, 432000, 518400, 604800, 1209600, 2592000)
+CHECKPOINTS = (("1h", 3600), ("1d", 86400), ("7d", 604800), ("30d", 2592000))
 HORIZON_S = PROBES[-1]
 RELAY_WINDOW_S = 8 * 3600     # a relay needs the holder's token nearby: the theft night
 COERCION_WINDOW_S = 86400     # a captured holder is with the captors the first day
@@ -35,9 +38,10 @@ FLAG_CODES = frozenset(("cred_reject", "deny", "lockout", "tamper", "fix_implaus
 USE_CODES = frozenset(("unlock", "cred_ok"))
 
 
-def capabilities(rng: random.Random, div: Diversion, a: dict[str, Any]) -> dict[str, Any]:
+def capabilities(rng: random.Random, div: Diversion, a: dict[str, Any],
+                 days: int = 30, rotation_days: float = 30.0) -> dict[str, Any]:
     """Draw the new holder's means (fixed order of draws: common random numbers)."""
-    u = [rng.random() for _ in range(14)]
+    u = [rng.random() for _ in range(17)]
     kind = div.kind
     holder = kind in ("insider", "trafficking")
     caps: dict[str, Any] = {
@@ -53,7 +57,15 @@ def capabilities(rng: random.Random, div: Diversion, a: dict[str, Any]) -> dict[
         "jammer": u[9] < a["p_jammer"],
         "spoofer": u[10] < a["p_spoofer"],
         "sabotage": not holder and u[11] < a["p_sabotage"],
+        "tier": platform.tier_of(u[12], a["tiers"]),
+        "corrupt": holder and u[13] < a["p_corrupt_armourer"],
+        "key_from": None,  # when the attacker holds the authority key (s), if ever
+        "key_stale": False,  # the device was re-keyed (rotation) before its diversion
     }
+    if u[14] < a["p_key_compromised"]:
+        at = u[15] * days * 86400  # the compromise, uniform over the horizon
+        caps["key_from"] = max(0.0, at - div.t)
+        caps["key_stale"] = div.t >= at + rotation_days * 86400
     if kind == "capture" and u[3] < a["p_mould"] and u[4] < a["mould_success"]:
         caps["mould_from"] = a["mould_delay_h"] * 3600
     return caps

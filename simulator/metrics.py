@@ -2,8 +2,9 @@
 
 Definitions (per run; the report gives the mean over runs and a t-based 95 % CI):
 
-* ``usable_1h/1d/7d``: share of diverted weapons the unauthorised holder could open at
-  1 h, 1 day, 7 days after the diversion (probe at exactly that offset).
+* ``usable_1h/1d/7d/30d``: share of diverted weapons the unauthorised holder could open
+  (through the core, or past it where the platform did not hold: simulator/platform.py)
+  at 1 h, 1 day, 7 days, 30 days after the diversion (probe at exactly that offset).
 * ``lockout_h``: time from diversion to lockout: offset of the first failed probe after
   the last successful one (0 if never opened); restricted mean, censored at 7 days
   (168 h = still usable at 7 days).
@@ -16,6 +17,18 @@ Definitions (per run; the report gives the mean over runs and a t-based 95 % CI)
   retries and the core's answer delay.
 * ``battery_swaps_per_weapon_month``: pack swaps at the armoury per 30 weapon-days.
 * ``audit_visible``: share of diversions whose device log reveals them (adversaries.visible).
+* ``availability``: share of uses (contact events) in which the lock opened for its
+  authorised user within ``duty.in_time_s`` of the first try.
+* ``jam_alarms_per_weapon_month``: times the core classified the receiver's
+  observations as jamming (audit ``gnss jammed``) per 30 weapon-days.
+* ``cost_per_weapon_year``: simulator/costs.py (parts, labour, the simulated battery
+  draw and permits issued), USD.
+* denials by cause (``deny_<cause>``, simulator/causes.py): why each false denial
+  happened, as the core's audit records of that try state it.
+
+Shares and rates (usable_*, false denials, failed / interrupted uses, availability)
+are pooled over all weapons and runs with a cluster-adjusted Wilson interval
+(simulator/stats.py); the others are means over runs with a Student t interval.
 """
 
 from __future__ import annotations
@@ -23,10 +36,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from simulator.causes import CAUSES
+from simulator.stats import SS_LEN, add_cluster, mean_ci
+
+__all__ = ["mean_ci", "Tally", "run_metrics", "quantile", "lockout_seconds"]
+
 METRICS = (
     ("usable_1h", "usable after 1 h", "%"),
     ("usable_1d", "usable after 1 d", "%"),
     ("usable_7d", "usable after 7 d", "%"),
+    ("usable_30d", "usable after 30 d", "%"),
     ("lockout_h", "diversion to lockout (h, mean, cap 168)", "h"),
     ("false_denials_per_1000", "false denials / 1000 tries", ""),
     ("failed_uses_per_1000", "failed uses / 1000", ""),
@@ -35,17 +54,23 @@ METRICS = (
     ("latency_p99_s", "unlock latency p99 (s)", "s"),
     ("battery_swaps_per_weapon_month", "battery swaps / weapon-month", ""),
     ("audit_visible", "diversions visible in audit", "%"),
+    ("availability", "mission availability", "%"),
+    ("cost_per_weapon_year", "cost per weapon-year (USD)", "USD"),
+    ("jam_alarms_per_weapon_month", "GNSS jamming alarms / weapon-month", ""),
 )
 METRIC_KEYS = tuple(m[0] for m in METRICS)
 PERCENT = frozenset(m[0] for m in METRICS if m[2] == "%")
-COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "swaps",
-            "weapon_s", "events", "sim_events", "audit_records", "diversions")
-
-# two-sided 95 % Student t quantiles, df = 1..30; 1.96 beyond
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
+COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "unavailable", "swaps",
+            "weapon_s", "events", "sim_events", "audit_records", "diversions", "permits",
+            "battery_uah", "gnss_jammed", "gnss_lost") + tuple("deny_" + c for c in CAUSES)
+# pooled shares: metric -> (numerator counter, denominator counter, scale); per weapon
+RATIOS = {
+    "false_denials_per_1000": ("denials", "tries", 1000.0),
+    "failed_uses_per_1000": ("uses_failed", "uses", 1000.0),
+    "interrupted_per_1000": ("interrupted", "uses", 1000.0),
+    "availability": ("unavailable", "uses", 100.0),  # reported as 100 - share
+}
+SHARES = {"usable_1h": 3600, "usable_1d": 86400, "usable_7d": 604800, "usable_30d": 2592000}
 
 class Tally:
     """Counters of one shard (or a merge of shards) of one run."""
@@ -54,6 +79,19 @@ class Tally:
         self.c: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.latency_ms: dict[int, int] = {}
         self.divs: list[dict[str, Any]] = []
+        self.ss: dict[str, list[float]] = {k: [0.0] * SS_LEN for k in (*RATIOS, *SHARES)}
+
+    def add_weapon(self, counts: dict[str, int]) -> None:
+        """Add one weapon's counters, and its totals as a cluster of every ratio."""
+        c = self.c
+        for k, v in counts.items():
+            c[k] += v
+        for name, (num, den, _scale) in RATIOS.items():
+            add_cluster(self.ss[name], counts[num], counts[den])
+
+    def add_diversion(self, usable: dict[str, bool]) -> None:
+        for name, off in SHARES.items():
+            add_cluster(self.ss[name], 1.0 if usable.get(str(off)) else 0.0, 1.0)
 
     def add_latency(self, seconds: float) -> None:
         ms = int(round(seconds * 1000))
@@ -65,9 +103,13 @@ class Tally:
         for k, v in other.latency_ms.items():
             self.latency_ms[k] = self.latency_ms.get(k, 0) + v
         self.divs.extend(other.divs)
+        for k, v in other.ss.items():
+            mine = self.ss[k]
+            for i in range(SS_LEN):
+                mine[i] += v[i]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"c": self.c, "latency_ms": self.latency_ms, "divs": self.divs}
+        return {"c": self.c, "latency_ms": self.latency_ms, "divs": self.divs, "ss": self.ss}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tally:
@@ -75,6 +117,7 @@ class Tally:
         t.c = dict(d["c"])
         t.latency_ms = {int(k): v for k, v in d["latency_ms"].items()}
         t.divs = list(d["divs"])
+        t.ss = {k: list(v) for k, v in d["ss"].items()}
         return t
 
 
@@ -101,7 +144,7 @@ def run_metrics(t: Tally) -> dict[str, float]:
     c = t.c
     divs = t.divs
     m: dict[str, float] = {}
-    for name, off in (("usable_1h", 3600), ("usable_1d", 86400), ("usable_7d", 604800)):
+    for name, off in SHARES.items():
         m[name] = _ratio(sum(1 for d in divs if d["usable"].get(str(off))), len(divs), 100)
     m["lockout_h"] = _ratio(sum(min(d["lockout_s"], 604800) for d in divs), len(divs)) / 3600
     m["false_denials_per_1000"] = _ratio(c["denials"], c["tries"], 1000)
@@ -111,6 +154,8 @@ def run_metrics(t: Tally) -> dict[str, float]:
     m["latency_p99_s"] = quantile(t.latency_ms, 0.99)
     m["battery_swaps_per_weapon_month"] = _ratio(c["swaps"], c["weapon_s"], 30 * 86400)
     m["audit_visible"] = _ratio(sum(1 for d in divs if d["visible"]), len(divs), 100)
+    m["availability"] = 100.0 - _ratio(c["unavailable"], c["uses"], 100)
+    m["jam_alarms_per_weapon_month"] = _ratio(c["gnss_jammed"], c["weapon_s"], 30 * 86400)
     return m
 
 
@@ -124,18 +169,3 @@ def lockout_seconds(usable: dict[str, bool], probes: tuple[int, ...]) -> float:
         return 0.0
     later = [off for off in probes if off > last_ok]
     return float(later[0]) if later else float(probes[-1])
-
-
-def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high) with a Student t 95 % interval; NaNs ignored."""
-    xs = [v for v in values if not math.isnan(v)]
-    n = len(xs)
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    mean = sum(xs) / n
-    if n == 1:
-        return mean, math.nan, math.nan
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    t = _T95[n - 2] if n - 1 <= len(_T95) else 1.96
-    half = t * sd / math.sqrt(n)
-    return mean, mean - half, mean + half

@@ -9,9 +9,8 @@ holder's personal token), ``finger`` (the holder's enrolled fingerprint). Mappin
   sling), so whoever holds the weapon can satisfy it; only the time and place limits
   bind. A permit must name a credential, hence the token.
 * ``rfid`` and ``finger`` together: all-of within the scenario's window (two factors).
-* no ``geo``: one allowed zone covering the whole globe (the permit format requires an
-  allowed zone). The core still wants a fresh fix, so jamming affects every lock policy:
-  that is the core's rule, not the simulator's.
+* no ``geo``: a permit without zones; the core then puts no limit on place (and needs
+  no fix), so GNSS loss and jamming do not deny a time-only or RFID-only lock.
 * no ``time``: the permit stays valid ``permits.long_valid_days`` from issue.
 * ``none``: no lock module; the simulator does not run a controller at all.
 
@@ -24,14 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocols.permit import factor_rule
+
 COMPONENTS = ("time", "geo", "rfid", "finger")
 PROFILES = ("fail-secure", "fail-enabled")
-F_RFID = 1
-F_FINGER = 2
-# Whole globe but the poles; no edge spans 180 deg of longitude (the core takes the
-# short way round), so the ring goes -179 -> 0 -> 179 deg along each parallel.
-WORLD_RING = [(-890000000, -1790000000), (-890000000, 0), (-890000000, 1790000000),
-              (890000000, 1790000000), (890000000, 0), (890000000, -1790000000)]
 
 
 def parse_policy(name: str) -> frozenset[str]:
@@ -69,18 +64,16 @@ class Policy:
         return self.name if not self.locked_module else f"{self.name} / {self.profile}"
 
     def factor_rule(self) -> tuple[int, int, int]:
-        """(rule_mode, factor_mask, k)."""
+        """(rule_mode, factor_mask, k) from protocols.permit.factor_rule."""
         if self.rfid and self.finger:
-            return 1, F_RFID | F_FINGER, 2
-        if self.finger:
-            return 0, F_FINGER, 1
-        return 0, F_RFID, 1
+            return factor_rule("all", ["rfid", "finger"])
+        return factor_rule("any", ["finger"] if self.finger else ["rfid"])
 
     def zones(self, zone_rings: dict[str, list[tuple[int, int]]],
               allowed: list[str], forbidden: list[str]) -> list[tuple[bool, list[Any]]]:
-        """Permit zones: scenario zones under ``geo``, else the whole-globe allowed zone."""
+        """Permit zones: the scenario's zones under ``geo``, else none."""
         if not self.geo:
-            return [(False, [WORLD_RING])]
+            return []
         out: list[tuple[bool, list[Any]]] = [(False, [zone_rings[n]]) for n in allowed]
         out += [(True, [zone_rings[n]]) for n in forbidden]
         return out

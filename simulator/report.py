@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from simulator.metrics import METRICS, PERCENT, mean_ci
+from simulator import charts, sections
+from simulator.compare import paired, sentences
+from simulator.costs import COMPONENTS
+from simulator.metrics import METRICS, PERCENT, RATIOS
+from simulator.stats import clustered, mean_ci
 
 PROV_KEYS = ("scenario", "scenario_sha256", "seed", "armlock", "simpy", "python")
 
 
 def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "profile")
               ) -> list[dict[str, Any]]:
-    """Mean and 95 % CI over runs of every metric, per group (order of first appearance)."""
+    """Every metric per group (order of first appearance), with its 95 % interval and n.
+
+    Shares and rates are pooled over runs and weapons (cluster-adjusted Wilson,
+    simulator/stats.py); other metrics are means over runs (Student t).
+    """
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(r[g] for g in group), []).append(r)
@@ -26,10 +32,44 @@ def summarize(rows: list[dict[str, Any]], group: tuple[str, ...] = ("policy", "p
     for key, rs in groups.items():
         row: dict[str, Any] = dict(zip(group, key, strict=True))
         row["runs"] = len(rs)
+        row["n"] = {k: sum(int(r.get(k, 0)) for r in rs) for k in N_KEYS}
+        pooled = _pool([r["_ss"] for r in rs if "_ss" in r])
         for name, _label, _unit in METRICS:
-            row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
+            if name in pooled:
+                row[name] = _pooled(name, pooled[name])
+            else:
+                row[name] = _clip(name, mean_ci([float(r[name]) for r in rs]))
+        for k in ("cost_" + c for c in COMPONENTS):
+            if k in rs[0]:
+                row[k] = mean_ci([float(r[k]) for r in rs])
         out.append(row)
     return out
+
+
+N_KEYS = ("tries", "uses", "diversions")
+# what each metric's n counts (the rest: runs)
+N_OF = {"false_denials_per_1000": "tries", "failed_uses_per_1000": "uses",
+        "interrupted_per_1000": "uses", "availability": "uses", "usable_1h": "diversions",
+        "usable_1d": "diversions", "usable_7d": "diversions", "usable_30d": "diversions"}
+
+
+def _pool(sss: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for ss in sss:
+        for k, v in ss.items():
+            acc = out.setdefault(k, [0.0] * len(v))
+            for i, x in enumerate(v):
+                acc[i] += x
+    return out
+
+
+def _pooled(name: str, ss: list[float]) -> tuple[float, float, float]:
+    """(estimate, low, high) on the metric's scale from pooled cluster statistics."""
+    p, lo, hi, _n, _deff = clustered(ss)
+    if name == "availability":
+        return 100 * (1 - p), 100 * (1 - hi), 100 * (1 - lo)
+    scale = RATIOS[name][2] if name in RATIOS else 100.0
+    return scale * p, scale * lo, scale * hi
 
 
 def _clip(name: str, v: tuple[float, float, float]) -> tuple[float, float, float]:
@@ -60,12 +100,14 @@ def write_csv(path: Path, summary: list[dict[str, Any]], prov: dict[str, Any],
     with path.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow([*extra, "policy", "profile", "metric", "mean", "ci95_low", "ci95_high",
-                    "runs", *PROV_KEYS])
+                    "runs", "n", "n_of", *PROV_KEYS])
         for row in summary:
             for name, _label, _unit in METRICS:
                 mean, lo, hi = row[name]
+                n_of = N_OF.get(name, "runs")
+                n = row["runs"] if n_of == "runs" else row["n"][n_of]
                 w.writerow([*(row[e] for e in extra), row["policy"], row["profile"], name,
-                            _num(mean), _num(lo), _num(hi), row["runs"],
+                            _num(mean), _num(lo), _num(hi), row["runs"], n, n_of,
                             *(prov[k] for k in PROV_KEYS)])
 
 
@@ -75,66 +117,62 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
         if not rows:
             f.write("")
             return
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        keys = [k for k in rows[0] if not k.startswith("_")]
+        w = csv.DictWriter(f, fieldnames=keys, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: (_num(v) if isinstance(v, float) else v) for k, v in r.items()
+                        if not k.startswith("_")})
 
 
 def markdown(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
-             extra: tuple[str, ...] = ()) -> str:
-    """Summary table in Markdown with a provenance header."""
+             extra: tuple[str, ...] = (), lead: list[str] | None = None) -> str:
+    """Summary sentences, provenance, definitions and the main table (with n)."""
     lines = [f"# {title}", ""]
+    if lead:
+        lines += ["## Summary", "", *lead, ""]
     lines += [f"- {k}: `{prov[k]}`" for k in prov]
-    lines += ["", "Values: mean over runs [95 % CI, Student t, clipped to the metric's range].",
-              ""]
-    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    lines += ["", "## Definitions", ""] + [f"- {d}" for d in sections.DEFINITIONS] + [""]
+    head = [*extra, "policy", "profile", "runs", "n tries", "n uses", "n diversions"]
+    head += [label for _n, label, _u in METRICS]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for row in summary:
-        cells = [str(row[e]) for e in extra] + [row["policy"], row["profile"]]
+        cells = [str(row[e]) for e in extra] + [row["policy"], row["profile"],
+                                                str(row["runs"])]
+        cells += [str(row["n"][k]) for k in N_KEYS]
         cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _bar_png(summary: list[dict[str, Any]], name: str, label: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [f"{r['policy']}\n{r['profile']}" if r["profile"] != "-" else r["policy"]
-             for r in summary]
-    means = [0.0 if math.isnan(r[name][0]) else r[name][0] for r in summary]
-    errs = [[0.0 if math.isnan(r[name][1]) else r[name][0] - r[name][1] for r in summary],
-            [0.0 if math.isnan(r[name][2]) else r[name][2] - r[name][0] for r in summary]]
-    colors = ["#888888" if r["profile"] == "-" else
-              "#2b6cb0" if r["profile"] == "fail-secure" else "#dd6b20" for r in summary]
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names)), 3.2), dpi=80)
-    ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
-    ax.set_title(label, fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
-                extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None) -> str:
+                extra: tuple[str, ...] = (), kinds: list[dict[str, Any]] | None = None,
+                lead: list[str] | None = None, secs: list[Any] | None = None,
+                zones: list[dict[str, Any]] | None = None) -> str:
     """Self-contained HTML: provenance, table, and one bar chart (95 % CI) per metric."""
     e = html.escape
     body = []
     for row in summary:
-        cells = [row[x] for x in extra] + [row["policy"], row["profile"]]
+        cells = [row[x] for x in extra] + [row["policy"], row["profile"], row["runs"]]
+        cells += [row["n"][k] for k in N_KEYS]
         cells += [fmt(n, row[n]) for n, _l, _u in METRICS]
         body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
-    head = [*extra, "policy", "profile"] + [label for _n, label, _u in METRICS]
+    head = [*extra, "policy", "profile", "runs", "n tries", "n uses", "n diversions"]
+    head += [label for _n, label, _u in METRICS]
+    summ = "".join(f"<p><b>{e(t)}</b></p>" for t in lead or [])
+    defs = "<ul>" + "".join(f"<li>{e(d)}</li>" for d in sections.DEFINITIONS) + "</ul>"
+    more = "".join(sections.to_html(x) for x in secs or [])
     labelled = [dict(r, policy=" ".join(f"{x}={r[x]}" for x in extra) + " " + r["policy"]
                      if extra else r["policy"]) for r in summary]
-    plots = [(label, _bar_png(labelled, n, label)) for n, label, _u in METRICS]
+    plots = [(label, charts.bars(labelled, n, label, unit)) for n, label, unit in METRICS]
+    if summary and not extra:
+        plots.insert(0, ("Pareto", charts.pareto(summary)))
+    if zones:
+        plots.insert(0, ("zones", charts.zone_map(zones)))
+    if extra:
+        plots = [(label, charts.sweep_lines(summary, extra[0], n, label, unit))
+                 for n, label, unit in METRICS]
     imgs = "".join(f'<figure><img alt="{e(lbl)}" src="data:image/png;base64,{b64}">'
                    f"</figure>" for lbl, b64 in plots)
     return (
@@ -142,11 +180,11 @@ def html_report(summary: list[dict[str, Any]], prov: dict[str, Any], title: str,
         f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;"
         "padding:3px 6px}figure{display:inline-block;margin:4px}</style></head><body>"
-        f"<h1>{e(title)}</h1><pre>{e(json.dumps(prov, indent=1))}</pre>"
-        "<p>Mean over runs [95 % CI]. Blue: fail-secure, orange: fail-enabled, "
+        f"<h1>{e(title)}</h1>{summ}<pre>{e(json.dumps(prov, indent=1))}</pre>{defs}"
+        "<p>Estimate [95 % interval]. Blue: fail-secure, orange: fail-enabled, "
         "grey: no lock.</p>"
         "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
-        + "".join(body) + "</table>" + _kinds_html(kinds or []) + imgs
+        + "".join(body) + "</table>" + more + _kinds_html(kinds or []) + imgs
         + "</body></html>\n")
 
 
@@ -187,8 +225,23 @@ def kind_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_all(out: Path, result: Any) -> dict[str, Path]:
-    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json."""
+def precision_sentence(check: dict[str, Any] | None) -> list[str]:
+    """What precision mode achieved (nothing without it)."""
+    if not check:
+        return []
+    widest = (f"widest: {check['worst_metric']} of {check['worst_policy']} / "
+              f"{check['worst_profile']}, half-width {check['worst_half_width']:.3f}")
+    if check["met"]:
+        return [f"Precision target {check['target']} met after {check['runs']} runs "
+                f"({widest})."]
+    return [f"Precision target {check['target']} NOT met: stopped at the cap of "
+            f"{check['max_runs']} runs ({widest})."]
+
+
+def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, Path]:
+    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json.
+
+    The report pairs every policy against no lock and, if given, against `baseline`."""
     out.mkdir(parents=True, exist_ok=True)
     prov = result.provenance()
     summary = summarize(result.rows)
@@ -200,7 +253,18 @@ def write_all(out: Path, result: Any) -> dict[str, Path]:
     write_rows(paths["runs.csv"], [{**r, **tag} for r in result.rows])
     write_rows(paths["diversions.csv"], [{**r, **tag} for r in result.diversions])
     kinds = by_kind(result.diversions)
-    paths["summary.md"].write_text(markdown(summary, prov, title) + kind_markdown(kinds))
-    paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds))
+    pairs = paired(summary, result.diversions, result.real_rate)
+    lead = sentences(summary, pairs) + precision_sentence(result.precision)
+    secs = [sections.paired_section(pairs)]
+    if baseline and baseline != "none":
+        secs.append(sections.paired_section(
+            paired(summary, result.diversions, result.real_rate, baseline), baseline))
+    secs += [sections.tier_section(result.diversions),
+            sections.causes_section(result.rows), sections.cost_section(summary)]
+    paths["summary.md"].write_text(markdown(summary, prov, title, lead=lead)
+                                   + "".join(sections.to_markdown(x) for x in secs)
+                                   + kind_markdown(kinds))
+    paths["report.html"].write_text(html_report(summary, prov, title, kinds=kinds,
+                                                lead=lead, secs=secs, zones=result.zones))
     paths["meta.json"].write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     return paths

@@ -11,7 +11,7 @@ weapons per shard).
 
 from __future__ import annotations
 
-import hashlib
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -23,8 +23,11 @@ from typing import Any
 import simpy
 
 from firmware.core import config as core_config
+from simulator import costs
+from simulator.keys import master_key
 from simulator.metrics import Tally, run_metrics
 from simulator.policies import Policy
+from simulator.report import summarize
 from simulator.scenario import Scenario
 from simulator.weapon import Context, Weapon
 
@@ -40,11 +43,6 @@ def versions() -> dict[str, str]:
         armlock = "0+unknown"
     return {"armlock": armlock, "simpy": simpy.__version__,
             "python": platform.python_version()}
-
-
-def master_key(seed: int) -> bytes:
-    """The simulated authority's master key (derived from the seed: reproducible)."""
-    return hashlib.sha256(b"armlock-simulator-master/%d" % seed).digest()
 
 
 def run_shard(task: Task) -> dict[str, Any]:
@@ -69,8 +67,9 @@ def run_shard(task: Task) -> dict[str, Any]:
 
 
 def make_tasks(sc: Scenario, policies: Iterable[str], profiles: Iterable[str], runs: int,
-               seed: int, shards: int = 1) -> list[Task]:
-    """Every (policy, profile, run, shard); ``none`` runs once (it has no fail profile)."""
+               seed: int, shards: int = 1, first_run: int = 0) -> list[Task]:
+    """Every (policy, profile, run, shard) for runs first_run .. first_run + runs - 1;
+    ``none`` runs once per run (it has no fail profile)."""
     data = sc.data
     n = int(data["scenario"]["weapons"])
     shards = max(1, min(shards, n))
@@ -79,7 +78,7 @@ def make_tasks(sc: Scenario, policies: Iterable[str], profiles: Iterable[str], r
     for pol in policies:
         profs = ["fail-secure"] if pol == "none" else list(profiles)
         for prof in profs:
-            for r in range(runs):
+            for r in range(first_run, first_run + runs):
                 for lo, hi in bounds:
                     tasks.append({"data": data, "policy": pol, "profile": prof, "run": r,
                                   "seed": seed, "lo": lo, "hi": hi})
@@ -122,14 +121,19 @@ def collect(results: list[dict[str, Any]]) -> dict[tuple[str, str, int], Tally]:
     return merged  # type: ignore[return-value]
 
 
-def per_run_metrics(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:
-    """One row per (policy, profile, run) with metric values and counters."""
+def per_run_metrics(merged: dict[tuple[str, str, int], Tally],
+                    data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (policy, profile, run) with metric values, costs and counters."""
     rows = []
     for (pol, prof, run), tally in sorted(merged.items()):
         row: dict[str, Any] = {"policy": pol, "profile": "-" if pol == "none" else prof,
                                "run": run}
         row.update(run_metrics(tally))
+        cost = costs.per_weapon_year(data, Policy(pol, prof), tally.c)
+        row["cost_per_weapon_year"] = cost.pop("total")
+        row.update({f"cost_{k}": v for k, v in cost.items()})
         row.update({k: v for k, v in tally.c.items()})
+        row["_ss"] = tally.ss  # cluster statistics for pooled intervals (not written)
         rows.append(row)
     return rows
 
@@ -149,39 +153,80 @@ class Result:
         self.diversions = diversions
         self.wall_s = wall_s
         self.cpu_s = 0.0  # CPU seconds summed over worker processes
+        self.precision: dict[str, Any] | None = None  # precision mode: target and outcome
         self.versions = versions()
         self.weapons = int(sc.data["scenario"]["weapons"])
+        self.zones = list(sc.data["zones"])
+        self.real_rate = float(sc.data["costs"]["real_diversions_per_1000_weapon_years"])
         self.days = int(sc.data["scenario"]["days"])
 
     def provenance(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "scenario_sha256": self.sha256, "seed": self.seed,
                 "runs": self.runs, "weapons": self.weapons, "days": self.days,
-                **({"overrides": self.overrides} if self.overrides else {}), **self.versions}
+                **({"overrides": self.overrides} if self.overrides else {}),
+                **({"precision": self.precision} if self.precision else {}), **self.versions}
 
 
 def simulate(sc: Scenario, policies: list[str] | None = None, runs: int | None = None,
              seed: int | None = None, jobs: int = 2, profiles: list[str] | None = None,
              progress: Callable[[int], None] | None = None,
-             on_tasks: Callable[[int], None] | None = None) -> Result:
-    """Simulate every policy x fail profile x run of a scenario."""
+             on_tasks: Callable[[int], None] | None = None,
+             precision: float | None = None, max_runs: int = 100) -> Result:
+    """Simulate every policy x fail profile x run of a scenario.
+
+    With `precision` (e.g. 0.02): after the first `runs`, add runs (doubling, at most
+    `max_runs` in all) until every headline interval's half-width is at most that
+    (as a proportion: 0.02 = 2 percentage points, or 20 false denials per 1,000 tries);
+    ``Result.precision`` says whether it was met and which interval was widest.
+    """
     s = sc.data["scenario"]
     policies = list(policies or s["policies"])
     profiles = list(profiles or s["profiles"])
     runs = int(runs if runs is not None else s["runs"])
     seed = int(seed if seed is not None else s["seed"])
     t0 = time.perf_counter()
-    per_key = len(policies) * len(profiles) * runs
-    # several shards per process: a process that finishes early takes the next one
-    shards = max(1, min(16, (4 * jobs + per_key - 1) // max(1, per_key)))
-    tasks = make_tasks(sc, policies, profiles, runs, seed, shards)
-    if on_tasks:
-        on_tasks(len(tasks))
-    results = execute(tasks, jobs, progress)
-    merged = collect(results)
-    res = Result(sc, seed, runs, per_run_metrics(merged), diversion_rows(merged),
-                 time.perf_counter() - t0)
+    results: list[dict[str, Any]] = []
+    done = 0
+    step = runs
+    while True:
+        per_key = len(policies) * len(profiles) * step
+        # several shards per process: a process that finishes early takes the next one
+        shards = max(1, min(16, (4 * jobs + per_key - 1) // max(1, per_key)))
+        tasks = make_tasks(sc, policies, profiles, step, seed, shards, first_run=done)
+        if on_tasks:
+            on_tasks(len(tasks))
+        results += execute(tasks, jobs, progress)
+        done += step
+        merged = collect(results)
+        rows = per_run_metrics(merged, sc.data)
+        if precision is None:
+            break
+        check = precision_check(rows, precision)
+        check.update(runs=done, max_runs=max_runs)
+        if check["met"] or done >= max_runs:
+            break
+        step = min(done, max_runs - done)
+    res = Result(sc, seed, done, rows, diversion_rows(merged), time.perf_counter() - t0)
     res.cpu_s = sum(r["cpu_s"] for r in results)
+    if precision is not None:
+        res.precision = check
     return res
+
+
+HEADLINE = {"usable_7d": 100.0, "false_denials_per_1000": 1000.0, "availability": 100.0}
+
+
+def precision_check(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """Is every headline interval's half-width (as a proportion) <= target?"""
+    worst = ("", "", "", 0.0)
+    for row in summarize(rows):
+        for name, scale in HEADLINE.items():
+            _est, lo, hi = row[name]
+            half = (hi - lo) / 2 / scale if not (math.isnan(lo) or math.isnan(hi)) else 1.0
+            if half > worst[3]:
+                worst = (row["policy"], row["profile"], name, half)
+    return {"target": target, "met": worst[3] <= target, "worst_policy": worst[0],
+            "worst_profile": worst[1], "worst_metric": worst[2], "worst_half_width": worst[3]}
 
 
 def diversion_rows(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, Any]]:
@@ -192,7 +237,8 @@ def diversion_rows(merged: dict[tuple[str, str, int], Tally]) -> list[dict[str, 
     for (pol, prof, run), tally in sorted(merged.items()):
         for d in tally.divs:
             row = {"policy": pol, "profile": "-" if pol == "none" else prof, "run": run,
-                   "weapon": d["weapon"], "kind": d["kind"], "t_s": round(d["t"], 3),
+                   "weapon": d["weapon"], "kind": d["kind"], "tier": d["tier"],
+                   "t_s": round(d["t"], 3),
                    "lockout_s": d["lockout_s"], "visible": int(d["visible"])}
             row.update({f"usable_{off}s": int(bool(d["usable"].get(str(off))))
                         for off in PROBES})

@@ -3,17 +3,21 @@
 A scenario file only states what differs from DEFAULTS (plus its zones). Every key is
 checked against the DEFAULTS tree: unknown keys, wrong types and out-of-range values are
 refused as ``FILE:LINE: key 'a.b': message``. Sources of the defaults are given next to
-them (see ../shared/REFERENCES.md); "unverified" marks a starting assumption.
+them and in docs/SOURCES.md (value, source, date, status); "unverified" or "assumed"
+marks a starting assumption.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from simulator import costs, zonefiles
 
 ZONE_KINDS = ("depot", "base", "patrol", "border", "nogo", "town", "area")  # area: GNSS only
 ADVERSARY_KINDS = ("depot_theft", "capture", "insider", "loss", "trafficking")
@@ -31,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "policies": ["none", "time", "geo", "rfid", "finger", "rfid+finger", "time+geo+rfid"],
         "profiles": ["fail-secure", "fail-enabled"],
     },
-    "zones": [],
+    "zones": [],                       # inline: polygon = [[lat, lon], ...] (latitude first)
+    "zone_files": [],                  # GeoJSON files ([lon, lat]), relative to the scenario
     "duty": {
         "home_zone": "depot",          # armoury: weapons are drawn and returned here
         "patrol_zones": ["patrol"],
@@ -45,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
         "waypoints": 3,
         "tries": 3,                    # tries a user makes before giving up one use
         "retry_s": 2.0,                # user reaction before a new try
+        "in_time_s": 3.0,              # open within this of the first try = available
+                                       # (assumed; NIJ 2016 4.18.6 asks for no added time)
         "p_wet": 0.1,                  # share of shifts in rain / sweat (unverified)
         "p_dirty": 0.2,                # dirt, sand, oil on hands (unverified)
         "p_gloved": 0.1,               # gloves on (NIJ 4.18.4 asks for gloved use)
@@ -53,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
         "finger": {
             "frr": 0.01,               # R503 datasheet: FRR < 1 %
             "far": 0.00001,            # R503 datasheet: FAR < 0.001 %
+            "calib_score": 60,         # module threshold where FAR/FRR hold (assumed: the
+                                       # default security level; = core finger_min_score)
+            "genuine_sd": 40.0,        # spread of genuine scores (assumed, sensors.Finger)
             "capture_s": 0.2,          # R503: image capture < 0.2 s
             "extract_s": 0.5,          # R503: feature extraction < 0.5 s
             "match_ms_per_template": 10.0,  # R503: match < 10 ms per template
@@ -72,6 +82,12 @@ DEFAULTS: dict[str, Any] = {
         "hacc_m": 4.0,                 # median reported accuracy, open sky (unverified)
         "p_bad_fix": 0.02,             # multipath / canopy: accuracy 40-150 m
         "fix_s": 1.0,                  # hot start, 1 Hz receiver
+        "sats_ok": [6, 14],            # satellites used, clear sky (assumed, SOURCES.md)
+        "cn0_dbhz": 44.0,              # strongest C/N0, clear sky (assumed)
+        "cn0_sd_db": 3.0,              # its spread (assumed)
+        "jammed_sats_max": 3,          # satellites still used under jamming (assumed)
+        "jammed_cn0_dbhz": 22.0,       # strongest C/N0 under jamming (assumed)
+        "reports_cn0": True,           # receiver gives C/N0 in GSV (u-blox, most do)
         "jamming": [],
         "spoofing": [],
     },
@@ -115,6 +131,22 @@ DEFAULTS: dict[str, Any] = {
         "p_spoofer": 0.05,             # GNSS spoofer replaying a position in the zone
         "p_relay": 0.1,                # relays a holder's token (theft, first night)
         "p_sabotage": 0.1,             # breaks the fingerprint sensor (fault)
+        # attacker tiers (docs/THREATS.md, simulator/platform.py); shares assumed
+        "tiers": {"T0": 0.5, "T1": 0.25, "T2": 0.15, "T3": 0.05, "T4": 0.05},
+        "p_corrupt_armourer": 0.1,     # insider/trafficking helped by an armourer (assumed)
+        "corrupt_permit_days": 7,      # days of permits he issues the diverter (assumed)
+        "p_key_compromised": 0.0,      # the authority key is in the attacker's hands
+    },
+    "platform": {                      # the board the attacker meets (docs/THREATS.md)
+        "hardened": False,             # Secure Boot V2 + flash encryption (release mode)
+        "chip_rev": 3,                 # ESP32 revision; < 3: CVE-2019-17391 applies
+        "t1_hours": 2.0,               # dump + reflash with a laptop (assumed)
+        "t3_hours_rev1": 24.0,         # CVE-2019-17391: < 1 day, < $1,000 (LimitedResults)
+        "t3_hours_rev3": 336.0,        # EM fault / power analysis on rev 3: no figure
+                                       # published (assumed: two weeks)
+        "t4_hours": 4.0,               # mechanical removal by a gunsmith (assumed)
+        "key_rotation_days": 30.0,     # authority key rotated this long after a
+                                       # compromise (assumed)
     },
     "permits": {
         "max_unlock_s": 900,
@@ -125,6 +157,7 @@ DEFAULTS: dict[str, Any] = {
         "forbidden_zones": [],
     },
     "config": {},
+    "costs": costs.defaults(),       # simulator/data/costs.toml: parts, prices, labour
 }
 
 RANGES: dict[str, tuple[float, float]] = {
@@ -134,9 +167,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "duty.shift_hours": (0.5, 24), "duty.tries": (1, 20), "duty.waypoints": (1, 20),
     "permits.max_unlock_s": (1, 65535), "permits.window_s": (1, 65535),
     "adversaries.brute_force_tries": (0, 1000), "battery.full_mv": (1000, 10000),
-    "battery.empty_mv": (1000, 10000),
+    "platform.chip_rev": (0, 10),
+    "battery.empty_mv": (1000, 10000), "gnss.jammed_sats_max": (0, 64),
 }
 PROB_SUFFIXES = ("p_", "frr", "far", "read_fail", "issue_prob", "mould_success")
+SHARE_TABLES = ("adversaries.mix.", "adversaries.tiers.")
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "zones": {"name": "", "kind": "depot", "polygon": [[0.0, 0.0]]},
     "gnss.jamming": {"zone": "", "start_day": 0.0, "end_day": 1.0, "hours": [0.0, 24.0]},
@@ -158,6 +193,7 @@ class Scenario:
         self.path = path
         self.sha256 = hashlib.sha256(text.encode()).hexdigest()
         self.overrides: dict[str, Any] = {}
+        self.warnings: list[str] = zonefiles.far_zones(data["zones"])
 
     @property
     def name(self) -> str:
@@ -188,7 +224,8 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         elif isinstance(node, dict):
             known = part in node or (parts[0] == "config" and i == 1)
             if not known:
-                raise ScenarioError(f"unknown scenario key {dotted!r}")
+                raise ScenarioError(f"unknown scenario key {dotted!r}"
+                                    + did_you_mean(part, node))
             key = part
         else:
             raise ScenarioError(f"unknown scenario key {dotted!r}")
@@ -196,6 +233,12 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             node[key] = value
         else:
             node = node[key]
+
+
+def did_you_mean(key: str, known: Any) -> str:
+    """' (did you mean 'x'?)' for the closest known key, or ''."""
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load(path: str | Path) -> Scenario:
@@ -217,8 +260,22 @@ def loads(text: str, path: str = "<scenario>") -> Scenario:
     lines = _KeyLines(text)
     data = copy.deepcopy(DEFAULTS)
     _merge(data, raw, "", lines, path)
+    _add_zone_files(data, lines, path)
     _validate(data, lines, path)
     return Scenario(data, text, path)
+
+
+def _add_zone_files(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
+    """Append the zones of data['zone_files'] (paths relative to the scenario file)."""
+    files = data["zone_files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise _fail(path, lines, "zone_files", "must be an array of file names")
+    base = Path(path).parent
+    for i, name in enumerate(files):
+        try:
+            data["zones"] = list(data["zones"]) + zonefiles.load_zone_file(base / name)
+        except zonefiles.ZoneFileError as exc:
+            raise _fail(path, lines, f"zone_files.{i}", str(exc)) from None
 
 
 class _KeyLines:
@@ -274,7 +331,7 @@ def _merge(base: dict[str, Any], raw: dict[str, Any], prefix: str, lines: _KeyLi
                 raise _fail(path, lines, dotted, "must be a table")
             base[key] = dict(value)
         elif key not in base:
-            raise _fail(path, lines, dotted, "unknown key")
+            raise _fail(path, lines, dotted, "unknown key" + did_you_mean(key, base))
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise _fail(path, lines, dotted, "must be a table")
@@ -304,8 +361,7 @@ def _check_leaf(dotted: str, default: Any, value: Any, lines: _KeyLines, path: s
     leaf = dotted.rsplit(".", 1)[-1]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         lo, hi = RANGES.get(dotted, (0, float("inf")))
-        if any(leaf.startswith(s) for s in PROB_SUFFIXES) or dotted.startswith(
-                "adversaries.mix."):
+        if any(leaf.startswith(s) for s in PROB_SUFFIXES) or dotted.startswith(SHARE_TABLES):
             lo, hi = 0, 1
         if not lo <= value <= hi:
             raise _fail(path, lines, dotted, f"must be in [{lo}, {hi}], got {value!r}")
@@ -336,7 +392,8 @@ def _check_items(dotted: str, items: Any, lines: _KeyLines, path: str) -> None:
             raise _fail(path, lines, where, "must be a table")
         for key in item:
             if key not in schema:
-                raise _fail(path, lines, f"{where}.{key}", "unknown key")
+                raise _fail(path, lines, f"{where}.{key}", "unknown key"
+                            + did_you_mean(key, schema))
         for key, default in schema.items():
             if key not in item:
                 raise _fail(path, lines, where, f"missing key {key!r}")
@@ -358,7 +415,8 @@ def _validate(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
             raise _fail(path, lines, where + ".kind", f"must be one of {', '.join(ZONE_KINDS)}")
         poly = z["polygon"]
         if len(poly) < 3 or not all(_pair(v) for v in poly):
-            raise _fail(path, lines, where + ".polygon", "needs >= 3 [lat, lon] pairs")
+            raise _fail(path, lines, where + ".polygon",
+                        "needs >= 3 [lat, lon] pairs (inline zones are latitude first)")
         if not all(-90 <= v[0] <= 90 and -180 <= v[1] <= 180 for v in poly):
             raise _fail(path, lines, where + ".polygon", "latitude/longitude out of range")
         if z["name"] in names:
@@ -389,7 +447,7 @@ def _check_refs(data: dict[str, Any], names: set[str], lines: _KeyLines, path: s
 
 
 def _check_lists(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
-    from simulator.policies import parse_policy  # local: policies imports nothing of ours
+    from simulator.policies import parse_policy  # local: keeps scenario import light
 
     for i, name in enumerate(data["scenario"]["policies"]):
         try:
@@ -408,8 +466,13 @@ def _check_lists(data: dict[str, Any], lines: _KeyLines, path: str) -> None:
         raise _fail(path, lines, f"adversaries.mix.{bad}", "unknown adversary kind")
     if sum(mix.values()) <= 0:
         raise _fail(path, lines, "adversaries.mix", "shares must not all be 0")
+    if sum(data["adversaries"]["tiers"].values()) <= 0:
+        raise _fail(path, lines, "adversaries.tiers", "shares must not all be 0")
     if data["battery"]["empty_mv"] >= data["battery"]["full_mv"]:
         raise _fail(path, lines, "battery.empty_mv", "must be below battery.full_mv")
+    sats = data["gnss"]["sats_ok"]
+    if not (len(sats) == 2 and all(type(v) is int for v in sats) and 0 <= sats[0] <= sats[1]):
+        raise _fail(path, lines, "gnss.sats_ok", "needs [min, max] satellites, 0 <= min <= max")
     for i, item in enumerate(data["gnss"]["spoofing"]):
         if not _pair(item["target"]):
             raise _fail(path, lines, f"gnss.spoofing.{i}.target", "must be [lat, lon]")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
+from statistics import NormalDist
 from typing import Any
 
 from simulator.world import DAY, HOUR, M_PER_DEG, Zone, offset
@@ -23,7 +25,7 @@ class Gnss:
     """GNSS environment: what the receiver reports at a place and time."""
 
     def __init__(self, data: dict[str, Any], zones: dict[str, Zone]) -> None:
-        g = data["gnss"]
+        self.g = g = data["gnss"]
         self.hacc_m = g["hacc_m"]
         self.p_bad = g["p_bad_fix"]
         self.jam = [(zones[j["zone"]], j) for j in g["jamming"]]
@@ -38,6 +40,38 @@ class Gnss:
                 return float(item["target"][0]), float(item["target"][1])
         return None
 
+    def jam_onset(self, track: Callable[[float], tuple[float, float]], lo: float,
+                  hi: float) -> float:
+        """When jamming began along `track` between lo (clear) and hi (jammed), to ~1 s."""
+        while hi - lo > 1.0:
+            mid = (lo + hi) / 2
+            if self.jammed(*track(mid), mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def observation(self, rng: random.Random, jammed: bool,
+                    nofix_ms: int) -> tuple[str, int, int, int, int]:
+        """What the receiver's driver reports: (GNSS, silent_ms, nofix_ms, sats, cn0_dbhz).
+
+        The receiver keeps sending NMEA at 1 Hz either way (silent_ms < 1 s). Clear sky:
+        a fix every second, ``sats_ok`` satellites, strongest C/N0 around ``cn0_dbhz``.
+        Jammed: no fix since `nofix_ms` ago, 0..``jammed_sats_max`` satellites, strongest
+        C/N0 around ``jammed_cn0_dbhz``. The core classifies; this only observes.
+        """
+        g = self.g
+        silent = rng.randrange(1000)
+        if jammed:
+            sats = rng.randint(0, g["jammed_sats_max"])
+            cn0 = rng.gauss(g["jammed_cn0_dbhz"], g["cn0_sd_db"])
+        else:
+            nofix_ms = rng.randrange(1000)
+            sats = rng.randint(g["sats_ok"][0], g["sats_ok"][1])
+            cn0 = rng.gauss(g["cn0_dbhz"], g["cn0_sd_db"])
+        cn0_i = max(0, round(cn0)) if g["reports_cn0"] else -1
+        return ("gnss", silent, nofix_ms, sats, cn0_i)
+
     def fix(self, rng: random.Random, lat: float, lon: float) -> tuple[int, int, int]:
         """A noisy fix (lat_e7, lon_e7, hacc_m) of a true position."""
         if rng.random() < self.p_bad:
@@ -50,17 +84,38 @@ class Gnss:
 
 
 class Finger:
-    """Fingerprint module (R503-like): timing and match outcome."""
+    """Fingerprint module (R503-like): timing and match scores; the core's threshold decides.
 
-    def __init__(self, data: dict[str, Any], min_score: int) -> None:
-        self.f = data["sensors"]["finger"]
-        self.min_score = min_score
+    Scores are drawn on the module's scale and sent to the core unchanged; whether a score
+    opens the lock is the core's ``finger_min_score`` alone. Calibration (docs/SOURCES.md):
+    the datasheet's FAR < 0.001 % and FRR < 1 % hold at the module's default threshold
+    ``calib_score`` (60, the core's default ``finger_min_score``).
+
+    * impostor score = floor(X), X exponential with P(X >= calib_score) = far, i.e.
+      mean calib_score / ln(1 / far) (about 5.2 at the defaults);
+    * genuine score = floor(max(0, Y)), Y normal with sd ``genuine_sd`` and mean set so
+      P(Y < calib_score) = FRR of the finger's condition (dry: frr; wet, dirty, gloved
+      multiply it), so a bad condition moves the whole genuine distribution down.
+
+    Below ``calib_score`` the module itself answers "not found" (the driver reports
+    FINGER_FAIL); at or above it, the score goes to the core. A core threshold above
+    ``calib_score`` then rejects more genuine fingers and fewer impostors; one below it
+    changes nothing, as on the module.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.f = f = data["sensors"]["finger"]
+        self.calib = float(f["calib_score"])
+        self.sd = float(f["genuine_sd"])
+        self.imp_mean = self.calib / math.log(1.0 / min(max(f["far"], 1e-300), 1 - 1e-12))
+        self._mean: dict[tuple[bool, bool, bool], float] = {}
 
     def seconds(self, templates: int) -> float:
         f = self.f
         return f["capture_s"] + f["extract_s"] + f["match_ms_per_template"] * templates / 1000
 
     def frr(self, wet: bool, dirty: bool, gloved: bool) -> float:
+        """FRR at the calibration threshold under these conditions."""
         f = self.f
         r = f["frr"]
         r *= f["wet_factor"] if wet else 1.0
@@ -68,17 +123,29 @@ class Finger:
         r *= f["gloved_factor"] if gloved else 1.0
         return min(1.0, r)
 
-    def score(self, rng: random.Random, accept: bool) -> int:
-        """A module score on the core's scale: at or above its threshold when accepted."""
-        if accept:
-            return self.min_score + rng.randrange(0, 150)
-        return rng.randrange(0, max(1, self.min_score))
+    def genuine_mean(self, cond: tuple[bool, bool, bool]) -> float:
+        """Mean genuine score under `cond` (cached: eight conditions)."""
+        m = self._mean.get(cond)
+        if m is None:
+            frr = min(max(self.frr(*cond), 1e-12), 1 - 1e-12)
+            m = self.calib - self.sd * NormalDist().inv_cdf(frr)
+            self._mean[cond] = m
+        return m
 
     def genuine(self, rng: random.Random, cond: tuple[bool, bool, bool]) -> int:
-        return self.score(rng, rng.random() >= self.frr(*cond))
+        """The enrolled holder's score under finger conditions `cond` (wet, dirty, gloved)."""
+        return max(0, math.floor(rng.gauss(self.genuine_mean(cond), self.sd)))
+
+    def event(self, template_id: int, score: int) -> tuple[Any, ...]:
+        """What the driver reports: the match, or "not found" when the module's own
+        search threshold (``calib_score``) was not reached (R503 NotFound)."""
+        if score < self.calib:
+            return ("finger_fail", "not found")
+        return ("finger", template_id, score)
 
     def impostor(self, rng: random.Random) -> int:
-        return self.score(rng, rng.random() < self.f["far"])
+        """Best score of another person's finger against an enrolled template."""
+        return math.floor(rng.expovariate(1.0 / self.imp_mean))
 
 
 class Rfid:
@@ -112,14 +179,17 @@ class Battery:
         self.gnss_on = False
         self.spare_ready_at = 0.0
         self.swaps = 0
+        self.used_mah = 0.0  # drawn from the packs in total (the duty cycle's consumption)
 
     def advance(self, t: float) -> None:
         dt_h = max(0.0, t - self.t) / HOUR
         ma = self.b["standby_ua"] / 1000 + (self.b["gnss_ma"] if self.gnss_on else 0.0)
+        self.used_mah += ma * dt_h
         self.charge = max(0.0, self.charge - ma * dt_h)
         self.t = max(self.t, t)
 
     def use(self) -> None:
+        self.used_mah += self.b["unlock_mah"]
         self.charge = max(0.0, self.charge - self.b["unlock_mah"])
 
     def mv(self) -> int:

@@ -69,7 +69,7 @@ def sweep(sc: Scenario, param: str, values: list[Any], runs: int, seed: int | No
     points = []
     for i, (value, point) in enumerate(zip(values, scs, strict=True)):
         merged = collect([r for r, o in zip(results, owner, strict=True) if o == i])
-        points.append((value, Result(point, seed, runs, per_run_metrics(merged),
+        points.append((value, Result(point, seed, runs, per_run_metrics(merged, point.data),
                                      diversion_rows(merged), 0.0)))
     return SweepResult(param, points)
 

@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Generator
-from functools import lru_cache
 from typing import Any
 
 from protocols.audit import decode as audit_decode
-from protocols.crypto import device_key, hmac_sha256
+from protocols.crypto import hmac_sha256
 from protocols.permit import MAC_LEN
 from protocols.permit import encode as permit_encode
 from simulator import adversaries as adv
+from simulator.causes import CAUSES
+from simulator.causes import cause as denial_cause
 from simulator.device import Device
-from simulator.metrics import Tally, lockout_seconds
+from simulator.diverted import Diverted
+from simulator.keys import device_key_of
+from simulator.metrics import Tally
 from simulator.policies import Policy
 from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
-from simulator.world import Diversion, Shift, World, rng_for
+from simulator.world import Shift, World, rng_for
 
 BATTERY_REPORT_MV = 50   # the board reports the battery when it moved this much
 USE_MARGIN_S = 600       # a use (tries + hold) is over well within this
+# counted per weapon (each weapon is a cluster of tries and uses, simulator/stats.py)
+WEAPON_COUNTERS = ("tries", "denials", "uses", "uses_failed", "interrupted", "unavailable",
+                   "permits", "battery_uah") + tuple("deny_" + c for c in CAUSES)
 
 
 class Context:
@@ -33,11 +39,11 @@ class Context:
         self.seed = seed
         self.run = run
         self.master = master
-        self.cfg = core_cfg          # merged core config (read-only: thresholds for sensors)
+        self.cfg = core_cfg          # merged core config (read-only: how often fixes must flow)
         self.config = config         # overrides handed to the core
         self.world = World(data)
         self.gnss = Gnss(data, self.world.zones)
-        self.finger = Finger(data, core_cfg["finger_min_score"])
+        self.finger = Finger(data)
         self.rfid = Rfid(data)
         self.start_utc = int(data["scenario"]["start_utc"])
         self.rings = {n: z.ring_e7 for n, z in self.world.zones.items()}
@@ -45,11 +51,6 @@ class Context:
                                   data["permits"]["forbidden_zones"])
         self.fix_every = max(1, core_cfg["fix_max_age_s"] - 2)
         self.fix_s = float(data["gnss"]["fix_s"])
-
-
-@lru_cache(maxsize=65536)
-def _device_key(master: bytes, device_id: str) -> bytes:
-    return device_key(master, device_id)
 
 
 class PermitTemplate:
@@ -80,7 +81,7 @@ def _hex(rng: Any, nbytes: int) -> str:
     return "".join("%02X" % rng.randrange(256) for _ in range(nbytes))
 
 
-class Weapon:
+class Weapon(Diverted):
     """A weapon and, unless the policy is ``none``, its lock."""
 
     def __init__(self, ctx: Context, idx: int, tally: Tally) -> None:
@@ -95,21 +96,25 @@ class Weapon:
         self.unit_token = _hex(rw, 7)
         self.shifts = ctx.world.shifts(rw)
         self.div = ctx.world.diversion(rw, self.shifts)
-        self.caps = adv.capabilities(rw, self.div, d["adversaries"]) if self.div else {}
+        self.caps = adv.capabilities(rw, self.div, d["adversaries"], ctx.world.days,
+                                     d["platform"]["key_rotation_days"]) if self.div else {}
         self.battery = Battery(d)
+        self.n = dict.fromkeys(WEAPON_COUNTERS, 0)
         self.serial = 0
         self.permit_until = -1.0
         self.gnss_state = "ok"
         self.last_fix_t = -1e9
+        self.nofix_since = -1.0   # receiver without a fix since (s; -1: since boot)
         self.reported_mv = -1
         self.shift: Shift | None = None
         self.div_shift_end: float | None = None
         self.dev: Device | None = None
         self.permits: PermitTemplate | None = None
+        self.minted = False
         ppm = rw.gauss(0, d["clock"]["drift_ppm"])
         if ctx.policy.locked_module:
             did = "W%06d" % idx
-            key = _device_key(ctx.master, did)
+            key = device_key_of(ctx.master, did)
             self.dev = Device(did, key, ctx.config, Rtc(ctx.start_utc, ppm))
 
     # -- timeline ---------------------------------------------------------------
@@ -149,8 +154,12 @@ class Weapon:
 
     def _finish(self) -> None:
         c = self.tally.c
+        self.n["battery_uah"] = int(self.battery.used_mah * 1000) if self.dev else 0
+        self.tally.add_weapon(self.n)
         c["swaps"] += self.battery.swaps
         if self.dev is not None:
+            c["gnss_jammed"] += self.dev.gnss_alarms["jammed"]
+            c["gnss_lost"] += self.dev.gnss_alarms["lost"]
             c["events"] += self.dev.events
             c["audit_records"] += self.dev.audit_count
 
@@ -164,20 +173,34 @@ class Weapon:
             self.reported_mv = mv
 
     def _gnss(self, t: float, pos: tuple[float, float], jammer: bool = False,
-              spoof: tuple[float, float] | None = None) -> None:
+              spoof: tuple[float, float] | None = None, utc_at: float | None = None) -> None:
+        """Forward what the receiver reports at t: a fix, or an observation without one."""
         dev = self.dev
         assert dev is not None
         g = self.ctx.gnss
         if jammer or g.jammed(pos[0], pos[1], t):
-            if self.gnss_state != "jammed":
-                dev.send(("gnss", "jammed"), t)
+            if self.gnss_state == "ok":
+                self.nofix_since = self._jam_onset(t, jammer)
                 self.gnss_state = "jammed"
+            nofix = -1 if self.nofix_since < 0 else int((t - self.nofix_since) * 1000)
+            dev.send(g.observation(self.rs, True, nofix), t)
             return
         target = spoof or g.spoofed(pos[0], pos[1], t) or pos
         lat, lon, hacc = g.fix(self.rs, target[0], target[1])
-        dev.send(("fix", lat, lon, hacc, int(self.ctx.start_utc + t)), t)
+        utc = self.ctx.start_utc + (t if utc_at is None else utc_at)
+        dev.send(("fix", lat, lon, hacc, int(utc)), t)
+        if self.gnss_state != "ok":
+            dev.send(g.observation(self.rs, False, 0), t)
         self.gnss_state = "ok"
         self.last_fix_t = t
+
+    def _jam_onset(self, t: float, jammer: bool) -> float:
+        """Since when the receiver has had no fix (-1: never since boot)."""
+        last = self.last_fix_t
+        s = self.shift
+        if not jammer and s is not None and self.battery.gnss_on and last >= s.start:
+            return self.ctx.gnss.jam_onset(s.route.at, last, t)  # on and tracking till then
+        return last if last >= 0 else -1.0
 
     # -- armoury ------------------------------------------------------------------
     def _issue(self, t: float, s: Shift) -> None:
@@ -204,6 +227,7 @@ class Weapon:
         ctx = self.ctx
         p = ctx.data["permits"]
         self.serial += 1
+        self.n["permits"] += 1
         start = s.start if s is not None else t
         nb = ctx.start_utc + int(start) - p["shift_grace_s"]
         if ctx.policy.time and s is not None:
@@ -214,10 +238,10 @@ class Weapon:
             self.permit_until = start + p["long_valid_days"] * 86400
         assert self.dev is not None
         if self.permits is None:
-            fields = ctx.policy.permit_fields(self.dev.c.device_id, self.serial, nb, na, p,
+            fields = ctx.policy.permit_fields(self.dev.device_id, self.serial, nb, na, p,
                                               ctx.policy.holders(self.unit_token, self.people),
                                               ctx.zones)
-            self.permits = PermitTemplate(fields, self.dev.c.key)
+            self.permits = PermitTemplate(fields, self.dev.key)
         self.dev.send(("permit", self.permits.token(self.serial, nb, na)), t)
 
     def _return(self, t: float, s: Shift) -> None:
@@ -232,7 +256,7 @@ class Weapon:
 
     # -- legitimate use -------------------------------------------------------------
     def _use(self, t: float, s: Shift) -> None:
-        c = self.tally.c
+        c = self.n
         c["uses"] += 1
         if self.dev is None:
             c["tries"] += 1
@@ -243,17 +267,24 @@ class Weapon:
         holder = self.people[s.holder]
         t0 = t
         cond = (s.wet, s.dirty, s.gloved)
+        dev = self.dev
         for i in range(d["tries"]):
             if i:
                 t += d["retry_s"]
             c["tries"] += 1
+            dev.trail = []
             ok, t = self._try(t, s.route.at(t), holder, cond, "genuine", "genuine")
+            trail, dev.trail = dev.trail, None
             if ok:
                 self.tally.add_latency(t - t0)
+                if t - t0 > d["in_time_s"]:
+                    c["unavailable"] += 1
                 self._hold(t, s)
                 return
             c["denials"] += 1
+            c["deny_" + denial_cause([audit_decode(r)[2:4] for r in trail])] += 1
         c["uses_failed"] += 1
+        c["unavailable"] += 1
 
     def _hold(self, t: float, s: Shift) -> None:
         dev = self.dev
@@ -266,13 +297,14 @@ class Weapon:
             tf += self.ctx.fix_every
         dev.advance(end)
         if dev.locked:
-            self.tally.c["interrupted"] += 1
+            self.n["interrupted"] += 1
         dev.send(("grip", False), end)
 
     def _try(self, t: float, pos: tuple[float, float], holder: tuple[int, str, int],
              cond: tuple[bool, bool, bool], token: str | None, finger: str | None,
              relay: bool = False, jammer: bool = False,
-             spoof: tuple[float, float] | None = None) -> tuple[bool, float]:
+             spoof: tuple[float, float] | None = None,
+             utc_at: float | None = None) -> tuple[bool, float]:
         """One presentation of the factors the lock reads; (opened, time after).
 
         token / finger: "genuine", "random"/"impostor", or None (not presented).
@@ -282,13 +314,17 @@ class Weapon:
         pol = ctx.policy
         assert dev is not None
         if t - self.last_fix_t >= ctx.fix_s or self.gnss_state != "ok" or jammer:
-            self._gnss(t, pos, jammer, spoof)  # the board forwards its latest fix
+            self._gnss(t, pos, jammer, spoof, utc_at)  # the board forwards its latest fix
         rs = self.rs
         if (pol.unit_token or pol.rfid) and token:
             t += ctx.rfid.seconds()
-            if not ctx.rfid.read_ok(rs):
-                return False, t
-            if token != "genuine":
+            if not ctx.rfid.read_ok(rs):  # the driver reports it; the core counts it
+                dev.send(("rfid_fail", "read failed"), t)
+                dev.advance_ms(dev.answer_at_ms)
+                return False, dev.answer_at_ms / 1000
+            if token == "attacker":  # his own card, named in a permit he minted
+                cred = self.unit_token[::-1]
+            elif token != "genuine":
                 cred = _hex(rs, 7)
             else:
                 cred = self.unit_token if pol.unit_token else holder[1]
@@ -303,80 +339,8 @@ class Weapon:
                 tid, score = holder[2], ctx.finger.genuine(rs, cond)
             else:
                 tid, score = rs.choice(self.people)[2], ctx.finger.impostor(rs)
-            dev.send(("finger", tid, score), t)
+            dev.send(ctx.finger.event(tid, score), t)
             t = dev.answer_at_ms / 1000
         dev.advance_ms(dev.answer_at_ms)
         self.battery.use()
         return not dev.locked, t
-
-    # -- diversion ----------------------------------------------------------------------
-    def _divert(self, t: float, div: Diversion) -> None:
-        self.shift = None
-        self.battery.gnss_on = False
-        self.probes: dict[str, bool] = {}
-        if self.dev is not None:
-            self.dev.keep_audit = True
-
-    def _probe(self, t: float, off: int) -> None:
-        div = self.div
-        assert div is not None
-        caps = self.caps
-        if self.dev is None:
-            self.probes[str(off)] = True
-        else:
-            self.probes[str(off)] = self._attempts(t, off, div, caps)
-        if off == adv.PROBES[-1]:
-            self._record_diversion(div)
-
-    def _attempts(self, t: float, off: int, div: Diversion, caps: dict[str, Any]) -> bool:
-        dev = self.dev
-        assert dev is not None
-        t = max(t, dev.last_ms / 1000)  # an earlier probe's brute force may run late
-        self._battery(t)
-        if off == adv.PROBES[0]:
-            for src in ("magnet", "enclosure"):
-                if caps[src]:
-                    dev.send(("tamper", src), t)
-            if caps["sabotage"] and self.ctx.policy.finger:
-                dev.send(("fault", "finger", False), t)
-        pos = div.position(t)
-        spoof = self.ctx.world.home.centre() if caps["spoofer"] else None
-        self._gnss(t, pos, caps["jammer"], spoof)
-        dev.advance(t)
-        if not dev.locked:  # still open from an earlier try
-            return True
-        token, relay, finger = adv.credentials(caps, off)
-        if self.ctx.policy.unit_token:
-            token, relay = bool(caps["unit_token"]), False
-        holder = self.people[div.holder]
-        kw = {"relay": relay, "jammer": caps["jammer"], "spoof": spoof}
-        cond = (False, False, False)
-        tok = "genuine" if token else None
-        fin = "genuine" if finger else None
-        if tok or fin:
-            for _ in range(self.ctx.data["duty"]["tries"]):  # same patience as a user
-                ok, t = self._try(t, pos, holder, cond, tok, fin, **kw)
-                if ok:
-                    return True
-                t += self.ctx.data["duty"]["retry_s"]
-        if caps["brute"]:
-            for _ in range(self.ctx.data["adversaries"]["brute_force_tries"]):
-                t += 3.0
-                ok, t = self._try(t, pos, holder, cond, tok or "random", fin or "impostor",
-                                  **kw)
-                if ok:
-                    return True
-        return False
-
-    def _record_diversion(self, div: Diversion) -> None:
-        dev = self.dev
-        records = []
-        if dev is not None:
-            records = [(t, audit_decode(r)[2]) for t, r in dev.audits]
-        usable = self.probes
-        self.tally.c["diversions"] += 1
-        self.tally.divs.append({
-            "weapon": self.idx, "kind": div.kind, "t": div.t, "usable": usable,
-            "lockout_s": lockout_seconds(usable, adv.PROBES),
-            "visible": dev is not None and adv.visible(records, div, self.div_shift_end),
-        })

@@ -424,11 +424,13 @@ def test_issue_reports_bad_zone_file(key: Path, tmp_path: Path) -> None:
     assert "z.geojson: zone 0 ring 0 (coordinates[0]): ring has 2 distinct vertices" in res.stderr
 
 
-@pytest.mark.parametrize("t,status,core", [(2000, "valid", []), (2001, "expired",
-                                                                   ["permit_expired"])])
-def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str,
-                                                             core: list[str]) -> None:
-    """inspect's status is advisory (host clock) but compares as the core does."""
+@pytest.mark.parametrize("t,status,core", [(999, "not yet valid", ["permit_not_yet_valid"]),
+                                           (1000, "valid", []),
+                                           (2000, "valid", []),
+                                           (2001, "expired", ["permit_expired"])])
+def test_status_is_the_cores_validity_at_the_window_edges(t: int, status: str,
+                                                          core: list[str]) -> None:
+    """inspect's status calls the core's rules.validity: what the lock decides at t."""
     from firmware.core.controller import LockController
 
     key = device_key(bytes(32), "D1")
@@ -436,12 +438,12 @@ def test_advisory_status_matches_the_core_at_the_window_edge(t: int, status: str
     blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
                      "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
                      "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, signer)
-    ctl = LockController("D1", key, authority=(signer.public,))
-    ctl.handle(("boot", None, "power_on"), 0, 1500)
-    ctl.handle(("permit", blob), 10, 1500)
+    ctl = LockController("D1", key, authority=(signer.public,))  # the lock, at trusted time t
+    ctl.handle(("boot", None, "power_on"), 0, 900)
+    ctl.handle(("permit", blob), 10, 900)
     assert ctl.reasons(20, t) == core
     d = authority.describe(P.decode(blob, None), t)
-    assert d["status"] == status and d["status_basis"].startswith("advisory")
+    assert d["status"] == status and "firmware.core.rules.validity" in d["status_basis"]
 
 
 def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
@@ -460,3 +462,62 @@ def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
     assert str(exc.value) == ("z.geojson: zone 0 ring 0: vertex 0 repeats the next one (the "
                               "device would refuse it)")
     assert authority.read_ledger(key) == {}
+
+
+def test_zone_across_the_antimeridian_issues_and_inspects_west_to_east(key: Path,
+                                                                       tmp_path: Path) -> None:
+    z = tmp_path / "am.geojson"
+    z.write_text(json.dumps(_poly([[170, 0], [190, 0], [190, 1], [170, 1], [170, 0]])))
+    args = issue_args(key, tmp_path / "p.bin")
+    args[args.index("--zone") + 1] = str(z)
+    assert run(*args).exit_code == 0
+    zone = inspect_json(tmp_path / "p.bin", key)["zones"][0]
+    assert zone["bbox"] == [0.0, 170.0, 1.0, -170.0]  # west > east: across 180 (RFC 7946 5.2)
+    assert zone["rings"][0] == [[0.0, 170.0], [0.0, -170.0], [1.0, -170.0], [1.0, 170.0]]
+
+
+def _convex(n: int, lon0: float, lat0: float, r: float, turn: float) -> list[list[float]]:
+    import math
+
+    pts = [[round(lon0 + r * math.cos(turn + 2 * math.pi * i / n), 7),
+            round(lat0 + r * math.sin(turn + 2 * math.pi * i / n), 7)] for i in range(n)]
+    return [*pts, pts[0]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(4, 40), lon0=st.floats(-179, 179), lat0=st.floats(-80, 80),
+       r=st.floats(0.001, 0.9), turn=st.floats(0, 6.28), i=st.integers(0, 39))
+def test_convex_rings_load_and_a_swapped_pair_is_a_bow_tie(n: int, lon0: float, lat0: float,
+                                                           r: float, turn: float,
+                                                           i: int) -> None:
+    ring = _convex(n, lon0, lat0, r, turn)
+    doc = json.loads(json.dumps(_poly(ring)), parse_float=Decimal)
+    zones = geojson.parse_zones(doc, "c.geojson")
+    assert len(zones[0][1][0]) == n  # nothing dropped, nothing refused
+    i %= n - 1
+    bow = ring[:-1]
+    bow[i], bow[i + 1] = bow[i + 1], bow[i]  # two neighbours swapped: the ring crosses itself
+    doc = json.loads(json.dumps(_poly([*bow, bow[0]])), parse_float=Decimal)
+    with pytest.raises(geojson.GeoJSONError, match=r"c.geojson: zone 0 ring 0 vertex \d+ .*"
+                       r"crosses the edge from vertex \d+ to vertex \d+ \(a bow-tie"):
+        geojson.parse_zones(doc, "c.geojson")
+
+
+@settings(max_examples=30, deadline=None)
+@given(lat0=st.floats(-70, 70), metres=st.floats(5, 300), n=st.integers(60, 400))
+def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres: float,
+                                                             n: int) -> None:
+    """--simplify METRES: the largest displacement it reports is measured on the sphere and
+    stays within the tolerance (a 5 km zone: the local projection is exact to < 1%)."""
+    from armlock.authority import shapes
+
+    ring = _convex(n, 13.4, lat0, 0.05, 0.3)
+    doc = json.loads(json.dumps(_poly(ring)), parse_float=Decimal)
+    zs = geojson.ZoneSet()
+    geojson.read_doc(doc, "c.geojson", zs)
+    out, lines = geojson.simplified(zs, metres)
+    left = len(out.zones[0][1][0])
+    moved = shapes.simplify(zs.written[0], metres)[1]
+    assert 3 <= left <= n and moved <= metres * 1.01
+    assert lines == [f"c.geojson: zone 0 (coordinates): {n} -> {left} vertices, largest "
+                     f"displacement {moved:,.0f} m"]

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -223,6 +223,9 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
     ("--version", ["--version"], {}, 0, "armlock 0.1.0"),
     ("-h", ["permit", "issue", "-h"], {}, 0,
      re.compile(r" Usage: armlock permit issue \[OPTIONS\] *")),
+    ("registry -h", ["registry", "-h"], {}, 0,
+     re.compile(r" Usage: armlock registry \[OPTIONS\] COMMAND \[ARGS\]\.\.\. *")),
+    ("shell completion", ["--show-completion", "bash"], {}, 0, "_armlock_completion() {"),
     ("unknown option", ["permit", "issue", "--colour", "red"], {}, 2,
      re.compile(r"│ No such option: --colour .*│")),
 ]
@@ -284,7 +287,11 @@ def test_input(desk_at_now: Path, argv: list[str], files: dict[str, Any], code: 
     _write(files)
     _other_token()
     with _ptys() as ports:
-        sub: Callable[[str], str] = lambda s: s.format(**ports) if "{" in s else s  # noqa: E731
+        def sub(text: str) -> str:
+            for name, path in ports.items():
+                text = text.replace("{" + name + "}", path)
+            return text
+
         res = runner.invoke(app, [sub(a) for a in argv], env={"COLUMNS": "80"})
         lines = _lines(res)
         if isinstance(line, re.Pattern):

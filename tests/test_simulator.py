@@ -79,8 +79,10 @@ trafficking = 1.0
 
 
 # Isolate the rule under test: no adversary jammer/spoofer, no bad fixes, no RTC drift.
+T0_ONLY = {"adversaries.tiers.T0": 1.0, **{f"adversaries.tiers.T{i}": 0.0 for i in range(1, 5)},
+           "adversaries.p_corrupt_armourer": 0.0}
 CLEAN = {"adversaries.p_jammer": 0.0, "adversaries.p_spoofer": 0.0, "gnss.p_bad_fix": 0.0,
-         "clock.drift_ppm": 0.0}
+         "clock.drift_ppm": 0.0, **T0_ONLY}
 
 
 def test_geofence_locks_a_weapon_carried_across_the_border_and_none_does_not():
@@ -105,18 +107,22 @@ def test_time_limited_permit_expires_after_the_shift():
     assert 0 < s["lockout_h"][0] < 24
 
 
-def test_fail_secure_and_fail_enabled_differ_under_jamming_as_expected():
-    jam = """
+JAM_PATROL = """
 [[gnss.jamming]]
 zone = "patrol"
 start_day = 0.0
 end_day = 30.0
 hours = [0.0, 24.0]
-""" + TRAFFICKING
-    sc = tiny(jam).with_overrides({"adversaries.p_jammer": 1.0})
-    res = simulate(sc, ["geo"], runs=1, seed=1, jobs=1)
+"""
+
+
+def test_fail_secure_and_fail_enabled_differ_under_jamming_as_expected():
+    sc = tiny(JAM_PATROL + TRAFFICKING).with_overrides({"adversaries.p_jammer": 1.0, **T0_ONLY})
+    res = simulate(sc, ["geo", "rfid"], runs=1, seed=1, jobs=1)
     s = by_policy(res)
     secure, enabled = s[("geo", "fail-secure")], s[("geo", "fail-enabled")]
+    # a permit without zones: jamming does not deny an RFID-only lock (issue 9, item 1)
+    assert s[("rfid", "fail-secure")]["false_denials_per_1000"][0] < 60
     # legitimate users in a jammed sector: fail-secure denies them, fail-enabled does not
     assert secure["false_denials_per_1000"][0] > enabled["false_denials_per_1000"][0] + 100
     # a trafficker with a jammer: fail-enabled waives the geofence, fail-secure holds
@@ -148,6 +154,10 @@ def test_legitimate_costs_are_measured_with_sensor_time():
     assert s[("none", "-")]["false_denials_per_1000"][0] == 0.0
 
 
+QUIET = {"adversaries.p_brute_force": 0.0, "adversaries.p_tamper_enclosure": 0.0,
+         "adversaries.p_tamper_magnet": 0.0, "adversaries.p_sabotage": 0.0}
+
+
 def mix_only(kind: str) -> str:
     shares = "\n".join(f"{k} = {1.0 if k == kind else 0.0}" for k in
                        ("depot_theft", "capture", "insider", "loss", "trafficking"))
@@ -163,9 +173,7 @@ def mix_only(kind: str) -> str:
      {"adversaries.p_relay": 1.0, "sensors.rfid.relay_extra_us": 0}),
 ])
 def test_adversary_means_meet_the_core_defences(kind, defeated, helped):
-    quiet = {"adversaries.p_brute_force": 0.0, "adversaries.p_tamper_enclosure": 0.0,
-             "adversaries.p_tamper_magnet": 0.0, "adversaries.p_sabotage": 0.0}
-    base = tiny(mix_only(kind)).with_overrides({**CLEAN, **quiet})
+    base = tiny(mix_only(kind)).with_overrides({**CLEAN, **QUIET})
     usable = {}
     for name, over in (("defeated", defeated), ("helped", helped)):
         res = simulate(base.with_overrides(over), ["rfid"], profiles=["fail-secure"], runs=1,
@@ -191,13 +199,13 @@ def test_audit_visibility_definition():
 def test_permit_template_gives_the_tokens_encode_gives():
     from protocols.crypto import device_key
     from protocols.permit import encode
-    from simulator.policies import WORLD_RING, Policy
+    from simulator.policies import Policy
     from simulator.weapon import PermitTemplate
 
     key = device_key(bytes(32), "W000007")
     pol = Policy("time+geo+rfid+finger", "fail-enabled")
     holders = pol.holders("0011223344556677", [(1, "A1B2C3D4E5F601", 1), (2, "0F0E0D0C", 2)])
-    zones = [(False, [WORLD_RING]), (True, [[(10, 20), (10, 30), (20, 30)]])]
+    zones = [(False, [[(0, 0), (0, 400), (400, 400)]]), (True, [[(10, 20), (10, 30), (20, 30)]])]
     perm = {"max_unlock_s": 900, "window_s": 10}
 
     def fields(serial: int, nb: int, na: int) -> dict:
@@ -214,7 +222,7 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     from protocols.crypto import device_key
     from protocols.permit import encode
     from simulator.device import Device
-    from simulator.policies import WORLD_RING, Policy
+    from simulator.policies import Policy
     from simulator.sensors import Rtc
 
     start = 1_767_225_600
@@ -226,7 +234,7 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     fields = pol.permit_fields("W000001", 1, start, start + 86400,
                                {"max_unlock_s": 60, "window_s": 10},
                                pol.holders("", [(1, "A1B2C3D4E5F601", 1)]),
-                               [(False, [WORLD_RING])])
+                               pol.zones({}, [], []))
     dev.send(("permit", encode(fields, key)), 10.0)
     fixes = 0
     t = 20.0
@@ -243,3 +251,214 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     assert opened == 20.25  # the core's answer delay
     assert (opened + 60, "relock", "reason=timeout") in log  # exactly at max_unlock_s
     assert dev.events == 2 + fixes + 1 + 2  # boot, permit, fixes, rfid, two WAKE ticks
+
+
+def test_fingerprint_scores_hold_the_datasheet_rates_at_the_calibration_threshold():
+    import random
+
+    from simulator.sensors import Finger
+
+    f = Finger(scenario.DEFAULTS)
+    rng = random.Random(7)
+    n = 200_000
+    dry = sum(f.genuine(rng, (False, False, False)) < 60 for _ in range(n)) / n
+    wet = sum(f.genuine(rng, (True, False, False)) < 60 for _ in range(n)) / n
+    assert 0.008 < dry < 0.012          # FRR 1 % dry
+    assert 0.045 < wet < 0.055          # x5 wet
+    imp = [f.impostor(rng) for _ in range(1_000_000)]
+    assert sum(s >= 60 for s in imp) <= 30   # FAR 0.001 %: ~10 in a million
+    assert sum(s >= 30 for s in imp) > 1000  # a lower threshold lets impostors in
+
+
+# (policy, core config key, low value, high value, metric that must rise with the value)
+THRESHOLDS = [
+    ("finger", "finger_min_score", 60, 140, "false_denials_per_1000"),
+    ("rfid", "relay_max_us", 8000, 60000, "usable_1h"),
+]
+
+
+@pytest.mark.parametrize("policy, key, low, high, metric", THRESHOLDS)
+def test_simulated_outcome_moves_when_only_a_core_threshold_moves(policy, key, low, high,
+                                                                  metric):
+    """No lock decision in the simulator: the core's config alone moves the outcome."""
+    base = tiny(mix_only("depot_theft")).with_overrides(
+        {**CLEAN, "adversaries.p_relay": 1.0, "adversaries.p_brute_force": 0.0})
+    got, rows = {}, {}
+    for value in (low, high):
+        sc = base.with_overrides({f"config.{key}": value})
+        res = simulate(sc, [policy], profiles=["fail-secure"], runs=1, seed=3, jobs=1)
+        got[value] = by_policy(res)[(policy, "fail-secure")][metric][0]
+        rows[value] = res.rows[0]
+    assert got[high] > got[low]
+    for same in ("uses", "diversions"):  # the same world: only the core's rule changed
+        assert rows[high][same] == rows[low][same] > 0
+
+
+def test_wilson_and_paired_intervals():
+    from simulator import stats
+
+    lo, hi = stats.wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)   # Wilson, not [0, 0]
+    lo, hi = stats.wilson(81, 263)  # Newcombe 1998 example: 0.2553 - 0.3662
+    assert (lo, hi) == (pytest.approx(0.2553, abs=1e-4), pytest.approx(0.3662, abs=1e-4))
+    # paired difference: near Wald's interval for large n, inside [-1, 1] at the edge
+    a, b, c, d = 400, 150, 100, 350
+    n = a + b + c + d
+    diff, lo, hi = stats.newcombe_paired(a, b, c, d)
+    se = math.sqrt((b + c) - (b - c) ** 2 / n) / n
+    assert diff == pytest.approx(0.05)
+    assert lo == pytest.approx(diff - 1.96 * se, abs=0.003)
+    assert hi == pytest.approx(diff + 1.96 * se, abs=0.003)
+    diff, lo, hi = stats.newcombe_paired(0, 0, 20, 0)  # the second always 1, the first never
+    assert diff == -1.0 and lo == -1.0 and -0.8 < hi < -0.7
+
+
+def test_clustered_tries_widen_the_interval_by_the_design_effect():
+    from simulator import stats
+
+    indep, clump = [0.0] * stats.SS_LEN, [0.0] * stats.SS_LEN
+    for i in range(100):  # 100 weapons x 10 tries, 50 denials in all
+        stats.add_cluster(indep, 1 if i % 2 else 0, 10)      # spread over weapons
+        stats.add_cluster(clump, 10 if i < 5 else 0, 10)     # five weapons fail always
+    p1, lo1, hi1, n1, d1 = stats.clustered(indep)
+    p2, lo2, hi2, n2, d2 = stats.clustered(clump)
+    assert p1 == p2 == 0.05 and n1 == n2 == 1000
+    assert d2 > 5 * d1 and hi2 - lo2 > 2 * (hi1 - lo1)
+
+
+def test_denial_causes_come_from_the_core_audit_records():
+    from simulator.causes import cause
+
+    assert cause([("cred_reject", "finger match score 41 below 60")]) == "finger_reject"
+    assert cause([("cred_reject", "rfid ignored: lockout,fix_stale")]) == "lockout"
+    assert cause([("cred_ok", "rfid holder=1"),
+                  ("deny", "holder=1 reasons=fix_stale,gnss_lost")]) == "gnss_jam_loss"
+    assert cause([("cred_ok", "rfid holder=1")]) == "other"
+
+
+def test_cost_per_weapon_year_follows_parts_permits_and_battery_draw():
+    sc = tiny()
+    res = simulate(sc, ["none", "time", "rfid", "finger"], profiles=["fail-secure"], runs=1,
+                   seed=2, jobs=1)
+    row = {r["policy"]: r for r in res.rows}
+    assert row["none"]["cost_per_weapon_year"] == 0.0
+    # the time policy re-issues a permit every shift: the armourer's time shows
+    assert row["time"]["cost_permits"] > 5 * row["rfid"]["cost_permits"]
+    assert row["rfid"]["battery_uah"] > 0 and row["rfid"]["cost_battery"] > 0
+    dearer = simulate(sc.with_overrides({"costs.price.fingerprint": 112.0}), ["finger", "rfid"],
+                      profiles=["fail-secure"], runs=1, seed=2, jobs=1)
+    after = {r["policy"]: r for r in dearer.rows}
+    life = sc.data["costs"]["service_life_years"]
+    assert after["finger"]["cost_capex"] == pytest.approx(row["finger"]["cost_capex"]
+                                                          + 100 / life)
+    assert after["rfid"]["cost_per_weapon_year"] == row["rfid"]["cost_per_weapon_year"]
+
+
+def test_report_leads_with_a_computed_summary_and_pairs_against_no_lock(tmp_path):
+    from simulator.report import write_all
+
+    res = simulate(tiny(TRAFFICKING).with_overrides(CLEAN), ["none", "geo", "rfid"],
+                   profiles=["fail-secure"], runs=1, seed=1, jobs=1)
+    text = write_all(tmp_path, res, baseline="rfid")["summary.md"].read_text()
+    against_rfid = text[text.index("## Paired against rfid"):]
+    assert "| geo | fail-secure |" in against_rfid.split("\n## ")[0]
+    assert text.index("## Summary") < text.index("- scenario:")
+    n = by_policy(res)[("geo", "fail-secure")]["n"]["diversions"]
+    assert n > 0
+    assert ("Under fail-secure, geo cuts usable diversions after 7 days from 100 % (no lock) "
+            "to 0 % [0, ") in text and f"(n = {n} diversions)" in text
+    assert f"| geo | fail-secure | {n} | 100 [" in text  # paired: all prevented, n pairs
+
+
+def test_precision_mode_adds_runs_until_the_target_or_the_cap():
+    sc = tiny(weapons=10, days=3)
+    loose = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=1, seed=1, jobs=1,
+                     precision=0.9, max_runs=8)
+    assert loose.runs == 1 and loose.precision["met"]
+    tight = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=1, seed=1, jobs=1,
+                     precision=0.001, max_runs=4)
+    assert tight.runs == 4 and not tight.precision["met"]
+    assert sorted({r["run"] for r in tight.rows}) == [0, 1, 2, 3]
+    first = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=4, seed=1, jobs=1)
+    assert first.rows == tight.rows  # added runs are the runs a longer job would make
+    from simulator.report import precision_sentence
+    assert "NOT met" in precision_sentence(tight.precision)[0]
+
+
+def test_the_core_not_the_simulator_classifies_jamming():
+    """The simulator feeds observations (no fix since, satellites, C/N0); moving the core's
+    jam_cn0_max below the jammed C/N0 turns its jamming alarms into 'lost'."""
+    base = tiny(JAM_PATROL).with_overrides(CLEAN)
+    got = {}
+    for cn0_max in (30, 10):
+        sc = base.with_overrides({"config.jam_cn0_max": cn0_max})
+        res = simulate(sc, ["geo"], profiles=["fail-secure"], runs=1, seed=4, jobs=1)
+        got[cn0_max] = res.rows[0]
+    assert got[30]["gnss_jammed"] > 10 and got[10]["gnss_jammed"] == 0
+    assert got[10]["gnss_lost"] >= got[30]["gnss_jammed"]
+    assert got[30]["uses"] == got[10]["uses"]
+
+
+def tiers_only(tier: str) -> dict:
+    return {f"adversaries.tiers.T{i}": 1.0 if f"T{i}" == tier else 0.0 for i in range(5)}
+
+
+def usable(sc, policy: str, col: str = "usable_1d") -> float:
+    res = simulate(sc, [policy], profiles=["fail-secure"], runs=1, seed=6, jobs=1)
+    return by_policy(res)[(policy, "fail-secure")][col][0]
+
+
+def test_a_laptop_reflashes_an_unhardened_board_and_not_a_hardened_one():
+    base = tiny(mix_only("depot_theft")).with_overrides({**CLEAN, **tiers_only("T1"),
+                                                         "adversaries.p_relay": 0.0})
+    assert usable(base, "rfid") == 100.0                      # platform did not hold
+    assert usable(base.with_overrides({"platform.hardened": True}), "rfid") == 0.0
+    # a lab breaks a hardened rev 3 board too, after its (assumed) two weeks
+    lab = base.with_overrides({"platform.hardened": True, **tiers_only("T3")})
+    assert usable(lab, "rfid", "usable_7d") == 0.0
+    assert usable(lab, "rfid", "usable_30d") == 100.0
+
+
+def test_a_careful_spoofer_holds_the_place_but_cannot_hold_the_time():
+    """Through the core's real checks: no jump, so the geofence is fooled; GNSS time held
+    back against the RTC is refused (skew), so a time-limited permit still expires."""
+    base = tiny(TRAFFICKING).with_overrides({**CLEAN, **tiers_only("T2"),
+                                             "platform.hardened": True})  # no reflash
+    assert usable(tiny(TRAFFICKING).with_overrides(CLEAN), "geo") == 0.0
+    assert usable(base, "geo") == 100.0
+    assert usable(base, "time+geo") == 0.0
+
+
+def test_insider_tokens_go_through_the_core():
+    base = tiny(TRAFFICKING).with_overrides(CLEAN)
+    corrupt = base.with_overrides({"adversaries.p_corrupt_armourer": 1.0})
+    assert usable(base, "time") == 0.0
+    assert usable(corrupt, "time") == 100.0                   # a fresh real permit daily
+    assert usable(corrupt, "time", "usable_30d") == 0.0       # he issued 7 days of them
+    thief = tiny(mix_only("depot_theft")).with_overrides(
+        {**CLEAN, **QUIET, "adversaries.p_key_compromised": 1.0,
+         "adversaries.p_relay": 0.0, "platform.key_rotation_days": 1000.0})
+    assert usable(thief, "rfid", "usable_30d") == 100.0       # minted, and trusted
+    assert usable(thief, "finger", "usable_30d") == 0.0       # no reader to present it to
+
+
+def test_after_the_key_rotation_a_minted_permit_is_refused_by_the_core():
+    from protocols.crypto import device_key
+    from protocols.permit import encode
+    from simulator.device import Device
+    from simulator.keys import master_stale
+    from simulator.policies import Policy
+    from simulator.sensors import Rtc
+
+    master, start = bytes(range(32)), 1_767_225_600
+    pol = Policy("rfid", "fail-enabled")
+    fields = pol.permit_fields("W000003", 1000, start, start + 86400,
+                               {"max_unlock_s": 60, "window_s": 10},
+                               [(99, ("0A0B0C0D0E0F10",), ())], [])
+    results = {}
+    for name, key in (("current", master), ("stale", master_stale(master))):
+        dev = Device("W000003", device_key(master, "W000003"), {}, Rtc(start, 0.0))
+        dev.boot(0.0)
+        acts = dev.send(("permit", encode(fields, device_key(key, "W000003"))), 1.0)
+        results[name] = next(a[1] for a in acts if a[0] == "result")
+    assert results == {"current": True, "stale": False}

@@ -137,13 +137,13 @@ def test_sweep_on_dask_local_cluster_matches_local_processes(scen):
 
 def test_sweep_command_writes_table(scen, tmp_path):
     r = runner.invoke(app, ["sweep", str(scen), "--param", "gnss.p_bad_fix=0,0.5",
-                            "--runs", "1", "--policy", "rfid", "--out", str(tmp_path / "s"),
+                            "--runs", "1", "--policy", "geo", "--out", str(tmp_path / "s"),
                             "--jobs", "1"])
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
     fd = {row["gnss.p_bad_fix"]: float(row["mean"]) for row in rows
           if row["metric"] == "false_denials_per_1000" and row["profile"] == "fail-secure"}
-    assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure lock
+    assert fd["0.5"] > fd["0"]  # bad fixes deny a fail-secure geofenced lock
     r = runner.invoke(app, ["sweep", str(scen), "--param", "duty.nonsense=1,2"])
     assert r.exit_code == 2 and "duty.nonsense" in r.output
 
@@ -168,3 +168,63 @@ def test_simulate_tables_fit_80_columns_and_out_needs_force(scen, tmp_path):
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "holds earlier results" in again.stderr
     assert runner.invoke(app, [*args, "--force", "--json"]).exit_code == 0
+
+
+def test_scenario_template_loads_and_unknown_keys_get_a_did_you_mean(tmp_path):
+    from simulator.template import check, write_template
+
+    p = write_template(tmp_path / "mine.toml")
+    sc = check(p)
+    assert sc.name == "mine" and sc.warnings == []
+    with pytest.raises(scenario.ScenarioError):
+        write_template(p)  # never overwrites
+    p.write_text(p.read_text().replace("issue_prob = 0.3", "isue_prob = 0.3"))
+    with pytest.raises(scenario.ScenarioError, match="did you mean 'issue_prob'"):
+        check(p)
+
+
+def test_zones_from_geojson_are_lon_lat_and_a_far_zone_is_warned(tmp_path):
+    import json
+
+    ring = [[-0.050, 16.270], [-0.044, 16.270], [-0.044, 16.276], [-0.050, 16.276],
+            [-0.050, 16.270]]
+    far = [[16.27, -0.05], [16.28, -0.05], [16.28, -0.04], [16.27, -0.05]]  # lat, lon swapped
+    feats = [{"type": "Feature", "properties": {"name": "store", "kind": "depot"},
+              "geometry": {"type": "Polygon", "coordinates": [ring]}},
+             {"type": "Feature", "properties": {"name": "oops", "kind": "area"},
+              "geometry": {"type": "Polygon", "coordinates": [far]}}]
+    (tmp_path / "z.geojson").write_text(json.dumps({"type": "FeatureCollection",
+                                                    "features": feats}))
+    p = tmp_path / "g.toml"
+    p.write_text('zone_files = ["z.geojson"]  # top-level key: before any table\n' + SCENARIO)
+    sc = scenario.load(p)
+    store = next(z for z in sc.data["zones"] if z["name"] == "store")
+    assert store["polygon"][0] == [16.270, -0.050] and len(store["polygon"]) == 4
+    assert len(sc.warnings) == 1 and "'oops'" in sc.warnings[0]
+    assert "coordinate order" in sc.warnings[0]
+    (tmp_path / "z.geojson").write_text('{"type": "Feature"}')
+    with pytest.raises(scenario.ScenarioError, match="zone_files.0"):
+        scenario.load(p)
+
+
+def test_every_model_default_is_listed_in_docs_sources():
+    root = Path(scenario.__file__).resolve().parent.parent
+    text = (root / "docs" / "SOURCES.md").read_text()
+
+    def leaves(d: dict, pre: str = ""):
+        for k, v in d.items():
+            if isinstance(v, dict) and f"{pre}{k}" != "config":
+                yield from leaves(v, f"{pre}{k}.")
+            else:
+                yield f"{pre}{k}"
+
+    def listed(key: str) -> bool:  # the key, its table (e.g. adversaries.tiers) or leaf
+        parts = key.split(".")
+        names = [".".join(parts[:i]) for i in range(2, len(parts) + 1)] + [parts[-1]]
+        return any(f"`{n}`" in text for n in names)
+
+    skip = ("scenario.", "config", "zones", "zone_files", "costs.price.")
+    missing = [k for k in leaves(scenario.DEFAULTS) if not k.startswith(skip)
+               and not listed(k)]
+    assert missing == []
+    assert "../shared" not in text

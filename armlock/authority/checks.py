@@ -9,11 +9,12 @@ a LOAD_PERMIT frame holds.
 from __future__ import annotations
 
 import functools
+import types
 from datetime import UTC, datetime
 from typing import Any
 
 from armlock.authority.keys import AuthorityError
-from firmware.core import creds, geo
+from firmware.core import creds, events, geo, rules
 from protocols import permit as P
 
 U32_END = 2**32 - 1
@@ -92,7 +93,8 @@ def check_validity(not_before: int, not_after: int, now: int, max_s: int) -> lis
     if not_after > U32_END:
         raise AuthorityError(f"validity ends {_iso_far(not_after)}, after {iso(U32_END)}, "
                              "the last time a permit can hold")
-    if not_after <= now:
+    window = types.SimpleNamespace(not_before=not_before, not_after=not_after)
+    if rules.validity(window, now) == events.R_EXPIRED:
         raise AuthorityError(f"validity ended {iso(not_after)}, before now ({iso(now)}): "
                              "the permit would be expired when issued")
     if not_before < now - 300:

@@ -12,6 +12,8 @@ from armlock.authority.checks import iso
 from armlock.authority.keys import AuthorityError, load_master_key, signing_key_path
 from armlock.authority.ledger import next_serial, read_ledger
 from armlock.authority.signer import Signer, load_signer
+from firmware.core import events as E
+from firmware.core import rules
 from hardware import fastverify
 from hardware.signing import SigningError
 from protocols import permit as P
@@ -67,29 +69,37 @@ def issue_reset(key_path: Path, device_id: str, now: int | None = None) -> bytes
 
 # -- inspecting -------------------------------------------------------------------------------
 
-ADVISORY = ("advisory: by this computer's clock; the device decides with its own trusted "
-            "time")
+STATUS_BASIS = ("the core's own check (firmware.core.rules.validity) at this computer's "
+                "clock; the device applies it at its trusted time")
+STATUS = {None: "valid", E.R_NOT_YET: "not yet valid", E.R_EXPIRED: "expired"}
 
 
 def _status(p: P.Permit, now: int) -> str:
-    """The validity window against the host clock. Advisory, and the same comparison as
-    the core's (firmware/core/controller.py reasons: expired once now > not_after)."""
     if p.kind != P.KIND_PERMIT:
         return "issued"
-    if now < p.not_before:
-        return "not yet valid"
-    if now > p.not_after:
-        return "expired"
-    return "valid"
+    return STATUS[rules.validity(p, now)]
+
+
+def _lon_span(lons: list[int]) -> tuple[int, int]:
+    """West and east edge of a ring's longitudes, edges the short way round as the device
+    reads them; west > east when the ring crosses the antimeridian (RFC 7946 5.2)."""
+    half, full = 1800000000, 3600000000
+    run, lo, hi = lons[0], lons[0], lons[0]
+    for a, b in zip(lons, lons[1:], strict=False):
+        run += (b - a + half) % full - half
+        lo, hi = min(lo, run), max(hi, run)
+    wrap = lambda v: (v + half) % full - half if abs(v) > half else v  # noqa: E731
+    return wrap(lo), wrap(hi)
 
 
 def _zone_dict(forbidden: bool, rings: list[Any]) -> dict[str, Any]:
     outer = rings[0]
-    lats, lons = outer[0::2], outer[1::2]
+    lats = outer[0::2]
+    west, east = _lon_span(list(outer[1::2]))
     return {
         "kind": "forbidden" if forbidden else "allowed",
         "vertices": [len(r) // 2 for r in rings],
-        "bbox": [min(lats) / 1e7, min(lons) / 1e7, max(lats) / 1e7, max(lons) / 1e7],
+        "bbox": [min(lats) / 1e7, west / 1e7, max(lats) / 1e7, east / 1e7],
         "rings": [[[r[i] / 1e7, r[i + 1] / 1e7] for i in range(0, len(r), 2)] for r in rings],
     }
 
@@ -98,7 +108,7 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
     """A JSON-ready description of a decoded token, with status relative to `now`."""
     d: dict[str, Any] = {
         "kind": KIND_NAMES[p.kind], "device_id": p.device_id, "serial": p.serial,
-        "verified": p.verified, "status": _status(p, now), "status_basis": ADVISORY,
+        "verified": p.verified, "status": _status(p, now), "status_basis": STATUS_BASIS,
         "signer_key_id": p.key_id.hex(), "signature": p.signature.hex(),
     }
     if p.kind == P.KIND_KEYS:

@@ -337,8 +337,9 @@ def swap_warnings(zs: ZoneSet, far_m: float = 1_000_000) -> list[str]:
                        "positions are [lon, lat]: check the file")
     if len(out) == 2 == len(centres):  # two zones: either may be the swapped one
         files = ", ".join(dict.fromkeys(src.file for src in zs.sources))
+        apart = shapes.haversine_m(*centres[0], *centres[1])
         out = [f"{files}: zones 0 and 1 lie "
-               f"{d / 1000:,.0f} km apart, but next to each other with latitude and longitude "
+               f"{apart / 1000:,.0f} km apart, but next to each other with latitude and longitude "
                "of one swapped; GeoJSON positions are [lon, lat]: check the files"]
     return out
 

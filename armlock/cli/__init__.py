@@ -52,6 +52,19 @@ def _register() -> None:
         mod.register(app)
 
 
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("registry", context_settings=_PASS_THROUGH, add_help_option=False)
+def _registry(ctx: typer.Context) -> None:
+    """The armoury registry: weapons, locks, holders, shifts, docks, traces, dashboard
+    (`armlock registry -h`)."""
+    from armlock.registry.cli import app as registry_app  # loaded only when used (~1 s)
+
+    registry_app(args=ctx.args, prog_name="armlock registry",
+                 help_option_names=["-h", "--help"])
+
+
 _register()
 
 

@@ -25,10 +25,10 @@ from rich.table import Table
 
 from armlock.authority.checks import check_device_id
 from armlock.cli.common import UserError, check_port_path, console, friendly
+from firmware.app import identity
 from hardware.client import CounterStore, DeviceClient
 from hardware.transport import LinkError, Transport, list_ports, open_transport
 from protocols import audit as A
-from protocols import crypto
 
 app = typer.Typer(help="Talk to a board (serial, BLE or virtual): status, permits, audit, "
                   "events, stimulus.", no_args_is_help=True)
@@ -36,8 +36,6 @@ stim = typer.Typer(help="Inject a stimulus (rig/dev mode boards; sealed with the
                    no_args_is_help=True)
 app.add_typer(stim, name="stimulate")
 
-DEV_MASTER = bytes(range(32))  # the unprovisioned virtual board's identity (dev use only)
-DEV_DEVICE_ID = "AL-VIRT-0001"
 DEFAULT_STATE_DIR = Path(".armlock/virtual")
 
 
@@ -101,12 +99,12 @@ def make_transport(o: Opts) -> tuple[Transport, Any]:
     from hardware.transport import PtyTransport
     from hardware.virtual_board import VirtualBoard
 
-    identity = None
+    ident = None
     if o.key is not None:
-        did = o.device_id or DEV_DEVICE_ID
-        identity = (did, _derive(o.key, did))
+        did = o.device_id or identity.DEV_DEVICE_ID
+        ident = (did, _derive(o.key, did))
     board = VirtualBoard(o.state_dir.resolve(), mode=o.mode, runtime=o.runtime,
-                         identity=identity)
+                         identity=ident)
     board.start()
     tr = PtyTransport(board.port)
     tr.name = f"virtual board ({board.port})"
@@ -185,8 +183,8 @@ def _key_for(c: DeviceClient, o: Opts, virtual: bool) -> bytes:
         return _read_device_key(o.device_key)
     if o.key is not None:
         return _derive(o.key, c.device_id)
-    if virtual and c.device_id == DEV_DEVICE_ID:
-        return crypto.device_key(DEV_MASTER, DEV_DEVICE_ID)
+    if virtual and c.device_id == identity.DEV_DEVICE_ID:
+        return identity.dev_identity()[1]  # the public development identity
     raise UserError("this command is sealed with the device key: give --key MASTER_FILE "
                     "or --device-key FILE")
 

@@ -257,8 +257,9 @@ def _table(d: dict[str, Any]) -> Table:
             t.add_row(f"holder {h['id']}", ", ".join(creds))
         for i, z in enumerate(d["zones"]):
             b = z["bbox"]
+            across = " (across 180)" if b[1] > b[3] else ""
             t.add_row(f"zone {i}", f"{z['kind']}, vertices {z['vertices']}, lat {b[0]:.5f}.."
-                      f"{b[2]:.5f}, lon {b[1]:.5f}..{b[3]:.5f}")
+                      f"{b[2]:.5f}, lon {b[1]:.5f}..{b[3]:.5f}{across}")
     return t
 
 

@@ -279,6 +279,23 @@ def identity(mode, nvs, esp32=None):
     return ident.resolve(mode, nvs.read_identity(esp32))
 
 
+class NoIdentity:
+    """An NVS that holds nothing: the identity policy's answer for an unprovisioned board."""
+
+    @staticmethod
+    def read_identity(esp32=None):
+        return None
+
+
+def hardening(build, machine, cfg):
+    """(trusted, audit text) of this board for this build: the chip's eFuses judged by
+    the core (firmware/core/platform.py); a rig build may carry a waiver
+    (armlock_build.WAIVE_HARDENING, recorded in the build manifest and the boot audit)."""
+    from firmware.ports.esp32 import security
+    waiver = getattr(build, "WAIVE_HARDENING", None) or None
+    return security.check(machine, cfg.get("chip", "esp32"), build.MODE, waiver)
+
+
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
           device_cls=None, store_cls=None, ble=True, aes=None):
     """Set everything up and boot the Device; returns the App (not yet running)."""
@@ -297,6 +314,11 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     wdt = machine.WDT(timeout=wdt_ms) if mode == "production" and wdt_ms else None
     cause = resetcause.name(machine, esp32)
     dev_id, key, authority = identity(mode, nvs, esp32)
+    # -- hardening hook (issue 10; firmware/ports/esp32/security.py) ------------------
+    trusted, why = hardening(build, machine, cfg)
+    if not trusted:   # an unhardened board: as if unprovisioned, nothing authenticates
+        key, authority = identity(mode, NoIdentity)[1:]
+    # ------------------------------------------------------------------------------
     if device_cls is None:
         from firmware.app.device import Device as device_cls
     if store_cls is None:
@@ -315,7 +337,7 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     app = App(device, hw, io if io is not None else UsbSerial(), clock, mode, wdt,
               reset=getattr(machine, "reset", None))
     app.cause = cause
-    app.broadcast(device.boot(clock.mono(), clock.rtc(), cause))
+    app.broadcast(device.boot(clock.mono(), clock.rtc(), cause + (" " + why if why else "")))
     app.ble = start_ble(dev_id) if ble else None
     return app
 

@@ -1,0 +1,1 @@
+"""The armourer's dashboard: FastAPI, server-rendered pages, no front-end build chain."""
