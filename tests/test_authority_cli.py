@@ -521,3 +521,44 @@ def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres:
     assert 3 <= left <= n and moved <= metres * 1.01
     assert lines == [f"c.geojson: zone 0 (coordinates): {n} -> {left} vertices, largest "
                      f"displacement {moved:,.0f} m"]
+
+
+# -- signing key, key updates -----------------------------------------------------------------
+
+def test_keys_init_makes_a_p256_signing_key_and_public_shows_its_id(key: Path) -> None:
+    spath = authority.signing_key_path(key)
+    assert stat.S_IMODE(spath.stat().st_mode) == 0o600
+    res = run("keys", "public", "--key", key, "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    signer = authority.signer_for(key)
+    assert d == {"key_id": signer.key_id.hex(), "public": signer.public.hex()}
+    assert P.key_id(signer.public) == signer.key_id
+    again = run("keys", "init", "--key", key)
+    assert again.exit_code != 0 and "refusing to overwrite" in again.stderr
+
+
+def test_key_update_cli_rotates_what_a_lock_trusts(key: Path, tmp_path: Path) -> None:
+    """Issue a key update adding a new authority key and revoking the old one; a lock
+    applies it and then refuses the old key's permits and accepts the new key's."""
+    from firmware.core.controller import LockController
+    new = tmp_path / "new" / "master.key"
+    new.parent.mkdir()
+    assert run("keys", "init", "--key", new).exit_code == 0
+    old_s, new_s = authority.signer_for(key), authority.signer_for(new)
+    out = tmp_path / "k.bin"
+    res = run("permit", "key-update", "--device", "LOCK-0001", "--key", key, "--out", out,
+              "--add", authority.signing_key_path(new), "--revoke", old_s.key_id.hex(),
+              "--json")
+    assert res.exit_code == 0, res.output
+    d = inspect_json(out, key)
+    assert d["kind"] == "key-update" and d["added_key_id"] == new_s.key_id.hex()
+    assert d["revoked_key_id"] == old_s.key_id.hex() and d["verified"]
+    ctl = LockController("LOCK-0001", bytes(32), authority=(old_s.public,))
+    ctl.handle(("boot", None, "power_on"), 0, 1_900_000_000)
+    acts = ctl.handle(("permit", out.read_bytes()), 10, 1_900_000_000)
+    assert ("result", True, "key update 1 applied: 1 trusted key(s)") in acts
+    assert ctl.status()["trusted_keys"] == [new_s.key_id.hex()]
+    bad = run("permit", "key-update", "--device", "LOCK-0001", "--key", key, "--out",
+              tmp_path / "x.bin", "--add", authority.signing_key_path(new), "--revoke", "zz")
+    assert bad.exit_code != 0 and "16 hex digits" in bad.stderr
