@@ -718,3 +718,24 @@ def test_stimulus_cannot_latch_the_actuator_only_actpos_can(host: Host) -> None:
     host.advance(1000)
     assert host.stim("actpos", locked=False)[0] == m.OK      # forced open while locked
     assert host.status()["tamper"] == {"latched": True, "source": "actuator"}
+
+
+def test_a_flood_of_forged_sealed_commands_is_audited_without_flushing_history(
+        host: Host) -> None:
+    """Refused sealed commands leave a trace (command_refused, issue 10 defect 4), and a
+    flood of them, like junk tokens, cannot push authenticated records out of the ring."""
+    ready(host)
+    first = host.store.audit_tail()[0]
+    history = host.store.read_audit(1, first)
+    counter = host.dev.counter
+    wrong = bytes(32)
+    for i in range(600):
+        host.mono += 6000
+        out = host.raw(m.encode_msg(m.AUDIT_ACK, 5, {"upto_seq": first}, wrong, i + 1))
+        assert [o[2]["code"] for o in out if o[0] == m.ERROR] == [m.E_AUTH]
+    recs = [audit.decode(r) for r in host.store.read_audit(first + 1, 100)]
+    assert recs and {r[2] for r in recs} == {"command_refused"}
+    assert len(recs) <= 12
+    assert recs[0][3].startswith("AUDIT_ACK: ")
+    assert host.store.read_audit(1, first) == history
+    assert host.dev.counter == counter  # nothing acknowledged, no counter used
