@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from conftest import DEVICE, KEY, T0, audit_details, controller, flip_bit, make_permit
 
 from firmware.app.store import MemStore
@@ -147,3 +148,23 @@ def test_an_unprovisioned_core_refuses_tokens_and_counters_and_audits_it() -> No
     assert audit_details(acts, "permit_refused") == ["device not provisioned"]
     assert c.accept_counter(1) == [("result", False, "device not provisioned")]
     assert c.locked and "no_permit" in c.reasons()
+
+
+@pytest.mark.parametrize("loss", ["damaged", "erased"])
+def test_a_revoked_key_stays_revoked_when_the_state_record_is_lost(loss: str) -> None:
+    """A captor who can corrupt (or erase) the state record must not bring back the
+    provisioned key that a key update revoked: the log proves the revocation, and a
+    board whose provisioned keys are all revoked trusts none (re-provision it)."""
+    from conftest import AUTH, ROGUE, make_key_update, make_reset
+
+    store = MemStore()
+    h = StoreHost(store)
+    h.boot()
+    acts = h.handle(("permit", make_key_update(1, ROGUE.public, AUTH.key_id)), 10, T0)
+    assert ("result", True, "key update 1 applied: 1 trusted key(s)") in acts
+    store.blob = flip_bit(store.blob, 77) if loss == "damaged" else None
+    h2 = StoreHost(store)
+    h2.boot()
+    assert h2.ctl.status()["trusted_keys"] == []
+    res = [a for a in h2.handle(("permit", make_reset(2)), 10, T0) if a[0] == "result"]
+    assert res[0][1] is False and "revoked key " + AUTH.key_id.hex() in res[0][2]

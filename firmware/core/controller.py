@@ -318,6 +318,9 @@ class LockController:
                 if len(tail) > 2:  # the highest token serial the audit log proves used
                     self._st.serial_floor = tail[2]
                     detail += " serial_floor=%d from log" % tail[2]
+                if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
+                    self._st.revoked = list(tail[3])
+                    self._trust.load((), tail[3])
             self._audit("state", detail)
             return
         self._st = st
@@ -756,10 +759,11 @@ class LockController:
 def _reconcile(blob, tail, read_audit):
     """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
     the audit records stored after it; for a damaged record, the tail gains the highest
-    token serial the stored log proves used."""
+    token serial the stored log proves used and the key ids it proves revoked."""
     blob = recovery.boot_record(blob, tail, read_audit)
     if blob is not None and len(tail) < 3 and not states.intact(blob):
-        tail = (tail[0], tail[1], recovery.log_serial_floor(read_audit, 1, tail[0]))
+        floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
+        tail = (tail[0], tail[1], floor, revoked)
     return blob, tail
 
 

@@ -31,15 +31,19 @@ class Trust:
 
     def load(self, points, revoked):
         """Trust `points` (the state record's), or the provisioned anchors when it has
-        none; ValueError for a key that is not a P-256 point."""
-        pts = list(points) if points else list(self._anchors)
+        none, never a key in `revoked`; ValueError for a key that is not a P-256 point.
+        (A lost or damaged record: the anchors minus the keys the log proves revoked;
+        none left = trust none, the board must be provisioned again.)"""
+        revoked = list(revoked or ())
+        pts = [bytes(pt) for pt in (points or self._anchors)
+               if tokens.key_id(bytes(pt)) not in revoked]
         keys = {}
         for pt in pts[:MAX_KEYS]:
             pt = bytes(pt)
             p256.decode_point(pt)  # on the curve, not the identity (P256Error otherwise)
             keys[tokens.key_id(pt)] = self._v.PublicKey(pt)
         self.points = pts[:MAX_KEYS]
-        self.revoked = list(revoked or ())
+        self.revoked = revoked
         self.keys = keys
 
     def ids(self):
@@ -47,10 +51,10 @@ class Trust:
 
     def check_signer(self, kid):
         """ValueError unless a token signed by key `kid` may be verified."""
-        if not self.keys:
-            raise ValueError(NONE)
         if kid in self.revoked:
             raise ValueError("token signed by revoked key %s" % _hex(kid))
+        if not self.keys:
+            raise ValueError(NONE)
         if kid not in self.keys:
             raise ValueError("token signed by unknown key %s" % _hex(kid))
 
