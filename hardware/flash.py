@@ -238,10 +238,13 @@ def verify(link: ReplLink, manifest: dict[str, Any]) -> list[str]:
     return [n for n in names if got.get(n) != manifest["files"][n]["sha256"]]
 
 
-def provision(link: ReplLink, device_id: str, key: bytes) -> str:
-    """Write the identity on the board; returns where ("nvs" or the identity file)."""
+def provision(link: ReplLink, device_id: str, key: bytes,
+              authority: tuple[bytes, ...] = ()) -> str:
+    """Write the identity (id, key, the authority public keys it trusts) on the board;
+    returns where ("nvs" or the identity file)."""
+    auth = b"".join(authority).hex()
     code = ("from firmware.ports.esp32 import nvs\n"
-            f"nvs.provision({device_id!r}, {key.hex()!r})\n")
+            f"nvs.provision({device_id!r}, {key.hex()!r}, None, {auth!r})\n")
     out = _run(link, "provision", code, key).strip().splitlines()
     words = out[-1].split() if out else []
     if len(words) != 4 or words[0] != "provisioned" or words[2] != device_id:
@@ -285,10 +288,12 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
           link_factory: Callable[[str], ReplLink] = open_link,
           run: Callable[..., Any] = subprocess.run, check_boot: bool = True,
           progress: Callable[[str], None] = lambda s: None,
-          harden_with: Callable[[], list[tuple[str, str]]] | None = None) -> Report:
+          harden_with: Callable[[], list[tuple[str, str]]] | None = None,
+          authority: tuple[bytes, ...] = ()) -> Report:
     """Flash `board` on `port`; returns the report rows (step, what was done).
     harden_with (--production): burns the eFuses and writes the signed, encrypted image
-    instead of the plain image step (hardware/harden.py; e.g. `lambda: harden.harden(o)`)."""
+    instead of the plain image step (hardware/harden.py; e.g. `lambda: harden.harden(o)`).
+    authority: the authority public keys the board trusts (armlock keys public)."""
     b = boards.load(board)
     if not 1 <= len(device_id) <= P.MAX_ID or not all(0x21 <= ord(c) <= 0x7E for c in device_id):
         raise FlashError(f"--device-id {device_id!r}: 1..{P.MAX_ID} printable ASCII characters "
@@ -322,7 +327,7 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
     progress("entering raw REPL")
     link = link_factory(port)
     try:
-        report += _on_board(link, build_dir, manifest, device_id, key, progress)
+        report += _on_board(link, build_dir, manifest, device_id, key, progress, authority)
     finally:
         link.close()
     if check_boot:
@@ -337,7 +342,8 @@ def flash(port: str, board: str, device_id: str, key: bytes, build_dir: Path | N
 
 
 def _on_board(link: ReplLink, build_dir: Path, manifest: dict[str, Any], device_id: str,
-              key: bytes, progress: Callable[[str], None]) -> Report:
+              key: bytes, progress: Callable[[str], None],
+              authority: tuple[bytes, ...] = ()) -> Report:
     rows: Report = [("repl", "raw REPL entered (soft reset)")]
     progress("removing the previous firmware")
     clean(link)
@@ -347,7 +353,7 @@ def _on_board(link: ReplLink, build_dir: Path, manifest: dict[str, Any], device_
     n, size = deploy(link, build_dir, manifest)
     rows.append(("deploy", f"{n} files, {size:,} bytes"))
     progress("provisioning")
-    where = provision(link, device_id, key)
+    where = provision(link, device_id, key, authority)
     rows.append(("provision", f"{device_id} in {where} (key fingerprint {fingerprint(key)})"))
     progress("verifying")
     bad = verify(link, manifest)

@@ -17,7 +17,7 @@ CODES = (
     "boot", "unlock", "relock", "cred_ok", "cred_reject", "deny", "lockout",
     "permit_loaded", "permit_refused", "recall", "tamper", "tamper_reset",
     "battery", "gnss", "fix_implausible", "time", "fail_profile", "state",
-    "zone", "reset_refused", "actuator", "fault", "command_refused",
+    "zone", "reset_refused", "actuator", "fault", "command_refused", "key_update",
 )
 CODE = {}
 for _i, _name in enumerate(CODES):

@@ -1,27 +1,43 @@
 # Permit token: the signed, binary authorisation a lock obeys (spec: protocols/SPEC.md).
 #
-# One token format carries three kinds: a permit (who may unlock, when, where, with which
-# factors), a recall (revoke whatever permit is loaded) and an authority tamper reset. All
-# are big-endian and end in an HMAC-SHA256 under the device's own key
-# (protocols.crypto.device_key), so a token issued for one lock is useless on another.
+# One token format carries four kinds: a permit (who may unlock, when, where, with which
+# factors), a recall (revoke whatever permit is loaded), an authority tamper reset and a
+# key update (trust one more authority key, revoke another). All are big-endian and end
+# in an ECDSA P-256 / SHA-256 signature (raw r || s) by an authority key the device
+# trusts, named by its 8-byte key id: the device holds only public keys, so nothing read
+# out of a lock can mint a token. Format 1 (HMAC under a device key) is refused.
 #
 # Runs on MicroPython and CPython. Decoding checks the structure (lengths and counts), then
-# the MAC, then every value; any failure raises PermitError naming the field and byte offset.
-# Zone and ring indices in messages are 0-based (ring 0 is the outer ring).
+# the signer and the signature, then every value; any failure raises PermitError naming
+# the field and byte offset. Zone and ring indices are 0-based (ring 0 is the outer ring).
+#
+# The verifier is injected (decode(..., verify=fn)): protocols.p256.verify by default;
+# a host may pass one with identical results (hardware/fastverify.py), the decision and
+# every check stay here.
 
 import binascii
+import hashlib
 import struct
 from array import array
 
-from protocols.crypto import ct_equal, hmac_sha256
+from protocols import p256
 
 MAGIC = b"ALPM"
-VERSION = 1
-MAC_LEN = 32
+VERSION = 2
+SIG_LEN = 64
+KID_LEN = 8
+WRAP_LEN = 16          # an RFID credential's card key, wrapped to the device (AES block)
+NO_CARD_KEY = bytes(WRAP_LEN)  # UID-only credential (no card key: weak, clonable)
+POINT_LEN = 65         # SEC 1 uncompressed P-256 point
+MAX_KEYS = 3           # authority keys a device trusts at once
+V1_REFUSED = ("format 1 (HMAC) tokens are no longer accepted: re-issue with a signed "
+              "authority key")
 
 KIND_PERMIT = 1
 KIND_RECALL = 2
 KIND_RESET = 3
+KIND_KEYS = 4
+KIND_NAMES = ("", "permit", "recall", "tamper reset", "key update")
 
 MODE_ANY = 0
 MODE_ALL = 1
@@ -46,7 +62,8 @@ LAT_MAX = 900000000
 LON_MAX = 1800000000
 _NLAT = -LAT_MAX
 _NLON = -LON_MAX
-MIN_TOKEN = 7 + 1 + 12 + MAC_LEN  # a recall for a one-character device id
+_ID_AT = 15                       # device id offset (after magic, version, kind, key id, n)
+MIN_TOKEN = _ID_AT + 1 + 12 + SIG_LEN  # a recall for a one-character device id
 
 _HEAD = (("serial", 4), ("not_before", 4), ("not_after", 4))
 _RULE = (("fail profile", 1), ("max unlock duration", 2), ("factor rule mode", 1),
@@ -77,8 +94,13 @@ class Permit:
         self.zones = []
         self.rfid_index = {}
         self.finger_index = {}
+        self.card_keys = {}   # rfid hex -> 16-byte wrapped card key (UID-only: absent)
+        self.key_id = b""
+        self.added = b""      # key update: the 65-byte point trusted from now on
+        self.revoked = b""    # key update: the key id no longer trusted (zeros: none)
         self.verified = False
-        self.mac = b""
+        self.signature = b""
+        self.digest = b""     # SHA-256 of the signed bytes (dedupe; not the signature)
         self.boxes = None  # geo.zone_boxes(zones), set by the controller on first use
 
     def __repr__(self):
@@ -133,26 +155,30 @@ def _fixed(o, names, limit):
 
 
 def _header(b, limit):
-    # Checks magic, version, kind and device id; returns (kind, device_id, offset after id).
+    # Checks magic, version, kind, key id and device id; returns (kind, device_id, offset
+    # after the id). The key id is at bytes 6..13.
     if len(b) >= 4 and bytes(b[0:4]) != MAGIC:
         raise PermitError("not an armlock permit (bad magic at byte 0)")
     _need(0, 4, limit, "magic")
     _need(4, 1, limit, "format version")
+    if b[4] == 1:
+        raise PermitError(V1_REFUSED)
     if b[4] != VERSION:
         raise PermitError("unsupported permit format version %d at byte 4" % b[4])
     _need(5, 1, limit, "kind")
     kind = b[5]
-    if kind < KIND_PERMIT or kind > KIND_RESET:
+    if kind < KIND_PERMIT or kind > KIND_KEYS:
         raise PermitError("unknown permit kind %d at byte 5" % kind)
-    _need(6, 1, limit, "device id length")
-    n = b[6]
+    _need(6, KID_LEN, limit, "signer key id")
+    _need(14, 1, limit, "device id length")
+    n = b[14]
     if n < 1 or n > MAX_ID:
-        raise PermitError("device id length %d at byte 6 out of range 1..%d" % (n, MAX_ID))
-    _need(7, n, limit, "device id")
-    for i in range(7, 7 + n):
+        raise PermitError("device id length %d at byte 14 out of range 1..%d" % (n, MAX_ID))
+    _need(_ID_AT, n, limit, "device id")
+    for i in range(_ID_AT, _ID_AT + n):
         if b[i] < 0x21 or b[i] > 0x7E:
             raise PermitError("device id byte at %d is not printable ASCII" % i)
-    return kind, bytes(b[7:7 + n]).decode(), 7 + n
+    return kind, bytes(b[_ID_AT:_ID_AT + n]).decode(), _ID_AT + n
 
 
 def _count(b, o, limit, what, lo, hi, args=None):
@@ -165,9 +191,12 @@ def _count(b, o, limit, what, lo, hi, args=None):
 
 
 def _walk(b, limit):
-    # Structure only: lengths and counts, no values. Returns the offset where the MAC starts.
+    # Structure only: lengths and counts, no values. Returns the offset where the
+    # signature starts.
     kind, _, o = _header(b, limit)
     o = _fixed(o, _HEAD, limit)
+    if kind == KIND_KEYS:
+        return _fixed(o, (("added key", POINT_LEN), ("revoked key id", KID_LEN)), limit)
     if kind != KIND_PERMIT:
         return o
     o = _fixed(o, _RULE, limit)
@@ -180,8 +209,8 @@ def _walk(b, limit):
         o += 1
         for c in range(r):
             L = _count(b, o, limit, "holder %d rfid %d length", MIN_CRED, MAX_CRED, (h, c))
-            _need(o + 1, L, limit, "holder %d rfid %d", (h, c))
-            o += 1 + L
+            _need(o + 1, L + WRAP_LEN, limit, "holder %d rfid %d", (h, c))
+            o += 1 + L + WRAP_LEN
         f = _count(b, o, limit, "holder %d fingerprint count", 0, 255, (h,))
         o += 1
         _need(o, 2 * f, limit, "holder %d fingerprint templates", (h,))
@@ -204,15 +233,23 @@ def _walk(b, limit):
 
 
 def _check_len(b):
+    if len(b) >= 5 and b[4] == 1 and bytes(b[0:4]) == MAGIC:
+        raise PermitError(V1_REFUSED)
     if len(b) < MIN_TOKEN:
         raise PermitError("permit too short: %d bytes, a token has at least %d" % (
             len(b), MIN_TOKEN))
 
 
-def peek_device_id(blob):
-    """The device id a token is addressed to (no MAC check), to pick the key to verify with."""
+def peek(blob):
+    """(kind, device id, signer key id) of a token, from its header only (not verified)."""
     _check_len(blob)
-    return _header(blob, len(blob))[1]
+    kind, dev, _ = _header(blob, len(blob) - SIG_LEN)
+    return kind, dev, bytes(blob[6:6 + KID_LEN])
+
+
+def peek_device_id(blob):
+    """The device id a token is addressed to (not verified)."""
+    return peek(blob)[1]
 
 
 def _check_rule(p, o):
@@ -257,8 +294,11 @@ def _holders(p, b, o):
             if cid in p.rfid_index:
                 raise PermitError("holder %d rfid %d at byte %d repeated" % (h, c, o))
             p.rfid_index[cid] = hid
+            wrapped = b[o + 1 + L:o + 1 + L + WRAP_LEN]
+            if wrapped != NO_CARD_KEY:
+                p.card_keys[cid] = wrapped
             creds.append(cid)
-            o += 1 + L
+            o += 1 + L + WRAP_LEN
         nf = b[o]
         o += 1
         tpls = struct.unpack_from(">%dH" % nf, b, o) if nf else ()
@@ -317,21 +357,40 @@ def _zones(p, b, o):
     return o
 
 
-def decode(blob, key):
-    """Parse and validate a token. With `key`, the MAC is verified before any value is read;
-    with key None (host inspection of a foreign token only) it is not, and .verified is False."""
+def _signature(p, b, end, keys, verify):
+    # The signer must be trusted now; r and s in 1..n-1; the signature must verify.
+    kid = bytes(b[6:6 + KID_LEN])
+    key = keys.get(kid)
+    if key is None:
+        raise PermitError("token signed by unknown key %s" % binascii.hexlify(kid).decode())
+    sig = b[end:]
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:], "big")
+    if not 0 < r < p256.N or not 0 < s < p256.N:
+        raise PermitError("signature at byte %d malformed (r or s zero or not below the "
+                          "group order)" % end)
+    if not verify(key, memoryview(b)[:end], sig):
+        raise PermitError("signature does not verify (forged, altered or another key's)")
+    p.verified = True
+
+
+def decode(blob, keys, verify=None):
+    """Parse and validate a token. keys: {key id: verifier key} the device trusts now; the
+    signer and the signature are checked before any value is read. keys None (host
+    inspection only): not checked, and .verified is False. verify(key, msg, sig) -> bool
+    (default protocols.p256.verify)."""
     b = blob if isinstance(blob, bytes) else bytes(blob)
-    limit = len(b) - MAC_LEN
+    limit = len(b) - SIG_LEN
     _check_len(b)
     end = _walk(b, limit)
     if end < limit:
-        raise PermitError("permit has %d trailing bytes at byte %d" % (limit - end, end + MAC_LEN))
+        raise PermitError("permit has %d trailing bytes at byte %d" % (limit - end, end + SIG_LEN))
     p = Permit()
-    p.mac = b[end:]
-    if key is not None:
-        if not ct_equal(hmac_sha256(key, memoryview(b)[:end]), p.mac):
-            raise PermitError("permit MAC does not verify (forged or wrong device key)")
-        p.verified = True
+    p.signature = b[end:]
+    p.key_id = bytes(b[6:6 + KID_LEN])
+    if keys is not None:
+        _signature(p, b, end, keys, verify if verify is not None else p256.verify)
+    p.digest = _sha256(memoryview(b)[:end])
     p.kind, p.device_id, o = _header(b, limit)
     p.serial, p.not_before, p.not_after = struct.unpack_from(">III", b, o)
     if p.serial == 0:
@@ -341,8 +400,10 @@ def decode(blob, key):
             p.not_before, p.not_after, o + 4))
     if p.kind != KIND_PERMIT:
         if p.not_before != p.not_after:
-            raise PermitError("recall/reset token needs not_after == not_before at byte %d"
-                              % (o + 8))
+            raise PermitError("%s token needs not_after == not_before at byte %d"
+                              % (KIND_NAMES[p.kind], o + 8))
+        if p.kind == KIND_KEYS:
+            _key_update(p, b, o + 12)
         return p
     o += 12
     fail, p.max_unlock_s, p.rule_mode, p.factor_mask, p.k, p.window_s = struct.unpack_from(
@@ -354,6 +415,29 @@ def decode(blob, key):
     o = _holders(p, b, o + 8)
     _zones(p, b, o)
     return p
+
+
+def _sha256(data):
+    return hashlib.sha256(data).digest()
+
+
+def _key_update(p, b, o):
+    pt = bytes(b[o:o + POINT_LEN])
+    if pt[0] != 4:
+        raise PermitError("added key at byte %d is not an uncompressed point (04..)" % o)
+    try:
+        p256.decode_point(pt)
+    except ValueError as exc:
+        raise PermitError("added key at byte %d: %s" % (o, exc))
+    p.added = pt
+    p.revoked = bytes(b[o + POINT_LEN:o + POINT_LEN + KID_LEN])
+    if p.revoked == key_id(pt):
+        raise PermitError("key update at byte %d revokes the key it adds" % (o + POINT_LEN))
+
+
+def key_id(point):
+    """The 8-byte id of a 65-byte public point: SHA-256 of it, first 8 bytes."""
+    return _sha256(point)[:KID_LEN]
 
 
 # -- encoder (host tools and test vectors; also runs on MicroPython) ----------------------
@@ -369,6 +453,16 @@ def _u(fields, name, bits, default=None):
 
 
 def _cred_bytes(c):
+    # An rfid credential: hex UID (no card key) or (uid, wrapped card key).
+    if isinstance(c, (tuple, list)):
+        w = bytes(c[1])
+        if len(w) != WRAP_LEN:
+            raise PermitError("wrapped card key is %d bytes, need %d" % (len(w), WRAP_LEN))
+        return _uid_bytes(c[0]), w
+    return _uid_bytes(c), NO_CARD_KEY
+
+
+def _uid_bytes(c):
     if isinstance(c, str):
         try:
             return binascii.unhexlify(c)
@@ -395,9 +489,10 @@ def _enc_holders(out, holders):
         out.extend(struct.pack(">H", _u({"holder id": hid}, "holder id", 16)))
         out.append(_len8(creds, "rfid credentials"))
         for c in creds:
-            cb = _cred_bytes(c)
+            cb, wrapped = _cred_bytes(c)
             out.append(_len8(cb, "rfid credential"))
             out.extend(cb)
+            out.extend(wrapped)
         out.append(_len8(tpls, "fingerprint templates"))
         for t in tpls:
             out.extend(struct.pack(">H", _u({"template id": t}, "template id", 16)))
@@ -425,19 +520,23 @@ def _len8(seq, what):
     return len(seq)
 
 
-def encode(fields, key):
-    """Build and sign a token from a dict named like Permit's attributes; validates it by
-    decoding the result (raises PermitError). Recall/reset take `not_before` (or `issued_at`)."""
+def body(fields, key_id):
+    """The signed part of a token from a dict named like Permit's attributes (recall,
+    reset and key update take `not_before` or `issued_at`; a key update `added` (65-byte
+    point) and `revoked` (key id or None)), naming the signer `key_id`."""
     kind = _u(fields, "kind", 8, KIND_PERMIT)
     did = fields.get("device_id")
     if isinstance(did, str):
         did = did.encode()
     if not did:
         raise PermitError("field device_id missing")
+    if len(key_id) != KID_LEN:
+        raise PermitError("signer key id is %d bytes, need %d" % (len(key_id), KID_LEN))
     nb = fields.get("not_before", fields.get("issued_at"))
     out = bytearray(MAGIC)
     out.append(_u(fields, "version", 8, VERSION))
     out.append(kind)
+    out.extend(key_id)
     out.append(_len8(did, "device id bytes"))
     out.extend(did)
     nb = _u({"not_before": nb}, "not_before", 32)
@@ -452,7 +551,33 @@ def encode(fields, key):
         out.extend(struct.pack(">H", _u(fields, "window_s", 16)))
         _enc_holders(out, fields.get("holders") or ())
         _enc_zones(out, fields.get("zones") or ())
-    out.extend(hmac_sha256(key, out))
-    blob = bytes(out)
-    decode(blob, key)
+    elif kind == KIND_KEYS:
+        added = _raw(fields.get("added") or b"")
+        if len(added) != POINT_LEN:
+            raise PermitError("field added must be a 65-byte public point")
+        out.extend(added)
+        revoked = _raw(fields.get("revoked") or NO_KID)
+        if len(revoked) != KID_LEN:
+            raise PermitError("field revoked must be a %d-byte key id" % KID_LEN)
+        out.extend(revoked)
+    return bytes(out)
+
+
+NO_KID = bytes(KID_LEN)
+
+
+def _raw(v):
+    # bytes, or hex text (JSON test vectors)
+    return binascii.unhexlify(v) if isinstance(v, str) else bytes(v)
+
+
+def encode(fields, signer):
+    """Build and sign a token (see body); signer: .key_id (8 bytes) and .sign(msg) -> 64
+    bytes r || s. Validates the result by decoding it (raises PermitError)."""
+    msg = body(fields, signer.key_id)
+    sig = bytes(signer.sign(msg))
+    if len(sig) != SIG_LEN:
+        raise PermitError("signer gave %d signature bytes, need %d" % (len(sig), SIG_LEN))
+    blob = msg + sig
+    decode(blob, None)
     return blob

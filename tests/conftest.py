@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from armlock.authority.signer import Signer, from_seed
 from firmware.core.controller import LockController
 from firmware.core.host import Host
 from hardware.hil.places import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
@@ -21,8 +22,17 @@ from protocols import audit, crypto, permit
 MASTER = bytes(range(7, 39))
 DEVICE = "AL-0001"
 OTHER_DEVICE = "AL-0002"
-KEY = crypto.device_key(MASTER, DEVICE)
-OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)
+KEY = crypto.device_key(MASTER, DEVICE)       # the device's own key (sealed commands)
+AUTH = from_seed(b"armlock test authority")    # the authority key the test locks trust
+AUTHORITY = (AUTH.public,)
+OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)  # another device's own key
+ROGUE = from_seed(b"armlock rogue authority")  # a P-256 key no test lock trusts
+
+
+def controller(device: str = DEVICE, key: bytes | None = KEY,
+               config: dict[str, Any] | None = None, **kw: Any) -> LockController:
+    """A LockController that trusts AUTH."""
+    return LockController(device, key, config, authority=AUTHORITY, **kw)
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the true UTC when a Rig's world clock is 0
 
 # Zones are axis-aligned lat/lon boxes near Berlin, (lat_lo, lat_hi, lon_lo, lon_hi) in
@@ -79,7 +89,7 @@ HOLDER2_FINGER = 7
 def permit_fields(serial: int, **over: Any) -> dict[str, Any]:
     """Fields of a two-factor (RFID and fingerprint, 30 s window) permit valid around T0."""
     f: dict[str, Any] = dict(
-        kind=permit.KIND_PERMIT, version=1, device_id=DEVICE, serial=serial,
+        kind=permit.KIND_PERMIT, device_id=DEVICE, serial=serial,
         not_before=T0 - 3600, not_after=T0 + 8 * 3600, fail_enabled=False, max_unlock_s=600,
         rule_mode=permit.MODE_ALL, factor_mask=3, k=2, window_s=30,
         holders=[(1, (HOLDER1_RFID,), (HOLDER1_FINGER,)), (2, (HOLDER2_RFID,), (HOLDER2_FINGER,))],
@@ -89,21 +99,28 @@ def permit_fields(serial: int, **over: Any) -> dict[str, Any]:
     return f
 
 
-def make_permit(serial: int, key: bytes = KEY, **over: Any) -> bytes:
+def make_permit(serial: int, key: Signer = AUTH, **over: Any) -> bytes:
     """A signed permit token (see permit_fields for the defaults)."""
     return permit.encode(permit_fields(serial, **over), key)
 
 
-def make_recall(serial: int, key: bytes = KEY, device: str = DEVICE, at: int = T0) -> bytes:
+def make_recall(serial: int, key: Signer = AUTH, device: str = DEVICE, at: int = T0) -> bytes:
     """A signed recall token."""
     return permit.encode(dict(kind=permit.KIND_RECALL, device_id=device, serial=serial,
                               not_before=at), key)
 
 
-def make_reset(serial: int, key: bytes = KEY, device: str = DEVICE, at: int = T0) -> bytes:
+def make_reset(serial: int, key: Signer = AUTH, device: str = DEVICE, at: int = T0) -> bytes:
     """A signed authority reset token."""
     return permit.encode(dict(kind=permit.KIND_RESET, device_id=device, serial=serial,
                               not_before=at), key)
+
+
+def make_key_update(serial: int, added: bytes, revoked: bytes | None = None,
+                    key: Signer = AUTH, device: str = DEVICE, at: int = T0) -> bytes:
+    """A signed key-update token: trust `added` (65-byte point), revoke key id `revoked`."""
+    return permit.encode(dict(kind=permit.KIND_KEYS, device_id=device, serial=serial,
+                              not_before=at, added=added, revoked=revoked), key)
 
 
 def flip_bit(blob: bytes, bit: int) -> bytes:
@@ -124,7 +141,7 @@ class Rig(Host):
 
     def __init__(self, config: dict[str, Any] | None = None, key: bytes = KEY,
                  device: str = DEVICE, t_ms: int = 0, rtc_err: int = 0) -> None:
-        super().__init__(LockController(device, key, config))
+        super().__init__(controller(device, key, config))
         self.config = config
         self.key = key
         self.device = device
@@ -188,7 +205,7 @@ class Rig(Host):
 
     def reboot(self, blob: bytes | None | str = "last", cause: str = "power_on") -> list[tuple]:
         """Power-cycle: a new controller booted from the last persisted blob (or `blob`)."""
-        self.c = LockController(self.device, self.key, self.config)
+        self.c = controller(self.device, self.key, self.config)
         self.boot_ms = self.t_ms
         self.wake_at = None
         self.locked = True

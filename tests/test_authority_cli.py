@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from armlock import authority
 from armlock.authority import zones as geojson
+from armlock.authority.signer import from_seed
 from armlock.cli import app
 from armlock.cli import permit as cli_permit
 from armlock.cli.common import UserError
+from protocols import p256
 from protocols import permit as P
 from protocols.crypto import device_key
 
@@ -139,8 +141,9 @@ def test_issue_inspect_round_trip(key: Path) -> None:
     res = run(*issue_args(key, out, "--rule", "1-of-2", "--window", "45s", "--max-unlock", "2m",
                           "--fail-profile", "fail-enabled"))
     assert res.exit_code == 0, res.output
-    master = authority.load_master_key(key)
-    p = P.decode(out.read_bytes(), device_key(master, "LOCK-0001"))
+    signer = authority.signer_for(key)
+    p = P.decode(out.read_bytes(), {signer.key_id: p256.PublicKey(signer.public)})
+    assert p.verified and p.key_id == signer.key_id
     assert (p.serial, p.rule_mode, p.k, p.factor_mask) == (1, P.MODE_KOFN, 1, 3)
     assert (p.window_s, p.max_unlock_s, p.fail_enabled) == (45, 120, True)
     assert p.not_after - p.not_before == 8 * 3600
@@ -206,8 +209,9 @@ def _flip(path: Path, i: int) -> None:
 
 
 @pytest.mark.parametrize("damage,msg", [
-    (lambda p: _flip(p, 20), "MAC does not verify"),
-    (lambda p: _flip(p, -1), "MAC does not verify"),
+    (lambda p: _flip(p, 30), "signature does not verify"),
+    (lambda p: _flip(p, -1), "signature does not verify"),
+    (lambda p: _flip(p, 8), "signed by unknown key"),
     (lambda p: p.write_bytes(p.read_bytes()[:-40]), "truncated at byte"),
     (lambda p: p.write_bytes(p.read_bytes() + b"\0"), "trailing bytes"),
     (lambda p: p.write_bytes(b"GIF89a" + bytes(100)), "bad magic"),
@@ -231,7 +235,7 @@ def test_inspect_wrong_device_and_wrong_master(key: Path, tmp_path: Path) -> Non
     other = tmp_path / "other.key"
     assert run("keys", "init", "--key", other).exit_code == 0
     res = run("permit", "inspect", out, "--key", other)
-    assert res.exit_code != 0 and "MAC does not verify" in res.stderr
+    assert res.exit_code != 0 and "signed by unknown key" in res.stderr
 
 
 def test_inspect_unverified_without_key(key: Path) -> None:
@@ -253,7 +257,7 @@ def test_error_is_one_line_from_the_real_command(key: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert res.returncode != 0
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "MAC does not verify" in lines[0]
+    assert len(lines) == 1 and "signature does not verify" in lines[0]
     assert "Traceback" not in res.stderr
 
 
@@ -430,14 +434,15 @@ def test_status_is_the_cores_validity_at_the_window_edges(t: int, status: str,
     from firmware.core.controller import LockController
 
     key = device_key(bytes(32), "D1")
+    signer = from_seed(b"edge")
     blob = P.encode({"kind": 1, "device_id": "D1", "serial": 1, "not_before": 1000,
                      "not_after": 2000, "max_unlock_s": 60, "rule_mode": 0, "factor_mask": 1,
-                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, key)
-    ctl = LockController("D1", key)  # the lock itself, at trusted time t
+                     "k": 1, "window_s": 30, "holders": [(1, ("04A1B2C3",), ())]}, signer)
+    ctl = LockController("D1", key, authority=(signer.public,))  # the lock, at trusted time t
     ctl.handle(("boot", None, "power_on"), 0, 900)
     ctl.handle(("permit", blob), 10, 900)
     assert ctl.reasons(20, t) == core
-    d = authority.describe(P.decode(blob, key), t)
+    d = authority.describe(P.decode(blob, None), t)
     assert d["status"] == status and "firmware.core.rules.validity" in d["status_basis"]
 
 
@@ -516,3 +521,44 @@ def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres:
     assert 3 <= left <= n and moved <= metres * 1.01
     assert lines == [f"c.geojson: zone 0 (coordinates): {n} -> {left} vertices, largest "
                      f"displacement {moved:,.0f} m"]
+
+
+# -- signing key, key updates -----------------------------------------------------------------
+
+def test_keys_init_makes_a_p256_signing_key_and_public_shows_its_id(key: Path) -> None:
+    spath = authority.signing_key_path(key)
+    assert stat.S_IMODE(spath.stat().st_mode) == 0o600
+    res = run("keys", "public", "--key", key, "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    signer = authority.signer_for(key)
+    assert d == {"key_id": signer.key_id.hex(), "public": signer.public.hex()}
+    assert P.key_id(signer.public) == signer.key_id
+    again = run("keys", "init", "--key", key)
+    assert again.exit_code != 0 and "refusing to overwrite" in again.stderr
+
+
+def test_key_update_cli_rotates_what_a_lock_trusts(key: Path, tmp_path: Path) -> None:
+    """Issue a key update adding a new authority key and revoking the old one; a lock
+    applies it and then refuses the old key's permits and accepts the new key's."""
+    from firmware.core.controller import LockController
+    new = tmp_path / "new" / "master.key"
+    new.parent.mkdir()
+    assert run("keys", "init", "--key", new).exit_code == 0
+    old_s, new_s = authority.signer_for(key), authority.signer_for(new)
+    out = tmp_path / "k.bin"
+    res = run("permit", "key-update", "--device", "LOCK-0001", "--key", key, "--out", out,
+              "--add", authority.signing_key_path(new), "--revoke", old_s.key_id.hex(),
+              "--json")
+    assert res.exit_code == 0, res.output
+    d = inspect_json(out, key)
+    assert d["kind"] == "key-update" and d["added_key_id"] == new_s.key_id.hex()
+    assert d["revoked_key_id"] == old_s.key_id.hex() and d["verified"]
+    ctl = LockController("LOCK-0001", bytes(32), authority=(old_s.public,))
+    ctl.handle(("boot", None, "power_on"), 0, 1_900_000_000)
+    acts = ctl.handle(("permit", out.read_bytes()), 10, 1_900_000_000)
+    assert ("result", True, "key update 1 applied: 1 trusted key(s)") in acts
+    assert ctl.status()["trusted_keys"] == [new_s.key_id.hex()]
+    bad = run("permit", "key-update", "--device", "LOCK-0001", "--key", key, "--out",
+              tmp_path / "x.bin", "--add", authority.signing_key_path(new), "--revoke", "zz")
+    assert bad.exit_code != 0 and "16 hex digits" in bad.stderr

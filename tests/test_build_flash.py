@@ -262,6 +262,8 @@ def test_build_flash_boot_info_on_virtual_board(tmp_path: Path,
     key_file = tmp_path / "master.key"
     key_file.write_text(MASTER.hex() + "\n")
     key_file.chmod(0o600)
+    from armlock.authority import create_keys
+    create_keys(key_file)  # the signing key next to it (the board trusts its public key)
     dkey = derive_device_key(MASTER, "AL-0042")
     out, m = built
     state = tmp_path / "vb"
@@ -285,7 +287,9 @@ def test_build_flash_boot_info_on_virtual_board(tmp_path: Path,
     assert sorted(py) == ["armlock_build.py", "boot.py", "main.py"]   # the rest is .mpy
     assert (flashed / "firmware" / "app" / "device.mpy").is_file()
     ident = json.loads((state / "storage" / "identity.json").read_text())
-    assert ident == {"device_id": "AL-0042", "key": dkey.hex()}
+    from armlock.authority import signer_for
+    assert ident == {"device_id": "AL-0042", "key": dkey.hex(),
+                     "authority": [signer_for(key_file).public.hex()]}
     shutil.rmtree(state, ignore_errors=True)
 
 

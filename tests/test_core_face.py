@@ -6,7 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import DEVICE, KEY, T0, audit_details, flip_bit, make_permit
+import pytest
+from conftest import DEVICE, KEY, T0, audit_details, controller, flip_bit, make_permit
 
 from firmware.app.store import MemStore
 from firmware.core import state
@@ -15,14 +16,14 @@ from firmware.core.host import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {"handle", "status", "reasons", "locked", "audit_seq", "audit_head", "counter",
-          "accept_counter"}
+          "accept_counter", "refused", "card_key"}
 
 
 class StoreHost(Host):
     """A host that keeps the core's record and log in a MemStore."""
 
     def __init__(self, store: MemStore) -> None:
-        super().__init__(LockController(DEVICE, KEY))
+        super().__init__(controller(DEVICE, KEY))
         self.store = store
 
     def persist(self, blob: bytes) -> None:
@@ -67,7 +68,7 @@ def test_damaged_record_takes_the_serial_floor_from_the_log() -> None:
 def test_a_log_read_failure_at_boot_leaves_the_core_unbooted_refusing_all() -> None:
     def broken(seq: int, n: int) -> list[bytes]:
         raise OSError(5, "EIO")
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     try:
         c.handle(("boot", None, "power_on", (3, bytes(32)), broken), 0, T0)
     except OSError:
@@ -76,7 +77,7 @@ def test_a_log_read_failure_at_boot_leaves_the_core_unbooted_refusing_all() -> N
 
 
 def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     c.handle(("boot", None, "power_on"), 0, T0)
     acts = c.accept_counter(7)
     assert [a[0] for a in acts] == ["persist"]
@@ -86,7 +87,7 @@ def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
 
 
 def test_damaged_state_refuses_every_counter_until_the_authority_reset() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     c.handle(("boot", b"ALST garbage", "power_on"), 0, T0)
     acts = c.accept_counter(1)
     assert acts == [("result", False, "state damaged: only an authority reset "
@@ -112,7 +113,7 @@ def test_no_firmware_host_touches_core_internals() -> None:
 
 
 def test_controller_state_is_private() -> None:
-    c = LockController(DEVICE, KEY)
+    c = controller(DEVICE, KEY)
     public = {n for n in vars(c) if not n.startswith("_")}
     assert public == {"locked"}
 
@@ -147,3 +148,23 @@ def test_an_unprovisioned_core_refuses_tokens_and_counters_and_audits_it() -> No
     assert audit_details(acts, "permit_refused") == ["device not provisioned"]
     assert c.accept_counter(1) == [("result", False, "device not provisioned")]
     assert c.locked and "no_permit" in c.reasons()
+
+
+@pytest.mark.parametrize("loss", ["damaged", "erased"])
+def test_a_revoked_key_stays_revoked_when_the_state_record_is_lost(loss: str) -> None:
+    """A captor who can corrupt (or erase) the state record must not bring back the
+    provisioned key that a key update revoked: the log proves the revocation, and a
+    board whose provisioned keys are all revoked trusts none (re-provision it)."""
+    from conftest import AUTH, ROGUE, make_key_update, make_reset
+
+    store = MemStore()
+    h = StoreHost(store)
+    h.boot()
+    acts = h.handle(("permit", make_key_update(1, ROGUE.public, AUTH.key_id)), 10, T0)
+    assert ("result", True, "key update 1 applied: 1 trusted key(s)") in acts
+    store.blob = flip_bit(store.blob, 77) if loss == "damaged" else None
+    h2 = StoreHost(store)
+    h2.boot()
+    assert h2.ctl.status()["trusted_keys"] == []
+    res = [a for a in h2.handle(("permit", make_reset(2)), 10, T0) if a[0] == "result"]
+    assert res[0][1] is False and "revoked key " + AUTH.key_id.hex() in res[0][2]

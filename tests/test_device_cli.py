@@ -93,7 +93,7 @@ def test_events_stream(loop: T.LoopbackTransport) -> None:
 
 def test_refused_permit_exit_6(loop: T.LoopbackTransport, tmp_path: Path) -> None:
     tok = tmp_path / "bad.tok"
-    tok.write_bytes(C.make_permit(1, key=C.OTHER_KEY))
+    tok.write_bytes(C.make_permit(1, key=C.ROGUE))
     r = run("--port", "x", "load-permit", str(tok))
     assert r.exit_code == 6
     assert "answered error 6 (refused)" in r.output

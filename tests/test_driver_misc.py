@@ -110,28 +110,31 @@ def test_enclosure_open_at_boot_is_reported():
     assert sw.poll() == [("tamper", "enclosure")]
 
 
-def test_magnet_threshold_consecutive_and_rearm():
+def test_magnet_reports_the_deviation_not_a_decision():
+    """The driver reports |B - rest| (a single glitching sample filtered out) on every
+    change of at least `step`; it never decides what a magnet is (the core does)."""
     field = [(200, 0, 400)]
-    mag = MagnetSensor(lambda: field[0], threshold=1000, baseline=(200, 0, 400), consecutive=2)
+    mag = MagnetSensor(lambda: field[0], baseline=(200, 0, 400), step=100)
     assert mag.poll() == []
     field[0] = (1300, 0, 400)                          # one spike of 1100
     assert mag.poll() == []
     field[0] = (200, 0, 400)
     assert mag.poll() == []
     field[0] = (200, 0, 1401)
-    assert mag.poll() == [] and mag.poll() == [("tamper", "magnet")]
-    assert mag.poll() == []
-    field[0] = (200, 0, 1400)                          # exactly at threshold: not above
-    assert mag.poll() == []
-    field[0] = (900, 800, 400)                         # |(700, 800, 0)| = 1063 > 1000
-    assert mag.poll() == [] and mag.poll() == [("tamper", "magnet")]
+    assert mag.poll() == [] and mag.poll() == [("magnet", 1001)]
+    assert mag.poll() == []                            # unchanged: nothing to report
+    field[0] = (900, 800, 400)                         # |(700, 800, 0)| = 1063
+    assert mag.poll() == []                            # changed by 62 < step
+    field[0] = (200, 0, 400)                           # a drop is reported at once
+    assert mag.poll() == [("magnet", 0)]
 
 
 def test_tamper_combines_sources():
     clock, pin = FakeClock(), FakePin(1)
     t = Tamper(EnclosureSwitch(pin, clock.ticks_ms, debounce_ms=0),
-               MagnetSensor(lambda: (0, 0, 5000), 1000, consecutive=1), None)
-    assert t.poll() == [("tamper", "enclosure"), ("tamper", "magnet")]
+               MagnetSensor(lambda: (0, 0, 5000)), None)
+    assert t.poll() == [("tamper", "enclosure")]
+    assert t.poll() == [("magnet", 5000)]
 
 
 # -- battery ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from armlock.authority.signer import dev_signer, from_seed
 from firmware.app import identity
 from firmware.app.device import Device
 from firmware.app.store import FileStore
@@ -43,6 +44,7 @@ PORT = REPO / "firmware" / "ports" / "esp32"
 BOARD = json.loads((REPO / "hardware" / "boards" / "esp32-devkitc.json").read_text())
 DEV_ID = "AL-0042"
 KEY = crypto.device_key(bytes(range(7, 39)), DEV_ID)
+AUTH = from_seed(b"esp32 port test authority")
 
 
 class FakeIO:
@@ -73,7 +75,7 @@ class Rig:
 
     def __init__(self, tmp: Path, mode: str = "dev", cause: int = 1, provision: bool = True,
                  esp32: Any = None, cfg: dict[str, Any] | None = None,
-                 spi: Any = None) -> None:
+                 spi: Any = None, aes: Any = None) -> None:
         self.clock = FakeClock(step_us=50)
         self.machine = FakeMachine(self.clock, cause)
         sense = self.machine.Pin(BOARD["actuator"]["sense"])
@@ -86,11 +88,12 @@ class Rig:
         self.time = FakeTime(self.clock)
         self.esp32 = esp32 if esp32 is not None else fake_esp32({})
         if provision:
-            nvs.write_identity(DEV_ID, KEY, self.esp32)
+            nvs.write_identity(DEV_ID, KEY, self.esp32, (AUTH.public,))
         self.io = FakeIO()
         self.build = build_module(mode)
         self.app = L.start(self.build, self.machine, self.time, self.esp32, io=self.io,
-                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False)
+                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False,
+                           aes=aes)
         self.device: Device = self.app.device
 
     def advance_ms(self, ms: int) -> None:
@@ -197,7 +200,7 @@ def test_info_reports_identity_from_nvs(tmp_path: Path) -> None:
     assert f["runtime"] == "micropython-esp32-devkitc"
 
 
-def _permit_for(device_id: str, key: bytes) -> bytes:
+def _permit_for(device_id: str, key: object) -> bytes:
     from protocols import permit
     return permit.encode(dict(kind=1, device_id=device_id, serial=1, not_before=0,
                               not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
@@ -211,19 +214,19 @@ def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: 
     "device not provisioned", audited, and the lock stays locked."""
     r = Rig(tmp_path, mode=mode, provision=False)
     assert (r.device.device_id, r.device.key) == (identity.UNPROVISIONED, None)
-    for dev_id, key in (identity.dev_identity(), (identity.UNPROVISIONED, bytes(32))):
+    for dev_id, key in ((identity.DEV_DEVICE_ID, dev_signer()), (identity.UNPROVISIONED, AUTH)):
         got = r.command(M.LOAD_PERMIT, {"token": _permit_for(dev_id, key)})
         assert [(t, f.get("message")) for t, _, f in got if t == M.ERROR] == \
             [(M.ERROR, "device not provisioned")]
     refused = [d for _, _, code, d, _ in r.audit_records() if code == "permit_refused"]
-    assert refused == ["device not provisioned"] * 2
+    assert refused == ["device not provisioned"]  # the second is counted (aggregated)
     assert r.device.locked
 
 
 def test_dev_board_without_identity_takes_the_public_dev_identity(tmp_path: Path) -> None:
     r = Rig(tmp_path, mode="dev", provision=False)
-    assert (r.device.device_id, r.device.key) == identity.dev_identity()
-    got = r.command(M.LOAD_PERMIT, {"token": _permit_for(*identity.dev_identity())})
+    assert (r.device.device_id, r.device.key) == identity.dev_identity()[:2]
+    got = r.command(M.LOAD_PERMIT, {"token": _permit_for(identity.DEV_DEVICE_ID, dev_signer())})
     assert [t for t, _, _ in got if t != M.EVENT] == [M.OK], got
 
 
@@ -232,7 +235,8 @@ def test_dev_board_without_identity_takes_the_public_dev_identity(tmp_path: Path
 
 def test_production_refuses_stimulus_dev_accepts(tmp_path: Path) -> None:
     prod = Rig(tmp_path / "p", mode="production")
-    (typ, _, f), = prod.command(M.STIMULUS, {"kind": "battery", "mv": 3000}, counter=1)
+    (typ, _, f), = [o for o in prod.command(M.STIMULUS, {"kind": "battery", "mv": 3000},
+                                            counter=1) if o[0] != M.EVENT]
     assert typ == M.ERROR and f["code"] == M.E_MODE
     dev = Rig(tmp_path / "d", mode="dev")
     out = dev.command(M.STIMULUS, {"kind": "battery", "mv": 3000}, counter=1)
@@ -356,6 +360,47 @@ def test_card_presented_reaches_the_core(tmp_path: Path) -> None:
     assert rejects and "rfid" in rejects[-1]  # no permit loaded: refused, and audited
 
 
+def test_card_challenge_runs_with_the_permits_card_key(tmp_path: Path) -> None:
+    """The board runs the NTAG 424 DNA challenge with the key the loaded permit carries for
+    the card (wrapped to this board, diversified by the authority from its card master):
+    the genuine card is a strong read; a card with another key, or a permit for another
+    board, is not."""
+    from armlock.authority import cards
+    from hardware.aes import Aes
+    from protocols import permit
+    master = bytes(range(7, 39))  # KEY is this master's key for DEV_ID
+    uid = bytes.fromhex("04A1B2C3D4E5F6")
+    genuine = SimCard(uid, key=cards.card_key(master, uid))
+    chip = FakeMFRC522([genuine])
+    r = Rig(tmp_path, spi=chip, aes=Aes)
+    chip.clock = r.clock
+
+    def load(device: str, serial: int) -> None:
+        tok = permit.encode(dict(
+            kind=1, device_id=DEV_ID, serial=serial, not_before=0, not_after=2**32 - 1,
+            fail_enabled=False, max_unlock_s=60, rule_mode=0, factor_mask=1, k=1, window_s=0,
+            holders=[(1, ((uid, cards.wrap_for(master, device, uid)),), ())], zones=[]), AUTH)
+        assert [t for t, _, _ in r.command(M.LOAD_PERMIT, {"token": tok}) if t != M.EVENT] \
+            == [M.OK]
+
+    def present() -> list[str]:
+        n = len(r.audit_records())
+        r.advance_ms(500)
+        r.app.drivers_step()
+        return [d for _, _, c, d, _ in r.audit_records()[n:] if c.startswith("cred_")]
+
+    load(DEV_ID, 1)
+    assert present() == ["rfid holder=1"]                      # strong: the challenge passed
+    genuine.key = bytes(16)                                    # a clone with another key
+    chip.cards[0].power_off()
+    assert present() == ["rfid failed: card failed authentication"]
+    genuine.key = cards.card_key(master, uid)
+    load("AL-OTHER", 2)  # the card key wrapped to another board: it unwraps to garbage here
+    chip.cards[0].power_off()
+    got = present()
+    assert got == ["rfid failed: card failed authentication"], got
+
+
 class _Raises:
     """A stand-in reader whose event() raises `exc` (what the real driver does)."""
 
@@ -386,7 +431,8 @@ def test_failed_card_and_unknown_finger_are_fail_events_not_invented_credentials
 
 
 def test_board_settle_time_is_the_cores_config() -> None:
-    assert B.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"]}
+    assert B.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"],
+                                    "magnet_threshold": BOARD["magnetometer"]["threshold"]}
     assert B.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
 
 
@@ -463,7 +509,7 @@ def test_identity_needs_commit() -> None:
     assert nvs.read_identity(esp) is None
     nvs.provision(DEV_ID, KEY.hex(), esp)
     assert flash["armlock"]["device_id"] == DEV_ID.encode()
-    assert nvs.read_identity(fake_esp32(flash)) == (DEV_ID, KEY)
+    assert nvs.read_identity(fake_esp32(flash)) == (DEV_ID, KEY, ())
 
 
 def test_provision_prints_fingerprint_not_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -484,7 +530,7 @@ def test_identity_file_fallback_without_nvs(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setitem(sys.modules, "esp32", None)  # import esp32 -> ImportError
     where = nvs.provision(DEV_ID, KEY.hex())
     assert where == str(tmp_path / "identity.json")
-    assert FileStore(str(tmp_path)).load_identity() == (DEV_ID, KEY)
+    assert FileStore(str(tmp_path)).load_identity() == (DEV_ID, KEY, ())
 
 
 def test_identity_rejects_bad_input() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import DEVICE, KEY, T0, Rig, audit_details, make_permit
+from conftest import DEVICE, KEY, T0, Rig, audit_details, controller, make_permit
 
 from firmware.core.controller import LockController
 from firmware.core.host import Host
@@ -42,7 +42,7 @@ class Recorder(Host):
 
 
 def test_host_dispatches_every_action_in_order_and_keeps_locked_and_wake() -> None:
-    h = Recorder(LockController(DEVICE, KEY))
+    h = Recorder(controller(DEVICE, KEY))
     acts = h.handle(("boot", None, "power_on"), 0, T0)
     assert h.calls[0] == ("actuate", True, "boot", 0)
     assert [c[0] for c in h.calls] == [a[0] for a in acts]
@@ -56,7 +56,7 @@ def test_host_dispatches_every_action_in_order_and_keeps_locked_and_wake() -> No
 def test_default_set_rtc_keeps_an_offset_the_core_sees_in_later_readings() -> None:
     """Hosts without an RTC of their own keep SET_RTC as an offset (the walkthrough used to
     ignore it, so its core never saw the resynced time)."""
-    h = Host(LockController(DEVICE, KEY, {"resync_fixes": 1}))
+    h = Host(controller(DEVICE, KEY, {"resync_fixes": 1}))
     h.handle(("boot", None, "power_on"), 0, T0 - 5000)   # RTC 5000 s behind
     h.handle(("fix", 0, 0, 5, T0), 1000, T0 - 5000)
     assert h.rtc_offset == 5000

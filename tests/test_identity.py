@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from armlock.authority.signer import dev_signer, from_seed
 from firmware.app import identity
 from firmware.app.store import FileStore
 from firmware.ports.virtual import main as virtual
 from protocols import crypto, frame, permit
 from protocols import messages as m
 
-STORED = ("AL-0007", bytes(range(1, 33)))
+AUTH = from_seed(b"identity test authority")
+STORED = ("AL-0007", bytes(range(1, 33)), (AUTH.public,))
 
 
 @pytest.mark.parametrize("mode", ["dev", "rig", "production"])
@@ -23,14 +25,23 @@ def test_a_provisioned_board_uses_its_identity_in_every_mode(mode: str) -> None:
 
 
 def test_unprovisioned_dev_board_takes_the_public_dev_identity() -> None:
-    dev_id, key = identity.resolve("dev", None)
+    dev_id, key, auth = identity.resolve("dev", None)
     assert dev_id == identity.DEV_DEVICE_ID
     assert key == crypto.device_key(identity.DEV_MASTER, dev_id)
+    assert auth == (identity.DEV_AUTHORITY,) == (dev_signer().public,)
+
+
+def test_an_identity_stored_without_authority_keys_trusts_none() -> None:
+    """An identity file from before signed tokens: the board trusts no key until it is
+    provisioned again (every token refused, saying so)."""
+    assert identity.resolve("production", STORED[:2]) == STORED[:2] + ((),)
+    data = b'{"device_id": "AL-0007", "key": "%s"}' % (b"01" * 32)
+    assert identity.decode(data)[2] == ()
 
 
 @pytest.mark.parametrize("mode", ["rig", "production", "field"])
 def test_unprovisioned_production_or_rig_board_has_no_identity(mode: str) -> None:
-    assert identity.resolve(mode, None) == (identity.UNPROVISIONED, None)
+    assert identity.resolve(mode, None) == (identity.UNPROVISIONED, None, ())
 
 
 def test_identity_file_round_trips_and_refuses_damage() -> None:
@@ -38,7 +49,9 @@ def test_identity_file_round_trips_and_refuses_damage() -> None:
     assert identity.decode(data) == STORED
     for bad, words in ((b"{", "damaged"), (b'{"device_id": "A"}', "damaged"),
                        (b'{"device_id": "A", "key": "00"}', "32-byte"),
-                       (b'{"device_id": "", "key": "%s"}' % (b"00" * 32), "1..64")):
+                       (b'{"device_id": "", "key": "%s"}' % (b"00" * 32), "1..64"),
+                       (b'{"device_id": "A", "key": "%s", "authority": ["04"]}' % (b"00" * 32),
+                        "65-byte")):
         with pytest.raises(ValueError, match=words):
             identity.decode(bad)
     with pytest.raises(ValueError):
@@ -57,11 +70,11 @@ def _load(app: virtual.App, token: bytes) -> list[tuple]:
 
 
 def _dev_permit() -> bytes:
-    dev_id, key = identity.dev_identity()
+    dev_id = identity.dev_identity()[0]
     return permit.encode(dict(kind=1, device_id=dev_id, serial=1, not_before=0,
                               not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
                               rule_mode=0, factor_mask=1, k=1, window_s=0,
-                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
+                              holders=[(1, ("04A1B2C3",), ())], zones=[]), dev_signer())
 
 
 def test_production_virtual_board_without_identity_refuses_dev_permits(tmp_path: Path) -> None:
@@ -84,4 +97,4 @@ def test_virtual_board_reads_the_identity_file_both_ports_write(tmp_path: Path) 
     FileStore(str(tmp_path)).save_identity(*STORED)
     assert (tmp_path / identity.FILE).read_bytes() == identity.encode(*STORED)
     app = virtual.App(_board(tmp_path, "production"), 0, 1_767_225_600)
-    assert (app.dev.device_id, app.dev.key) == STORED
+    assert (app.dev.device_id, app.dev.key) == STORED[:2]

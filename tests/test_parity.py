@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not node_available(), reason="node or node_modul
 
 @pytest.fixture(scope="module")
 def vm():
-    with MicroPythonVM(heap_kb=1024) as machine:
+    with MicroPythonVM(heap_kb=1024, grow=True) as machine:
         machine.exec("import json, gc\nfrom firmware.core import trace")
         yield machine
 

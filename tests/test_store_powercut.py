@@ -270,7 +270,7 @@ def test_identity_roundtrip_and_damage(tmp_path: Path) -> None:
     st = FileStore(str(tmp_path))
     assert st.load_identity() is None
     st.save_identity("AL-9", bytes(range(32)))
-    assert FileStore(str(tmp_path)).load_identity() == ("AL-9", bytes(range(32)))
+    assert FileStore(str(tmp_path)).load_identity() == ("AL-9", bytes(range(32)), ())
     (tmp_path / "identity.json").write_text('{"device_id": "AL-9", "key": "00"}')
     with pytest.raises(ValueError, match="32-byte"):
         FileStore(str(tmp_path)).load_identity()

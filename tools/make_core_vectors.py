@@ -8,9 +8,18 @@ same trace (tests/test_parity.py).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from armlock.authority.signer import from_seed  # noqa: E402
+from protocols import permit as P  # noqa: E402
+
 OUT = Path(__file__).resolve().parent.parent / "protocols" / "vectors"
+AUTH = from_seed(b"armlock vector authority")      # the key the vector lock trusts
+NEXT = from_seed(b"armlock vector authority 2")    # trusted by a key update
+ROGUE = from_seed(b"armlock vector rogue")         # never trusted ("forged" tokens)
 MASTER = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 DEV = "AL-0001"
 T0 = 1_800_000_000
@@ -28,7 +37,7 @@ OUT_FAR = (180000000, -33000000)
 
 
 def permit(serial: int, **kw: object) -> dict:
-    fields = dict(kind=1, version=1, device_id=DEV, serial=serial, not_before=T0,
+    fields = dict(kind=1, device_id=DEV, serial=serial, not_before=T0,
                   not_after=T0 + 8 * 3600, fail_enabled=False, max_unlock_s=600,
                   rule_mode=1, factor_mask=3, k=2, window_s=30,
                   holders=[[7, ["04A1B2C3D4E5F6"], [3]], [8, ["0455667788"], [4]]],
@@ -38,7 +47,7 @@ def permit(serial: int, **kw: object) -> dict:
 
 
 def token(kind: int, serial: int) -> dict:
-    return dict(kind=kind, version=1, device_id=DEV, serial=serial, not_before=T0)
+    return dict(kind=kind, device_id=DEV, serial=serial, not_before=T0)
 
 
 BASE = {"rtc": T0 + 100, "utc": T0 + 100}
@@ -143,7 +152,35 @@ VECTORS = {
               *unlock(2000), at(3000, "permit", "@p1"), at(4000, "permit", "@reset"),
               *unlock(5000), at(6000, "bogus"), at(7000, "fix", "x", 1, 2, None),
               at(8000, "rfid", 5, 5, True), at(9000, "boot", None, "again")]),
+    "keys_and_attacks": (
+        "key update (trust a second key, revoke the first; tokens of the revoked key refused"
+        " and audited), lockout held while time is untrusted, rollback audited at once,"
+        " junk tokens aggregated, a fix with an old timestamp is not fresh",
+        {"p1": permit(1), "ku": dict(token(4, 2), added=NEXT.public.hex(),
+                                     revoked=AUTH.key_id.hex()),
+         "old": permit(3), "p4": dict(permit(4), key="next"),
+         "junk": dict(permit(5), key="forged")},
+        lambda: [at(0, "boot", None, "power_on"), at(10, "permit", "@p1"), fix(1000, IN),
+                 *unlock(2000), at(3000, "permit", "@ku"), at(3100, "permit", "@old"),
+                 at(3200, "permit", "@p4"), fix(4000, IN), *unlock(5000),
+                 *[at(6000 + 10 * i, "permit", "@junk") for i in range(6)],
+                 at(6100, "permit", "hex:00"), at(70000, "tick"),
+                 at(80000, "fix", IN[0], IN[1], 5, BASE["utc"] + 80 - 60),
+                 at(81000, "tick"),
+                 *[at(90000 + 100 * i, "finger", 9, 120) for i in range(3)],
+                 [91000, BASE["rtc"] - 4000, "tick"],
+                 [92000, BASE["rtc"] - 4000, "finger", 3, 120],
+                 [93000, BASE["rtc"] + 93, "tick"],
+                 reboot(T0 + 400, "power_on"), *unlock(1000)]),
 }
+
+
+def signed(fields: dict) -> dict:
+    """{"fields", "hex"}: signed by AUTH, or by the key named in fields["key"]."""
+    f = dict(fields)
+    signer = {"forged": ROGUE, "next": NEXT}.get(f.pop("key", ""), AUTH)
+    f = json.loads(json.dumps(f))  # tuples as lists, as the runtimes read them
+    return {"fields": f, "hex": P.encode(f, signer).hex()}
 
 
 def main() -> None:
@@ -151,7 +188,8 @@ def main() -> None:
         epoch(T0 + 100)
         steps = make_steps()
         vec = {"name": name, "description": desc, "device_id": DEV, "master_hex": MASTER,
-               "tokens": tokens, "steps": steps}
+               "authority": [AUTH.public.hex()],
+               "tokens": {n: signed(f) for n, f in tokens.items()}, "steps": steps}
         (OUT / f"core_{name}.json").write_text(json.dumps(vec, indent=1) + "\n")
         print("wrote", OUT / f"core_{name}.json")
 

@@ -1,7 +1,12 @@
-"""The authority's master key file and the device keys derived from it.
+"""The authority's key files: the master secret and the P-256 signing key next to it.
 
-The master key never leaves the key file; each device gets a key derived from it with HKDF
-(``cryptography``), equal to ``protocols.crypto.device_key`` used on the device.
+- The master key (32 random bytes, hex, mode 0600) never leaves the key file. Each device
+  gets its own key derived from it with HKDF (``cryptography``, equal to
+  ``protocols.crypto.device_key``): it seals the device's rig commands and derives the key
+  that wraps card keys to that device. The card master (AN10922, one AES key per card)
+  is derived from it too and never leaves the authority.
+- The signing key (``<master>.signing.pem``, P-256 PKCS#8, hardware/signing.py) signs
+  every token; devices hold only its public point (firmware/app/identity.py).
 """
 
 from __future__ import annotations
@@ -78,6 +83,27 @@ def load_master_key(path: Path) -> bytes:
     if len(key) != KEY_LEN:
         raise AuthorityError(f"{path}: key is {len(key)} bytes, need {KEY_LEN}")
     return key
+
+
+def create_keys(master_path: Path) -> None:
+    """The master key and the signing key next to it, each created if absent."""
+    from hardware import signing
+    if not master_path.exists():
+        create_master_key(master_path)
+    spath = signing_key_path(master_path)
+    if not spath.exists():
+        signing.save(signing.generate(), spath)
+
+
+def signing_key_path(master_path: Path) -> Path:
+    """The signing key file that belongs to a master key file."""
+    return master_path.with_name(master_path.stem + ".signing.pem")
+
+
+def card_master(master: bytes) -> bytes:
+    """The AN10922 card master (16 bytes): HKDF(master, "armlock/v2", "card-master")."""
+    hkdf = HKDF(hashes.SHA256(), 16, b"armlock/v2", b"card-master")
+    return hkdf.derive(master)
 
 
 def derive_device_key(master: bytes, device_id: str) -> bytes:

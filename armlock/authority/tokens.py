@@ -1,4 +1,5 @@
-"""Issuing and inspecting tokens (permit, recall, tamper reset) with the master key."""
+"""Issuing and inspecting tokens (permit, recall, tamper reset, key update): signed with
+the authority's P-256 signing key; card keys wrapped to the device with the master key."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from armlock.authority.cards import wrap_holders
 from armlock.authority.checks import iso
-from armlock.authority.keys import AuthorityError, derive_device_key, load_master_key
+from armlock.authority.keys import AuthorityError, load_master_key, signing_key_path
 from armlock.authority.ledger import next_serial, read_ledger
+from armlock.authority.signer import Signer, load_signer
 from firmware.core import events as E
 from firmware.core import rules
+from hardware import fastverify
+from hardware.signing import SigningError
 from protocols import permit as P
 
-KIND_NAMES = {P.KIND_PERMIT: "permit", P.KIND_RECALL: "recall", P.KIND_RESET: "tamper-reset"}
+KIND_NAMES = {P.KIND_PERMIT: "permit", P.KIND_RECALL: "recall", P.KIND_RESET: "tamper-reset",
+              P.KIND_KEYS: "key-update"}
 MODE_NAMES = {P.MODE_ANY: "any-of", P.MODE_ALL: "all-of", P.MODE_KOFN: "k-of-n"}
 
 
@@ -24,10 +30,29 @@ def issue(key_path: Path, fields: dict[str, Any]) -> bytes:
     serial recorded, so the next one for the device is larger.
     """
     master = load_master_key(key_path)
+    signer = signer_for(key_path)
     device_id = fields["device_id"]
-    key = derive_device_key(master, device_id)
-    P.encode(dict(fields, serial=1), key)  # validate first: a bad request burns no serial
-    return P.encode(dict(fields, serial=next_serial(key_path, device_id)), key)
+    if fields.get("holders"):
+        fields = dict(fields, holders=wrap_holders(master, device_id, list(fields["holders"])))
+    P.encode(dict(fields, serial=1), signer)  # validate first: a bad request burns no serial
+    return P.encode(dict(fields, serial=next_serial(key_path, device_id)), signer)
+
+
+def signer_for(key_path: Path) -> Signer:
+    """The signing key next to the master key file (AuthorityError if missing)."""
+    try:
+        return load_signer(signing_key_path(key_path))
+    except SigningError as exc:
+        raise AuthorityError(f"{exc} (create it with `armlock keys init`)") from None
+
+
+def issue_key_update(key_path: Path, device_id: str, added: bytes, revoked: bytes | None,
+                     now: int | None = None) -> bytes:
+    """A key-update token: the device trusts the public point `added` from now on and no
+    longer key id `revoked` (None: revoke none)."""
+    return issue(key_path, {"kind": P.KIND_KEYS, "device_id": device_id, "added": added,
+                            "revoked": revoked,
+                            "not_before": int(time.time()) if now is None else now})
 
 
 def issue_recall(key_path: Path, device_id: str, now: int | None = None) -> bytes:
@@ -84,8 +109,11 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
     d: dict[str, Any] = {
         "kind": KIND_NAMES[p.kind], "device_id": p.device_id, "serial": p.serial,
         "verified": p.verified, "status": _status(p, now), "status_basis": STATUS_BASIS,
-        "mac": p.mac.hex(),
+        "signer_key_id": p.key_id.hex(), "signature": p.signature.hex(),
     }
+    if p.kind == P.KIND_KEYS:
+        d["added_key_id"] = P.key_id(p.added).hex()
+        d["revoked_key_id"] = None if p.revoked == P.NO_KID else p.revoked.hex()
     if p.kind != P.KIND_PERMIT:
         d["issued_at"] = iso(p.not_before)
     else:
@@ -96,7 +124,9 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
             "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure",
             "max_unlock_s": p.max_unlock_s, "rule": MODE_NAMES[p.rule_mode], "k": p.k,
             "factors": factors, "window_s": p.window_s,
-            "holders": [{"id": h, "rfid": list(c), "finger": list(t)} for h, c, t in p.holders],
+            "holders": [{"id": h, "rfid": list(c), "finger": list(t),
+                         "card_keys": sum(1 for x in c if x in p.card_keys)}
+                        for h, c, t in p.holders],
             "zones": [_zone_dict(f, r) for f, r in p.zones],
         })
     if ledger_last is not None and p.serial < ledger_last:
@@ -107,14 +137,16 @@ def describe(p: P.Permit, now: int, ledger_last: int | None = None) -> dict[str,
 
 def inspect(blob: bytes, key_path: Path | None, now: int | None = None,
             device_id: str | None = None) -> dict[str, Any]:
-    """Verify (with the master key at key_path) and describe a token; key_path None skips
-    verification. Raises PermitError/AuthorityError with one line on any problem."""
+    """Verify (with the signing key next to the master key at key_path) and describe a
+    token; key_path None skips verification. Raises PermitError/AuthorityError with one
+    line on any problem."""
     now = int(time.time()) if now is None else now
     target = P.peek_device_id(blob)
     if device_id is not None and target != device_id:
         raise AuthorityError(f"token is for device {target}, not {device_id}")
     if key_path is None:
         return describe(P.decode(blob, None), now)
-    key = derive_device_key(load_master_key(key_path), target)
-    p = P.decode(blob, key)
+    signer = signer_for(key_path)
+    keys = {signer.key_id: fastverify.PublicKey(signer.public)}
+    p = P.decode(blob, keys, fastverify.verify)
     return describe(p, now, read_ledger(key_path).get(target))

@@ -45,9 +45,10 @@ def virtual_board(
         raise UserError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     if device_id is not None:
         check_device_id(device_id, "--device-id")
-    identity = _identity(device_id, keys) if device_id else None
+    if device_id:
+        provision_virtual(state_dir, device_id, keys)
     board = VirtualBoard(state_dir, mode=mode, runtime=runtime, heap_kb=heap_kb,
-                         identity=identity, reflash=reflash)
+                         reflash=reflash)
     if verbose:
         board.on_log = lambda line: err_console.print(line, highlight=False, markup=False)
     stop = threading.Event()
@@ -76,12 +77,20 @@ def virtual_board(
     console.print("virtual board stopped", highlight=False)
 
 
-def _identity(device_id: str, keys: Path | None) -> tuple[str, bytes]:
+def provision_virtual(state_dir: Path, device_id: str, keys: Path | None) -> None:
+    """Provision a virtual board's storage as the factory would: device id, its key
+    (derived from the master key) and the authority's public signing key it trusts
+    (firmware/app/identity.py's identity file, which the board reads at boot)."""
     from armlock import authority
+    from firmware.app.store import FileStore
 
     path = keys or authority.default_key_path()
     try:
         master = authority.load_master_key(path)
+        trusted = (authority.signer_for(path).public,)
     except authority.AuthorityError as exc:
         raise UserError(str(exc)) from None
-    return device_id, authority.derive_device_key(master, device_id)
+    storage = state_dir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    FileStore(str(storage)).save_identity(
+        device_id, authority.derive_device_key(master, device_id), trusted)

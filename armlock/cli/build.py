@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from armlock.authority import AuthorityError, derive_device_key, load_master_key
+from armlock.authority import AuthorityError, derive_device_key, load_master_key, signer_for
 from armlock.authority.checks import check_device_id
 from armlock.cli.common import (
     EXIT_ABSENT,
@@ -128,6 +128,7 @@ def flash_cmd(
         _check_image(image)
     try:
         dkey = derive_device_key(load_master_key(key_path(key)), device_id)
+        trusted = (signer_for(key_path(key)).public,)
     except AuthorityError as exc:
         raise UserError(str(exc)) from None
     try:
@@ -137,7 +138,8 @@ def flash_cmd(
             B.build(board, mode, build_dir)
         rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
                         check_boot=not no_boot_check,
-                        progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"))
+                        progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"),
+                        authority=trusted)
     except boards.BoardError as exc:
         raise UserError(str(exc)) from None
     except B.BuildError as exc:

@@ -1,4 +1,5 @@
-"""`armlock keys`: create the authority master key and derive device keys for provisioning."""
+"""`armlock keys`: create the authority's keys (master secret and P-256 signing key), show
+the public key devices trust, and derive device keys for provisioning."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import typer
 from armlock import authority
 from armlock.authority.checks import check_device_id
 from armlock.cli.common import UserError, console, friendly
+from hardware import signing
 
 app = typer.Typer(help="Authority master key and device keys.", no_args_is_help=True)
 
@@ -33,14 +35,46 @@ def fingerprint(key: bytes) -> str:
 @app.command("init")
 @friendly
 def init(key: Path | None = KEY_OPT, as_json: bool = JSON_OPT) -> None:
-    """Create a new master key file (32 random bytes, mode 0600). Never overwrites."""
+    """Create the master key file (32 random bytes, mode 0600) and the P-256 signing key
+    next to it (<name>.signing.pem, mode 0600). Never overwrites; with a master key and no
+    signing key, creates only the signing key."""
     path = key_path(key)
-    master = authority.create_master_key(path)
+    spath = authority.signing_key_path(path)
+    made = []
+    if not path.exists() or path.is_dir():
+        master = authority.create_master_key(path)
+        made.append(str(path))
+    else:
+        master = authority.load_master_key(path)
+    if spath.exists():
+        if not made:
+            raise UserError(f"{path} and {spath} exist; refusing to overwrite them")
+        raise UserError(f"{spath}: signing key file exists; refusing to overwrite it")
+    sk = signing.generate()
+    signing.save(sk, spath)
+    made.append(str(spath))
+    kid = signing.key_id(sk).hex()
     if as_json:
-        print(json.dumps({"file": str(path), "fingerprint": fingerprint(master)}))
+        print(json.dumps({"file": str(path), "signing_key": str(spath), "key_id": kid,
+                          "public": signing.public_bytes(sk).hex(), "created": made,
+                          "fingerprint": fingerprint(master)}))
         return
-    console.print(f"created {path} (mode 0600, fingerprint {fingerprint(master)}); "
-                  "keep it offline and backed up", highlight=False, soft_wrap=True)
+    console.print(f"created {', '.join(made)} (mode 0600; master fingerprint "
+                  f"{fingerprint(master)}, signing key id {kid}); keep them offline and "
+                  "backed up", highlight=False, soft_wrap=True)
+
+
+@app.command("public")
+@friendly
+def public(key: Path | None = KEY_OPT, as_json: bool = JSON_OPT) -> None:
+    """Show the signing key's public point and key id (what devices are provisioned to
+    trust; not secret)."""
+    signer = authority.signer_for(key_path(key))
+    if as_json:
+        print(json.dumps({"key_id": signer.key_id.hex(), "public": signer.public.hex()}))
+        return
+    console.print(f"key id {signer.key_id.hex()}\npublic {signer.public.hex()}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("derive")

@@ -157,6 +157,7 @@ def _zones(paths: list[Path] | None, simplify: float | None) -> zones.ZoneSet | 
 
 
 FORCE_OPT = typer.Option(False, "--force", help="Replace an existing --out file.")
+OUT_OPT = typer.Option(..., "--out", help="Token file to write.")
 
 
 @app.command("issue")
@@ -239,7 +240,11 @@ def _table(d: dict[str, Any]) -> Table:
         if name in d:
             t.add_row(name, str(d[name]))
     t.add_row("status", f"[{status_style}]{d['status']}[/] ({d['status_basis']})")
-    t.add_row("MAC", "verified" if d["verified"] else "[yellow]NOT VERIFIED[/]")
+    t.add_row("signature", f"verified (key {d['signer_key_id']})" if d["verified"] else
+              f"[yellow]NOT VERIFIED[/] (key {d['signer_key_id']})")
+    if d["kind"] == "key-update":
+        t.add_row("adds key", d["added_key_id"])
+        t.add_row("revokes key", d["revoked_key_id"] or "none")
     if "superseded" in d:
         t.add_row("note", f"[yellow]{d['superseded']}[/]")
     if d["kind"] == "permit":
@@ -266,10 +271,10 @@ def inspect(
     device: str | None = typer.Option(None, "--device", help="Fail unless the token is for "
                                       "this device."),
     unverified: bool = typer.Option(False, "--unverified", help="Show a token without the "
-                                    "master key (MAC not checked)."),
+                                    "authority keys (signature not checked)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Verify a token with the device key derived from the master key, and show it."""
+    """Verify a token's signature with the authority signing key, and show it."""
     try:
         blob = file.read_bytes()
     except OSError as exc:
@@ -318,3 +323,55 @@ def reset_tamper(
 ) -> None:
     """Issue an authority tamper reset: clears the device's tamper latch."""
     _simple("tamper-reset", device, out, key, force, as_json)
+
+
+@app.command("key-update")
+@friendly
+def key_update(
+    device: str = typer.Option(..., "--device", help="Device id."),
+    add: Path = typer.Option(..., "--add", help="Public key the device will trust: a PEM "
+                             "(public or private key file) or a file of 130 hex digits."),
+    revoke: str = typer.Option(None, "--revoke", help="Key id (16 hex digits) the device "
+                               "stops trusting (default: none)."),
+    out: Path = OUT_OPT,
+    force: bool = FORCE_OPT,
+    as_json: bool = JSON_OPT,
+    key: Path | None = KEY_OPT,
+) -> None:
+    """Issue a key update: the device trusts one more authority key and may revoke one."""
+    check_device_id(device)
+    check_out(out, force)
+    revoked = None
+    if revoke is not None:
+        try:
+            revoked = bytes.fromhex(revoke)
+        except ValueError:
+            revoked = b""
+        if len(revoked) != P.KID_LEN:
+            raise UserError(f"--revoke {revoke!r}: a key id is 16 hex digits")
+    blob = authority.issue_key_update(key_path(key), device, _public_point(add), revoked)
+    write_token(out, blob)
+    _report(out, blob, as_json)
+
+
+def _public_point(path: Path) -> bytes:
+    """The 65-byte point of a PEM key file or a hex file."""
+    from cryptography.hazmat.primitives import serialization
+
+    from hardware import signing
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--add {path}: cannot read ({exc.strerror})") from None
+    text = data.decode("ascii", "replace").strip()
+    if "PUBLIC KEY" in text:
+        return signing.public_bytes(serialization.load_pem_public_key(data))  # type: ignore[arg-type]
+    if "PRIVATE KEY" in text:
+        return signing.public_bytes(signing.load(path))
+    try:
+        pt = bytes.fromhex(text)
+    except ValueError:
+        pt = b""
+    if len(pt) != P.POINT_LEN or pt[0] != 4:
+        raise UserError(f"--add {path}: expected a PEM key or 130 hex digits (04 || X || Y)")
+    return pt

@@ -42,7 +42,8 @@ def run_tour(out: Path, progress: Callable[[str], None] = print, runtime: str = 
     out.mkdir(parents=True, exist_ok=True)
     key_path = out / "master.key"
     key_path.unlink(missing_ok=True)
-    master = auth.create_master_key(key_path)
+    auth.create_keys(key_path)
+    master = auth.load_master_key(key_path)
     progress(f"build: {BOARD} dev -> {out / 'build'}")
     manifest = B.build(BOARD, "dev", out / "build")
     progress(f"build: {len(manifest['files'])} files, {manifest['total_bytes']:,} bytes")
@@ -59,7 +60,8 @@ def run_tour(out: Path, progress: Callable[[str], None] = print, runtime: str = 
         progress(board.describe())
         key = auth.derive_device_key(master, DEVICE_ID)
         for step, what in FL.flash(board.port, BOARD, DEVICE_ID, key, out / "build", "dev",
-                                   progress=lambda s: progress(f"flash: {s}")):
+                                   progress=lambda s: progress(f"flash: {s}"),
+                                   authority=(auth.signer_for(key_path).public,)):
             progress(f"flash: {step}: {what}")
         progress(f"hil: verification suite against pty:{board.port}")
         code = run_suite(f"pty:{board.port}", out / "hil", key=key_path, k=k)

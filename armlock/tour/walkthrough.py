@@ -106,10 +106,9 @@ class WalkHost(Host):
 
 
 def issue_tokens(key_path: Path, t0: int) -> dict[str, bytes]:
-    """Create the master key (if absent) and issue the permit, reset and recall."""
-    if not key_path.exists():
-        authority.create_master_key(key_path)
-    fields = dict(kind=P.KIND_PERMIT, version=1, device_id=DEVICE, not_before=t0 - 60,
+    """Create the authority keys (if absent) and issue the permit, reset and recall."""
+    authority.create_keys(key_path)
+    fields = dict(kind=P.KIND_PERMIT, device_id=DEVICE, not_before=t0 - 60,
                   not_after=t0 + 8 * 3600, fail_enabled=False, max_unlock_s=900,
                   rule_mode=P.MODE_ALL, factor_mask=P.F_RFID | P.F_FINGER, k=2, window_s=30,
                   holders=[(7, (TOKEN,), (FINGER,)), (8, ("0455667788AA",), (4,))],
@@ -127,7 +126,8 @@ def run(out: Path, t0: int | None = None) -> Walk:
     tokens = issue_tokens(key_path, t0)
     (out / "permit.bin").write_bytes(tokens["permit"])
     key = authority.derive_device_key(authority.load_master_key(key_path), DEVICE)
-    host = WalkHost(LockController(DEVICE, key))
+    host = WalkHost(LockController(DEVICE, key,
+                                   authority=(authority.signer_for(key_path).public,)))
     steps: list[Step] = []
 
     def feed(t_ms: int, label: str, ev: tuple) -> None:
@@ -159,7 +159,7 @@ def run(out: Path, t0: int | None = None) -> Walk:
     trace = [{"t_ms": s.t_ms, "label": s.label, "locked": s.locked, "reasons": s.reasons,
               "actions": [_plain(a) for a in s.actions]} for s in steps]
     (out / "trace.json").write_text(json.dumps(trace, indent=1) + "\n")
-    permit = authority.describe(P.decode(tokens["permit"], key), t0)
+    permit = authority.describe(P.decode(tokens["permit"], None), t0)
     return Walk(steps, host.records, host.ctl.audit_head, permit)
 
 

@@ -41,6 +41,7 @@
 
 import struct
 
+from firmware.app import identity
 from firmware.core import events as E
 from firmware.core.controller import LockController
 from firmware.core.host import Host
@@ -58,7 +59,7 @@ class Device(Host):
     """One lock application: wire protocol in and out, the core, storage."""
 
     def __init__(self, device_id, key, mode, store, ticks_us=None, fw_version="0.1.0",
-                 runtime="?", config=None):
+                 runtime="?", config=None, authority=(), verify=None):
         if mode not in WIRE_MODE:
             raise ValueError("mode must be production, rig or dev, got %r" % (mode,))
         self.device_id = device_id
@@ -68,7 +69,8 @@ class Device(Host):
         self.ticks_us = ticks_us
         self.fw_version = fw_version
         self.runtime = runtime
-        Host.__init__(self, LockController(device_id, key, config))
+        Host.__init__(self, LockController(device_id, key, config, authority, verify))
+        self._wrap = None if key is None else identity.wrap_key(key, device_id)
         self.reboot_requested = False
         self.actuator_hook = None
         self.rtc_hook = None
@@ -266,8 +268,20 @@ class Device(Host):
             self._results = []
             self._dispatch(typ, seq, f, mono_ms, rtc_s)
         except Exception as exc:  # every failure is one ERROR reply naming it
+            if isinstance(exc, M.MessageError):
+                # nobody authenticated it: audited, aggregated (firmware/core/refusals.py)
+                self.carry(self.ctl.refused("command", "%s: %s" % (
+                    M.type_name(typ), exc), mono_ms, rtc_s + self.rtc_offset), mono_ms, rtc_s)
             self._error(seq, exc)
         self._results = []
+
+    def card_key(self, uid_hex, aes):
+        """The AES key of this card from the loaded permit (unwrapped with this board's
+        wrapping key; aes: a cryptolib.aes-like factory), or None."""
+        wrapped = self.ctl.card_key(uid_hex)
+        if wrapped is None or self._wrap is None:
+            return None
+        return aes(self._wrap, 1).decrypt(wrapped)
 
     def _error(self, seq, exc):
         f = M.error_fields(exc)

@@ -323,14 +323,14 @@ class FileStore(_Ring):
 
     # -- identity --------------------------------------------------------------------------
     def load_identity(self):
-        """(device_id, key) from identity.json, or None if the board was never provisioned.
-        ValueError if the file is damaged."""
+        """(device_id, key, authority) from identity.json, or None if the board was never
+        provisioned. ValueError if the file is damaged."""
         data = self._read(IDENTITY)
         return None if data is None else identity.decode(data)
 
-    def save_identity(self, device_id, key):
+    def save_identity(self, device_id, key, authority=()):
         """Provision the board (new file then rename)."""
-        self._replace(IDENTITY, identity.encode(device_id, key))
+        self._replace(IDENTITY, identity.encode(device_id, key, authority))
 
 
 class MemStore(_Ring):

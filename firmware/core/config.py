@@ -8,7 +8,8 @@ DEFAULTS = {
     "hysteresis_m": 50,         # while open, outside the zone by less than this is tolerated
     "skew_max_s": 120,          # RTC vs GNSS time disagreement tolerated
     "resync_fixes": 3,          # consistent GNSS time fixes needed to resync a skewed RTC
-    "relay_max_us": 8000,       # RFID challenge round trip above this: relay suspected
+    "relay_max_us": 8000,       # RFID challenge round trip above this: relay suspected (air
+                                # time alone is ~6.8 ms: calibrate, firmware/core/relay.py)
     "allow_weak_rfid": False,   # accept UID-only (clonable) RFID reads
     "finger_min_score": 60,     # fingerprint match score threshold (R503 scale)
     "fail_max": 3,              # consecutive failures before a lockout (DoJ: > 2 attempts)
@@ -23,6 +24,10 @@ DEFAULTS = {
     "jam_no_fix_s": 30,         # no fix this long (after one) with few satellites: jammed
     "jam_max_sats": 3,          # ... at most this many satellites used
     "jam_cn0_max": 30,          # ... and none heard above this C/N0 (dB-Hz), if reported
+    "sensor_fail_after": 3,     # consecutive read errors a driver reports: sensor faulty
+    "magnet_threshold": 2000,   # field deviation from rest (sensor units): magnet tamper
+    "refusal_window_s": 60,     # unauthenticated refusals: one record per window ...
+    "refusal_window_max_s": 21600,  # ... doubling while a flood lasts, up to this
 }
 
 

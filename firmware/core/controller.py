@@ -4,7 +4,7 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, recovery, rules
+from firmware.core import creds, geo, gnss, recovery, refusals, rules, trust
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
@@ -17,13 +17,25 @@ _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTP
 class LockController:
     """One lock. `handle(event, mono_ms, rtc_s)` returns a list of action tuples.
 
-    device_key None: the board is not provisioned; every token is refused (audited)."""
+    device_key None: the board is not provisioned; every token is refused (audited).
+    authority: the 65-byte public points of the authority keys the board was provisioned
+    to trust (key updates in the state record replace them). verify: the verifier, an
+    object with PublicKey(point) and verify(key, msg, sig) -> bool, like protocols.p256
+    (the default); a host may inject one with identical results (the decision stays
+    here)."""
 
-    def __init__(self, device_id, device_key, config=None):
+    def __init__(self, device_id, device_key, config=None, authority=(), verify=None):
         self._device_id = device_id
         self._key = device_key
         self._cfg = _config.merge(config)
         cfg = self._cfg
+        self._trust = trust.Trust(authority, verify)
+        self._refusals = refusals.Refusals(cfg["refusal_window_s"], cfg["refusal_window_max_s"])
+        self._refused = b""       # digest of the last authenticated token refused
+        self._behind = False      # RTC behind the time floor (audited on every change)
+        self._lock_mono = 0       # mono_ms until which a lockout holds whatever the clock
+        self._gnss_ref = None     # (utc_s, mono_ms) of the last GNSS time taken
+        self._errors = {}         # sensor -> consecutive read errors the driver reported
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
         self._chain = audits.Chain(device_id)
         self._st = states.State()
@@ -103,12 +115,11 @@ class LockController:
         if not self._clock.trusted(self._rtc):
             r.append(E.R_TIME)
         else:
-            now = self._wall()
-            why = None if p is None else rules.validity(p, now)
+            why = None if p is None else rules.validity(p, self._wall())
             if why is not None:
                 r.append(why)
-            if now < st.lockout_until:
-                r.append(E.R_LOCKOUT)
+        if self._locked_out():
+            r.append(E.R_LOCKOUT)
         if self._battery == 2:
             r.append(E.R_BATTERY)
         if p is not None:
@@ -116,6 +127,11 @@ class LockController:
         if E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
+
+    def _locked_out(self):
+        """A lockout holds whatever the clock's trust: by the monotonic deadline set when
+        it began (a moved RTC cannot shorten it) and by the persisted UTC end."""
+        return self._now < self._lock_mono or self._wall() < self._st.lockout_until
 
     def _position_reasons(self, r, p):
         if not p.zones:
@@ -172,12 +188,23 @@ class LockController:
                 self._open(holder)
         elif not self.locked:
             self._check_open()
+        self._check_rollback()
+        for src, n, width, last in self._refusals.due(self._now):
+            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
         if self._clock.advance_floor(self._rtc, self._cfg["floor_interval_s"]):
             self._st.time_floor = self._clock.floor
             self._dirty = True
         if self._dirty and not self._damaged:  # keep a damaged record until a reset
             self._save()
         self._schedule()
+
+    def _check_rollback(self):
+        """Audit every change of 'RTC behind the time floor' when it happens."""
+        behind = self._rtc + self._clock.corr < self._clock.floor - self._cfg["skew_max_s"]
+        if behind != self._behind:
+            self._behind = behind
+            self._audit("time", ("rollback rtc=%d floor=%d" if behind else
+                                 "rtc=%d back at floor=%d") % (self._rtc, self._clock.floor))
 
     def _open(self, holder):
         self._factors = {}
@@ -266,6 +293,7 @@ class LockController:
             blob, tail = _reconcile(blob, tail, ev[4])
         self._actuate(True, "boot")
         self._booted = True
+        self._trust.load((), ())  # the provisioned keys until the record says otherwise
         if blob is not None:  # an empty record is a truncated one, not a first boot
             self._restore(blob, tail)
         detail = "cause=%s" % cause
@@ -278,8 +306,9 @@ class LockController:
         log, which lets the chain continue even when the state record is damaged."""
         try:
             st = states.decode(blob)
+            self._trust.load(st.trusted, st.revoked)
             if st.permit and self._key is not None:
-                self._permit = tokens.decode(st.permit, self._key)
+                self._permit = tokens.decode(st.permit, self._trust.keys, self._trust.verify)
         except ValueError as exc:
             self._damaged = True
             detail = "damaged: %s" % exc
@@ -289,12 +318,22 @@ class LockController:
                 if len(tail) > 2:  # the highest token serial the audit log proves used
                     self._st.serial_floor = tail[2]
                     detail += " serial_floor=%d from log" % tail[2]
+                if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
+                    self._st.revoked = list(tail[3])
+                    self._trust.load((), tail[3])
             self._audit("state", detail)
             return
         self._st = st
         self._chain = audits.Chain(self._device_id, st.audit_seq, st.audit_head)
         self._clock.floor = st.time_floor
+        if st.lockout_until > self._rtc:  # the rest of a lockout, by the monotonic clock
+            self._lock_mono = self._now + (st.lockout_until - self._rtc) * 1000
+        if st.migrated:
+            self._audit("state", "migrated from record v%d: format-1 permit serial=%d "
+                        "dropped (re-issue it signed)" % (st.migrated, st.dropped))
+            self._persist()
         if self._rtc < st.time_floor:
+            self._behind = self._rtc < st.time_floor - self._cfg["skew_max_s"]
             self._audit("time", "rollback rtc=%d floor=%d" % (self._rtc, st.time_floor))
 
     def _on_tick(self, ev):
@@ -304,30 +343,64 @@ class LockController:
         blob = ev[1]
         if type(blob) is not bytes and type(blob) is not bytearray:
             raise TypeError("permit needs token:bytes")
+        p = None
         try:
-            if self._key is None:  # an unprovisioned board: nothing can authenticate
-                raise ValueError("device not provisioned")
-            dev = tokens.peek_device_id(blob)
-            if dev != self._device_id:
-                raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
-            p = tokens.decode(blob, self._key)
-            if p.kind == tokens.KIND_PERMIT:
-                geo.check_zones(p.zones)
-            if p.serial <= self._st.serial_floor:
-                raise ValueError("replayed token (serial %d <= %d)"
-                                 % (p.serial, self._st.serial_floor))
-            if self._damaged and p.kind != tokens.KIND_RESET:
-                raise ValueError("state damaged: only an authority reset is accepted")
-            if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
-                    and rules.validity(p, self._wall()) == E.R_EXPIRED:
-                raise ValueError("permit expired at %d" % p.not_after)
+            p = self._authenticate(blob)
+            self._check_token(p)
         except ValueError as exc:
-            self._audit("permit_refused", str(exc))
+            # audited one by one only if authenticated and not a repeat; else aggregated
+            self._refuse("permit", str(exc), p is not None and p.digest != self._refused)
+            if p is not None:
+                self._refused = p.digest
             self._out.append((E.RESULT, False, str(exc)))
             return
         self._st.serial_floor = p.serial
         self._apply_token(p, blob)
         self._persist()
+
+    def _authenticate(self, blob):
+        """The token, decoded once its signer is trusted and its signature verifies."""
+        if self._key is None:  # an unprovisioned board: nothing can authenticate
+            raise ValueError("device not provisioned")
+        _, dev, kid = tokens.peek(blob)
+        if dev != self._device_id:
+            raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
+        self._trust.check_signer(kid)
+        return tokens.decode(blob, self._trust.keys, self._trust.verify)
+
+    def _check_token(self, p):
+        if p.kind == tokens.KIND_PERMIT:
+            geo.check_zones(p.zones)
+        if p.serial <= self._st.serial_floor:
+            raise ValueError("replayed token (serial %d <= %d)" % (p.serial, self._st.serial_floor))
+        if self._damaged and p.kind != tokens.KIND_RESET:
+            raise ValueError("state damaged: only an authority reset is accepted")
+        if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
+                and rules.validity(p, self._wall()) == E.R_EXPIRED:
+            raise ValueError("permit expired at %d" % p.not_after)
+        if p.kind == tokens.KIND_KEYS:
+            self._trust.check_update(p.added, p.revoked)
+
+    def _refuse(self, source, why, individual):
+        """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
+        for src, n, width, last in self._refusals.due(self._now):
+            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+        if self._refusals.admit(source, self._now, why) or individual:
+            self._audit(source + "_refused", why)
+
+    def refused(self, source, why, mono_ms, rtc_s):
+        """A host refused input nobody authenticated (a sealed command that does not
+        verify, a replayed counter: source "command"): audit it, aggregated like
+        unauthenticated tokens. Returns the actions (AUDIT, PERSIST)."""
+        self._out = out = []
+        self._now = mono_ms
+        self._rtc = rtc_s
+        self._dirty = False
+        if self._booted and type(source) is str and type(why) is str:
+            self._refuse(source, why, False)
+            if self._dirty and not self._damaged:
+                self._save()
+        return out
 
     def _apply_token(self, p, blob):
         st = self._st
@@ -351,15 +424,33 @@ class LockController:
             self._audit("recall", "serial=%d" % p.serial)
             self._out.append((E.INDICATE, "disabled"))
             msg = "recalled (serial %d)" % p.serial
+        elif p.kind == tokens.KIND_KEYS:
+            msg = self._key_update(p)
         else:
             st.tamper = ""
             st.fails = 0
             st.lock_level = 0
             st.lockout_until = 0
+            self._lock_mono = 0
             self._damaged = False
             self._audit("tamper_reset", "serial=%d" % p.serial)
             msg = "authority reset (serial %d)" % p.serial
         self._out.append((E.RESULT, True, msg))
+
+    def _key_update(self, p):
+        st = self._st
+        st.trusted, st.revoked = self._trust.update(p.added, p.revoked)
+        kid = tokens.key_id(p.added)
+        detail = "serial=%d added=%s" % (p.serial, _hex(kid))
+        if p.revoked != tokens.NO_KID:
+            detail += " revoked=%s" % _hex(p.revoked)
+            if self._permit is not None and self._permit.key_id == p.revoked:
+                self._relock("key_revoked")
+                self._permit = None
+                st.permit = b""
+                detail += " permit dropped"
+        self._audit("key_update", detail)
+        return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
     def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
@@ -383,6 +474,12 @@ class LockController:
         if hacc > cfg["hacc_max_m"]:
             self._fix_bad = E.R_IMPRECISE
             return
+        if utc is not None and self._old_fix(utc):
+            if self._fix_bad != E.R_STALE_FIX:
+                self._audit("fix_implausible", "fix time %d is older than %d s" %
+                            (utc, cfg["fix_max_age_s"]))
+            self._fix_bad = E.R_STALE_FIX
+            return
         self._fix_bad = None
         self._fix = (lat, lon, hacc, self._now)
         if self._permit is not None:
@@ -390,8 +487,23 @@ class LockController:
         if utc is not None:
             self._gnss_time(utc)
 
+    def _old_fix(self, utc):
+        """The fix's own time is older than fix_max_age_s (but within skew_max_s: further
+        off it contradicts the clock, which Clock.gnss_time judges): against the last
+        GNSS time taken, carried forward by the monotonic clock, else trusted time."""
+        ref = self._gnss_ref
+        if ref is not None:
+            now = ref[0] + (self._now - ref[1]) // 1000
+        elif self._clock.trusted(self._rtc):
+            now = self._wall()
+        else:
+            return False
+        return now - self._cfg["skew_max_s"] <= utc < now - self._cfg["fix_max_age_s"]
+
     def _gnss_time(self, utc):
         change = self._clock.gnss_time(utc, self._now, self._rtc)
+        if not self._clock.skewed:
+            self._gnss_ref = (utc, self._now)
         if change is not None:
             self._audit("time", change[0])
             if change[1] is not None:
@@ -447,9 +559,7 @@ class LockController:
     def _ignored(self, name, at):
         """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
         answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
-        # E.R_LOCKOUT in self.reasons(), without building every other reason
-        locked_out = self._clock.trusted(self._rtc) and self._wall() < self._st.lockout_until
-        if self._permit is None or locked_out or self._st.tamper or self._damaged:
+        if self._permit is None or self._locked_out() or self._st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
             self._out.append((E.ANSWER, at, False))
             return True
@@ -491,6 +601,7 @@ class LockController:
             d = creds.lockout_seconds(st.lock_level, self._cfg["lockout_base_s"],
                                       self._cfg["lockout_cap_s"])
             st.lockout_until = self._wall() + d
+            self._lock_mono = self._now + d * 1000
             self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
             self._out.append((E.INDICATE, "lockout"))
@@ -526,6 +637,24 @@ class LockController:
             self._audit("tamper", "source=%s latched" % source)
             self._out.append((E.INDICATE, "tamper"))
             self._persist()
+
+    def _on_magnet(self, ev):
+        dev = ev[1]
+        if type(dev) is not int or dev < 0:
+            raise TypeError("magnet needs deviation:int >= 0")
+        if dev > self._cfg["magnet_threshold"]:
+            self._latch("magnet")
+
+    def _on_read_errors(self, ev):
+        sensor, n = ev[1], ev[2]
+        if sensor not in ("rfid", "finger", "gnss", "actuator") or type(n) is not int or n < 0:
+            raise ValueError("read_errors needs (sensor in rfid|finger|gnss|actuator, "
+                             "consecutive:int >= 0)")
+        before = self._errors.get(sensor, 0) >= self._cfg["sensor_fail_after"]
+        self._errors[sensor] = n
+        after = n >= self._cfg["sensor_fail_after"]
+        if after != before:
+            self._on_fault((E.FAULT, sensor, not after))
 
     def _on_battery(self, ev):
         mv = ev[1]
@@ -579,6 +708,8 @@ class LockController:
             out.append((E.RESULT, False, "not booted"))
         elif self._key is None:
             out.append((E.RESULT, False, "device not provisioned"))
+        elif not self._trust.keys:
+            out.append((E.RESULT, False, trust.NONE))
         elif self._damaged:
             out.append((E.RESULT, False, "state damaged: only an authority reset "
                         "(TAMPER_RESET) is accepted"))
@@ -613,17 +744,31 @@ class LockController:
             "time_floor": self._clock.floor,
             "audit_seq": self._chain.seq,
             "counter": self._st.cmd_floor,
+            "trusted_keys": [_hex(k) for k in self._trust.ids()],
+            "refusals_pending": self._refusals.pending(),
         }
+
+    def card_key(self, uid_hex):
+        """The loaded permit's card key for this RFID UID, still wrapped to this device
+        (16 bytes), or None (no permit, unknown card, UID-only credential). The board
+        unwraps it with its wrapping key for the NTAG 424 challenge."""
+        p = self._permit
+        return None if p is None else p.card_keys.get(uid_hex.upper())
 
 
 def _reconcile(blob, tail, read_audit):
     """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
     the audit records stored after it; for a damaged record, the tail gains the highest
-    token serial the stored log proves used."""
+    token serial the stored log proves used and the key ids it proves revoked."""
     blob = recovery.boot_record(blob, tail, read_audit)
     if blob is not None and len(tail) < 3 and not states.intact(blob):
-        tail = (tail[0], tail[1], recovery.log_serial_floor(read_audit, 1, tail[0]))
+        floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
+        tail = (tail[0], tail[1], floor, revoked)
     return blob, tail
+
+
+def _hex(b):
+    return "".join(["%02x" % x for x in b])
 
 
 def _where(p, lat, lon, margin_m):
@@ -648,4 +793,6 @@ _HANDLERS = {
     E.TAMPER: LockController._on_tamper,
     E.BATTERY: LockController._on_battery,
     E.FAULT: LockController._on_fault,
+    E.READ_ERRORS: LockController._on_read_errors,
+    E.MAGNET: LockController._on_magnet,
 }

@@ -19,7 +19,7 @@ BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail[, r
                          #   count) -> [record bytes]: with it the core reconciles the record
                          #   with the log itself (recovery.py) and finds serial_floor
 TICK = "tick"            # (TICK,)  periodic, and when a WAKE action asks for it
-PERMIT = "permit"        # (PERMIT, token:bytes)  permit, recall or authority reset
+PERMIT = "permit"        # (PERMIT, token:bytes)  permit, recall, authority reset, key update
 FIX = "fix"              # (FIX, lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)
 GNSS = "gnss"            # (GNSS, silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)
                          #   what the receiver driver observed: ms since the receiver last
@@ -39,9 +39,16 @@ ACTPOS = "actpos"        # (ACTPOS, locked:bool)  sensed bolt position, on every
 TAMPER = "tamper"        # (TAMPER, source:str)  "enclosure" | "magnet"
 BATTERY = "battery"      # (BATTERY, millivolts:int)
 FAULT = "fault"          # (FAULT, sensor:str, ok:bool)  "rfid" | "finger" | "gnss" | "actuator"
+                         #   (a peripheral that could not be set up, or came back)
+READ_ERRORS = "read_errors"  # (READ_ERRORS, sensor:str, consecutive:int)  a driver's count
+                         #   of consecutive read errors, on every change (0: it read fine
+                         #   again); the core marks the sensor faulty at sensor_fail_after
+MAGNET = "magnet"        # (MAGNET, deviation:int)  |B - B_rest| the magnetometer measured
+                         #   (its unit), on every change; the core latches tamper "magnet"
+                         #   above magnet_threshold
 
 EVENT_KINDS = (BOOT, TICK, PERMIT, FIX, GNSS, RFID, RFID_FAIL, FINGER, FINGER_FAIL, GRIP,
-               ACTPOS, TAMPER, BATTERY, FAULT)
+               ACTPOS, TAMPER, BATTERY, FAULT, READ_ERRORS, MAGNET)
 
 # -- actions ------------------------------------------------------------------
 ACTUATE = "actuate"      # (ACTUATE, locked:bool, reason:str)  drive the lock now; reason:

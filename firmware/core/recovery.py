@@ -6,6 +6,7 @@
 # When the state record is gone or damaged, the log still proves the highest token serial
 # the device accepted, so old permits, recalls and resets cannot be replayed then either.
 
+import binascii
 import struct
 
 from firmware.core import state as _state
@@ -29,7 +30,7 @@ def boot_record(blob, tail, read_audit=None):
     if blob is None:
         st = _state.State()
         if read_audit is not None:
-            st.serial_floor = log_serial_floor(read_audit, 1, tail[0])
+            st.serial_floor, st.revoked = log_scan(read_audit, 1, tail[0])
     else:
         try:
             st = _state.decode(blob)
@@ -46,31 +47,51 @@ def boot_record(blob, tail, read_audit=None):
 
 
 def log_serial_floor(read_audit, first_seq, last_seq):
-    """The highest token serial the stored audit log shows accepted (permit_loaded,
-    recall, tamper_reset records, "serial=N"); 0 if none. Reads the log in chunks."""
+    """The highest token serial the stored audit log shows accepted; 0 if none."""
+    return log_scan(read_audit, first_seq, last_seq)[0]
+
+
+def log_scan(read_audit, first_seq, last_seq):
+    """(serial floor, revoked key ids) the stored log proves: the highest token serial
+    accepted and the key ids that key_update records revoked (the most recent
+    MAX_REVOKED), for a state record that is lost or damaged: a revoked key stays
+    revoked (the provisioned keys minus these are trusted then)."""
     floor = 0
+    revoked = []
     seq = first_seq
     while seq <= last_seq:
         recs = read_audit(seq, MAX_READ)
         if not recs:
             break
         for rec in recs:
-            try:
-                _s, _t, code, detail, _h = _audit.decode(rec)
-            except ValueError:
-                continue
-            if code in _TOKEN_CODES and detail.startswith("serial="):
-                n = detail[7:].split(" ")[0]
-                if n.isdigit() and int(n) > floor:
-                    floor = int(n)
+            floor = _scan_one(rec, floor, revoked)
         nxt = struct.unpack_from(">I", recs[-1], 0)[0] + 1
         if nxt <= seq:
             break
         seq = nxt
+    return floor, revoked[-_state.MAX_REVOKED:]
+
+
+def _scan_one(rec, floor, revoked):
+    try:
+        _s, _t, code, detail, _h = _audit.decode(rec)
+    except ValueError:
+        return floor
+    if code in _TOKEN_CODES and detail.startswith("serial="):
+        n = detail[7:].split(" ")[0]
+        if n.isdigit() and int(n) > floor:
+            floor = int(n)
+    if code == "key_update":
+        for word in detail.split(" "):
+            if word.startswith("revoked=") and len(word) == 24:
+                try:
+                    revoked.append(binascii.unhexlify(word[8:]))
+                except ValueError:
+                    pass
     return floor
 
 
-_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset")
+_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset", "key_update")
 
 
 def _restrict(st, rec):

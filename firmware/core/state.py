@@ -4,7 +4,8 @@
 #
 # Layout, big-endian:
 #   0  4   magic b"ALST"
-#   4  1   version = 1
+#   4  1   version = 2 (version 1: the same up to the audit head, then the permit;
+#          decoded and migrated: its format-1 permit is dropped, see decode)
 #   5  1   flags: bit0 recalled, bit1 tamper latched
 #   6  1   tamper source code (0 none, see SOURCES)
 #   7  1   consecutive failures
@@ -15,18 +16,26 @@
 #   21 4   time floor (UTC s)
 #   25 4   audit seq
 #   29 32  audit head hash
-#   61 2   permit length P (0 = none)
-#   63 P   permit token
+#   61 1   trusted authority key count T (0..3; 0: the identity's keys apply)
+#   62 1   revoked key id count R (0..4, the most recent last)
+#   63 65T trusted keys, SEC 1 uncompressed points
+#   .. 8R  revoked key ids
+#   .. 2   permit length P (0 = none)
+#   .. P   permit token
 #   .. 4   CRC-32 (IEEE) of every byte before it
 
 import binascii
 import struct
 
 MAGIC = b"ALST"
-VERSION = 1
+VERSION = 2
+MAX_TRUSTED = 3
+MAX_REVOKED = 4
+POINT = 65
+KID = 8
 SOURCES = ("", "enclosure", "magnet", "actuator")
-_HEAD = ">4sBBBBBIIIII32sH"
-_HEAD_LEN = struct.calcsize(_HEAD)
+_HEAD = ">4sBBBBBIIIII32s"
+_HEAD_LEN = struct.calcsize(_HEAD)  # 61
 
 _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
       0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
@@ -68,40 +77,81 @@ class State:
         self.audit_seq = 0
         self.audit_head = bytes(32)
         self.permit = b""
+        self.trusted = []     # 65-byte authority points, as key updates left them
+        self.revoked = []     # 8-byte key ids revoked by key updates (most recent last)
+        self.migrated = 0     # decode: the record version this one was migrated from
+        self.dropped = 0      # decode of a version-1 record: serial of the permit dropped
 
 
 def encode(st):
     """Return the record bytes for State `st`."""
     flags = (1 if st.recalled else 0) | (2 if st.tamper else 0)
-    body = struct.pack(_HEAD, MAGIC, VERSION, flags, SOURCES.index(st.tamper),
-                       min(st.fails, 255), min(st.lock_level, 255), st.lockout_until,
-                       st.serial_floor, st.cmd_floor, st.time_floor, st.audit_seq,
-                       st.audit_head, len(st.permit)) + st.permit
-    return body + struct.pack(">I", crc32(body))
+    out = bytearray(struct.pack(
+        _HEAD, MAGIC, VERSION, flags, SOURCES.index(st.tamper), min(st.fails, 255),
+        min(st.lock_level, 255), st.lockout_until, st.serial_floor, st.cmd_floor,
+        st.time_floor, st.audit_seq, st.audit_head))
+    out.append(len(st.trusted))
+    out.append(len(st.revoked))
+    for k in st.trusted:
+        out.extend(k)
+    for k in st.revoked:
+        out.extend(k)
+    out.extend(struct.pack(">H", len(st.permit)))
+    out.extend(st.permit)
+    return bytes(out) + struct.pack(">I", crc32(out))
 
 
 def decode(blob):
-    """Return a State from record bytes; ValueError saying what is damaged."""
-    if len(blob) < _HEAD_LEN + 4:
+    """Return a State from record bytes; ValueError saying what is damaged. A version-1
+    record (format-1 permits) is migrated: every field is kept except its permit, which
+    no device accepts any more (st.migrated = 1, st.dropped = that permit's serial)."""
+    if len(blob) < _HEAD_LEN + 6:
         raise ValueError("state record truncated (%d bytes)" % len(blob))
     if crc32(blob[:-4]) != struct.unpack_from(">I", blob, len(blob) - 4)[0]:
         raise ValueError("state record CRC mismatch")
     f = struct.unpack_from(_HEAD, blob, 0)
     if f[0] != MAGIC:
         raise ValueError("state record has bad magic")
-    if f[1] != VERSION:
-        raise ValueError("state record version %d not supported" % f[1])
+    if f[1] != VERSION and f[1] != 1:
+        raise ValueError("state record version %d not supported (this firmware reads 1, 2)"
+                         % f[1])
     if f[3] >= len(SOURCES):
         raise ValueError("state record tamper source %d unknown" % f[3])
-    if _HEAD_LEN + f[12] + 4 != len(blob):
-        raise ValueError("state record permit length %d does not fit" % f[12])
     st = State()
     st.recalled = bool(f[2] & 1)
     st.tamper = SOURCES[f[3]] if f[2] & 2 else ""
     st.fails, st.lock_level, st.lockout_until = f[4], f[5], f[6]
     st.serial_floor, st.cmd_floor, st.time_floor = f[7], f[8], f[9]
     st.audit_seq, st.audit_head = f[10], f[11]
-    st.permit = bytes(blob[_HEAD_LEN:_HEAD_LEN + f[12]])
+    o = _HEAD_LEN
+    if f[1] == 1:
+        return _v1(st, blob, o)
+    nt, nr = blob[o], blob[o + 1]
+    if nt > MAX_TRUSTED or nr > MAX_REVOKED:
+        raise ValueError("state record key counts %d/%d out of range" % (nt, nr))
+    o += 2
+    if o + POINT * nt + KID * nr + 2 + 4 > len(blob):
+        raise ValueError("state record keys truncated")
+    st.trusted = [bytes(blob[o + POINT * i:o + POINT * i + POINT]) for i in range(nt)]
+    o += POINT * nt
+    st.revoked = [bytes(blob[o + KID * i:o + KID * i + KID]) for i in range(nr)]
+    o += KID * nr
+    n = struct.unpack_from(">H", blob, o)[0]
+    if o + 2 + n + 4 != len(blob):
+        raise ValueError("state record permit length %d does not fit" % n)
+    st.permit = bytes(blob[o + 2:o + 2 + n])
+    return st
+
+
+def _v1(st, blob, o):
+    # version 1: permit length and permit right after the audit head
+    n = struct.unpack_from(">H", blob, o)[0]
+    if o + 2 + n + 4 != len(blob):
+        raise ValueError("state record permit length %d does not fit" % n)
+    st.migrated = 1
+    if n >= 19:  # a format-1 token: serial at 7 + id length
+        i = 7 + blob[o + 2 + 6]
+        st.dropped = struct.unpack_from(">I", blob, o + 2 + i)[0] if i + 4 <= n else 0
     return st
 
 

@@ -2,17 +2,38 @@
 # the action trace as text lines. The same file runs under CPython and MicroPython,
 # and the two traces must be byte-identical (tests/test_parity.py).
 #
-# Vector: {"device_id", "master_hex", "config": {...}, "tokens": {name: permit fields},
+# Vector: {"device_id", "master_hex", "authority": [hex of 65-byte points], "config": {...},
+#          "tokens": {name: {"fields": permit fields, "hex": the signed token}},
 #          "steps": [[mono_ms, rtc_s, kind, args...] | ["reboot", mono_ms, rtc_s, cause]
 #                    | ["corrupt"]]}
 # The runner is a Host (host.py): SET_RTC moves later RTC readings, as on a board.
-# An argument "@name" is the token `name` encoded on this runtime; "hex:..." is bytes.
+# Tokens are signed by tools/make_core_vectors.py (the device never signs); each runtime
+# checks that the body encodes to the same bytes from its fields. An argument "@name" is
+# the token `name`; "hex:..." is bytes.
 
 import binascii
 
 from firmware.core.controller import LockController
 from firmware.core.host import Host
 from protocols import crypto, permit
+
+
+class _Body:
+    """Encodes a token body only (the signature comes from the vector)."""
+
+    def __init__(self, key_id):
+        self.key_id = key_id
+
+    def sign(self, msg):
+        return b"\x01" * permit.SIG_LEN
+
+
+def _token(spec):
+    blob = binascii.unhexlify(spec["hex"])
+    body = permit.body(spec["fields"], blob[6:6 + permit.KID_LEN])
+    if body != blob[:-permit.SIG_LEN]:
+        raise ValueError("token body does not encode from its fields on this runtime")
+    return blob
 
 
 def _text(v):
@@ -88,21 +109,19 @@ def run(vector, emit=None):
     dev = vector["device_id"]
     key = crypto.device_key(master, dev)
     cfg = vector.get("config")
+    auth = [binascii.unhexlify(h) for h in vector.get("authority", ())]
     tokens = {}
     specs = vector.get("tokens", {})
     for name in specs:
-        fields = specs[name]
-        k = crypto.device_key(master, fields["device_id"]) if fields.get("key") != "forged" \
-            else b"\x00" * 32
-        tokens[name] = permit.encode(fields, k)
+        tokens[name] = _token(specs[name])
     lines = []
     if emit is None:
         emit = lines.append
-    host = _Tracer(LockController(dev, key, cfg), emit)
+    host = _Tracer(LockController(dev, key, cfg, auth), emit)
     for i, step in enumerate(vector["steps"]):
         if step[0] == "reboot":  # a new controller; the reboot step gives the RTC itself
             blob = host.blob
-            host = _Tracer(LockController(dev, key, cfg), emit)
+            host = _Tracer(LockController(dev, key, cfg, auth), emit)
             host.blob = blob
             step = [step[1], step[2], "boot", blob, step[3]]
         elif step[0] == "corrupt":

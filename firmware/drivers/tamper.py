@@ -1,6 +1,7 @@
-# Tamper inputs -> ("tamper", source) events: an enclosure switch on a Pin IRQ with
-# debounce, and a magnetometer threshold (a magnet held near the lock to move the
-# actuator, the attack on the Armatix iP1).
+# Tamper inputs: an enclosure switch on a Pin IRQ with debounce -> ("tamper",
+# "enclosure"), and a magnetometer that reports how far the field is from rest ->
+# ("magnet", deviation); the core decides what is a magnet held near the lock to move
+# the actuator (the attack on the Armatix iP1).
 
 from firmware.drivers._ticks import default_ticks_ms, ticks_diff
 
@@ -45,37 +46,45 @@ class EnclosureSwitch:
 
 
 class MagnetSensor:
-    """Magnetometer threshold. read: callable -> (x, y, z) integers (any unit, e.g.
-    0.1 uT); baseline: the field at rest (earth field + board) in the same unit;
-    threshold: the deviation |B - baseline| that counts as a magnet; consecutive:
-    samples in a row above it before reporting (rejects a single glitch).
-    Integer maths: compares squared magnitudes."""
+    """Magnetometer observation. read: callable -> (x, y, z) integers (any unit, e.g.
+    0.1 uT); baseline: the field at rest (earth field + board) in the same unit.
+    poll() reports ("magnet", deviation): |B - baseline| (integer), the smaller of the
+    last two samples (one glitching sample is not an observation), whenever it changed
+    by at least `step` units since the last report. The core decides what is a magnet
+    (config magnet_threshold)."""
 
-    def __init__(self, read, threshold, baseline=(0, 0, 0), consecutive=2):
+    def __init__(self, read, baseline=(0, 0, 0), step=100):
         self.read = read
-        self.threshold_sq = threshold * threshold
         self.baseline = baseline
-        self.consecutive = consecutive
-        self._count = 0
-        self._reported = False
+        self.step = step
+        self._prev = 0
+        self._reported = 0
 
-    def deviation_sq(self, sample):
+    def deviation(self, sample):
         dx = sample[0] - self.baseline[0]
         dy = sample[1] - self.baseline[1]
         dz = sample[2] - self.baseline[2]
-        return dx * dx + dy * dy + dz * dz
+        return isqrt(dx * dx + dy * dy + dz * dz)
 
     def poll(self):
-        """Sample once -> [("tamper", "magnet")] once per episode, else []."""
-        if self.deviation_sq(self.read()) > self.threshold_sq:
-            self._count += 1
-        else:
-            self._count = 0
-            self._reported = False
-        if self._count >= self.consecutive and not self._reported:
-            self._reported = True
-            return [("tamper", "magnet")]
-        return []
+        """Sample once -> [("magnet", deviation)] when it changed by >= step, else []."""
+        d = self.deviation(self.read())
+        seen = d if d < self._prev else self._prev
+        self._prev = d
+        if abs(seen - self._reported) < self.step:
+            return []
+        self._reported = seen
+        return [("magnet", seen)]
+
+
+def isqrt(n):
+    """floor(sqrt(n)) for an integer n >= 0 (Newton; MicroPython has no math.isqrt)."""
+    x = n
+    y = (x + 1) >> 1
+    while y < x:
+        x = y
+        y = (x + n // x) >> 1
+    return x
 
 
 class Tamper:

@@ -360,14 +360,18 @@ class _FakeBleakClient:
 
 
 def make_device(storage: str | Path, mode: str = "dev", device_id: str = "AL-VIRT-0001",
-                master: bytes = DEV_MASTER) -> Any:
-    """A firmware.app Device (feed/tick/boot) with its FileStore in `storage`."""
+                master: bytes = DEV_MASTER, authority: tuple[bytes, ...] | None = None) -> Any:
+    """A firmware.app Device (feed/tick/boot) with its FileStore in `storage`, trusting
+    `authority` (default: the tests' authority, tests/conftest.py AUTH)."""
     from firmware.app.device import Device
     from firmware.app.store import FileStore
 
+    if authority is None:
+        from tests.conftest import AUTHORITY as authority
     key = crypto.device_key(master, device_id)
     return Device(device_id, key, mode, FileStore(str(storage)),
-                  ticks_us=lambda: time.perf_counter_ns() // 1000, runtime="cpython-test")
+                  ticks_us=lambda: time.perf_counter_ns() // 1000, runtime="cpython-test",
+                  authority=authority)
 
 
 class BleBoard:

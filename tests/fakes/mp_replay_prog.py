@@ -148,7 +148,8 @@ print("actuator", coil.value(), act.poll())
 lid = Pin(1)
 sw = tamper.EnclosureSwitch(lid, lambda: now[0], debounce_ms=50)
 now[0] = 500
-print("tamper", sw.poll(), tamper.MagnetSensor(lambda: (0, 0, 2000), 1000, consecutive=1).poll())
+print("tamper", sw.poll(), tamper.MagnetSensor(lambda: (0, 0, 2000)).poll(),
+      tamper.isqrt(10**12 + 7))
 print("battery", battery.Battery(Adc([1850000, 1900000, 200000]), 2, 1, (3600, 3650, 4100, 4200),
                                  samples=3).millivolts())
 print("r503_codes", [r503.error_for(c).name for c in sorted(r503.CODES) if c][:5])

@@ -8,7 +8,15 @@
 #
 # A peripheral that cannot be set up (module absent, bus error) does not stop the lock:
 # it is reported once as ("fault", sensor, False) and left out; the core's fail profile
-# decides what that means. Poll rates are per peripheral (RATES, ms).
+# decides what that means. Read errors are reported as counts ("read_errors", sensor, n)
+# on every change; the core decides when a sensor is faulty (sensor_fail_after). The
+# magnetometer reports its deviation from rest; the core decides what is a magnet
+# (magnet_threshold, which board.json may set). Poll rates are per peripheral (RATES, ms).
+#
+# RFID: the reader runs the NTAG 424 DNA challenge with the card key the loaded permit
+# carries for the card (wrapped to this board; hw.card_key = callable(uid_hex) -> 16-byte
+# key or None, set by the port once the Device exists); without cryptolib it can only
+# read UIDs (weak).
 
 import json
 
@@ -16,7 +24,6 @@ from firmware.drivers._ticks import ticks_diff
 
 RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
          "battery": 10000, "gnss_observe": 1000}
-FAIL_AFTER = 3          # consecutive driver errors before a FAULT is reported
 
 
 def load(path="board.json"):
@@ -26,11 +33,16 @@ def load(path="board.json"):
 
 
 def core_config(cfg):
-    """Core config from the board file: the bolt's settle time is the actuator's."""
+    """Core config from the board file: the bolt's settle time is the actuator's; the
+    magnet threshold is the magnetometer section's (in its units)."""
+    out = {}
     a = cfg.get("actuator")
     if a and "settle_ms" in a:
-        return {"actuator_settle_ms": a["settle_ms"]}
-    return None
+        out["actuator_settle_ms"] = a["settle_ms"]
+    m = cfg.get("magnetometer")
+    if m and "threshold" in m:
+        out["magnet_threshold"] = m["threshold"]
+    return out or None
 
 
 def lock_level(cfg):
@@ -43,8 +55,9 @@ def lock_level(cfg):
 class Hardware:
     """All peripherals of one board. machine: the machine module (or a fake)."""
 
-    def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None):
+    def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None, aes=None):
         self.cfg = cfg
+        self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
             from firmware.drivers._ticks import default_ticks_ms
@@ -56,6 +69,7 @@ class Hardware:
         self.faulty = {}              # sensor -> True while a FAULT is reported
         self.last = {}                # poll name -> tick of the last poll
         self.log = []                 # (sensor, message) of setup problems
+        self.card_key = None          # callable(uid_hex) -> card key or None (the port's)
         self.actuator = self._setup("actuator", self._actuator)
         self.tamper = self._setup("tamper", self._tamper)
         self.gnss = self._setup("gnss", self._gnss)
@@ -124,7 +138,7 @@ class Hardware:
             return tuple(int.from_bytes(bytes(buf[i:i + 2]), "little") - (
                 65536 if buf[i + 1] & 0x80 else 0) for i in (0, 2, 4))
         base = read()
-        return MagnetSensor(read, m.get("threshold", 2000), base)
+        return MagnetSensor(read, base)
 
     def _gnss(self, c):
         from firmware.drivers.nmea import NMEA
@@ -143,7 +157,14 @@ class Hardware:
         m = MFRC522(spi, P(c["cs"], P.OUT, value=1), self.ticks_us)
         self.rfid_rst = rst
         m.init()
-        return RfidReader(m)
+        try:  # the NTAG 424 challenge needs AES (cryptolib) and a random source
+            return RfidReader(m, key_for=self._card_key, aes=self.aes)
+        except ValueError as exc:
+            self.log.append(("rfid", "UID-only (weak): %s" % exc))
+            return RfidReader(m)
+
+    def _card_key(self, uid_hex):
+        return self.card_key(uid_hex) if self.card_key is not None else None
 
     def _finger(self, c):
         from firmware.drivers.r503 import R503
@@ -209,12 +230,12 @@ class Hardware:
     def _error(self, sensor):
         n = self.errors.get(sensor, 0) + 1
         self.errors[sensor] = n
-        if n == FAIL_AFTER:
-            self._fault(sensor, False)
+        self.pending.append(("read_errors", sensor, n))  # the core decides (config)
 
     def _fine(self, sensor):
         if self.errors.get(sensor):
             self.errors[sensor] = 0
+            self.pending.append(("read_errors", sensor, 0))
         if self.faulty.get(sensor):
             self._fault(sensor, True)
 

@@ -273,7 +273,7 @@ class Unbuilt:
 
 
 def identity(mode, nvs, esp32=None):
-    """(device_id, key or None) from NVS, by the one policy of firmware/app/identity.py
+    """(device_id, key or None, authority) from NVS, by the one policy of firmware/app/identity.py
     (unprovisioned: the public dev identity in dev mode, else none: tokens refused)."""
     from firmware.app import identity as ident
     return ident.resolve(mode, nvs.read_identity(esp32))
@@ -297,24 +297,27 @@ def hardening(build, machine, cfg):
 
 
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
-          device_cls=None, store_cls=None, ble=True):
+          device_cls=None, store_cls=None, ble=True, aes=None):
     """Set everything up and boot the Device; returns the App (not yet running)."""
     from firmware.ports.esp32 import board as B
     from firmware.ports.esp32 import nvs, resetcause
     if cfg is None:
         cfg = B.load()
-    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us)
+    if aes is None:
+        from firmware.drivers.ntag424 import default_aes_factory
+        aes = default_aes_factory()
+    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us, aes)
     rtc = machine.RTC() if hasattr(machine, "RTC") else None
     clock = Clock(time_mod, rtc)
     mode = build.MODE
     wdt_ms = getattr(build, "WDT_MS", 0)
     wdt = machine.WDT(timeout=wdt_ms) if mode == "production" and wdt_ms else None
     cause = resetcause.name(machine, esp32)
-    dev_id, key = identity(mode, nvs, esp32)
+    dev_id, key, authority = identity(mode, nvs, esp32)
     # -- hardening hook (issue 10; firmware/ports/esp32/security.py) ------------------
     trusted, why = hardening(build, machine, cfg)
     if not trusted:   # an unhardened board: as if unprovisioned, nothing authenticates
-        key = identity(mode, NoIdentity)[1]
+        key, authority = identity(mode, NoIdentity)[1:]
     # ------------------------------------------------------------------------------
     if device_cls is None:
         from firmware.app.device import Device as device_cls
@@ -323,7 +326,10 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
                         fw_version=getattr(build, "VERSION", "?"),
                         runtime="micropython-" + getattr(build, "BOARD", "esp32"),
-                        config=B.core_config(cfg))
+                        config=B.core_config(cfg), authority=authority)
+    if aes is not None:  # the RFID reader asks the loaded permit for each card's key
+        hw.card_key = lambda uid_hex: device.card_key(  # pyright: ignore[reportAttributeAccessIssue]
+            uid_hex, aes)
     # (Device declares its hooks as None; pyright cannot see they are callables.)
     device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
     device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]

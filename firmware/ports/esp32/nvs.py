@@ -18,6 +18,7 @@ from firmware.app import identity
 NAMESPACE = "armlock"
 ID = "device_id"
 KEY = "device_key"
+AUTH = "authority"      # the trusted authority points, 65 bytes each, concatenated
 IDENTITY_FILE = identity.FILE
 
 
@@ -56,7 +57,8 @@ def _file_path():
 
 
 def read_identity(esp32=None):
-    """(device_id, key) from NVS (or the identity file off-ESP32), or None if unprovisioned."""
+    """(device_id, key, authority) from NVS (or the identity file off-ESP32), or None if
+    unprovisioned."""
     nvs = _nvs(esp32)
     if nvs is None:
         try:
@@ -68,33 +70,38 @@ def read_identity(esp32=None):
     key = _blob(nvs, KEY, 32)
     if not dev or key is None or len(key) != 32:
         return None
-    return dev.decode(), key
+    auth = _blob(nvs, AUTH, 65 * identity.MAX_AUTHORITY) or b""
+    return dev.decode(), key, tuple([bytes(auth[i:i + 65]) for i in range(0, len(auth), 65)])
 
 
-def write_identity(device_id, key, esp32=None):
+def write_identity(device_id, key, esp32=None, authority=()):
     """Store the identity; returns "nvs" or the identity file's path."""
-    identity.check(device_id, key)
+    identity.check(device_id, key, authority)
     nvs = _nvs(esp32)
     if nvs is not None:
         nvs.set_blob(ID, device_id.encode())
         nvs.set_blob(KEY, key)
+        nvs.set_blob(AUTH, b"".join(authority))
         nvs.commit()
         return "nvs"
     path = _file_path()
     with open(path + ".new", "wb") as f:
-        f.write(identity.encode(device_id, key))
+        f.write(identity.encode(device_id, key, authority))
     import os
     os.rename(path + ".new", path)
     return path
 
 
-def provision(device_id, key_hex, esp32=None):
+def provision(device_id, key_hex, esp32=None, authority_hex=""):
     """Write the identity, read it back, print "provisioned <store> <id> <fingerprint>".
-    Used by `armlock flash` over the raw REPL; the key is not printed."""
+    Used by `armlock flash` over the raw REPL; the key is not printed. authority_hex:
+    the trusted authority points (65 bytes each), concatenated, as hex."""
     key = binascii.unhexlify(key_hex)
-    where = write_identity(device_id, key, esp32)
+    auth = binascii.unhexlify(authority_hex)
+    authority = tuple([auth[i:i + 65] for i in range(0, len(auth), 65)])
+    where = write_identity(device_id, key, esp32, authority)
     got = read_identity(esp32)
-    if got is None or got[0] != device_id or got[1] != key:
+    if got is None or got[0] != device_id or got[1] != key or tuple(got[2]) != authority:
         raise OSError("identity did not read back from %s" % where)
     print("provisioned", where, device_id, fingerprint(key))
     return where

@@ -44,7 +44,8 @@ class App:
         self.hw = hal.Peripherals()
         ticks = getattr(board, "ticks_us", None) or _ticks_us  # finer than the VM's own
         dev = Device(ident[0], ident[1], board.mode, store, ticks_us=ticks,
-                     fw_version=FW_VERSION, runtime="%s-virtual" % board.runtime)
+                     fw_version=FW_VERSION, runtime="%s-virtual" % board.runtime,
+                     authority=ident[2])
         # (Device declares its hooks as None; pyright cannot see they are callables.)
         dev.actuator_hook = self.hw.actuator.drive  # pyright: ignore[reportAttributeAccessIssue]
         dev.rtc_hook = board.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
