@@ -3,7 +3,8 @@
 `armlock registry demo` runs the whole cycle against virtual boards.
 Common options come before the command: `--db URL` (default $ARMLOCK_REGISTRY or
 ./armlock-registry.db), `--key FILE` (the authority key; default $ARMLOCK_KEY or
-./armlock-master.key), `--actor NAME` (who is acting; default the login name).
+./armlock-master.key), `--signing-key FILE` (default: the one next to it), `--actor NAME`
+(who is acting; default the login name).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Ctx:
     url: str | None
     key_file: Path | None
     actor: str
+    signing_key: Path | None = None
 
     @property
     def key(self) -> Path:
@@ -62,7 +64,7 @@ class Ctx:
     def signer(self) -> Signer:
         from armlock.registry.signer import Signer
 
-        return Signer(self.key)
+        return Signer(self.key, self.signing_key)
 
 
 def friendly(fn: F) -> F:
@@ -85,8 +87,11 @@ def main(ctx: typer.Context,
          url: str = typer.Option(None, "--db", help="Database URL (sqlite:///FILE or "
                                  "postgresql://...)."),
          key: Path = typer.Option(None, "--key", help="Authority key file."),
-         actor: str = typer.Option(None, "--actor", help="Who is acting (recorded).")) -> None:
-    ctx.obj = Ctx(url, key, actor or getpass.getuser())
+         actor: str = typer.Option(None, "--actor", help="Who is acting (recorded)."),
+         signing_key: Path = typer.Option(None, "--signing-key", help="Signing key file "
+                                          "(default: the one next to the authority key).")
+         ) -> None:
+    ctx.obj = Ctx(url, key, actor or getpass.getuser(), signing_key)
 
 
 def _obj(ctx: typer.Context) -> Ctx:
@@ -264,6 +269,31 @@ def issue_shift_cmd(ctx: typer.Context,
         shift, toks = issue_shift(s, c.signer(), c.actor, rows, spec)
     _say(f"shift {shift.id} {name!r}: {len(toks)} permit(s), {iso(shift.not_before)} to "
          f"{iso(shift.not_after)}")
+    for t in toks:
+        for note in t.notes:
+            _say(f"warning: {note}")
+
+
+@app.command("key-update")
+@friendly
+def key_update(ctx: typer.Context,
+               device: list[str] = typer.Argument(..., help="Lock device ids."),
+               add: Path = typer.Option(..., "--add", help="The new signing key (P-256 PEM "
+                                        "private key file) the locks will trust."),
+               revoke: str = typer.Option(None, "--revoke", help="Key id (16 hex digits) "
+                                          "they stop trusting (default: none).")) -> None:
+    """Rotate the authority key: key-update tokens signed by the current key, delivered at
+    the next dock (then sign with the new key: --signing-key or replace the key file)."""
+    from armlock.registry import db
+    from armlock.registry.signer import Signer
+    from armlock.registry.tokens import issue_key_update
+
+    c = _obj(ctx)
+    new = Signer(c.key, add)
+    with db.transaction(c.factory()) as s:
+        toks = [issue_key_update(s, c.signer(), c.actor, d, new.public, revoke) for d in device]
+    for t in toks:
+        _say(f"{t.device_id}: key update serial {t.serial}: {t.reason}")
 
 
 @app.command("dock")

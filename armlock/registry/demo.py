@@ -24,7 +24,7 @@ from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.signer import Signer, create_master_key
 from armlock.registry.status import report_loss
 from armlock.registry.trace import trace
-from hardware.virtual_board import VirtualBoard
+from hardware.virtual.launcher import VirtualBoard
 
 ACTOR = "demo-armourer"
 DEPOT = (524010000, 132015000)  # lat, lon in 1e-7 degrees
@@ -78,8 +78,8 @@ def run(out: Path, n: int = 3, say: Callable[[str], None] = print) -> dict[str, 
         boards = []
         for i in range(1, n + 1):
             dev = f"AL-{i:04d}"
-            vb = VirtualBoard(out / "boards" / dev, identity=(dev, signer.device_key(dev)),
-                              reflash=True)
+            vb = VirtualBoard(out / "boards" / dev, reflash=True,
+                              identity=(dev, signer.device_key(dev), (signer.public,)))
             boards.append(stack.enter_context(vb.start()))
         _dock(factory, signer, boards, counters, say)
         for i, b in enumerate(boards):

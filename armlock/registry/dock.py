@@ -26,10 +26,11 @@ from armlock.registry.records import attribute, get_device, now_s
 from armlock.registry.signer import Signer
 from armlock.registry.status import current, set_status
 from hardware.client import CounterStore, DeviceClient, default_counter_path
-from hardware.transport import LinkError, Transport, open_transport
+from hardware.link import LinkError, Transport, open_target
+from protocols import permit as P
 
 Opener = Callable[[str], Transport]
-DEFAULT_OPENER: Opener = open_transport  # serial, pty or ble:ADDRESS
+DEFAULT_OPENER: Opener = open_target  # serial, pty or ble:ADDRESS
 
 
 def connect(port: str, key: bytes | None, store: CounterStore,
@@ -62,19 +63,61 @@ def pending_token(s: Session, device_id: str, now: int) -> Token | None:
     return tok
 
 
-def _deliver(client: DeviceClient, tok: Token | None, status: dict[str, Any]) -> str:
-    if tok is None:
-        return "nothing to deliver"
-    loaded = (status.get("permit") or {}).get("serial")
-    if tok.kind == "permit" and loaded is not None and loaded >= tok.serial:
-        return f"permit serial {loaded} already loaded"
+def _key_change(tok: Token) -> tuple[str, str | None]:
+    """(key id trusted, key id revoked or None) of a key-update token."""
+    p = P.decode(tok.blob, None)
+    return P.key_id(p.added).hex(), (None if p.revoked == P.NO_KID else p.revoked.hex())
+
+
+def pending_key_updates(s: Session, device_id: str) -> list[Token]:
+    """Key updates whose key the registry does not yet know the device trusts, oldest
+    first: each is delivered before any later token (signed by the key it adds)."""
+    trusted = set(get_device(s, device_id).authority_key_ids)
+    toks = s.scalars(select(Token).where(Token.device_id == device_id,
+                                         Token.kind == "key-update")
+                     .order_by(Token.serial)).all()
+    return [t for t in toks if _key_change(t)[0] not in trusted]
+
+
+def _send(client: DeviceClient, tok: Token) -> str:
     send = {"permit": client.load_permit, "recall": client.recall,
-            "reset": client.reset_tamper}[tok.kind]
+            "reset": client.reset_tamper, "key-update": client.load_permit}[tok.kind]
     try:
         send(tok.blob)
     except LinkError as exc:
         return f"{tok.kind} serial {tok.serial} refused: {exc}"
     return f"{tok.kind} serial {tok.serial} delivered"
+
+
+def _deliver(client: DeviceClient, keys: list[Token], tok: Token | None,
+             status: dict[str, Any]) -> tuple[str, list[Token]]:
+    """Deliver the pending key updates, then `tok`; (what happened, key updates applied)."""
+    said, applied = [], []
+    for k in keys:
+        said.append(_send(client, k))
+        if said[-1].endswith("delivered"):
+            applied.append(k)
+        else:
+            break  # a later token may need the key this one adds
+    loaded = (status.get("permit") or {}).get("serial")
+    if tok is None or tok in keys:
+        said.append("nothing else to deliver" if said else "nothing to deliver")
+    elif tok.kind == "permit" and loaded is not None and loaded >= tok.serial:
+        said.append(f"permit serial {loaded} already loaded")
+    else:
+        said.append(_send(client, tok))
+    return "; ".join(said), applied
+
+
+def _trust(s: Session, did: str, applied: list[Token]) -> None:
+    """Record the authority keys the device trusts after the key updates it applied."""
+    d = get_device(s, did)
+    ids = list(d.authority_key_ids)
+    for t in applied:
+        add, rev = _key_change(t)
+        ids = [k for k in ids if k != rev] + [add]
+    if applied:
+        d.authority_key_ids = ids
 
 
 def _announced_head(client: DeviceClient) -> int | None:
@@ -85,15 +128,17 @@ def _announced_head(client: DeviceClient) -> int | None:
 
 def _record(s: Session, actor: str, port: str, did: str, st: dict[str, Any],
             records: list[bytes], tok: Token | None, delivered: str, now: int,
-            head: int | None) -> IngestResult:
+            head: int | None, applied: list[Token]) -> IngestResult:
     res = ingest(s, did, records, actor, head_seq=head, at=now)
+    _trust(s, did, applied)
     fix = st.get("last_fix")
     if fix:
         s.add(Position(device_id=did, fix_utc=fix.get("utc_s"), lat_e7=fix["lat_e7"],
                        lon_e7=fix["lon_e7"], hacc_m=fix.get("hacc_m"), source="dock status",
                        at=now))
     s.add(Dock(device_id=did, port=port, at=now, by=actor,
-               token_id=tok.id if tok and delivered.endswith("delivered") else None,
+               token_id=tok.id if tok and delivered.endswith(f"{tok.serial} delivered")
+               else None,
                upload_id=res.upload_id, acked_upto=res.ack_upto, status=st,
                outcome=delivered if res.accepted else "audit refused; " + delivered))
     w = s.scalar(select(Weapon).where(Weapon.device_id == did))
@@ -128,8 +173,9 @@ def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: s
             with factory() as s:
                 get_device(s, did)
                 tok = pending_token(s, did, at)
+                keys = pending_key_updates(s, did)
                 out.status = client.status()
-                out.delivered = _deliver(client, tok, out.status)
+                out.delivered, applied = _deliver(client, keys, tok, out.status)
             out.status = client.status()
             head = _announced_head(client)  # before the read: every one of these is readable
             records = client.audit(1)
@@ -137,7 +183,7 @@ def dock_one(factory: sessionmaker[Session], signer: Signer, port: str, actor: s
                 try:
                     with transaction(factory) as s:
                         out.ingest = _record(s, actor, port, did, out.status, records,
-                                             tok, out.delivered, at, head)
+                                             tok, out.delivered, at, head, applied)
                     break
                 except IntegrityError:
                     if attempt == 2:

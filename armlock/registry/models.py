@@ -144,6 +144,7 @@ class Token(Base, History):
     reason: Mapped[str | None] = mapped_column(String(256))
     issued_at: Mapped[int]
     issued_by: Mapped[str] = mapped_column(String(64))
+    notes = ()  # the issuing warnings of a token just issued (not stored; see tokens.py)
 
 
 class AuditUpload(Base, History):

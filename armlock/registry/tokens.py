@@ -1,4 +1,4 @@
-"""Issuing tokens (permit, recall, reset): allocate a serial, have the authority sign,
+"""Issuing tokens (permit, recall, reset, key update): allocate a serial, have the authority sign,
 record the token. All in the caller's transaction: nothing is issued unless recorded."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from armlock.registry.db import RegistryError
 from armlock.registry.models import Token
+from armlock.registry.position import zone_warnings
 from armlock.registry.records import attribute, now_s
 from armlock.registry.serials import allocate
 from armlock.registry.signer import AuthorityError, PermitError, Signer
 from protocols import permit as P
 
-KINDS = {"permit": P.KIND_PERMIT, "recall": P.KIND_RECALL, "reset": P.KIND_RESET}
+KINDS = {"permit": P.KIND_PERMIT, "recall": P.KIND_RECALL, "reset": P.KIND_RESET,
+         "key-update": P.KIND_KEYS}
 
 
 def _jsonable(v: Any) -> Any:
@@ -37,6 +39,7 @@ def issue_token(s: Session, signer: Signer, actor: str, kind: str, device_id: st
         blob = signer.sign(f)
     except (PermitError, AuthorityError) as exc:
         raise RegistryError(f"{kind} for {device_id}: {exc}") from None
+    notes = zone_warnings(s, device_id, blob) if kind == "permit" else []
     tok = Token(kind=kind, device_id=device_id, serial=f["serial"],
                 signer_key_id=signer.key_id, not_before=f["not_before"],
                 not_after=f.get("not_after"), zones=_jsonable(f.get("zones") or []),
@@ -45,7 +48,8 @@ def issue_token(s: Session, signer: Signer, actor: str, kind: str, device_id: st
     s.add(tok)
     s.flush()
     attribute(s, actor, f"token {kind}", device_id, at, serial=f["serial"], token=tok.id,
-              reason=reason)
+              reason=reason, **({"warnings": notes} if notes else {}))
+    tok.notes = tuple(notes)
     return tok
 
 
@@ -59,3 +63,18 @@ def issue_reset(s: Session, signer: Signer, actor: str, device_id: str, reason: 
                 at: int | None = None) -> Token:
     """An authority tamper reset for a lock that was inspected."""
     return issue_token(s, signer, actor, "reset", device_id, at=at, reason=reason)
+
+
+def issue_key_update(s: Session, signer: Signer, actor: str, device_id: str, added: bytes,
+                     revoked: str | None, at: int | None = None) -> Token:
+    """A key update, signed by the current key: the lock trusts the public point `added`
+    from now on and no longer the key id `revoked` (hex; None: revoke none)."""
+    try:
+        rev = bytes.fromhex(revoked) if revoked else None
+    except ValueError:
+        rev = b""
+    if rev is not None and len(rev) != P.KID_LEN:
+        raise RegistryError(f"revoke {revoked!r}: a key id is {2 * P.KID_LEN} hex digits")
+    why = f"trust {P.key_id(added).hex()}" + (f", revoke {revoked}" if revoked else "")
+    return issue_token(s, signer, actor, "key-update", device_id,
+                       {"added": added, "revoked": rev}, at=at, reason=why)

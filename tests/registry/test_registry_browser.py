@@ -99,7 +99,7 @@ def test_sign_in_issue_shift_and_see_a_tamper_alert(server, browser, signer, tmp
     b.find_element(By.ID, "issue").click()
     assert "1 permit(s)" in _wait_text(b, "#message", "permit")
     key = signer.device_key("AL-0001")
-    with virtual_board(tmp_path / "board", "AL-0001", key) as board:
+    with virtual_board(tmp_path / "board", "AL-0001", signer) as board:
         b.get(url + "/dock")
         b.find_element(By.ID, "ports").send_keys(board.port)
         b.find_element(By.ID, "dock").click()

@@ -56,3 +56,19 @@ def test_registry_commands_end_to_end(run, tmp_path):
                                 code=2)
     err = run("holder", "enrol-card", "S-2", "04A1B2C3", code=2)
     assert err.startswith("error: no holder with service number") and "Traceback" not in err
+
+
+def test_key_update_rotates_the_signing_key(run, tmp_path):
+    from armlock.registry.signer import Signer
+    from hardware import signing
+
+    run("init")
+    run("device", "enrol", "AL-0001", "--manifest-hash", "ab" * 32)
+    old = Signer(tmp_path / "master.key")
+    signing.save(signing.generate(), tmp_path / "new.pem")
+    new = Signer(tmp_path / "master.key", tmp_path / "new.pem")
+    out = run("key-update", "AL-0001", "--add", str(tmp_path / "new.pem"), "--revoke",
+              old.key_id)
+    assert f"AL-0001: key update serial 1: trust {new.key_id}, revoke {old.key_id}" in out
+    assert "16 hex digits" in run("key-update", "AL-0001", "--add", str(tmp_path / "new.pem"),
+                                  "--revoke", "xyz", code=2)

@@ -100,7 +100,7 @@ def test_a_dock_killed_anywhere_loses_and_duplicates_no_record(registry_url, fac
     counters = tmp_path / "counters"
     key = signer.device_key("AL-0001")
     rng = random.Random(7)
-    with virtual_board(tmp_path / "b", "AL-0001", key) as b:
+    with virtual_board(tmp_path / "b", "AL-0001", signer) as b:
         args = ["dock", registry_url, str(key_path), b.port, str(counters)]
         killed, span = 0, 0.0
         for _round in range(4):
@@ -136,7 +136,7 @@ def test_concurrent_docks_of_different_locks_do_not_interfere(factory, signer, t
     counters = tmp_path / "counters"
     devs = [f"AL-{i:04d}" for i in range(1, n + 1)]
     with contextlib.ExitStack() as stack:
-        boards = [stack.enter_context(virtual_board(tmp_path / d, d, signer.device_key(d)))
+        boards = [stack.enter_context(virtual_board(tmp_path / d, d, signer))
                   for d in devs]
         for k, (d, b) in enumerate(zip(devs, boards, strict=True)):
             with connect(b.port, signer.device_key(d),

@@ -53,8 +53,8 @@ def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
     with db.transaction(armoury) as s:
         _shift, toks = issue_shift(s, signer, ACTOR, read_roster(ROSTER), ShiftSpec("day"))
     counters = tmp_path / "counters"
-    with virtual_board(tmp_path / "b1", "AL-0001", signer.device_key("AL-0001")) as b1, \
-            virtual_board(tmp_path / "b2", "AL-0002", signer.device_key("AL-0002")) as b2:
+    with virtual_board(tmp_path / "b1", "AL-0001", signer) as b1, \
+            virtual_board(tmp_path / "b2", "AL-0002", signer) as b2:
         results = dock_all(armoury, signer, [b1.port, b2.port], ACTOR, counters=counters)
         assert [r.error for r in results] == ["", ""]
         assert all(r.ok and r.delivered.endswith("delivered") for r in results)
@@ -87,7 +87,7 @@ def test_dock_loads_pulls_commits_then_acknowledges(armoury, signer, tmp_path):
 
 
 def test_an_unenrolled_lock_is_reported_not_docked(armoury, signer, tmp_path):
-    with virtual_board(tmp_path / "b", "AL-0099", signer.device_key("AL-0099")) as b:
+    with virtual_board(tmp_path / "b", "AL-0099", signer) as b:
         r = dock_one(armoury, signer, b.port, ACTOR, counters=tmp_path / "counters")
     assert "not enrolled" in r.error and not r.ok
 
@@ -116,7 +116,7 @@ def test_a_dock_whose_audit_read_lost_the_tail_is_refused(armoury, signer, tmp_p
         issue_shift(s, signer, ACTOR, read_roster(ROSTER), ShiftSpec("day"))
     counters = tmp_path / "counters"
     key = signer.device_key("AL-0001")
-    with virtual_board(tmp_path / "b", "AL-0001", key) as b:
+    with virtual_board(tmp_path / "b", "AL-0001", signer) as b:
         with connect(b.port, key, counter_store(counters, "AL-0001")) as c:
             c.stimulate("tamper", source="magnet")
         # the dock loads the permit (the lock announces its permit_loaded record), and the

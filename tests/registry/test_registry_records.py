@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -19,7 +21,6 @@ from armlock.registry.models import (
 from armlock.registry.signer import inspect
 from armlock.registry.status import current, report_loss, set_status
 from armlock.registry.tokens import issue_token
-from protocols import permit as P
 from tests.registry.armoury import ACTOR, T0, stock
 
 
@@ -89,7 +90,8 @@ def test_tokens_are_signed_by_the_authority_with_registry_serials(factory, signe
     assert (t1.serial, t2.serial) == (42, 43)  # continues above the old ledger's floor
     d = inspect(t2.blob, key_path, now=T0)
     assert d["verified"] and d["kind"] == "tamper-reset" and d["serial"] == 43
-    assert t1.signer_key_id == signer.key_id
+    # the key id devices name the signer by: SHA-256 of its public point, first 8 bytes
+    assert t1.signer_key_id == signer.key_id == hashlib.sha256(signer.public).hexdigest()[:16]
 
 
 def test_a_bad_token_burns_no_serial(factory, signer):
@@ -115,7 +117,7 @@ def test_loss_report_raises_alert_and_recall(factory, signer, key_path, hours, l
         assert st.status == "stolen" and st.holder_ids == [1]
         tok = s.get(Token, st.token_id)
         assert tok.kind == "recall"
-        assert P.decode(tok.blob, signer.device_key("AL-0001")).kind == P.KIND_RECALL
+        assert inspect(tok.blob, key_path, now=now)["kind"] == "recall"
         alert = s.scalar(select(Alert).where(Alert.kind == "loss"))
         assert ("LATE" in alert.message) is late
         with pytest.raises(db.RegistryError, match="cannot become issued"):
@@ -153,3 +155,23 @@ def test_the_migrations_build_exactly_the_models_schema(engine):
 
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_a_zone_far_from_the_locks_last_position_is_warned(factory, signer, swapped):
+    from armlock.registry.demo import DEPOT, DEPOT_ZONE
+    from armlock.registry.models import Position
+    from armlock.registry.shift import ShiftSpec, issue_shift
+
+    zones = [(f, [[(b, a) if swapped else (a, b) for a, b in r] for r in rings])
+             for f, rings in DEPOT_ZONE]
+    with db.transaction(factory) as s:
+        stock(s, 1)
+        s.add(Position(device_id="AL-0001", fix_utc=T0, lat_e7=DEPOT[0], lon_e7=DEPOT[1],
+                       hacc_m=5, source="dock status", at=T0))
+        _sh, [tok] = issue_shift(s, signer, ACTOR, [{"holder": "S-0001", "weapon": "SN-0001"}],
+                                 ShiftSpec("day", zones=zones), at=T0)
+    if swapped:
+        assert len(tok.notes) == 1 and "latitude and longitude swapped?" in tok.notes[0]
+    else:
+        assert tok.notes == ()
