@@ -156,7 +156,8 @@ def create_app(factory: sessionmaker[Session], key_path: Path,
             spec = ShiftSpec(name, hours, rule=rule,
                              factors=tuple(f.strip() for f in factors.split(",") if f.strip()))
             sh, toks = issue_shift(s, sg, user.username, read_roster(roster), spec)
-            return f"shift {sh.id} issued: {len(toks)} permit(s)"
+            warn = "".join(f"; warning: {n}" for t in toks for n in t.notes)
+            return f"shift {sh.id} issued: {len(toks)} permit(s)" + warn
         msg, ok = act(user, run)
         return page(request, "shift.html", user, message=msg, ok=ok)
 
