@@ -75,7 +75,7 @@ class Rig:
 
     def __init__(self, tmp: Path, mode: str = "dev", cause: int = 1, provision: bool = True,
                  esp32: Any = None, cfg: dict[str, Any] | None = None,
-                 spi: Any = None, aes: Any = None) -> None:
+                 spi: Any = None, aes: Any = None, ble: bool = False) -> None:
         self.clock = FakeClock(step_us=50)
         self.machine = FakeMachine(self.clock, cause)
         sense = self.machine.Pin(BOARD["actuator"]["sense"])
@@ -92,7 +92,7 @@ class Rig:
         self.io = FakeIO()
         self.build = build_module(mode)
         self.app = L.start(self.build, self.machine, self.time, self.esp32, io=self.io,
-                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False,
+                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=ble,
                            aes=aes)
         self.device: Device = self.app.device
 
@@ -697,6 +697,27 @@ def test_start_ble_advertises_with_device_id(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "bluetooth", None)   # no radio in this firmware
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
     assert L.start_ble("AL-0042") is None
+
+
+def test_a_radio_that_cannot_start_is_said_and_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At a tight heap NimBLE's start fails with MemoryError: the app runs on the console,
+    prints why and writes a fault record, instead of silently running without BLE."""
+    from tests.fakes.ble import fake_bluetooth
+
+    radio = fake_bluetooth()
+
+    def no_heap() -> None:
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+
+    radio.BLE = no_heap  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bluetooth", radio)
+    monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
+    r = Rig(tmp_path, ble=True)
+    assert r.app.ble is None
+    assert "BLE did not start: MemoryError" in capsys.readouterr().out
+    assert ("fault", "ble failed") in [(c, d) for _s, _t, c, d, _h in r.audit_records()]
 
 
 def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:
