@@ -36,18 +36,18 @@ def hil(
     force: bool = typer.Option(False, "--force", help="Replace earlier results in --out."),
 ) -> None:
     """Run the HIL verification suite; write JUnit XML, results.json, report.md/.html."""
-    from hardware.hil import fixtures, run_suite
-    from hardware.transport import LinkError
+    from hardware.hil import run_suite
+    from hardware.link import LinkError, check_port, parse_target
 
     try:
-        spec = fixtures.parse_target(target)
+        spec = parse_target(target, what="--target")
     except ValueError as exc:
-        raise UserError(str(exc).replace("--armlock-target", "--target")) from None
+        raise UserError(str(exc)) from None
     kind, _, path = target.partition(":")
     if kind in ("serial", "pty") and path:
         check_port_path(path, "--target")
     try:
-        fixtures.check_port(spec)
+        check_port(spec)
     except LinkError as exc:
         raise UserError(str(exc), code=exc.exit_code) from None
     check_out_dir(out, force)
