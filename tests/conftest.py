@@ -8,14 +8,22 @@ WAKE deadline. `reboot()` builds a new controller from the last persisted blob.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
 
 from firmware.core.controller import LockController
 from firmware.core.host import Host
-from hardware.hil.places import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
+from hardware.hil.places import (  # noqa: F401 (box_ring: the tests take it from here)
+    FORBID,
+    HOLE_A,
+    ZONE_A,
+    ZONE_B,
+    box_ring,
+    dlat_e7,
+    dlon_e7,
+    standard_zones,
+)
 from protocols import audit, crypto, permit
 
 MASTER = bytes(range(7, 39))
@@ -26,32 +34,7 @@ OTHER_KEY = crypto.device_key(MASTER, OTHER_DEVICE)
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the true UTC when a Rig's world clock is 0
 
 # Zones are axis-aligned lat/lon boxes near Berlin, (lat_lo, lat_hi, lon_lo, lon_hi) in
-# 1e-7 deg: E7, M_PER_DEG, ZONE_A, HOLE_A, FORBID, ZONE_B come from the shipped HIL suite.
-
-
-def box_ring(b: tuple[int, int, int, int]) -> list[tuple[int, int]]:
-    """The ring of a (lat_lo, lat_hi, lon_lo, lon_hi) box, counter-clockwise."""
-    la0, la1, lo0, lo1 = b
-    return [(la0, lo0), (la0, lo1), (la1, lo1), (la1, lo0)]
-
-
-def dlat_e7(m: float) -> int:
-    """Metres north-south as 1e-7 degrees."""
-    return round(m / M_PER_DEG * E7)
-
-
-def dlon_e7(m: float, lat_e7: int) -> int:
-    """Metres east-west at latitude lat_e7 as 1e-7 degrees."""
-    return round(m / (M_PER_DEG * math.cos(math.radians(lat_e7 / E7))) * E7)
-
-
-def standard_zones() -> list[tuple[bool, list[list[tuple[int, int]]]]]:
-    """Allowed A (with a hole), forbidden F inside A, allowed B."""
-    return [
-        (False, [box_ring(ZONE_A), box_ring(HOLE_A)]),
-        (True, [box_ring(FORBID)]),
-        (False, [box_ring(ZONE_B)]),
-    ]
+# 1e-7 deg: the zones and the helpers over them come from the shipped HIL suite's places.
 
 
 # Named points (lat_e7, lon_e7); "edge" points are at mid-edge, far from corners.
