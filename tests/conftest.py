@@ -77,6 +77,16 @@ def make_permit(serial: int, key: bytes = KEY, **over: Any) -> bytes:
     return permit.encode(permit_fields(serial, **over), key)
 
 
+def any_time_permit(device_id: str, key: bytes) -> bytes:
+    """A one-factor (RFID card 04A1B2C3) permit for `device_id` valid at any time, no zones:
+    for boards whose clock the test does not set."""
+    return permit.encode(dict(kind=permit.KIND_PERMIT, device_id=device_id, serial=1,
+                              not_before=0, not_after=2**32 - 1, fail_enabled=False,
+                              max_unlock_s=60, rule_mode=permit.MODE_ANY,
+                              factor_mask=permit.F_RFID, k=1, window_s=0,
+                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
+
+
 def make_recall(serial: int, key: bytes = KEY, device: str = DEVICE, at: int = T0) -> bytes:
     """A signed recall token."""
     return permit.encode(dict(kind=permit.KIND_RECALL, device_id=device, serial=serial,

@@ -11,8 +11,9 @@ import pytest
 from firmware.app import identity
 from firmware.app.store import FileStore
 from firmware.ports.virtual import main as virtual
-from protocols import crypto, frame, permit
+from protocols import crypto, frame
 from protocols import messages as m
+from tests.conftest import any_time_permit
 
 STORED = ("AL-0007", bytes(range(1, 33)))
 
@@ -57,11 +58,7 @@ def _load(app: virtual.App, token: bytes) -> list[tuple]:
 
 
 def _dev_permit() -> bytes:
-    dev_id, key = identity.dev_identity()
-    return permit.encode(dict(kind=1, device_id=dev_id, serial=1, not_before=0,
-                              not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
-                              rule_mode=0, factor_mask=1, k=1, window_s=0,
-                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
+    return any_time_permit(*identity.dev_identity())
 
 
 def test_production_virtual_board_without_identity_refuses_dev_permits(tmp_path: Path) -> None:
