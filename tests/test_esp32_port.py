@@ -29,6 +29,7 @@ from hardware.micropython import run as mp_run
 from protocols import audit, crypto
 from protocols import frame as F
 from protocols import messages as M
+from tests.conftest import any_time_permit
 from tests.fakes.fake_esp32 import (
     FakeMachine,
     FakeTime,
@@ -200,14 +201,6 @@ def test_info_reports_identity_from_nvs(tmp_path: Path) -> None:
     assert f["runtime"] == "micropython-esp32-devkitc"
 
 
-def _permit_for(device_id: str, key: object) -> bytes:
-    from protocols import permit
-    return permit.encode(dict(kind=1, device_id=device_id, serial=1, not_before=0,
-                              not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
-                              rule_mode=0, factor_mask=1, k=1, window_s=0,
-                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
-
-
 @pytest.mark.parametrize("mode", ["production", "rig"])
 def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: str) -> None:
     """No identity in NVS: no key at all (not a random one); every token is refused with
@@ -215,7 +208,7 @@ def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: 
     r = Rig(tmp_path, mode=mode, provision=False)
     assert (r.device.device_id, r.device.key) == (identity.UNPROVISIONED, None)
     for dev_id, key in ((identity.DEV_DEVICE_ID, dev_signer()), (identity.UNPROVISIONED, AUTH)):
-        got = r.command(M.LOAD_PERMIT, {"token": _permit_for(dev_id, key)})
+        got = r.command(M.LOAD_PERMIT, {"token": any_time_permit(dev_id, key)})
         assert [(t, f.get("message")) for t, _, f in got if t == M.ERROR] == \
             [(M.ERROR, "device not provisioned")]
     refused = [d for _, _, code, d, _ in r.audit_records() if code == "permit_refused"]
@@ -226,7 +219,8 @@ def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: 
 def test_dev_board_without_identity_takes_the_public_dev_identity(tmp_path: Path) -> None:
     r = Rig(tmp_path, mode="dev", provision=False)
     assert (r.device.device_id, r.device.key) == identity.dev_identity()[:2]
-    got = r.command(M.LOAD_PERMIT, {"token": _permit_for(identity.DEV_DEVICE_ID, dev_signer())})
+    got = r.command(M.LOAD_PERMIT,
+                    {"token": any_time_permit(identity.DEV_DEVICE_ID, dev_signer())})
     assert [t for t, _, _ in got if t != M.EVENT] == [M.OK], got
 
 

@@ -24,7 +24,7 @@ from armlock.registry.shift import ShiftSpec, issue_shift, read_roster
 from armlock.registry.signer import Signer, create_master_key
 from armlock.registry.status import report_loss
 from armlock.registry.trace import trace
-from hardware.virtual_board import VirtualBoard
+from hardware.virtual.launcher import VirtualBoard
 
 ACTOR = "demo-armourer"
 DEPOT = (524010000, 132015000)  # lat, lon in 1e-7 degrees

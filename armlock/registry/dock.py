@@ -26,10 +26,10 @@ from armlock.registry.records import attribute, get_device, now_s
 from armlock.registry.signer import Signer
 from armlock.registry.status import current, set_status
 from hardware.client import CounterStore, DeviceClient, default_counter_path
-from hardware.transport import LinkError, Transport, open_transport
+from hardware.link import LinkError, Transport, open_target
 
 Opener = Callable[[str], Transport]
-DEFAULT_OPENER: Opener = open_transport  # serial, pty or ble:ADDRESS
+DEFAULT_OPENER: Opener = open_target  # serial, pty or ble:ADDRESS
 
 
 def connect(port: str, key: bytes | None, store: CounterStore,

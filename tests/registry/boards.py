@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hardware.virtual_board import VirtualBoard
+from hardware.virtual.launcher import VirtualBoard
 
 
 def virtual_board(state_dir: Path, device_id: str, key: bytes) -> VirtualBoard:
