@@ -38,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from armlock.authority.zones import load_zones  # noqa: E402
 from hardware import build as B  # noqa: E402
-from hardware.geojson import load_zones  # noqa: E402
 from hardware.micropython import MicroPythonError, MicroPythonVM, node_available  # noqa: E402
 from protocols import crypto, permit  # noqa: E402
 from protocols import messages as M  # noqa: E402

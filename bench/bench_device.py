@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._stats import pct  # noqa: E402
 from hardware.micropython import (  # noqa: E402
     MicroPythonError,
     MicroPythonVM,
@@ -181,14 +182,9 @@ HEAP_STEPS = [
 APP_FROM = 14  # HEAP_STEPS index where the app objects (not code) start
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def summary(name: str, xs: list[float]) -> str:
     return "%-34s median %8.1f us   p99 %8.1f us   (n=%d)" % (
-        name, statistics.median(xs), pct(xs, 0.99), len(xs))
+        name, statistics.median(xs), pct(xs, 99), len(xs))
 
 
 def run_cpython(sc: dict, n: int) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._stats import pct  # noqa: E402
 from hardware.client import CounterStore, DeviceClient  # noqa: E402
 from hardware.link.ble import BleTransport  # noqa: E402
 from hardware.link.loopback import LoopbackTransport  # noqa: E402
@@ -38,11 +39,6 @@ NOW = int(time.time())
 def wire_ms(nbytes: int) -> float:
     """Milliseconds for nbytes on a UART at BAUD, 8N1 (10 bits a byte)."""
     return nbytes * 10 / BAUD * 1000
-
-
-def pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
 def measure(c: DeviceClient, typ: int, expect: int, n: int) -> list[float]:

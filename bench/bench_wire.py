@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._stats import pct  # noqa: E402
 from hardware.micropython import (  # noqa: E402
     MicroPythonError,
     MicroPythonVM,
@@ -149,11 +150,6 @@ def run_micropython(n: int) -> dict | None:
     return out
 
 
-def pct(xs: list[int], q: float) -> float:
-    s = sorted(xs)
-    return float(s[min(len(s) - 1, int(q * len(s)))])
-
-
 def noise_pass_rate(chunks: int, seed: int = 1) -> dict:
     """Random byte chunks between 0x00s: how many pass the frame checks, then the message."""
     rng = random.Random(seed)
@@ -182,7 +178,7 @@ def report(name: str, r: dict) -> None:
                        ("sealed_us", "sealed STIMULUS (HMAC) encode+decode")):
         xs = [x - t for x in r[key]]
         print(f"  {name:12} {label:44} median {statistics.median(xs):8.1f} us"
-              f"   p99 {pct(xs, 0.99):8.1f} us   (n={len(xs)})")
+              f"   p99 {pct(xs, 99):8.1f} us   (n={len(xs)})")
     if r.get("import_heap") is not None:
         print(f"  {name:12} heap kept after importing frame+messages(+crypto): "
               f"{r['import_heap']} bytes from .py, {r.get('import_heap_mpy')} bytes from .mpy")

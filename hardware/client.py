@@ -9,8 +9,11 @@ file, and a host that lost it continues from the device's STATUS `last_counter`.
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,8 @@ COUNTERS_ENV = "ARMLOCK_COUNTERS"
 # Commands that change nothing on the device: resent once if the link was reopened meanwhile.
 IDEMPOTENT = (M.INFO, M.STATUS, M.PING, M.AUDIT_READ)
 MAX_QUEUED = 10000  # events kept for events() while nobody reads them (oldest dropped)
+_LOCKS: dict[str, threading.Lock] = {}  # one per counter file, across CounterStore objects
+_LOCKS_GUARD = threading.Lock()
 
 
 class KeyRequired(LinkError):
@@ -40,7 +45,8 @@ def default_counter_path() -> Path:
 
 
 class CounterStore:
-    """Last sealed-command counter per device id, in a JSON file replaced atomically."""
+    """Last sealed-command counter per device id, in a JSON file replaced atomically
+    (updates serialised by a thread lock and an flock on `<file>.lock`)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_counter_path()
@@ -62,13 +68,25 @@ class CounterStore:
         return self._read().get(device_id, 0)
 
     def put(self, device_id: str, counter: int) -> None:
-        """Record `counter` as used (never moves backwards)."""
-        data = self._read()
-        data[device_id] = max(counter, data.get(device_id, 0))
+        """Record `counter` as used (never moves backwards); safe from several threads and
+        processes at once (the read-modify-write holds a thread lock and a file lock)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, self.path)
+        with self._locked():
+            data = self._read()
+            data[device_id] = max(counter, data.get(device_id, 0))
+            tmp = self.path.with_name(
+                f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+            os.replace(tmp, self.path)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold this file's lock: a thread lock in this process, flock across processes."""
+        with _LOCKS_GUARD:
+            lock = _LOCKS.setdefault(str(self.path.resolve()), threading.Lock())
+        with lock, open(self.path.with_name(self.path.name + ".lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when f closes
+            yield
 
 
 class DeviceClient:

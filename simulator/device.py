@@ -14,6 +14,7 @@ from typing import Any
 
 from firmware.core.controller import LockController
 from firmware.core.host import Host
+from hardware import fastverify
 from protocols.audit import CODES
 from simulator.sensors import Rtc
 
@@ -30,8 +31,12 @@ def mono_ms(t: float) -> int:
 class Device(Host):
     """A LockController driven in simulated seconds `t` (float, since boot)."""
 
-    def __init__(self, device_id: str, key: bytes, config: dict[str, Any], rtc: Rtc) -> None:
-        super().__init__(LockController(device_id, key, config))
+    def __init__(self, device_id: str, key: bytes, config: dict[str, Any], rtc: Rtc,
+                 trusted: tuple[bytes, ...]) -> None:
+        """`trusted`: the authority public keys the board is provisioned with; tokens
+        are verified with hardware.fastverify (the core's rules, OpenSSL arithmetic)."""
+        super().__init__(LockController(device_id, key, config, authority=trusted,
+                                        verify=fastverify))
         self.device_id = device_id
         self.key = key
         self.rtc = rtc

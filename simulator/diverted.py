@@ -10,7 +10,7 @@ from protocols.audit import decode as audit_decode
 from protocols.permit import encode as permit_encode
 from simulator import adversaries as adv
 from simulator import platform
-from simulator.keys import device_key_of, master_stale
+from simulator.keys import authority, rotation, successor
 from simulator.metrics import lockout_seconds
 from simulator.policies import Policy
 from simulator.world import Diversion
@@ -33,6 +33,8 @@ class Diverted:
     battery: Any
     div_shift_end: float | None
     minted: bool
+    rotated: bool
+    validity: tuple[int, int]
 
     def _divert(self, t: float, div: Diversion) -> None:
         self.shift = None
@@ -40,6 +42,22 @@ class Diverted:
         self.probes: dict[str, bool] = {}
         if self.dev is not None:
             self.dev.keep_audit = True
+            if self.caps.get("key_stale") and not self.rotated:
+                self._rotate(t)
+
+    def _rotate(self, t: float) -> None:
+        """The authority rotated its key before this diversion: the device took the key
+        update (the old key revoked, the permit signed by it dropped) and the armourer
+        re-issued the permit under the new key."""
+        ctx, dev = self.ctx, self.dev
+        self.rotated = True
+        self.serial += 1
+        dev.send(("permit", rotation(ctx.master, dev.device_id, self.serial,
+                                     ctx.start_utc + int(t))), t)
+        if self.permits is not None:
+            self.permits = type(self.permits)(self.permits.fields, successor(ctx.master))
+            self.serial += 1
+            dev.send(("permit", self.permits.token(self.serial, *self.validity)), t)
 
     def _probe(self, t: float, off: int) -> None:
         div = self.div
@@ -127,18 +145,17 @@ class Diverted:
                 now + int(ctx.data["duty"]["shift_hours"] * 3600))), t)
         if caps["key_from"] is not None and off >= caps["key_from"] and not self.minted:
             self.minted = True
-            dev.send(("permit", self._minted(now, caps["key_stale"])), t)
+            dev.send(("permit", self._minted(now)), t)
 
-    def _minted(self, now: int, stale: bool) -> bytes:
+    def _minted(self, now: int) -> bytes:
         """A permit minted with the stolen authority key: no zones, no time limit to speak
-        of, the attacker's own card. A device re-keyed since holds another key."""
+        of, the attacker's own card. A device rotated since has revoked that key."""
         ctx = self.ctx
         pol = Policy("rfid", "fail-enabled")
         fields = pol.permit_fields(self.dev.device_id if self.dev else "", self.serial + 1000,
                                    now - 3600, now + 365 * 86400, ctx.data["permits"],
                                    [(99, (self.unit_token[::-1],), ())], [])
-        master = master_stale(ctx.master) if stale else ctx.master
-        return permit_encode(fields, device_key_of(master, fields["device_id"]))
+        return permit_encode(fields, authority(ctx.master))
 
     def _record_diversion(self, div: Diversion) -> None:
         dev = self.dev

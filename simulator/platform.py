@@ -24,7 +24,8 @@ corrupt armourer who issues the diverter a fresh permit each day
 (``adversaries.p_corrupt_armourer``, for insider and trafficking diversions), and a
 compromised authority key (``adversaries.p_key_compromised``) that mints a permit the
 device trusts, until the key is rotated (``platform.key_rotation_days`` after the
-compromise; a device diverted after the rotation holds the new key and refuses it).
+compromise: a signed key update trusts a new key and revokes the stolen one; a device
+diverted after the rotation has taken it and the core refuses the minted permit).
 """
 
 from __future__ import annotations

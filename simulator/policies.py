@@ -94,7 +94,7 @@ class Policy:
         """Fields for protocols.permit.encode."""
         mode, mask, k = self.factor_rule()
         return {
-            "kind": 1, "version": 1, "device_id": device_id, "serial": serial,
+            "kind": 1, "device_id": device_id, "serial": serial,
             "not_before": not_before, "not_after": not_after,
             "fail_enabled": self.profile == "fail-enabled",
             "max_unlock_s": p["max_unlock_s"], "rule_mode": mode, "factor_mask": mask,

@@ -8,15 +8,14 @@ from collections.abc import Generator
 from typing import Any
 
 from protocols.audit import decode as audit_decode
-from protocols.crypto import hmac_sha256
-from protocols.permit import MAC_LEN
+from protocols.permit import SIG_LEN
 from protocols.permit import encode as permit_encode
 from simulator import adversaries as adv
 from simulator.causes import CAUSES
 from simulator.causes import cause as denial_cause
 from simulator.device import Device
 from simulator.diverted import Diverted
-from simulator.keys import device_key_of
+from simulator.keys import authority, device_key_of
 from simulator.metrics import Tally
 from simulator.policies import Policy
 from simulator.sensors import Battery, Finger, Gnss, Rfid, Rtc
@@ -55,15 +54,18 @@ class Context:
 
 class PermitTemplate:
     """A weapon's permits differ only in serial and validity: encode (and validate) the
-    first with protocols.permit.encode, then splice the three fields into its bytes and
-    sign again. The tokens are byte for byte those encode() gives (tests prove it)."""
+    first with protocols.permit.encode, then splice the three fields into its signed bytes
+    and sign those again with the same authority key. The signed bytes are byte for byte
+    those encode() gives (tests prove it); ECDSA signatures are randomised, so only the
+    signature differs, and it verifies under the same key."""
 
-    def __init__(self, fields: dict[str, Any], key: bytes) -> None:
-        blob = permit_encode(fields, key)
-        at = 7 + blob[6]  # magic, version, kind, id length, id: then serial, nb, na
+    def __init__(self, fields: dict[str, Any], signer: Any) -> None:
+        blob = permit_encode(fields, signer)
+        at = 15 + blob[14]  # magic, version, kind, key id, id length, id: then serial, nb, na
         self.head = blob[:at]
-        self.tail = blob[at + 12:len(blob) - MAC_LEN]
-        self.key = key
+        self.tail = blob[at + 12:len(blob) - SIG_LEN]
+        self.fields = fields
+        self.signer = signer
         self.first = (fields["serial"], fields["not_before"], fields["not_after"], blob)
 
     def token(self, serial: int, not_before: int, not_after: int) -> bytes:
@@ -74,7 +76,7 @@ class PermitTemplate:
             raise ValueError(f"permit serial {serial} / validity {not_before}..{not_after} "
                              "out of range")
         body = self.head + struct.pack(">III", serial, not_before, not_after) + self.tail
-        return body + hmac_sha256(self.key, body)
+        return body + self.signer.sign(body)
 
 
 def _hex(rng: Any, nbytes: int) -> str:
@@ -111,11 +113,14 @@ class Weapon(Diverted):
         self.dev: Device | None = None
         self.permits: PermitTemplate | None = None
         self.minted = False
+        self.rotated = False  # the device took the key update (authority key rotated)
+        self.validity = (0, 0)  # not_before, not_after of the permit last issued
         ppm = rw.gauss(0, d["clock"]["drift_ppm"])
         if ctx.policy.locked_module:
             did = "W%06d" % idx
             key = device_key_of(ctx.master, did)
-            self.dev = Device(did, key, ctx.config, Rtc(ctx.start_utc, ppm))
+            self.dev = Device(did, key, ctx.config, Rtc(ctx.start_utc, ppm),
+                              (authority(ctx.master).public,))
 
     # -- timeline ---------------------------------------------------------------
     def episodes(self) -> list[tuple[float, int, str, Any]]:
@@ -241,7 +246,8 @@ class Weapon(Diverted):
             fields = ctx.policy.permit_fields(self.dev.device_id, self.serial, nb, na, p,
                                               ctx.policy.holders(self.unit_token, self.people),
                                               ctx.zones)
-            self.permits = PermitTemplate(fields, self.dev.key)
+            self.permits = PermitTemplate(fields, authority(ctx.master))
+        self.validity = (nb, na)
         self.dev.send(("permit", self.permits.token(self.serial, nb, na)), t)
 
     def _return(self, t: float, s: Shift) -> None:

@@ -8,7 +8,6 @@ WAKE deadline. `reboot()` builds a new controller from the last persisted blob.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -16,7 +15,16 @@ import pytest
 from armlock.authority.signer import Signer, from_seed
 from firmware.core.controller import LockController
 from firmware.core.host import Host
-from hardware.hil.places import E7, FORBID, HOLE_A, M_PER_DEG, ZONE_A, ZONE_B
+from hardware.hil.places import (  # noqa: F401 (box_ring: the tests take it from here)
+    FORBID,
+    HOLE_A,
+    ZONE_A,
+    ZONE_B,
+    box_ring,
+    dlat_e7,
+    dlon_e7,
+    standard_zones,
+)
 from protocols import audit, crypto, permit
 
 MASTER = bytes(range(7, 39))
@@ -36,32 +44,7 @@ def controller(device: str = DEVICE, key: bytes | None = KEY,
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the true UTC when a Rig's world clock is 0
 
 # Zones are axis-aligned lat/lon boxes near Berlin, (lat_lo, lat_hi, lon_lo, lon_hi) in
-# 1e-7 deg: E7, M_PER_DEG, ZONE_A, HOLE_A, FORBID, ZONE_B come from the shipped HIL suite.
-
-
-def box_ring(b: tuple[int, int, int, int]) -> list[tuple[int, int]]:
-    """The ring of a (lat_lo, lat_hi, lon_lo, lon_hi) box, counter-clockwise."""
-    la0, la1, lo0, lo1 = b
-    return [(la0, lo0), (la0, lo1), (la1, lo1), (la1, lo0)]
-
-
-def dlat_e7(m: float) -> int:
-    """Metres north-south as 1e-7 degrees."""
-    return round(m / M_PER_DEG * E7)
-
-
-def dlon_e7(m: float, lat_e7: int) -> int:
-    """Metres east-west at latitude lat_e7 as 1e-7 degrees."""
-    return round(m / (M_PER_DEG * math.cos(math.radians(lat_e7 / E7))) * E7)
-
-
-def standard_zones() -> list[tuple[bool, list[list[tuple[int, int]]]]]:
-    """Allowed A (with a hole), forbidden F inside A, allowed B."""
-    return [
-        (False, [box_ring(ZONE_A), box_ring(HOLE_A)]),
-        (True, [box_ring(FORBID)]),
-        (False, [box_ring(ZONE_B)]),
-    ]
+# 1e-7 deg: the zones and the helpers over them come from the shipped HIL suite's places.
 
 
 # Named points (lat_e7, lon_e7); "edge" points are at mid-edge, far from corners.
@@ -102,6 +85,16 @@ def permit_fields(serial: int, **over: Any) -> dict[str, Any]:
 def make_permit(serial: int, key: Signer = AUTH, **over: Any) -> bytes:
     """A signed permit token (see permit_fields for the defaults)."""
     return permit.encode(permit_fields(serial, **over), key)
+
+
+def any_time_permit(device_id: str, key: Signer = AUTH) -> bytes:
+    """A one-factor (RFID card 04A1B2C3) permit for `device_id` valid at any time, no zones:
+    for boards whose clock the test does not set."""
+    return permit.encode(dict(kind=permit.KIND_PERMIT, device_id=device_id, serial=1,
+                              not_before=0, not_after=2**32 - 1, fail_enabled=False,
+                              max_unlock_s=60, rule_mode=permit.MODE_ANY,
+                              factor_mask=permit.F_RFID, k=1, window_s=0,
+                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
 
 
 def make_recall(serial: int, key: Signer = AUTH, device: str = DEVICE, at: int = T0) -> bytes:

@@ -188,6 +188,17 @@ CASES: list[tuple[str, list[str], dict[str, Any], int, str | re.Pattern[str]]] =
     ("/dev/null as a HIL target", ["hil", "--target", "serial:/dev/null"], {}, 2,
      "error: --target /dev/null: is a mem device, not a serial port (expected a device such "
      "as /dev/ttyUSB0)"),
+    ("HIL rig file that is not TOML", ["hil", "--rig", "rig.toml"], {"rig.toml": "[[boards]\n"},
+     2, re.compile(r"error: --rig: rig file rig\.toml: not TOML \(.+\)")),
+    ("HIL rig file without boards", ["hil", "--rig", "rig.toml"], {"rig.toml": 'name = "b"\n'},
+     2, "error: --rig: rig file rig.toml: needs at least one [[boards]] table"),
+    ("HIL rig file missing", ["hil", "--rig", "none.toml"], {}, 2,
+     "error: --rig: rig file none.toml: no such file"),
+    ("HIL rig file with --key", ["hil", "--rig", "rig.toml", "--key", "k"],
+     {"rig.toml": '[[boards]]\nname = "a"\nvirtual = "cpython"\n'}, 2,
+     "error: --rig rig.toml: the rig file names each board's target, key and GNSS port; "
+     "drop --key"),
+    ("HIL retries beyond 5", ["hil", "--retries", "9"], {}, 2, "error: --retries 9: must be 0..5"),
     ("flash image that is not one",
      ["flash", "--port", "/dev/ttyNONE", "--board", "esp32-devkitc", "--device-id", "AL-1",
       "--key", "k", "--micropython-image", "fw.bin"], {"fw.bin": b"PK\x03\x04"}, 2,

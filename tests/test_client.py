@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,36 @@ def test_counters_persist_and_resume(tmp_path: Path) -> None:
     c3 = DeviceClient(tr, key=C.KEY, counter_store=CounterStore(tmp_path / "new.json"))
     c3.stimulate("battery", mv=3500)
     assert json.loads((tmp_path / "new.json").read_text()) == {C.DEVICE: 4}
+
+
+def _count_up(path: Path, prefix: str, threads: int, n: int) -> None:
+    """`threads` threads, each putting counters 1..n for its own device and for a shared one."""
+    def one(t: int) -> None:
+        store = CounterStore(path)
+        for c in range(1, n + 1):
+            store.put(f"{prefix}-{t}", c)
+            store.put("shared", c)
+
+    workers = [threading.Thread(target=one, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+def test_counter_store_loses_no_update_across_threads_and_processes(tmp_path: Path) -> None:
+    path, n = tmp_path / "c.json", 25
+    procs = [multiprocessing.get_context("spawn").Process(
+        target=_count_up, args=(path, f"P{i}", 3, n)) for i in range(3)]
+    for p in procs:
+        p.start()
+    _count_up(path, "main", 3, n)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    want = {f"{pre}-{t}": n for pre in ("main", "P0", "P1", "P2") for t in range(3)}
+    assert json.loads(path.read_text()) == want | {"shared": n}
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_counter_behind_the_device_resyncs_once(tmp_path: Path) -> None:

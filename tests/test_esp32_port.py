@@ -29,6 +29,7 @@ from hardware.micropython import run as mp_run
 from protocols import audit, crypto
 from protocols import frame as F
 from protocols import messages as M
+from tests.conftest import any_time_permit
 from tests.fakes.fake_esp32 import (
     FakeMachine,
     FakeTime,
@@ -75,7 +76,7 @@ class Rig:
 
     def __init__(self, tmp: Path, mode: str = "dev", cause: int = 1, provision: bool = True,
                  esp32: Any = None, cfg: dict[str, Any] | None = None,
-                 spi: Any = None, aes: Any = None) -> None:
+                 spi: Any = None, aes: Any = None, ble: bool = False) -> None:
         self.clock = FakeClock(step_us=50)
         self.machine = FakeMachine(self.clock, cause)
         sense = self.machine.Pin(BOARD["actuator"]["sense"])
@@ -92,7 +93,7 @@ class Rig:
         self.io = FakeIO()
         self.build = build_module(mode)
         self.app = L.start(self.build, self.machine, self.time, self.esp32, io=self.io,
-                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=False,
+                           cfg=cfg or BOARD, store_root=str(tmp / "data"), ble=ble,
                            aes=aes)
         self.device: Device = self.app.device
 
@@ -200,14 +201,6 @@ def test_info_reports_identity_from_nvs(tmp_path: Path) -> None:
     assert f["runtime"] == "micropython-esp32-devkitc"
 
 
-def _permit_for(device_id: str, key: object) -> bytes:
-    from protocols import permit
-    return permit.encode(dict(kind=1, device_id=device_id, serial=1, not_before=0,
-                              not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
-                              rule_mode=0, factor_mask=1, k=1, window_s=0,
-                              holders=[(1, ("04A1B2C3",), ())], zones=[]), key)
-
-
 @pytest.mark.parametrize("mode", ["production", "rig"])
 def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: str) -> None:
     """No identity in NVS: no key at all (not a random one); every token is refused with
@@ -215,7 +208,7 @@ def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: 
     r = Rig(tmp_path, mode=mode, provision=False)
     assert (r.device.device_id, r.device.key) == (identity.UNPROVISIONED, None)
     for dev_id, key in ((identity.DEV_DEVICE_ID, dev_signer()), (identity.UNPROVISIONED, AUTH)):
-        got = r.command(M.LOAD_PERMIT, {"token": _permit_for(dev_id, key)})
+        got = r.command(M.LOAD_PERMIT, {"token": any_time_permit(dev_id, key)})
         assert [(t, f.get("message")) for t, _, f in got if t == M.ERROR] == \
             [(M.ERROR, "device not provisioned")]
     refused = [d for _, _, code, d, _ in r.audit_records() if code == "permit_refused"]
@@ -226,7 +219,8 @@ def test_production_board_without_identity_refuses_tokens(tmp_path: Path, mode: 
 def test_dev_board_without_identity_takes_the_public_dev_identity(tmp_path: Path) -> None:
     r = Rig(tmp_path, mode="dev", provision=False)
     assert (r.device.device_id, r.device.key) == identity.dev_identity()[:2]
-    got = r.command(M.LOAD_PERMIT, {"token": _permit_for(identity.DEV_DEVICE_ID, dev_signer())})
+    got = r.command(M.LOAD_PERMIT,
+                    {"token": any_time_permit(identity.DEV_DEVICE_ID, dev_signer())})
     assert [t for t, _, _ in got if t != M.EVENT] == [M.OK], got
 
 
@@ -697,6 +691,27 @@ def test_start_ble_advertises_with_device_id(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "bluetooth", None)   # no radio in this firmware
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
     assert L.start_ble("AL-0042") is None
+
+
+def test_a_radio_that_cannot_start_is_said_and_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At a tight heap NimBLE's start fails with MemoryError: the app runs on the console,
+    prints why and writes a fault record, instead of silently running without BLE."""
+    from tests.fakes.ble import fake_bluetooth
+
+    radio = fake_bluetooth()
+
+    def no_heap() -> None:
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+
+    radio.BLE = no_heap  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bluetooth", radio)
+    monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
+    r = Rig(tmp_path, ble=True)
+    assert r.app.ble is None
+    assert "BLE did not start: MemoryError" in capsys.readouterr().out
+    assert ("fault", "ble failed") in [(c, d) for _s, _t, c, d, _h in r.audit_records()]
 
 
 def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:

@@ -356,3 +356,40 @@ def test_waiver_is_in_the_build_manifest_and_module(tmp_path: Path) -> None:
         with pytest.raises(B.BuildError, match="--waive-hardening"):
             B.build("esp32-devkitc", "production", tmp_path / "bad", waive_hardening=bad)
     assert not (tmp_path / "bad").exists()
+
+
+# -- `armlock flash --production`: the command line carries the step ------------------------
+
+
+def test_flash_production_needs_its_keys_and_burns_nothing_unconfirmed(
+        tmp_path: Path, signing_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI refuses --production without a signing key, and a wrong device id typed at
+    the prompt stops before any eFuse is burned (the plan was printed first)."""
+    from typer.testing import CliRunner
+
+    from armlock.authority import create_keys
+    from armlock.cli import app
+    from hardware import build as B
+
+    master = tmp_path / "master.key"
+    create_keys(master)
+    built = tmp_path / "build"
+    B.build("esp32-devkitc", "production", built)
+    parent, child = os.openpty()
+    port = os.ttyname(child)
+    tools = FakeTools(Efuses("esp32"), port=port)
+    monkeypatch.setattr(H, "run_argv", tools)
+    base = ["flash", "--port", port, "--board", "esp32-devkitc", "--device-id", DEVICE,
+            "--key", str(master), "--build", str(built), "--production"]
+    runner = CliRunner()
+    try:
+        r = runner.invoke(app, base)
+        assert r.exit_code == 2 and "--production needs --signing-key" in r.output
+        r = runner.invoke(app, base + ["--signing-key", str(signing_key), "--secure-image",
+                                       str(image_dir(tmp_path, "esp32"))], input="AL-9999\n")
+        assert r.exit_code == 1, r.output
+        assert "IRREVERSIBLE" in r.output and "not confirmed" in r.output
+        assert not [c for c in tools.calls if "burn-efuse" in c or "burn-key" in c]
+    finally:
+        os.close(parent)
+        os.close(child)

@@ -213,6 +213,23 @@ def test_armlock_hil_command_runs_the_suite(tmp_path: Path) -> None:
     assert json.loads((out / "results.json").read_text())["summary"] == {"passed": 2}
 
 
+def test_armlock_hil_runs_the_suite_from_a_rig_file(tmp_path: Path) -> None:
+    rig, out = tmp_path / "rig.toml", tmp_path / "hil"
+    rig.write_text('name = "bench"\nretries = 1\n[[boards]]\nname = "lock-a"\n'
+                   'virtual = "cpython"\n')
+    cli = "from armlock.cli import main; main()"
+    res = subprocess.run([sys.executable, "-c", cli, "hil", "--rig", str(rig), "--retries", "3",
+                          "--out", str(out), "-k", "test_valid_permit_unlocks"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    data = json.loads((out / "results.json").read_text())
+    assert data["summary"] == {"passed": 1}
+    assert [b["name"] for b in data["identity"]["rig_boards"]] == ["lock-a"]
+    assert data["identity"]["rig_file"] == str(rig)
+    assert data["identity"]["retries"] == 3   # --retries wins over the rig file's 1
+    assert "| retries after infrastructure errors | 3 |" in (out / "report.md").read_text()
+
+
 def test_attached_board_is_brought_to_a_known_state_for_each_test(
         pytester: pytest.Pytester, tmp_path: Path) -> None:
     """pty:PATH (a board already running, as the tour uses): state left by one test

@@ -12,8 +12,9 @@ from armlock.authority.signer import dev_signer, from_seed
 from firmware.app import identity
 from firmware.app.store import FileStore
 from firmware.ports.virtual import main as virtual
-from protocols import crypto, frame, permit
+from protocols import crypto, frame
 from protocols import messages as m
+from tests.conftest import any_time_permit
 
 AUTH = from_seed(b"identity test authority")
 STORED = ("AL-0007", bytes(range(1, 33)), (AUTH.public,))
@@ -70,11 +71,7 @@ def _load(app: virtual.App, token: bytes) -> list[tuple]:
 
 
 def _dev_permit() -> bytes:
-    dev_id = identity.dev_identity()[0]
-    return permit.encode(dict(kind=1, device_id=dev_id, serial=1, not_before=0,
-                              not_after=2**32 - 1, fail_enabled=False, max_unlock_s=60,
-                              rule_mode=0, factor_mask=1, k=1, window_s=0,
-                              holders=[(1, ("04A1B2C3",), ())], zones=[]), dev_signer())
+    return any_time_permit(identity.dev_identity()[0], dev_signer())
 
 
 def test_production_virtual_board_without_identity_refuses_dev_permits(tmp_path: Path) -> None:

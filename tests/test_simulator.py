@@ -197,12 +197,14 @@ def test_audit_visibility_definition():
 
 
 def test_permit_template_gives_the_tokens_encode_gives():
-    from protocols.crypto import device_key
-    from protocols.permit import encode
+    from hardware import fastverify
+    from protocols.permit import SIG_LEN, decode, encode
+    from simulator.keys import authority
     from simulator.policies import Policy
     from simulator.weapon import PermitTemplate
 
-    key = device_key(bytes(32), "W000007")
+    signer = authority(bytes(32))
+    keys = {signer.key_id: fastverify.PublicKey(signer.public)}
     pol = Policy("time+geo+rfid+finger", "fail-enabled")
     holders = pol.holders("0011223344556677", [(1, "A1B2C3D4E5F601", 1), (2, "0F0E0D0C", 2)])
     zones = [(False, [[(0, 0), (0, 400), (400, 400)]]), (True, [[(10, 20), (10, 30), (20, 30)]])]
@@ -211,10 +213,16 @@ def test_permit_template_gives_the_tokens_encode_gives():
     def fields(serial: int, nb: int, na: int) -> dict:
         return pol.permit_fields("W000007", serial, nb, na, perm, holders, zones)
 
-    tpl = PermitTemplate(fields(1, 1_767_225_600, 1_767_254_400), key)
+    tpl = PermitTemplate(fields(1, 1_767_225_600, 1_767_254_400), signer)
     for serial, nb, na in ((1, 1_767_225_600, 1_767_254_400), (2, 1_767_312_000, 1_767_340_800),
                            (70_000, 4_000_000_000, 4_294_967_295), (3, 5, 5)):
-        assert tpl.token(serial, nb, na) == encode(fields(serial, nb, na), key)
+        token = tpl.token(serial, nb, na)
+        assert token[:-SIG_LEN] == encode(fields(serial, nb, na), signer)[:-SIG_LEN]
+        p = decode(token, keys, fastverify.verify)  # the signature verifies, fields as set
+        assert (p.serial, p.not_before, p.not_after, p.verified) == (serial, nb, na, True)
+        forged = token[:-1] + bytes([token[-1] ^ 1])
+        with pytest.raises(ValueError):
+            decode(forged, keys, fastverify.verify)
 
 
 def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
@@ -222,12 +230,14 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
     from protocols.crypto import device_key
     from protocols.permit import encode
     from simulator.device import Device
+    from simulator.keys import authority
     from simulator.policies import Policy
     from simulator.sensors import Rtc
 
     start = 1_767_225_600
     key = device_key(bytes(32), "W000001")
-    dev = Device("W000001", key, {}, Rtc(start, 0.0))
+    signer = authority(bytes(32))
+    dev = Device("W000001", key, {}, Rtc(start, 0.0), (signer.public,))
     dev.keep_audit = True
     dev.boot(0.0)
     pol = Policy("rfid", "fail-secure")
@@ -235,7 +245,7 @@ def test_lock_left_open_relocks_at_the_core_deadline_without_a_periodic_tick():
                                {"max_unlock_s": 60, "window_s": 10},
                                pol.holders("", [(1, "A1B2C3D4E5F601", 1)]),
                                pol.zones({}, [], []))
-    dev.send(("permit", encode(fields, key)), 10.0)
+    dev.send(("permit", encode(fields, signer)), 10.0)
     fixes = 0
     t = 20.0
     while t < 200.0:  # fixes keep the position fresh; no other event reaches the lock
@@ -440,13 +450,17 @@ def test_insider_tokens_go_through_the_core():
          "adversaries.p_relay": 0.0, "platform.key_rotation_days": 1000.0})
     assert usable(thief, "rfid", "usable_30d") == 100.0       # minted, and trusted
     assert usable(thief, "finger", "usable_30d") == 0.0       # no reader to present it to
+    # rotated at once: a device diverted after the compromise took the key update and
+    # refuses the minted permit; one diverted before it still trusts the stolen key
+    rotated = thief.with_overrides({"platform.key_rotation_days": 0.0})
+    assert 0.0 < usable(rotated, "rfid", "usable_30d") < 100.0
 
 
 def test_after_the_key_rotation_a_minted_permit_is_refused_by_the_core():
     from protocols.crypto import device_key
     from protocols.permit import encode
     from simulator.device import Device
-    from simulator.keys import master_stale
+    from simulator.keys import authority, rotation, successor
     from simulator.policies import Policy
     from simulator.sensors import Rtc
 
@@ -455,10 +469,19 @@ def test_after_the_key_rotation_a_minted_permit_is_refused_by_the_core():
     fields = pol.permit_fields("W000003", 1000, start, start + 86400,
                                {"max_unlock_s": 60, "window_s": 10},
                                [(99, ("0A0B0C0D0E0F10",), ())], [])
+    stolen = encode(fields, authority(master))  # what the stolen key mints
     results = {}
-    for name, key in (("current", master), ("stale", master_stale(master))):
-        dev = Device("W000003", device_key(master, "W000003"), {}, Rtc(start, 0.0))
+    for name in ("not rotated", "rotated"):
+        dev = Device("W000003", device_key(master, "W000003"), {}, Rtc(start, 0.0),
+                     (authority(master).public,))
         dev.boot(0.0)
-        acts = dev.send(("permit", encode(fields, device_key(key, "W000003"))), 1.0)
-        results[name] = next(a[1] for a in acts if a[0] == "result")
-    assert results == {"current": True, "stale": False}
+        if name == "rotated":
+            acts = dev.send(("permit", rotation(master, "W000003", 1, start)), 1.0)
+            assert [a[1] for a in acts if a[0] == "result"] == [True]
+        acts = dev.send(("permit", stolen), 2.0)
+        results[name] = next(a[1:] for a in acts if a[0] == "result")
+    assert results["not rotated"][0] is True
+    assert results["rotated"][0] is False and "revoked" in results["rotated"][1]
+    fields["serial"] = 1001  # the authority's new key is trusted after the rotation
+    acts = dev.send(("permit", encode(fields, successor(master))), 3.0)
+    assert next(a[1] for a in acts if a[0] == "result") is True

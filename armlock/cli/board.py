@@ -11,7 +11,7 @@ import typer
 
 from armlock.authority.checks import check_device_id
 from armlock.cli.common import UserError, console, err_console, friendly
-from hardware.virtual_board import MODES, RUNTIMES, BoardError, VirtualBoard
+from hardware.virtual.launcher import MODES, RUNTIMES, BoardError, VirtualBoard
 
 
 def register(app: typer.Typer) -> None:

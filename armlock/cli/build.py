@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -20,7 +21,7 @@ from armlock.cli.common import (
     friendly,
 )
 from armlock.cli.keys import KEY_OPT, key_path
-from hardware import boards
+from hardware import boards, harden
 from hardware import build as B
 from hardware import flash as FL
 
@@ -116,10 +117,34 @@ def flash_cmd(
     no_boot_check: bool = typer.Option(False, "--no-boot-check", help="Do not wait for the "
                                        "board to answer INFO after the reset."),
     as_json: bool = typer.Option(False, "--json", help="Print the steps as JSON."),
+    production: bool = typer.Option(False, "--production", help="Harden the chip first: "
+                                    "Secure Boot V2, flash encryption (release), JTAG and "
+                                    "ROM download off, anti-rollback (docs/HARDENING.md). "
+                                    "eFuses are one-way: the plan is printed and must be "
+                                    "confirmed."),
+    signing_key: Path = typer.Option(None, "--signing-key", help="--production: the Secure "
+                                     "Boot V2 RSA-3072 signing key (PEM)."),
+    secure_image: Path = typer.Option(None, "--secure-image", help="--production: the "
+                                      "ESP-IDF build folder of the secure MicroPython image "
+                                      "(with flash_args)."),
+    keys_dir: Path = typer.Option(None, "--keys", help="--production: folder for the "
+                                  "flash-encryption key (default: beside --secure-image)."),
+    secure_version: int = typer.Option(1, "--secure-version", help="--production: the "
+                                       "anti-rollback version burned (unary eFuse)."),
+    download: str = typer.Option("secure", "--download", help="--production, ESP32-S3: "
+                                 "secure (secure download mode) or disabled."),
+    yes_burn: bool = typer.Option(False, "--yes-burn-efuses", help="--production: burn "
+                                  "without typing the device id (irreversible)."),
 ) -> None:
     """Write the image (optional), deploy the build, provision id and key, verify, reset.
-    Without --build, builds into ./build/<board>-<mode> first."""
+    Without --build, builds into ./build/<board>-<mode> first. With --production the chip
+    is hardened first (one-way eFuses: see docs/HARDENING.md)."""
     check_device_id(device_id, "--device-id")
+    harden_with = None
+    if production:
+        harden_with = _hardening(board, port, device_id, signing_key, secure_image, keys_dir,
+                                 secure_version, download, yes_burn)
+        mode = "production"
     if erase and image is None:
         raise UserError("--erase needs --micropython-image (an erased board has no "
                         "MicroPython)")
@@ -139,7 +164,7 @@ def flash_cmd(
         rows = FL.flash(port, board, device_id, dkey, build_dir, mode, image, erase,
                         check_boot=not no_boot_check,
                         progress=lambda s: err_console.print(f"[dim]{s}...[/dim]"),
-                        authority=trusted)
+                        harden_with=harden_with, authority=trusted)
     except boards.BoardError as exc:
         raise UserError(str(exc)) from None
     except B.BuildError as exc:
@@ -152,6 +177,34 @@ def flash_cmd(
         return
     console.print(f"flashed {device_id} on {port}", highlight=False, soft_wrap=True)
     console.print(_table("", [(a, b) for a, b in rows], ("step", "done")))
+
+
+def _hardening(board: str, port: str, device_id: str, signing_key: Path | None,
+               secure_image: Path | None, keys_dir: Path | None, secure_version: int,
+               download: str, yes: bool) -> Callable[[], list[tuple[str, str]]]:
+    """The --production step for FL.flash: plan, confirmation, burns (hardware/harden.py)."""
+    if signing_key is None or secure_image is None:
+        missing = "--signing-key" if signing_key is None else "--secure-image"
+        raise UserError(f"--production needs {missing} (docs/HARDENING.md)")
+    try:
+        chip = boards.load(board).chip.esptool_chip
+    except boards.BoardError as exc:
+        raise UserError(str(exc)) from None
+    o = harden.options(chip, port, device_id, signing_key, secure_image,
+                       keys_dir if keys_dir is not None else secure_image / "armlock-keys",
+                       secure_version, download)
+    try:
+        o = harden.validate(o)
+    except harden.HardenError as exc:
+        raise UserError(str(exc)) from None
+
+    def step() -> list[tuple[str, str]]:
+        try:
+            return harden.harden(o, ask=typer.prompt, yes=yes, run=harden.run_argv,
+                                 out=lambda t: console.print(t, highlight=False))
+        except harden.HardenError as exc:
+            raise UserError(f"harden: {exc}", code=EXIT_FAILED) from None
+    return step
 
 
 def _check_image(image: Path) -> None:

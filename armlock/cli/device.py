@@ -27,7 +27,7 @@ from armlock.authority.checks import check_device_id
 from armlock.cli.common import UserError, check_port_path, console, friendly
 from firmware.app import identity
 from hardware.client import CounterStore, DeviceClient
-from hardware.transport import LinkError, Transport, list_ports, open_transport
+from hardware.link import LinkError, Transport, list_ports, open_target
 from protocols import audit as A
 
 app = typer.Typer(help="Talk to a board (serial, BLE or virtual): status, permits, audit, "
@@ -95,9 +95,9 @@ def make_transport(o: Opts) -> tuple[Transport, Any]:
     port = o.port or _auto_port()
     if port != "virtual":
         check_port_path(port)
-        return open_transport(port, reconnect_s=o.reconnect), None
-    from hardware.transport import PtyTransport
-    from hardware.virtual_board import VirtualBoard
+        return open_target(port, reconnect_s=o.reconnect), None
+    from hardware.link.pty import PtyTransport
+    from hardware.virtual.launcher import VirtualBoard
 
     ident = None
     if o.key is not None:
@@ -161,7 +161,7 @@ def session(ctx: typer.Context, sealed: bool = False) -> Iterator[DeviceClient]:
     except authority.AuthorityError as exc:
         raise UserError(str(exc)) from None
     except Exception as exc:
-        from hardware.virtual_board import BoardError
+        from hardware.virtual.launcher import BoardError
 
         if isinstance(exc, BoardError):
             raise UserError(f"virtual board: {exc}", code=3) from None

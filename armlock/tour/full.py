@@ -34,7 +34,7 @@ def run_tour(out: Path, progress: Callable[[str], None] = print, runtime: str = 
     from hardware import build as B
     from hardware import flash as FL
     from hardware.hil import run_suite
-    from hardware.virtual_board import VirtualBoard
+    from hardware.virtual.launcher import VirtualBoard
 
     out = Path(out)
     for sub in ("build", "board", "hil"):

@@ -671,10 +671,9 @@ class LockController:
 
     def _on_fault(self, ev):
         sensor, ok = ev[1], ev[2]
-        if sensor not in ("rfid", "finger", "gnss", "actuator") or type(ok) is not bool:
-            raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator, ok:bool)")
-        key = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
-               "actuator": E.R_ACTUATOR}[sensor]
+        if sensor not in _FAULT_KEYS or type(ok) is not bool:
+            raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
+        key = _FAULT_KEYS[sensor]
         if ok == (key in self._faulty):
             self._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
         if ok:
@@ -777,6 +776,11 @@ def _where(p, lat, lon, margin_m):
         p.boxes = geo.zone_boxes(p.zones)
     return geo.position_status(p.zones, lat, lon, margin_m, p.boxes)
 
+
+# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
+# (a deny reason), or "ble" (the radio link: audited, decides nothing).
+_FAULT_KEYS = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
+               "actuator": E.R_ACTUATOR, "ble": "ble"}
 
 _HANDLERS = {
     E.BOOT: LockController._on_boot,

@@ -39,6 +39,7 @@ ACTPOS = "actpos"        # (ACTPOS, locked:bool)  sensed bolt position, on every
 TAMPER = "tamper"        # (TAMPER, source:str)  "enclosure" | "magnet"
 BATTERY = "battery"      # (BATTERY, millivolts:int)
 FAULT = "fault"          # (FAULT, sensor:str, ok:bool)  "rfid" | "finger" | "gnss" | "actuator"
+                         #   | "ble" (the radio link did not start: audited, decides nothing)
                          #   (a peripheral that could not be set up, or came back)
 READ_ERRORS = "read_errors"  # (READ_ERRORS, sensor:str, consecutive:int)  a driver's count
                          #   of consecutive read errors, on every change (0: it read fine

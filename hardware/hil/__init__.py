@@ -15,6 +15,7 @@ SUITE = Path(__file__).resolve().parent / "suite"
 
 def suite_args(target: str, out: Path, k: str | None = None, key: Path | None = None,
                gnss_port: str | None = None, human: bool = False,
+               rig: Path | None = None, retries: int | None = None,
                extra: list[str] | None = None) -> list[str]:
     """The pytest arguments `armlock hil` uses."""
     args = [str(SUITE), "-o", "addopts=", "-p", "no:cacheprovider", "-q", "-rfEs",
@@ -30,6 +31,10 @@ def suite_args(target: str, out: Path, k: str | None = None, key: Path | None = 
         args += ["--armlock-key", str(key)]
     if gnss_port:
         args += ["--armlock-gnss-port", gnss_port]
+    if rig is not None:
+        args += ["--armlock-rig", str(rig)]
+    if retries is not None:
+        args += ["--armlock-retries", str(retries)]
     return args + list(extra or [])
 
 

@@ -400,7 +400,7 @@ class _Results:
         from hardware.hil.provenance import identity
 
         target = str(hs.rigfile.path) if hs.rigfile is not None else str(hs.spec)
-        ident = identity(str(hs.spec), hs.board_info, hs.rigfile, hs.started)
+        ident = identity(str(hs.spec), hs.board_info, hs.rigfile, hs.started, hs.retries)
         results = R.build_results(target, list(hs.tests.values()), hs.board_info,
                                   hs.started, time.time(), ident)
         xml = self._junit()

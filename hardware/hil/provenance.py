@@ -28,8 +28,9 @@ def git_commit(repo: Path = REPO) -> str:
 
 
 def identity(target: str, board_info: dict[str, Any] | None, rigfile: Any = None,
-             started: float | None = None) -> dict[str, Any]:
-    """The identity block (rigfile: a hardware.hil.rigfile.RigFile or None)."""
+             started: float | None = None, retries: int = 0) -> dict[str, Any]:
+    """The identity block (rigfile: a hardware.hil.rigfile.RigFile or None; retries: how
+    often a test could run again after an infrastructure error)."""
     info = board_info or {}
     boards = [b.identity() for b in rigfile.boards] if rigfile is not None else []
     first = boards[0] if boards else {}
@@ -47,6 +48,7 @@ def identity(target: str, board_info: dict[str, Any] | None, rigfile: Any = None
         "rig_file": str(rigfile.path) if rigfile is not None else None,
         "rig_file_sha256": rigfile.sha256() if rigfile is not None else None,
         "rig_boards": boards,
+        "retries": retries,
         "host": f"{platform.node()} ({platform.system()} {platform.machine()}, "
                 f"Python {sys.version.split()[0]})",
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started or time.time())),

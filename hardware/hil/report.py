@@ -151,6 +151,7 @@ def _identity_rows(ident: dict[str, Any]) -> list[tuple[str, str]]:
         ("git commit", str(ident.get("git_commit"))),
         ("rig file", f"{ident.get('rig_file')} sha256 {ident.get('rig_file_sha256')}"),
         ("target", str(ident.get("target"))),
+        ("retries after infrastructure errors", str(ident.get("retries", 0))),
         ("host", str(ident.get("host"))),
         ("time", str(ident.get("time"))),
     ]

@@ -73,9 +73,15 @@ class Rig:
     def _note(self, what: str) -> None:
         self.sent.append((what, time.perf_counter()))
 
+    @contextlib.contextmanager
+    def _send(self, what: str) -> Iterator[None]:
+        """A step that sends `what` to the board, noted for the latency figures."""
+        self._note(what)
+        with self.step(what):
+            yield
+
     def _stim(self, kind: str, **fields: Any) -> None:
-        self._note(kind)
-        with self.step(kind):
+        with self._send(kind):
             self.client.stimulate(kind, **fields)
 
     def fix(self, lat: int, lon: int, hacc: int = 5, utc: int | None = None) -> None:
@@ -147,18 +153,15 @@ class Rig:
 
     # -- tokens ----------------------------------------------------------------------------
     def load(self, token: bytes) -> None:
-        self._note("permit")
-        with self.step("permit"):
+        with self._send("permit"):
             self.client.load_permit(token)
 
     def recall(self, token: bytes) -> None:
-        self._note("recall")
-        with self.step("recall"):
+        with self._send("recall"):
             self.client.recall(token)
 
     def reset(self, token: bytes) -> None:
-        self._note("reset")
-        with self.step("reset"):
+        with self._send("reset"):
             self.client.reset_tamper(token)
 
     # -- power ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from typing import Any
 
 from hardware.link.factory import TargetSpec
 
+MAX_RETRIES = 5  # per test, for infrastructure errors
 WHERE_KEYS = ("usb_serial", "usb_location", "port", "ble", "virtual")
 BOARD_KEYS = frozenset(WHERE_KEYS + ("name", "board", "chip", "manifest", "gnss_port", "key",
                                      "mode", "power", "options"))
@@ -116,8 +117,9 @@ def load_rig(path: str | Path) -> RigFile:
         raise RigFileError(f"{where}: board names must differ ({', '.join(dup)} twice)")
     retries = data.get("retries", 0)
     reconnect = data.get("reconnect_s", 10.0)
-    if type(retries) is not int or not 0 <= retries <= 5:
-        raise RigFileError(f"{where}: retries must be an integer 0..5, not {retries!r}")
+    if type(retries) is not int or not 0 <= retries <= MAX_RETRIES:
+        raise RigFileError(f"{where}: retries must be an integer 0..{MAX_RETRIES}, "
+                           f"not {retries!r}")
     if not isinstance(reconnect, int | float) or not 0 <= reconnect <= 300:
         raise RigFileError(f"{where}: reconnect_s must be 0..300 seconds, not {reconnect!r}")
     return RigFile(p, str(data.get("name", p.stem)), boards, retries, float(reconnect))

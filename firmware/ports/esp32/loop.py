@@ -338,19 +338,27 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
               reset=getattr(machine, "reset", None))
     app.cause = cause
     app.broadcast(device.boot(clock.mono(), clock.rtc(), cause + (" " + why if why else "")))
-    app.ble = start_ble(dev_id) if ble else None
+    app.ble = None
+    if ble:
+        try:
+            app.ble = start_ble(dev_id)
+        except (MemoryError, OSError) as exc:  # a radio that could not start: say so, audit it
+            print("armlock: BLE did not start: %s %s" % (type(exc).__name__, exc))
+            app.broadcast(device.local_event(("fault", "ble", False), clock.mono(), clock.rtc()))
     return app
 
 
 def start_ble(device_id):
-    """The BLE Nordic UART Service (firmware/ports/esp32/ble.py), or None without a radio."""
+    """The BLE Nordic UART Service (firmware/ports/esp32/ble.py), or None in a firmware
+    without BLE. A radio that fails to start (MemoryError: the heap NimBLE and the app
+    share; OSError) raises: start() prints and audits it."""
     try:
         import bluetooth
 
         from firmware.ports.esp32.ble import NusService
-        return NusService(bluetooth.BLE(), name="armlock-" + device_id)
-    except Exception:  # no radio (or no BLE in this firmware): the console still works
+    except ImportError:  # no BLE in this firmware: the console still works
         return None
+    return NusService(bluetooth.BLE(), name="armlock-" + device_id)
 
 
 def main(**over):

@@ -4,7 +4,7 @@
 # interrupt from the console (mpremote) or a crash leaves the lock locked and returns
 # to the REPL.
 #
-# On the virtual board (the MicroPython VM that hardware/virtual_board.py runs, which
+# On the virtual board (the MicroPython VM that hardware/virtual/launcher.py runs, which
 # offers a `board` host module) the same flashed firmware exposes the virtual port's
 # start/step/wake_ms instead, since that board's host drives the app sans-IO.
 try:

@@ -1,6 +1,6 @@
 # The armlock app on the virtual board (MicroPython WASM and CPython), sans-IO.
 #
-# The board host (hardware/node/board.mjs, or its CPython twin in hardware/virtual_board.py)
+# The board host (hardware/node/board.mjs, or its CPython twin in hardware/virtual/twin.py)
 # does all I/O and drives three calls:
 #     start(board, now_ms, rtc_s) -> bytes     once per boot
 #     step(data, now_ms, rtc_s) -> bytes       UART bytes in (maybe b""), UART bytes out
