@@ -85,7 +85,7 @@ def test_audit_pages_until_more_is_false(tmp_path: Path) -> None:
 
 def test_refused_token_is_device_error(tmp_path: Path) -> None:
     c, _ = rig(tmp_path)
-    bad = C.make_permit(1, key=C.OTHER_KEY)
+    bad = C.make_permit(1, key=C.ROGUE)
     with pytest.raises(DeviceError) as e:
         c.load_permit(bad)
     assert e.value.code == M.E_REFUSED and e.value.name == "refused"

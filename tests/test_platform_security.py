@@ -21,7 +21,7 @@ from hardware.micropython import node_available
 from hardware.micropython import run as mp_run
 from protocols import audit
 from protocols import messages as M
-from tests.conftest import DEVICE, KEY, T0, make_permit
+from tests.conftest import AUTHORITY, DEVICE, KEY, T0, make_permit
 from tests.fakes.fake_esp32 import FakeMachine, FakeTime, build_module, fake_esp32
 from tests.fakes.fake_espefuse import Efuses, Mem32
 from tests.fakes.fake_machine import FakeClock
@@ -182,7 +182,7 @@ class Board:
             self.machine.mem32 = Mem32(efuses.mem32())  # type: ignore[attr-defined]
         self.machine.Pin(cfg["actuator"]["sense"]).drive(cfg["actuator"]["locked_level"])
         esp = fake_esp32({})
-        nvs.write_identity(DEVICE, KEY, esp)
+        nvs.write_identity(DEVICE, KEY, esp, AUTHORITY)
         build = build_module(mode, lock_pin=cfg["actuator"]["drive"], board=cfg["name"])
         build.WAIVE_HARDENING = waive  # type: ignore[attr-defined]
         self.io = FakeIO()

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from armlock import authority
+from armlock.authority.signer import dev_signer
 from armlock.tour import walkthrough
 from firmware.app.identity import UNPROVISIONED
 from firmware.ports.virtual.main import DEV_DEVICE_ID, DEV_MASTER
@@ -178,12 +179,13 @@ def test_end_to_end_unlock_relock_recall_and_reboot(tmp_path: Path, runtime: str
     tokens = walkthrough.issue_tokens(key_path, int(time.time()))
     dev = walkthrough.DEVICE
     dkey = authority.derive_device_key(authority.load_master_key(key_path), dev)
+    trusted = (authority.signer_for(key_path).public,)
     state = tmp_path / "b"
 
     def fix(p: tuple[int, int]) -> dict[str, Any]:
         return {"kind": "fix", "lat_e7": p[0], "lon_e7": p[1], "hacc_m": 4}
 
-    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey)) as vb:
+    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey, trusted)) as vb:
         link = Link(vb.port, dkey)
         assert link.request(M.INFO, 1)[1]["device_id"] == dev
         assert link.request(M.LOAD_PERMIT, 2, {"token": tokens["permit"]}) == (M.OK, {})
@@ -201,7 +203,7 @@ def test_end_to_end_unlock_relock_recall_and_reboot(tmp_path: Path, runtime: str
         typ, err = link.request(M.LOAD_PERMIT, 9, {"token": tokens["permit"]})
         assert typ == M.ERROR and err["code"] == M.E_REFUSED
         link.close()
-    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey)) as vb:
+    with VirtualBoard(state, runtime=runtime, identity=(dev, dkey, trusted)) as vb:
         link = Link(vb.port, dkey)
         _, st = link.request(M.STATUS, 1)
         assert st["locked"] is True and "recalled" in st["reasons"]
@@ -289,8 +291,8 @@ def test_unprovisioned_production_board_has_no_identity(tmp_path: Path, runtime:
         _, info = link.request(M.INFO, 1)
         assert info["device_id"] == identity.UNPROVISIONED != DEV_DEVICE_ID
         now = int(time.time())
-        token = C.make_permit(1, key=KEY, device_id=DEV_DEVICE_ID, not_before=now - 60,
-                              not_after=now + 3600)  # made with the public dev key
+        token = C.make_permit(1, key=dev_signer(), device_id=DEV_DEVICE_ID, not_before=now - 60,
+                              not_after=now + 3600)  # signed by the public dev authority
         typ, err = link.request(M.LOAD_PERMIT, 2, {"token": token})
         assert typ == M.ERROR and "not provisioned" in err["message"]
         _, st = link.request(M.STATUS, 3)
@@ -353,7 +355,8 @@ def test_relative_state_dir_is_the_callers(tmp_path: Path, runtime: str,
     """A relative --state-dir means the caller's directory, for storage and identity."""
     monkeypatch.chdir(tmp_path)
     key = crypto.device_key(b"\x07" * 32, "AL-REL-1")
-    with VirtualBoard("rel", runtime=runtime, identity=("AL-REL-1", key)) as vb:
+    ident = ("AL-REL-1", key, (dev_signer().public,))
+    with VirtualBoard("rel", runtime=runtime, identity=ident) as vb:
         link = Link(vb.port, key)
         assert link.request(M.INFO, 1)[1]["device_id"] == "AL-REL-1"
         assert link.request(M.STIMULUS, 2, {"kind": "grip", "held": True},

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from armlock import authority as auth
+from armlock.authority.signer import Signer
+from hardware import signing
 from hardware.client import DeviceClient
 from hardware.hil.places import HOLDER1, HOLDER2, standard_zones
 from hardware.link.base import DeviceError
@@ -29,16 +31,19 @@ class Authority:
         self.clock = clock or (lambda: int(time.time()))
 
     @classmethod
-    def create(cls, folder: Path, master: bytes | None = None) -> Authority:
-        """A new authority in `folder`: a fresh master key, or the given one."""
+    def create(cls, folder: Path, master: bytes | None = None,
+               signer: Signer | None = None) -> Authority:
+        """A new authority in `folder`: a fresh master key and signing key, or the given
+        ones (an attached board's: the board already trusts that signer)."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "master.key"
-        if master is None:
-            auth.create_master_key(path)
-        else:
+        if master is not None:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(master.hex() + "\n")
+        if signer is not None:
+            signing.save(signer.key, auth.signing_key_path(path))
+        auth.create_keys(path)
         return cls(path)
 
     def bind(self, device_id: str) -> Authority:
@@ -46,6 +51,10 @@ class Authority:
         self.device_id = device_id
         self.device_key = auth.derive_device_key(self.master, device_id)
         return self
+
+    def identity(self) -> tuple[str, bytes, tuple[bytes, ...]]:
+        """(device_id, device key, trusted authority keys) to provision a board with."""
+        return self.device_id, self.device_key, (auth.signer_for(self.key_path).public,)
 
     def fields(self, **overrides: Any) -> dict[str, Any]:
         """The default permit's fields, changed by `overrides`.
@@ -89,10 +98,13 @@ class Authority:
         return auth.issue_reset(self.key_path, self.device_id, self.clock())
 
     def forged(self, **overrides: Any) -> bytes:
-        """A permit whose MAC does not verify (signed with a key the board does not have)."""
+        """A well-formed permit signed by a rogue P-256 key that claims the key id of the
+        authority the board trusts (its signature does not verify)."""
         fields = dict(self.fields(**overrides), serial=auth.next_serial(self.key_path,
                                                                         self.device_id))
-        return P.encode(fields, bytes(32))
+        rogue = Signer(signing.generate())
+        rogue.key_id = auth.signer_for(self.key_path).key_id
+        return P.encode(fields, rogue)
 
     def skip_serials(self, floor: int) -> None:
         """Make the next serial larger than `floor` (a board that saw other authorities)."""

@@ -41,8 +41,9 @@ class SpawnedBoard(Board):
 
     persistent = False
 
-    def __init__(self, spec: TargetSpec, state_dir: Path, identity: tuple[str, bytes],
-                 mode: str = "dev", name: str = "board") -> None:
+    def __init__(self, spec: TargetSpec, state_dir: Path,
+                 identity: tuple[str, bytes, tuple[bytes, ...]], mode: str = "dev",
+                 name: str = "board") -> None:
         self.spec = spec
         self.name = name
         self.state_dir = state_dir
@@ -154,7 +155,7 @@ class BoardPool:
         self.count += 1
         folder = self.root / f"board{self.count}"
         authority = Authority.create(folder / "authority").bind(DEVICE_ID)
-        board = SpawnedBoard(self.spec, folder / "state", (DEVICE_ID, authority.device_key))
+        board = SpawnedBoard(self.spec, folder / "state", authority.identity())
         return board.start(), authority
 
     def take(self) -> tuple[SpawnedBoard, Authority]:

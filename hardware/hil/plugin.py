@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from armlock.authority.signer import dev_signer  # trusted by an unprovisioned dev board
 from firmware.app.identity import DEV_MASTER  # master of an unprovisioned dev board
 from hardware.hil import infra
 from hardware.hil.authority import Authority
@@ -175,7 +176,8 @@ def _attached(hs: HilSession, entry: RigBoard | None, tmp: pytest.TempPathFactor
 
         key = entry.key if entry is not None else hs.key_file
         master = auth.load_master_key(key) if key else DEV_MASTER
-        authority = Authority.create(tmp.mktemp(f"armlock-authority-{name}"), master)
+        signer = auth.signer_for(key) if key else dev_signer()
+        authority = Authority.create(tmp.mktemp(f"armlock-authority-{name}"), master, signer)
         if entry is None:
             board = AttachedBoard(hs.spec)
         else:
@@ -270,7 +272,7 @@ def armlock_spawn(authority: Authority, tmp_path: Path,
 
     def start(mode: str = "dev") -> SpawnedBoard:
         b = SpawnedBoard(spec, tmp_path / f"extra{len(boards)}",
-                            (authority.device_id, authority.device_key), mode)
+                            authority.identity(), mode)
         boards.append(b)
         return b.start()
 
@@ -318,7 +320,7 @@ def devices(request: pytest.FixtureRequest, _armlock_link: Linked, _armlock_coun
                 did = f"AL-HIL-{i:04d}"
                 authority = Authority.create(tmp_path / f"authority-{entry.name}").bind(did)
                 board: Board = SpawnedBoard(entry.target, tmp_path / f"board-{entry.name}",
-                                            (did, authority.device_key), entry.mode,
+                                            authority.identity(), entry.mode,
                                             entry.name).start()
                 stack.callback(board.stop)  # type: ignore[attr-defined]
             else:

@@ -76,15 +76,17 @@ def ensure_flash(flash_dir: Path, repo: Path = REPO) -> bool:
     return True
 
 
-def provision(state_dir: Path, device_id: str, device_key: bytes) -> None:
+def provision(state_dir: Path, device_id: str, device_key: bytes,
+              authority: tuple[bytes, ...] = ()) -> None:
     """Give the board its identity (storage/identity.json, the format of
     firmware/app/identity.py), as the factory would. An unprovisioned board follows that
     file's policy: the public dev identity in dev mode, none in production (it refuses
-    every token with "device not provisioned")."""
+    every token with "device not provisioned"). `authority`: the public points of the
+    authority keys the board trusts (none: it refuses every token)."""
     from firmware.app import identity
 
     try:
-        data = identity.encode(device_id, device_key)
+        data = identity.encode(device_id, device_key, authority)
     except (ValueError, TypeError) as exc:
         raise BoardError(f"identity: {exc}") from None
     storage = state_dir / "storage"
@@ -106,7 +108,7 @@ class VirtualBoard:
         heap_max_kb: int = 0,
         tick_ms: int = 20,
         ready_timeout: float = 30.0,
-        identity: tuple[str, bytes] | None = None,
+        identity: tuple[str, bytes, tuple[bytes, ...]] | None = None,
         reflash: bool = False,
     ) -> None:
         # absolute: the board process runs in the repo, not in the caller's directory
