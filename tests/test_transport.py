@@ -162,7 +162,8 @@ def test_client_unlocks_virtual_board_over_its_pty(runtime: str, tmp_path: Path)
     if runtime == "micropython" and not node_available():
         pytest.skip("needs Node and the MicroPython WASM package")
     now = int(time.time())
-    with VirtualBoard(tmp_path / "vb", runtime=runtime, identity=(C.DEVICE, C.KEY)) as vb, \
+    ident = (C.DEVICE, C.KEY, C.AUTHORITY)
+    with VirtualBoard(tmp_path / "vb", runtime=runtime, identity=ident) as vb, \
             DeviceClient(PtyTransport(vb.port), key=C.KEY,
                          counter_store=CounterStore(tmp_path / "c.json")) as c:
         assert c.info()["runtime"] == f"{runtime}-virtual"

@@ -216,14 +216,18 @@ def test_machine_has_pin_rtc_freq_and_reset_cause(board: VirtualBoard, repl: Rep
 
 
 def test_heap_cap_makes_large_allocations_fail_as_on_the_chip(tmp_path: Path) -> None:
-    with VirtualBoard(tmp_path / "capped", heap_max_kb=224) as vb:
-        r = mpremote(vb.port, "exec", "b = bytearray(300 * 1024)")
+    """A capped heap refuses what does not fit. The cap is 4 MB here, not the chip's
+    112 KB: the WASM VM collects garbage only between calls from JS, and the boot's
+    P-256 comb tables (signed tokens) make over 1 MB of garbage in one call, so a chip-
+    sized cap would stop the boot (README: what still differs)."""
+    with VirtualBoard(tmp_path / "capped", heap_max_kb=4096) as vb:
+        r = mpremote(vb.port, "exec", "b = bytearray(5 * 1024 * 1024)")
         assert "MemoryError" in r.stdout + r.stderr
         r = mpremote(vb.port, "exec", "b = bytearray(20 * 1024); print(len(b))")
         assert r.stdout.strip() == "20480"
     with VirtualBoard(tmp_path / "uncapped", heap_max_kb=0) as vb:
-        r = mpremote(vb.port, "exec", "b = bytearray(300 * 1024); print(len(b))")
-        assert r.stdout.strip() == str(300 * 1024)
+        r = mpremote(vb.port, "exec", "b = bytearray(5 * 1024 * 1024); print(len(b))")
+        assert r.stdout.strip() == str(5 * 1024 * 1024)
 
 
 @pytest.mark.parametrize("runtime", ["cpython", pytest.param("micropython", marks=needs_node)])
