@@ -38,15 +38,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from armlock.authority.cards import wrap_holders  # noqa: E402
+from armlock.authority.signer import dev_signer  # noqa: E402
 from armlock.authority.zones import load_zones  # noqa: E402
+from firmware.app.identity import DEV_DEVICE_ID, DEV_MASTER  # noqa: E402
 from hardware import build as B  # noqa: E402
 from hardware.micropython import MicroPythonError, MicroPythonVM, node_available  # noqa: E402
-from protocols import crypto, permit  # noqa: E402
 from protocols import messages as M  # noqa: E402
+from protocols import permit  # noqa: E402
 
 STAND_IN = ROOT / "tests" / "fakes" / "mp_esp32_stand_in.py"
-DEV_ID = "AL-DEV-0001"           # the dev identity loop.identity() uses unprovisioned
-DEV_KEY = crypto.device_key(bytes(range(32)), DEV_ID)
+DEV_ID = DEV_DEVICE_ID           # the dev identity loop.identity() uses unprovisioned
 GOAL = 90 * 1024                 # issue 12: .mpy deploy, stock ESP32_GENERIC image
 STOCK_HEAP = 112 * 1024          # stock image: 56 KB heap, grown once to about 112 KB
 
@@ -106,11 +108,12 @@ def permit_frame() -> bytes:
     zones = load_zones(ROOT / "examples" / "zones" / "depot.geojson")
     now = int(time.time())
     token = permit.encode(dict(
-        kind=permit.KIND_PERMIT, version=1, device_id=DEV_ID, serial=1,
+        kind=permit.KIND_PERMIT, device_id=DEV_ID, serial=1,
         not_before=now - 3600, not_after=now + 8 * 3600, fail_enabled=False,
         max_unlock_s=600, rule_mode=permit.MODE_ALL, factor_mask=3, k=2, window_s=30,
-        holders=[(1, ("04A1B2C3D4E5F6",), (3,)), (2, ("04112233445566",), (7,))],
-        zones=zones), DEV_KEY)
+        holders=wrap_holders(DEV_MASTER, DEV_ID, [(1, ("04A1B2C3D4E5F6",), (3,)),
+                                                  (2, ("04112233445566",), (7,))]),
+        zones=zones), dev_signer())
     return M.encode_msg(M.LOAD_PERMIT, 1, {"token": token})
 
 

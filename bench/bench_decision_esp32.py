@@ -89,9 +89,9 @@ def measure(blocks: int, pystone: Path) -> list[tuple[list[float], float]]:
     """(decision times in us, pystone rate per s) of each block, all in one VM."""
     out = []
     with tempfile.TemporaryDirectory() as tmp, \
-            MicroPythonVM(heap_kb=512, timeout=600, root=compiled_root(Path(tmp))) as vm:
+            MicroPythonVM(heap_kb=8192, timeout=600, root=compiled_root(Path(tmp))) as vm:
         vm.exec(core.MP_PRELUDE % core.BATCH + core.IMPORTS)
-        for code in (core.SETUP, core.BUILD, core.HEAP):
+        for code in (core._signed_setup(), core.BUILD, core.LOAD, core.HEAP):
             vm.exec(code)
         vm.set_global("PYSTONE_SRC", pystone.read_text())
         vm.exec(PYSTONE_RUN)
@@ -125,7 +125,8 @@ def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]
             f"BATCH = {core.BATCH}\nEMIT = True\nBLOCKS = {blocks}\nBLOCK_N = {BLOCK}\n"
             f"CALLS_N = {CALLS}\nPYSTONE_SRC = {pystone.read_text()!r}\n"
             f"STEP_SRC = {core.STEP!r}\nPYSTONE_STEP_SRC = {PYSTONE_STEP!r}\n"
-            + core.IMPORTS + core.SETUP + core.BUILD + core.HEAP + PYSTONE_RUN + NATIVE_LOOP)
+            + core.IMPORTS + core._signed_setup() + core.BUILD + core.LOAD + core.HEAP
+            + PYSTONE_RUN + NATIVE_LOOP)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "prog.py").write_text(prog)
         env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
