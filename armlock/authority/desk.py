@@ -48,6 +48,17 @@ def _trial(fields: dict[str, Any]) -> tuple[bytes, P.Permit]:
     return blob, P.decode(blob, None)
 
 
+def check_token(fields: dict[str, Any], rule_text: str = "the factor rule",
+                sources: list[Any] | None = None) -> None:
+    """The desk's checks of the token the fields make, as the device will decode it:
+    every holder can meet the factor rule, zones pass the device's own check (`sources`
+    name them in errors), and the token fits a LOAD_PERMIT frame."""
+    blob, p = _trial(fields)
+    checks.check_rule(p, rule_text)
+    checks.check_zones(p, sources or [])
+    checks.check_loadable(blob, p)
+
+
 def issue_permit(key_path: Path, fields: dict[str, Any], zones: ZoneSet | None,
                  desk: Desk | None = None, rule_text: str = "the factor rule",
                  now: int | None = None) -> tuple[bytes, list[str]]:
@@ -62,8 +73,5 @@ def issue_permit(key_path: Path, fields: dict[str, Any], zones: ZoneSet | None,
     if zones is not None:
         fields = dict(fields, zones=zones.zones)
         notes = zones.notes + notes
-    blob, p = _trial(fields)
-    checks.check_rule(p, rule_text)
-    checks.check_zones(p, zones.sources if zones is not None else [])
-    checks.check_loadable(blob, p)
+    check_token(fields, rule_text, zones.sources if zones is not None else [])
     return tokens.issue(key_path, fields), notes

@@ -15,7 +15,7 @@ from armlock import authority
 from armlock.authority import checks
 from armlock.authority import zones as geojson
 from armlock.authority.cards import wrap_holders
-from armlock.authority.desk import _trial  # the desk's trial encoding
+from armlock.authority.desk import check_token
 from armlock.authority.signer import load_signer
 from hardware.signing import SigningError
 from protocols import permit as P
@@ -72,7 +72,4 @@ def _desk_checks(fields: dict[str, Any]) -> None:
     device checks them, and that the token fits the device's frame."""
     checks.check_device_id(fields["device_id"], "device")
     checks.check_holders(list(fields.get("holders") or []))
-    blob, p = _trial(fields)
-    checks.check_rule(p, "the shift's factor rule")
-    checks.check_zones(p, [])
-    checks.check_loadable(blob, p)
+    check_token(fields, "the shift's factor rule")
