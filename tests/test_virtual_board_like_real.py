@@ -230,6 +230,20 @@ def test_heap_cap_makes_large_allocations_fail_as_on_the_chip(tmp_path: Path) ->
         assert r.stdout.strip() == str(5 * 1024 * 1024)
 
 
+@needs_node
+def test_running_out_of_a_capped_heap_reports_memory_error_and_reaches_the_repl(
+        tmp_path: Path) -> None:
+    """A dev boot that needs more than the cap (the comb tables' garbage, above) does not
+    hang the board: it prints the MemoryError, as a chip prints an uncaught one, and the
+    REPL answers."""
+    t0 = time.monotonic()
+    with VirtualBoard(tmp_path / "tight", heap_max_kb=512, ready_timeout=60) as vb:
+        assert time.monotonic() - t0 < 30
+        assert any("vm out of memory" in line for line in vb.log_lines)
+        r = mpremote(vb.port, "exec", "print(6 * 7)")
+        assert r.stdout.strip() == "42", r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("runtime", ["cpython", pytest.param("micropython", marks=needs_node)])
 def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
         tmp_path: Path, runtime: str) -> None:
@@ -256,9 +270,10 @@ def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
                     sum("booted cause=" in ln for ln in vb.log_lines) <= booted:
                 assert time.monotonic() < deadline, "the EN pulse did not reset the board"
                 time.sleep(0.1)
-            # (the boot EVENT itself can race the bridge's reattach to the new pty: the
-            # board's own log says how it booted)
             assert any("booted cause=power_on" in ln for ln in list(vb.log_lines)[-3:])
+            boots = [e for e in c.events(timeout=5.0) if e.get("kind") == "boot"]
+            assert [e["reset_cause"] for e in boots[:1]] == ["power_on"], \
+                "the boot EVENT of the reset did not reach the RFC 2217 client"
             assert c.info() == first
 
 

@@ -57,7 +57,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_REPO = path.resolve(HERE, "..", "..");
 const VM = path.join(HERE, "vm.mjs");
 const RING = 64 * 1024;             // the UART receive buffer
-const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6;
+const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6, BEAT = 7;
+const OOM_GRACE_MS = 3000;          // a VM silent this long after a denied growth hangs
 const ORING = 16 * 1024;            // the UART transmit buffer
 const INTR_GRACE_MS = 250;          // code that ignores Ctrl-C this long is stopped
 const MAIN_SHIM = `# armlock virtual board entry point: the board host drives start()/step()/wake_ms().
@@ -171,6 +172,7 @@ class Bridge {
         }
         break;
       case "reset": this.restart(m.kind, m.raw, m.delayMs, m.carry); break;
+      case "oom": this.watchOom(m.state); break;
       case "bye": this.finish(0); break;
       case "fatal": this.finish(1); break;
       default: break;
@@ -274,6 +276,32 @@ class Bridge {
       diag("interrupted: code did not stop on Ctrl-C; VM restarted into the REPL");
       this.start("soft", raw, "interrupt");
     }, INTR_GRACE_MS);
+  }
+
+  // The heap cap was reached. The VM normally raises MemoryError and goes on; this build
+  // can instead hang inside the failing call (it cannot collect garbage there). If its
+  // event loop has not turned after OOM_GRACE_MS, stop it and do what the chip does with
+  // an uncaught MemoryError: print it, then the REPL in dev mode, a crash reset otherwise.
+  watchOom(state) {
+    if (this.oomTimer) return;
+    const w = this.worker, beat = Atomics.load(this.ctl, BEAT);
+    this.oomTimer = setTimeout(() => {
+      this.oomTimer = null;
+      if (this.worker !== w || Atomics.load(this.ctl, BEAT) !== beat) return;  // it went on
+      this.worker = null;
+      if (w) w.terminate();
+      const cap = this.opts.heapMaxKb;
+      this.write(Buffer.from("Traceback (most recent call last):\r\nMemoryError: memory " +
+        `allocation failed (heap cap ${cap} KB reached during ${state})\r\n`, "latin1"));
+      diag(`vm out of memory: heap cap ${cap} KB reached during ${state} (the VM hung ` +
+        "instead of raising MemoryError; see --heap-max-kb); " +
+        (this.opts.mode === "dev" ? "REPL" : "crash reset"));
+      if (this.opts.mode === "dev") {
+        this.start("soft", false, "interrupt");
+      } else {
+        this.restart("crash", false, 1000);
+      }
+    }, OOM_GRACE_MS);
   }
 
   shutdown(code) {

@@ -18,6 +18,7 @@ import logging
 import os
 import select
 import socket
+import termios
 import threading
 import time
 import tty
@@ -121,7 +122,7 @@ class Rfc2217Bridge:
         with self._lock:
             if self._pty is None:
                 fd = os.open(str(self.board.link), os.O_RDWR | os.O_NOCTTY)
-                tty.setraw(fd)
+                tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH (the default) drops the boot
                 self._pty = fd
             return self._pty
 

@@ -27,7 +27,7 @@ import path from "node:path";
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { walkHost, writeAtomic } from "./hostfs.mjs";
 
-const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6;
+const HEAD = 0, TAIL = 1, BUSY = 2, INTR = 3, OHEAD = 5, OTAIL = 6, BEAT = 7;
 const RAW_BANNER = "raw REPL; CTRL-B to exit\r\n";
 const FORCED_EXIT = 0x100;
 const PASTE_WINDOW = 512;
@@ -242,13 +242,21 @@ function diag(msg) { parentPort.postMessage({ t: "diag", msg }); }
 // To match: refuse to grow the WebAssembly memory, and leave free in the C heap only room
 // for the growth the target allows (plus a separate slack for the C side's own small
 // buffers), so the next doubling past the cap fails with MemoryError as on the chip.
+// A denied growth (the cap reached: a MemoryError is on its way) is told to main, which
+// watches the heartbeat (ctl[BEAT], counted by this thread's event loop): this build can
+// hang inside the failing call instead of raising, and main then reports the MemoryError
+// the chip would raise (board.mjs, watchOom).
 let growMemory = true;
 const realInstantiate = WebAssembly.instantiate;
 WebAssembly.instantiate = async (bin, imports) => {
   const env = imports && imports.env;
   if (env && env.emscripten_resize_heap) {
     const resize = env.emscripten_resize_heap;
-    env.emscripten_resize_heap = (size) => (growMemory ? resize(size) : 0);
+    env.emscripten_resize_heap = (size) => {
+      if (growMemory) return resize(size);
+      parentPort.postMessage({ t: "oom", state: board ? board.state : "booting" });
+      return 0;
+    };
   }
   return realInstantiate(bin, imports);
 };
@@ -795,6 +803,7 @@ function pyErrText(e) {
 }
 
 const board = new Board();
+setInterval(() => Atomics.add(ctl, BEAT, 1), 100);  // alive: this event loop turns
 parentPort.on("message", (m) => {
   try {
     if (m.t === "in") { if (board.state !== "booting") board.input(board.takeRing()); }
