@@ -2,10 +2,17 @@
 
 Prints wall time, controller events and SimPy events per second, and a bare SimPy
 baseline (the same number of trivial timeout events) measured in the same run.
-Figures only, no assertions. Usage:
+Device-days per CPU second depend on the scenario: a weapon in a depot sends the core
+about 2 events a day, one drawn for a daily patrol about 20. So the bench prints the
+events per device-day and the CPU microseconds per controller event next to it; with
+--split (one process) also the share of CPU spent in the firmware core (Host.handle:
+the controller and its actions, the permit's signature check included) against the
+simulator's side (world, sensors, the armourer's signing, SimPy). Figures only, no
+assertions. Usage:
 
     .venv/bin/python bench/bench_simulator.py [--weapons 10000] [--days 30] [--jobs 2]
         [--scenario simulator/scenarios/sahel_depot.toml] [--policy time+geo+rfid+finger]
+        [--split]
 """
 
 from __future__ import annotations
@@ -42,6 +49,26 @@ def bare_simpy(n_events: int, procs: int = 1000) -> float:
     return time.perf_counter() - t0
 
 
+def _time_core() -> list[float]:
+    """Accumulate CPU seconds spent in Host.handle (the core and its actions) into the
+    returned list's one element; in this process only."""
+    from firmware.core.host import Host
+
+    acc = [0.0]
+    orig = Host.handle
+    clock = time.process_time
+
+    def handle(self, ev, mono_ms, rtc_s):  # type: ignore[no-untyped-def]
+        t0 = clock()
+        try:
+            return orig(self, ev, mono_ms, rtc_s)
+        finally:
+            acc[0] += clock() - t0
+
+    Host.handle = handle  # type: ignore[method-assign]
+    return acc
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--scenario", default=str(ROOT / "simulator/scenarios/sahel_depot.toml"))
@@ -50,7 +77,12 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--policy", default="time+geo+rfid+finger")
     ap.add_argument("--profile", default="fail-secure")
+    ap.add_argument("--split", action="store_true",
+                    help="time the firmware core apart (forces --jobs 1)")
     args = ap.parse_args()
+    core = _time_core() if args.split else None
+    if core is not None:
+        args.jobs = 1
 
     sc = scenario.load(args.scenario).with_overrides(
         {"scenario.weapons": args.weapons, "scenario.days": args.days})
@@ -76,7 +108,17 @@ def main() -> None:
           f"children)")
     print(f"device-days               {days:8d}   {days / wall:10.0f} /s wall, "
           f"{days / res.cpu_s:.0f} /CPU-s")
-    print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s")
+    print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s wall, "
+          f"{ctrl / res.cpu_s:.0f} /CPU-s")
+    print(f"events per device-day     {ctrl / days:8.2f}   CPU per event "
+          f"{res.cpu_s / ctrl * 1e6:.1f} us (all of it: core and simulator)")
+    if core is not None:
+        in_core = core[0]
+        print(f"CPU in the firmware core  {in_core:8.1f} s   ({in_core / res.cpu_s:.0%}; "
+              f"{in_core / ctrl * 1e6:.1f} us/event; simulator side "
+              f"{(res.cpu_s - in_core) / ctrl * 1e6:.1f} us/event, timer included)")
+        print(f"device-days /CPU-s if the simulator side cost nothing: "
+              f"{days / in_core:.0f}")
     print(f"SimPy episodes (timeouts) {sim:8d}   {sim / wall:10.0f} /s")
     print(f"diversions simulated      {int(row['diversions']):8d}")
     print(f"audit records             {int(row['audit_records']):8d}")

@@ -240,7 +240,8 @@ def precision_sentence(check: dict[str, Any] | None) -> list[str]:
 
 
 def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, Path]:
-    """Write summary.csv, runs.csv, diversions.csv, summary.md, report.html, meta.json.
+    """Write summary.csv, runs.csv, diversions.csv, headline.csv, summary.md, report.html,
+    meta.json.
 
     The report pairs every policy against no lock and, if given, against `baseline`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +249,8 @@ def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, 
     summary = summarize(result.rows)
     title = f"armlock simulation: {result.scenario}"
     paths = {name: out / name for name in ("summary.csv", "runs.csv", "diversions.csv",
-                                           "summary.md", "report.html", "meta.json")}
+                                           "headline.csv", "summary.md", "report.html",
+                                           "meta.json")}
     write_csv(paths["summary.csv"], summary, prov)
     tag = {k: prov[k] for k in PROV_KEYS}
     write_rows(paths["runs.csv"], [{**r, **tag} for r in result.rows])
@@ -256,7 +258,9 @@ def write_all(out: Path, result: Any, baseline: str | None = None) -> dict[str, 
     kinds = by_kind(result.diversions)
     pairs = paired(summary, result.diversions, result.real_rate, rows=result.rows)
     lead = sentences(summary, pairs) + precision_sentence(result.precision)
-    secs = [sections.paired_section(pairs)]
+    figures = sections.headline(summary, pairs, result.diversions)
+    write_rows(paths["headline.csv"], [{**f, **tag} for f in figures])
+    secs = [sections.headline_section(figures), sections.paired_section(pairs)]
     if baseline and baseline != "none":
         secs.append(sections.paired_section(
             paired(summary, result.diversions, result.real_rate, baseline, result.rows),

@@ -125,6 +125,102 @@ def tier_section(diversions: list[dict[str, Any]]) -> Section:
     return "Usable diversions by attacker tier", note, head, rows
 
 
+def _cell(v: tuple[float, float, float], n: int | str, nd: int = 1) -> str:
+    """'est [lo, hi] (n)': the compact form of the headline table."""
+    if math.isnan(v[0]):
+        return "-"
+    if math.isnan(v[1]):
+        return f"{v[0]:.{nd}f} ({n})"
+    return f"{v[0]:.{nd}f} [{v[1]:.{nd}f}, {v[2]:.{nd}f}] ({n})"
+
+
+def _money_cell(v: tuple[float, float, float], n: int) -> str:
+    if math.isnan(v[0]):
+        return "-"
+    return f"{_money(v[0])} [{_money(v[1])}, {_money(v[2])}] ({n})"
+
+
+def tier_usable(diversions: list[dict[str, Any]], col: str = "usable_604800s"
+                ) -> dict[tuple[str, str, str], tuple[tuple[float, float, float], int]]:
+    """(policy, profile, tier) -> (usable % with its Wilson interval, n diversions)."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for d in diversions:
+        key = (d["policy"], d["profile"], d.get("tier", "T0"))
+        groups.setdefault(key, []).append(int(d[col]))
+    out = {}
+    for key, xs in groups.items():
+        lo, hi = wilson(sum(xs), len(xs))
+        out[key] = ((100 * sum(xs) / len(xs), 100 * lo, 100 * hi), len(xs))
+    return out
+
+
+def headline(summary: list[dict[str, Any]], pairs: list[dict[str, Any]],
+             diversions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The headline figures per (policy, profile), each (estimate, low, high) with its n:
+    usable after 7 d overall and by attacker tier, false denials per 1,000 tries,
+    mission availability, cost per weapon-year, cost per prevented usable diversion
+    (paired against no lock). Long form: one dict per figure."""
+    tiers = tier_usable(diversions)
+    pair = {(p["policy"], p["profile"]): p for p in pairs}
+    nan3 = (math.nan,) * 3
+    out: list[dict[str, Any]] = []
+    for r in summary:
+        key = (r["policy"], r["profile"])
+        p = pair.get(key)
+        items = [("usable_7d", "all", r["usable_7d"], r["n"]["diversions"], "diversions")]
+        items += [("usable_7d", tier, *tiers[(*key, tier)], "diversions")
+                  for tier in sorted({t for (a, b, t) in tiers if (a, b) == key})]
+        items += [("false_denials_per_1000", "", r["false_denials_per_1000"],
+                   r["n"]["tries"], "tries"),
+                  ("availability", "", r["availability"], r["n"]["uses"], "uses"),
+                  ("cost_per_weapon_year", "", r["cost_per_weapon_year"], r["runs"], "runs"),
+                  ("cost_per_prevented_7d", "", tuple(p["cost_per_prevented"]) if p else nan3,
+                   int(p["n_pairs"]) if p else 0, "pairs")]
+        out += [{"policy": key[0], "profile": key[1], "metric": m, "tier": tier,
+                 "mean": v[0], "ci95_low": v[1], "ci95_high": v[2], "n": n, "n_of": n_of}
+                for m, tier, v, n, n_of in items]
+    return out
+
+
+def _fig(fs: dict[tuple[str, str], dict[str, Any]], metric: str, tier: str = "",
+         nd: int = 1) -> str:
+    """One headline figure as a cell ('-' when absent)."""
+    f = fs.get((metric, tier))
+    if f is None:
+        return "-"
+    v = (f["mean"], f["ci95_low"], f["ci95_high"])
+    if metric == "cost_per_prevented_7d":
+        return _money_cell(v, f["n"])
+    return _cell(v, f["n"], nd)
+
+
+def headline_section(figures: list[dict[str, Any]]) -> Section:
+    """The headline figures as one compact table (a column per attacker tier present)."""
+    tiers = sorted({f["tier"] for f in figures if f["metric"] == "usable_7d"} - {"all"})
+    by: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+    for f in figures:
+        by.setdefault((f["policy"], f["profile"]), {})[(f["metric"], f["tier"])] = f
+    head = ["policy", "profile", "U7 all %", *(f"U7 {t} %" for t in tiers), "FD/1000",
+            "avail %", "USD/w-yr", "USD/prev"]
+    rows = []
+    for (pol, prof), fs in by.items():
+        rows.append([pol, prof, _fig(fs, "usable_7d", "all", 0),
+                     *(_fig(fs, "usable_7d", t, 0) for t in tiers),
+                     _fig(fs, "false_denials_per_1000"), _fig(fs, "availability"),
+                     _fig(fs, "cost_per_weapon_year", nd=2),
+                     _fig(fs, "cost_per_prevented_7d")])
+    note = ("Each cell: estimate [95 % interval] (n). U7: share of diverted weapons usable "
+            "7 days after the diversion, all tiers and by attacker tier (T0 no tools, T1 "
+            "laptop and cable, T2 SDR and relays, T3 fault-injection lab, T4 workshop; n "
+            "diversions; cluster-adjusted Wilson for all, Wilson by tier). FD/1000: false "
+            "denials per 1,000 tries of the rostered holder (n tries). avail: mission "
+            "availability, share of uses opened in time (n uses). USD/w-yr: cost per "
+            "weapon-year (Student t over runs, n runs). USD/prev: USD per prevented usable "
+            "diversion after 7 days, paired against no lock at the field diversion rate "
+            "(MOVER-R, n pairs).")
+    return "Headline figures", note, head, rows
+
+
 def to_markdown(sec: Section) -> str:
     title, note, head, rows = sec
     lines = ["", f"## {title}", "", note, "", "| " + " | ".join(head) + " |",

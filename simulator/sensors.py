@@ -9,7 +9,25 @@ from collections.abc import Callable
 from statistics import NormalDist
 from typing import Any
 
-from simulator.world import DAY, HOUR, M_PER_DEG, Zone, offset
+from simulator.world import DAY, HOUR, M_PER_DEG, Zone
+
+_exp, _cos, _sin, _log, _sqrt, _radians = (math.exp, math.cos, math.sin, math.log, math.sqrt,
+                                           math.radians)
+_TWOPI = 2.0 * math.pi
+
+
+def _gauss(rng: random.Random) -> float:
+    """rng.gauss(0, 1), the same draws and value (random.Random.gauss's Box-Muller pair,
+    its cached second value included), without the keyword handling."""
+    z = rng.gauss_next  # type: ignore[attr-defined]
+    rng.gauss_next = None  # type: ignore[attr-defined]
+    if z is None:
+        r = rng.random
+        x2pi = r() * _TWOPI
+        g2rad = _sqrt(-2.0 * _log(1.0 - r()))
+        z = _cos(x2pi) * g2rad
+        rng.gauss_next = _sin(x2pi) * g2rad  # type: ignore[attr-defined]
+    return z
 
 
 def _in_period(t: float, item: dict[str, Any]) -> bool:
@@ -32,7 +50,10 @@ class Gnss:
         self.spoof = [(zones[s["zone"]], s) for s in g["spoofing"]]
 
     def jammed(self, lat: float, lon: float, t: float) -> bool:
-        return any(_in_period(t, item) and z.contains(lat, lon) for z, item in self.jam)
+        for z, item in self.jam:
+            if _in_period(t, item) and z.contains(lat, lon):
+                return True
+        return False
 
     def spoofed(self, lat: float, lon: float, t: float) -> tuple[float, float] | None:
         for z, item in self.spoof:
@@ -73,13 +94,19 @@ class Gnss:
         return ("gnss", silent, nofix_ms, sats, cn0_i)
 
     def fix(self, rng: random.Random, lat: float, lon: float) -> tuple[int, int, int]:
-        """A noisy fix (lat_e7, lon_e7, hacc_m) of a true position."""
+        """A noisy fix (lat_e7, lon_e7, hacc_m) of a true position.
+
+        Runs once per fix: random.gauss and world.offset are inlined (the same draws
+        and arithmetic, so the same stream and values as calling them)."""
         if rng.random() < self.p_bad:
             hacc = rng.uniform(40, 150)
         else:
-            hacc = self.hacc_m * math.exp(rng.gauss(0, 0.4))
+            hacc = self.hacc_m * _exp(_gauss(rng) * 0.4)
         sd = hacc / 1.5
-        la, lo = offset(lat, lon, rng.gauss(0, sd), rng.gauss(0, sd))
+        north = _gauss(rng) * sd
+        east = _gauss(rng) * sd
+        la = lat + north / M_PER_DEG
+        lo = lon + east / (M_PER_DEG * max(0.01, _cos(_radians(lat))))
         return round(la * 1e7), round(lo * 1e7), max(1, round(hacc))
 
 

@@ -149,10 +149,13 @@ class Weapon(Diverted):
             if not self.ctx.policy.time:  # no time limit: authorised from deployment start
                 self._load_permit(0.0, None)
         days = self.ctx.world.days
-        for t, _order, kind, payload in self.episodes():
+        act = {k: getattr(self, "_" + k) for k in ("issue", "use", "return", "divert",
+                                                   "probe")}
+        eps = self.episodes()
+        for t, _order, kind, payload in eps:
             yield env.timeout(t - env.now)
-            self.tally.c["sim_events"] += 1
-            getattr(self, "_" + kind)(t, payload)
+            act[kind](t, payload)
+        self.tally.c["sim_events"] += len(eps)
         end = self.div.t if self.div else days * 86400.0
         self.tally.c["weapon_s"] += int(min(end, days * 86400.0))
         self._finish()
@@ -183,14 +186,14 @@ class Weapon(Diverted):
         dev = self.dev
         assert dev is not None
         g = self.ctx.gnss
-        if jammer or g.jammed(pos[0], pos[1], t):
+        if jammer or (g.jam and g.jammed(pos[0], pos[1], t)):
             if self.gnss_state == "ok":
                 self.nofix_since = self._jam_onset(t, jammer)
                 self.gnss_state = "jammed"
             nofix = -1 if self.nofix_since < 0 else int((t - self.nofix_since) * 1000)
             dev.send(g.observation(self.rs, True, nofix), t)
             return
-        target = spoof or g.spoofed(pos[0], pos[1], t) or pos
+        target = spoof or (g.spoof and g.spoofed(pos[0], pos[1], t)) or pos
         lat, lon, hacc = g.fix(self.rs, target[0], target[1])
         utc = self.ctx.start_utc + (t if utc_at is None else utc_at)
         dev.send(("fix", lat, lon, hacc, int(utc)), t)

@@ -380,6 +380,41 @@ def test_report_leads_with_a_computed_summary_and_pairs_against_no_lock(tmp_path
     assert f"| geo | fail-secure | {n} | 100 [" in text  # paired: all prevented, n pairs
 
 
+def test_headline_table_gives_every_figure_with_its_interval_and_n(tmp_path):
+    """One row per policy and profile: usable after 7 d overall and by tier, false
+    denials, availability, cost per weapon-year and per prevented diversion, each with
+    its interval and n; the CSV holds the same figures as the summary and the tiers."""
+    import csv
+
+    from simulator.report import write_all
+
+    res = simulate(tiny(TRAFFICKING).with_overrides(CLEAN), ["none", "geo", "rfid"],
+                   profiles=["fail-secure"], runs=2, seed=1, jobs=1)
+    paths = write_all(tmp_path, res)
+    text = paths["summary.md"].read_text()
+    table = text[text.index("## Headline figures"):].split("\n## ")[0]
+    assert text.index("## Headline figures") < text.index("## Paired against no lock")
+    with paths["headline.csv"].open() as f:
+        figs = {(r["policy"], r["metric"], r["tier"]): r for r in csv.DictReader(f)}
+    row = by_policy(res)[("geo", "fail-secure")]
+    fd = figs[("geo", "false_denials_per_1000", "")]
+    assert float(fd["mean"]) == pytest.approx(row["false_denials_per_1000"][0], abs=1e-6)
+    assert int(fd["n"]) == row["n"]["tries"] and fd["n_of"] == "tries"
+    assert int(figs[("geo", "cost_per_weapon_year", "")]["n"]) == 2
+    u7 = figs[("geo", "usable_7d", "all")]
+    assert int(u7["n"]) == row["n"]["diversions"] > 0
+    by_tier = [r for k, r in figs.items() if k[:2] == ("geo", "usable_7d") and k[2] != "all"]
+    assert sum(int(r["n"]) for r in by_tier) == int(u7["n"])
+    tier = by_tier[0]
+    assert float(tier["ci95_low"]) <= float(tier["mean"]) <= float(tier["ci95_high"])
+    prev = figs[("geo", "cost_per_prevented_7d", "")]
+    assert prev["n_of"] == "pairs" and int(prev["n"]) == int(u7["n"])
+    geo = next(line for line in table.splitlines() if line.startswith("| geo |"))
+    assert f"({row['n']['tries']})" in geo and f"({u7['n']})" in geo
+    assert geo.count("[") == 5 + len(by_tier)  # every figure has its interval
+    assert "| none | - |" in table and table.count("\n|---") == 1
+
+
 def test_precision_mode_adds_runs_until_the_target_or_the_cap():
     sc = tiny(weapons=10, days=3)
     loose = simulate(sc, ["rfid"], profiles=["fail-secure"], runs=1, seed=1, jobs=1,

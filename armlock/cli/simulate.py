@@ -282,7 +282,8 @@ def register(app: typer.Typer) -> None:
                       wide)
         _precision_note(res.precision)
         console.print(f"scenario sha256 {res.sha256}  seed {res.seed}  "
-                      f"versions {json.dumps(res.versions)}  wall {res.wall_s:.1f} s")
+                      f"versions {json.dumps(res.versions)}  wall {res.wall_s:.1f} s  "
+                      f"CPU {res.cpu_s:.1f} s in workers")
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
     @app.command("sweep")
