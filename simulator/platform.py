@@ -8,7 +8,8 @@ What each tier does, and who decides:
 
 * T0: the means the scenario already draws (brute force, tamper, waiting): the core.
 * T1: dump the flash and reflash other firmware. The **platform** decides: an
-  unhardened board (``platform.hardened = false``) is reflashed after
+  unhardened board (``platform.hardened = false``: a dev or rig image; a production
+  image refuses to run on one, docs/THREATS.md) is reflashed after
   ``platform.t1_hours`` and fires without the core; a hardened board (Secure Boot V2,
   flash encryption) refuses, and the attack gets nothing.
 * T2: a careful GNSS spoofer: fixes at the diversion point (inside the zone, no jump),
@@ -16,7 +17,8 @@ What each tier does, and who decides:
   (plausibility, time floor, RTC skew): place can be held, time cannot be rolled back.
 * T3: a lab breaks any ESP32 (CVE-2019-17391 on rev < 3: < 1 day, < $1,000; EM fault
   or power analysis on rev 3: no published time, ``platform.t3_hours_rev3`` assumed).
-  The platform decides: the lab's own code fires the weapon after that time.
+  The platform decides: the lab's own code fires the weapon after that time, or after
+  T1's reflash if that is sooner (an unhardened board).
 * T4: mechanical removal after ``platform.t4_hours`` (no source gives a time: assumed).
 
 Besides the tiers, two insider threats go through the **core** with real tokens: a
@@ -56,9 +58,10 @@ def defeat_after_s(tier: str, plat: dict[str, Any]) -> float | None:
     fire the weapon, or None if the platform holds."""
     if tier == "T4":
         return plat["t4_hours"] * 3600
+    times = []
+    if level(tier) >= 1 and not plat["hardened"]:   # T1's reflash, and every tier above
+        times.append(plat["t1_hours"] * 3600)
     if tier == "T3":
         hours = plat["t3_hours_rev1"] if plat["chip_rev"] < 3 else plat["t3_hours_rev3"]
-        return hours * 3600
-    if level(tier) >= 1 and not plat["hardened"]:
-        return plat["t1_hours"] * 3600
-    return None
+        times.append(hours * 3600)
+    return min(times) if times else None

@@ -138,7 +138,9 @@ DEFAULTS: dict[str, Any] = {
         "p_key_compromised": 0.0,      # the authority key is in the attacker's hands
     },
     "platform": {                      # the board the attacker meets (docs/THREATS.md)
-        "hardened": False,             # Secure Boot V2 + flash encryption (release mode)
+        "hardened": True,              # Secure Boot V2 + flash encryption (release mode):
+                                       # what `armlock flash --production` makes; false
+                                       # = a dev or rig image (docs/THREATS.md)
         "chip_rev": 3,                 # ESP32 revision; < 3: CVE-2019-17391 applies
         "t1_hours": 2.0,               # dump + reflash with a laptop (assumed)
         "t3_hours_rev1": 24.0,         # CVE-2019-17391: < 1 day, < $1,000 (LimitedResults)

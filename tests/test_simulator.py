@@ -455,8 +455,11 @@ def usable(sc, policy: str, col: str = "usable_1d") -> float:
 
 def test_a_laptop_reflashes_an_unhardened_board_and_not_a_hardened_one():
     base = tiny(mix_only("depot_theft")).with_overrides({**CLEAN, **tiers_only("T1"),
-                                                         "adversaries.p_relay": 0.0})
+                                                         "adversaries.p_relay": 0.0,
+                                                         "platform.hardened": False})
     assert usable(base, "rfid") == 100.0                      # platform did not hold
+    # a lab has the laptop too: an unhardened board falls to it in hours, not weeks
+    assert usable(base.with_overrides(tiers_only("T3")), "rfid") == 100.0
     assert usable(base.with_overrides({"platform.hardened": True}), "rfid") == 0.0
     # a lab breaks a hardened rev 3 board too, after its (assumed) two weeks
     lab = base.with_overrides({"platform.hardened": True, **tiers_only("T3")})
