@@ -6,7 +6,7 @@ import os
 
 import pytest
 from fakes.fake_machine import FakeClock
-from fakes.fake_mfrc522 import FakeMFRC522, SimCard, cpython_aes, crc_a
+from fakes.fake_mfrc522 import FakeMFRC522, R, SimCard, cpython_aes, crc_a
 
 from firmware.drivers import mfrc522 as m
 from firmware.drivers.ntag424 import RfidReader
@@ -49,8 +49,8 @@ class Cs:
 def test_spi_address_byte_format_and_chip_select():
     spi, cs = SpySPI(), Cs()
     drv = m.MFRC522(spi, cs)
-    drv.write_reg(m.T_RELOAD_L, 0xE8)
-    drv.read_reg(m.VERSION)
+    drv.write_reg(R.T_RELOAD_L, 0xE8)
+    drv.read_reg(R.VERSION)
     assert spi.sent == [bytes((0x5A, 0xE8)), bytes((0xEE, 0x00))]
     assert cs.levels == [1, 0, 1, 0, 1]
 
@@ -58,11 +58,11 @@ def test_spi_address_byte_format_and_chip_select():
 def test_init_programs_25ms_timer_ask_crc_preset_and_antenna():
     fake, drv = rig()
     assert fake.timer_us() == 25000
-    assert fake.reg(m.T_MODE) & 0x80                      # TAuto
-    assert fake.reg(m.TX_ASK) == 0x40
-    assert fake.reg(m.MODE) & 0x03 == 0x01                # CRC preset 6363h
-    assert fake.reg(m.TX_CONTROL) & 0x03 == 0x03
-    assert (m.COMMAND, m.CMD_SOFT_RESET) in fake.writes
+    assert fake.reg(R.T_MODE) & 0x80                      # TAuto
+    assert fake.reg(R.TX_ASK) == 0x40
+    assert fake.reg(R.MODE) & 0x03 == 0x01                # CRC preset 6363h
+    assert fake.reg(R.TX_CONTROL) & 0x03 == 0x03
+    assert (R.COMMAND, R.CMD_SOFT_RESET) in fake.writes
 
 
 def test_dead_chip_is_reported():
@@ -86,9 +86,9 @@ def test_reqa_register_sequence_and_short_frame():
     fake.writes.clear()
     assert drv.request() == b"\x04\x00"
     assert fake.writes[:7] == [
-        (m.COMMAND, m.CMD_IDLE), (m.COM_IRQ, 0x7F), (m.FIFO_LEVEL, 0x80),
-        (m.FIFO_DATA, 0x26), (m.BIT_FRAMING, 0x07), (m.COMMAND, m.CMD_TRANSCEIVE),
-        (m.BIT_FRAMING, 0x87),
+        (R.COMMAND, R.CMD_IDLE), (R.COM_IRQ, 0x7F), (R.FIFO_LEVEL, 0x80),
+        (R.FIFO_DATA, 0x26), (R.BIT_FRAMING, 0x07), (R.COMMAND, R.CMD_TRANSCEIVE),
+        (R.BIT_FRAMING, 0x87),
     ]
     assert fake.frames == [(b"\x26", 7)]
 
@@ -98,9 +98,9 @@ def test_anticollision_register_sequence_and_bcc():
     drv.request()
     fake.writes.clear()
     assert drv.anticollision(0) == UID4
-    fifo = [v for r, v in fake.writes if r == m.FIFO_DATA]
+    fifo = [v for r, v in fake.writes if r == R.FIFO_DATA]
     assert fifo == [0x93, 0x20]
-    assert (m.BIT_FRAMING, 0x00) in fake.writes and (m.BIT_FRAMING, 0x80) in fake.writes
+    assert (R.BIT_FRAMING, 0x00) in fake.writes and (R.BIT_FRAMING, 0x80) in fake.writes
 
 
 @pytest.mark.parametrize("uid,levels", [(UID4, [0x93]), (UID7, [0x93, 0x95])])
@@ -111,7 +111,7 @@ def test_select_4_and_7_byte_uids(uid: bytes, levels: list[int]):
     selects = [f for f, _ in fake.frames if len(f) == 9 and f[1] == 0x70]
     assert [f[0] for f in selects] == levels
     if len(uid) == 7:
-        assert selects[0][2] == m.CASCADE_TAG
+        assert selects[0][2] == R.CASCADE_TAG
 
 
 def test_no_card_times_out_after_chip_timer():
@@ -138,7 +138,7 @@ def test_two_cards_collide():
 
 def test_chip_error_bits_become_protocol_error():
     fake, drv = rig(SimCard(UID4))
-    fake.inject_error = m.ERR_PARITY
+    fake.inject_error = R.ERR_PARITY
     with pytest.raises(m.ProtocolError, match="ErrorReg 0x02"):
         drv.request()
 
@@ -292,7 +292,7 @@ class SlowCard(SimCard):
     def handle(self, frame: bytes, bits: int) -> bytes | None:
         self.latency_us = self.fast_us
         body = frame[:-2]
-        if self.state == "active" and body[:1] == bytes((m.PICC_RATS,)):
+        if self.state == "active" and body[:1] == bytes((R.PICC_RATS,)):
             self.state = "proto"
             return self._crc(self.ats)
         if self.state == "proto" and body[:1] == b"\xf2" and self.pending is not None:

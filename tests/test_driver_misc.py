@@ -185,7 +185,7 @@ def test_driver_compiles_with_mpy_cross(path: Path, tmp_path: Path):
     assert out.read_bytes()[:1] == b"M"
 
 
-ALLOWED_IMPORTS = {"firmware", "time", "os", "cryptolib"}
+ALLOWED_IMPORTS = {"firmware", "time", "os", "cryptolib", "micropython"}
 
 
 @pytest.mark.parametrize("path", DRIVERS, ids=lambda p: p.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakes.fake_esp32 import FakeMachine
 from fakes.fake_machine import FakeClock
-from fakes.fake_r503 import FakeR503, Finger
+from fakes.fake_r503 import OP, FakeR503, Finger
 
 from firmware.core.config import DEFAULTS
 from firmware.drivers import r503 as r
@@ -28,7 +28,7 @@ def rig(**kw: object) -> tuple[FakeR503, r.R503]:
 
 def test_command_packet_bytes():
     # GenImg as in the R503 manual: EF01 FFFFFFFF 01 0003 01 0005
-    assert r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01") == bytes.fromhex(
+    assert r.build_packet(0xFFFFFFFF, OP.PID_COMMAND, b"\x01") == bytes.fromhex(
         "ef01ffffffff010003010005")
     fake, drv = rig()
     drv.verify_password()
@@ -128,7 +128,7 @@ def test_bad_header_from_module():
 
 def test_wrong_address_from_module():
     fake, drv = rig()
-    fake.uart.feed(r.build_packet(0x0A0B0C0D, r.PID_ACK, b"\x00"))
+    fake.uart.feed(r.build_packet(0x0A0B0C0D, OP.PID_ACK, b"\x00"))
     with pytest.raises(r.PacketError, match="address 0a0b0c0d, expected ffffffff"):
         drv.read_packet()
 
@@ -162,11 +162,11 @@ def test_recovers_after_a_bad_packet():
 
 def test_bad_checksum_from_host_gets_code_01():
     fake, drv = rig()
-    pkt = bytearray(r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01"))
+    pkt = bytearray(r.build_packet(0xFFFFFFFF, OP.PID_COMMAND, b"\x01"))
     pkt[-1] ^= 1
     fake.uart.write(bytes(pkt))
     pid, payload = drv.read_packet()
-    assert pid == r.PID_ACK and payload == b"\x01"
+    assert pid == OP.PID_ACK and payload == b"\x01"
 
 
 EXPECTED_CLASS = {
@@ -205,7 +205,7 @@ def test_unknown_code_still_named():
 
 def test_fail_next_only_once():
     fake, drv = rig()
-    fake.fail_next[r.GEN_IMG] = 0x06
+    fake.fail_next[OP.GEN_IMG] = 0x06
     fake.finger = ALICE
     with pytest.raises(r.BadImage):
         drv.gen_img()
@@ -227,9 +227,9 @@ def test_r307_library_of_1000_is_searched_to_the_last_page():
     fake.finger = ALICE
     assert drv.identify() == (999, 180)
     assert drv.library_size() == 1000
-    assert fake.commands.count(r.READ_SYS_PARA) == 1         # read once, then kept
+    assert fake.commands.count(OP.READ_SYS_PARA) == 1         # read once, then kept
     drv.identify()
-    assert fake.commands.count(r.READ_SYS_PARA) == 1
+    assert fake.commands.count(OP.READ_SYS_PARA) == 1
 
 
 def test_r503_library_of_200_is_searched_with_its_own_count():
@@ -248,14 +248,14 @@ def test_given_capacity_is_not_read_from_the_module():
     fake.library[49] = "alice"
     fake.finger = ALICE
     assert drv.identify() == (49, 180)
-    assert r.READ_SYS_PARA not in fake.commands
+    assert OP.READ_SYS_PARA not in fake.commands
     with pytest.raises(r.BadPage):
         drv.enroll(50)
 
 
 def test_short_system_parameters_are_a_packet_error():
     fake, drv = rig()
-    fake.fail_next[r.READ_SYS_PARA] = 0x00                  # OK, but no parameter list
+    fake.fail_next[OP.READ_SYS_PARA] = 0x00                  # OK, but no parameter list
     with pytest.raises(r.PacketError, match="system parameters have 0 bytes"):
         drv.identify()
 

@@ -9,24 +9,30 @@
 # The bus comes in: `uart` has write(buf), read(n) -> bytes|None, any() -> int,
 # like machine.UART(1, 57600, timeout=...). Time comes in as ticks_ms.
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from firmware.drivers._ticks import default_ticks_ms, ticks_diff
 
 HEADER = b"\xef\x01"
-PID_COMMAND = 0x01
-PID_DATA = 0x02
-PID_ACK = 0x07
-PID_END = 0x08
+_PID_COMMAND = const(0x01)
+_PID_DATA = const(0x02)
+_PID_ACK = const(0x07)
+_PID_END = const(0x08)
 
-GEN_IMG = 0x01
-IMG2TZ = 0x02
-SEARCH = 0x04
-REG_MODEL = 0x05
-STORE = 0x06
-DELETE_CHAR = 0x0C
-EMPTY = 0x0D
-READ_SYS_PARA = 0x0F
-VFY_PWD = 0x13
-TEMPLATE_NUM = 0x1D
+_GEN_IMG = const(0x01)
+_IMG2TZ = const(0x02)
+_SEARCH = const(0x04)
+_REG_MODEL = const(0x05)
+_STORE = const(0x06)
+_DELETE_CHAR = const(0x0C)
+_EMPTY = const(0x0D)
+_READ_SYS_PARA = const(0x0F)
+_VFY_PWD = const(0x13)
+_TEMPLATE_NUM = const(0x1D)
 
 # Confirmation codes -> names. 0x00..0x1D from the ZFM-20/R307 table, the rest from
 # the R503 user manual v1.2 table.
@@ -187,7 +193,7 @@ class R503:
             raise PacketError(None, "packet_error", "address %08x, expected %08x"
                               % (addr, self.address))
         pid = head[6]
-        if pid not in (PID_ACK, PID_DATA, PID_END):
+        if pid not in (_PID_ACK, _PID_DATA, _PID_END):
             raise PacketError(None, "packet_error", "unexpected PID 0x%02x" % pid)
         length = (head[7] << 8) | head[8]
         if length < 2 or length > 258:
@@ -206,9 +212,9 @@ class R503:
         Raises error_for(code) for a non-zero code, PacketError, FingerTimeout."""
         while self.uart.any():                  # drop stale bytes from an earlier failure
             self.uart.read(self.uart.any())
-        self.uart.write(build_packet(self.address, PID_COMMAND, bytes((instruction,)) + params))
+        self.uart.write(build_packet(self.address, _PID_COMMAND, bytes((instruction,)) + params))
         pid, payload = self.read_packet()
-        if pid != PID_ACK:
+        if pid != _PID_ACK:
             raise PacketError(None, "packet_error", "expected an acknowledge, got PID 0x%02x"
                               % pid)
         if len(payload) < 1:
@@ -219,40 +225,40 @@ class R503:
 
     # -- instructions ------------------------------------------------------------------
     def verify_password(self):
-        self.command(VFY_PWD, self.password.to_bytes(4, "big"))
+        self.command(_VFY_PWD, self.password.to_bytes(4, "big"))
 
     def gen_img(self):
-        self.command(GEN_IMG)
+        self.command(_GEN_IMG)
 
     def img2tz(self, buffer_id):
-        self.command(IMG2TZ, bytes((buffer_id,)))
+        self.command(_IMG2TZ, bytes((buffer_id,)))
 
     def search(self, buffer_id=1, start=0, count=None):
         """1:N search -> (page id, match score)."""
         if count is None:
             count = self.library_size() - start
-        data = self.command(SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
+        data = self.command(_SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
                             + count.to_bytes(2, "big"))
         if len(data) < 4:
             raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
     def reg_model(self):
-        self.command(REG_MODEL)
+        self.command(_REG_MODEL)
 
     def store(self, page, buffer_id=1):
-        self.command(STORE, bytes((buffer_id,)) + page.to_bytes(2, "big"))
+        self.command(_STORE, bytes((buffer_id,)) + page.to_bytes(2, "big"))
 
     def delete(self, page, n=1):
-        self.command(DELETE_CHAR, page.to_bytes(2, "big") + n.to_bytes(2, "big"))
+        self.command(_DELETE_CHAR, page.to_bytes(2, "big") + n.to_bytes(2, "big"))
 
     def empty(self):
-        self.command(EMPTY)
+        self.command(_EMPTY)
 
     def read_sys_para(self):
         """ReadSysPara -> (status register, system id, library size, security level,
         address, packet bytes, baud rate) from the 16-byte basic parameter list."""
-        d = self.command(READ_SYS_PARA)
+        d = self.command(_READ_SYS_PARA)
         if len(d) < 16:
             raise PacketError(None, "packet_error", "system parameters have %d bytes" % len(d))
         w = [(d[i] << 8) | d[i + 1] for i in range(0, 16, 2)]
@@ -268,7 +274,7 @@ class R503:
         return self.capacity
 
     def template_count(self):
-        data = self.command(TEMPLATE_NUM)
+        data = self.command(_TEMPLATE_NUM)
         if len(data) < 2:
             raise PacketError(None, "packet_error", "template count has %d bytes" % len(data))
         return (data[0] << 8) | data[1]

@@ -18,8 +18,6 @@
 # key or None, set by the port once the Device exists); without cryptolib it can only
 # read UIDs (weak).
 
-import json
-
 from firmware.drivers._ticks import ticks_diff
 
 RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
@@ -28,6 +26,7 @@ RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
 
 def load(path="board.json"):
     """The board description (dict) from the build's board.json."""
+    import json
     with open(path) as f:
         return json.load(f)
 
@@ -53,7 +52,8 @@ def lock_level(cfg):
 
 
 class Hardware:
-    """All peripherals of one board. machine: the machine module (or a fake)."""
+    """All peripherals of one board. machine: the machine module (or a fake). They are
+    built by firmware/ports/esp32/setup.py (boot only: trim.BOOT frees it after)."""
 
     def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None, aes=None):
         self.cfg = cfg
@@ -70,133 +70,17 @@ class Hardware:
         self.last = {}                # poll name -> tick of the last poll
         self.log = []                 # (sensor, message) of setup problems
         self.card_key = None          # callable(uid_hex) -> card key or None (the port's)
-        self.actuator = self._setup("actuator", self._actuator)
-        self.tamper = self._setup("tamper", self._tamper)
-        self.gnss = self._setup("gnss", self._gnss)
-        self.rfid = self._setup("rfid", self._rfid)
-        self.finger = self._setup("finger", self._finger)
-        self.touch = None
+        self.device = None            # or the Device whose permit gives the card keys
+        from firmware.ports.esp32 import setup
+        setup.peripherals(self)
+        self.touch = None             # (reset after the fingerprint set it, as before)
         self.touch_level = 1
-        self.battery = self._setup("battery", self._battery)
-        self.led = self._setup("led", self._led)
-
-    # -- setup ---------------------------------------------------------------------------
-    def _setup(self, name, make):
-        if name not in self.cfg:
-            return None
-        try:
-            return make(self.cfg[name])
-        except Exception as exc:  # a missing or dead module is a fault, not a crash
-            self.log.append((name, "%s: %s" % (type(exc).__name__, exc)))
-            if name in ("actuator", "gnss", "rfid", "finger"):
-                self._fault(name, False)
-            return None
-
-    def _pin_in(self, n, pull=None):
-        P = self.machine.Pin
-        if pull == "up":
-            return P(n, P.IN, P.PULL_UP)
-        if pull == "down":
-            return P(n, P.IN, P.PULL_DOWN)
-        return P(n, P.IN)
-
-    def _actuator(self, c):
-        from firmware.drivers.actuator import Actuator, ServoDrive, SolenoidDrive
-        P = self.machine.Pin
-        if c.get("kind", "solenoid") == "servo":
-            pwm = self.machine.PWM(P(c["drive"]))
-            drive = ServoDrive(pwm, c.get("locked_us", 1000), c.get("unlocked_us", 2000))
-        else:
-            pin, level = lock_level(self.cfg)
-            drive = SolenoidDrive(P(pin, P.OUT, value=level), c.get("energise_unlocks", True),
-                                  c.get("active_high", True))
-        return Actuator(drive, self._pin_in(c["sense"], c.get("pull")),
-                        c.get("locked_level", 1))
-
-    def _tamper(self, c):
-        from firmware.drivers.tamper import EnclosureSwitch, Tamper
-        sw = EnclosureSwitch(self._pin_in(c["switch"], c.get("pull")), self.ticks_ms,
-                             c.get("debounce_ms", 50), c.get("open_level", 1))
-        mag = None
-        m = self.cfg.get("magnetometer")
-        if m:
-            mag = self._setup("magnetometer", self._magnet)
-        return Tamper(sw, mag)
-
-    def _magnet(self, m):
-        from firmware.drivers.tamper import MagnetSensor
-        P = self.machine.Pin
-        i2c = self.machine.I2C(m["i2c"], scl=P(m["scl"]), sda=P(m["sda"]))
-        addr = m.get("address", 13)
-        # QMC5883L: continuous mode, 200 Hz, 8 G, OSR 512 (datasheet 9.2.3); data at 0..5
-        i2c.writeto_mem(addr, 0x0B, b"\x01")
-        i2c.writeto_mem(addr, 0x09, b"\x1d")
-        buf = bytearray(6)
-
-        def read():
-            i2c.readfrom_mem_into(addr, 0x00, buf)
-            return tuple(int.from_bytes(bytes(buf[i:i + 2]), "little") - (
-                65536 if buf[i + 1] & 0x80 else 0) for i in (0, 2, 4))
-        base = read()
-        return MagnetSensor(read, base)
-
-    def _gnss(self, c):
-        from firmware.drivers.nmea import NMEA
-        kw = {"baudrate": c["baud"], "rx": c["rx"], "rxbuf": 1024}
-        if c.get("tx") is not None:
-            kw["tx"] = c["tx"]
-        return NMEA(self.machine.UART(c["uart"], **kw), c.get("uere_m", 5))
-
-    def _rfid(self, c):
-        from firmware.drivers.mfrc522 import MFRC522
-        from firmware.drivers.ntag424 import RfidReader
-        P = self.machine.Pin
-        rst = P(c["rst"], P.OUT, value=1)
-        spi = self.machine.SPI(c["spi"], baudrate=c.get("baud", 4000000), polarity=0,
-                               phase=0, sck=P(c["sck"]), mosi=P(c["mosi"]), miso=P(c["miso"]))
-        m = MFRC522(spi, P(c["cs"], P.OUT, value=1), self.ticks_us)
-        self.rfid_rst = rst
-        m.init()
-        try:  # the NTAG 424 challenge needs AES (cryptolib) and a random source
-            return RfidReader(m, key_for=self._card_key, aes=self.aes)
-        except ValueError as exc:
-            self.log.append(("rfid", "UID-only (weak): %s" % exc))
-            return RfidReader(m)
 
     def _card_key(self, uid_hex):
-        return self.card_key(uid_hex) if self.card_key is not None else None
-
-    def _finger(self, c):
-        from firmware.drivers.r503 import R503
-        uart = self.machine.UART(c["uart"], baudrate=c["baud"], tx=c["tx"], rx=c["rx"],
-                                 timeout=0)
-        f = R503(uart, ticks_ms=self.ticks_ms)
-        f.verify_password()
-        if c.get("touch") is not None:
-            self.touch = self._pin_in(c["touch"], c.get("touch_pull"))
-            self.touch_level = c.get("touch_level", 1)
-        return f
-
-    def _battery(self, c):
-        from firmware.drivers.battery import Battery
-        P = self.machine.Pin
-        adc = self.machine.ADC(P(c["adc"]))
-        atten = getattr(self.machine.ADC, "ATTN_11DB", None)
-        if atten is not None:
-            adc.atten(atten)
-        div = c.get("divider", [2, 1])
-        return Battery(adc, div[0], div[1], c.get("calibration"))
-
-    def _led(self, c):
-        P = self.machine.Pin
-        if c.get("kind", "gpio") == "neopixel":
-            try:
-                import neopixel
-            except ImportError:
-                raise ValueError("led: this firmware has no neopixel module")
-            return ("np", neopixel.NeoPixel(P(c["pin"], P.OUT), 1))
-        return ("pin", P(c["pin"], P.OUT, value=0 if c.get("active_high", True) else 1),
-                c.get("active_high", True))
+        if self.card_key is not None:
+            return self.card_key(uid_hex)
+        d = self.device
+        return d.card_key(uid_hex, self.aes) if d is not None else None
 
     # -- outputs -------------------------------------------------------------------------
     def lock(self, locked):

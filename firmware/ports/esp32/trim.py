@@ -19,10 +19,12 @@ import sys
 # core's judgement of it, building the peripherals (board setup).
 BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.app.identity", "firmware.ports.esp32.security", "firmware.core.platform",
-        "firmware.ports.esp32.setup")
+        "firmware.ports.esp32.setup", "firmware.ports.esp32.startup")
 # Loaded by rare commands or once per permit: the signed-token decoder and its
-# signature check, key updates and recovery (loaded lazily by their callers).
-RARE = ("protocols.permit", "protocols.p256", "protocols.keyupdate", "firmware.core.trust",
+# signature check, recovery (their callers import them lazily). Dropped strictly: a
+# module that holds a class or a mutable value (a cache, a table) is kept, since an
+# object of it may outlive the command (a decoded Permit, a key's comb table).
+RARE = ("protocols.permit", "protocols.p256", "firmware.core.trust",
         "firmware.core.recovery", "protocols.schema")
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -33,23 +35,42 @@ def _split(name):
     return name[:i], name[i + 1:]
 
 
-def _held(mod, name, others):
-    """True if a module in `others` (name -> module) holds `mod` or an object of its own
-    (function, class) in its globals, other than the parent package's attribute."""
-    own = set()
-    for v in mod.__dict__.values():
-        if not isinstance(v, (int, str, bytes, tuple, float, bool, type(None))):
-            own.add(id(v))
-    own.add(id(mod))
+_STATE = (type, list, dict, bytearray, set)
+
+
+def _own(mod, name):
+    """ids of the module and of the functions and classes it defines (not imported)."""
+    g = mod.__dict__
+    out = {id(mod)}
+    for v in g.values():
+        if getattr(v, "__globals__", None) is g or (
+                isinstance(v, type) and getattr(v, "__module__", None) == name):
+            out.add(id(v))
+    return out
+
+
+def _held(mod, name, others, strict):
+    """True if a module in `others` (name -> module) holds `mod` or a function or class
+    it defines in its globals (other than the parent package's attribute); or, strict,
+    if `mod` holds a class or a mutable value."""
+    if strict:
+        for v in mod.__dict__.values():
+            if isinstance(v, _STATE):
+                return True
+    own = _own(mod, name)
     parent, leaf = _split(name)
     for oname, other in others.items():
-        for k, v in other.__dict__.items():
+        try:
+            items = other.__dict__.items()
+        except AttributeError:   # not a module (a stand-in in sys.modules)
+            continue
+        for k, v in items:
             if id(v) in own and not (oname == parent and k == leaf):
                 return True
     return False
 
 
-def drop(names):
+def drop(names, strict=False):
     """Forget the loaded, unheld modules of `names` (see the header); returns how many.
     Does nothing on CPython."""
     if not MICROPYTHON:
@@ -61,7 +82,7 @@ def drop(names):
         changed = False
         others = {n: m for n, m in mods.items() if n not in gone}
         for n in list(gone):
-            if _held(gone[n], n, others):
+            if _held(gone[n], n, others, strict):
                 del gone[n]
                 changed = True
                 break
@@ -75,3 +96,12 @@ def drop(names):
             except (AttributeError, TypeError):
                 pass
     return len(gone)
+
+
+def after_command():
+    """After a command frame: drop the RARE modules it may have loaded (strictly)."""
+    if MICROPYTHON:
+        for n in RARE:
+            if n in sys.modules:
+                return drop(RARE, True)
+    return 0
