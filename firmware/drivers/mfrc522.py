@@ -11,7 +11,7 @@
 # Runs on MicroPython (ESP32) and on CPython against tests/fakes/fake_mfrc522.py.
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):
         return x

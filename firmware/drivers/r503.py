@@ -10,7 +10,7 @@
 # like machine.UART(1, 57600, timeout=...). Time comes in as ticks_ms.
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):
         return x

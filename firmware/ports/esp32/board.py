@@ -1,3 +1,5 @@
+# pyright: reportAttributeAccessIssue=false, reportIndexIssue=false, reportCallIssue=false
+# (the peripherals' types come from setup.py's table: pyright sees their union.)
 # The board's peripherals, built from board.json (hardware/boards/<name>.json, copied
 # into the build by `armlock build`, which has already refused a bad pin map).
 #
@@ -72,7 +74,8 @@ class Hardware:
         self.card_key = None          # callable(uid_hex) -> card key or None (the port's)
         self.device = None            # or the Device whose permit gives the card keys
         from firmware.ports.esp32 import setup
-        setup.peripherals(self)
+        (self.actuator, self.tamper, self.gnss, self.rfid, self.finger, self.battery,
+         self.led) = setup.peripherals(self)
         self.touch = None             # (reset after the fingerprint set it, as before)
         self.touch_level = 1
 

@@ -9,10 +9,10 @@ SECTIONS = ("actuator", "tamper", "gnss", "rfid", "finger", "battery", "led")
 
 
 def peripherals(hw):
-    """Set hw.actuator, .tamper, .gnss, .rfid, .finger, .battery, .led (None when the
-    board has no such section or it failed: then logged, a FAULT for the essential ones)."""
-    for name in SECTIONS:
-        setattr(hw, name, _setup(hw, name, _MAKERS[name]))
+    """(actuator, tamper, gnss, rfid, finger, battery, led) of hw's board: None when the
+    board has no such section or it failed (then logged; a FAULT for the essential
+    ones). Built in that order (the fingerprint reader sets hw.touch)."""
+    return tuple([_setup(hw, name, _MAKERS[name]) for name in SECTIONS])
 
 
 def _setup(hw, name, make):

@@ -61,7 +61,7 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
                         runtime="micropython-" + getattr(build, "BOARD", "esp32"),
                         config=B.core_config(cfg), authority=authority)
     if aes is not None:  # the RFID reader asks the loaded permit for each card's key
-        hw.device = device
+        hw.device = device  # pyright: ignore[reportAttributeAccessIssue]
     # (Device declares its hooks as None; pyright cannot see they are callables.)
     device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
     device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
