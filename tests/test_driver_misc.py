@@ -20,7 +20,8 @@ from firmware.drivers.actuator import Actuator, ServoDrive, SolenoidDrive
 from firmware.drivers.battery import Battery
 from firmware.drivers.mfrc522 import MFRC522, RfidError
 from firmware.drivers.ntag424 import RfidReader
-from firmware.drivers.r503 import R503, FingerError
+from firmware.drivers.r503 import FingerError
+from firmware.drivers.r503_enroll import R503Enroll
 from firmware.drivers.tamper import EnclosureSwitch, MagnetSensor, Tamper
 
 DRIVERS = sorted((Path(__file__).parent.parent / "firmware" / "drivers").glob("*.py"))
@@ -237,7 +238,8 @@ def _finger_tape(bad_checksum: bool) -> list:
     fake.finger = Finger("alice", 150)
     fake.bad_checksum = bad_checksum
     clock = FakeClock(step_us=1000)
-    drv = R503(RecUART(fake.uart, tape), ticks_ms=rec_ticks(clock.ticks_ms, tape), timeout_ms=200)
+    drv = R503Enroll(RecUART(fake.uart, tape), ticks_ms=rec_ticks(clock.ticks_ms, tape),
+                     timeout_ms=200)
     for call in (drv.identify, drv.template_count):
         try:
             call()

@@ -9,6 +9,7 @@ from fakes.fake_r503 import OP, FakeR503, Finger
 
 from firmware.core.config import DEFAULTS
 from firmware.drivers import r503 as r
+from firmware.drivers.r503_enroll import R503Enroll
 from firmware.ports.esp32.board import Hardware
 
 FAIL_AFTER = DEFAULTS["sensor_fail_after"]
@@ -18,11 +19,11 @@ BOB = Finger("bob", score=90)
 SMUDGE = Finger("alice", score=180, collected=False)     # GenImg 0x03: bad touch
 
 
-def rig(**kw: object) -> tuple[FakeR503, r.R503]:
+def rig(**kw: object) -> tuple[FakeR503, R503Enroll]:
     fake = FakeR503(**kw)  # type: ignore[arg-type]
     clock = FakeClock(step_us=1000)                 # every tick read is 1 ms later
-    drv = r.R503(fake.uart, address=fake.address, password=fake.password,
-                 ticks_ms=clock.ticks_ms, timeout_ms=200)
+    drv = R503Enroll(fake.uart, address=fake.address, password=fake.password,
+                     ticks_ms=clock.ticks_ms, timeout_ms=200)
     return fake, drv
 
 
@@ -177,20 +178,20 @@ EXPECTED_CLASS = {
 }
 
 
-@pytest.mark.parametrize("code", sorted(c for c in r.CODES if c))
+@pytest.mark.parametrize("code", sorted(c for c in r.codes() if c))
 def test_every_confirmation_code_is_a_named_error(code: int):
     fake, drv = rig()
     fake.force_code = code
     with pytest.raises(r.FingerError) as e:
         drv.gen_img()
     assert e.value.code == code
-    assert e.value.name == r.CODES[code]
+    assert e.value.name == r.code_name(code)
     assert type(e.value) is EXPECTED_CLASS.get(code, type(e.value))
-    assert r.CODES[code] in str(e.value)
+    assert str(r.code_name(code)) in str(e.value)
 
 
 def test_datasheet_names_of_key_codes():
-    assert {c: r.CODES[c] for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
+    assert {c: r.code_name(c) for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
         0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "image_not_collected",
         0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
         0x18: "flash_error"}
@@ -243,8 +244,8 @@ def test_r503_library_of_200_is_searched_with_its_own_count():
 
 def test_given_capacity_is_not_read_from_the_module():
     fake = FakeR503(capacity=1000)
-    drv = r.R503(fake.uart, ticks_ms=FakeClock(step_us=1000).ticks_ms, timeout_ms=200,
-                 capacity=50)
+    drv = R503Enroll(fake.uart, ticks_ms=FakeClock(step_us=1000).ticks_ms, timeout_ms=200,
+                     capacity=50)
     fake.library[49] = "alice"
     fake.finger = ALICE
     assert drv.identify() == (49, 180)

@@ -26,53 +26,41 @@ _PID_END = const(0x08)
 _GEN_IMG = const(0x01)
 _IMG2TZ = const(0x02)
 _SEARCH = const(0x04)
-_REG_MODEL = const(0x05)
-_STORE = const(0x06)
-_DELETE_CHAR = const(0x0C)
-_EMPTY = const(0x0D)
 _READ_SYS_PARA = const(0x0F)
 _VFY_PWD = const(0x13)
-_TEMPLATE_NUM = const(0x1D)
 
-# Confirmation codes -> names. 0x00..0x1D from the ZFM-20/R307 table, the rest from
-# the R503 user manual v1.2 table.
-CODES = {
-    0x00: "ok",
-    0x01: "packet_error",            # error when receiving the data package
-    0x02: "no_finger",               # no finger on the sensor
-    0x03: "image_not_collected",     # GenImg: failed to collect the finger (bad touch)
-    0x06: "image_messy",             # over-disorderly image, no character file
-    0x07: "image_too_few_features",  # too few character points / image too small
-    0x08: "no_match",                # finger doesn't match
-    0x09: "not_found",               # no matching finger in the library
-    0x0A: "merge_fail",              # failed to combine the character files
-    0x0B: "bad_page",                # PageID beyond the finger library
-    0x0C: "template_read_error",     # reading template failed or template invalid
-    0x0D: "template_upload_error",
-    0x0E: "cannot_receive",          # module can't receive the following packages
-    0x0F: "image_upload_error",
-    0x10: "delete_fail",
-    0x11: "clear_fail",
-    0x13: "wrong_password",
-    0x15: "no_valid_image",          # no valid primary image to generate from
-    0x18: "flash_error",             # error writing flash
-    0x19: "undefined_error",
-    0x1A: "bad_register",
-    0x1B: "bad_register_config",
-    0x1C: "bad_notepad_page",
-    0x1D: "port_error",              # failed to operate the communication port
-    0x1F: "library_full",
-    0x20: "bad_address",
-    0x21: "password_required",
-    0x22: "template_empty",
-    0x24: "library_empty",
-    0x26: "timeout",
-    0x27: "already_exists",
-    0x29: "sensor_hardware_error",
-    0xFC: "unsupported_command",
-    0xFD: "hardware_error",
-    0xFE: "execution_failure",
-}
+# Confirmation codes and their names, one string (cheaper in RAM than a dict): "cc name"
+# per entry. 0x00..0x1D from the ZFM-20/R307 table, the rest from the R503 user manual
+# v1.2 table. 01 error receiving the package, 03 GenImg could not collect the finger (a
+# bad touch), 06 over-disorderly image, 07 too few character points, 08 finger doesn't
+# match, 09 no match in the library, 0A character files do not combine, 0B PageID beyond
+# the library, 0C template read failed or invalid, 0E the module can't receive the
+# following packages, 15 no valid primary image, 18 error writing flash, 1D failed to
+# operate the communication port.
+_NAMES = ("00 ok,01 packet_error,02 no_finger,03 image_not_collected,06 image_messy,"
+          "07 image_too_few_features,08 no_match,09 not_found,0a merge_fail,0b bad_page,"
+          "0c template_read_error,0d template_upload_error,0e cannot_receive,"
+          "0f image_upload_error,10 delete_fail,11 clear_fail,13 wrong_password,"
+          "15 no_valid_image,18 flash_error,19 undefined_error,1a bad_register,"
+          "1b bad_register_config,1c bad_notepad_page,1d port_error,1f library_full,"
+          "20 bad_address,21 password_required,22 template_empty,24 library_empty,"
+          "26 timeout,27 already_exists,29 sensor_hardware_error,fc unsupported_command,"
+          "fd hardware_error,fe execution_failure,")
+
+
+def code_name(code):
+    """The datasheet name of a confirmation code, or None if it has none."""
+    i = _NAMES.find("%02x " % code)
+    while i > 0 and _NAMES[i - 1] != ",":      # (a match inside a name: look further)
+        i = _NAMES.find("%02x " % code, i + 1)
+    if i < 0:
+        return None
+    return _NAMES[i + 3:_NAMES.find(",", i)]
+
+
+def codes():
+    """Every confirmation code that has a name."""
+    return [int(e[:2], 16) for e in _NAMES.split(",") if e]
 
 
 class FingerError(Exception):
@@ -121,18 +109,18 @@ class FingerTimeout(FingerError):
     """No answer from the module in time (or the module's own timeout, 0x26)."""
 
 
-_CLASSES = {
-    0x01: PacketError, 0x02: NoFinger, 0x03: BadImage, 0x06: BadImage, 0x07: BadImage,
-    0x08: NotFound, 0x09: NotFound, 0x0A: EnrollFail, 0x0B: BadPage, 0x10: FlashError,
-    0x11: FlashError, 0x13: WrongPassword, 0x15: BadImage, 0x18: FlashError,
-    0x21: WrongPassword, 0x26: FingerTimeout,
-}
+# code -> error class: the i-th code of _ERR_CODES raises _ERR_CLASSES[i]
+_ERR_CODES = b"\x01\x02\x03\x06\x07\x08\x09\x0a\x0b\x10\x11\x13\x15\x18\x21\x26"
+_ERR_CLASSES = (PacketError, NoFinger, BadImage, BadImage, BadImage, NotFound, NotFound,
+                EnrollFail, BadPage, FlashError, FlashError, WrongPassword, BadImage,
+                FlashError, WrongPassword, FingerTimeout)
 
 
 def error_for(code):
     """The FingerError (subclass) instance for a non-zero confirmation code."""
-    name = CODES.get(code, "unknown_0x%02x" % code)
-    return _CLASSES.get(code, FingerError)(code, name, "code 0x%02x" % code)
+    name = code_name(code) or "unknown_0x%02x" % code
+    i = _ERR_CODES.find(bytes((code,)))
+    return (FingerError if i < 0 else _ERR_CLASSES[i])(code, name, "code 0x%02x" % code)
 
 
 def checksum(pid, length, payload):
@@ -155,7 +143,9 @@ class R503:
     uart: machine.UART-like; address/password: module settings (defaults FFFFFFFF, 0);
     ticks_ms: millisecond tick callable; timeout_ms: answer timeout for one command;
     capacity: template pages searched by identify(); None (default): the library
-    size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use."""
+    size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use.
+    Enrolment and library management: firmware/drivers/r503_enroll.py (not loaded by
+    the lock's loop)."""
 
     def __init__(self, uart, address=0xFFFFFFFF, password=0, ticks_ms=None,
                  timeout_ms=1500, capacity=None):
@@ -243,18 +233,6 @@ class R503:
             raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
-    def reg_model(self):
-        self.command(_REG_MODEL)
-
-    def store(self, page, buffer_id=1):
-        self.command(_STORE, bytes((buffer_id,)) + page.to_bytes(2, "big"))
-
-    def delete(self, page, n=1):
-        self.command(_DELETE_CHAR, page.to_bytes(2, "big") + n.to_bytes(2, "big"))
-
-    def empty(self):
-        self.command(_EMPTY)
-
     def read_sys_para(self):
         """ReadSysPara -> (status register, system id, library size, security level,
         address, packet bytes, baud rate) from the 16-byte basic parameter list."""
@@ -273,12 +251,6 @@ class R503:
             self.capacity = size
         return self.capacity
 
-    def template_count(self):
-        data = self.command(_TEMPLATE_NUM)
-        if len(data) < 2:
-            raise PacketError(None, "packet_error", "template count has %d bytes" % len(data))
-        return (data[0] << 8) | data[1]
-
     # -- high level ---------------------------------------------------------------------
     def identify(self):
         """Capture, extract and search once -> (template_id, score).
@@ -293,35 +265,3 @@ class R503:
         """The core event ("finger", template_id, score) of identify()."""
         page, score = self.identify()
         return ("finger", page, score)
-
-    def _wait(self, finger, wait_ms):
-        """Poll GenImg until a finger gives an image (finger=True) or is lifted (False).
-        A bad touch (BadImage) is a finger still there without a usable image."""
-        start = self.ticks_ms()
-        while True:
-            try:
-                self.gen_img()
-                if finger:
-                    return
-            except NoFinger:
-                if not finger:
-                    return
-            except BadImage:
-                pass
-            if ticks_diff(self.ticks_ms(), start) > wait_ms:
-                raise FingerTimeout(None, "timeout", "finger %s within %d ms"
-                                    % ("not placed" if finger else "not lifted", wait_ms))
-
-    def enroll(self, page, wait_ms=10000):
-        """Two captures (lift in between), merge, store at page. Raises BadPage,
-        EnrollFail (merge failed: not the same finger), FingerTimeout, ..."""
-        size = self.library_size()
-        if page < 0 or page >= size:
-            raise BadPage(0x0B, "bad_page", "page %d outside 0..%d" % (page, size - 1))
-        self._wait(True, wait_ms)
-        self.img2tz(1)
-        self._wait(False, wait_ms)
-        self._wait(True, wait_ms)
-        self.img2tz(2)
-        self.reg_model()
-        self.store(page, 1)
