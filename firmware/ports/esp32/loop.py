@@ -27,6 +27,7 @@
 # (the epoch of the port is detected with gmtime(0)); SET_RTC writes machine.RTC().
 
 import asyncio
+import sys
 
 TICK_MS = 1000          # Device.tick at least this often
 HEALTH_MS = 5000        # every task must have completed a pass this recently
@@ -144,6 +145,7 @@ class App:
         self.feeds = 0
         self.last_tick = 0
         self.cause = ""             # reset cause name of this boot
+        self.modules = len(sys.modules)  # loaded modules after boot (see trim)
 
     # -- output ---------------------------------------------------------------------------
     def broadcast(self, out):
@@ -186,13 +188,17 @@ class App:
         self.trim()
 
     def trim(self):
-        """After a command: free the rare modules it loaded (trim.RARE, MicroPython)."""
-        from firmware.ports.esp32 import trim
-        trim.after_command()
+        """After a step that imported modules (a command, a card read): free the rare and
+        transient ones again (firmware/ports/esp32/trim.py; it does nothing on CPython)."""
+        if len(sys.modules) > self.modules:
+            from firmware.ports.esp32 import trim
+            trim.after_step()
+            self.modules = len(sys.modules)
 
     def drivers_step(self):
         for ev in self.hw.poll(self.clock.mono()):
             self.broadcast(self.device.local_event(ev, self.clock.mono(), self.clock.rtc()))
+        self.trim()
 
     def ticker_step(self):
         now = self.clock.mono()
@@ -287,7 +293,8 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     app = startup.start(build, machine, time_mod, esp32, io, cfg, store_root, device_cls,
                         store_cls, ble, aes)
     startup = None
-    trim.drop(trim.BOOT)
+    trim.drop(trim.BOOT + ("firmware.ports.esp32.trim",))
+    app.modules = len(sys.modules)
     return app
 
 

@@ -12,6 +12,10 @@
 #
 # CPython (the simulator, the tests) keeps everything: a re-import there costs time
 # and saves nothing.
+#
+# loop.py calls drop(BOOT) after boot and after_step() after a serial or driver step
+# during which the number of loaded modules grew (a command or a card read imported
+# something); this module drops itself too, so it is loaded only then.
 
 import sys
 
@@ -20,6 +24,10 @@ import sys
 BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.app.identity", "firmware.ports.esp32.security", "firmware.core.platform",
         "firmware.ports.esp32.setup", "firmware.ports.esp32.startup")
+# Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
+# the read) and this module itself, loaded again when needed.
+TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
+             "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the signed-token decoder and its
 # signature check, recovery (their callers import them lazily). Dropped strictly: a
 # module that holds a class or a mutable value (a cache, a table) is kept, since an
@@ -98,10 +106,7 @@ def drop(names, strict=False):
     return len(gone)
 
 
-def after_command():
-    """After a command frame: drop the RARE modules it may have loaded (strictly)."""
-    if MICROPYTHON:
-        for n in RARE:
-            if n in sys.modules:
-                return drop(RARE, True)
-    return 0
+def after_step():
+    """After a loop step that imported something: drop the RARE modules (strictly) and
+    the TRANSIENT ones (this one too); returns how many went."""
+    return drop(RARE, True) + drop(TRANSIENT)
