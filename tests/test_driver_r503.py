@@ -9,6 +9,7 @@ from fakes.fake_r503 import OP, FakeR503, Finger
 
 from firmware.core.config import DEFAULTS
 from firmware.drivers import r503 as r
+from firmware.drivers import r503_enroll as en
 from firmware.drivers.r503_enroll import R503Enroll
 from firmware.ports.esp32.board import Hardware
 
@@ -83,14 +84,14 @@ def test_enroll_then_identify_then_delete():
 def test_enroll_two_different_fingers_fails_merge():
     fake, drv = rig()
     fake.finger_script = [ALICE, None, BOB]
-    with pytest.raises(r.EnrollFail) as e:
+    with pytest.raises(en.EnrollFail) as e:
         drv.enroll(0)
     assert e.value.code == 0x0A and fake.library == {}
 
 
 def test_enroll_bad_page_and_finger_never_lifted():
     fake, drv = rig()
-    with pytest.raises(r.BadPage):
+    with pytest.raises(en.BadPage):
         drv.enroll(200)
     fake.finger = ALICE
     with pytest.raises(r.FingerTimeout, match="not lifted"):
@@ -102,7 +103,7 @@ def test_store_beyond_library_is_bad_page():
     fake.finger = ALICE
     drv.gen_img()
     drv.img2tz(1)
-    with pytest.raises(r.BadPage):
+    with pytest.raises(en.BadPage):
         drv.store(250)
 
 
@@ -172,8 +173,8 @@ def test_bad_checksum_from_host_gets_code_01():
 
 EXPECTED_CLASS = {
     0x01: r.PacketError, 0x02: r.NoFinger, 0x03: r.BadImage, 0x06: r.BadImage,
-    0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: r.EnrollFail,
-    0x0B: r.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: r.FlashError,
+    0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: en.EnrollFail,
+    0x0B: en.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: en.FlashError,
     0x26: r.FingerTimeout,
 }
 
@@ -250,7 +251,7 @@ def test_given_capacity_is_not_read_from_the_module():
     fake.finger = ALICE
     assert drv.identify() == (49, 180)
     assert OP.READ_SYS_PARA not in fake.commands
-    with pytest.raises(r.BadPage):
+    with pytest.raises(en.BadPage):
         drv.enroll(50)
 
 

@@ -89,38 +89,26 @@ class BadImage(FingerError):
     could not be turned into features (0x06, 0x07, 0x15). Not a module fault."""
 
 
-class EnrollFail(FingerError):
-    """Enrolment failed: the two captures do not merge (0x0A)."""
-
-
-class BadPage(FingerError):
-    """Page id outside the library (0x0B)."""
-
-
 class WrongPassword(FingerError):
     """Module password rejected (0x13) or not yet verified (0x21)."""
-
-
-class FlashError(FingerError):
-    """Module flash write/erase failed (0x18, 0x10, 0x11)."""
 
 
 class FingerTimeout(FingerError):
     """No answer from the module in time (or the module's own timeout, 0x26)."""
 
 
-# code -> error class: the i-th code of _ERR_CODES raises _ERR_CLASSES[i]
-_ERR_CODES = b"\x01\x02\x03\x06\x07\x08\x09\x0a\x0b\x10\x11\x13\x15\x18\x21\x26"
-_ERR_CLASSES = (PacketError, NoFinger, BadImage, BadImage, BadImage, NotFound, NotFound,
-                EnrollFail, BadPage, FlashError, FlashError, WrongPassword, BadImage,
-                FlashError, WrongPassword, FingerTimeout)
+# code -> error class: the i-th code of ERRORS[0] raises ERRORS[1][i], other codes a
+# FingerError (the enrolment codes have their classes in r503_enroll.py).
+ERRORS = (b"\x01\x02\x03\x06\x07\x08\x09\x13\x15\x21\x26",
+          (PacketError, NoFinger, BadImage, BadImage, BadImage, NotFound, NotFound,
+           WrongPassword, BadImage, WrongPassword, FingerTimeout))
 
 
-def error_for(code):
+def error_for(code, errors=ERRORS):
     """The FingerError (subclass) instance for a non-zero confirmation code."""
     name = code_name(code) or "unknown_0x%02x" % code
-    i = _ERR_CODES.find(bytes((code,)))
-    return (FingerError if i < 0 else _ERR_CLASSES[i])(code, name, "code 0x%02x" % code)
+    i = errors[0].find(bytes((code,)))
+    return (FingerError if i < 0 else errors[1][i])(code, name, "code 0x%02x" % code)
 
 
 def checksum(pid, length, payload):
@@ -146,6 +134,8 @@ class R503:
     size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use.
     Enrolment and library management: firmware/drivers/r503_enroll.py (not loaded by
     the lock's loop)."""
+
+    errors = ERRORS          # code -> error class table (error_for)
 
     def __init__(self, uart, address=0xFFFFFFFF, password=0, ticks_ms=None,
                  timeout_ms=1500, capacity=None):
@@ -210,7 +200,7 @@ class R503:
         if len(payload) < 1:
             raise PacketError(None, "packet_error", "empty acknowledge")
         if payload[0] != 0:
-            raise error_for(payload[0])
+            raise error_for(payload[0], self.errors)
         return payload[1:]
 
     # -- instructions ------------------------------------------------------------------

@@ -10,9 +10,10 @@ except ImportError:  # CPython
 
 from firmware.drivers._ticks import ticks_diff
 from firmware.drivers.r503 import (
+    ERRORS,
     R503,
     BadImage,
-    BadPage,
+    FingerError,
     FingerTimeout,
     NoFinger,
     PacketError,
@@ -25,8 +26,23 @@ _EMPTY = const(0x0D)
 _TEMPLATE_NUM = const(0x1D)
 
 
+class EnrollFail(FingerError):
+    """Enrolment failed: the two captures do not merge (0x0A)."""
+
+
+class BadPage(FingerError):
+    """Page id outside the library (0x0B)."""
+
+
+class FlashError(FingerError):
+    """Module flash write/erase failed (0x18, 0x10, 0x11)."""
+
+
 class R503Enroll(R503):
     """An R503 with enrolment (two captures, merge, store) and library management."""
+
+    errors = (ERRORS[0] + b"\x0a\x0b\x10\x11\x18",
+              ERRORS[1] + (EnrollFail, BadPage, FlashError, FlashError, FlashError))
 
     def reg_model(self):
         self.command(_REG_MODEL)
