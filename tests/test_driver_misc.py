@@ -16,7 +16,8 @@ from fakes.fake_mfrc522 import FakeMFRC522, SimCard, cpython_aes
 from fakes.fake_r503 import FakeR503, Finger
 from fakes.replay import RecPin, RecSPI, RecUART, rec_aes, rec_random, rec_ticks
 
-from firmware.drivers.actuator import Actuator, ServoDrive, SolenoidDrive
+from firmware.drivers.actuator import Actuator, SolenoidDrive
+from firmware.drivers.actuator_servo import ServoDrive
 from firmware.drivers.battery import Battery
 from firmware.drivers.mfrc522 import MFRC522, RfidError
 from firmware.drivers.ntag424 import RfidReader

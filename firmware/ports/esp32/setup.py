@@ -37,9 +37,10 @@ def _pin_in(hw, n, pull=None):
 
 
 def _actuator(hw, c):
-    from firmware.drivers.actuator import Actuator, ServoDrive, SolenoidDrive
+    from firmware.drivers.actuator import Actuator, SolenoidDrive
     P = hw.machine.Pin
     if c.get("kind", "solenoid") == "servo":
+        from firmware.drivers.actuator_servo import ServoDrive
         pwm = hw.machine.PWM(P(c["drive"]))
         drive = ServoDrive(pwm, c.get("locked_us", 1000), c.get("unlocked_us", 2000))
     else:
