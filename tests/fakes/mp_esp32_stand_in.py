@@ -93,7 +93,8 @@ class SPI:
             for k in range(1, len(o)):
                 reg = (o[k - 1] >> 1) & 0x3F
                 if reg == 0x09:
-                    i[k] = self.fifo.pop(0) if self.fifo else 0
+                    i[k] = self.fifo[0] if self.fifo else 0
+                    self.fifo = self.fifo[1:]
                 else:
                     i[k] = len(self.fifo) if reg == 0x0A else self.regs[reg]
 
