@@ -8,7 +8,6 @@ NVS (committed), and the drivers' outputs reach the lock core.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import runpy
 import sys
@@ -301,7 +300,7 @@ def test_watchdog_not_fed_after_a_task_died(tmp_path: Path) -> None:
 
     r.app.hw.poll = lambda now: broken()  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        asyncio.run(r.app.run())
+        r.app.run()
     assert r.app.failed is not None and r.app.failed[0] == "drivers"
     assert run_tasks(r, 2000, skip=("drivers",)) == 0
 
@@ -313,18 +312,46 @@ def test_dev_mode_has_no_watchdog(tmp_path: Path) -> None:
     assert run_tasks(r, 2000) == 0
 
 
-# -- the asyncio loop -------------------------------------------------------------------------
+# -- the loop -------------------------------------------------------------------------------
 
 
-def test_asyncio_loop_answers_and_stops_on_escape(tmp_path: Path) -> None:
+def test_loop_answers_and_stops_on_escape(tmp_path: Path) -> None:
     r = Rig(tmp_path, mode="dev")
     r.io.written.clear()
     r.io.incoming += [M.encode_msg(M.PING, 3, {}), b"", b"", b"\r\x03"]
     with pytest.raises(KeyboardInterrupt):
-        asyncio.run(r.app.run())
+        r.app.run()
     got = replies(r.io.written)
     assert (M.OK, 3) in [(t, s) for t, s, _ in got]
     assert set(r.app.seen) >= {"serial", "drivers", "ticker"}
+
+
+def test_loop_runs_each_task_at_its_period(tmp_path: Path) -> None:
+    """One second of App.run on the fake clock: serial about every SERIAL_MS, drivers
+    every DRIVERS_MS, the watchdog fed once a second (production), sleeping between."""
+    r = Rig(tmp_path, mode="production")
+    counts = {"serial": 0, "drivers": 0}
+    serial, drivers = r.app.serial_step, r.app.drivers_step
+    t0 = r.app.clock.mono()
+
+    def counted_serial() -> None:
+        counts["serial"] += 1
+        if r.app.clock.mono() - t0 >= 1000:
+            raise KeyboardInterrupt("enough")
+        serial()
+
+    def counted_drivers() -> None:
+        counts["drivers"] += 1
+        drivers()
+
+    r.app.serial_step = counted_serial  # type: ignore[method-assign]
+    r.app.drivers_step = counted_drivers  # type: ignore[method-assign]
+    feeds = r.app.feeds
+    with pytest.raises(KeyboardInterrupt):
+        r.app.run()
+    assert 80 <= counts["serial"] <= 101, counts
+    assert 40 <= counts["drivers"] <= 51, counts
+    assert r.app.feeds - feeds in (1, 2)                 # at 0 ms and at 1000 ms
 
 
 # -- drivers -> core -------------------------------------------------------------------------
@@ -540,7 +567,7 @@ def test_identity_rejects_bad_input() -> None:
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_app_boots_and_answers_under_micropython() -> None:
     """loop.start + serial_step on MicroPython 1.27 (WASM): lock pin locked, boot audited
-    with the reset cause, PING and INFO answered (asyncio.run itself needs a board)."""
+    with the reset cause, PING and INFO answered (App.run itself needs a board)."""
     stand_in = (REPO / "tests" / "fakes" / "mp_esp32_stand_in.py").read_text()
     frames = M.encode_msg(M.PING, 5, {}) + M.encode_msg(M.INFO, 6, {})
     prog = (f"import json, time, binascii\n{stand_in}\n"
@@ -554,10 +581,14 @@ def test_app_boots_and_answers_under_micropython() -> None:
             f"io.inq.append(binascii.unhexlify({frames.hex()!r}))\n"
             "app.serial_step()\n"
             f"print(PINS[{BOARD['actuator']['drive']}].v, app.cause)\n"
-            "print(binascii.hexlify(io.out).decode())\n")
+            "print(binascii.hexlify(io.out).decode())\n"
+            "io.inq += [b'', b'', b'\\r\\x03']\n"      # App.run until the REPL escape
+            "try:\n    app.run()\nexcept KeyboardInterrupt:\n"
+            "    print('stopped', sorted(app.seen))\n")
     out = mp_run(prog, heap_kb=512, timeout=120).split()
     pin, level = B.lock_level(BOARD)
     assert out[0] == str(level) and out[1] == "watchdog"
+    assert out[3:] == ["stopped", "['drivers',", "'serial',", "'ticker']"]
     got = replies(bytes.fromhex(out[2]))
     assert got[0][2]["kind"] == "boot" and got[0][2]["reset_cause"] == "watchdog"
     assert (M.OK, 5) in [(t, s) for t, s, _ in got]

@@ -1,4 +1,5 @@
-# The ESP32 app: an asyncio loop around firmware/app/device.py's Device.
+# The ESP32 app: one loop around firmware/app/device.py's Device (App.run; no asyncio,
+# whose modules would take about 4 KB of heap for four periodic tasks).
 #
 # Tasks (each records when it last completed a pass; see App.healthy):
 #   serial    wire frames on the USB serial console <-> Device.feed (link 0)
@@ -26,7 +27,6 @@
 # days; the loop reads it every few ms). rtc_s is time.time() in UTC seconds since 1970
 # (the epoch of the port is detected with gmtime(0)); SET_RTC writes machine.RTC().
 
-import asyncio
 import sys
 
 TICK_MS = 1000          # Device.tick at least this often
@@ -233,48 +233,47 @@ class App:
             return period_ms
         return max(0, min(period_ms, wake - self.clock.mono()))
 
-    # -- asyncio --------------------------------------------------------------------------
-    async def _every(self, name, step, period_ms):
+    # -- the loop -----------------------------------------------------------------------
+    def _task(self, name, step):
+        """One pass of a task that may die: False once it raised (recorded, so no more
+        watchdog feeds; the serial task then raises it)."""
         try:
-            while True:
-                step()
-                self.ran(name)
-                await asyncio.sleep(period_ms / 1000)
+            step()
         except Exception as exc:  # a dead task: recorded, so no more watchdog feeds
             if self.failed is None:
                 self.failed = (name, exc)
+            return False
+        self.ran(name)
+        return True
 
-    async def _ticker(self):
-        try:
-            while True:
-                self.ticker_step()
-                self.ran("ticker")
-                await asyncio.sleep(self.sleep_until_wake(100) / 1000)
-        except Exception as exc:
-            if self.failed is None:
-                self.failed = ("ticker", exc)
-
-    async def _watchdog(self):
+    def run(self, sleep_ms=None):
+        """Run every task in one loop, each when it is due (serial every SERIAL_MS,
+        drivers every DRIVERS_MS, ticker at WAKE or every 100 ms, watchdog every
+        WDT_FEED_MS), sleeping until the next; returns never, raises KeyboardInterrupt
+        (dev REPL escape) or the exception of a task that died. sleep_ms: the port's
+        time.sleep_ms (default: the clock's time module's)."""
+        sleep = sleep_ms if sleep_ms is not None else self.clock.t.sleep_ms
+        mono = self.clock.mono
+        due = [0, 0, 0, 0]          # serial, drivers, ticker, watchdog; -1: dead
         while True:
-            self.watchdog_step()
-            await asyncio.sleep(WDT_FEED_MS / 1000)
-
-    async def run(self):
-        """Run every task; returns never, raises KeyboardInterrupt (dev REPL escape) or
-        the exception of a task that died."""
-        tasks = [asyncio.create_task(self._every("drivers", self.drivers_step, DRIVERS_MS)),
-                 asyncio.create_task(self._ticker()),
-                 asyncio.create_task(self._watchdog())]
-        try:
-            while True:
+            now = mono()
+            if now >= due[0]:
                 self.serial_step()
                 self.ran("serial")
                 if self.failed is not None:
                     raise self.failed[1]
-                await asyncio.sleep(SERIAL_MS / 1000)
-        finally:
-            for t in tasks:
-                t.cancel()
+                due[0] = mono() + SERIAL_MS
+            if 0 <= due[1] <= now:
+                due[1] = mono() + DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
+            if 0 <= due[2] <= now:
+                due[2] = mono() + self.sleep_until_wake(100) \
+                    if self._task("ticker", self.ticker_step) else -1
+            if now >= due[3]:
+                self.watchdog_step()
+                due[3] = mono() + WDT_FEED_MS
+            wait = min([d for d in due if d >= 0]) - mono()
+            if wait > 0:
+                sleep(wait)
 
 
 class Unbuilt:
@@ -333,7 +332,7 @@ def main(**over):
     app = None
     try:
         app = start(build, machine, time, esp32, **over)
-        asyncio.run(app.run())
+        app.run(time.sleep_ms)
     finally:
         if app is not None:
             app.hw.lock(True)
