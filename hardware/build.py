@@ -57,6 +57,7 @@ DRIVERS_FOR = {
     "firmware/drivers/ntag424.py": lambda d: "rfid" in d,
     "firmware/drivers/ntag424_auth.py": lambda d: "rfid" in d,
     "firmware/drivers/cmac.py": lambda d: "rfid" in d,
+    "firmware/drivers/isodep.py": lambda d: "rfid" in d,
     "firmware/drivers/r503.py": lambda d: "finger" in d,
     "firmware/drivers/r503_enroll.py": lambda d: "finger" in d,
     "firmware/drivers/nmea.py": lambda d: "gnss" in d,

@@ -8,6 +8,7 @@ import pytest
 from fakes.fake_machine import FakeClock
 from fakes.fake_mfrc522 import FakeMFRC522, R, SimCard, cpython_aes, crc_a
 
+from firmware.drivers import isodep
 from firmware.drivers import mfrc522 as m
 from firmware.drivers.ntag424 import RfidReader
 
@@ -308,14 +309,14 @@ class SlowCard(SimCard):
 
 
 def test_fwt_from_fwi():
-    assert m.fwt_us(7) == 38665                           # NTAG 424 DNA: up to 38.7 ms
-    assert m.fwt_us(4) == 4834 and m.fwt_us(14) == 4949032    # rounded up
-    assert m.ats_fwi(NTAG424_ATS) == 7
-    assert m.ats_fwi(bytes.fromhex("0555 8002 80")) == m.FWI_DEFAULT   # T0 0x55: no TB
-    assert m.ats_fwi(bytes.fromhex("0678 77f1 0280")) == m.FWI_DEFAULT  # FWI 15 is RFU
-    assert m.ats_fwi(b"\x01") == m.FWI_DEFAULT
+    assert isodep.fwt_us(7) == 38665                           # NTAG 424 DNA: up to 38.7 ms
+    assert isodep.fwt_us(4) == 4834 and isodep.fwt_us(14) == 4949032    # rounded up
+    assert isodep.ats_fwi(NTAG424_ATS) == 7
+    assert isodep.ats_fwi(bytes.fromhex("0555 8002 80")) == isodep.FWI_DEFAULT   # T0 0x55: no TB
+    assert isodep.ats_fwi(bytes.fromhex("0678 77f1 0280")) == isodep.FWI_DEFAULT  # FWI 15 is RFU
+    assert isodep.ats_fwi(b"\x01") == isodep.FWI_DEFAULT
     with pytest.raises(m.ProtocolError, match="TB"):
-        m.ats_fwi(b"\x02\x70")
+        isodep.ats_fwi(b"\x02\x70")
 
 
 def test_rats_programs_the_cards_frame_waiting_time():
@@ -323,7 +324,7 @@ def test_rats_programs_the_cards_frame_waiting_time():
     assert fake.timer_us() == 25000
     drv.select()
     assert drv.rats() == NTAG424_ATS
-    want = 38665 + m.DELTA_FWT_US
+    want = 38665 + isodep.DELTA_FWT_US
     assert want <= fake.timer_us() < want + 25 and drv.timeout_us == want
 
 
@@ -335,7 +336,7 @@ def test_card_slower_than_25ms_within_its_fwt_authenticates():
 
 
 def test_card_slower_than_its_fwt_is_no_card():
-    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=38665 + m.DELTA_FWT_US + 100))
+    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=38665 + isodep.DELTA_FWT_US + 100))
     with pytest.raises(m.NoCardError, match="42290 us"):
         reader(drv).read()
 
@@ -353,7 +354,7 @@ def test_wtx_extends_the_wait_for_one_answer():
     fake, drv = rig(card)
     assert reader(drv).read()[2] is True
     assert [f for f, _ in fake.frames if f[:2] == b"\xf2\x02"]
-    assert drv.timeout_us == 38665 + m.DELTA_FWT_US        # back to the FWT afterwards
+    assert drv.timeout_us == 38665 + isodep.DELTA_FWT_US        # back to the FWT afterwards
 
 
 def test_wtx_too_short_for_the_answer_is_no_card():
@@ -373,8 +374,8 @@ def test_next_card_starts_with_the_activation_timeout_again():
 
 def test_fwi_14_uses_a_coarser_prescaler():
     fake, drv = rig()
-    drv.set_timeout(m.fwt_us(14) + m.DELTA_FWT_US)
-    want = m.fwt_us(14) + m.DELTA_FWT_US
+    drv.set_timeout(isodep.fwt_us(14) + isodep.DELTA_FWT_US)
+    want = isodep.fwt_us(14) + isodep.DELTA_FWT_US
     assert want <= fake.timer_us() < want + 1000
 
 
@@ -384,9 +385,9 @@ def test_wtx_is_capped_at_the_longest_fwt():
     fake, drv = rig(card)
     drv.select()
     drv.rats()
-    drv.fwt_us = m.fwt_us(14) + m.DELTA_FWT_US              # as if the card said FWI 14
+    drv.fwt_us = isodep.fwt_us(14) + isodep.DELTA_FWT_US    # as if the card said FWI 14
     seen = []
     real = drv.set_timeout
     drv.set_timeout = lambda us: (seen.append(us), real(us))  # type: ignore[method-assign]
     drv.exchange_apdu(b"\x00\xa4\x04\x0c\x07\xd2\x76\x00\x00\x85\x01\x01\x00")
-    assert seen[0] == m.fwt_us(14) + m.DELTA_FWT_US        # not 59 x 4.9 s
+    assert seen[0] == isodep.fwt_us(14) + isodep.DELTA_FWT_US        # not 59 x 4.9 s

@@ -71,7 +71,6 @@ _POWER_DOWN = const(0x10)          # CommandReg PowerDown bit
 _PICC_REQA = const(0x26)
 _PICC_WUPA = const(0x52)
 _PICC_HLTA = const(0x50)
-_PICC_RATS = const(0xE0)
 _CASCADE_TAG = const(0x88)
 _SAK_CASCADE = const(0x04)
 _SAK_ISO14443_4 = const(0x20)
@@ -81,15 +80,7 @@ _SAK_ISO14443_4 = const(0x20)
 # 25 ms, the timeout until a card announces its own (ISO/IEC 14443-3 layer, RATS).
 _TIMER_PRESCALER = const(0x0A9)
 TIMEOUT_US = const(25000)
-
-# ISO/IEC 14443-4 section 7.2: the card's frame waiting time FWT = (256 x 16 / fc) x
-# 2^FWI, FWI from the ATS (TB(1) high nibble; 4 when absent or 15, RFU), so FWI 7
-# (NTAG 424 DNA) is 38.7 ms and FWI 14 is 4.95 s. The reader adds
-# delta FWT = 49152 / fc (3.6 ms, as NXP's reader library does). S(WTX) multiplies FWT
-# by WTXM (1-59) for the one answer that follows, at most to FWT(14).
 _FC_HZ = const(13560000)
-FWI_DEFAULT = const(4)
-DELTA_FWT_US = const(3625)
 
 
 class RfidError(Exception):
@@ -364,66 +355,18 @@ class MFRC522:
             return True
         return False
 
+    # -- ISO/IEC 14443-4 (firmware/drivers/isodep.py, loaded for strong reads only) -----
     def deselect(self):
         """S(DESELECT) for an ISO-DEP card: it goes to HALT. Silence is tolerated."""
-        try:
-            self.transceive_crc(b"\xc2")
-        except RfidError:
-            return False
-        return True
+        from firmware.drivers import isodep
+        return isodep.deselect(self)
 
-    # -- ISO/IEC 14443-4 (no CID, no NAD, no chaining) ------------------------------------
     def rats(self, fsdi=5):
-        """RATS with FSDI (5 -> 64-byte frames) and CID 0 -> ATS bytes. From then on the
-        receive timer waits the card's frame waiting time (ats_fwi, fwt_us)."""
-        ats = self.transceive_crc(bytes((_PICC_RATS, (fsdi << 4) & 0xF0)))
-        if ats[0] != len(ats):
-            raise ProtocolError("rfid: ATS length byte %d but %d bytes" % (ats[0], len(ats)))
-        self._block = 0
-        self.fwt_us = fwt_us(ats_fwi(ats)) + DELTA_FWT_US
-        self.set_timeout(self.fwt_us)
-        return ats
+        """RATS (isodep.rats): the ATS; the timer then waits the card's FWT."""
+        from firmware.drivers import isodep
+        return isodep.rats(self, fsdi)
 
     def exchange_apdu(self, apdu):
-        """Send an APDU in one I-block, return the answer's INF field. Answers S(WTX)."""
-        pcb = 0x02 | self._block
-        ans = self.transceive_crc(bytes((pcb,)) + bytes(apdu))
-        for _ in range(8):
-            if ans[0] & 0xF7 == 0xF2 and len(ans) == 2:         # S(WTX): echo it
-                ans = self._wtx(ans)
-                continue
-            break
-        if ans[0] & 0xE2 != 0x02 or ans[0] & 0x01 != self._block:
-            raise ProtocolError("rfid: unexpected PCB 0x%02x" % ans[0])
-        if ans[0] & 0x10:
-            raise ProtocolError("rfid: chained answers are not supported")
-        self._block ^= 1
-        return ans[1:]
-
-    def _wtx(self, req):
-        """Echo S(WTX) and wait FWT x WTXM for the answer, then the FWT again."""
-        wtxm = req[1] & 0x3F
-        if wtxm < 1 or wtxm > 59:
-            raise ProtocolError("rfid: S(WTX) with WTXM %d (1-59)" % wtxm)
-        fwt = self.fwt_us if self.fwt_us is not None else self.timeout_us
-        self.set_timeout(min((fwt - DELTA_FWT_US) * wtxm, fwt_us(14)) + DELTA_FWT_US)
-        try:
-            return self.transceive_crc(req)
-        finally:
-            self.set_timeout(fwt)
-
-
-def fwt_us(fwi):
-    """ISO/IEC 14443-4 frame waiting time (256 x 16 / fc) x 2^FWI, in us rounded up."""
-    return ((4096 << fwi) * 100 + 1355) // 1356            # fc = 13.56 MHz = 1356 / 100 us
-
-
-def ats_fwi(ats):
-    """FWI from an ATS (TL T0 [TA] [TB] [TC] ...): TB(1) high nibble, else the default."""
-    if len(ats) < 2 or not ats[1] & 0x20:
-        return FWI_DEFAULT
-    i = 3 if ats[1] & 0x10 else 2
-    if i >= len(ats):
-        raise ProtocolError("rfid: ATS announces TB(1) but has %d bytes" % len(ats))
-    fwi = ats[i] >> 4
-    return FWI_DEFAULT if fwi == 15 else fwi
+        """One APDU in an I-block -> the answer's INF field (isodep.exchange_apdu)."""
+        from firmware.drivers import isodep
+        return isodep.exchange_apdu(self, apdu)

@@ -27,7 +27,7 @@ BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
 # Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
 # the read) and this module itself, loaded again when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
-             "firmware.ports.esp32.trim")
+             "firmware.drivers.isodep", "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the signed-token decoder and its
 # signature check, recovery (their callers import them lazily). Dropped strictly: a
 # module that holds a class or a mutable value (a cache, a table) is kept, since an
