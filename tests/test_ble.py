@@ -116,8 +116,8 @@ def test_service_registration_and_advertising() -> None:
 
 
 def test_long_name_is_cut_to_fit() -> None:
-    esp = F.load_esp32_ble()
-    adv, resp = esp.adv_payload("x" * 40)
+    from firmware.ports.esp32.ble_adv import adv_payload
+    adv, resp = adv_payload("x" * 40, H.NUS_SERVICE)
     assert len(adv) <= 31 and len(resp) <= 31
     assert F.parse_ad(resp)[0x08] == b"x" * 29  # shortened-name type
 

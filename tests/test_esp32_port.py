@@ -22,7 +22,7 @@ from firmware.app.device import Device
 from firmware.app.store import FileStore
 from firmware.ports.esp32 import board as B
 from firmware.ports.esp32 import loop as L
-from firmware.ports.esp32 import nvs, resetcause
+from firmware.ports.esp32 import nvs, resetcause, setup
 from hardware.micropython import node_available
 from hardware.micropython import run as mp_run
 from protocols import audit, crypto
@@ -452,9 +452,9 @@ def test_failed_card_and_unknown_finger_are_fail_events_not_invented_credentials
 
 
 def test_board_settle_time_is_the_cores_config() -> None:
-    assert B.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"],
+    assert setup.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"],
                                     "magnet_threshold": BOARD["magnetometer"]["threshold"]}
-    assert B.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
+    assert setup.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
 
 
 def test_gnss_observation_reaches_the_core_which_says_lost(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@
 #     hw = Hardware(load(), machine, ticks_ms, ticks_us)
 #     hw.poll(now_ms) -> list of core events (drivers' outputs, faults)
 #     hw.lock(locked)                          drive the actuator (ACTUATE)
-#     core_config(cfg) -> dict                 core config the board file sets
+#     setup.core_config(cfg) -> dict           core config the board file sets (boot)
 #
 # A peripheral that cannot be set up (module absent, bus error) does not stop the lock:
 # it is reported once as ("fault", sensor, False) and left out; the core's fail profile
@@ -24,26 +24,6 @@ from firmware.drivers._ticks import ticks_diff
 
 RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
          "battery": 10000, "gnss_observe": 1000}
-
-
-def load(path="board.json"):
-    """The board description (dict) from the build's board.json."""
-    import json
-    with open(path) as f:
-        return json.load(f)
-
-
-def core_config(cfg):
-    """Core config from the board file: the bolt's settle time is the actuator's; the
-    magnet threshold is the magnetometer section's (in its units)."""
-    out = {}
-    a = cfg.get("actuator")
-    if a and "settle_ms" in a:
-        out["actuator_settle_ms"] = a["settle_ms"]
-    m = cfg.get("magnetometer")
-    if m and "threshold" in m:
-        out["magnet_threshold"] = m["threshold"]
-    return out or None
 
 
 def lock_level(cfg):

@@ -5,6 +5,27 @@
 
 from firmware.ports.esp32.board import lock_level
 
+
+def load(path="board.json"):
+    """The board description (dict) from the build's board.json."""
+    import json
+    with open(path) as f:
+        return json.load(f)
+
+
+def core_config(cfg):
+    """Core config from the board file: the bolt's settle time is the actuator's; the
+    magnet threshold is the magnetometer section's (in its units)."""
+    out = {}
+    a = cfg.get("actuator")
+    if a and "settle_ms" in a:
+        out["actuator_settle_ms"] = a["settle_ms"]
+    m = cfg.get("magnetometer")
+    if m and "threshold" in m:
+        out["magnet_threshold"] = m["threshold"]
+    return out or None
+
+
 SECTIONS = ("actuator", "tamper", "gnss", "rfid", "finger", "battery", "led")
 
 

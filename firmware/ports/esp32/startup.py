@@ -34,8 +34,10 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     from firmware.ports.esp32 import board as B
     from firmware.ports.esp32 import nvs, resetcause
     from firmware.ports.esp32.loop import App, Clock, UsbSerial
+    from firmware.ports.esp32.setup import core_config
     if cfg is None:
-        cfg = B.load()
+        from firmware.ports.esp32.setup import load
+        cfg = load()
     if aes is None:
         from firmware.drivers.ntag424 import default_aes_factory
         aes = default_aes_factory()
@@ -59,7 +61,7 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
                         fw_version=getattr(build, "VERSION", "?"),
                         runtime="micropython-" + getattr(build, "BOARD", "esp32"),
-                        config=B.core_config(cfg), authority=authority)
+                        config=core_config(cfg), authority=authority)
     if aes is not None:  # the RFID reader asks the loaded permit for each card's key
         hw.device = device  # pyright: ignore[reportAttributeAccessIssue]
     # (Device declares its hooks as None; pyright cannot see they are callables.)

@@ -23,7 +23,8 @@ import sys
 # core's judgement of it, building the peripherals (board setup).
 BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.app.identity", "firmware.ports.esp32.security", "firmware.core.platform",
-        "firmware.ports.esp32.setup", "firmware.ports.esp32.startup")
+        "firmware.ports.esp32.setup", "firmware.ports.esp32.startup",
+        "firmware.ports.esp32.ble_adv")
 # Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
 # the read) and this module itself, loaded again when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
