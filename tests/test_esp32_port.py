@@ -22,7 +22,8 @@ from firmware.app.device import Device
 from firmware.app.store import FileStore
 from firmware.ports.esp32 import board as B
 from firmware.ports.esp32 import loop as L
-from firmware.ports.esp32 import nvs, resetcause, setup
+from firmware.ports.esp32 import nvs, repl, resetcause, setup
+from firmware.ports.esp32.repl import ReplEscape
 from hardware.micropython import node_available
 from hardware.micropython import run as mp_run
 from protocols import audit, crypto
@@ -248,16 +249,16 @@ def test_dev_mode_console_escape_stops_the_app(tmp_path: Path) -> None:
 
 def test_repl_escape_never_fires_inside_frames() -> None:
     """Every frame the host can send (any type, seq, short payloads) passes the detector."""
-    esc = L.ReplEscape()
+    esc = ReplEscape()
     for typ in range(256):
         for seq in (0, 1, 0x0D03, 0x030D, 0xFFFF):
             for payload in (b"", b"\x0d\x03", b"\x00\x0d\x03", bytes(range(1, 30))):
                 wire = F.encode(typ, seq, payload)
                 assert not esc.scan(wire, 0), (typ, seq, payload)
     assert esc.scan(b"\r\x03", 0)
-    esc2 = L.ReplEscape()
+    esc2 = ReplEscape()
     assert not esc2.scan(b"junk\r\x03", 0)        # mid-chunk: not an interrupt
-    assert esc2.scan(b"\r\x03", L.IDLE_MS + 1)    # ... but after an idle line it is
+    assert esc2.scan(b"\r\x03", repl.IDLE_MS + 1)    # ... but after an idle line it is
 
 
 # -- watchdog ------------------------------------------------------------------------------
@@ -757,7 +758,7 @@ def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:
 
     out = io.BytesIO()
     usb = L.UsbSerial(inp, out, Poll())
-    esc = L.ReplEscape()
+    esc = ReplEscape()
     first = usb.read()
     assert first == b"\x00\r\x03" and esc.scan(first, 0)
     assert inp.read() == b"\r\x01"          # still there for the raw REPL

@@ -34,7 +34,6 @@ HEALTH_MS = 5000        # every task must have completed a pass this recently
 SERIAL_MS = 10          # serial poll period
 DRIVERS_MS = 20         # driver poll period (each driver has its own rate, board.RATES)
 WDT_FEED_MS = 1000      # watchdog task period
-IDLE_MS = 500           # a quiet line ends any partial chunk (for the REPL escape)
 READ_MAX = 256          # bytes taken from the console per serial pass
 EPOCH_2000 = 946684800  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
 TASKS = ("serial", "drivers", "ticker")
@@ -103,30 +102,6 @@ class UsbSerial:
         self.out.write(data)
 
 
-class ReplEscape:
-    """Dev mode: spot "\\r\\x03" at the start of a chunk (mpremote's interrupt)."""
-
-    def __init__(self):
-        self.pos = 0
-        self.cr = False
-        self.last = None
-
-    def scan(self, data, now_ms):
-        if self.last is not None and now_ms - self.last >= IDLE_MS:
-            self.pos = 0
-        self.last = now_ms
-        for b in data:
-            if b == 0:
-                self.pos = 0
-                continue
-            if self.pos == 0:
-                self.cr = b == 0x0D
-            elif self.pos == 1 and self.cr and b == 0x03:
-                return True
-            self.pos += 1
-        return False
-
-
 class App:
     """One run of the device loop. io: read() -> bytes, write(bytes); wdt: has feed()."""
 
@@ -139,7 +114,10 @@ class App:
         self.wdt = wdt
         self.ble = ble
         self.reset = reset
-        self.escape = ReplEscape() if mode == "dev" else None
+        self.escape = None
+        if mode == "dev":             # (production builds never load the escape's code)
+            from firmware.ports.esp32.repl import ReplEscape
+            self.escape = ReplEscape()
         self.seen = {}
         self.failed = None          # (task name, exception) of the first task that died
         self.feeds = 0
@@ -328,7 +306,7 @@ def main(**over):
             import esp32
         except ImportError:
             esp32 = None
-    micropython.kbd_intr(-1)  # the app owns the console; dev mode: see ReplEscape
+    micropython.kbd_intr(-1)  # the app owns the console; dev mode: see repl.py
     app = None
     try:
         app = start(build, machine, time, esp32, **over)
