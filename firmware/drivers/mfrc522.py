@@ -79,7 +79,7 @@ _SAK_ISO14443_4 = const(0x20)
 # started by TAuto at the end of sending. TPrescaler 0x0A9: 25 us a tick; TReload 999:
 # 25 ms, the timeout until a card announces its own (ISO/IEC 14443-3 layer, RATS).
 _TIMER_PRESCALER = const(0x0A9)
-TIMEOUT_US = const(25000)
+_TIMEOUT_US = const(25000)
 _FC_HZ = const(13560000)
 
 
@@ -130,7 +130,7 @@ class MFRC522:
         self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
         self.poll_guard_us = poll_guard_us
         self.last_rtt_us = 0
-        self.timeout_us = TIMEOUT_US    # receive timeout programmed in the chip timer
+        self.timeout_us = _TIMEOUT_US    # receive timeout programmed in the chip timer
         self.fwt_us = None              # the card's FWT + delta FWT, after RATS
         self._block = 0
         self.cs.value(1)
@@ -196,7 +196,7 @@ class MFRC522:
         version = self.read_reg(_VERSION)
         if version in (0x00, 0xFF):
             raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
-        self.set_timeout(TIMEOUT_US)
+        self.set_timeout(_TIMEOUT_US)
         self.write_reg(_TX_ASK, 0x40)                              # Force100ASK
         self.write_reg(_MODE, 0x3D)                                # CRC preset 6363h
         self.antenna_on()
@@ -328,8 +328,8 @@ class MFRC522:
     def select(self, wake=False):
         """REQA (WUPA if wake: halted cards answer too), then anticollision + select
         through the cascade levels -> (uid bytes, sak)."""
-        if self.timeout_us != TIMEOUT_US:                # an earlier card's FWT
-            self.set_timeout(TIMEOUT_US)
+        if self.timeout_us != _TIMEOUT_US:                # an earlier card's FWT
+            self.set_timeout(_TIMEOUT_US)
             self.fwt_us = None
         self.request(wake)
         uid = b""

@@ -13,17 +13,29 @@
 # decides what that means. Read errors are reported as counts ("read_errors", sensor, n)
 # on every change; the core decides when a sensor is faulty (sensor_fail_after). The
 # magnetometer reports its deviation from rest; the core decides what is a magnet
-# (magnet_threshold, which board.json may set). Poll rates are per peripheral (RATES, ms).
+# (magnet_threshold, which board.json may set). Poll periods are per peripheral (_..._MS, ms).
 #
 # RFID: the reader runs the NTAG 424 DNA challenge with the card key the loaded permit
 # carries for the card (wrapped to this board; hw.card_key = callable(uid_hex) -> 16-byte
 # key or None, set by the port once the Device exists); without cryptolib it can only
 # read UIDs (weak).
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from firmware.drivers._ticks import ticks_diff
 
-RATES = {"actuator": 50, "tamper": 50, "gnss": 50, "rfid": 200, "finger": 300,
-         "battery": 10000, "gnss_observe": 1000}
+# poll periods, ms
+_ACTUATOR_MS = const(50)
+_TAMPER_MS = const(50)
+_GNSS_MS = const(50)
+_GNSS_OBSERVE_MS = const(1000)
+_RFID_MS = const(200)
+_FINGER_MS = const(300)
+_BATTERY_MS = const(10000)
 
 
 def lock_level(cfg):
@@ -106,9 +118,9 @@ class Hardware:
         if self.faulty.get(sensor):
             self._fault(sensor, True)
 
-    def _due(self, name, now):
+    def _due(self, name, now, period):
         last = self.last.get(name)
-        if last is not None and ticks_diff(now, last) < RATES[name]:
+        if last is not None and ticks_diff(now, last) < period:
             return False
         self.last[name] = now
         return True
@@ -118,19 +130,19 @@ class Hardware:
         now = self.ticks_ms()
         out = self.pending
         self.pending = []
-        if self.actuator is not None and self._due("actuator", now):
+        if self.actuator is not None and self._due("actuator", now, _ACTUATOR_MS):
             out.extend(self.actuator.poll())
-        if self.tamper is not None and self._due("tamper", now):
+        if self.tamper is not None and self._due("tamper", now, _TAMPER_MS):
             out.extend(self.tamper.poll())
-        if self.gnss is not None and self._due("gnss", now):
+        if self.gnss is not None and self._due("gnss", now, _GNSS_MS):
             out.extend(self.gnss.poll(mono_ms))
-            if self._due("gnss_observe", now):
+            if self._due("gnss_observe", now, _GNSS_OBSERVE_MS):
                 out.append(self.gnss.observe(mono_ms))
-        if self.rfid is not None and self._due("rfid", now):
+        if self.rfid is not None and self._due("rfid", now, _RFID_MS):
             self._poll_rfid(out)
-        if self.finger is not None and self._due("finger", now):
+        if self.finger is not None and self._due("finger", now, _FINGER_MS):
             self._poll_finger(out)
-        if self.battery is not None and self._due("battery", now):
+        if self.battery is not None and self._due("battery", now, _BATTERY_MS):
             out.append(self.battery.event())
         if self.pending:
             out.extend(self.pending)

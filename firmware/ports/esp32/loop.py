@@ -5,7 +5,7 @@
 #   serial    wire frames on the USB serial console <-> Device.feed (link 0)
 #   drivers   board peripherals (RFID, fingerprint, GNSS, tamper, actuator sense,
 #             battery) -> Device.local_event
-#   ticker    Device.tick at its WAKE deadline and every TICK_MS
+#   ticker    Device.tick at its WAKE deadline and every _TICK_MS
 #   watchdog  machine.WDT.feed() only while every task has run within HEALTH_MS
 #             and none has failed; a stalled or dead task means no feed, so a reset.
 #             Production builds only (WDT_MS from the board file): in dev mode mpremote
@@ -29,14 +29,19 @@
 
 import sys
 
-TICK_MS = 1000          # Device.tick at least this often
-HEALTH_MS = 5000        # every task must have completed a pass this recently
-SERIAL_MS = 10          # serial poll period
-DRIVERS_MS = 20         # driver poll period (each driver has its own rate, board.RATES)
-WDT_FEED_MS = 1000      # watchdog task period
-READ_MAX = 256          # bytes taken from the console per serial pass
-EPOCH_2000 = 946684800  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
-TASKS = ("serial", "drivers", "ticker")
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_TICK_MS = const(1000)          # Device.tick at least this often
+HEALTH_MS = const(5000)        # every task must have completed a pass this recently
+_SERIAL_MS = const(10)          # serial poll period
+_DRIVERS_MS = const(20)         # driver poll period (each driver has its own rate, board.py)
+_WDT_FEED_MS = const(1000)      # watchdog task period
+_READ_MAX = const(256)          # bytes taken from the console per serial pass
+_EPOCH_2000 = const(946684800)  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
 
 
 class Clock:
@@ -48,7 +53,7 @@ class Clock:
         self.last = time_mod.ticks_ms()
         self.ms = 0
         gm = getattr(time_mod, "gmtime", None)
-        self.epoch = EPOCH_2000 if gm is not None and gm(0)[0] == 2000 else 0
+        self.epoch = _EPOCH_2000 if gm is not None and gm(0)[0] == 2000 else 0
 
     def mono(self):
         now = self.t.ticks_ms()
@@ -89,7 +94,7 @@ class UsbSerial:
 
     def read(self):
         buf = bytearray()
-        while len(buf) < READ_MAX and self.poller.poll(0):
+        while len(buf) < _READ_MAX and self.poller.poll(0):
             b = self.inp.read(1)
             if not b:
                 break
@@ -181,7 +186,7 @@ class App:
     def ticker_step(self):
         now = self.clock.mono()
         wake = getattr(self.device, "wake_at", None)
-        if (wake is not None and now >= wake) or now - self.last_tick >= TICK_MS:
+        if (wake is not None and now >= wake) or now - self.last_tick >= _TICK_MS:
             self.last_tick = now
             self.broadcast(self.device.tick(now, self.clock.rtc()))
 
@@ -190,7 +195,7 @@ class App:
         if self.failed is not None:
             return False
         now = self.clock.mono()
-        for name in TASKS:
+        for name in ("serial", "drivers", "ticker"):
             t = self.seen.get(name)
             if t is None or now - t > HEALTH_MS:
                 return False
@@ -225,9 +230,9 @@ class App:
         return True
 
     def run(self, sleep_ms=None):
-        """Run every task in one loop, each when it is due (serial every SERIAL_MS,
-        drivers every DRIVERS_MS, ticker at WAKE or every 100 ms, watchdog every
-        WDT_FEED_MS), sleeping until the next; returns never, raises KeyboardInterrupt
+        """Run every task in one loop, each when it is due (serial every _SERIAL_MS,
+        drivers every _DRIVERS_MS, ticker at WAKE or every 100 ms, watchdog every
+        _WDT_FEED_MS), sleeping until the next; returns never, raises KeyboardInterrupt
         (dev REPL escape) or the exception of a task that died. sleep_ms: the port's
         time.sleep_ms (default: the clock's time module's)."""
         sleep = sleep_ms if sleep_ms is not None else self.clock.t.sleep_ms
@@ -240,15 +245,15 @@ class App:
                 self.ran("serial")
                 if self.failed is not None:
                     raise self.failed[1]
-                due[0] = mono() + SERIAL_MS
+                due[0] = mono() + _SERIAL_MS
             if 0 <= due[1] <= now:
-                due[1] = mono() + DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
+                due[1] = mono() + _DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
             if 0 <= due[2] <= now:
                 due[2] = mono() + self.sleep_until_wake(100) \
                     if self._task("ticker", self.ticker_step) else -1
             if now >= due[3]:
                 self.watchdog_step()
-                due[3] = mono() + WDT_FEED_MS
+                due[3] = mono() + _WDT_FEED_MS
             wait = min([d for d in due if d >= 0]) - mono()
             if wait > 0:
                 sleep(wait)
