@@ -223,9 +223,6 @@ class MFRC522:
         if self.read_reg(_TX_CONTROL) & 0x03 != 0x03:
             self.set_bits(_TX_CONTROL, 0x03)
 
-    def antenna_off(self):
-        self.clear_bits(_TX_CONTROL, 0x03)
-
     # -- command engine -------------------------------------------------------------------
     def calc_crc(self, data):
         """CRC_A of data by the chip's CRC coprocessor -> 2 bytes, low byte first."""

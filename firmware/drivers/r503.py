@@ -223,19 +223,14 @@ class R503:
             raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
-    def read_sys_para(self):
-        """ReadSysPara -> (status register, system id, library size, security level,
-        address, packet bytes, baud rate) from the 16-byte basic parameter list."""
-        d = self.command(_READ_SYS_PARA)
-        if len(d) < 16:
-            raise PacketError(None, "packet_error", "system parameters have %d bytes" % len(d))
-        w = [(d[i] << 8) | d[i + 1] for i in range(0, 16, 2)]
-        return (w[0], w[1], w[2], w[3], (w[4] << 16) | w[5], 32 << w[6], 9600 * w[7])
-
     def library_size(self):
         """Template pages: the capacity given, else the module's own (read once)."""
-        if self.capacity is None:
-            size = self.read_sys_para()[2]
+        if self.capacity is None:                # ReadSysPara word 2 (see r503_enroll)
+            d = self.command(_READ_SYS_PARA)
+            if len(d) < 16:
+                raise PacketError(None, "packet_error", "system parameters have %d bytes"
+                                  % len(d))
+            size = (d[4] << 8) | d[5]
             if size < 1:
                 raise PacketError(None, "packet_error", "library size %d" % size)
             self.capacity = size

@@ -24,6 +24,7 @@ _STORE = const(0x06)
 _DELETE_CHAR = const(0x0C)
 _EMPTY = const(0x0D)
 _TEMPLATE_NUM = const(0x1D)
+_READ_SYS_PARA = const(0x0F)
 
 
 class EnrollFail(FingerError):
@@ -94,3 +95,12 @@ class R503Enroll(R503):
         self.img2tz(2)
         self.reg_model()
         self.store(page, 1)
+
+    def read_sys_para(self):
+        """ReadSysPara -> (status register, system id, library size, security level,
+        address, packet bytes, baud rate) from the 16-byte basic parameter list."""
+        d = self.command(_READ_SYS_PARA)
+        if len(d) < 16:
+            raise PacketError(None, "packet_error", "system parameters have %d bytes" % len(d))
+        w = [(d[i] << 8) | d[i + 1] for i in range(0, 16, 2)]
+        return (w[0], w[1], w[2], w[3], (w[4] << 16) | w[5], 32 << w[6], 9600 * w[7])
