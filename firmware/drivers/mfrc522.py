@@ -133,25 +133,33 @@ class MFRC522:
         self.timeout_us = _TIMEOUT_US    # receive timeout programmed in the chip timer
         self.fwt_us = None              # the card's FWT + delta FWT, after RATS
         self._block = 0
+        self._out = bytearray(2)
+        self._in = bytearray(2)
         self.cs.value(1)
 
     # -- register level (datasheet 8.1.2.1-8.1.2.3) --------------------------------------
+    # (one 2-byte buffer pair for every register access: polling ComIrqReg allocates
+    # nothing, so an idle reader does not churn the heap)
     def write_reg(self, reg, value):
+        b = self._out
+        b[0] = (reg << 1) & 0x7E
+        b[1] = value & 0xFF
         self.cs.value(0)
         try:
-            self.spi.write(bytes(((reg << 1) & 0x7E, value & 0xFF)))
+            self.spi.write(b)
         finally:
             self.cs.value(1)
 
     def read_reg(self, reg):
-        out = bytes((((reg << 1) & 0x7E) | 0x80, 0))
-        buf = bytearray(2)
+        b = self._out
+        b[0] = ((reg << 1) & 0x7E) | 0x80
+        b[1] = 0
         self.cs.value(0)
         try:
-            self.spi.write_readinto(out, buf)
+            self.spi.write_readinto(b, self._in)
         finally:
             self.cs.value(1)
-        return buf[1]
+        return self._in[1]
 
     def set_bits(self, reg, mask):
         self.write_reg(reg, self.read_reg(reg) | mask)
