@@ -14,7 +14,7 @@
    checks each one on the board against it.
 
 Heap: modules loaded from the filesystem (.mpy) keep their code in the GC heap, about
-186 KB for the whole app as deployed (bench/bench_build.py, which runs the build folder's
+152 KB for the whole app as deployed (bench/bench_build.py, which runs the build folder's
 .mpy files), more than a no-PSRAM ESP32 has (a stock image: 56 KB growing to ~112 KB).
 Boards with PSRAM (the S3 N8R8) run the filesystem deploy; for the others build with
 `frozen=True` (`--frozen`): the sources and a manifest.py go into <out>/freeze/, to be
