@@ -133,7 +133,7 @@ def steps():
     from firmware.ports.esp32 import loop
     if NO_TRIM:
         from firmware.ports.esp32 import trim
-        trim.drop = lambda names, strict=False: 0
+        trim.drop = lambda names, strict=False: []
     gc.collect()
     CODE[0] = gc.mem_alloc() - BASE[0]
     io = IO()

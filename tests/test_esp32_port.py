@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import runpy
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -778,14 +779,14 @@ def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
     from firmware.ports.esp32 import trim
     from hardware.micropython import MicroPythonVM
 
-    assert trim.drop(trim.BOOT) == 0 and "firmware.ports.esp32.nvs" in sys.modules
+    assert trim.drop(trim.BOOT) == [] and "firmware.ports.esp32.nvs" in sys.modules
     with MicroPythonVM(heap_kb=1024) as vm:
         vm.exec("import gc, sys\nfrom firmware.ports.esp32 import trim\n"
                 "import firmware.app.store\n"
                 "from firmware.ports.esp32 import security, nvs, resetcause\n"
                 "security = nvs = resetcause = None")
         before = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
-        n = int(vm.exec("print(trim.drop(trim.BOOT))"))
+        n = int(vm.exec("print(len(trim.drop(trim.BOOT)))"))
         after = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
         left = vm.exec("import firmware.ports.esp32 as p\n"
                        "print(sorted(k for k in sys.modules if k in trim.BOOT), "
@@ -793,3 +794,53 @@ def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
     assert n == 3                               # security, nvs, resetcause
     assert before - after > 3000, (before, after)
     assert left.strip() == "['firmware.app.identity'] False"
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_frees_the_card_challenge_after_a_read() -> None:
+    """What a strong card read loads (the EV2First challenge, ISO-DEP, CMAC) and trim
+    itself leave the heap after trim.after_step; the reader and the MFRC522 stay."""
+    from hardware.micropython import MicroPythonVM
+
+    with MicroPythonVM(heap_kb=1024) as vm:
+        vm.exec("import gc, sys\nfrom firmware.drivers import ntag424\n"
+                "from firmware.drivers import ntag424_auth, isodep, cmac\n"
+                "from firmware.ports.esp32 import trim\n"
+                "ntag424_auth = isodep = cmac = trim = None")
+        before = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        gone = vm.exec("from firmware.ports.esp32 import trim\n"
+                       "print(sorted(trim.after_step()))\ntrim = None").strip()
+        after = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        kept = vm.exec("print(sorted(k for k in sys.modules if 'drivers.' in k))").strip()
+    assert gone == ("['firmware.drivers.cmac', 'firmware.drivers.isodep', "
+                    "'firmware.drivers.ntag424_auth', 'firmware.ports.esp32.trim']")
+    assert before - after > 4000, (before, after)
+    assert kept == "['firmware.drivers._ticks', 'firmware.drivers.mfrc522', " \
+        "'firmware.drivers.ntag424']"
+
+
+def test_app_trims_after_growth_but_not_a_hot_path(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """App.trim calls trim.after_step when a step grew sys.modules; a module it dropped
+    that is back within _TRIM_GAP steps (imported on a hot path) is left alone until then."""
+    from firmware.ports.esp32 import trim
+    r = Rig(tmp_path)
+    calls: list[int] = []
+
+    def after_step() -> list[str]:
+        calls.append(r.app.steps)
+        return ["tests.hot_module"]
+
+    monkeypatch.setattr(trim, "after_step", after_step)
+    r.app.trim()
+    assert calls == []                                   # nothing was imported
+    r.app.modules -= 1                                   # as if a command imported one
+    r.app.trim()
+    assert len(calls) == 1
+    monkeypatch.setitem(sys.modules, "tests.hot_module", types.ModuleType("hot"))
+    r.app.trim()                                         # it is back at once: kept
+    assert len(calls) == 1
+    r.app.steps += L._TRIM_GAP  # type: ignore[attr-defined]
+    r.app.modules -= 1
+    r.app.trim()
+    assert len(calls) == 2

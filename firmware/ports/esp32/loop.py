@@ -42,6 +42,7 @@ _DRIVERS_MS = const(20)         # driver poll period (each driver has its own ra
 _WDT_FEED_MS = const(1000)      # watchdog task period
 _READ_MAX = const(256)          # bytes taken from the console per serial pass
 _EPOCH_2000 = const(946684800)  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
+_TRIM_GAP = const(100)         # steps (~1-2 s) between trims of rare modules (App.trim)
 
 
 class Clock:
@@ -129,6 +130,9 @@ class App:
         self.last_tick = 0
         self.cause = ""             # reset cause name of this boot
         self.modules = len(sys.modules)  # loaded modules after boot (see trim)
+        self.steps = 0                   # serial and driver steps; the one of the last
+        self.trimmed = -_TRIM_GAP        # trim and the modules it dropped
+        self.dropped = []
 
     # -- output ---------------------------------------------------------------------------
     def broadcast(self, out):
@@ -172,11 +176,20 @@ class App:
 
     def trim(self):
         """After a step that imported modules (a command, a card read): free the rare and
-        transient ones again (firmware/ports/esp32/trim.py; it does nothing on CPython)."""
-        if len(sys.modules) > self.modules:
+        transient ones again (firmware/ports/esp32/trim.py; it does nothing on CPython).
+        If a module the last trim dropped is back within _TRIM_GAP steps, this growth is
+        kept until a later one: something imports it on a hot path, and dropping it at
+        once would mean an import every few steps."""
+        self.steps += 1
+        if len(sys.modules) <= self.modules:
+            return
+        back = self.steps - self.trimmed < _TRIM_GAP and [
+            n for n in self.dropped if n in sys.modules]
+        if not back:
             from firmware.ports.esp32 import trim
-            trim.after_step()
-            self.modules = len(sys.modules)
+            self.dropped = [n for n in trim.after_step() if n != "firmware.ports.esp32.trim"]
+            self.trimmed = self.steps
+        self.modules = len(sys.modules)
 
     def drivers_step(self):
         for ev in self.hw.poll(self.clock.mono()):

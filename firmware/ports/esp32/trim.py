@@ -80,10 +80,10 @@ def _held(mod, name, others, strict):
 
 
 def drop(names, strict=False):
-    """Forget the loaded, unheld modules of `names` (see the header); returns how many.
+    """Forget the loaded, unheld modules of `names` (see the header); returns their names.
     Does nothing on CPython."""
     if not MICROPYTHON:
-        return 0
+        return []
     mods = sys.modules
     gone = {n: mods[n] for n in names if n in mods}
     changed = True
@@ -104,10 +104,10 @@ def drop(names, strict=False):
                 delattr(p, leaf)
             except (AttributeError, TypeError):
                 pass
-    return len(gone)
+    return list(gone)
 
 
 def after_step():
     """After a loop step that imported something: drop the RARE modules (strictly) and
-    the TRANSIENT ones (this one too); returns how many went."""
+    the TRANSIENT ones (this one too); returns the names that went."""
     return drop(RARE, True) + drop(TRANSIENT)
