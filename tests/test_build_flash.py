@@ -23,6 +23,7 @@ from hardware.micropython import node_available
 
 runner = CliRunner()
 MASTER = bytes(range(100, 132))
+DEVKITC = json.loads((B.REPO / "hardware" / "boards" / "esp32-devkitc.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
 def test_build_compiles_every_firmware_file(built: tuple[Path, dict[str, Any]]) -> None:
     out, m = built
     files = m["files"]
-    for src in B.sources():
+    board = json.loads((out / "board.json").read_text())
+    for src in B.sources(board=board):
         assert src.with_suffix(".mpy").as_posix() in files, src
+    assert "firmware/drivers/actuator_servo.mpy" not in files       # a solenoid board
+    assert "firmware/drivers/mfrc522.mpy" in files
     for name in ("boot.py", "main.py", "armlock_build.py", "board.json"):
         assert name in files
     assert not [n for n in files if n.startswith("firmware/") and n.endswith(".py")]
@@ -299,7 +303,7 @@ def test_frozen_build_lists_modules_for_the_image(tmp_path: Path) -> None:
     assert sorted(m["files"]) == ["armlock_build.py", "board.json", "boot.py", "main.py"]
     text = (tmp_path / "f" / "freeze" / "manifest.py").read_text()
     assert text.splitlines()[2] == 'include("$(PORT_DIR)/boards/manifest.py")'
-    for src in B.sources():
+    for src in B.sources(board=DEVKITC):
         assert f"module({src.as_posix()!r}, base_path='.')" in text
     assert "FROZEN = True" in (tmp_path / "f" / "armlock_build.py").read_text()
 
@@ -336,7 +340,7 @@ def test_frozen_build_folder_is_relocatable(tmp_path: Path) -> None:
     shutil.move(tmp_path / "f", moved)
     assert str(B.REPO) not in (moved / "freeze" / "manifest.py").read_text()
     found = run_freeze_manifest(moved / "freeze" / "manifest.py")
-    srcs = B.sources()
+    srcs = B.sources(board=DEVKITC)
     assert len(found) == len(srcs)
     for src in srcs:
         f = found[src.with_suffix("").as_posix().replace("/", ".")]

@@ -6,8 +6,9 @@ import os
 
 import pytest
 from fakes.fake_machine import FakeClock
-from fakes.fake_mfrc522 import FakeMFRC522, SimCard, cpython_aes, crc_a
+from fakes.fake_mfrc522 import FakeMFRC522, R, SimCard, cpython_aes, crc_a
 
+from firmware.drivers import isodep
 from firmware.drivers import mfrc522 as m
 from firmware.drivers.ntag424 import RfidReader
 
@@ -49,8 +50,8 @@ class Cs:
 def test_spi_address_byte_format_and_chip_select():
     spi, cs = SpySPI(), Cs()
     drv = m.MFRC522(spi, cs)
-    drv.write_reg(m.T_RELOAD_L, 0xE8)
-    drv.read_reg(m.VERSION)
+    drv.write_reg(R.T_RELOAD_L, 0xE8)
+    drv.read_reg(R.VERSION)
     assert spi.sent == [bytes((0x5A, 0xE8)), bytes((0xEE, 0x00))]
     assert cs.levels == [1, 0, 1, 0, 1]
 
@@ -58,11 +59,11 @@ def test_spi_address_byte_format_and_chip_select():
 def test_init_programs_25ms_timer_ask_crc_preset_and_antenna():
     fake, drv = rig()
     assert fake.timer_us() == 25000
-    assert fake.reg(m.T_MODE) & 0x80                      # TAuto
-    assert fake.reg(m.TX_ASK) == 0x40
-    assert fake.reg(m.MODE) & 0x03 == 0x01                # CRC preset 6363h
-    assert fake.reg(m.TX_CONTROL) & 0x03 == 0x03
-    assert (m.COMMAND, m.CMD_SOFT_RESET) in fake.writes
+    assert fake.reg(R.T_MODE) & 0x80                      # TAuto
+    assert fake.reg(R.TX_ASK) == 0x40
+    assert fake.reg(R.MODE) & 0x03 == 0x01                # CRC preset 6363h
+    assert fake.reg(R.TX_CONTROL) & 0x03 == 0x03
+    assert (R.COMMAND, R.CMD_SOFT_RESET) in fake.writes
 
 
 def test_dead_chip_is_reported():
@@ -86,9 +87,9 @@ def test_reqa_register_sequence_and_short_frame():
     fake.writes.clear()
     assert drv.request() == b"\x04\x00"
     assert fake.writes[:7] == [
-        (m.COMMAND, m.CMD_IDLE), (m.COM_IRQ, 0x7F), (m.FIFO_LEVEL, 0x80),
-        (m.FIFO_DATA, 0x26), (m.BIT_FRAMING, 0x07), (m.COMMAND, m.CMD_TRANSCEIVE),
-        (m.BIT_FRAMING, 0x87),
+        (R.COMMAND, R.CMD_IDLE), (R.COM_IRQ, 0x7F), (R.FIFO_LEVEL, 0x80),
+        (R.FIFO_DATA, 0x26), (R.BIT_FRAMING, 0x07), (R.COMMAND, R.CMD_TRANSCEIVE),
+        (R.BIT_FRAMING, 0x87),
     ]
     assert fake.frames == [(b"\x26", 7)]
 
@@ -98,9 +99,9 @@ def test_anticollision_register_sequence_and_bcc():
     drv.request()
     fake.writes.clear()
     assert drv.anticollision(0) == UID4
-    fifo = [v for r, v in fake.writes if r == m.FIFO_DATA]
+    fifo = [v for r, v in fake.writes if r == R.FIFO_DATA]
     assert fifo == [0x93, 0x20]
-    assert (m.BIT_FRAMING, 0x00) in fake.writes and (m.BIT_FRAMING, 0x80) in fake.writes
+    assert (R.BIT_FRAMING, 0x00) in fake.writes and (R.BIT_FRAMING, 0x80) in fake.writes
 
 
 @pytest.mark.parametrize("uid,levels", [(UID4, [0x93]), (UID7, [0x93, 0x95])])
@@ -111,7 +112,7 @@ def test_select_4_and_7_byte_uids(uid: bytes, levels: list[int]):
     selects = [f for f, _ in fake.frames if len(f) == 9 and f[1] == 0x70]
     assert [f[0] for f in selects] == levels
     if len(uid) == 7:
-        assert selects[0][2] == m.CASCADE_TAG
+        assert selects[0][2] == R.CASCADE_TAG
 
 
 def test_no_card_times_out_after_chip_timer():
@@ -138,7 +139,7 @@ def test_two_cards_collide():
 
 def test_chip_error_bits_become_protocol_error():
     fake, drv = rig(SimCard(UID4))
-    fake.inject_error = m.ERR_PARITY
+    fake.inject_error = R.ERR_PARITY
     with pytest.raises(m.ProtocolError, match="ErrorReg 0x02"):
         drv.request()
 
@@ -292,7 +293,7 @@ class SlowCard(SimCard):
     def handle(self, frame: bytes, bits: int) -> bytes | None:
         self.latency_us = self.fast_us
         body = frame[:-2]
-        if self.state == "active" and body[:1] == bytes((m.PICC_RATS,)):
+        if self.state == "active" and body[:1] == bytes((R.PICC_RATS,)):
             self.state = "proto"
             return self._crc(self.ats)
         if self.state == "proto" and body[:1] == b"\xf2" and self.pending is not None:
@@ -308,14 +309,14 @@ class SlowCard(SimCard):
 
 
 def test_fwt_from_fwi():
-    assert m.fwt_us(7) == 38665                           # NTAG 424 DNA: up to 38.7 ms
-    assert m.fwt_us(4) == 4834 and m.fwt_us(14) == 4949032    # rounded up
-    assert m.ats_fwi(NTAG424_ATS) == 7
-    assert m.ats_fwi(bytes.fromhex("0555 8002 80")) == m.FWI_DEFAULT   # T0 0x55: no TB
-    assert m.ats_fwi(bytes.fromhex("0678 77f1 0280")) == m.FWI_DEFAULT  # FWI 15 is RFU
-    assert m.ats_fwi(b"\x01") == m.FWI_DEFAULT
+    assert isodep.fwt_us(7) == 38665                           # NTAG 424 DNA: up to 38.7 ms
+    assert isodep.fwt_us(4) == 4834 and isodep.fwt_us(14) == 4949032    # rounded up
+    assert isodep.ats_fwi(NTAG424_ATS) == 7
+    assert isodep.ats_fwi(bytes.fromhex("0555 8002 80")) == isodep.FWI_DEFAULT   # T0 0x55: no TB
+    assert isodep.ats_fwi(bytes.fromhex("0678 77f1 0280")) == isodep.FWI_DEFAULT  # FWI 15 is RFU
+    assert isodep.ats_fwi(b"\x01") == isodep.FWI_DEFAULT
     with pytest.raises(m.ProtocolError, match="TB"):
-        m.ats_fwi(b"\x02\x70")
+        isodep.ats_fwi(b"\x02\x70")
 
 
 def test_rats_programs_the_cards_frame_waiting_time():
@@ -323,7 +324,7 @@ def test_rats_programs_the_cards_frame_waiting_time():
     assert fake.timer_us() == 25000
     drv.select()
     assert drv.rats() == NTAG424_ATS
-    want = 38665 + m.DELTA_FWT_US
+    want = 38665 + isodep.DELTA_FWT_US
     assert want <= fake.timer_us() < want + 25 and drv.timeout_us == want
 
 
@@ -335,7 +336,7 @@ def test_card_slower_than_25ms_within_its_fwt_authenticates():
 
 
 def test_card_slower_than_its_fwt_is_no_card():
-    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=38665 + m.DELTA_FWT_US + 100))
+    _, drv = rig(SlowCard(UID4, key=KEY, apdu_us=38665 + isodep.DELTA_FWT_US + 100))
     with pytest.raises(m.NoCardError, match="42290 us"):
         reader(drv).read()
 
@@ -353,7 +354,7 @@ def test_wtx_extends_the_wait_for_one_answer():
     fake, drv = rig(card)
     assert reader(drv).read()[2] is True
     assert [f for f, _ in fake.frames if f[:2] == b"\xf2\x02"]
-    assert drv.timeout_us == 38665 + m.DELTA_FWT_US        # back to the FWT afterwards
+    assert drv.timeout_us == 38665 + isodep.DELTA_FWT_US        # back to the FWT afterwards
 
 
 def test_wtx_too_short_for_the_answer_is_no_card():
@@ -373,8 +374,8 @@ def test_next_card_starts_with_the_activation_timeout_again():
 
 def test_fwi_14_uses_a_coarser_prescaler():
     fake, drv = rig()
-    drv.set_timeout(m.fwt_us(14) + m.DELTA_FWT_US)
-    want = m.fwt_us(14) + m.DELTA_FWT_US
+    drv.set_timeout(isodep.fwt_us(14) + isodep.DELTA_FWT_US)
+    want = isodep.fwt_us(14) + isodep.DELTA_FWT_US
     assert want <= fake.timer_us() < want + 1000
 
 
@@ -384,9 +385,9 @@ def test_wtx_is_capped_at_the_longest_fwt():
     fake, drv = rig(card)
     drv.select()
     drv.rats()
-    drv.fwt_us = m.fwt_us(14) + m.DELTA_FWT_US              # as if the card said FWI 14
+    drv.fwt_us = isodep.fwt_us(14) + isodep.DELTA_FWT_US    # as if the card said FWI 14
     seen = []
     real = drv.set_timeout
     drv.set_timeout = lambda us: (seen.append(us), real(us))  # type: ignore[method-assign]
     drv.exchange_apdu(b"\x00\xa4\x04\x0c\x07\xd2\x76\x00\x00\x85\x01\x01\x00")
-    assert seen[0] == m.fwt_us(14) + m.DELTA_FWT_US        # not 59 x 4.9 s
+    assert seen[0] == isodep.fwt_us(14) + isodep.DELTA_FWT_US        # not 59 x 4.9 s

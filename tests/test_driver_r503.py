@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from fakes.fake_esp32 import FakeMachine
 from fakes.fake_machine import FakeClock
-from fakes.fake_r503 import FakeR503, Finger
+from fakes.fake_r503 import OP, FakeR503, Finger
 
 from firmware.core.config import DEFAULTS
 from firmware.drivers import r503 as r
+from firmware.drivers import r503_enroll as en
+from firmware.drivers.r503_enroll import R503Enroll
 from firmware.ports.esp32.board import Hardware
 
 FAIL_AFTER = DEFAULTS["sensor_fail_after"]
@@ -18,17 +20,17 @@ BOB = Finger("bob", score=90)
 SMUDGE = Finger("alice", score=180, collected=False)     # GenImg 0x03: bad touch
 
 
-def rig(**kw: object) -> tuple[FakeR503, r.R503]:
+def rig(**kw: object) -> tuple[FakeR503, R503Enroll]:
     fake = FakeR503(**kw)  # type: ignore[arg-type]
     clock = FakeClock(step_us=1000)                 # every tick read is 1 ms later
-    drv = r.R503(fake.uart, address=fake.address, password=fake.password,
-                 ticks_ms=clock.ticks_ms, timeout_ms=200)
+    drv = R503Enroll(fake.uart, address=fake.address, password=fake.password,
+                     ticks_ms=clock.ticks_ms, timeout_ms=200)
     return fake, drv
 
 
 def test_command_packet_bytes():
     # GenImg as in the R503 manual: EF01 FFFFFFFF 01 0003 01 0005
-    assert r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01") == bytes.fromhex(
+    assert r.build_packet(0xFFFFFFFF, OP.PID_COMMAND, b"\x01") == bytes.fromhex(
         "ef01ffffffff010003010005")
     fake, drv = rig()
     drv.verify_password()
@@ -82,14 +84,14 @@ def test_enroll_then_identify_then_delete():
 def test_enroll_two_different_fingers_fails_merge():
     fake, drv = rig()
     fake.finger_script = [ALICE, None, BOB]
-    with pytest.raises(r.EnrollFail) as e:
+    with pytest.raises(en.EnrollFail) as e:
         drv.enroll(0)
     assert e.value.code == 0x0A and fake.library == {}
 
 
 def test_enroll_bad_page_and_finger_never_lifted():
     fake, drv = rig()
-    with pytest.raises(r.BadPage):
+    with pytest.raises(en.BadPage):
         drv.enroll(200)
     fake.finger = ALICE
     with pytest.raises(r.FingerTimeout, match="not lifted"):
@@ -101,7 +103,7 @@ def test_store_beyond_library_is_bad_page():
     fake.finger = ALICE
     drv.gen_img()
     drv.img2tz(1)
-    with pytest.raises(r.BadPage):
+    with pytest.raises(en.BadPage):
         drv.store(250)
 
 
@@ -128,7 +130,7 @@ def test_bad_header_from_module():
 
 def test_wrong_address_from_module():
     fake, drv = rig()
-    fake.uart.feed(r.build_packet(0x0A0B0C0D, r.PID_ACK, b"\x00"))
+    fake.uart.feed(r.build_packet(0x0A0B0C0D, OP.PID_ACK, b"\x00"))
     with pytest.raises(r.PacketError, match="address 0a0b0c0d, expected ffffffff"):
         drv.read_packet()
 
@@ -162,35 +164,35 @@ def test_recovers_after_a_bad_packet():
 
 def test_bad_checksum_from_host_gets_code_01():
     fake, drv = rig()
-    pkt = bytearray(r.build_packet(0xFFFFFFFF, r.PID_COMMAND, b"\x01"))
+    pkt = bytearray(r.build_packet(0xFFFFFFFF, OP.PID_COMMAND, b"\x01"))
     pkt[-1] ^= 1
     fake.uart.write(bytes(pkt))
     pid, payload = drv.read_packet()
-    assert pid == r.PID_ACK and payload == b"\x01"
+    assert pid == OP.PID_ACK and payload == b"\x01"
 
 
 EXPECTED_CLASS = {
     0x01: r.PacketError, 0x02: r.NoFinger, 0x03: r.BadImage, 0x06: r.BadImage,
-    0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: r.EnrollFail,
-    0x0B: r.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: r.FlashError,
+    0x07: r.BadImage, 0x08: r.NotFound, 0x09: r.NotFound, 0x0A: en.EnrollFail,
+    0x0B: en.BadPage, 0x13: r.WrongPassword, 0x15: r.BadImage, 0x18: en.FlashError,
     0x26: r.FingerTimeout,
 }
 
 
-@pytest.mark.parametrize("code", sorted(c for c in r.CODES if c))
+@pytest.mark.parametrize("code", sorted(c for c in r.codes() if c))
 def test_every_confirmation_code_is_a_named_error(code: int):
     fake, drv = rig()
     fake.force_code = code
     with pytest.raises(r.FingerError) as e:
         drv.gen_img()
     assert e.value.code == code
-    assert e.value.name == r.CODES[code]
+    assert e.value.name == r.code_name(code)
     assert type(e.value) is EXPECTED_CLASS.get(code, type(e.value))
-    assert r.CODES[code] in str(e.value)
+    assert str(r.code_name(code)) in str(e.value)
 
 
 def test_datasheet_names_of_key_codes():
-    assert {c: r.CODES[c] for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
+    assert {c: r.code_name(c) for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
         0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "image_not_collected",
         0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
         0x18: "flash_error"}
@@ -205,7 +207,7 @@ def test_unknown_code_still_named():
 
 def test_fail_next_only_once():
     fake, drv = rig()
-    fake.fail_next[r.GEN_IMG] = 0x06
+    fake.fail_next[OP.GEN_IMG] = 0x06
     fake.finger = ALICE
     with pytest.raises(r.BadImage):
         drv.gen_img()
@@ -227,9 +229,9 @@ def test_r307_library_of_1000_is_searched_to_the_last_page():
     fake.finger = ALICE
     assert drv.identify() == (999, 180)
     assert drv.library_size() == 1000
-    assert fake.commands.count(r.READ_SYS_PARA) == 1         # read once, then kept
+    assert fake.commands.count(OP.READ_SYS_PARA) == 1         # read once, then kept
     drv.identify()
-    assert fake.commands.count(r.READ_SYS_PARA) == 1
+    assert fake.commands.count(OP.READ_SYS_PARA) == 1
 
 
 def test_r503_library_of_200_is_searched_with_its_own_count():
@@ -243,19 +245,19 @@ def test_r503_library_of_200_is_searched_with_its_own_count():
 
 def test_given_capacity_is_not_read_from_the_module():
     fake = FakeR503(capacity=1000)
-    drv = r.R503(fake.uart, ticks_ms=FakeClock(step_us=1000).ticks_ms, timeout_ms=200,
-                 capacity=50)
+    drv = R503Enroll(fake.uart, ticks_ms=FakeClock(step_us=1000).ticks_ms, timeout_ms=200,
+                     capacity=50)
     fake.library[49] = "alice"
     fake.finger = ALICE
     assert drv.identify() == (49, 180)
-    assert r.READ_SYS_PARA not in fake.commands
-    with pytest.raises(r.BadPage):
+    assert OP.READ_SYS_PARA not in fake.commands
+    with pytest.raises(en.BadPage):
         drv.enroll(50)
 
 
 def test_short_system_parameters_are_a_packet_error():
     fake, drv = rig()
-    fake.fail_next[r.READ_SYS_PARA] = 0x00                  # OK, but no parameter list
+    fake.fail_next[OP.READ_SYS_PARA] = 0x00                  # OK, but no parameter list
     with pytest.raises(r.PacketError, match="system parameters have 0 bytes"):
         drv.identify()
 

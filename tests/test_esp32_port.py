@@ -8,10 +8,10 @@ NVS (committed), and the drivers' outputs reach the lock core.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import runpy
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from firmware.app.device import Device
 from firmware.app.store import FileStore
 from firmware.ports.esp32 import board as B
 from firmware.ports.esp32 import loop as L
-from firmware.ports.esp32 import nvs, resetcause
+from firmware.ports.esp32 import nvs, repl, resetcause, setup
+from firmware.ports.esp32.repl import ReplEscape
 from hardware.micropython import node_available
 from hardware.micropython import run as mp_run
 from protocols import audit, crypto
@@ -249,16 +250,16 @@ def test_dev_mode_console_escape_stops_the_app(tmp_path: Path) -> None:
 
 def test_repl_escape_never_fires_inside_frames() -> None:
     """Every frame the host can send (any type, seq, short payloads) passes the detector."""
-    esc = L.ReplEscape()
+    esc = ReplEscape()
     for typ in range(256):
         for seq in (0, 1, 0x0D03, 0x030D, 0xFFFF):
             for payload in (b"", b"\x0d\x03", b"\x00\x0d\x03", bytes(range(1, 30))):
                 wire = F.encode(typ, seq, payload)
                 assert not esc.scan(wire, 0), (typ, seq, payload)
     assert esc.scan(b"\r\x03", 0)
-    esc2 = L.ReplEscape()
+    esc2 = ReplEscape()
     assert not esc2.scan(b"junk\r\x03", 0)        # mid-chunk: not an interrupt
-    assert esc2.scan(b"\r\x03", L.IDLE_MS + 1)    # ... but after an idle line it is
+    assert esc2.scan(b"\r\x03", repl.IDLE_MS + 1)    # ... but after an idle line it is
 
 
 # -- watchdog ------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ def test_watchdog_not_fed_after_a_task_died(tmp_path: Path) -> None:
 
     r.app.hw.poll = lambda now: broken()  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        asyncio.run(r.app.run())
+        r.app.run()
     assert r.app.failed is not None and r.app.failed[0] == "drivers"
     assert run_tasks(r, 2000, skip=("drivers",)) == 0
 
@@ -313,18 +314,46 @@ def test_dev_mode_has_no_watchdog(tmp_path: Path) -> None:
     assert run_tasks(r, 2000) == 0
 
 
-# -- the asyncio loop -------------------------------------------------------------------------
+# -- the loop -------------------------------------------------------------------------------
 
 
-def test_asyncio_loop_answers_and_stops_on_escape(tmp_path: Path) -> None:
+def test_loop_answers_and_stops_on_escape(tmp_path: Path) -> None:
     r = Rig(tmp_path, mode="dev")
     r.io.written.clear()
     r.io.incoming += [M.encode_msg(M.PING, 3, {}), b"", b"", b"\r\x03"]
     with pytest.raises(KeyboardInterrupt):
-        asyncio.run(r.app.run())
+        r.app.run()
     got = replies(r.io.written)
     assert (M.OK, 3) in [(t, s) for t, s, _ in got]
     assert set(r.app.seen) >= {"serial", "drivers", "ticker"}
+
+
+def test_loop_runs_each_task_at_its_period(tmp_path: Path) -> None:
+    """One second of App.run on the fake clock: serial about every SERIAL_MS, drivers
+    every DRIVERS_MS, the watchdog fed once a second (production), sleeping between."""
+    r = Rig(tmp_path, mode="production")
+    counts = {"serial": 0, "drivers": 0}
+    serial, drivers = r.app.serial_step, r.app.drivers_step
+    t0 = r.app.clock.mono()
+
+    def counted_serial() -> None:
+        counts["serial"] += 1
+        if r.app.clock.mono() - t0 >= 1000:
+            raise KeyboardInterrupt("enough")
+        serial()
+
+    def counted_drivers() -> None:
+        counts["drivers"] += 1
+        drivers()
+
+    r.app.serial_step = counted_serial  # type: ignore[method-assign]
+    r.app.drivers_step = counted_drivers  # type: ignore[method-assign]
+    feeds = r.app.feeds
+    with pytest.raises(KeyboardInterrupt):
+        r.app.run()
+    assert 80 <= counts["serial"] <= 101, counts
+    assert 40 <= counts["drivers"] <= 51, counts
+    assert r.app.feeds - feeds in (1, 2)                 # at 0 ms and at 1000 ms
 
 
 # -- drivers -> core -------------------------------------------------------------------------
@@ -425,9 +454,9 @@ def test_failed_card_and_unknown_finger_are_fail_events_not_invented_credentials
 
 
 def test_board_settle_time_is_the_cores_config() -> None:
-    assert B.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"],
+    assert setup.core_config(BOARD) == {"actuator_settle_ms": BOARD["actuator"]["settle_ms"],
                                     "magnet_threshold": BOARD["magnetometer"]["threshold"]}
-    assert B.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
+    assert setup.core_config({"actuator": {"drive": 1, "sense": 2}}) is None
 
 
 def test_gnss_observation_reaches_the_core_which_says_lost(tmp_path: Path) -> None:
@@ -540,7 +569,7 @@ def test_identity_rejects_bad_input() -> None:
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_app_boots_and_answers_under_micropython() -> None:
     """loop.start + serial_step on MicroPython 1.27 (WASM): lock pin locked, boot audited
-    with the reset cause, PING and INFO answered (asyncio.run itself needs a board)."""
+    with the reset cause, PING and INFO answered (App.run itself needs a board)."""
     stand_in = (REPO / "tests" / "fakes" / "mp_esp32_stand_in.py").read_text()
     frames = M.encode_msg(M.PING, 5, {}) + M.encode_msg(M.INFO, 6, {})
     prog = (f"import json, time, binascii\n{stand_in}\n"
@@ -554,10 +583,14 @@ def test_app_boots_and_answers_under_micropython() -> None:
             f"io.inq.append(binascii.unhexlify({frames.hex()!r}))\n"
             "app.serial_step()\n"
             f"print(PINS[{BOARD['actuator']['drive']}].v, app.cause)\n"
-            "print(binascii.hexlify(io.out).decode())\n")
+            "print(binascii.hexlify(io.out).decode())\n"
+            "io.inq += [b'', b'', b'\\r\\x03']\n"      # App.run until the REPL escape
+            "try:\n    app.run()\nexcept KeyboardInterrupt:\n"
+            "    print('stopped', sorted(app.seen))\n")
     out = mp_run(prog, heap_kb=512, timeout=120).split()
     pin, level = B.lock_level(BOARD)
     assert out[0] == str(level) and out[1] == "watchdog"
+    assert out[3:] == ["stopped", "['drivers',", "'serial',", "'ticker']"]
     got = replies(bytes.fromhex(out[2]))
     assert got[0][2]["kind"] == "boot" and got[0][2]["reset_cause"] == "watchdog"
     assert (M.OK, 5) in [(t, s) for t, s, _ in got]
@@ -726,9 +759,88 @@ def test_usb_serial_leaves_bytes_after_interrupt_for_the_repl() -> None:
 
     out = io.BytesIO()
     usb = L.UsbSerial(inp, out, Poll())
-    esc = L.ReplEscape()
+    esc = ReplEscape()
     first = usb.read()
     assert first == b"\x00\r\x03" and esc.scan(first, 0)
     assert inp.read() == b"\r\x01"          # still there for the raw REPL
     usb.write(b"abc")
     assert out.getvalue() == b"abc"
+
+
+# -- trim: boot-only modules really leave the heap (MicroPython only) ----------------------
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
+    """On MicroPython (the VM collects between calls) trim.drop frees security, nvs,
+    resetcause: gc.mem_alloc() drops and they leave sys.modules and their package; a
+    module another loaded module holds at module level (identity: nvs... and store) is
+    kept. CPython: drop does nothing."""
+    from firmware.ports.esp32 import trim
+    from hardware.micropython import MicroPythonVM
+
+    assert trim.drop(trim.BOOT) == [] and "firmware.ports.esp32.nvs" in sys.modules
+    with MicroPythonVM(heap_kb=1024) as vm:
+        vm.exec("import gc, sys\nfrom firmware.ports.esp32 import trim\n"
+                "import firmware.app.store\n"
+                "from firmware.ports.esp32 import security, nvs, resetcause\n"
+                "security = nvs = resetcause = None")
+        before = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        n = int(vm.exec("print(len(trim.drop(trim.BOOT)))"))
+        after = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        left = vm.exec("import firmware.ports.esp32 as p\n"
+                       "print(sorted(k for k in sys.modules if k in trim.BOOT), "
+                       "hasattr(p, 'nvs'))")
+    assert n == 3                               # security, nvs, resetcause
+    assert before - after > 3000, (before, after)
+    assert left.strip() == "['firmware.app.identity'] False"
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_frees_the_card_challenge_after_a_read() -> None:
+    """What a strong card read loads (the EV2First challenge, ISO-DEP, CMAC) and trim
+    itself leave the heap after trim.after_step; the reader and the MFRC522 stay."""
+    from hardware.micropython import MicroPythonVM
+
+    with MicroPythonVM(heap_kb=1024) as vm:
+        vm.exec("import gc, sys\nfrom firmware.drivers import ntag424\n"
+                "from firmware.drivers import ntag424_auth, isodep, cmac\n"
+                "from firmware.ports.esp32 import trim\n"
+                "ntag424_auth = isodep = cmac = trim = None")
+        before = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        gone = vm.exec("from firmware.ports.esp32 import trim\n"
+                       "print(sorted(trim.after_step()))\ntrim = None").strip()
+        after = int(vm.exec("gc.collect(); print(gc.mem_alloc())"))
+        kept = vm.exec("print(sorted(k for k in sys.modules if 'drivers.' in k))").strip()
+    assert gone == ("['firmware.drivers.cmac', 'firmware.drivers.isodep', "
+                    "'firmware.drivers.ntag424_auth', 'firmware.ports.esp32.trim']")
+    assert before - after > 4000, (before, after)
+    assert kept == "['firmware.drivers._ticks', 'firmware.drivers.mfrc522', " \
+        "'firmware.drivers.ntag424']"
+
+
+def test_app_trims_after_growth_but_not_a_hot_path(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """App.trim calls trim.after_step when a step grew sys.modules; a module it dropped
+    that is back within _TRIM_GAP steps (imported on a hot path) is left alone until then."""
+    from firmware.ports.esp32 import trim
+    r = Rig(tmp_path)
+    calls: list[int] = []
+
+    def after_step() -> list[str]:
+        calls.append(r.app.steps)
+        return ["tests.hot_module"]
+
+    monkeypatch.setattr(trim, "after_step", after_step)
+    r.app.trim()
+    assert calls == []                                   # nothing was imported
+    r.app.modules -= 1                                   # as if a command imported one
+    r.app.trim()
+    assert len(calls) == 1
+    monkeypatch.setitem(sys.modules, "tests.hot_module", types.ModuleType("hot"))
+    r.app.trim()                                         # it is back at once: kept
+    assert len(calls) == 1
+    r.app.steps += L._TRIM_GAP  # type: ignore[attr-defined]
+    r.app.modules -= 1
+    r.app.trim()
+    assert len(calls) == 2

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from firmware.drivers import cmac as C
 from firmware.drivers import mfrc522 as m
-from firmware.drivers.ntag424 import EV2First, RfidReader, Session, session_keys
+from firmware.drivers.ntag424 import RfidReader
+from firmware.drivers.ntag424_auth import EV2First, Session, session_keys
 from hardware.aes import aes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,7 +209,7 @@ def test_answer_under_another_session_is_refused() -> None:
 _MP_PROG = """
 import cryptolib, json, sys
 from firmware.drivers import cmac as C
-from firmware.drivers.ntag424 import session_keys
+from firmware.drivers.ntag424_auth import session_keys
 d = json.loads(sys.stdin.read())
 h = lambda s: bytes.fromhex(s)
 out = {"rfc": [C.cmac(cryptolib.aes, h(d["key"]), h(m)).hex() for m in d["msgs"]],

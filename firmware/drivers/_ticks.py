@@ -4,14 +4,19 @@
 # time.ticks_us / time.ticks_ms on MicroPython and a monotonic CPython fallback
 # wrapped to the same 30-bit period, so ticks_diff below is right on both.
 
-TICKS_PERIOD = 1 << 30          # MicroPython's ticks period on the ESP32 port
-TICKS_MASK = TICKS_PERIOD - 1
-TICKS_HALF = TICKS_PERIOD >> 1
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_TICKS_MASK = const(0x3FFFFFFF)   # MicroPython's ticks period on the ESP32 port: 2^30
+_TICKS_HALF = const(0x20000000)
 
 
 def ticks_diff(end, start):
     """Signed difference end - start of two tick readings (wraps like time.ticks_diff)."""
-    return ((end - start + TICKS_HALF) & TICKS_MASK) - TICKS_HALF
+    return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
 def default_ticks_us():
@@ -22,7 +27,7 @@ def default_ticks_us():
         return f
 
     def cpython_ticks_us():
-        return (time.monotonic_ns() // 1000) & TICKS_MASK
+        return (time.monotonic_ns() // 1000) & _TICKS_MASK
     return cpython_ticks_us
 
 
@@ -34,5 +39,5 @@ def default_ticks_ms():
         return f
 
     def cpython_ticks_ms():
-        return (time.monotonic_ns() // 1000000) & TICKS_MASK
+        return (time.monotonic_ns() // 1000000) & _TICKS_MASK
     return cpython_ticks_ms

@@ -10,81 +10,77 @@
 # machine.SPI, `cs` has value(v) like machine.Pin (chip select, active low).
 # Runs on MicroPython (ESP32) and on CPython against tests/fakes/fake_mfrc522.py.
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from firmware.drivers._ticks import default_ticks_us, ticks_diff
 
 # -- registers (datasheet table 20) -----------------------------------------------
-COMMAND = 0x01
-COM_IEN = 0x02
-DIV_IEN = 0x03
-COM_IRQ = 0x04
-DIV_IRQ = 0x05
-ERROR = 0x06
-STATUS1 = 0x07
-STATUS2 = 0x08
-FIFO_DATA = 0x09
-FIFO_LEVEL = 0x0A
-CONTROL = 0x0C
-BIT_FRAMING = 0x0D
-COLL = 0x0E
-MODE = 0x11
-TX_MODE = 0x12
-RX_MODE = 0x13
-TX_CONTROL = 0x14
-TX_ASK = 0x15
-CRC_RESULT_H = 0x21
-CRC_RESULT_L = 0x22
-MOD_WIDTH = 0x24
-T_MODE = 0x2A
-T_PRESCALER = 0x2B
-T_RELOAD_H = 0x2C
-T_RELOAD_L = 0x2D
-VERSION = 0x37
+_COMMAND = const(0x01)
+_COM_IEN = const(0x02)
+_DIV_IEN = const(0x03)
+_COM_IRQ = const(0x04)
+_DIV_IRQ = const(0x05)
+_ERROR = const(0x06)
+_STATUS1 = const(0x07)
+_STATUS2 = const(0x08)
+_FIFO_DATA = const(0x09)
+_FIFO_LEVEL = const(0x0A)
+_CONTROL = const(0x0C)
+_BIT_FRAMING = const(0x0D)
+_COLL = const(0x0E)
+_MODE = const(0x11)
+_TX_MODE = const(0x12)
+_RX_MODE = const(0x13)
+_TX_CONTROL = const(0x14)
+_TX_ASK = const(0x15)
+_CRC_RESULT_H = const(0x21)
+_CRC_RESULT_L = const(0x22)
+_MOD_WIDTH = const(0x24)
+_T_MODE = const(0x2A)
+_T_PRESCALER = const(0x2B)
+_T_RELOAD_H = const(0x2C)
+_T_RELOAD_L = const(0x2D)
+_VERSION = const(0x37)
 
 # -- commands (datasheet table 149) ------------------------------------------------
-CMD_IDLE = 0x00
-CMD_CALC_CRC = 0x03
-CMD_TRANSCEIVE = 0x0C
-CMD_SOFT_RESET = 0x0F
+_CMD_IDLE = const(0x00)
+_CMD_CALC_CRC = const(0x03)
+_CMD_TRANSCEIVE = const(0x0C)
+_CMD_SOFT_RESET = const(0x0F)
 
 # -- bits ----------------------------------------------------------------------------
-IRQ_TIMER = 0x01
-IRQ_ERR = 0x02
-IRQ_IDLE = 0x10
-IRQ_RX = 0x20
-DIV_IRQ_CRC = 0x04
-ERR_PROTOCOL = 0x01
-ERR_PARITY = 0x02
-ERR_CRC = 0x04
-ERR_COLL = 0x08
-ERR_BUFFER_OVFL = 0x10
-START_SEND = 0x80
-FLUSH_BUFFER = 0x80
-POWER_DOWN = 0x10          # CommandReg PowerDown bit
+_IRQ_TIMER = const(0x01)
+_IRQ_ERR = const(0x02)
+_IRQ_IDLE = const(0x10)
+_IRQ_RX = const(0x20)
+_DIV_IRQ_CRC = const(0x04)
+_ERR_PROTOCOL = const(0x01)
+_ERR_PARITY = const(0x02)
+_ERR_CRC = const(0x04)
+_ERR_COLL = const(0x08)
+_ERR_BUFFER_OVFL = const(0x10)
+_START_SEND = const(0x80)
+_FLUSH_BUFFER = const(0x80)
+_POWER_DOWN = const(0x10)          # CommandReg PowerDown bit
 
 # -- ISO 14443-3 A ---------------------------------------------------------------------
-PICC_REQA = 0x26
-PICC_WUPA = 0x52
-PICC_HLTA = 0x50
-PICC_RATS = 0xE0
-SEL_CL = (0x93, 0x95, 0x97)
-CASCADE_TAG = 0x88
-SAK_CASCADE = 0x04
-SAK_ISO14443_4 = 0x20
+_PICC_REQA = const(0x26)
+_PICC_WUPA = const(0x52)
+_PICC_HLTA = const(0x50)
+_CASCADE_TAG = const(0x88)
+_SAK_CASCADE = const(0x04)
+_SAK_ISO14443_4 = const(0x20)
 
 # Timer (datasheet 8.5): period = (2 x TPrescaler + 1) x (TReload + 1) / 13.56 MHz,
 # started by TAuto at the end of sending. TPrescaler 0x0A9: 25 us a tick; TReload 999:
 # 25 ms, the timeout until a card announces its own (ISO/IEC 14443-3 layer, RATS).
-TIMER_PRESCALER = 0x0A9
-TIMEOUT_US = 25000
-
-# ISO/IEC 14443-4 section 7.2: the card's frame waiting time FWT = (256 x 16 / fc) x
-# 2^FWI, FWI from the ATS (TB(1) high nibble; 4 when absent or 15, RFU), so FWI 7
-# (NTAG 424 DNA) is 38.7 ms and FWI 14 is 4.95 s. The reader adds
-# delta FWT = 49152 / fc (3.6 ms, as NXP's reader library does). S(WTX) multiplies FWT
-# by WTXM (1-59) for the one answer that follows, at most to FWT(14).
-FC_HZ = 13560000
-FWI_DEFAULT = 4
-DELTA_FWT_US = 3625
+_TIMER_PRESCALER = const(0x0A9)
+_TIMEOUT_US = const(25000)
+_FC_HZ = const(13560000)
 
 
 class RfidError(Exception):
@@ -134,28 +130,36 @@ class MFRC522:
         self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
         self.poll_guard_us = poll_guard_us
         self.last_rtt_us = 0
-        self.timeout_us = TIMEOUT_US    # receive timeout programmed in the chip timer
+        self.timeout_us = _TIMEOUT_US    # receive timeout programmed in the chip timer
         self.fwt_us = None              # the card's FWT + delta FWT, after RATS
         self._block = 0
+        self._out = bytearray(2)
+        self._in = bytearray(2)
         self.cs.value(1)
 
     # -- register level (datasheet 8.1.2.1-8.1.2.3) --------------------------------------
+    # (one 2-byte buffer pair for every register access: polling ComIrqReg allocates
+    # nothing, so an idle reader does not churn the heap)
     def write_reg(self, reg, value):
+        b = self._out
+        b[0] = (reg << 1) & 0x7E
+        b[1] = value & 0xFF
         self.cs.value(0)
         try:
-            self.spi.write(bytes(((reg << 1) & 0x7E, value & 0xFF)))
+            self.spi.write(b)
         finally:
             self.cs.value(1)
 
     def read_reg(self, reg):
-        out = bytes((((reg << 1) & 0x7E) | 0x80, 0))
-        buf = bytearray(2)
+        b = self._out
+        b[0] = ((reg << 1) & 0x7E) | 0x80
+        b[1] = 0
         self.cs.value(0)
         try:
-            self.spi.write_readinto(out, buf)
+            self.spi.write_readinto(b, self._in)
         finally:
             self.cs.value(1)
-        return buf[1]
+        return self._in[1]
 
     def set_bits(self, reg, mask):
         self.write_reg(reg, self.read_reg(reg) | mask)
@@ -166,12 +170,12 @@ class MFRC522:
     def write_fifo(self, data):
         self.cs.value(0)
         try:
-            self.spi.write(bytes(((FIFO_DATA << 1) & 0x7E,)) + bytes(data))
+            self.spi.write(bytes(((_FIFO_DATA << 1) & 0x7E,)) + bytes(data))
         finally:
             self.cs.value(1)
 
     def read_fifo(self, n):
-        addr = ((FIFO_DATA << 1) & 0x7E) | 0x80
+        addr = ((_FIFO_DATA << 1) & 0x7E) | 0x80
         out = bytearray(n + 1)
         for i in range(n):
             out[i] = addr
@@ -186,9 +190,9 @@ class MFRC522:
     # -- chip setup -------------------------------------------------------------------------
     def reset(self):
         """Soft reset, then wait for PowerDown to clear (datasheet 10.3.1.10)."""
-        self.write_reg(COMMAND, CMD_SOFT_RESET)
+        self.write_reg(_COMMAND, _CMD_SOFT_RESET)
         start = self.ticks_us()
-        while self.read_reg(COMMAND) & POWER_DOWN:
+        while self.read_reg(_COMMAND) & _POWER_DOWN:
             if ticks_diff(self.ticks_us(), start) > 50000:
                 raise ChipError("mfrc522: soft reset did not complete in 50 ms")
 
@@ -197,57 +201,54 @@ class MFRC522:
 
         Returns the VersionReg value (0x91 v1.0, 0x92 v2.0, clones differ)."""
         self.reset()
-        version = self.read_reg(VERSION)
+        version = self.read_reg(_VERSION)
         if version in (0x00, 0xFF):
             raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
-        self.set_timeout(TIMEOUT_US)
-        self.write_reg(TX_ASK, 0x40)                              # Force100ASK
-        self.write_reg(MODE, 0x3D)                                # CRC preset 6363h
+        self.set_timeout(_TIMEOUT_US)
+        self.write_reg(_TX_ASK, 0x40)                              # Force100ASK
+        self.write_reg(_MODE, 0x3D)                                # CRC preset 6363h
         self.antenna_on()
         return version
 
     def set_timeout(self, us):
         """Program the receive timer (TAuto: it starts when sending ends) for at least us
         microseconds: 25 us ticks, a coarser prescaler past 65536 ticks (1.6 s)."""
-        presc = TIMER_PRESCALER
+        presc = _TIMER_PRESCALER
         while True:
             tick = 100 * (2 * presc + 1)                 # one tick is tick / 1356 us
-            ticks = (us * (FC_HZ // 10000) + tick - 1) // tick
+            ticks = (us * (_FC_HZ // 10000) + tick - 1) // tick
             if ticks <= 0x10000 or presc >= 0x7FF:
                 break
             presc = 2 * presc + 1
         reload = min(max(ticks, 1), 0x10000) - 1
-        self.write_reg(T_MODE, 0x80 | (presc >> 8))              # TAuto, prescaler hi
-        self.write_reg(T_PRESCALER, presc & 0xFF)
-        self.write_reg(T_RELOAD_H, reload >> 8)
-        self.write_reg(T_RELOAD_L, reload & 0xFF)
+        self.write_reg(_T_MODE, 0x80 | (presc >> 8))              # TAuto, prescaler hi
+        self.write_reg(_T_PRESCALER, presc & 0xFF)
+        self.write_reg(_T_RELOAD_H, reload >> 8)
+        self.write_reg(_T_RELOAD_L, reload & 0xFF)
         self.timeout_us = us
 
     def antenna_on(self):
-        if self.read_reg(TX_CONTROL) & 0x03 != 0x03:
-            self.set_bits(TX_CONTROL, 0x03)
-
-    def antenna_off(self):
-        self.clear_bits(TX_CONTROL, 0x03)
+        if self.read_reg(_TX_CONTROL) & 0x03 != 0x03:
+            self.set_bits(_TX_CONTROL, 0x03)
 
     # -- command engine -------------------------------------------------------------------
     def calc_crc(self, data):
         """CRC_A of data by the chip's CRC coprocessor -> 2 bytes, low byte first."""
-        self.write_reg(COMMAND, CMD_IDLE)
-        self.write_reg(DIV_IRQ, DIV_IRQ_CRC)          # clear CRCIRq
-        self.write_reg(FIFO_LEVEL, FLUSH_BUFFER)
+        self.write_reg(_COMMAND, _CMD_IDLE)
+        self.write_reg(_DIV_IRQ, _DIV_IRQ_CRC)          # clear CRCIRq
+        self.write_reg(_FIFO_LEVEL, _FLUSH_BUFFER)
         self.write_fifo(data)
-        self.write_reg(COMMAND, CMD_CALC_CRC)
+        self.write_reg(_COMMAND, _CMD_CALC_CRC)
         start = self.ticks_us()
         done = 0
         for _ in range(5000):
-            done = self.read_reg(DIV_IRQ) & DIV_IRQ_CRC
+            done = self.read_reg(_DIV_IRQ) & _DIV_IRQ_CRC
             if done or ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
                 break
         if not done:
             raise ChipError("mfrc522: CRC coprocessor gave no result")
-        self.write_reg(COMMAND, CMD_IDLE)
-        return bytes((self.read_reg(CRC_RESULT_L), self.read_reg(CRC_RESULT_H)))
+        self.write_reg(_COMMAND, _CMD_IDLE)
+        return bytes((self.read_reg(_CRC_RESULT_L), self.read_reg(_CRC_RESULT_H)))
 
     def transceive(self, data, tx_last_bits=0, check_collision=True):
         """Send data (last byte with tx_last_bits valid bits, 0 = 8), return
@@ -255,40 +256,40 @@ class MFRC522:
         time from StartSend to the end of reception as seen by polling.
 
         Raises NoCardError on timer expiry, CollisionError, CRCError, ProtocolError."""
-        self.write_reg(COMMAND, CMD_IDLE)
-        self.write_reg(COM_IRQ, 0x7F)                   # clear all interrupt request bits
-        self.write_reg(FIFO_LEVEL, FLUSH_BUFFER)
+        self.write_reg(_COMMAND, _CMD_IDLE)
+        self.write_reg(_COM_IRQ, 0x7F)                   # clear all interrupt request bits
+        self.write_reg(_FIFO_LEVEL, _FLUSH_BUFFER)
         self.write_fifo(data)
-        self.write_reg(BIT_FRAMING, tx_last_bits & 0x07)
-        self.write_reg(COMMAND, CMD_TRANSCEIVE)
+        self.write_reg(_BIT_FRAMING, tx_last_bits & 0x07)
+        self.write_reg(_COMMAND, _CMD_TRANSCEIVE)
         start = self.ticks_us()
-        self.write_reg(BIT_FRAMING, START_SEND | (tx_last_bits & 0x07))
+        self.write_reg(_BIT_FRAMING, _START_SEND | (tx_last_bits & 0x07))
         irq = 0
         guard = max(self.poll_guard_us, 2 * self.timeout_us)
         for _ in range(1000000):
-            irq = self.read_reg(COM_IRQ)
-            if irq & (IRQ_RX | IRQ_IDLE | IRQ_TIMER):
+            irq = self.read_reg(_COM_IRQ)
+            if irq & (_IRQ_RX | _IRQ_IDLE | _IRQ_TIMER):
                 break
             if ticks_diff(self.ticks_us(), start) > guard:
                 break
         end = self.ticks_us()
         self.last_rtt_us = ticks_diff(end, start)
-        self.clear_bits(BIT_FRAMING, START_SEND)
-        self.write_reg(COMMAND, CMD_IDLE)
-        err = self.read_reg(ERROR)
-        if err & ERR_COLL and check_collision:
-            raise CollisionError("rfid: collision (CollReg 0x%02x)" % self.read_reg(COLL))
-        if not irq & (IRQ_RX | IRQ_IDLE):
-            if irq & IRQ_TIMER:
+        self.clear_bits(_BIT_FRAMING, _START_SEND)
+        self.write_reg(_COMMAND, _CMD_IDLE)
+        err = self.read_reg(_ERROR)
+        if err & _ERR_COLL and check_collision:
+            raise CollisionError("rfid: collision (CollReg 0x%02x)" % self.read_reg(_COLL))
+        if not irq & (_IRQ_RX | _IRQ_IDLE):
+            if irq & _IRQ_TIMER:
                 raise NoCardError("rfid: no answer within %d us" % self.timeout_us)
             raise ChipError("mfrc522: no interrupt after %d us (ComIrqReg 0x%02x)"
                             % (guard, irq))
-        if err & ERR_CRC:
+        if err & _ERR_CRC:
             raise CRCError("rfid: chip reports CRC error")
-        if err & (ERR_PROTOCOL | ERR_PARITY | ERR_BUFFER_OVFL):
+        if err & (_ERR_PROTOCOL | _ERR_PARITY | _ERR_BUFFER_OVFL):
             raise ProtocolError("rfid: chip ErrorReg 0x%02x" % err)
-        n = self.read_reg(FIFO_LEVEL) & 0x7F
-        last_bits = self.read_reg(CONTROL) & 0x07
+        n = self.read_reg(_FIFO_LEVEL) & 0x7F
+        last_bits = self.read_reg(_CONTROL) & 0x07
         if n == 0:
             raise ProtocolError("rfid: empty answer")
         return self.read_fifo(n), last_bits
@@ -306,7 +307,7 @@ class MFRC522:
     # -- ISO/IEC 14443-3 type A ----------------------------------------------------------
     def request(self, wake=False):
         """REQA (or WUPA) as a 7-bit short frame -> ATQA (2 bytes)."""
-        ans, bits = self.transceive(bytes((PICC_WUPA if wake else PICC_REQA,)), 7)
+        ans, bits = self.transceive(bytes((_PICC_WUPA if wake else _PICC_REQA,)), 7)
         if len(ans) != 2 or bits != 0:
             raise ProtocolError("rfid: ATQA is %d bytes, %d bits, expected 2 bytes"
                                 % (len(ans), bits))
@@ -314,7 +315,7 @@ class MFRC522:
 
     def anticollision(self, level):
         """ANTICOLLISION at cascade level (0, 1, 2) with NVB 20h -> 4 UID bytes (BCC checked)."""
-        ans, bits = self.transceive(bytes((SEL_CL[level], 0x20)))
+        ans, bits = self.transceive(bytes((0x93 + 2 * level, 0x20)))
         if len(ans) != 5 or bits != 0:
             raise ProtocolError("rfid: anticollision answer is %d bytes, expected 5" % len(ans))
         if ans[0] ^ ans[1] ^ ans[2] ^ ans[3] != ans[4]:
@@ -324,7 +325,7 @@ class MFRC522:
     def select_level(self, level, part):
         """SELECT at cascade level with 4 UID bytes -> SAK."""
         bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
-        ans = self.transceive_crc(bytes((SEL_CL[level], 0x70)) + bytes(part) + bytes((bcc,)))
+        ans = self.transceive_crc(bytes((0x93 + 2 * level, 0x70)) + bytes(part) + bytes((bcc,)))
         if len(ans) != 1:
             raise ProtocolError("rfid: SAK is %d bytes, expected 1" % len(ans))
         return ans[0]
@@ -332,16 +333,16 @@ class MFRC522:
     def select(self, wake=False):
         """REQA (WUPA if wake: halted cards answer too), then anticollision + select
         through the cascade levels -> (uid bytes, sak)."""
-        if self.timeout_us != TIMEOUT_US:                # an earlier card's FWT
-            self.set_timeout(TIMEOUT_US)
+        if self.timeout_us != _TIMEOUT_US:                # an earlier card's FWT
+            self.set_timeout(_TIMEOUT_US)
             self.fwt_us = None
         self.request(wake)
         uid = b""
         for level in range(3):
             part = self.anticollision(level)
             sak = self.select_level(level, part)
-            if sak & SAK_CASCADE:
-                if part[0] != CASCADE_TAG:
+            if sak & _SAK_CASCADE:
+                if part[0] != _CASCADE_TAG:
                     raise ProtocolError("rfid: cascade bit set without cascade tag")
                 uid += part[1:]
                 continue
@@ -352,73 +353,25 @@ class MFRC522:
 
     def halt(self):
         """HLTA. A card that understood stays silent, so the timeout is success."""
-        data = bytes((PICC_HLTA, 0x00))
+        data = bytes((_PICC_HLTA, 0x00))
         try:
             self.transceive(data + self.calc_crc(data))
         except NoCardError:
             return True
         return False
 
+    # -- ISO/IEC 14443-4 (firmware/drivers/isodep.py, loaded for strong reads only) -----
     def deselect(self):
         """S(DESELECT) for an ISO-DEP card: it goes to HALT. Silence is tolerated."""
-        try:
-            self.transceive_crc(b"\xc2")
-        except RfidError:
-            return False
-        return True
+        from firmware.drivers import isodep
+        return isodep.deselect(self)
 
-    # -- ISO/IEC 14443-4 (no CID, no NAD, no chaining) ------------------------------------
     def rats(self, fsdi=5):
-        """RATS with FSDI (5 -> 64-byte frames) and CID 0 -> ATS bytes. From then on the
-        receive timer waits the card's frame waiting time (ats_fwi, fwt_us)."""
-        ats = self.transceive_crc(bytes((PICC_RATS, (fsdi << 4) & 0xF0)))
-        if ats[0] != len(ats):
-            raise ProtocolError("rfid: ATS length byte %d but %d bytes" % (ats[0], len(ats)))
-        self._block = 0
-        self.fwt_us = fwt_us(ats_fwi(ats)) + DELTA_FWT_US
-        self.set_timeout(self.fwt_us)
-        return ats
+        """RATS (isodep.rats): the ATS; the timer then waits the card's FWT."""
+        from firmware.drivers import isodep
+        return isodep.rats(self, fsdi)
 
     def exchange_apdu(self, apdu):
-        """Send an APDU in one I-block, return the answer's INF field. Answers S(WTX)."""
-        pcb = 0x02 | self._block
-        ans = self.transceive_crc(bytes((pcb,)) + bytes(apdu))
-        for _ in range(8):
-            if ans[0] & 0xF7 == 0xF2 and len(ans) == 2:         # S(WTX): echo it
-                ans = self._wtx(ans)
-                continue
-            break
-        if ans[0] & 0xE2 != 0x02 or ans[0] & 0x01 != self._block:
-            raise ProtocolError("rfid: unexpected PCB 0x%02x" % ans[0])
-        if ans[0] & 0x10:
-            raise ProtocolError("rfid: chained answers are not supported")
-        self._block ^= 1
-        return ans[1:]
-
-    def _wtx(self, req):
-        """Echo S(WTX) and wait FWT x WTXM for the answer, then the FWT again."""
-        wtxm = req[1] & 0x3F
-        if wtxm < 1 or wtxm > 59:
-            raise ProtocolError("rfid: S(WTX) with WTXM %d (1-59)" % wtxm)
-        fwt = self.fwt_us if self.fwt_us is not None else self.timeout_us
-        self.set_timeout(min((fwt - DELTA_FWT_US) * wtxm, fwt_us(14)) + DELTA_FWT_US)
-        try:
-            return self.transceive_crc(req)
-        finally:
-            self.set_timeout(fwt)
-
-
-def fwt_us(fwi):
-    """ISO/IEC 14443-4 frame waiting time (256 x 16 / fc) x 2^FWI, in us rounded up."""
-    return ((4096 << fwi) * 100 + 1355) // 1356            # fc = 13.56 MHz = 1356 / 100 us
-
-
-def ats_fwi(ats):
-    """FWI from an ATS (TL T0 [TA] [TB] [TC] ...): TB(1) high nibble, else the default."""
-    if len(ats) < 2 or not ats[1] & 0x20:
-        return FWI_DEFAULT
-    i = 3 if ats[1] & 0x10 else 2
-    if i >= len(ats):
-        raise ProtocolError("rfid: ATS announces TB(1) but has %d bytes" % len(ats))
-    fwi = ats[i] >> 4
-    return FWI_DEFAULT if fwi == 15 else fwi
+        """One APDU in an I-block -> the answer's INF field (isodep.exchange_apdu)."""
+        from firmware.drivers import isodep
+        return isodep.exchange_apdu(self, apdu)

@@ -9,64 +9,58 @@
 # The bus comes in: `uart` has write(buf), read(n) -> bytes|None, any() -> int,
 # like machine.UART(1, 57600, timeout=...). Time comes in as ticks_ms.
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 from firmware.drivers._ticks import default_ticks_ms, ticks_diff
 
 HEADER = b"\xef\x01"
-PID_COMMAND = 0x01
-PID_DATA = 0x02
-PID_ACK = 0x07
-PID_END = 0x08
+_PID_COMMAND = const(0x01)
+_PID_DATA = const(0x02)
+_PID_ACK = const(0x07)
+_PID_END = const(0x08)
 
-GEN_IMG = 0x01
-IMG2TZ = 0x02
-SEARCH = 0x04
-REG_MODEL = 0x05
-STORE = 0x06
-DELETE_CHAR = 0x0C
-EMPTY = 0x0D
-READ_SYS_PARA = 0x0F
-VFY_PWD = 0x13
-TEMPLATE_NUM = 0x1D
+_GEN_IMG = const(0x01)
+_IMG2TZ = const(0x02)
+_SEARCH = const(0x04)
+_READ_SYS_PARA = const(0x0F)
+_VFY_PWD = const(0x13)
 
-# Confirmation codes -> names. 0x00..0x1D from the ZFM-20/R307 table, the rest from
-# the R503 user manual v1.2 table.
-CODES = {
-    0x00: "ok",
-    0x01: "packet_error",            # error when receiving the data package
-    0x02: "no_finger",               # no finger on the sensor
-    0x03: "image_not_collected",     # GenImg: failed to collect the finger (bad touch)
-    0x06: "image_messy",             # over-disorderly image, no character file
-    0x07: "image_too_few_features",  # too few character points / image too small
-    0x08: "no_match",                # finger doesn't match
-    0x09: "not_found",               # no matching finger in the library
-    0x0A: "merge_fail",              # failed to combine the character files
-    0x0B: "bad_page",                # PageID beyond the finger library
-    0x0C: "template_read_error",     # reading template failed or template invalid
-    0x0D: "template_upload_error",
-    0x0E: "cannot_receive",          # module can't receive the following packages
-    0x0F: "image_upload_error",
-    0x10: "delete_fail",
-    0x11: "clear_fail",
-    0x13: "wrong_password",
-    0x15: "no_valid_image",          # no valid primary image to generate from
-    0x18: "flash_error",             # error writing flash
-    0x19: "undefined_error",
-    0x1A: "bad_register",
-    0x1B: "bad_register_config",
-    0x1C: "bad_notepad_page",
-    0x1D: "port_error",              # failed to operate the communication port
-    0x1F: "library_full",
-    0x20: "bad_address",
-    0x21: "password_required",
-    0x22: "template_empty",
-    0x24: "library_empty",
-    0x26: "timeout",
-    0x27: "already_exists",
-    0x29: "sensor_hardware_error",
-    0xFC: "unsupported_command",
-    0xFD: "hardware_error",
-    0xFE: "execution_failure",
-}
+# Confirmation codes and their names, one string (cheaper in RAM than a dict): "cc name"
+# per entry. 0x00..0x1D from the ZFM-20/R307 table, the rest from the R503 user manual
+# v1.2 table. 01 error receiving the package, 03 GenImg could not collect the finger (a
+# bad touch), 06 over-disorderly image, 07 too few character points, 08 finger doesn't
+# match, 09 no match in the library, 0A character files do not combine, 0B PageID beyond
+# the library, 0C template read failed or invalid, 0E the module can't receive the
+# following packages, 15 no valid primary image, 18 error writing flash, 1D failed to
+# operate the communication port.
+_NAMES = ("00 ok,01 packet_error,02 no_finger,03 image_not_collected,06 image_messy,"
+          "07 image_too_few_features,08 no_match,09 not_found,0a merge_fail,0b bad_page,"
+          "0c template_read_error,0d template_upload_error,0e cannot_receive,"
+          "0f image_upload_error,10 delete_fail,11 clear_fail,13 wrong_password,"
+          "15 no_valid_image,18 flash_error,19 undefined_error,1a bad_register,"
+          "1b bad_register_config,1c bad_notepad_page,1d port_error,1f library_full,"
+          "20 bad_address,21 password_required,22 template_empty,24 library_empty,"
+          "26 timeout,27 already_exists,29 sensor_hardware_error,fc unsupported_command,"
+          "fd hardware_error,fe execution_failure,")
+
+
+def code_name(code):
+    """The datasheet name of a confirmation code, or None if it has none."""
+    i = _NAMES.find("%02x " % code)
+    while i > 0 and _NAMES[i - 1] != ",":      # (a match inside a name: look further)
+        i = _NAMES.find("%02x " % code, i + 1)
+    if i < 0:
+        return None
+    return _NAMES[i + 3:_NAMES.find(",", i)]
+
+
+def codes():
+    """Every confirmation code that has a name."""
+    return [int(e[:2], 16) for e in _NAMES.split(",") if e]
 
 
 class FingerError(Exception):
@@ -95,38 +89,26 @@ class BadImage(FingerError):
     could not be turned into features (0x06, 0x07, 0x15). Not a module fault."""
 
 
-class EnrollFail(FingerError):
-    """Enrolment failed: the two captures do not merge (0x0A)."""
-
-
-class BadPage(FingerError):
-    """Page id outside the library (0x0B)."""
-
-
 class WrongPassword(FingerError):
     """Module password rejected (0x13) or not yet verified (0x21)."""
-
-
-class FlashError(FingerError):
-    """Module flash write/erase failed (0x18, 0x10, 0x11)."""
 
 
 class FingerTimeout(FingerError):
     """No answer from the module in time (or the module's own timeout, 0x26)."""
 
 
-_CLASSES = {
-    0x01: PacketError, 0x02: NoFinger, 0x03: BadImage, 0x06: BadImage, 0x07: BadImage,
-    0x08: NotFound, 0x09: NotFound, 0x0A: EnrollFail, 0x0B: BadPage, 0x10: FlashError,
-    0x11: FlashError, 0x13: WrongPassword, 0x15: BadImage, 0x18: FlashError,
-    0x21: WrongPassword, 0x26: FingerTimeout,
-}
+# code -> error class: the i-th code of ERRORS[0] raises ERRORS[1][i], other codes a
+# FingerError (the enrolment codes have their classes in r503_enroll.py).
+ERRORS = (b"\x01\x02\x03\x06\x07\x08\x09\x13\x15\x21\x26",
+          (PacketError, NoFinger, BadImage, BadImage, BadImage, NotFound, NotFound,
+           WrongPassword, BadImage, WrongPassword, FingerTimeout))
 
 
-def error_for(code):
+def error_for(code, errors=ERRORS):
     """The FingerError (subclass) instance for a non-zero confirmation code."""
-    name = CODES.get(code, "unknown_0x%02x" % code)
-    return _CLASSES.get(code, FingerError)(code, name, "code 0x%02x" % code)
+    name = code_name(code) or "unknown_0x%02x" % code
+    i = errors[0].find(bytes((code,)))
+    return (FingerError if i < 0 else errors[1][i])(code, name, "code 0x%02x" % code)
 
 
 def checksum(pid, length, payload):
@@ -149,7 +131,11 @@ class R503:
     uart: machine.UART-like; address/password: module settings (defaults FFFFFFFF, 0);
     ticks_ms: millisecond tick callable; timeout_ms: answer timeout for one command;
     capacity: template pages searched by identify(); None (default): the library
-    size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use."""
+    size the module reports (ReadSysPara: R503 200, R307 1,000), read on first use.
+    Enrolment and library management: firmware/drivers/r503_enroll.py (not loaded by
+    the lock's loop)."""
+
+    errors = ERRORS          # code -> error class table (error_for)
 
     def __init__(self, uart, address=0xFFFFFFFF, password=0, ticks_ms=None,
                  timeout_ms=1500, capacity=None):
@@ -187,7 +173,7 @@ class R503:
             raise PacketError(None, "packet_error", "address %08x, expected %08x"
                               % (addr, self.address))
         pid = head[6]
-        if pid not in (PID_ACK, PID_DATA, PID_END):
+        if pid not in (_PID_ACK, _PID_DATA, _PID_END):
             raise PacketError(None, "packet_error", "unexpected PID 0x%02x" % pid)
         length = (head[7] << 8) | head[8]
         if length < 2 or length > 258:
@@ -206,72 +192,49 @@ class R503:
         Raises error_for(code) for a non-zero code, PacketError, FingerTimeout."""
         while self.uart.any():                  # drop stale bytes from an earlier failure
             self.uart.read(self.uart.any())
-        self.uart.write(build_packet(self.address, PID_COMMAND, bytes((instruction,)) + params))
+        self.uart.write(build_packet(self.address, _PID_COMMAND, bytes((instruction,)) + params))
         pid, payload = self.read_packet()
-        if pid != PID_ACK:
+        if pid != _PID_ACK:
             raise PacketError(None, "packet_error", "expected an acknowledge, got PID 0x%02x"
                               % pid)
         if len(payload) < 1:
             raise PacketError(None, "packet_error", "empty acknowledge")
         if payload[0] != 0:
-            raise error_for(payload[0])
+            raise error_for(payload[0], self.errors)
         return payload[1:]
 
     # -- instructions ------------------------------------------------------------------
     def verify_password(self):
-        self.command(VFY_PWD, self.password.to_bytes(4, "big"))
+        self.command(_VFY_PWD, self.password.to_bytes(4, "big"))
 
     def gen_img(self):
-        self.command(GEN_IMG)
+        self.command(_GEN_IMG)
 
     def img2tz(self, buffer_id):
-        self.command(IMG2TZ, bytes((buffer_id,)))
+        self.command(_IMG2TZ, bytes((buffer_id,)))
 
     def search(self, buffer_id=1, start=0, count=None):
         """1:N search -> (page id, match score)."""
         if count is None:
             count = self.library_size() - start
-        data = self.command(SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
+        data = self.command(_SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
                             + count.to_bytes(2, "big"))
         if len(data) < 4:
             raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
-    def reg_model(self):
-        self.command(REG_MODEL)
-
-    def store(self, page, buffer_id=1):
-        self.command(STORE, bytes((buffer_id,)) + page.to_bytes(2, "big"))
-
-    def delete(self, page, n=1):
-        self.command(DELETE_CHAR, page.to_bytes(2, "big") + n.to_bytes(2, "big"))
-
-    def empty(self):
-        self.command(EMPTY)
-
-    def read_sys_para(self):
-        """ReadSysPara -> (status register, system id, library size, security level,
-        address, packet bytes, baud rate) from the 16-byte basic parameter list."""
-        d = self.command(READ_SYS_PARA)
-        if len(d) < 16:
-            raise PacketError(None, "packet_error", "system parameters have %d bytes" % len(d))
-        w = [(d[i] << 8) | d[i + 1] for i in range(0, 16, 2)]
-        return (w[0], w[1], w[2], w[3], (w[4] << 16) | w[5], 32 << w[6], 9600 * w[7])
-
     def library_size(self):
         """Template pages: the capacity given, else the module's own (read once)."""
-        if self.capacity is None:
-            size = self.read_sys_para()[2]
+        if self.capacity is None:                # ReadSysPara word 2 (see r503_enroll)
+            d = self.command(_READ_SYS_PARA)
+            if len(d) < 16:
+                raise PacketError(None, "packet_error", "system parameters have %d bytes"
+                                  % len(d))
+            size = (d[4] << 8) | d[5]
             if size < 1:
                 raise PacketError(None, "packet_error", "library size %d" % size)
             self.capacity = size
         return self.capacity
-
-    def template_count(self):
-        data = self.command(TEMPLATE_NUM)
-        if len(data) < 2:
-            raise PacketError(None, "packet_error", "template count has %d bytes" % len(data))
-        return (data[0] << 8) | data[1]
 
     # -- high level ---------------------------------------------------------------------
     def identify(self):
@@ -287,35 +250,3 @@ class R503:
         """The core event ("finger", template_id, score) of identify()."""
         page, score = self.identify()
         return ("finger", page, score)
-
-    def _wait(self, finger, wait_ms):
-        """Poll GenImg until a finger gives an image (finger=True) or is lifted (False).
-        A bad touch (BadImage) is a finger still there without a usable image."""
-        start = self.ticks_ms()
-        while True:
-            try:
-                self.gen_img()
-                if finger:
-                    return
-            except NoFinger:
-                if not finger:
-                    return
-            except BadImage:
-                pass
-            if ticks_diff(self.ticks_ms(), start) > wait_ms:
-                raise FingerTimeout(None, "timeout", "finger %s within %d ms"
-                                    % ("not placed" if finger else "not lifted", wait_ms))
-
-    def enroll(self, page, wait_ms=10000):
-        """Two captures (lift in between), merge, store at page. Raises BadPage,
-        EnrollFail (merge failed: not the same finger), FingerTimeout, ..."""
-        size = self.library_size()
-        if page < 0 or page >= size:
-            raise BadPage(0x0B, "bad_page", "page %d outside 0..%d" % (page, size - 1))
-        self._wait(True, wait_ms)
-        self.img2tz(1)
-        self._wait(False, wait_ms)
-        self._wait(True, wait_ms)
-        self.img2tz(2)
-        self.reg_model()
-        self.store(page, 1)

@@ -77,6 +77,24 @@ class MagnetSensor:
         return [("magnet", seen)]
 
 
+class QMC5883L:
+    """QMC5883L magnetometer on machine.I2C: continuous mode, 200 Hz, 8 G, OSR 512
+    (datasheet 9.2.3); read() -> (x, y, z), signed 16-bit, from registers 0..5."""
+
+    def __init__(self, i2c, addr=13):
+        self.i2c = i2c
+        self.addr = addr
+        self.buf = bytearray(6)
+        i2c.writeto_mem(addr, 0x0B, b"\x01")
+        i2c.writeto_mem(addr, 0x09, b"\x1d")
+
+    def read(self):
+        b = self.buf
+        self.i2c.readfrom_mem_into(self.addr, 0x00, b)
+        return tuple(int.from_bytes(bytes(b[i:i + 2]), "little") - (
+            65536 if b[i + 1] & 0x80 else 0) for i in (0, 2, 4))
+
+
 def isqrt(n):
     """floor(sqrt(n)) for an integer n >= 0 (Newton; MicroPython has no math.isqrt)."""
     x = n

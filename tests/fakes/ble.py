@@ -388,8 +388,9 @@ class BleBoard:
         self.utc0 = utc0
         self.device = device
         self.svc = self.esp.NusService(self.ble, name=name, on_rx=self._rx)
-        self.link = self.esp.BleDeviceLink(self.svc, device, lambda: self.mono,
-                                           lambda: self.utc0 + self.mono // 1000)
+        from firmware.ports.esp32.ble_link import BleDeviceLink
+        self.link = BleDeviceLink(self.svc, device, lambda: self.mono,
+                                 lambda: self.utc0 + self.mono // 1000)
         self.svc.send(device.boot(0, utc0, "power_on"))
 
     def _rx(self, chunk: bytes) -> None:

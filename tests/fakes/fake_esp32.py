@@ -265,6 +265,9 @@ class FakeTime(types.ModuleType):
     def time(self) -> int:
         return self.utc0 + self.clock.now_us // 1_000_000 - self.offset
 
+    def sleep_ms(self, ms: int) -> None:
+        self.clock.advance(ms * 1000)
+
     def gmtime(self, secs: int) -> tuple[int, ...]:
         t = _time.gmtime(secs + self.offset)
         return (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, t.tm_wday,

@@ -16,10 +16,69 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.cmac import CMAC
 
-from firmware.drivers import mfrc522 as m
 from hardware.aes import Aes, aes
 
 from .fake_machine import FakeClock, FakePin
+
+
+class R:
+    """MFRC522 register addresses, commands and bits (datasheet rev 3.9, tables 20 and
+    149) and the ISO/IEC 14443-3 A codes: the fake's own copy (the driver's are const)."""
+
+    COMMAND = 0x01
+    COM_IEN = 0x02
+    DIV_IEN = 0x03
+    COM_IRQ = 0x04
+    DIV_IRQ = 0x05
+    ERROR = 0x06
+    STATUS1 = 0x07
+    STATUS2 = 0x08
+    FIFO_DATA = 0x09
+    FIFO_LEVEL = 0x0A
+    CONTROL = 0x0C
+    BIT_FRAMING = 0x0D
+    COLL = 0x0E
+    MODE = 0x11
+    TX_MODE = 0x12
+    RX_MODE = 0x13
+    TX_CONTROL = 0x14
+    TX_ASK = 0x15
+    CRC_RESULT_H = 0x21
+    CRC_RESULT_L = 0x22
+    MOD_WIDTH = 0x24
+    T_MODE = 0x2A
+    T_PRESCALER = 0x2B
+    T_RELOAD_H = 0x2C
+    T_RELOAD_L = 0x2D
+    VERSION = 0x37
+    CMD_IDLE = 0x00
+    CMD_CALC_CRC = 0x03
+    CMD_TRANSCEIVE = 0x0C
+    CMD_SOFT_RESET = 0x0F
+    IRQ_TIMER = 0x01
+    IRQ_ERR = 0x02
+    IRQ_IDLE = 0x10
+    IRQ_RX = 0x20
+    DIV_IRQ_CRC = 0x04
+    ERR_PROTOCOL = 0x01
+    ERR_PARITY = 0x02
+    ERR_CRC = 0x04
+    ERR_COLL = 0x08
+    ERR_BUFFER_OVFL = 0x10
+    START_SEND = 0x80
+    FLUSH_BUFFER = 0x80
+    POWER_DOWN = 0x10
+    PICC_REQA = 0x26
+    PICC_WUPA = 0x52
+    PICC_HLTA = 0x50
+    PICC_RATS = 0xE0
+    CASCADE_TAG = 0x88
+    SAK_CASCADE = 0x04
+    SAK_ISO14443_4 = 0x20
+    TIMER_PRESCALER = 0x0A9
+    FC_HZ = 13560000
+    SEL_CL = (0x93, 0x95, 0x97)
+
 
 CRC_PRESETS = (0x0000, 0x6363, 0xA671, 0xFFFF)
 
@@ -84,7 +143,7 @@ class SimCard:
     def parts(self) -> list[bytes]:
         if len(self.uid) == 4:
             return [self.uid]
-        return [bytes((m.CASCADE_TAG,)) + self.uid[:3], self.uid[3:]]
+        return [bytes((R.CASCADE_TAG,)) + self.uid[:3], self.uid[3:]]
 
     def _crc(self, data: bytes) -> bytes:
         out = data + crc_a(data)
@@ -98,8 +157,8 @@ class SimCard:
     def handle(self, frame: bytes, bits: int) -> bytes | None:
         """Answer one frame (bits: valid bits of the last byte, 0 = 8) or stay silent."""
         if bits == 7 and len(frame) == 1:
-            ok = frame[0] == m.PICC_REQA and self.state == "idle"
-            if ok or (frame[0] == m.PICC_WUPA and self.state in ("idle", "halt")):
+            ok = frame[0] == R.PICC_REQA and self.state == "idle"
+            if ok or (frame[0] == R.PICC_WUPA and self.state in ("idle", "halt")):
                 self.state, self.level = "ready", 0
                 return b"\x04\x00" if len(self.uid) == 4 else b"\x44\x00"
             return None
@@ -109,10 +168,10 @@ class SimCard:
             return None
         body = frame[:-2]
         if self.state == "active":
-            if body == bytes((m.PICC_HLTA, 0)):
+            if body == bytes((R.PICC_HLTA, 0)):
                 self.state = "halt"
                 return None
-            if body[0] == m.PICC_RATS and self.key is not None:
+            if body[0] == R.PICC_RATS and self.key is not None:
                 self.state = "proto"
                 return self._crc(b"\x06\x77\x77\x71\x02\x80")
             return None
@@ -128,7 +187,7 @@ class SimCard:
     def _select(self, frame: bytes) -> bytes | None:
         part = self.parts()[self.level]
         bcc = bytes((part[0] ^ part[1] ^ part[2] ^ part[3],))
-        if len(frame) < 2 or frame[0] != m.SEL_CL[self.level]:
+        if len(frame) < 2 or frame[0] != R.SEL_CL[self.level]:
             return None
         if frame[1] == 0x20 and len(frame) == 2:
             return part + bcc
@@ -139,9 +198,9 @@ class SimCard:
             return None
         if self.level + 1 < len(self.parts()):
             self.level += 1
-            return self._crc(bytes((m.SAK_CASCADE,)))
+            return self._crc(bytes((R.SAK_CASCADE,)))
         self.state = "active"
-        return self._crc(bytes((m.SAK_ISO14443_4 if self.key is not None else 0x00,)))
+        return self._crc(bytes((R.SAK_ISO14443_4 if self.key is not None else 0x00,)))
 
     def _apdu(self, apdu: bytes) -> bytes:
         self.apdus.append(apdu)
@@ -250,11 +309,11 @@ class FakeMFRC522:
     # -- register file ---------------------------------------------------------------
     def _reset_registers(self) -> None:
         self.regs = bytearray(64)
-        self.regs[m.COMMAND] = 0x20
-        self.regs[m.COM_IEN] = 0x80
-        self.regs[m.TX_CONTROL] = 0x80
-        self.regs[m.MODE] = 0x3F
-        self.regs[m.VERSION] = self.version
+        self.regs[R.COMMAND] = 0x20
+        self.regs[R.COM_IEN] = 0x80
+        self.regs[R.TX_CONTROL] = 0x80
+        self.regs[R.MODE] = 0x3F
+        self.regs[R.VERSION] = self.version
         self.fifo = bytearray()
         for card in self.cards:
             card.power_off()
@@ -264,57 +323,57 @@ class FakeMFRC522:
         return self.regs[r]
 
     def _read(self, r: int) -> int:
-        if r == m.FIFO_DATA:
+        if r == R.FIFO_DATA:
             return self.fifo.pop(0) if self.fifo else 0
-        if r == m.FIFO_LEVEL:
+        if r == R.FIFO_LEVEL:
             return len(self.fifo)
         return self.regs[r]
 
     def _write(self, r: int, v: int) -> None:
         self.writes.append((r, v))
-        if r == m.FIFO_DATA:
+        if r == R.FIFO_DATA:
             if len(self.fifo) >= 64:
-                self.regs[m.ERROR] |= m.ERR_BUFFER_OVFL
+                self.regs[R.ERROR] |= R.ERR_BUFFER_OVFL
             else:
                 self.fifo.append(v)
-        elif r == m.FIFO_LEVEL:
-            if v & m.FLUSH_BUFFER:
+        elif r == R.FIFO_LEVEL:
+            if v & R.FLUSH_BUFFER:
                 self.fifo = bytearray()
-                self.regs[m.ERROR] &= ~m.ERR_BUFFER_OVFL & 0xFF
-        elif r in (m.COM_IRQ, m.DIV_IRQ):
+                self.regs[R.ERROR] &= ~R.ERR_BUFFER_OVFL & 0xFF
+        elif r in (R.COM_IRQ, R.DIV_IRQ):
             mask = v & 0x7F
             self.regs[r] = self.regs[r] | mask if v & 0x80 else self.regs[r] & ~mask & 0xFF
-        elif r == m.COMMAND:
+        elif r == R.COMMAND:
             self._command(v)
-        elif r == m.BIT_FRAMING:
+        elif r == R.BIT_FRAMING:
             self.regs[r] = v & 0x77
-            if v & m.START_SEND and self.regs[m.COMMAND] & 0x0F == m.CMD_TRANSCEIVE:
+            if v & R.START_SEND and self.regs[R.COMMAND] & 0x0F == R.CMD_TRANSCEIVE:
                 self._transceive(v & 0x07)
-        elif r == m.TX_CONTROL:
+        elif r == R.TX_CONTROL:
             self.regs[r] = v
             if v & 0x03 != 0x03:
                 for card in self.cards:
                     card.power_off()
-        elif r != m.VERSION:
+        elif r != R.VERSION:
             self.regs[r] = v
 
     def _command(self, v: int) -> None:
         cmd = v & 0x0F
-        if cmd == m.CMD_SOFT_RESET:
+        if cmd == R.CMD_SOFT_RESET:
             self._reset_registers()
             return
-        self.regs[m.COMMAND] = v & 0x3F
-        if cmd == m.CMD_CALC_CRC:
-            preset = CRC_PRESETS[self.regs[m.MODE] & 0x03]
+        self.regs[R.COMMAND] = v & 0x3F
+        if cmd == R.CMD_CALC_CRC:
+            preset = CRC_PRESETS[self.regs[R.MODE] & 0x03]
             crc = crc_a(bytes(self.fifo), preset)
             self.fifo = bytearray()
-            self.regs[m.CRC_RESULT_L], self.regs[m.CRC_RESULT_H] = crc[0], crc[1]
-            self.regs[m.DIV_IRQ] |= m.DIV_IRQ_CRC
+            self.regs[R.CRC_RESULT_L], self.regs[R.CRC_RESULT_H] = crc[0], crc[1]
+            self.regs[R.DIV_IRQ] |= R.DIV_IRQ_CRC
 
     def timer_us(self) -> int:
         """The receive timeout programmed in TMode/TPrescaler/TReload, in microseconds."""
-        presc = ((self.regs[m.T_MODE] & 0x0F) << 8) | self.regs[m.T_PRESCALER]
-        reload = (self.regs[m.T_RELOAD_H] << 8) | self.regs[m.T_RELOAD_L]
+        presc = ((self.regs[R.T_MODE] & 0x0F) << 8) | self.regs[R.T_PRESCALER]
+        reload = (self.regs[R.T_RELOAD_H] << 8) | self.regs[R.T_RELOAD_L]
         return (2 * presc + 1) * (reload + 1) * 100 // 1356
 
     # -- RF side -----------------------------------------------------------------------
@@ -322,10 +381,10 @@ class FakeMFRC522:
         frame = bytes(self.fifo)
         self.fifo = bytearray()
         self.frames.append((frame, last_bits))
-        self.regs[m.ERROR] = 0
-        self.regs[m.COM_IRQ] |= 0x40                        # TxIRq
+        self.regs[R.ERROR] = 0
+        self.regs[R.COM_IRQ] |= 0x40                        # TxIRq
         answers: list[tuple[SimCard, bytes]] = []
-        if self.regs[m.TX_CONTROL] & 0x03 == 0x03:
+        if self.regs[R.TX_CONTROL] & 0x03 == 0x03:
             for card in self.cards:
                 ans = card.handle(frame, last_bits)
                 if ans is not None:
@@ -334,7 +393,7 @@ class FakeMFRC522:
         delay = max((c.latency_us + c.relay_us for c, _ in answers), default=timeout + 1)
         if not answers or delay > timeout:
             self.clock.advance(timeout)
-            self.regs[m.COM_IRQ] |= m.IRQ_TIMER
+            self.regs[R.COM_IRQ] |= R.IRQ_TIMER
             return
         self.clock.advance(delay)
         data = answers[0][1]
@@ -343,13 +402,13 @@ class FakeMFRC522:
         distinct = {a for _, a in answers}
         anticoll = len(frame) == 2 and frame[1] == 0x20
         if (self.collision and anticoll) or len(distinct) > 1:
-            err |= m.ERR_COLL
+            err |= R.ERR_COLL
             merged = bytearray(max(len(a) for a in distinct))
             for a in distinct:
                 for i, b in enumerate(a):
                     merged[i] |= b
             data = bytes(merged)
         self.fifo = bytearray(data)
-        self.regs[m.CONTROL] &= 0xF8                        # RxLastBits: whole bytes
-        self.regs[m.ERROR] = err
-        self.regs[m.COM_IRQ] |= m.IRQ_RX | m.IRQ_IDLE | (m.IRQ_ERR if err else 0)
+        self.regs[R.CONTROL] &= 0xF8                        # RxLastBits: whole bytes
+        self.regs[R.ERROR] = err
+        self.regs[R.COM_IRQ] |= R.IRQ_RX | R.IRQ_IDLE | (R.IRQ_ERR if err else 0)

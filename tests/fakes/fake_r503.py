@@ -15,6 +15,26 @@ from firmware.drivers import r503 as r
 from .fake_machine import FakeUART
 
 
+class OP:
+    """R503 packet ids and instruction codes (R503 user manual v1.2 section 5): the
+    fake's own copy (the driver's are const)."""
+
+    PID_COMMAND = 0x01
+    PID_DATA = 0x02
+    PID_ACK = 0x07
+    PID_END = 0x08
+    GEN_IMG = 0x01
+    IMG2TZ = 0x02
+    SEARCH = 0x04
+    REG_MODEL = 0x05
+    STORE = 0x06
+    DELETE_CHAR = 0x0C
+    EMPTY = 0x0D
+    READ_SYS_PARA = 0x0F
+    VFY_PWD = 0x13
+    TEMPLATE_NUM = 0x1D
+
+
 @dataclass(frozen=True)
 class Finger:
     """A finger on the sensor: `ident` stands for its features; `score` is what a
@@ -85,7 +105,7 @@ class FakeR503:
     def _answer(self, code: int, data: bytes = b"") -> None:
         if self.silent:
             return
-        pkt = bytearray(r.build_packet(self.address, r.PID_ACK, bytes((code,)) + data))
+        pkt = bytearray(r.build_packet(self.address, OP.PID_ACK, bytes((code,)) + data))
         if self.bad_checksum:
             pkt[-1] ^= 0xFF
         if self.bad_header:
@@ -101,16 +121,16 @@ class FakeR503:
             return self.fail_next.pop(ins), b""
         if self.force_code is not None:
             return self.force_code, b""
-        if ins == r.VFY_PWD:
+        if ins == OP.VFY_PWD:
             self.verified = int.from_bytes(params[:4], "big") == self.password
             return (0x00 if self.verified else 0x13), b""
         if self.need_password and not self.verified:
             return 0x21, b""
         handler = {
-            r.GEN_IMG: self._gen_img, r.IMG2TZ: self._img2tz, r.SEARCH: self._search,
-            r.REG_MODEL: self._reg_model, r.STORE: self._store, r.DELETE_CHAR: self._delete,
-            r.EMPTY: self._empty, r.TEMPLATE_NUM: self._count,
-            r.READ_SYS_PARA: self._sys_para,
+            OP.GEN_IMG: self._gen_img, OP.IMG2TZ: self._img2tz, OP.SEARCH: self._search,
+            OP.REG_MODEL: self._reg_model, OP.STORE: self._store, OP.DELETE_CHAR: self._delete,
+            OP.EMPTY: self._empty, OP.TEMPLATE_NUM: self._count,
+            OP.READ_SYS_PARA: self._sys_para,
         }.get(ins)
         if handler is None:
             return 0xFC, b""

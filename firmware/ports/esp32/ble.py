@@ -10,9 +10,10 @@
 #
 # Use:
 #     svc = NusService(bluetooth.BLE(), name="armlock-1234")
-#     link = BleDeviceLink(svc, device, now_ms, rtc_s)   # device: firmware.app Device
+#     link = BleDeviceLink(svc, device, now_ms, rtc_s)   # firmware/ports/esp32/ble_link.py
 #     ... in the main loop: link.poll()                   # or: await link.run()
-# (firmware/ports/esp32/loop.py drives svc.take()/send()/flush() itself, the same way.)
+# (firmware/ports/esp32/loop.py drives svc.take()/send()/flush() itself, the same way,
+# so the app never loads ble_link.py.)
 # The IRQ handler only buffers (it runs in the BLE stack's context); all work on the
 # device happens in poll(), from the main loop.
 
@@ -34,52 +35,16 @@ _FLAG_WRITE_NO_RESPONSE = const(0x0004)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
 
-_ADV_FLAGS = const(0x01)
-_ADV_NAME_SHORT = const(0x08)
-_ADV_NAME = const(0x09)
-_ADV_UUID128_ALL = const(0x07)
-_ADV_MAX = const(31)
 
 NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
 NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
 
-DEFAULT_MTU = const(23)      # ATT default until the central exchanges MTU
-WANT_MTU = const(247)        # asked for at init (the central picks the final value)
-RX_BUFFER = const(1100)      # > one largest frame on the wire (1029 + delimiters)
-TX_BACKLOG = const(4096)     # output kept while notifications are refused; older dropped
-ADV_INTERVAL_US = const(250000)
-
-
-def uuid128_le(text):
-    """The 16 bytes of a 128-bit UUID as advertising data carries them (little-endian)."""
-    h = text.replace("-", "")
-    b = bytearray(16)
-    for i in range(16):
-        b[15 - i] = int(h[2 * i:2 * i + 2], 16)
-    return bytes(b)
-
-
-def _ad(out, typ, value):
-    out.append(len(value) + 1)
-    out.append(typ)
-    out += value
-
-
-def adv_payload(name, service=NUS_SERVICE):
-    """(advertising data, scan response): flags + 128-bit service UUID in the first, the
-    name in the first if it fits in 31 bytes, else in the scan response (cut to fit)."""
-    adv = bytearray()
-    _ad(adv, _ADV_FLAGS, b"\x06")  # LE general discoverable, BR/EDR not supported
-    _ad(adv, _ADV_UUID128_ALL, uuid128_le(service))
-    nm = name.encode()
-    resp = bytearray()
-    if len(adv) + 2 + len(nm) <= _ADV_MAX:
-        _ad(adv, _ADV_NAME, nm)
-    else:
-        room = _ADV_MAX - 2
-        _ad(resp, _ADV_NAME if len(nm) <= room else _ADV_NAME_SHORT, nm[:room])
-    return bytes(adv), bytes(resp)
+_DEFAULT_MTU = const(23)      # ATT default until the central exchanges MTU
+_WANT_MTU = const(247)        # asked for at init (the central picks the final value)
+_RX_BUFFER = const(1100)      # > one largest frame on the wire (1029 + delimiters)
+_TX_BACKLOG = const(4096)     # output kept while notifications are refused; older dropped
+_ADV_INTERVAL_US = const(250000)
 
 
 class NusService:
@@ -95,7 +60,7 @@ class NusService:
         self.dropped = 0
         ble.active(True)
         try:
-            ble.config(gap_name=name, mtu=WANT_MTU)
+            ble.config(gap_name=name, mtu=_WANT_MTU)
         except (ValueError, OSError):  # older ports: set what they know
             pass
         svc = (bluetooth.UUID(NUS_SERVICE), (
@@ -104,22 +69,23 @@ class NusService:
         ))
         ((self.h_tx, self.h_rx),) = ble.gatts_register_services((svc,))
         # append mode: writes that come faster than we read are kept, not overwritten
-        ble.gatts_set_buffer(self.h_rx, RX_BUFFER, True)
+        ble.gatts_set_buffer(self.h_rx, _RX_BUFFER, True)
         ble.irq(self._irq)
-        self.adv, self.resp = adv_payload(name)
+        from firmware.ports.esp32.ble_adv import adv_payload
+        self.adv, self.resp = adv_payload(name, NUS_SERVICE)
         self.advertise()
 
     def advertise(self, on=True):
         """Start (or stop) connectable advertising."""
         if on:
-            self.ble.gap_advertise(ADV_INTERVAL_US, adv_data=self.adv, resp_data=self.resp,
+            self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=self.adv, resp_data=self.resp,
                                    connectable=True)
         else:
             self.ble.gap_advertise(None)
 
     def _irq(self, event, data):
         if event == _IRQ_CENTRAL_CONNECT:
-            self.conns[data[0]] = DEFAULT_MTU
+            self.conns[data[0]] = _DEFAULT_MTU
         elif event == _IRQ_CENTRAL_DISCONNECT:
             self.conns.pop(data[0], None)
             if not self.conns:
@@ -150,8 +116,8 @@ class NusService:
         if not self.conns or not data:
             return
         self.tx += data
-        if len(self.tx) > TX_BACKLOG:
-            cut = len(self.tx) - TX_BACKLOG
+        if len(self.tx) > _TX_BACKLOG:
+            cut = len(self.tx) - _TX_BACKLOG
             self.dropped += cut
             self.tx = self.tx[cut:]
         self.flush()
@@ -173,34 +139,3 @@ class NusService:
                 return False
             self.tx = self.tx[n:]
         return True
-
-
-class BleDeviceLink:
-    """Pumps bytes between a NusService and a device (feed/tick -> bytes out)."""
-
-    def __init__(self, service, device, now_ms, rtc_s, link=1):
-        self.svc = service
-        self.device = device
-        self.now_ms = now_ms     # callables: monotonic ms, RTC UTC seconds
-        self.rtc_s = rtc_s
-        self.link = link         # Device.feed link number: its own frame decoder
-
-    def poll(self):
-        """One step: feed what the central wrote (or tick) and notify the answer."""
-        data = self.svc.take()
-        t = self.now_ms()
-        if data:
-            out = self.device.feed(data, t, self.rtc_s(), self.link)
-        else:
-            out = self.device.tick(t, self.rtc_s())
-        if out:
-            self.svc.send(out)
-        elif self.svc.tx:
-            self.svc.flush()
-
-    async def run(self, period_ms=10):
-        """Poll forever (the port's main loop task)."""
-        import asyncio
-        while True:
-            self.poll()
-            await asyncio.sleep_ms(period_ms)

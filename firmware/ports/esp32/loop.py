@@ -1,10 +1,11 @@
-# The ESP32 app: an asyncio loop around firmware/app/device.py's Device.
+# The ESP32 app: one loop around firmware/app/device.py's Device (App.run; no asyncio,
+# whose modules would take about 4 KB of heap for four periodic tasks).
 #
 # Tasks (each records when it last completed a pass; see App.healthy):
 #   serial    wire frames on the USB serial console <-> Device.feed (link 0)
 #   drivers   board peripherals (RFID, fingerprint, GNSS, tamper, actuator sense,
 #             battery) -> Device.local_event
-#   ticker    Device.tick at its WAKE deadline and every TICK_MS
+#   ticker    Device.tick at its WAKE deadline and every _TICK_MS
 #   watchdog  machine.WDT.feed() only while every task has run within HEALTH_MS
 #             and none has failed; a stalled or dead task means no feed, so a reset.
 #             Production builds only (WDT_MS from the board file): in dev mode mpremote
@@ -26,17 +27,22 @@
 # days; the loop reads it every few ms). rtc_s is time.time() in UTC seconds since 1970
 # (the epoch of the port is detected with gmtime(0)); SET_RTC writes machine.RTC().
 
-import asyncio
+import sys
 
-TICK_MS = 1000          # Device.tick at least this often
-HEALTH_MS = 5000        # every task must have completed a pass this recently
-SERIAL_MS = 10          # serial poll period
-DRIVERS_MS = 20         # driver poll period (each driver has its own rate, board.RATES)
-WDT_FEED_MS = 1000      # watchdog task period
-IDLE_MS = 500           # a quiet line ends any partial chunk (for the REPL escape)
-READ_MAX = 256          # bytes taken from the console per serial pass
-EPOCH_2000 = 946684800  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
-TASKS = ("serial", "drivers", "ticker")
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_TICK_MS = const(1000)          # Device.tick at least this often
+HEALTH_MS = const(5000)        # every task must have completed a pass this recently
+_SERIAL_MS = const(10)          # serial poll period
+_DRIVERS_MS = const(20)         # driver poll period (each driver has its own rate, board.py)
+_WDT_FEED_MS = const(1000)      # watchdog task period
+_READ_MAX = const(256)          # bytes taken from the console per serial pass
+_EPOCH_2000 = const(946684800)  # 2000-01-01 in Unix seconds (MicroPython's embedded epoch)
+_TRIM_GAP = const(100)         # steps (~1-2 s) between trims of rare modules (App.trim)
 
 
 class Clock:
@@ -48,7 +54,7 @@ class Clock:
         self.last = time_mod.ticks_ms()
         self.ms = 0
         gm = getattr(time_mod, "gmtime", None)
-        self.epoch = EPOCH_2000 if gm is not None and gm(0)[0] == 2000 else 0
+        self.epoch = _EPOCH_2000 if gm is not None and gm(0)[0] == 2000 else 0
 
     def mono(self):
         now = self.t.ticks_ms()
@@ -89,7 +95,7 @@ class UsbSerial:
 
     def read(self):
         buf = bytearray()
-        while len(buf) < READ_MAX and self.poller.poll(0):
+        while len(buf) < _READ_MAX and self.poller.poll(0):
             b = self.inp.read(1)
             if not b:
                 break
@@ -100,30 +106,6 @@ class UsbSerial:
 
     def write(self, data):
         self.out.write(data)
-
-
-class ReplEscape:
-    """Dev mode: spot "\\r\\x03" at the start of a chunk (mpremote's interrupt)."""
-
-    def __init__(self):
-        self.pos = 0
-        self.cr = False
-        self.last = None
-
-    def scan(self, data, now_ms):
-        if self.last is not None and now_ms - self.last >= IDLE_MS:
-            self.pos = 0
-        self.last = now_ms
-        for b in data:
-            if b == 0:
-                self.pos = 0
-                continue
-            if self.pos == 0:
-                self.cr = b == 0x0D
-            elif self.pos == 1 and self.cr and b == 0x03:
-                return True
-            self.pos += 1
-        return False
 
 
 class App:
@@ -138,12 +120,19 @@ class App:
         self.wdt = wdt
         self.ble = ble
         self.reset = reset
-        self.escape = ReplEscape() if mode == "dev" else None
+        self.escape = None
+        if mode == "dev":             # (production builds never load the escape's code)
+            from firmware.ports.esp32.repl import ReplEscape
+            self.escape = ReplEscape()
         self.seen = {}
         self.failed = None          # (task name, exception) of the first task that died
         self.feeds = 0
         self.last_tick = 0
         self.cause = ""             # reset cause name of this boot
+        self.modules = len(sys.modules)  # loaded modules after boot (see trim)
+        self.steps = 0                   # serial and driver steps; the one of the last
+        self.trimmed = -_TRIM_GAP        # trim and the modules it dropped
+        self.dropped = []
 
     # -- output ---------------------------------------------------------------------------
     def broadcast(self, out):
@@ -173,6 +162,7 @@ class App:
             got = self.ble.take()
             if got:
                 self.reply(1, self.device.feed(got, self.clock.mono(), self.clock.rtc(), 1))
+                self.trim()
             elif self.ble.tx:
                 self.ble.flush()
         data = self.io.read()
@@ -182,15 +172,34 @@ class App:
         if self.escape is not None and self.escape.scan(data, now):
             raise KeyboardInterrupt("REPL requested on the console")
         self.reply(0, self.device.feed(data, now, self.clock.rtc(), 0))
+        self.trim()
+
+    def trim(self):
+        """After a step that imported modules (a command, a card read): free the rare and
+        transient ones again (firmware/ports/esp32/trim.py; it does nothing on CPython).
+        If a module the last trim dropped is back within _TRIM_GAP steps, this growth is
+        kept until a later one: something imports it on a hot path, and dropping it at
+        once would mean an import every few steps."""
+        self.steps += 1
+        if len(sys.modules) <= self.modules:
+            return
+        back = self.steps - self.trimmed < _TRIM_GAP and [
+            n for n in self.dropped if n in sys.modules]
+        if not back:
+            from firmware.ports.esp32 import trim
+            self.dropped = [n for n in trim.after_step() if n != "firmware.ports.esp32.trim"]
+            self.trimmed = self.steps
+        self.modules = len(sys.modules)
 
     def drivers_step(self):
         for ev in self.hw.poll(self.clock.mono()):
             self.broadcast(self.device.local_event(ev, self.clock.mono(), self.clock.rtc()))
+        self.trim()
 
     def ticker_step(self):
         now = self.clock.mono()
         wake = getattr(self.device, "wake_at", None)
-        if (wake is not None and now >= wake) or now - self.last_tick >= TICK_MS:
+        if (wake is not None and now >= wake) or now - self.last_tick >= _TICK_MS:
             self.last_tick = now
             self.broadcast(self.device.tick(now, self.clock.rtc()))
 
@@ -199,7 +208,7 @@ class App:
         if self.failed is not None:
             return False
         now = self.clock.mono()
-        for name in TASKS:
+        for name in ("serial", "drivers", "ticker"):
             t = self.seen.get(name)
             if t is None or now - t > HEALTH_MS:
                 return False
@@ -220,48 +229,47 @@ class App:
             return period_ms
         return max(0, min(period_ms, wake - self.clock.mono()))
 
-    # -- asyncio --------------------------------------------------------------------------
-    async def _every(self, name, step, period_ms):
+    # -- the loop -----------------------------------------------------------------------
+    def _task(self, name, step):
+        """One pass of a task that may die: False once it raised (recorded, so no more
+        watchdog feeds; the serial task then raises it)."""
         try:
-            while True:
-                step()
-                self.ran(name)
-                await asyncio.sleep(period_ms / 1000)
+            step()
         except Exception as exc:  # a dead task: recorded, so no more watchdog feeds
             if self.failed is None:
                 self.failed = (name, exc)
+            return False
+        self.ran(name)
+        return True
 
-    async def _ticker(self):
-        try:
-            while True:
-                self.ticker_step()
-                self.ran("ticker")
-                await asyncio.sleep(self.sleep_until_wake(100) / 1000)
-        except Exception as exc:
-            if self.failed is None:
-                self.failed = ("ticker", exc)
-
-    async def _watchdog(self):
+    def run(self, sleep_ms=None):
+        """Run every task in one loop, each when it is due (serial every _SERIAL_MS,
+        drivers every _DRIVERS_MS, ticker at WAKE or every 100 ms, watchdog every
+        _WDT_FEED_MS), sleeping until the next; returns never, raises KeyboardInterrupt
+        (dev REPL escape) or the exception of a task that died. sleep_ms: the port's
+        time.sleep_ms (default: the clock's time module's)."""
+        sleep = sleep_ms if sleep_ms is not None else self.clock.t.sleep_ms
+        mono = self.clock.mono
+        due = [0, 0, 0, 0]          # serial, drivers, ticker, watchdog; -1: dead
         while True:
-            self.watchdog_step()
-            await asyncio.sleep(WDT_FEED_MS / 1000)
-
-    async def run(self):
-        """Run every task; returns never, raises KeyboardInterrupt (dev REPL escape) or
-        the exception of a task that died."""
-        tasks = [asyncio.create_task(self._every("drivers", self.drivers_step, DRIVERS_MS)),
-                 asyncio.create_task(self._ticker()),
-                 asyncio.create_task(self._watchdog())]
-        try:
-            while True:
+            now = mono()
+            if now >= due[0]:
                 self.serial_step()
                 self.ran("serial")
                 if self.failed is not None:
                     raise self.failed[1]
-                await asyncio.sleep(SERIAL_MS / 1000)
-        finally:
-            for t in tasks:
-                t.cancel()
+                due[0] = mono() + _SERIAL_MS
+            if 0 <= due[1] <= now:
+                due[1] = mono() + _DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
+            if 0 <= due[2] <= now:
+                due[2] = mono() + self.sleep_until_wake(100) \
+                    if self._task("ticker", self.ticker_step) else -1
+            if now >= due[3]:
+                self.watchdog_step()
+                due[3] = mono() + _WDT_FEED_MS
+            wait = min([d for d in due if d >= 0]) - mono()
+            if wait > 0:
+                sleep(wait)
 
 
 class Unbuilt:
@@ -272,93 +280,23 @@ class Unbuilt:
     WDT_MS = 8000
 
 
-def identity(mode, nvs, esp32=None):
-    """(device_id, key or None, authority) from NVS, by the one policy of firmware/app/identity.py
-    (unprovisioned: the public dev identity in dev mode, else none: tokens refused)."""
-    from firmware.app import identity as ident
-    return ident.resolve(mode, nvs.read_identity(esp32))
-
-
-class NoIdentity:
-    """An NVS that holds nothing: the identity policy's answer for an unprovisioned board."""
-
-    @staticmethod
-    def read_identity(esp32=None):
-        return None
-
-
-def hardening(build, machine, cfg):
-    """(trusted, audit text) of this board for this build: the chip's eFuses judged by
-    the core (firmware/core/platform.py); a rig build may carry a waiver
-    (armlock_build.WAIVE_HARDENING, recorded in the build manifest and the boot audit)."""
-    from firmware.ports.esp32 import security
-    waiver = getattr(build, "WAIVE_HARDENING", None) or None
-    return security.check(machine, cfg.get("chip", "esp32"), build.MODE, waiver)
-
-
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
           device_cls=None, store_cls=None, ble=True, aes=None):
-    """Set everything up and boot the Device; returns the App (not yet running)."""
-    from firmware.ports.esp32 import board as B
-    from firmware.ports.esp32 import nvs, resetcause
-    if cfg is None:
-        cfg = B.load()
-    if aes is None:
-        from firmware.drivers.ntag424 import default_aes_factory
-        aes = default_aes_factory()
-    hw = B.Hardware(cfg, machine, time_mod.ticks_ms, time_mod.ticks_us, aes)
-    rtc = machine.RTC() if hasattr(machine, "RTC") else None
-    clock = Clock(time_mod, rtc)
-    mode = build.MODE
-    wdt_ms = getattr(build, "WDT_MS", 0)
-    wdt = machine.WDT(timeout=wdt_ms) if mode == "production" and wdt_ms else None
-    cause = resetcause.name(machine, esp32)
-    dev_id, key, authority = identity(mode, nvs, esp32)
-    # -- hardening hook (issue 10; firmware/ports/esp32/security.py) ------------------
-    trusted, why = hardening(build, machine, cfg)
-    if not trusted:   # an unhardened board: as if unprovisioned, nothing authenticates
-        key, authority = identity(mode, NoIdentity)[1:]
-    # ------------------------------------------------------------------------------
-    if device_cls is None:
-        from firmware.app.device import Device as device_cls
-    if store_cls is None:
-        from firmware.app.store import FileStore as store_cls
-    device = device_cls(dev_id, key, mode, store_cls(store_root), ticks_us=time_mod.ticks_us,
-                        fw_version=getattr(build, "VERSION", "?"),
-                        runtime="micropython-" + getattr(build, "BOARD", "esp32"),
-                        config=B.core_config(cfg), authority=authority)
-    if aes is not None:  # the RFID reader asks the loaded permit for each card's key
-        hw.card_key = lambda uid_hex: device.card_key(  # pyright: ignore[reportAttributeAccessIssue]
-            uid_hex, aes)
-    # (Device declares its hooks as None; pyright cannot see they are callables.)
-    device.actuator_hook = hw.lock  # pyright: ignore[reportAttributeAccessIssue]
-    device.rtc_hook = clock.set_rtc  # pyright: ignore[reportAttributeAccessIssue]
-    device.indicate_hook = hw.indicate  # pyright: ignore[reportAttributeAccessIssue]
-    app = App(device, hw, io if io is not None else UsbSerial(), clock, mode, wdt,
-              reset=getattr(machine, "reset", None))
-    app.cause = cause
-    app.broadcast(device.boot(clock.mono(), clock.rtc(), cause + (" " + why if why else "")))
-    app.ble = None
-    if ble:
-        try:
-            app.ble = start_ble(dev_id)
-        except (MemoryError, OSError) as exc:  # a radio that could not start: say so, audit it
-            print("armlock: BLE did not start: %s %s" % (type(exc).__name__, exc))
-            app.broadcast(device.local_event(("fault", "ble", False), clock.mono(), clock.rtc()))
+    """Set everything up and boot the Device (firmware/ports/esp32/startup.py); returns
+    the App (not yet running). Then the boot-only modules are freed (trim.BOOT)."""
+    from firmware.ports.esp32 import startup, trim
+    app = startup.start(build, machine, time_mod, esp32, io, cfg, store_root, device_cls,
+                        store_cls, ble, aes)
+    startup = None
+    trim.drop(trim.BOOT + ("firmware.ports.esp32.trim",))
+    app.modules = len(sys.modules)
     return app
 
 
 def start_ble(device_id):
-    """The BLE Nordic UART Service (firmware/ports/esp32/ble.py), or None in a firmware
-    without BLE. A radio that fails to start (MemoryError: the heap NimBLE and the app
-    share; OSError) raises: start() prints and audits it."""
-    try:
-        import bluetooth
-
-        from firmware.ports.esp32.ble import NusService
-    except ImportError:  # no BLE in this firmware: the console still works
-        return None
-    return NusService(bluetooth.BLE(), name="armlock-" + device_id)
+    """The BLE Nordic UART Service, or None in a firmware without BLE (startup.py)."""
+    from firmware.ports.esp32 import startup
+    return startup.start_ble(device_id)
 
 
 def main(**over):
@@ -386,11 +324,11 @@ def main(**over):
             import esp32
         except ImportError:
             esp32 = None
-    micropython.kbd_intr(-1)  # the app owns the console; dev mode: see ReplEscape
+    micropython.kbd_intr(-1)  # the app owns the console; dev mode: see repl.py
     app = None
     try:
         app = start(build, machine, time, esp32, **over)
-        asyncio.run(app.run())
+        app.run(time.sleep_ms)
     finally:
         if app is not None:
             app.hw.lock(True)

@@ -1,0 +1,113 @@
+# Free the code of modules the app needs only at boot or on a rare command (MicroPython).
+#
+# A module loaded from a .mpy keeps its bytecode, functions and globals in the GC heap
+# while anything references it: its sys.modules entry, the attribute its parent package
+# got at import, and whatever imported it at module level. drop() takes away the first
+# two for the modules of a list that are loaded and that no other loaded module holds
+# (neither the module nor anything it defines sits in another module's globals); the GC
+# then frees them, and an import later loads them again. A module still held is simply
+# kept (dropping it would only make the next import load a second copy). Objects that
+# keep one of its functions are not seen here: the lists name modules whose results are
+# plain values (tuples, strings). Interned names (qstrs) are never freed.
+#
+# CPython (the simulator, the tests) keeps everything: a re-import there costs time
+# and saves nothing.
+#
+# loop.py calls drop(BOOT) after boot and after_step() after a serial or driver step
+# during which the number of loaded modules grew (a command or a card read imported
+# something); this module drops itself too, so it is loaded only then.
+
+import sys
+
+# Used once by loop.start: reset cause, identity (NVS), eFuse hardening check and the
+# core's judgement of it, building the peripherals (board setup).
+BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
+        "firmware.app.identity", "firmware.ports.esp32.security", "firmware.core.platform",
+        "firmware.ports.esp32.setup", "firmware.ports.esp32.startup",
+        "firmware.ports.esp32.ble_adv")
+# Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
+# the read) and this module itself, loaded again when needed.
+TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
+             "firmware.drivers.isodep", "firmware.ports.esp32.trim")
+# Loaded by rare commands or once per permit: the signed-token decoder and its
+# signature check, recovery (their callers import them lazily). Dropped strictly: a
+# module that holds a class or a mutable value (a cache, a table) is kept, since an
+# object of it may outlive the command (a decoded Permit, a key's comb table).
+RARE = ("protocols.permit", "protocols.p256", "firmware.core.trust",
+        "firmware.core.recovery", "protocols.schema")
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def _split(name):
+    i = name.rfind(".")
+    return name[:i], name[i + 1:]
+
+
+_STATE = (type, list, dict, bytearray, set)
+
+
+def _own(mod, name):
+    """ids of the module and of the functions and classes it defines (not imported)."""
+    g = mod.__dict__
+    out = {id(mod)}
+    for v in g.values():
+        if getattr(v, "__globals__", None) is g or (
+                isinstance(v, type) and getattr(v, "__module__", None) == name):
+            out.add(id(v))
+    return out
+
+
+def _held(mod, name, others, strict):
+    """True if a module in `others` (name -> module) holds `mod` or a function or class
+    it defines in its globals (other than the parent package's attribute); or, strict,
+    if `mod` holds a class or a mutable value."""
+    if strict:
+        for v in mod.__dict__.values():
+            if isinstance(v, _STATE):
+                return True
+    own = _own(mod, name)
+    parent, leaf = _split(name)
+    for oname, other in others.items():
+        try:
+            items = other.__dict__.items()
+        except AttributeError:   # not a module (a stand-in in sys.modules)
+            continue
+        for k, v in items:
+            if id(v) in own and not (oname == parent and k == leaf):
+                return True
+    return False
+
+
+def drop(names, strict=False):
+    """Forget the loaded, unheld modules of `names` (see the header); returns their names.
+    Does nothing on CPython."""
+    if not MICROPYTHON:
+        return []
+    mods = sys.modules
+    gone = {n: mods[n] for n in names if n in mods}
+    changed = True
+    while changed and gone:
+        changed = False
+        others = {n: m for n, m in mods.items() if n not in gone}
+        for n in list(gone):
+            if _held(gone[n], n, others, strict):
+                del gone[n]
+                changed = True
+                break
+    for n in gone:
+        del mods[n]
+        parent, leaf = _split(n)
+        p = mods.get(parent)
+        if p is not None and getattr(p, leaf, None) is gone[n]:
+            try:
+                delattr(p, leaf)
+            except (AttributeError, TypeError):
+                pass
+    return list(gone)
+
+
+def after_step():
+    """After a loop step that imported something: drop the RARE modules (strictly) and
+    the TRANSIENT ones (this one too); returns the names that went."""
+    return drop(RARE, True) + drop(TRANSIENT)
