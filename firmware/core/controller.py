@@ -36,6 +36,13 @@ class LockController:
         self._lock_mono = 0       # mono_ms until which a lockout holds whatever the clock
         self._gnss_ref = None     # (utc_s, mono_ms) of the last GNSS time taken
         self._errors = {}         # sensor -> consecutive read errors the driver reported
+        # bounds read on every event, looked up once (the config does not change)
+        self._skew = cfg["skew_max_s"]
+        self._fix_age_ms = cfg["fix_max_age_s"] * 1000
+        self._settle_ms = cfg["actuator_settle_ms"]
+        self._floor_s = cfg["floor_interval_s"]
+        self._vmax = cfg["vmax_mps"]
+        self._hacc_max = cfg["hacc_max_m"]
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
         self._chain = audits.Chain(device_id)
         self._st = states.State()
@@ -69,7 +76,7 @@ class LockController:
         self._now = mono_ms
         self._rtc = rtc_s
         self._dirty = False
-        kind = ev[0] if type(ev) is tuple and len(ev) > 0 else None
+        kind = ev[0] if type(ev) is tuple and ev else None
         if not self._booted and kind != E.BOOT:
             out.append((E.RESULT, False, "not booted"))
             return out
@@ -86,10 +93,10 @@ class LockController:
 
     # -- time and audit --------------------------------------------------------
     def _wall(self):
-        return self._clock.wall(self._rtc)
+        return self._rtc + self._clock.corr  # Clock.wall, inlined: called on every event
 
     def _audit(self, code, detail):
-        t = self._wall()
+        t = self._rtc + self._clock.corr
         self._out.append((E.AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
         self._dirty = True  # the persisted audit head must follow the chain
 
@@ -112,19 +119,22 @@ class LockController:
         p = self._permit
         if p is None:
             r.append(E.R_RECALLED if st.recalled else E.R_NO_PERMIT)
-        if not self._clock.trusted(self._rtc):
+        clock = self._clock
+        wall = self._rtc + clock.corr
+        if clock.skewed or wall < clock.floor - clock.skew_max:  # not Clock.trusted
             r.append(E.R_TIME)
-        else:
-            why = None if p is None else rules.validity(p, self._wall())
-            if why is not None:
-                r.append(why)
-        if self._locked_out():
+        elif p is not None:
+            if wall < p.not_before:  # rules.validity, inlined
+                r.append(E.R_NOT_YET)
+            elif wall > p.not_after:
+                r.append(E.R_EXPIRED)
+        if self._now < self._lock_mono or wall < st.lockout_until:  # _locked_out
             r.append(E.R_LOCKOUT)
         if self._battery == 2:
             r.append(E.R_BATTERY)
-        if p is not None:
+        if p is not None and p.zones:
             self._position_reasons(r, p)
-        if E.R_ACTUATOR in self._faulty:
+        if self._faulty and E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
 
@@ -134,21 +144,20 @@ class LockController:
         return self._now < self._lock_mono or self._wall() < self._st.lockout_until
 
     def _position_reasons(self, r, p):
-        if not p.zones:
-            return  # a permit without zones does not limit where the weapon is used
-        fresh = self._fix is not None and \
-            self._now - self._fix[3] <= self._cfg["fix_max_age_s"] * 1000
+        # (only for a permit with zones: one without does not limit where it is used)
+        fix = self._fix
+        fresh = fix is not None and self._now - fix[3] <= self._fix_age_ms
         if self._gnss != "ok" or "gnss" in self._faulty:
             r.append(E.R_GNSS_LOST)
         elif self._fix_bad == E.R_SPOOF:
             r.append(E.R_SPOOF)
         elif not fresh:
             # an imprecise fix does not replace a precise one that is still fresh
-            r.append(self._fix_bad or (E.R_NO_FIX if self._fix is None else E.R_STALE_FIX))
+            r.append(self._fix_bad or (E.R_NO_FIX if fix is None else E.R_STALE_FIX))
         else:
             status = self._pos
             if status and not self.locked:
-                status = _where(p, self._fix[0], self._fix[1], self._cfg["hysteresis_m"])
+                status = _where(p, fix[0], fix[1], self._cfg["hysteresis_m"])
             if status == 1:
                 r.append(E.R_OUTSIDE)
             elif status == 2:
@@ -161,38 +170,46 @@ class LockController:
         are waived under fail-enabled; every change of that decision is audited.
         """
         r = self.reasons()
-        enabled = self._permit is not None and self._permit.fail_enabled
-        malf = tuple([x for x in r if x in _MALFUNCTION])
-        if (enabled, malf) != self._waived:
+        p = self._permit
+        enabled = p is not None and p.fail_enabled
+        malf = tuple([x for x in r if x in _MALFUNCTION]) if r else ()
+        w = self._waived
+        if enabled != w[0] or malf != w[1]:
             self._waived = (enabled, malf)
             if malf:
                 self._audit("fail_profile", "%s %s %s" % (
                     "fail-enabled" if enabled else "fail-secure",
                     "waives" if enabled else "holds for", ",".join(malf)))
-        if enabled:
+        if enabled and malf:
             return [x for x in r if x not in _MALFUNCTION]
         return r
 
     # -- after every event -----------------------------------------------------------
     def _settle(self):
-        out = self._out
-        self._check_actuator()  # first: a forced bolt latches before any unlock decision
-        if self._pending is not None and self._now >= self._pending[0]:
-            at, holder = self._pending
+        now = self._now
+        if self._sensed is not None:
+            self._check_actuator()  # first: a forced bolt latches before any unlock decision
+        pending = self._pending
+        if pending is not None and now >= pending[0]:
+            holder = pending[1]
             self._pending = None
             r = self._blocking()
             if r:
                 self._audit("deny", "holder=%d reasons=%s" % (holder, ",".join(r)))
-                out.append((E.INDICATE, "denied"))
+                self._out.append((E.INDICATE, "denied"))
             else:
                 self._open(holder)
         elif not self.locked:
             self._check_open()
-        self._check_rollback()
-        for src, n, width, last in self._refusals.due(self._now):
-            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
-        if self._clock.advance_floor(self._rtc, self._cfg["floor_interval_s"]):
-            self._st.time_floor = self._clock.floor
+        clock = self._clock
+        wall = self._rtc + clock.corr
+        if (wall < clock.floor - self._skew) != self._behind:
+            self._check_rollback()
+        if self._refusals.windows:
+            for src, n, width, last in self._refusals.due(now):
+                self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+        if wall - clock.floor >= self._floor_s and clock.advance_floor(self._rtc, self._floor_s):
+            self._st.time_floor = clock.floor
             self._dirty = True
         if self._dirty and not self._damaged:  # keep a damaged record until a reset
             self._save()
@@ -200,7 +217,7 @@ class LockController:
 
     def _check_rollback(self):
         """Audit every change of 'RTC behind the time floor' when it happens."""
-        behind = self._rtc + self._clock.corr < self._clock.floor - self._cfg["skew_max_s"]
+        behind = self._rtc + self._clock.corr < self._clock.floor - self._skew
         if behind != self._behind:
             self._behind = behind
             self._audit("time", ("rollback rtc=%d floor=%d" if behind else
@@ -241,8 +258,7 @@ class LockController:
         open while locked is forcing (tamper latch); locked while open is a malfunction
         (the bolt is stuck locked: audited, the command follows the bolt)."""
         pos = self._sensed
-        if pos is None or pos == self.locked \
-                or self._now - self._cmd_at < self._cfg["actuator_settle_ms"]:
+        if pos is None or pos == self.locked or self._now - self._cmd_at < self._settle_ms:
             return
         if self.locked:
             self._latch("actuator")
@@ -262,25 +278,29 @@ class LockController:
         # the earliest deadline after now; past ones were handled just now
         now = self._now
         at = None
-        if self._pending is not None and self._pending[0] > now:
-            at = self._pending[0]
+        pending = self._pending
+        if pending is not None and pending[0] > now:
+            at = pending[0]
         if self._sensed is not None and self._sensed != self.locked:
-            t = self._cmd_at + self._cfg["actuator_settle_ms"]  # classify the bolt then
+            t = self._cmd_at + self._settle_ms  # classify the bolt then
             if t > now and (at is None or t < at):
                 at = t
         if not self.locked:
-            due = [self._open_until]
+            t = self._open_until
+            if t > now and (at is None or t < at):
+                at = t
             if self._fix is not None:
-                due.append(self._fix[3] + self._cfg["fix_max_age_s"] * 1000 + 1)
+                t = self._fix[3] + self._fix_age_ms + 1
+                if t > now and (at is None or t < at):
+                    at = t
             if self._permit is not None:
-                left = self._permit.not_after - self._wall() + 1
-                due.append(now + (left if left > 0 else 0) * 1000)
-            for t in due:
+                left = self._permit.not_after - (self._rtc + self._clock.corr) + 1
+                t = now + (left if left > 0 else 0) * 1000
                 if t > now and (at is None or t < at):
                     at = t
         if at != self._wake:  # None: what was announced is no longer due
             self._out.append((E.WAKE, at))
-        self._wake = at
+            self._wake = at
 
     # -- event handlers ------------------------------------------------------------
     def _on_boot(self, ev):
@@ -459,11 +479,12 @@ class LockController:
             raise TypeError("fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)")
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
             raise ValueError("coordinates out of range")
-        self._gnss_status("ok")
+        if self._gnss != "ok":
+            self._gnss_status("ok")
         prev = self._fix
         cfg = self._cfg
         if prev is not None and not geo.implied_speed_ok(
-                prev[0], prev[1], prev[3], lat, lon, self._now, cfg["vmax_mps"], prev[2] + hacc):
+                prev[0], prev[1], prev[3], lat, lon, self._now, self._vmax, prev[2] + hacc):
             if self._fix_bad != E.R_SPOOF:
                 self._audit("fix_implausible", "jump from %d,%d to %d,%d in %d ms"
                             % (prev[0], prev[1], lat, lon, self._now - prev[3]))
@@ -471,7 +492,7 @@ class LockController:
             return
         if self._fix_bad == E.R_SPOOF:
             self._audit("fix_implausible", "cleared")
-        if hacc > cfg["hacc_max_m"]:
+        if hacc > self._hacc_max:
             self._fix_bad = E.R_IMPRECISE
             return
         if utc is not None and self._old_fix(utc):
@@ -559,7 +580,9 @@ class LockController:
     def _ignored(self, name, at):
         """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
         answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
-        if self._permit is None or self._locked_out() or self._st.tamper or self._damaged:
+        st = self._st
+        if self._permit is None or self._now < self._lock_mono \
+                or self._rtc + self._clock.corr < st.lockout_until or st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
             self._out.append((E.ANSWER, at, False))
             return True
