@@ -26,6 +26,7 @@
 
 import binascii
 import struct
+import sys
 
 MAGIC = b"ALST"
 VERSION = 2
@@ -43,6 +44,9 @@ _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
 
 
 _FAST_CRC = getattr(binascii, "crc32", None)  # looked up once: called on every persist
+# The tabled CRC of the record's tail (_Tail) pays where bytecode is cheap next to
+# binascii.crc32 (MicroPython's is a nibble loop); CPython's zlib CRC is faster than it.
+TABLED = sys.implementation.name == "micropython"
 
 
 def crc32(data):
@@ -81,28 +85,88 @@ class State:
         self.revoked = []     # 8-byte key ids revoked by key updates (most recent last)
         self.migrated = 0     # decode: the record version this one was migrated from
         self.dropped = 0      # decode of a version-1 record: serial of the permit dropped
+        self._tail = None     # encode's cache of the bytes after the head (_Tail)
 
 
 def encode(st):
-    """Return the record bytes for State `st` (built in one piece: called on every
-    audited event, and the permit makes it ~1.7 KB)."""
+    """Return the record bytes for State `st`. Called on every audited event (the audit
+    head is persisted): the part after the head (keys, permit, ~1.7 KB) is kept with
+    the CRC-32 it contributes, so an unchanged permit is neither copied twice nor CRC'd
+    again (_Tail). Same bytes as the plain layout (tests check both)."""
     head = struct.pack(
         _HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if st.tamper else 0),
         SOURCES.index(st.tamper), min(st.fails, 255), min(st.lock_level, 255),
         st.lockout_until, st.serial_floor, st.cmd_floor, st.time_floor, st.audit_seq,
         st.audit_head)
-    trusted, revoked, permit = st.trusted, st.revoked, st.permit
-    if type(permit) is not bytes:
-        permit = bytes(permit)  # bytes.join takes bytes only on MicroPython
-    keys = bytes((len(trusted), len(revoked)))
-    if trusted or revoked:
-        keys += b"".join([bytes(k) for k in trusted] + [bytes(k) for k in revoked])
-    keys += struct.pack(">H", len(permit))
-    if _FAST_CRC is not None:
-        crc = _FAST_CRC(permit, _FAST_CRC(keys, _FAST_CRC(head))) & 0xFFFFFFFF
-    else:
-        crc = crc32_slow(head + keys + permit)
-    return b"".join((head, keys, permit, struct.pack(">I", crc)))
+    t = st._tail
+    permit = st.permit
+    if t is None or t.permit is not permit or t.trusted != st.trusted \
+            or t.revoked != st.revoked:
+        t = st._tail = _Tail(st)
+    return b"".join((head, t.keys, t.permit, t.crc(head)))
+
+
+class _Tail:
+    """Record bytes after the head, for one (trusted, revoked, permit), and the CRC of a
+    record with any head: CRC-32 is affine in its start value, crc32(tail, c) =
+    A(c) ^ crc32(tail, 0) with A linear, so A is tabled per nibble of c (512 bytes,
+    built on the second record with this tail: a one-off encode does not pay for it)."""
+
+    def __init__(self, st):
+        permit = st.permit
+        if type(permit) is not bytes:
+            permit = bytes(permit)  # bytes.join takes bytes only on MicroPython
+        self.permit = permit
+        self.trusted = list(st.trusted)
+        self.revoked = list(st.revoked)
+        keys = bytes((len(self.trusted), len(self.revoked)))
+        if self.trusted or self.revoked:
+            keys += b"".join([bytes(k) for k in self.trusted + self.revoked])
+        self.keys = keys + struct.pack(">H", len(permit))
+        self.uses = 0
+        self.table = None
+
+    def crc(self, head):
+        """The record's last 4 bytes: CRC-32 of head + tail, big-endian."""
+        if _FAST_CRC is None:
+            return struct.pack(">I", crc32_slow(head + self.keys + self.permit))
+        self.uses += 1
+        if self.table is None and (self.uses < 2 or not TABLED):
+            c = _FAST_CRC(self.permit, _FAST_CRC(self.keys, _FAST_CRC(head)))
+            return struct.pack(">I", c & 0xFFFFFFFF)
+        if self.table is None:
+            self._build()
+        t = self.table
+        k = self.k
+        r0, r1, r2, r3 = k[0], k[1], k[2], k[3]
+        o = 0
+        for x in struct.pack(">I", _FAST_CRC(head) & 0xFFFFFFFF):
+            i = o + (x >> 4) * 4
+            j = o + 64 + (x & 15) * 4
+            r0 ^= t[i] ^ t[j]
+            r1 ^= t[i + 1] ^ t[j + 1]
+            r2 ^= t[i + 2] ^ t[j + 2]
+            r3 ^= t[i + 3] ^ t[j + 3]
+            o += 128
+        return bytes((r0, r1, r2, r3))
+
+    def _build(self):
+        # column b of A: A(1 << b); row (byte k of c, high/low nibble, value v), 4 bytes
+        tail = self.keys + self.permit
+        k0 = _FAST_CRC(tail, 0) & 0xFFFFFFFF
+        self.k = struct.pack(">I", k0)
+        col = [(_FAST_CRC(tail, 1 << b) & 0xFFFFFFFF) ^ k0 for b in range(32)]
+        t = bytearray(512)
+        for k in range(4):
+            for half in range(2):
+                low = 24 - 8 * k + (0 if half else 4)  # bit of c the nibble starts at
+                for v in range(16):
+                    a = 0
+                    for j in range(4):
+                        if v >> j & 1:
+                            a ^= col[low + j]
+                    struct.pack_into(">I", t, ((k * 2 + half) * 16 + v) * 4, a)
+        self.table = bytes(t)
 
 
 def decode(blob):
