@@ -4,11 +4,13 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, recovery, refusals, rules, trust
+from firmware.core import creds, geo, gnss, refusals, trust
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
-from protocols import permit as tokens
+
+# Boot, authority tokens, counters and status are in admin.py, imported by the methods
+# that need them (a port short of heap may drop it from sys.modules after use).
 
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
@@ -304,109 +306,15 @@ class LockController:
 
     # -- event handlers ------------------------------------------------------------
     def _on_boot(self, ev):
-        blob, cause = ev[1], ev[2]
-        if self._booted:
-            raise ValueError("already booted: build a new controller to reboot")
-        tail = ev[3] if len(ev) > 3 else None
-        if tail is not None and len(ev) > 4 and ev[4] is not None:
-            # before booting: a storage error here leaves the core unbooted (refusing all)
-            blob, tail = _reconcile(blob, tail, ev[4])
-        self._actuate(True, "boot")
-        self._booted = True
-        self._trust.load((), ())  # the provisioned keys until the record says otherwise
-        if blob is not None:  # an empty record is a truncated one, not a first boot
-            self._restore(blob, tail)
-        detail = "cause=%s" % cause
-        if not self._clock.trusted(self._rtc):
-            detail += " time=untrusted"
-        self._audit("boot", detail)
-
-    def _restore(self, blob, tail):
-        """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
-        log, which lets the chain continue even when the state record is damaged."""
-        try:
-            st = states.decode(blob)
-            self._trust.load(st.trusted, st.revoked)
-            if st.permit and self._key is not None:
-                self._permit = tokens.decode(st.permit, self._trust.keys, self._trust.verify)
-        except ValueError as exc:
-            self._damaged = True
-            detail = "damaged: %s" % exc
-            if tail:
-                self._chain = audits.Chain(self._device_id, tail[0], tail[1])
-                self._st.audit_seq, self._st.audit_head = tail[0], tail[1]
-                if len(tail) > 2:  # the highest token serial the audit log proves used
-                    self._st.serial_floor = tail[2]
-                    detail += " serial_floor=%d from log" % tail[2]
-                if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
-                    self._st.revoked = list(tail[3])
-                    self._trust.load((), tail[3])
-            self._audit("state", detail)
-            return
-        self._st = st
-        self._chain = audits.Chain(self._device_id, st.audit_seq, st.audit_head)
-        self._clock.floor = st.time_floor
-        if st.lockout_until > self._rtc:  # the rest of a lockout, by the monotonic clock
-            self._lock_mono = self._now + (st.lockout_until - self._rtc) * 1000
-        if st.migrated:
-            self._audit("state", "migrated from record v%d: format-1 permit serial=%d "
-                        "dropped (re-issue it signed)" % (st.migrated, st.dropped))
-            self._persist()
-        if self._rtc < st.time_floor:
-            self._behind = self._rtc < st.time_floor - self._cfg["skew_max_s"]
-            self._audit("time", "rollback rtc=%d floor=%d" % (self._rtc, st.time_floor))
+        from firmware.core import admin  # rare paths, see admin.py
+        admin.on_boot(self, ev)
 
     def _on_tick(self, ev):
         pass
 
     def _on_permit(self, ev):
-        blob = ev[1]
-        if type(blob) is not bytes and type(blob) is not bytearray:
-            raise TypeError("permit needs token:bytes")
-        p = None
-        try:
-            p = self._authenticate(blob)
-            self._check_token(p)
-        except ValueError as exc:
-            # audited one by one only if authenticated and not a repeat; else aggregated
-            self._refuse("permit", str(exc), p is not None and p.digest != self._refused)
-            if p is not None:
-                self._refused = p.digest
-            self._out.append((E.RESULT, False, str(exc)))
-            return
-        self._st.serial_floor = p.serial
-        self._apply_token(p, blob)
-        self._persist()
-
-    def _authenticate(self, blob):
-        """The token, decoded once its signer is trusted and its signature verifies."""
-        if self._key is None:  # an unprovisioned board: nothing can authenticate
-            raise ValueError("device not provisioned")
-        _, dev, kid = tokens.peek(blob)
-        if dev != self._device_id:
-            raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
-        self._trust.check_signer(kid)
-        return tokens.decode(blob, self._trust.keys, self._trust.verify)
-
-    def _check_token(self, p):
-        if p.kind == tokens.KIND_PERMIT:
-            geo.check_zones(p.zones)
-        if p.serial <= self._st.serial_floor:
-            raise ValueError("replayed token (serial %d <= %d)" % (p.serial, self._st.serial_floor))
-        if self._damaged and p.kind != tokens.KIND_RESET:
-            raise ValueError("state damaged: only an authority reset is accepted")
-        if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
-                and rules.validity(p, self._wall()) == E.R_EXPIRED:
-            raise ValueError("permit expired at %d" % p.not_after)
-        if p.kind == tokens.KIND_KEYS:
-            self._trust.check_update(p.added, p.revoked)
-
-    def _refuse(self, source, why, individual):
-        """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
-        for src, n, width, last in self._refusals.due(self._now):
-            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
-        if self._refusals.admit(source, self._now, why) or individual:
-            self._audit(source + "_refused", why)
+        from firmware.core import admin
+        admin.on_permit(self, ev)
 
     def refused(self, source, why, mono_ms, rtc_s):
         """A host refused input nobody authenticated (a sealed command that does not
@@ -417,60 +325,11 @@ class LockController:
         self._rtc = rtc_s
         self._dirty = False
         if self._booted and type(source) is str and type(why) is str:
-            self._refuse(source, why, False)
+            from firmware.core import admin
+            admin.refuse(self, source, why, False)
             if self._dirty and not self._damaged:
                 self._save()
         return out
-
-    def _apply_token(self, p, blob):
-        st = self._st
-        if p.kind == tokens.KIND_PERMIT:
-            self._relock("permit_replaced")
-            self._permit = p
-            st.permit = bytes(blob)
-            st.recalled = False
-            self._factors = {}
-            self._pending = None  # credentials were checked against the old permit
-            if self._fix is not None:
-                self._pos = _where(p, self._fix[0], self._fix[1], 0)
-            self._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
-                        % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
-            msg = "permit %d loaded" % p.serial
-        elif p.kind == tokens.KIND_RECALL:
-            self._relock("recalled")
-            self._permit = None
-            st.permit = b""
-            st.recalled = True
-            self._audit("recall", "serial=%d" % p.serial)
-            self._out.append((E.INDICATE, "disabled"))
-            msg = "recalled (serial %d)" % p.serial
-        elif p.kind == tokens.KIND_KEYS:
-            msg = self._key_update(p)
-        else:
-            st.tamper = ""
-            st.fails = 0
-            st.lock_level = 0
-            st.lockout_until = 0
-            self._lock_mono = 0
-            self._damaged = False
-            self._audit("tamper_reset", "serial=%d" % p.serial)
-            msg = "authority reset (serial %d)" % p.serial
-        self._out.append((E.RESULT, True, msg))
-
-    def _key_update(self, p):
-        st = self._st
-        st.trusted, st.revoked = self._trust.update(p.added, p.revoked)
-        kid = tokens.key_id(p.added)
-        detail = "serial=%d added=%s" % (p.serial, _hex(kid))
-        if p.revoked != tokens.NO_KID:
-            detail += " revoked=%s" % _hex(p.revoked)
-            if self._permit is not None and self._permit.key_id == p.revoked:
-                self._relock("key_revoked")
-                self._permit = None
-                st.permit = b""
-                detail += " permit dropped"
-        self._audit("key_update", detail)
-        return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
     def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
@@ -725,50 +584,13 @@ class LockController:
         [PERSIST] with the new floor (write it first; a failed write means: do not act),
         or [RESULT False] when refused (a damaged state record is kept for the authority
         reset, so only the reset token is accepted; a counter not above the floor)."""
-        self._out = out = []
-        if not self._booted:
-            out.append((E.RESULT, False, "not booted"))
-        elif self._key is None:
-            out.append((E.RESULT, False, "device not provisioned"))
-        elif not self._trust.keys:
-            out.append((E.RESULT, False, trust.NONE))
-        elif self._damaged:
-            out.append((E.RESULT, False, "state damaged: only an authority reset "
-                        "(TAMPER_RESET) is accepted"))
-        elif type(counter) is not int or counter <= self._st.cmd_floor:
-            out.append((E.RESULT, False, "replayed counter %r (last %d)"
-                        % (counter, self._st.cmd_floor)))
-        else:
-            self._st.cmd_floor = counter
-            self._save()
-        return out
+        from firmware.core import admin
+        return admin.accept_counter(self, counter)
 
     def status(self):
         """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
-        p = self._permit
-        st = self._st
-        return {
-            "locked": self.locked,
-            "reasons": self.reasons(),
-            "permit": None if p is None else {
-                "serial": p.serial, "not_before": p.not_before, "not_after": p.not_after,
-                "holders": len(p.holders), "zones": len(p.zones),
-                "holder_ids": [h[0] for h in p.holders],
-                "zone_list": [[z[0], len(z[1][0]) // 2 if z[1] else 0] for z in p.zones],
-                "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure"},
-            "lockout": {"failures": st.fails, "level": st.lock_level,
-                        "until": st.lockout_until},
-            "tamper": st.tamper,
-            "battery_mv": self._battery_mv,
-            "fix": None if self._fix is None else list(self._fix[:3]),
-            "time": self._wall(),
-            "time_trusted": self._clock.trusted(self._rtc),
-            "time_floor": self._clock.floor,
-            "audit_seq": self._chain.seq,
-            "counter": self._st.cmd_floor,
-            "trusted_keys": [_hex(k) for k in self._trust.ids()],
-            "refusals_pending": self._refusals.pending(),
-        }
+        from firmware.core import admin
+        return admin.status(self)
 
     def card_key(self, uid_hex):
         """The loaded permit's card key for this RFID UID, still wrapped to this device
@@ -776,21 +598,6 @@ class LockController:
         unwraps it with its wrapping key for the NTAG 424 challenge."""
         p = self._permit
         return None if p is None else p.card_keys.get(uid_hex.upper())
-
-
-def _reconcile(blob, tail, read_audit):
-    """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
-    the audit records stored after it; for a damaged record, the tail gains the highest
-    token serial the stored log proves used and the key ids it proves revoked."""
-    blob = recovery.boot_record(blob, tail, read_audit)
-    if blob is not None and len(tail) < 3 and not states.intact(blob):
-        floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
-        tail = (tail[0], tail[1], floor, revoked)
-    return blob, tail
-
-
-def _hex(b):
-    return "".join(["%02x" % x for x in b])
 
 
 def _where(p, lat, lon, margin_m):

@@ -93,17 +93,23 @@ def encode(st):
     head is persisted): the part after the head (keys, permit, ~1.7 KB) is kept with
     the CRC-32 it contributes, so an unchanged permit is neither copied twice nor CRC'd
     again (_Tail). Same bytes as the plain layout (tests check both)."""
+    fails, level = st.fails, st.lock_level
     head = struct.pack(
         _HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if st.tamper else 0),
-        SOURCES.index(st.tamper), min(st.fails, 255), min(st.lock_level, 255),
-        st.lockout_until, st.serial_floor, st.cmd_floor, st.time_floor, st.audit_seq,
-        st.audit_head)
+        SOURCES.index(st.tamper), fails if fails < 255 else 255,
+        level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
+        st.time_floor, st.audit_seq, st.audit_head)
     t = st._tail
-    permit = st.permit
-    if t is None or t.permit is not permit or t.trusted != st.trusted \
+    if t is None or t.permit is not st.permit or t.trusted != st.trusted \
             or t.revoked != st.revoked:
         t = st._tail = _Tail(st)
-    return b"".join((head, t.keys, t.permit, t.crc(head)))
+    if TABLED or _FAST_CRC is None:
+        return b"".join((head, t.keys, t.permit, t.crc(head)))
+    rest = t.rest  # CPython: the tail in one piece (heap is no concern there)
+    if rest is None:
+        rest = t.rest = t.keys + t.permit
+    crc = _FAST_CRC(rest, _FAST_CRC(head)) & 0xFFFFFFFF
+    return b"".join((head, rest, struct.pack(">I", crc)))
 
 
 class _Tail:
@@ -125,6 +131,7 @@ class _Tail:
         self.keys = keys + struct.pack(">H", len(permit))
         self.uses = 0
         self.table = None
+        self.rest = None  # keys + permit, where not TABLED
 
     def crc(self, head):
         """The record's last 4 bytes: CRC-32 of head + tail, big-endian."""
