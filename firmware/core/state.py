@@ -24,6 +24,7 @@
 #   .. P   permit token
 #   .. 4   CRC-32 (IEEE) of every byte before it
 
+import array
 import binascii
 import struct
 import sys
@@ -143,27 +144,25 @@ class _Tail:
             return struct.pack(">I", c & 0xFFFFFFFF)
         if self.table is None:
             self._build()
-        t = self.table
-        k = self.k
-        r0, r1, r2, r3 = k[0], k[1], k[2], k[3]
-        o = 0
-        for x in struct.pack(">I", _FAST_CRC(head) & 0xFFFFFFFF):
-            i = o + (x >> 4) * 4
-            j = o + 64 + (x & 15) * 4
-            r0 ^= t[i] ^ t[j]
-            r1 ^= t[i + 1] ^ t[j + 1]
-            r2 ^= t[i + 2] ^ t[j + 2]
-            r3 ^= t[i + 3] ^ t[j + 3]
-            o += 128
-        return bytes((r0, r1, r2, r3))
+        hi, lo, o = self.k_hi, self.k_lo, 0
+        th, tl = self.table
+        # binascii.crc32 is unsigned on MicroPython; 16-bit halves stay small ints there
+        for x in struct.pack(">I", _FAST_CRC(head)):
+            i = o + (x >> 4)
+            j = o + 16 + (x & 15)
+            hi ^= th[i] ^ th[j]
+            lo ^= tl[i] ^ tl[j]
+            o += 32
+        return struct.pack(">HH", hi, lo)
 
     def _build(self):
-        # column b of A: A(1 << b); row (byte k of c, high/low nibble, value v), 4 bytes
+        # A(1 << b) for each bit b of c; row (byte k of c, high/low nibble, value v)
         tail = self.keys + self.permit
         k0 = _FAST_CRC(tail, 0) & 0xFFFFFFFF
-        self.k = struct.pack(">I", k0)
+        self.k_hi, self.k_lo = k0 >> 16, k0 & 0xFFFF
         col = [(_FAST_CRC(tail, 1 << b) & 0xFFFFFFFF) ^ k0 for b in range(32)]
-        t = bytearray(512)
+        th = array.array("H", bytes(256))
+        tl = array.array("H", bytes(256))
         for k in range(4):
             for half in range(2):
                 low = 24 - 8 * k + (0 if half else 4)  # bit of c the nibble starts at
@@ -172,8 +171,9 @@ class _Tail:
                     for j in range(4):
                         if v >> j & 1:
                             a ^= col[low + j]
-                    struct.pack_into(">I", t, ((k * 2 + half) * 16 + v) * 4, a)
-        self.table = bytes(t)
+                    th[(k * 2 + half) * 16 + v] = a >> 16
+                    tl[(k * 2 + half) * 16 + v] = a & 0xFFFF
+        self.table = (th, tl)
 
 
 def decode(blob):
