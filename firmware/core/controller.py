@@ -12,6 +12,9 @@ from protocols import audit as audits
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
 # that need them (a port short of heap may drop it from sys.modules after use).
 
+# action kinds, bound once (events.py): one global lookup each on the hot path
+_AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE)
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 
@@ -99,7 +102,7 @@ class LockController:
 
     def _audit(self, code, detail):
         t = self._rtc + self._clock.corr
-        self._out.append((E.AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
+        self._out.append((_AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
         self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
@@ -198,7 +201,7 @@ class LockController:
             r = self._blocking()
             if r:
                 self._audit("deny", "holder=%d reasons=%s" % (holder, ",".join(r)))
-                self._out.append((E.INDICATE, "denied"))
+                self._out.append((_INDICATE, "denied"))
             else:
                 self._open(holder)
         elif not self.locked:
@@ -229,7 +232,7 @@ class LockController:
         self._factors = {}
         self._open_until = self._now + self._permit.max_unlock_s * 1000
         self._actuate(False, "authorised")
-        self._out.append((E.INDICATE, "ready"))
+        self._out.append((_INDICATE, "ready"))
         detail = "holder=%d serial=%d" % (holder, self._permit.serial)
         if self._waived[0] and self._waived[1]:
             detail += " waived=" + ",".join(self._waived[1])
@@ -247,13 +250,13 @@ class LockController:
         if self.locked:
             return
         self._actuate(True, why)
-        self._out.append((E.INDICATE, "locked"))
+        self._out.append((_INDICATE, "locked"))
         self._audit("relock", "reason=" + why)
 
     def _actuate(self, locked, reason):
         self.locked = locked
         self._cmd_at = self._now
-        self._out.append((E.ACTUATE, locked, reason))
+        self._out.append((_ACTUATE, locked, reason))
 
     def _check_actuator(self):
         """Compare the sensed bolt position with the command once it had time to settle:
@@ -274,7 +277,7 @@ class LockController:
         st.audit_seq = self._chain.seq
         st.audit_head = self._chain.head
         st.time_floor = self._clock.floor
-        self._out.append((E.PERSIST, states.encode(st)))
+        self._out.append((_PERSIST, states.encode(st)))
 
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
@@ -301,7 +304,7 @@ class LockController:
                 if t > now and (at is None or t < at):
                     at = t
         if at != self._wake:  # None: what was announced is no longer due
-            self._out.append((E.WAKE, at))
+            self._out.append((_WAKE, at))
             self._wake = at
 
     # -- event handlers ------------------------------------------------------------
@@ -433,7 +436,7 @@ class LockController:
         if self._ignored(name, at):
             return
         self._audit("cred_reject", "%s failed: %s" % (name, why))
-        self._out.append((E.ANSWER, at, False))
+        self._out.append((_ANSWER, at, False))
         self._failure()
 
     def _ignored(self, name, at):
@@ -443,7 +446,7 @@ class LockController:
         if self._permit is None or self._now < self._lock_mono \
                 or self._rtc + self._clock.corr < st.lockout_until or st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
-            self._out.append((E.ANSWER, at, False))
+            self._out.append((_ANSWER, at, False))
             return True
         return False
 
@@ -458,12 +461,12 @@ class LockController:
             holder, why = creds.check_finger(p, self._cfg, ident, q)
         if holder is None:
             self._audit("cred_reject", "%s %s" % (name, why))
-            self._out.append((E.ANSWER, at, False))
+            self._out.append((_ANSWER, at, False))
             self._failure()
             return
         self._factors[(holder, factor)] = self._now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
-        self._out.append((E.ANSWER, at, True))
+        self._out.append((_ANSWER, at, True))
         need = creds.required(p, self._faulty, p.fail_enabled)
         if self.locked and creds.satisfied(self._factors, holder, self._now,
                                            p.window_s * 1000, need):
@@ -486,7 +489,7 @@ class LockController:
             self._lock_mono = self._now + d * 1000
             self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
-            self._out.append((E.INDICATE, "lockout"))
+            self._out.append((_INDICATE, "lockout"))
         self._persist()
 
     def _on_grip(self, ev):
@@ -517,7 +520,7 @@ class LockController:
         if not self._st.tamper:
             self._st.tamper = source
             self._audit("tamper", "source=%s latched" % source)
-            self._out.append((E.INDICATE, "tamper"))
+            self._out.append((_INDICATE, "tamper"))
             self._persist()
 
     def _on_magnet(self, ev):
@@ -549,7 +552,7 @@ class LockController:
             self._battery = level
             self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
             if level:
-                self._out.append((E.INDICATE, "battery_low"))
+                self._out.append((_INDICATE, "battery_low"))
 
     def _on_fault(self, ev):
         sensor, ok = ev[1], ev[2]
