@@ -77,14 +77,16 @@ def plain_record(s: state.State) -> bytes:
 @given(first=states(), later=st.lists(st.tuples(states(), st.integers(0, 3)), max_size=6))
 def test_encode_gives_the_plain_layout_as_fields_and_tails_change(
         tabled: bool, first: state.State, later: list[tuple[state.State, int]]) -> None:
-    """encode keeps the bytes after the head (and, where TABLED, their CRC contribution)
-    between records: every record must still be exactly the plain layout."""
-    saved = state.TABLED
-    state.TABLED = tabled
-    try:
-        _encode_sequence(first, later)
-    finally:
-        state.TABLED = saved
+    """encode keeps the bytes after the head (and, where TABLED, their CRC contribution;
+    where ONE_PIECE, in one piece) between records: every record must still be exactly
+    the plain layout."""
+    saved = state.TABLED, state.ONE_PIECE
+    for one_piece in (False, True):
+        state.TABLED, state.ONE_PIECE = tabled, one_piece
+        try:
+            _encode_sequence(first, later)
+        finally:
+            state.TABLED, state.ONE_PIECE = saved
 
 
 def _encode_sequence(first: state.State, later: list[tuple[state.State, int]]) -> None:

@@ -45,9 +45,11 @@ _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
 
 
 _FAST_CRC = getattr(binascii, "crc32", None)  # looked up once: called on every persist
-# The tabled CRC of the record's tail (_Tail) pays where bytecode is cheap next to
-# binascii.crc32 (MicroPython's is a nibble loop); CPython's zlib CRC is faster than it.
+# MicroPython: the record's tail CRC is tabled (_Tail: binascii.crc32 there is a nibble
+# loop, slower than the table for a 1.6 KB permit; +0.6 KB heap per lock). CPython: the
+# tail is kept in one piece and CRC'd by zlib, faster than any table (heap no concern).
 TABLED = sys.implementation.name == "micropython"
+ONE_PIECE = sys.implementation.name != "micropython"
 
 
 def crc32(data):
@@ -104,9 +106,9 @@ def encode(st):
     if t is None or t.permit is not st.permit or t.trusted != st.trusted \
             or t.revoked != st.revoked:
         t = st._tail = _Tail(st)
-    if TABLED or _FAST_CRC is None:
+    if not ONE_PIECE or _FAST_CRC is None:
         return b"".join((head, t.keys, t.permit, t.crc(head)))
-    rest = t.rest  # CPython: the tail in one piece (heap is no concern there)
+    rest = t.rest
     if rest is None:
         rest = t.rest = t.keys + t.permit
     crc = _FAST_CRC(rest, _FAST_CRC(head)) & 0xFFFFFFFF
@@ -132,7 +134,7 @@ class _Tail:
         self.keys = keys + struct.pack(">H", len(permit))
         self.uses = 0
         self.table = None
-        self.rest = None  # keys + permit, where not TABLED
+        self.rest = None  # keys + permit, where ONE_PIECE
 
     def crc(self, head):
         """The record's last 4 bytes: CRC-32 of head + tail, big-endian."""
