@@ -8,6 +8,7 @@ from firmware.core import creds, geo, gnss, refusals, trust
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
+from protocols import permit as tokens  # noqa: F401  (the type of _permit; trust loads it)
 
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
 # that need them (a port short of heap may drop it from sys.modules after use).
@@ -51,7 +52,7 @@ class LockController:
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
         self._chain = audits.Chain(device_id)
         self._st = states.State()
-        self._permit = None
+        self._permit = None  # type: tokens.Permit | None
         self.locked = True
         self._booted = False
         self._damaged = False

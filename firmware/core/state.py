@@ -133,8 +133,9 @@ class _Tail:
             keys += b"".join([bytes(k) for k in self.trusted + self.revoked])
         self.keys = keys + struct.pack(">H", len(permit))
         self.uses = 0
-        self.table = None
-        self.rest = None  # keys + permit, where ONE_PIECE
+        self.table = None  # type: tuple | None
+        # keys + permit, where ONE_PIECE
+        self.rest = None  # type: bytes | None
 
     def crc(self, head):
         """The record's last 4 bytes: CRC-32 of head + tail, big-endian."""
@@ -147,7 +148,7 @@ class _Tail:
         if self.table is None:
             self._build()
         hi, lo, o = self.k_hi, self.k_lo, 0
-        th, tl = self.table
+        th, tl = self.table  # type: ignore[misc]  (built just above)
         # binascii.crc32 is unsigned on MicroPython; 16-bit halves stay small ints there
         for x in struct.pack(">I", _FAST_CRC(head)):
             i = o + (x >> 4)
