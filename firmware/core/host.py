@@ -10,6 +10,9 @@
 
 from firmware.core import events as E
 
+_AUDIT, _PERSIST, _WAKE, _ACTUATE, _ANSWER, _INDICATE, _SET_RTC, _RESULT = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ACTUATE, E.ANSWER, E.INDICATE, E.SET_RTC, E.RESULT)
+
 
 class Host:
     """Runs a LockController and dispatches each action to an overridable method.
@@ -44,22 +47,22 @@ class Host:
         """Dispatch each action of `acts` (from the core) in order."""
         for a in acts:
             k = a[0]
-            if k == E.ACTUATE:
+            if k == _AUDIT:  # the most frequent kinds first
+                self.audit(a[1])
+            elif k == _PERSIST:
+                self.persist(a[1])
+            elif k == _WAKE:
+                self.wake(a[1])
+            elif k == _ACTUATE:
                 self.locked = a[1]
                 self.actuate(a[1], a[2], mono_ms)
-            elif k == E.AUDIT:
-                self.audit(a[1])
-            elif k == E.PERSIST:
-                self.persist(a[1])
-            elif k == E.WAKE:
-                self.wake(a[1])
-            elif k == E.ANSWER:
+            elif k == _ANSWER:
                 self.answer(a[1], a[2])
-            elif k == E.INDICATE:
+            elif k == _INDICATE:
                 self.indicate(a[1])
-            elif k == E.SET_RTC:
+            elif k == _SET_RTC:
                 self.set_rtc(a[1], rtc_s)
-            elif k == E.RESULT:
+            elif k == _RESULT:
                 self.result(a[1], a[2])
 
     # -- what a host does with each action (override) ---------------------------------

@@ -16,15 +16,16 @@ class Refusals:
     def __init__(self, base_s, cap_s):
         self.base = base_s * 1000
         self.cap = cap_s * 1000
-        self._src = {}  # source -> [window end ms, width ms, counted, last reason]
+        self.windows = {}  # source -> [window end ms, width ms, counted, last reason]:
+        # empty when no window is open (the controller checks that on every event)
 
     def admit(self, source, now_ms, why):
         """True: audit this refusal now (it opens a window). False: counted only.
         Call due() first, so that an ended window is summarised before."""
-        w = self._src.get(source)
+        w = self.windows.get(source)
         if w is None or now_ms >= w[0]:
             width = self.base if w is None else w[1]
-            self._src[source] = [now_ms + width, width, 0, why]
+            self.windows[source] = [now_ms + width, width, 0, why]
             return True
         w[2] += 1
         w[3] = why
@@ -34,18 +35,18 @@ class Refusals:
         """[(source, counted, window_s, last reason)] of ended windows with counted
         refusals; each such window is followed by one twice as long."""
         out = []
-        for source in list(self._src):
-            w = self._src[source]
+        for source in list(self.windows):
+            w = self.windows[source]
             if now_ms < w[0]:
                 continue
             if not w[2]:
-                del self._src[source]
+                del self.windows[source]
                 continue
             out.append((source, w[2], w[1] // 1000, w[3]))
             width = min(w[1] * 2, self.cap) if self.cap else w[1] * 2
-            self._src[source] = [now_ms + width, width, 0, w[3]]
+            self.windows[source] = [now_ms + width, width, 0, w[3]]
         return out
 
     def pending(self):
         """Refusals counted in open windows, per source (for status)."""
-        return dict([(s, self._src[s][2]) for s in self._src if self._src[s][2]])
+        return dict([(s, self.windows[s][2]) for s in self.windows if self.windows[s][2]])

@@ -1,0 +1,242 @@
+# The controller's rare paths, kept out of controller.py so that a port short of heap
+# can drop this module (and recovery.py) from sys.modules after use: boot and restore
+# of the state record, authority tokens (permit, recall, key update, reset), refusals of
+# unauthenticated input, sealed-command counters, status. Each function takes the
+# LockController `c` and is imported inside the controller method that needs it.
+
+from firmware.core import events as E
+from firmware.core import geo, rules, trust
+from firmware.core import state as states
+from firmware.core.controller import _where
+from protocols import audit as audits
+from protocols import permit as tokens
+
+
+def on_boot(c, ev):
+    """BOOT: reconcile the record with the audit log, restore it, audit the boot."""
+    blob, cause = ev[1], ev[2]
+    if c._booted:
+        raise ValueError("already booted: build a new controller to reboot")
+    tail = ev[3] if len(ev) > 3 else None
+    if tail is not None and len(ev) > 4 and ev[4] is not None:
+        # before booting: a storage error here leaves the core unbooted (refusing all)
+        blob, tail = _reconcile(blob, tail, ev[4])
+    c._actuate(True, "boot")
+    c._booted = True
+    c._trust.load((), ())  # the provisioned keys until the record says otherwise
+    if blob is not None:  # an empty record is a truncated one, not a first boot
+        _restore(c, blob, tail)
+    detail = "cause=%s" % cause
+    if not c._clock.trusted(c._rtc):
+        detail += " time=untrusted"
+    c._audit("boot", detail)
+
+
+def _restore(c, blob, tail):
+    """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
+    log, which lets the chain continue even when the state record is damaged."""
+    try:
+        st = states.decode(blob)
+        c._trust.load(st.trusted, st.revoked)
+        if st.permit and c._key is not None:
+            c._permit = tokens.decode(st.permit, c._trust.keys, c._trust.verify)
+    except ValueError as exc:
+        c._damaged = True
+        detail = "damaged: %s" % exc
+        if tail:
+            c._chain = audits.Chain(c._device_id, tail[0], tail[1])
+            c._st.audit_seq, c._st.audit_head = tail[0], tail[1]
+            if len(tail) > 2:  # the highest token serial the audit log proves used
+                c._st.serial_floor = tail[2]
+                detail += " serial_floor=%d from log" % tail[2]
+            if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
+                c._st.revoked = list(tail[3])
+                c._trust.load((), tail[3])
+        c._audit("state", detail)
+        return
+    c._st = st
+    c._chain = audits.Chain(c._device_id, st.audit_seq, st.audit_head)
+    c._clock.floor = st.time_floor
+    if st.lockout_until > c._rtc:  # the rest of a lockout, by the monotonic clock
+        c._lock_mono = c._now + (st.lockout_until - c._rtc) * 1000
+    if st.migrated:
+        c._audit("state", "migrated from record v%d: format-1 permit serial=%d "
+                  "dropped (re-issue it signed)" % (st.migrated, st.dropped))
+        c._persist()
+    if c._rtc < st.time_floor:
+        c._behind = c._rtc < st.time_floor - c._cfg["skew_max_s"]
+        c._audit("time", "rollback rtc=%d floor=%d" % (c._rtc, st.time_floor))
+
+
+def on_permit(c, ev):
+    """PERMIT: authenticate and check a token, then apply it (or audit the refusal)."""
+    blob = ev[1]
+    if type(blob) is not bytes and type(blob) is not bytearray:
+        raise TypeError("permit needs token:bytes")
+    p = None
+    try:
+        p = _authenticate(c, blob)
+        _check_token(c, p)
+    except ValueError as exc:
+        # audited one by one only if authenticated and not a repeat; else aggregated
+        refuse(c, "permit", str(exc), p is not None and p.digest != c._refused)
+        if p is not None:
+            c._refused = p.digest
+        c._out.append((E.RESULT, False, str(exc)))
+        return
+    c._st.serial_floor = p.serial
+    _apply_token(c, p, blob)
+    c._persist()
+
+
+def _authenticate(c, blob):
+    """The token, decoded once its signer is trusted and its signature verifies."""
+    if c._key is None:  # an unprovisioned board: nothing can authenticate
+        raise ValueError("device not provisioned")
+    _, dev, kid = tokens.peek(blob)
+    if dev != c._device_id:
+        raise ValueError("token is for device %s, this is %s" % (dev, c._device_id))
+    c._trust.check_signer(kid)
+    return tokens.decode(blob, c._trust.keys, c._trust.verify)
+
+
+def _check_token(c, p):
+    if p.kind == tokens.KIND_PERMIT:
+        geo.check_zones(p.zones)
+    if p.serial <= c._st.serial_floor:
+        raise ValueError("replayed token (serial %d <= %d)" % (p.serial, c._st.serial_floor))
+    if c._damaged and p.kind != tokens.KIND_RESET:
+        raise ValueError("state damaged: only an authority reset is accepted")
+    if p.kind == tokens.KIND_PERMIT and c._clock.trusted(c._rtc) \
+            and rules.validity(p, c._wall()) == E.R_EXPIRED:
+        raise ValueError("permit expired at %d" % p.not_after)
+    if p.kind == tokens.KIND_KEYS:
+        c._trust.check_update(p.added, p.revoked)
+
+
+def refuse(c, source, why, individual):
+    """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
+    for src, n, width, last in c._refusals.due(c._now):
+        c._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+    if c._refusals.admit(source, c._now, why) or individual:
+        c._audit(source + "_refused", why)
+
+
+def _apply_token(c, p, blob):
+    st = c._st
+    if p.kind == tokens.KIND_PERMIT:
+        c._relock("permit_replaced")
+        c._permit = p
+        st.permit = bytes(blob)
+        st.recalled = False
+        c._factors = {}
+        c._pending = None  # credentials were checked against the old permit
+        if c._fix is not None:
+            c._pos = _where(p, c._fix[0], c._fix[1], 0)
+        c._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
+                    % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
+        msg = "permit %d loaded" % p.serial
+    elif p.kind == tokens.KIND_RECALL:
+        c._relock("recalled")
+        c._permit = None
+        st.permit = b""
+        st.recalled = True
+        c._audit("recall", "serial=%d" % p.serial)
+        c._out.append((E.INDICATE, "disabled"))
+        msg = "recalled (serial %d)" % p.serial
+    elif p.kind == tokens.KIND_KEYS:
+        msg = _key_update(c, p)
+    else:
+        st.tamper = ""
+        st.fails = 0
+        st.lock_level = 0
+        st.lockout_until = 0
+        c._lock_mono = 0
+        c._damaged = False
+        c._audit("tamper_reset", "serial=%d" % p.serial)
+        msg = "authority reset (serial %d)" % p.serial
+    c._out.append((E.RESULT, True, msg))
+
+
+def _key_update(c, p):
+    st = c._st
+    st.trusted, st.revoked = c._trust.update(p.added, p.revoked)
+    kid = tokens.key_id(p.added)
+    detail = "serial=%d added=%s" % (p.serial, _hex(kid))
+    if p.revoked != tokens.NO_KID:
+        detail += " revoked=%s" % _hex(p.revoked)
+        if c._permit is not None and c._permit.key_id == p.revoked:
+            c._relock("key_revoked")
+            c._permit = None
+            st.permit = b""
+            detail += " permit dropped"
+    c._audit("key_update", detail)
+    return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
+
+
+def accept_counter(c, counter):
+    """Accept the counter of a sealed command before the host acts on it: returns
+    [PERSIST] with the new floor (write it first; a failed write means: do not act),
+    or [RESULT False] when refused (a damaged state record is kept for the authority
+    reset, so only the reset token is accepted; a counter not above the floor)."""
+    c._out = out = []
+    if not c._booted:
+        out.append((E.RESULT, False, "not booted"))
+    elif c._key is None:
+        out.append((E.RESULT, False, "device not provisioned"))
+    elif not c._trust.keys:
+        out.append((E.RESULT, False, trust.NONE))
+    elif c._damaged:
+        out.append((E.RESULT, False, "state damaged: only an authority reset "
+                    "(TAMPER_RESET) is accepted"))
+    elif type(counter) is not int or counter <= c._st.cmd_floor:
+        out.append((E.RESULT, False, "replayed counter %r (last %d)"
+                    % (counter, c._st.cmd_floor)))
+    else:
+        c._st.cmd_floor = counter
+        c._save()
+    return out
+
+
+def status(c):
+    """A summary for the host (wire STATUS): plain dict of ints, strs and lists."""
+    p = c._permit
+    st = c._st
+    return {
+        "locked": c.locked,
+        "reasons": c.reasons(),
+        "permit": None if p is None else {
+            "serial": p.serial, "not_before": p.not_before, "not_after": p.not_after,
+            "holders": len(p.holders), "zones": len(p.zones),
+            "holder_ids": [h[0] for h in p.holders],
+            "zone_list": [[z[0], len(z[1][0]) // 2 if z[1] else 0] for z in p.zones],
+            "fail_profile": "fail-enabled" if p.fail_enabled else "fail-secure"},
+        "lockout": {"failures": st.fails, "level": st.lock_level,
+                    "until": st.lockout_until},
+        "tamper": st.tamper,
+        "battery_mv": c._battery_mv,
+        "fix": None if c._fix is None else list(c._fix[:3]),
+        "time": c._wall(),
+        "time_trusted": c._clock.trusted(c._rtc),
+        "time_floor": c._clock.floor,
+        "audit_seq": c._chain.seq,
+        "counter": c._st.cmd_floor,
+        "trusted_keys": [_hex(k) for k in c._trust.ids()],
+        "refusals_pending": c._refusals.pending(),
+    }
+
+
+def _reconcile(blob, tail, read_audit):
+    """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
+    the audit records stored after it; for a damaged record, the tail gains the highest
+    token serial the stored log proves used and the key ids it proves revoked."""
+    from firmware.core import recovery  # only when the port passes the audit log
+    blob = recovery.boot_record(blob, tail, read_audit)
+    if blob is not None and len(tail) < 3 and not states.intact(blob):
+        floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
+        tail = (tail[0], tail[1], floor, revoked)
+    return blob, tail
+
+
+def _hex(b):
+    return "".join(["%02x" % x for x in b])
