@@ -15,7 +15,7 @@ import hashlib
 import struct
 from array import array
 
-from protocols import p256
+from protocols import p256, p256_math
 from protocols.permit import (  # noqa: F401  (the token's codes, here for the decoder's users)
     F_FINGER,
     F_RFID,
@@ -299,7 +299,7 @@ def _signature(p, b, end, keys, verify):
     sig = b[end:]
     r = int.from_bytes(sig[:32], "big")
     s = int.from_bytes(sig[32:], "big")
-    if not 0 < r < p256.N or not 0 < s < p256.N:
+    if not 0 < r < p256_math.N or not 0 < s < p256_math.N:
         raise PermitError("signature at byte %d malformed (r or s zero or not below the "
                           "group order)" % end)
     if not verify(key, memoryview(b)[:end], sig):
@@ -359,7 +359,7 @@ def _key_update(p, b, o):
     if pt[0] != 4:
         raise PermitError("added key at byte %d is not an uncompressed point (04..)" % o)
     try:
-        p256.decode_point(pt)
+        p256_math.decode_point(pt)
     except ValueError as exc:
         raise PermitError("added key at byte %d: %s" % (o, exc))
     p.added = pt
