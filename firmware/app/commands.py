@@ -7,7 +7,7 @@
 import struct
 
 from firmware.core import events as E
-from protocols import messages as M
+from protocols import message_set as M
 
 MAX_TEXT = 160            # longest ERROR message / log text sent (they may quote input)
 MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
