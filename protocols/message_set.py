@@ -14,8 +14,8 @@
 from protocols import schema as _schema
 from protocols import seal as _seal
 from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
-from protocols.cbor import decode as cbor_decode
 from protocols.cbor import encode as cbor_encode  # noqa: F401
+from protocols.cbor_decode import decode as cbor_decode
 from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
     E_AUTH,
     E_BAD_FRAME,
