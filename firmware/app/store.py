@@ -131,9 +131,9 @@ class FileStore(_Ring):
         self._blob = None
         self._buf = bytearray(SLOT)
         self.fs.mkdir(self.root)
-        from firmware.app import store_open  # what only opening needs
-        store_open.state(self)
-        store_open.ring(self)
+        from firmware.app import store_scan  # what only opening and reading back need
+        store_scan.state(self)
+        store_scan.ring(self)
 
     def path(self, name):
         return self.root + "/" + name
@@ -177,24 +177,6 @@ class FileStore(_Ring):
         self._cur, self._seq, self._blob = target, self._seq + 1, blob
 
     # -- audit ring ----------------------------------------------------------------------
-    def _slot_rec(self, f, i):
-        """The record in slot i (f positioned there), or None if empty/torn/misplaced."""
-        buf = self._buf
-        got = f.readinto(buf)
-        if got is None or got < 5:
-            return None
-        n = buf[0]
-        if n < REC_MIN or n > REC_MAX or n + 5 > got:
-            return None
-        mv = memoryview(buf)
-        if crc32(mv[:1 + n]) != struct.unpack_from(">I", buf, 1 + n)[0]:
-            return None
-        rec = bytes(mv[1:1 + n])
-        seq = _rec_seq(rec)
-        if seq < 1 or (seq - 1) % self.capacity != i:
-            return None
-        return rec
-
     def append_audit(self, rec):
         """Store one audit record in its slot (overwriting the oldest when full)."""
         n = len(rec)
@@ -232,26 +214,8 @@ class FileStore(_Ring):
     def read_audit(self, from_seq, count):
         """Up to `count` consecutive stored records from `from_seq` (or the oldest still
         held, if later), oldest first; stops at the first missing one after a found one."""
-        last = self.last_seq()
-        s = from_seq if from_seq > self.first_seq() else self.first_seq()
-        out = []
-        if s > last or count <= 0:
-            return out
-        f = self.fs.open(self.path(RING), "rb")
-        try:
-            while s <= last and len(out) < count:
-                i = (s - 1) % self.capacity
-                f.seek(i * SLOT)
-                rec = self._slot_rec(f, i)
-                if rec is None or _rec_seq(rec) != s:
-                    if out:
-                        break
-                else:
-                    out.append(rec)
-                s += 1
-        finally:
-            f.close()
-        return out
+        from firmware.app import store_scan
+        return store_scan.read(self, from_seq, count)
 
     def ack_audit(self, upto_seq):
         """The host stored every record up to `upto_seq`: they may be overwritten."""

@@ -1,6 +1,7 @@
-# Opening a FileStore (firmware/app/store.py, whose header has the formats): find the
-# newest valid state slot and the audit ring's tail. Imported once, when the store is
-# opened at boot; a running lock does not keep it (MicroPython and CPython).
+# Scanning a FileStore (firmware/app/store.py, whose header has the formats): find the
+# newest valid state slot and the audit ring's tail when the store is opened at boot, and
+# read audit records back (the core's boot recovery, AUDIT_READ). A running lock that no
+# host reads does not keep it (MicroPython and CPython).
 
 import struct
 
@@ -62,10 +63,54 @@ def ring(st):
     try:
         for i in range(n):
             f.seek(i * S.SLOT)
-            rec = st._slot_rec(f, i)
+            rec = slot_rec(st, f, i)
             if rec is not None and (st.tail is None or S._rec_seq(rec) > st.tail[0]):
                 st.tail = (S._rec_seq(rec), bytes(rec[len(rec) - 32:]))
     finally:
         f.close()
     if st.ack > st.last_seq():
         st.ack = st.last_seq()
+
+
+def slot_rec(st, f, i):
+    """The record in slot i (f positioned there), or None if empty/torn/misplaced."""
+    buf = st._buf
+    got = f.readinto(buf)
+    if got is None or got < 5:
+        return None
+    n = buf[0]
+    if n < S.REC_MIN or n > S.REC_MAX or n + 5 > got:
+        return None
+    mv = memoryview(buf)
+    if crc32(mv[:1 + n]) != struct.unpack_from(">I", buf, 1 + n)[0]:
+        return None
+    rec = bytes(mv[1:1 + n])
+    seq = S._rec_seq(rec)
+    if seq < 1 or (seq - 1) % st.capacity != i:
+        return None
+    return rec
+
+
+def read(st, from_seq, count):
+    """Up to `count` consecutive stored records from `from_seq` (or the oldest still
+    held, if later), oldest first; stops at the first missing one after a found one."""
+    last = st.last_seq()
+    s = from_seq if from_seq > st.first_seq() else st.first_seq()
+    out = []
+    if s > last or count <= 0:
+        return out
+    f = st.fs.open(st.path(S.RING), "rb")
+    try:
+        while s <= last and len(out) < count:
+            i = (s - 1) % st.capacity
+            f.seek(i * S.SLOT)
+            rec = slot_rec(st, f, i)
+            if rec is None or S._rec_seq(rec) != s:
+                if out:
+                    break
+            else:
+                out.append(rec)
+            s += 1
+    finally:
+        f.close()
+    return out
