@@ -26,7 +26,6 @@ from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this 
     E_REFUSED,
     E_REPLAY,
     E_UNKNOWN_TYPE,
-    ERROR_NAMES,
     MessageError,
 )
 from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
@@ -61,6 +60,11 @@ from protocols.messages import (  # noqa: F401  (type codes and the encoder: par
 from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
 
 MODES = ("field", "rig", "dev")
+ERROR_NAMES = {  # ERROR code -> name (protocols/SPEC.md)
+    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
+    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
+    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
+}
 
 # -- schemas (field specs: protocols/schema.py) ---------------------------------------------
 U8 = (0, 0xFF)
@@ -185,7 +189,7 @@ def decode_payload(typ, payload, key=None, last_counter=0):
         raise MessageError("%s: payload %s" % (sch[0], e.message))
     specs, path, kind = _specs_for(typ, raw)
     _schema.check_map(specs, raw, path, "kind" if kind is not None else None)
-    _schema.fill_none(specs, raw)
+    _fill_none(specs, raw)
     fields = raw
     if counter is not None:
         fields["counter"] = counter
@@ -209,6 +213,16 @@ def decode_msg(frame, key=None, last_counter=0, commands_only=False):
         raise MessageError("type 0x%02x (%s) is not a host->device command"
                            % (typ, type_name(typ)), E_UNKNOWN_TYPE)
     return typ, seq, decode_payload(typ, payload, key, last_counter)
+
+
+def _fill_none(specs, d):
+    # After a check: give absent optional fields the value None, in nested maps too.
+    for s in specs:
+        v = d.get(s[0])
+        if v is None:
+            d[s[0]] = None
+        elif s[1] == "map":
+            _fill_none(s[3], v)
 
 
 def _head_len(n):

@@ -21,7 +21,6 @@ from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this 
     E_REFUSED,
     E_REPLAY,
     E_UNKNOWN_TYPE,
-    ERROR_NAMES,
     MessageError,
 )
 from protocols.frame import MAX_PAYLOAD
