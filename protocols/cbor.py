@@ -10,7 +10,13 @@ import struct
 
 from protocols.errors import MessageError
 
-MAX_DEPTH = 6
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+MAX_DEPTH = const(6)
 
 
 def kind_of(v):
