@@ -49,7 +49,7 @@ LOOP = r'''
 import gc
 import hashlib
 import time
-from protocols import p256
+from protocols import p256, p256_math
 
 try:
     import js  # MicroPython WASM: performance.now() (ticks_us is ms-coarse there)
@@ -136,7 +136,7 @@ def working_set(pub_hex, msg_hex, sig_hex):
     key = p256.PublicKey(bytes.fromhex(pub_hex))
     m, s = bytes.fromhex(msg_hex), bytes.fromhex(sig_hex)
     p256.verify(key, m, s)  # builds the generator table first
-    madd = p256._madd
+    madd = p256_math._madd
     peak = [0]
 
     def probe(*a):
@@ -145,11 +145,11 @@ def working_set(pub_hex, msg_hex, sig_hex):
         peak[0] = max(peak[0], gc.mem_alloc())
         return out
 
-    p256._madd = probe
+    p256_math._madd = probe
     gc.collect()
     base = gc.mem_alloc()
     p256.verify(key, m, s)
-    p256._madd = madd
+    p256_math._madd = madd
     return peak[0] - base
 '''
 

@@ -10,12 +10,7 @@ E_REFUSED = 6        # the lock core refused it (bad permit, stale serial, ...);
 E_BUSY = 7           # device cannot take it now; retry later
 E_INTERNAL = 8       # device fault while handling it
 E_BAD_FRAME = 9      # bytes between delimiters that are not a frame (CRC, COBS, size); seq 0
-
-ERROR_NAMES = {
-    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
-    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
-    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
-}
+# (their names: protocols/message_set.py ERROR_NAMES)
 
 
 class MessageError(ValueError):

@@ -8,10 +8,16 @@
 
 from array import array
 
-MAX_FRAME = 1024        # largest decoded frame (header + payload + CRC), bytes
-HEADER = 3              # type u8 + seq u16
-OVERHEAD = 5            # header + CRC
-MAX_PAYLOAD = MAX_FRAME - OVERHEAD
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+MAX_FRAME = const(1024)  # largest decoded frame (header + payload + CRC), bytes
+HEADER = const(3)        # type u8 + seq u16
+OVERHEAD = const(5)      # header + CRC
+MAX_PAYLOAD = const(MAX_FRAME - OVERHEAD)
 
 
 def _crc_table():

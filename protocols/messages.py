@@ -1,18 +1,15 @@
-# armlock wire messages: the message set (protocols/SPEC.md): type codes, the schema of
-# every message, encode/decode of whole messages, ERROR fields and STIMULUS -> core event.
+# armlock wire messages (protocols/SPEC.md): the type codes, the messages a running lock
+# sends on its own (EVENT, OK, ERROR) and the encoder of every message. MicroPython and
+# CPython.
 #
-# A payload is one CBOR map (protocols/cbor.py) from field name to value; each message type
-# has a schema (checked by protocols/schema.py on encode and decode, MessageError naming
-# the message and the field). AUDIT_ACK, STIMULUS and REBOOT are sealed
-# (protocols/seal.py): counter u32 BE | CBOR map | HMAC-SHA256(device_key,
-# type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
-# The names of those modules that hosts use are available here too.
+# The rest of the message set (the schema of every command and reply, decode, ERROR
+# fields, STIMULUS -> core event) is protocols/message_set.py, imported when a host sends
+# a frame; its names are reachable here too (messages.decode_msg, messages.SCHEMAS, ...),
+# loaded on first use. A payload is one CBOR map checked against its schema
+# (protocols/schema.py); sealed types (AUDIT_ACK, STIMULUS, REBOOT) are wrapped by
+# protocols/seal.py.
 
 from protocols import schema as _schema
-from protocols import seal as _seal
-from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
-from protocols.cbor import decode as cbor_decode
-from protocols.cbor import encode as cbor_encode  # noqa: F401
 from protocols.cbor import kind_of as _kind_of
 from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
     E_AUTH,
@@ -24,83 +21,44 @@ from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this 
     E_REFUSED,
     E_REPLAY,
     E_UNKNOWN_TYPE,
-    ERROR_NAMES,
     MessageError,
 )
-from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
+from protocols.frame import MAX_PAYLOAD
 from protocols.frame import encode as _frame_encode
-from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
 
-PROTO_VERSION = 1
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+PROTO_VERSION = const(1)
 
 # -- type codes (bit 7 set: device -> host) ----------------------------------------------
-INFO = 0x01
-STATUS = 0x02
-PING = 0x03
-LOAD_PERMIT = 0x10
-RECALL = 0x11
-TAMPER_RESET = 0x12
-AUDIT_READ = 0x20
-AUDIT_ACK = 0x21
-STIMULUS = 0x30
-REBOOT = 0x31
+INFO = const(0x01)
+STATUS = const(0x02)
+PING = const(0x03)
+LOAD_PERMIT = const(0x10)
+RECALL = const(0x11)
+TAMPER_RESET = const(0x12)
+AUDIT_READ = const(0x20)
+AUDIT_ACK = const(0x21)
+STIMULUS = const(0x30)
+REBOOT = const(0x31)
 
-INFO_REPLY = 0x81
-STATUS_REPLY = 0x82
-AUDIT_RECORDS = 0x84
-OK = 0x85
-ERROR = 0x86
-EVENT = 0x87
+INFO_REPLY = const(0x81)
+STATUS_REPLY = const(0x82)
+AUDIT_RECORDS = const(0x84)
+OK = const(0x85)
+ERROR = const(0x86)
+EVENT = const(0x87)
 
-MODES = ("field", "rig", "dev")
-
-# -- schemas (field specs: protocols/schema.py) ---------------------------------------------
-U8 = (0, 0xFF)
-U16 = (0, 0xFFFF)
 U32 = (0, 0xFFFFFFFF)
 U64 = (0, 0xFFFFFFFFFFFFFFFF)
-LAT = (-900000000, 900000000)
-LON = (-1800000000, 1800000000)
-TOKEN = (1, MAX_PAYLOAD)
 
-# Fields are listed in CBOR key order (shorter name first, then bytewise): the encoder
-# writes them in list order, which makes the encoding deterministic (tests check the order).
-_PERMIT_SUMMARY = (
-    ("zones", "list", 0, "str"),
-    ("serial", "int", 0, U64),
-    ("holders", "list", 0, "str"),
-    ("not_after", "int", 0, U64),
-    ("not_before", "int", 0, U64),
-    ("fail_profile", "str", 0, ("fail-secure", "fail-enabled")),
-)
-_LOCKOUT = (("until", "int", 0, U64), ("failures", "int", 0, U32))
-_TAMPER = (("source", "str", 1, None), ("latched", "bool", 0, None))
-_FIX = (
-    ("utc_s", "int", 1, U64),
-    ("hacc_m", "int", 0, U32),
-    ("lat_e7", "int", 0, LAT),
-    ("lon_e7", "int", 0, LON),
-)
-
-# Tagged unions: field "kind" (sorted in among the others on the wire) picks the member.
-STIMULUS_KINDS = {
-    "fix": _FIX,
-    "nmea": (("sentence", "str", 0, None),),
-    "gnss": (("sats", "int", 0, U8), ("cn0_dbhz", "int", 0, (-1, 0xFF)),
-             ("nofix_ms", "int", 0, (-1, 0xFFFFFFFF)), ("silent_ms", "int", 0, U32)),
-    "rfid": (("cred", "str", 0, None), ("rtt_us", "int", 0, U32), ("strong", "bool", 0, None)),
-    "rfid_fail": (("why", "str", 0, None),),
-    "finger": (("score", "int", 0, U32), ("template", "int", 0, U16)),
-    "finger_fail": (("why", "str", 0, None),),
-    "grip": (("held", "bool", 0, None),),
-    "tamper": (("source", "str", 0, ("enclosure", "magnet")),),
-    "battery": (("mv", "int", 0, U16),),
-    "time": (("utc_s", "int", 0, U64),),
-    "actpos": (("locked", "bool", 0, None),),
-    "fault": (("ok", "bool", 0, None),
-              ("sensor", "str", 0, ("rfid", "finger", "gnss", "actuator"))),
-}
-
+# Field specs (protocols/schema.py), listed in CBOR key order (shorter name first, then
+# bytewise): the encoder writes them in list order, which makes the encoding
+# deterministic (tests check the order). A tagged union: field "kind" picks the member.
 EVENT_KINDS = {
     "actuate": (("locked", "bool", 0, None), ("reason", "str", 0, None),
                 ("device_ms", "int", 0, U64), ("latency_us", "int", 0, U32)),
@@ -111,56 +69,26 @@ EVENT_KINDS = {
     "log": (("text", "str", 0, None),),
 }
 
-# type -> (name, sealed, fields) ; fields is a tuple of specs or a {kind: specs} union
-SCHEMAS = {
-    INFO: ("INFO", 0, ()),
-    STATUS: ("STATUS", 0, ()),
-    PING: ("PING", 0, ()),
-    LOAD_PERMIT: ("LOAD_PERMIT", 0, (("token", "bytes", 0, TOKEN),)),
-    RECALL: ("RECALL", 0, (("token", "bytes", 0, TOKEN),)),
-    TAMPER_RESET: ("TAMPER_RESET", 0, (("token", "bytes", 0, TOKEN),)),
-    AUDIT_READ: ("AUDIT_READ", 0, (("count", "int", 0, (1, 255)), ("from_seq", "int", 0, U32))),
-    AUDIT_ACK: ("AUDIT_ACK", 1, (("upto_seq", "int", 0, U32),)),
-    STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
-    REBOOT: ("REBOOT", 1, ()),
-    INFO_REPLY: ("INFO_REPLY", 0, (
-        ("mode", "str", 0, MODES), ("proto", "int", 0, U16), ("runtime", "str", 0, None),
-        ("device_id", "str", 0, None), ("fw_version", "str", 0, None))),
-    STATUS_REPLY: ("STATUS_REPLY", 0, (
-        ("locked", "bool", 0, None),
-        ("permit", "map", 1, _PERMIT_SUMMARY),
-        ("tamper", "map", 0, _TAMPER),
-        ("lockout", "map", 0, _LOCKOUT),
-        ("reasons", "list", 0, "str"),
-        ("last_fix", "map", 1, _FIX),
-        ("battery_mv", "int", 0, U16),
-        ("last_counter", "int", 1, U32))),
-    AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
-        ("more", "bool", 0, None), ("records", "list", 0, "bytes"),
-        ("first_seq", "int", 0, U32))),
-    OK: ("OK", 0, ()),
-    ERROR: ("ERROR", 0, (("code", "int", 0, (1, 255)), ("message", "str", 0, None))),
-    EVENT: ("EVENT", 0, EVENT_KINDS),
-}
-
-NAMES = {}
-for _t in SCHEMAS:
-    NAMES[_t] = SCHEMAS[_t][0]
-SEALED = tuple(t for t in SCHEMAS if SCHEMAS[t][1])
+# (name, sealed, fields) of the three (message_set.SCHEMAS has every type)
+SCHEMA_OK = ("OK", 0, ())
+SCHEMA_ERROR = ("ERROR", 0, (("code", "int", 0, (1, 255)), ("message", "str", 0, None)))
+SCHEMA_EVENT = ("EVENT", 0, EVENT_KINDS)
 
 
-def is_command(typ):
-    """True for host->device types (bit 7 clear)."""
-    return typ < 0x80
-
-
-def type_name(typ):
-    return NAMES.get(typ, "0x%02x" % typ)
+def _schema_of(typ):
+    if typ == EVENT:
+        return SCHEMA_EVENT
+    if typ == OK:
+        return SCHEMA_OK
+    if typ == ERROR:
+        return SCHEMA_ERROR
+    from protocols import message_set
+    return message_set.SCHEMAS.get(typ)
 
 
 def _specs_for(typ, fields):
     # (specs, path, kind) for a message type; a union member is chosen by "kind".
-    sch = SCHEMAS.get(typ)
+    sch = _schema_of(typ)
     if sch is None:
         raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
     name = sch[0]
@@ -181,24 +109,10 @@ def _specs_for(typ, fields):
     return specs, name, None
 
 
-def check_fields(typ, fields):
-    """Raise MessageError (naming message and field) unless fields fit the type's schema."""
-    specs, path, kind = _specs_for(typ, fields)
-    _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
-    return fields
-
-
-def open_sealed(key, last_counter, typ, data):
-    """Check a sealed payload (protocols/seal.py); returns (counter, payload) or raises
-    MessageError (E_AUTH/E_REPLAY) naming the message type."""
-    return _seal.open_sealed(key, last_counter, typ, data, type_name(typ))
-
-
-# -- messages ------------------------------------------------------------------------------
-
 def encode_payload(typ, fields, key=None, counter=None):
     """Payload bytes of a message (sealed types need key and counter)."""
-    sealed = typ in SCHEMAS and SCHEMAS[typ][1]
+    sch = _schema_of(typ)
+    sealed = sch is not None and sch[1]
     if sealed and type(fields) is dict and "counter" in fields:
         fields = dict(fields)
         c = fields.pop("counter")
@@ -211,12 +125,13 @@ def encode_payload(typ, fields, key=None, counter=None):
     body = bytes(out)
     if sealed:
         if key is None or counter is None:
-            raise MessageError("%s is sealed: encoding needs key and counter" % type_name(typ),
+            raise MessageError("%s is sealed: encoding needs key and counter" % sch[0],
                                E_AUTH)
+        from protocols.seal import seal
         body = seal(key, counter, typ, body)
     if len(body) > MAX_PAYLOAD:
         raise MessageError("%s: payload too long (%d bytes > %d)"
-                           % (type_name(typ), len(body), MAX_PAYLOAD))
+                           % (sch[0], len(body), MAX_PAYLOAD))
     return body
 
 
@@ -227,101 +142,9 @@ def encode_msg(typ, seq, fields=None, key=None, counter=None):
     return _frame_encode(typ, seq, encode_payload(typ, fields, key, counter))
 
 
-def decode_payload(typ, payload, key=None, last_counter=0):
-    """Fields of a payload; sealed types are opened (needs key) and get a 'counter' field."""
-    sch = SCHEMAS.get(typ)
-    if sch is None:
-        raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
-    counter = None
-    if sch[1]:
-        if key is None:
-            raise MessageError("%s is sealed: no device key to open it" % sch[0], E_AUTH)
-        counter, payload = open_sealed(key, last_counter, typ, payload)
-    try:
-        raw = cbor_decode(payload)
-    except MessageError as e:
-        raise MessageError("%s: payload %s" % (sch[0], e.message))
-    specs, path, kind = _specs_for(typ, raw)
-    _schema.check_map(specs, raw, path, "kind" if kind is not None else None)
-    _schema.fill_none(specs, raw)
-    fields = raw
-    if counter is not None:
-        fields["counter"] = counter
-    return fields
-
-
-def decode_msg(frame, key=None, last_counter=0, commands_only=False):
-    """(type, seq, fields) from a frame: a (type, seq, payload) tuple from Decoder, or the
-    wire bytes of exactly one frame. Raises MessageError (FrameError for bad wire bytes).
-    commands_only: refuse device->host types (what a device should pass)."""
-    if type(frame) is tuple:
-        typ, seq, payload = frame
-    else:
-        got = Decoder().feed(bytes(frame) + b"\x00")
-        if len(got) != 1:
-            raise FrameError("count", "expected exactly one frame, got %d" % len(got))
-        if type(got[0]) is not tuple:
-            raise got[0]
-        typ, seq, payload = got[0]
-    if commands_only and not is_command(typ):
-        raise MessageError("type 0x%02x (%s) is not a host->device command"
-                           % (typ, type_name(typ)), E_UNKNOWN_TYPE)
-    return typ, seq, decode_payload(typ, payload, key, last_counter)
-
-
-def _head_len(n):
-    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5
-
-
-def records_that_fit(first_seq, records, budget=MAX_PAYLOAD):
-    """How many of records (from the first) fit in one AUDIT_RECORDS payload."""
-    size = len(encode_payload(AUDIT_RECORDS, {"first_seq": first_seq, "records": [],
-                                              "more": True}))
-    n = 0
-    for r in records:
-        size += _head_len(len(r)) + len(r) + _head_len(n + 1) - _head_len(n)
-        if size > budget:
-            break
-        n += 1
-    return n
-
-
-def error_fields(exc):
-    """ERROR fields for an exception raised while handling a command: a MessageError keeps
-    its code, a FrameError is bad_frame, anything else internal."""
-    if isinstance(exc, MessageError):
-        code = exc.code
-    elif isinstance(exc, FrameError):
-        code = E_BAD_FRAME
-    else:
-        code = E_INTERNAL
-    return {"code": code, "message": str(exc)}
-
-
-# -- STIMULUS -> core event -----------------------------------------------------------------
-
-def stimulus_event(f):
-    """The firmware/core event tuple a checked STIMULUS stands for, or None ("nmea" goes to
-    the GNSS driver, "time" sets the board RTC)."""
-    k = f["kind"]
-    if k == "fix":
-        return ("fix", f["lat_e7"], f["lon_e7"], f["hacc_m"], f["utc_s"])
-    if k == "gnss":
-        return ("gnss", f["silent_ms"], f["nofix_ms"], f["sats"], f["cn0_dbhz"])
-    if k == "rfid_fail" or k == "finger_fail":
-        return (k, f["why"])
-    if k == "rfid":
-        return ("rfid", f["cred"], f["rtt_us"], f["strong"])
-    if k == "finger":
-        return ("finger", f["template"], f["score"])
-    if k == "grip":
-        return ("grip", f["held"])
-    if k == "tamper":
-        return ("tamper", f["source"])
-    if k == "battery":
-        return ("battery", f["mv"])
-    if k == "actpos":
-        return ("actpos", f["locked"])
-    if k == "fault":
-        return ("fault", f["sensor"], f["ok"])
-    return None
+def __getattr__(name):
+    # The rest of the message set (protocols/message_set.py), imported on first use.
+    if name[:2] == "__":
+        raise AttributeError(name)
+    from protocols import message_set
+    return getattr(message_set, name)

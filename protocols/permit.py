@@ -7,67 +7,44 @@
 # trusts, named by its 8-byte key id: the device holds only public keys, so nothing read
 # out of a lock can mint a token. Format 1 (HMAC under a device key) is refused.
 #
-# Runs on MicroPython and CPython. Decoding checks the structure (lengths and counts), then
-# the signer and the signature, then every value; any failure raises PermitError naming
-# the field and byte offset. Zone and ring indices are 0-based (ring 0 is the outer ring).
-#
-# The verifier is injected (decode(..., verify=fn)): protocols.p256.verify by default;
-# a host may pass one with identical results (hardware/fastverify.py), the decision and
-# every check stay here.
+# Three modules, so that a lock without PSRAM keeps only what it runs on (MicroPython
+# and CPython):
+#   protocols/permit.py         this one: the decoded Permit, the codes the core reads,
+#                               key_id; what a running lock holds;
+#   protocols/permit_decode.py  decode() and peek(): every structure, signature and value
+#                               check (imported when a token is decoded: boot, load);
+#   protocols/permit_encode.py  body() / encode() / factor_rule() (host tools, vectors).
+# The names of both are reachable here too (permit.encode, permit.MAX_ZONES, ...),
+# loaded on first use.
 
-import binascii
 import hashlib
-import struct
-from array import array
 
-from protocols import p256
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
 
-MAGIC = b"ALPM"
-VERSION = 2
-SIG_LEN = 64
-KID_LEN = 8
-WRAP_LEN = 16          # an RFID credential's card key, wrapped to the device (AES block)
-NO_CARD_KEY = bytes(WRAP_LEN)  # UID-only credential (no card key: weak, clonable)
-POINT_LEN = 65         # SEC 1 uncompressed P-256 point
-MAX_KEYS = 3           # authority keys a device trusts at once
-V1_REFUSED = ("format 1 (HMAC) tokens are no longer accepted: re-issue with a signed "
-              "authority key")
+VERSION = const(2)
+SIG_LEN = const(64)
+KID_LEN = const(8)
+MAX_KEYS = const(3)    # authority keys a device trusts at once
 
-KIND_PERMIT = 1
-KIND_RECALL = 2
-KIND_RESET = 3
-KIND_KEYS = 4
-KIND_NAMES = ("", "permit", "recall", "tamper reset", "key update")
+KIND_PERMIT = const(1)
+KIND_RECALL = const(2)
+KIND_RESET = const(3)
+KIND_KEYS = const(4)
 
-MODE_ANY = 0
-MODE_ALL = 1
-MODE_KOFN = 2
+MODE_ANY = const(0)
+MODE_ALL = const(1)
+MODE_KOFN = const(2)
 
 # Credential factors (bits of factor_mask) and rule modes: defined here only; the core,
 # the CLI, the HIL fixtures and the simulator all take them from this module.
-F_RFID = 1
-F_FINGER = 2
-FACTORS = {"rfid": F_RFID, "finger": F_FINGER}
-RULES = ("any", "all", "k-of-n")
+F_RFID = const(1)
+F_FINGER = const(2)
 
-MAX_ID = 32
-MAX_HOLDERS = 32
-MAX_ZONES = 8
-MAX_RINGS = 8
-MIN_VERTICES = 3
-MAX_VERTICES = 512
-MIN_CRED = 4
-MAX_CRED = 16
-LAT_MAX = 900000000
-LON_MAX = 1800000000
-_NLAT = -LAT_MAX
-_NLON = -LON_MAX
-_ID_AT = 15                       # device id offset (after magic, version, kind, key id, n)
-MIN_TOKEN = _ID_AT + 1 + 12 + SIG_LEN  # a recall for a one-character device id
-
-_HEAD = (("serial", 4), ("not_before", 4), ("not_after", 4))
-_RULE = (("fail profile", 1), ("max unlock duration", 2), ("factor rule mode", 1),
-         ("factor mask", 1), ("k", 1), ("factor window", 2))
+NO_KID = bytes(KID_LEN)  # key update: no key revoked
 
 
 class PermitError(ValueError):
@@ -109,475 +86,29 @@ class Permit:
             len(self.holders), len(self.zones))
 
 
-def _popcount(x):
-    n = 0
-    while x:
-        n += x & 1
-        x >>= 1
-    return n
+def key_id(point):
+    """The 8-byte id of a 65-byte public point: SHA-256 of it, first 8 bytes."""
+    return hashlib.sha256(point).digest()[:KID_LEN]
 
 
-def factor_rule(rule, factors, k=None):
-    """(rule_mode, factor_mask, k) for a rule "any" | "all" | "k-of-n" over `factors`
-    (a list of "rfid" / "finger"); "k-of-n" needs 1 <= k <= len(factors).
-    ValueError naming what is wrong."""
-    mask = 0
-    for name in factors:
-        bit = FACTORS.get(name)
-        if bit is None:
-            raise ValueError("unknown factor %r (rfid, finger)" % (name,))
-        mask |= bit
-    if not mask:
-        raise ValueError("name at least one factor (rfid, finger)")
-    n = _popcount(mask)
-    if rule == "any":
-        return MODE_ANY, mask, 1
-    if rule == "all":
-        return MODE_ALL, mask, n
-    if rule != "k-of-n":
-        raise ValueError("rule %r: expected any, all or k-of-n" % (rule,))
-    if type(k) is not int or not 1 <= k <= n:
-        raise ValueError("k-of-n with %d factor(s) needs 1 <= k <= %d, got %r" % (n, n, k))
-    return MODE_KOFN, mask, k
-
-
-def _need(o, size, limit, what, args=None):
-    # `what` is formatted with `args` only on failure: no string work on the good path.
-    if o + size > limit:
-        raise PermitError("permit truncated at byte %d (%s)" % (o, what % args if args else what))
-
-
-def _fixed(o, names, limit):
-    for name, size in names:
-        _need(o, size, limit, name)
-        o += size
-    return o
-
-
-def _header(b, limit):
-    # Checks magic, version, kind, key id and device id; returns (kind, device_id, offset
-    # after the id). The key id is at bytes 6..13.
-    if len(b) >= 4 and bytes(b[0:4]) != MAGIC:
-        raise PermitError("not an armlock permit (bad magic at byte 0)")
-    _need(0, 4, limit, "magic")
-    _need(4, 1, limit, "format version")
-    if b[4] == 1:
-        raise PermitError(V1_REFUSED)
-    if b[4] != VERSION:
-        raise PermitError("unsupported permit format version %d at byte 4" % b[4])
-    _need(5, 1, limit, "kind")
-    kind = b[5]
-    if kind < KIND_PERMIT or kind > KIND_KEYS:
-        raise PermitError("unknown permit kind %d at byte 5" % kind)
-    _need(6, KID_LEN, limit, "signer key id")
-    _need(14, 1, limit, "device id length")
-    n = b[14]
-    if n < 1 or n > MAX_ID:
-        raise PermitError("device id length %d at byte 14 out of range 1..%d" % (n, MAX_ID))
-    _need(_ID_AT, n, limit, "device id")
-    for i in range(_ID_AT, _ID_AT + n):
-        if b[i] < 0x21 or b[i] > 0x7E:
-            raise PermitError("device id byte at %d is not printable ASCII" % i)
-    return kind, bytes(b[_ID_AT:_ID_AT + n]).decode(), _ID_AT + n
-
-
-def _count(b, o, limit, what, lo, hi, args=None):
-    _need(o, 1, limit, what, args)
-    c = b[o]
-    if c < lo or c > hi:
-        raise PermitError("%s %d at byte %d out of range %d..%d" % (
-            what % args if args else what, c, o, lo, hi))
-    return c
-
-
-def _walk(b, limit):
-    # Structure only: lengths and counts, no values. Returns the offset where the
-    # signature starts.
-    kind, _, o = _header(b, limit)
-    o = _fixed(o, _HEAD, limit)
-    if kind == KIND_KEYS:
-        return _fixed(o, (("added key", POINT_LEN), ("revoked key id", KID_LEN)), limit)
-    if kind != KIND_PERMIT:
-        return o
-    o = _fixed(o, _RULE, limit)
-    nh = _count(b, o, limit, "holder count", 1, MAX_HOLDERS)
-    o += 1
-    for h in range(nh):
-        _need(o, 2, limit, "holder %d id", (h,))
-        o += 2
-        r = _count(b, o, limit, "holder %d rfid count", 0, 255, (h,))
-        o += 1
-        for c in range(r):
-            L = _count(b, o, limit, "holder %d rfid %d length", MIN_CRED, MAX_CRED, (h, c))
-            _need(o + 1, L + WRAP_LEN, limit, "holder %d rfid %d", (h, c))
-            o += 1 + L + WRAP_LEN
-        f = _count(b, o, limit, "holder %d fingerprint count", 0, 255, (h,))
-        o += 1
-        _need(o, 2 * f, limit, "holder %d fingerprint templates", (h,))
-        o += 2 * f
-    nz = _count(b, o, limit, "zone count", 0, MAX_ZONES)
-    o += 1
-    for z in range(nz):
-        _need(o, 1, limit, "zone %d flags", (z,))
-        nr = _count(b, o + 1, limit, "zone %d ring count", 1, MAX_RINGS, (z,))
-        o += 2
-        for r in range(nr):
-            _need(o, 2, limit, "zone %d ring %d vertex count", (z, r))
-            nv = (b[o] << 8) | b[o + 1]
-            if nv < MIN_VERTICES or nv > MAX_VERTICES:
-                raise PermitError("zone %d ring %d vertex count %d at byte %d out of range "
-                                  "%d..%d" % (z, r, nv, o, MIN_VERTICES, MAX_VERTICES))
-            _need(o + 2, 8 * nv, limit, "zone %d ring %d vertices", (z, r))
-            o += 2 + 8 * nv
-    return o
-
-
-def _check_len(b):
-    if len(b) >= 5 and b[4] == 1 and bytes(b[0:4]) == MAGIC:
-        raise PermitError(V1_REFUSED)
-    if len(b) < MIN_TOKEN:
-        raise PermitError("permit too short: %d bytes, a token has at least %d" % (
-            len(b), MIN_TOKEN))
+def decode(blob, keys, verify=None):
+    """Parse and validate a token (protocols/permit_decode.py: keys, verify and errors)."""
+    from protocols import permit_decode
+    return permit_decode.decode(blob, keys, verify)
 
 
 def peek(blob):
     """(kind, device id, signer key id) of a token, from its header only (not verified)."""
-    _check_len(blob)
-    kind, dev, _ = _header(blob, len(blob) - SIG_LEN)
-    return kind, dev, bytes(blob[6:6 + KID_LEN])
+    from protocols import permit_decode
+    return permit_decode.peek(blob)
 
 
-def peek_device_id(blob):
-    """The device id a token is addressed to (not verified)."""
-    return peek(blob)[1]
-
-
-def _check_rule(p, o):
-    if p.max_unlock_s < 1:
-        raise PermitError("max unlock duration 0 at byte %d, need >= 1 s" % (o + 1))
-    if p.rule_mode > MODE_KOFN:
-        raise PermitError("factor rule mode %d at byte %d unknown" % (p.rule_mode, o + 3))
-    m = p.factor_mask
-    if m < 1 or m > (F_RFID | F_FINGER):
-        raise PermitError("factor mask 0x%02x at byte %d invalid" % (m, o + 4))
-    n = _popcount(m)
-    k = p.k
-    if p.rule_mode == MODE_ANY:
-        ok = k == 1
-    elif p.rule_mode == MODE_ALL:
-        ok = k == n
-    else:
-        ok = 1 <= k <= n
-    if not ok:
-        raise PermitError("k %d at byte %d does not fit rule mode %d with %d factors" % (
-            k, o + 5, p.rule_mode, n))
-    if k >= 2 and p.window_s < 1:
-        raise PermitError("factor window 0 at byte %d, need >= 1 s when k >= 2" % (o + 6))
-
-
-def _holders(p, b, o):
-    nh = b[o]
-    o += 1
-    seen = {}
-    for h in range(nh):
-        hid = struct.unpack_from(">H", b, o)[0]
-        if hid in seen:
-            raise PermitError("holder %d id %d at byte %d repeated" % (h, hid, o))
-        seen[hid] = 1
-        o += 2
-        creds = []
-        nc = b[o]
-        o += 1
-        for c in range(nc):
-            L = b[o]
-            cid = binascii.hexlify(b[o + 1:o + 1 + L]).decode().upper()
-            if cid in p.rfid_index:
-                raise PermitError("holder %d rfid %d at byte %d repeated" % (h, c, o))
-            p.rfid_index[cid] = hid
-            wrapped = b[o + 1 + L:o + 1 + L + WRAP_LEN]
-            if wrapped != NO_CARD_KEY:
-                p.card_keys[cid] = wrapped
-            creds.append(cid)
-            o += 1 + L + WRAP_LEN
-        nf = b[o]
-        o += 1
-        tpls = struct.unpack_from(">%dH" % nf, b, o) if nf else ()
-        for t in range(nf):
-            if tpls[t] in p.finger_index:
-                raise PermitError("holder %d fingerprint %d template %d at byte %d repeated" % (
-                    h, t, tpls[t], o + 2 * t))
-            p.finger_index[tpls[t]] = hid
-        o += 2 * nf
-        if creds and not p.factor_mask & F_RFID:
-            raise PermitError("holder %d lists rfid credentials but the factor mask excludes rfid"
-                              % h)
-        if nf and not p.factor_mask & F_FINGER:
-            raise PermitError("holder %d lists fingerprints but the factor mask excludes them" % h)
-        if not creds and not nf:
-            raise PermitError("holder %d (id %d) has no credential" % (h, hid))
-        p.holders.append((hid, tuple(creds), tpls))
-    return o
-
-
-def _zones(p, b, o):
-    nz = b[o]
-    o += 1
-    allowed = 0
-    for z in range(nz):
-        flags = b[o]
-        if flags > 1:
-            raise PermitError("zone %d flags 0x%02x at byte %d has unknown bits" % (z, flags, o))
-        if not flags:
-            allowed += 1
-        nr = b[o + 1]
-        o += 2
-        rings = []
-        for r in range(nr):
-            nv = struct.unpack_from(">H", b, o)[0]
-            o += 2
-            # Check on the unpacked tuple: reading back from the array would allocate a long
-            # int for every |value| >= 2**30 on MicroPython (small ints are 31-bit).
-            vals = struct.unpack_from(">%di" % (2 * nv), b, o)
-            for i in range(0, 2 * nv, 2):
-                v = vals[i]
-                if v < _NLAT or v > LAT_MAX:
-                    raise PermitError("zone %d ring %d vertex %d latitude %d at byte %d out of "
-                                      "range" % (z, r, i // 2, v, o + 4 * i))
-                v = vals[i + 1]
-                if v < _NLON or v > LON_MAX:
-                    raise PermitError("zone %d ring %d vertex %d longitude %d at byte %d out of "
-                                      "range" % (z, r, i // 2, v, o + 4 * i + 4))
-            ring = array("i", vals)
-            vals = None
-            rings.append(ring)
-            o += 8 * nv
-        p.zones.append((flags == 1, rings))
-    if nz and not allowed:
-        raise PermitError("permit has no allowed zone (all %d zones are forbidden)" % nz)
-    return o
-
-
-def _signature(p, b, end, keys, verify):
-    # The signer must be trusted now; r and s in 1..n-1; the signature must verify.
-    kid = bytes(b[6:6 + KID_LEN])
-    key = keys.get(kid)
-    if key is None:
-        raise PermitError("token signed by unknown key %s" % binascii.hexlify(kid).decode())
-    sig = b[end:]
-    r = int.from_bytes(sig[:32], "big")
-    s = int.from_bytes(sig[32:], "big")
-    if not 0 < r < p256.N or not 0 < s < p256.N:
-        raise PermitError("signature at byte %d malformed (r or s zero or not below the "
-                          "group order)" % end)
-    if not verify(key, memoryview(b)[:end], sig):
-        raise PermitError("signature does not verify (forged, altered or another key's)")
-    p.verified = True
-
-
-def decode(blob, keys, verify=None):
-    """Parse and validate a token. keys: {key id: verifier key} the device trusts now; the
-    signer and the signature are checked before any value is read. keys None (host
-    inspection only): not checked, and .verified is False. verify(key, msg, sig) -> bool
-    (default protocols.p256.verify)."""
-    b = blob if isinstance(blob, bytes) else bytes(blob)
-    limit = len(b) - SIG_LEN
-    _check_len(b)
-    end = _walk(b, limit)
-    if end < limit:
-        raise PermitError("permit has %d trailing bytes at byte %d" % (limit - end, end + SIG_LEN))
-    p = Permit()
-    p.signature = b[end:]
-    p.key_id = bytes(b[6:6 + KID_LEN])
-    if keys is not None:
-        _signature(p, b, end, keys, verify if verify is not None else p256.verify)
-    p.digest = _sha256(memoryview(b)[:end])
-    p.kind, p.device_id, o = _header(b, limit)
-    p.serial, p.not_before, p.not_after = struct.unpack_from(">III", b, o)
-    if p.serial == 0:
-        raise PermitError("serial 0 at byte %d, need >= 1" % o)
-    if p.not_before > p.not_after:
-        raise PermitError("not_before %d after not_after %d at byte %d" % (
-            p.not_before, p.not_after, o + 4))
-    if p.kind != KIND_PERMIT:
-        if p.not_before != p.not_after:
-            raise PermitError("%s token needs not_after == not_before at byte %d"
-                              % (KIND_NAMES[p.kind], o + 8))
-        if p.kind == KIND_KEYS:
-            _key_update(p, b, o + 12)
-        return p
-    o += 12
-    fail, p.max_unlock_s, p.rule_mode, p.factor_mask, p.k, p.window_s = struct.unpack_from(
-        ">BHBBBH", b, o)
-    if fail > 1:
-        raise PermitError("fail profile %d at byte %d unknown (0 or 1)" % (fail, o))
-    p.fail_enabled = fail == 1
-    _check_rule(p, o)
-    o = _holders(p, b, o + 8)
-    _zones(p, b, o)
-    return p
-
-
-def _sha256(data):
-    return hashlib.sha256(data).digest()
-
-
-def _key_update(p, b, o):
-    pt = bytes(b[o:o + POINT_LEN])
-    if pt[0] != 4:
-        raise PermitError("added key at byte %d is not an uncompressed point (04..)" % o)
-    try:
-        p256.decode_point(pt)
-    except ValueError as exc:
-        raise PermitError("added key at byte %d: %s" % (o, exc))
-    p.added = pt
-    p.revoked = bytes(b[o + POINT_LEN:o + POINT_LEN + KID_LEN])
-    if p.revoked == key_id(pt):
-        raise PermitError("key update at byte %d revokes the key it adds" % (o + POINT_LEN))
-
-
-def key_id(point):
-    """The 8-byte id of a 65-byte public point: SHA-256 of it, first 8 bytes."""
-    return _sha256(point)[:KID_LEN]
-
-
-# -- encoder (host tools and test vectors; also runs on MicroPython) ----------------------
-
-def _u(fields, name, bits, default=None):
-    v = fields.get(name, default)
-    if v is None:
-        raise PermitError("field %s missing" % name)
-    v = int(v)
-    if v < 0 or v >= (1 << bits):
-        raise PermitError("field %s = %d does not fit u%d" % (name, v, bits))
-    return v
-
-
-def _cred_bytes(c):
-    # An rfid credential: hex UID (no card key) or (uid, wrapped card key).
-    if isinstance(c, (tuple, list)):
-        w = bytes(c[1])
-        if len(w) != WRAP_LEN:
-            raise PermitError("wrapped card key is %d bytes, need %d" % (len(w), WRAP_LEN))
-        return _uid_bytes(c[0]), w
-    return _uid_bytes(c), NO_CARD_KEY
-
-
-def _uid_bytes(c):
-    if isinstance(c, str):
-        try:
-            return binascii.unhexlify(c)
-        except (ValueError, TypeError):
-            raise PermitError("rfid credential %r is not hex" % c)
-    return bytes(c)
-
-
-def _ring_pairs(ring):
-    # A ring is a list of (lat, lon) pairs or a flat sequence lat0, lon0, lat1, ...
-    if len(ring) and isinstance(ring[0], int):
-        return list(ring)
-    flat = []
-    for v in ring:
-        flat.append(v[0])
-        flat.append(v[1])
-    return flat
-
-
-def _enc_holders(out, holders):
-    out.append(_len8(holders, "holders"))
-    for h in holders:
-        hid, creds, tpls = h[0], h[1], h[2]
-        out.extend(struct.pack(">H", _u({"holder id": hid}, "holder id", 16)))
-        out.append(_len8(creds, "rfid credentials"))
-        for c in creds:
-            cb, wrapped = _cred_bytes(c)
-            out.append(_len8(cb, "rfid credential"))
-            out.extend(cb)
-            out.extend(wrapped)
-        out.append(_len8(tpls, "fingerprint templates"))
-        for t in tpls:
-            out.extend(struct.pack(">H", _u({"template id": t}, "template id", 16)))
-
-
-def _enc_zones(out, zones):
-    out.append(_len8(zones, "zones"))
-    for z in zones:
-        out.append(1 if z[0] else 0)
-        out.append(_len8(z[1], "rings"))
-        for ring in z[1]:
-            flat = _ring_pairs(ring)
-            nv = len(flat) // 2
-            out.extend(struct.pack(">H", _u({"vertex count": nv}, "vertex count", 16)))
-            for v in flat:
-                v = int(v)
-                if v < -LON_MAX or v > LON_MAX:
-                    raise PermitError("coordinate %d out of range" % v)
-            out.extend(struct.pack(">%di" % len(flat), *flat))
-
-
-def _len8(seq, what):
-    if len(seq) > 255:
-        raise PermitError("too many %s (%d)" % (what, len(seq)))
-    return len(seq)
-
-
-def body(fields, key_id):
-    """The signed part of a token from a dict named like Permit's attributes (recall,
-    reset and key update take `not_before` or `issued_at`; a key update `added` (65-byte
-    point) and `revoked` (key id or None)), naming the signer `key_id`."""
-    kind = _u(fields, "kind", 8, KIND_PERMIT)
-    did = fields.get("device_id")
-    if isinstance(did, str):
-        did = did.encode()
-    if not did:
-        raise PermitError("field device_id missing")
-    if len(key_id) != KID_LEN:
-        raise PermitError("signer key id is %d bytes, need %d" % (len(key_id), KID_LEN))
-    nb = fields.get("not_before", fields.get("issued_at"))
-    out = bytearray(MAGIC)
-    out.append(_u(fields, "version", 8, VERSION))
-    out.append(kind)
-    out.extend(key_id)
-    out.append(_len8(did, "device id bytes"))
-    out.extend(did)
-    nb = _u({"not_before": nb}, "not_before", 32)
-    na = nb if kind != KIND_PERMIT else _u(fields, "not_after", 32)
-    out.extend(struct.pack(">III", _u(fields, "serial", 32), nb, na))
-    if kind == KIND_PERMIT:
-        out.append(1 if fields.get("fail_enabled") else 0)
-        out.extend(struct.pack(">H", _u(fields, "max_unlock_s", 16)))
-        out.append(_u(fields, "rule_mode", 8))
-        out.append(_u(fields, "factor_mask", 8))
-        out.append(_u(fields, "k", 8))
-        out.extend(struct.pack(">H", _u(fields, "window_s", 16)))
-        _enc_holders(out, fields.get("holders") or ())
-        _enc_zones(out, fields.get("zones") or ())
-    elif kind == KIND_KEYS:
-        added = _raw(fields.get("added") or b"")
-        if len(added) != POINT_LEN:
-            raise PermitError("field added must be a 65-byte public point")
-        out.extend(added)
-        revoked = _raw(fields.get("revoked") or NO_KID)
-        if len(revoked) != KID_LEN:
-            raise PermitError("field revoked must be a %d-byte key id" % KID_LEN)
-        out.extend(revoked)
-    return bytes(out)
-
-
-NO_KID = bytes(KID_LEN)
-
-
-def _raw(v):
-    # bytes, or hex text (JSON test vectors)
-    return binascii.unhexlify(v) if isinstance(v, str) else bytes(v)
-
-
-def encode(fields, signer):
-    """Build and sign a token (see body); signer: .key_id (8 bytes) and .sign(msg) -> 64
-    bytes r || s. Validates the result by decoding it (raises PermitError)."""
-    msg = body(fields, signer.key_id)
-    sig = bytes(signer.sign(msg))
-    if len(sig) != SIG_LEN:
-        raise PermitError("signer gave %d signature bytes, need %d" % (len(sig), SIG_LEN))
-    blob = msg + sig
-    decode(blob, None)
-    return blob
+def __getattr__(name):
+    # The decoder's and the encoder's other names (host API), imported on first use.
+    if name[:2] == "__":
+        raise AttributeError(name)
+    from protocols import permit_decode
+    if hasattr(permit_decode, name):
+        return getattr(permit_decode, name)
+    from protocols import permit_encode
+    return getattr(permit_encode, name)

@@ -92,16 +92,6 @@ def check_map(specs, d, path, skip=None):
     return present
 
 
-def fill_none(specs, d):
-    # After a check: give absent optional fields the value None, in nested maps too.
-    for s in specs:
-        v = d.get(s[0])
-        if v is None:
-            d[s[0]] = None
-        elif s[1] == "map":
-            fill_none(s[3], v)
-
-
 def _enc_key(out, name):
     b = name.encode()
     cbor.head(out, 3, len(b))

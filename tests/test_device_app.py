@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -739,3 +740,66 @@ def test_a_flood_of_forged_sealed_commands_is_audited_without_flushing_history(
     assert recs[0][3].startswith("AUDIT_ACK: ")
     assert host.store.read_audit(1, first) == history
     assert host.dev.counter == counter  # nothing acknowledged, no counter used
+
+
+# The modules a lock imports only while it boots, loads a token or answers a host; the
+# ESP32 port may drop them from sys.modules afterwards (issue 12: heap without PSRAM).
+TRANSIENT = ("firmware.app.commands", "firmware.app.identity", "firmware.app.memstore",
+             "firmware.app.store_scan", "protocols.cbor_decode", "protocols.crypto",
+             "protocols.message_set", "protocols.p256_math", "protocols.permit_decode",
+             "protocols.permit_encode", "protocols.seal")
+NEVER_ON_A_LOCK = ("firmware.app.memstore", "protocols.permit_encode")
+
+_DROP_SCRIPT = r"""
+import gc, json, sys, types
+from firmware.app.device import Device
+from firmware.app.store import FileStore
+from protocols import frame
+from protocols import messages as m
+a = json.loads(sys.argv[1])
+T = a["transient"]
+first = [k for k in T if k in sys.modules]
+t0, key = a["t0"], bytes.fromhex(a["key"])
+dev = Device(a["device"], key, "dev", FileStore(a["dir"]),
+             authority=[bytes.fromhex(p) for p in a["authority"]])
+dev.boot(0, t0, "power_on")
+dev.feed(m.encode_msg(m.LOAD_PERMIT, 1, {"token": bytes.fromhex(a["token"])}), 10, t0)
+dev.feed(m.encode_msg(m.STATUS, 2), 20, t0)
+dev.feed(m.encode_msg(m.AUDIT_READ, 3, {"from_seq": 1, "count": 5}), 30, t0)
+dev.feed(m.encode_msg(m.AUDIT_ACK, 4, {"upto_seq": 1}, key, 1), 40, t0)
+dev.feed(b"\x00\x01\x02\x00", 50, t0)
+dev.local_event(("rfid", "04A1B2C3", 100, True), 60, t0)
+used = sorted(k for k in T if k in sys.modules)
+for k in T:
+    sys.modules.pop(k, None)
+    parent, _, leaf = k.rpartition(".")
+    if hasattr(sys.modules[parent], leaf):
+        delattr(sys.modules[parent], leaf)
+del m
+gc.collect()
+alive = sorted({o.__module__ for o in gc.get_objects()
+                if isinstance(o, (types.FunctionType, type)) and o.__module__ in T})
+out = frame.Decoder().feed(dev.feed(frame.encode(0x02, 5, b"\xa0"), 70, t0))
+from protocols import message_set
+print(json.dumps({"first": first, "used": used, "alive": alive,
+                  "reply": [f[0] for f in out if f[0] != message_set.EVENT],
+                  "locked": dev.locked}))
+"""
+
+
+def test_transient_modules_load_on_use_and_nothing_keeps_them(tmp_path: Path) -> None:
+    """Importing the app loads none of TRANSIENT; boot, a permit load and host commands
+    use all but the host-only ones; once they are dropped (as the ESP32 port does) no
+    function or class of theirs is still referenced, and the lock answers the next
+    command by importing them again."""
+    arg = {"transient": TRANSIENT, "t0": T0, "key": KEY.hex(), "device": DEVICE,
+           "authority": [p.hex() for p in AUTHORITY], "dir": str(tmp_path),
+           "token": make_permit(1).hex()}
+    proc = subprocess.run([sys.executable, "-c", _DROP_SCRIPT, json.dumps(arg)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["first"] == []
+    assert got["used"] == sorted(set(TRANSIENT) - set(NEVER_ON_A_LOCK))
+    assert got["alive"] == []
+    assert got["reply"] == [m.STATUS_REPLY]

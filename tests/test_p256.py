@@ -179,6 +179,15 @@ def test_exceptional_additions() -> None:
     assert p256._madd(1, 1, 0, t, 0) == (p256.GX, p256.GY, 1)  # O + G
 
 
+def test_generator_table_constant_is_the_comb_table_of_g() -> None:
+    """p256_math.G_TABLE (a constant, so no boot builds it) is comb_table(G), and a key
+    on G gets the same table: every verification uses it for u1*G."""
+    t = p256.comb_table(p256.GX, p256.GY)
+    assert len(p256.G_TABLE) == 15 * 64
+    assert p256.G_TABLE == t
+    assert p256.PublicKey(p256.encode_point(p256.GX, p256.GY)).table == t
+
+
 def _raw(priv: ec.EllipticCurvePrivateKey) -> bytes:
     return priv.public_key().public_bytes(serialization.Encoding.X962,
                                           serialization.PublicFormat.UncompressedPoint)

@@ -10,7 +10,8 @@
 #     out = dev.tick(mono_ms, rtc_s)                 # periodically and at dev.wake_at
 #     out = dev.local_event(ev, mono_ms, rtc_s)      # core events from real drivers
 #
-# Handling order of one frame (protocols/SPEC.md, wire sections 1, 4, 5):
+# Handling order of one frame (protocols/SPEC.md, wire sections 1, 4, 5; the code is in
+# firmware/app/commands.py, imported only when a frame arrives):
 #   1. a chunk that is not a frame (FrameError) gets ERROR bad_frame with seq 0 (at most one
 #      per chunk read, so line noise cannot flood the link); `frame_errors` counts it;
 #   2. a type that is not a host->device command -> ERROR unknown_type;
@@ -41,7 +42,6 @@
 
 import struct
 
-from firmware.app import identity
 from firmware.core import events as E
 from firmware.core.controller import LockController
 from firmware.core.host import Host
@@ -51,8 +51,7 @@ from protocols import messages as M
 WIRE_MODE = {"production": "field", "field": "field", "rig": "rig", "dev": "dev"}
 TICK_MS = 1000            # tick() runs the core at least this often (and at WAKE deadlines)
 TICKS_MASK = 0x3FFFFFFF   # ticks_us period of MicroPython ports (2**30 us)
-MAX_TEXT = 160            # longest ERROR message / log text sent (they may quote input)
-MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
+MAX_TEXT = 160            # longest log text sent (it may quote input)
 
 
 class Device(Host):
@@ -70,7 +69,10 @@ class Device(Host):
         self.fw_version = fw_version
         self.runtime = runtime
         Host.__init__(self, LockController(device_id, key, config, authority, verify))
-        self._wrap = None if key is None else identity.wrap_key(key, device_id)
+        self._wrap = None
+        if key is not None:
+            from firmware.app import identity
+            self._wrap = identity.wrap_key(key, device_id)
         self.reboot_requested = False
         self.actuator_hook = None
         self.rtc_hook = None
@@ -145,7 +147,7 @@ class Device(Host):
                 self.frame_errors += 1
                 if not told:  # one ERROR (seq 0: its seq cannot be trusted) per chunk read
                     told = True
-                    self._send(M.ERROR, 0, M.error_fields(fr))
+                    self._error(0, fr)
         return self._take()
 
     def tick(self, mono_ms, rtc_s):
@@ -251,30 +253,6 @@ class Device(Host):
                 self._event({"kind": "log", "text": "audit ring overwrote %d records the "
                              "host never acknowledged" % lost})
 
-    # -- commands ------------------------------------------------------------------------------
-    def _command(self, fr, mono_ms, rtc_s):
-        typ, seq = fr[0], fr[1]
-        try:
-            if typ == M.STIMULUS and self.mode == "field":
-                raise M.MessageError("STIMULUS is refused in field mode", M.E_MODE)
-            if typ == M.REBOOT and self.mode != "dev":
-                raise M.MessageError("REBOOT is refused in %s mode" % self.mode, M.E_MODE)
-            typ, seq, f = M.decode_msg(fr, self.key, self.ctl.counter, True)
-            c = f.get("counter")  # type: ignore  # (a checked map: dict)
-            self._results = []
-            # the core's new floor is persisted before acting (a failed write raises)
-            if c is not None and not self.accept_counter(c, mono_ms, rtc_s):
-                raise M.MessageError(self._results[-1][1], M.E_REFUSED)
-            self._results = []
-            self._dispatch(typ, seq, f, mono_ms, rtc_s)
-        except Exception as exc:  # every failure is one ERROR reply naming it
-            if isinstance(exc, M.MessageError):
-                # nobody authenticated it: audited, aggregated (firmware/core/refusals.py)
-                self.carry(self.ctl.refused("command", "%s: %s" % (
-                    M.type_name(typ), exc), mono_ms, rtc_s + self.rtc_offset), mono_ms, rtc_s)
-            self._error(seq, exc)
-        self._results = []
-
     def card_key(self, uid_hex, aes):
         """The AES key of this card from the loaded permit (unwrapped with this board's
         wrapping key; aes: a cryptolib.aes-like factory), or None."""
@@ -283,114 +261,19 @@ class Device(Host):
             return None
         return aes(self._wrap, 1).decrypt(wrapped)
 
+    # -- commands and status: firmware/app/commands.py (imported when a host talks) ---
+    def _command(self, fr, mono_ms, rtc_s):
+        from firmware.app import commands
+        commands.command(self, fr, mono_ms, rtc_s)
+
     def _error(self, seq, exc):
-        f = M.error_fields(exc)
-        if len(f["message"]) > MAX_TEXT:  # it may quote the offending input
-            f["message"] = f["message"][:MAX_TEXT] + "..."
-        try:
-            self._send(M.ERROR, seq, f)
-        except Exception:
-            self._send(M.ERROR, seq, {"code": M.E_INTERNAL, "message": "unreportable error"})
+        from firmware.app import commands
+        commands.error(self, seq, exc)
 
-    def _dispatch(self, typ, seq, f, mono_ms, rtc_s):
-        if typ == M.INFO:
-            self._send(M.INFO_REPLY, seq, {
-                "device_id": self.device_id, "fw_version": self.fw_version,
-                "mode": self.mode, "runtime": self.runtime, "proto": M.PROTO_VERSION})
-        elif typ == M.STATUS:
-            self._send(M.STATUS_REPLY, seq, self.status(mono_ms, rtc_s))
-        elif typ == M.PING:
-            self._send(M.OK, seq, {})
-        elif typ == M.LOAD_PERMIT or typ == M.RECALL or typ == M.TAMPER_RESET:
-            self._run((E.PERMIT, f["token"]), mono_ms, rtc_s)
-            self._reply_result(seq)
-        elif typ == M.AUDIT_READ:
-            self._audit_read(seq, f["from_seq"], f["count"])
-        elif typ == M.AUDIT_ACK:
-            self.store.ack_audit(f["upto_seq"])
-            self._send(M.OK, seq, {})
-        elif typ == M.STIMULUS:
-            self._stimulus(seq, f, mono_ms, rtc_s)
-        elif typ == M.REBOOT:
-            self.reboot_requested = True
-            self._send(M.OK, seq, {})
-        else:
-            raise M.MessageError("%s: not handled by this device" % M.type_name(typ),
-                                 M.E_UNKNOWN_TYPE)
-
-    def _reply_result(self, seq):
-        for r in self._results:
-            if not r[0]:
-                self._send(M.ERROR, seq, {"code": M.E_REFUSED, "message": r[1]})
-                return
-        self._send(M.OK, seq, {})
-
-    def _audit_read(self, seq, from_seq, count):
-        st = self.store
-        recs = st.read_audit(from_seq, count if count < MAX_READ else MAX_READ)
-        first = struct.unpack_from(">I", recs[0], 0)[0] if recs else from_seq
-        n = M.records_that_fit(first, recs)
-        if n < len(recs):
-            recs = recs[:n]
-        more = bool(recs) and first + len(recs) - 1 < st.last_seq()
-        self._send(M.AUDIT_RECORDS, seq, {"first_seq": first, "records": recs, "more": more})
-
-    def _stimulus(self, seq, f, mono_ms, rtc_s):
-        kind = f["kind"]
-        if kind == "time":
-            self.set_rtc(f["utc_s"], rtc_s)
-            # the core sees the new time at once (a rollback relocks now, not at a tick)
-            self._run((E.TICK,), mono_ms, f["utc_s"] - self.rtc_offset)
-            self._send(M.OK, seq, {})
-            return
-        if kind == "nmea":
-            if self._nmea is None:
-                from firmware.drivers.nmea import NMEA
-                self._nmea = NMEA()
-            evs = self._nmea.feed((f["sentence"].strip() + "\r\n").encode(), mono_ms)
-            evs.append(self._nmea.observe(mono_ms))  # what the receiver shows now
-        else:
-            evs = (M.stimulus_event(f),)
-        for ev in evs:
-            self._run(ev, mono_ms, rtc_s)
-        self._reply_result(seq)
-
-    # -- status ------------------------------------------------------------------------------
     def status(self, mono_ms, rtc_s):
         """STATUS_REPLY fields, from the core's status()."""
-        s = self.ctl.status()
-        p = s["permit"]
-        permit = None
-        if p is not None:
-            zones = []
-            for i in range(len(p["zone_list"])):
-                z = p["zone_list"][i]
-                zones.append("%s#%d:%dv" % ("forbid" if z[0] else "allow", i, z[1]))
-            permit = {"serial": p["serial"], "not_before": p["not_before"],
-                      "not_after": p["not_after"],
-                      "holders": [str(h) for h in p["holder_ids"]], "zones": zones,
-                      "fail_profile": p["fail_profile"]}
-        lo = s["lockout"]
-        until = 0
-        wall = s["time"]
-        if lo["until"] > wall:
-            until = mono_ms + (lo["until"] - wall) * 1000
-        fix = s["fix"]
-        fu = self._fix_utc
-        utc = fu[2] if fix is not None and fu is not None and fu[0] == fix[0] \
-            and fu[1] == fix[1] else None
-        mv = s["battery_mv"]
-        return {
-            "locked": self.locked,
-            "reasons": s["reasons"],
-            "permit": permit,
-            "lockout": {"failures": lo["failures"], "until": until},
-            "tamper": {"latched": bool(s["tamper"]), "source": s["tamper"] or None},
-            "battery_mv": mv if mv is not None and 0 <= mv <= 0xFFFF else 0,
-            "last_fix": None if fix is None else {
-                "lat_e7": fix[0], "lon_e7": fix[1], "hacc_m": fix[2], "utc_s": utc},
-            "last_counter": s["counter"],
-        }
+        from firmware.app import commands
+        return commands.status(self, mono_ms, rtc_s)
 
     def counters(self):
         """Device-side counters (not in STATUS_REPLY v1): bad chunks, faults, lost audit."""

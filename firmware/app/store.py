@@ -34,14 +34,13 @@ try:
 except ImportError:  # pragma: no cover - every port has os (MicroPython: uos)
     import uos as os  # type: ignore
 
-from firmware.app import identity
 from firmware.core.state import crc32
 
 SLOT_MAGIC = b"ALSL"
 SLOTS = ("state.a", "state.b")
 RING = "audit.ring"
 ACK = "audit.ack"
-IDENTITY = identity.FILE
+IDENTITY = "identity.json"  # identity.FILE
 CAPACITY = 512
 SLOT = 128
 REC_MIN = 42      # audit record: 10 head + 0 detail + 32 hash
@@ -85,20 +84,6 @@ class OsFS:
 def _slot_encode(seq, blob):
     body = SLOT_MAGIC + struct.pack(">II", seq, len(blob)) + blob
     return body + struct.pack(">I", crc32(body))
-
-
-def _slot_decode(data):
-    """(slot_seq, blob) of a slot file's bytes; ValueError saying what is wrong."""
-    if len(data) < 16:
-        raise ValueError("truncated (%d bytes)" % len(data))
-    if data[:4] != SLOT_MAGIC:
-        raise ValueError("bad magic")
-    seq, n = struct.unpack_from(">II", data, 4)
-    if 12 + n + 4 != len(data):
-        raise ValueError("length %d does not fit %d bytes" % (n, len(data)))
-    if crc32(data[:-4]) != struct.unpack_from(">I", data, len(data) - 4)[0]:
-        raise ValueError("CRC mismatch")
-    return seq, bytes(data[12:12 + n])
 
 
 def _rec_seq(rec):
@@ -146,8 +131,9 @@ class FileStore(_Ring):
         self._blob = None
         self._buf = bytearray(SLOT)
         self.fs.mkdir(self.root)
-        self._open_state()
-        self._open_ring()
+        from firmware.app import store_scan  # what only opening and reading back need
+        store_scan.state(self)
+        store_scan.ring(self)
 
     def path(self, name):
         return self.root + "/" + name
@@ -173,24 +159,6 @@ class FileStore(_Ring):
         self.fs.rename(p + ".new", p)
 
     # -- state ---------------------------------------------------------------------------
-    def _open_state(self):
-        for name in SLOTS:
-            if self.fs.size(self.path(name + ".new")) >= 0:
-                try:  # a write cut before its rename; the slot itself is intact
-                    self.fs.remove(self.path(name + ".new"))
-                except OSError:
-                    pass
-            data = self._read(name)
-            if data is None:
-                continue
-            try:
-                seq, blob = _slot_decode(data)
-            except ValueError as exc:
-                self.problems.append("%s: %s" % (name, exc))
-                continue
-            if self._cur is None or seq > self._seq:
-                self._cur, self._seq, self._blob = name, seq, blob
-
     def load_state(self):
         """The newest valid state record (bytes); None if no slot was ever written; b""
         if slots exist but none is intact (the core then reports the state damaged and
@@ -209,50 +177,6 @@ class FileStore(_Ring):
         self._cur, self._seq, self._blob = target, self._seq + 1, blob
 
     # -- audit ring ----------------------------------------------------------------------
-    def _open_ring(self):
-        self.tail = None          # (seq, hash) of the newest intact record
-        self.ack = 0
-        data = self._read(ACK)
-        if data is not None:
-            if len(data) == 8 and crc32(data[:4]) == struct.unpack(">I", data[4:])[0]:
-                self.ack = struct.unpack(">I", data[:4])[0]
-            else:
-                self.problems.append("%s: damaged, nothing counted as acknowledged" % ACK)
-        p = self.path(RING)
-        size = self.fs.size(p)
-        if size <= 0:
-            return
-        n = min(size // SLOT, self.capacity)
-        f = self.fs.open(p, "rb")
-        try:
-            for i in range(n):
-                f.seek(i * SLOT)
-                rec = self._slot_rec(f, i)
-                if rec is not None and (self.tail is None or _rec_seq(rec) > self.tail[0]):
-                    self.tail = (_rec_seq(rec), bytes(rec[len(rec) - 32:]))
-        finally:
-            f.close()
-        if self.ack > self.last_seq():
-            self.ack = self.last_seq()
-
-    def _slot_rec(self, f, i):
-        """The record in slot i (f positioned there), or None if empty/torn/misplaced."""
-        buf = self._buf
-        got = f.readinto(buf)
-        if got is None or got < 5:
-            return None
-        n = buf[0]
-        if n < REC_MIN or n > REC_MAX or n + 5 > got:
-            return None
-        mv = memoryview(buf)
-        if crc32(mv[:1 + n]) != struct.unpack_from(">I", buf, 1 + n)[0]:
-            return None
-        rec = bytes(mv[1:1 + n])
-        seq = _rec_seq(rec)
-        if seq < 1 or (seq - 1) % self.capacity != i:
-            return None
-        return rec
-
     def append_audit(self, rec):
         """Store one audit record in its slot (overwriting the oldest when full)."""
         n = len(rec)
@@ -290,26 +214,8 @@ class FileStore(_Ring):
     def read_audit(self, from_seq, count):
         """Up to `count` consecutive stored records from `from_seq` (or the oldest still
         held, if later), oldest first; stops at the first missing one after a found one."""
-        last = self.last_seq()
-        s = from_seq if from_seq > self.first_seq() else self.first_seq()
-        out = []
-        if s > last or count <= 0:
-            return out
-        f = self.fs.open(self.path(RING), "rb")
-        try:
-            while s <= last and len(out) < count:
-                i = (s - 1) % self.capacity
-                f.seek(i * SLOT)
-                rec = self._slot_rec(f, i)
-                if rec is None or _rec_seq(rec) != s:
-                    if out:
-                        break
-                else:
-                    out.append(rec)
-                s += 1
-        finally:
-            f.close()
-        return out
+        from firmware.app import store_scan
+        return store_scan.read(self, from_seq, count)
 
     def ack_audit(self, upto_seq):
         """The host stored every record up to `upto_seq`: they may be overwritten."""
@@ -326,53 +232,20 @@ class FileStore(_Ring):
         """(device_id, key, authority) from identity.json, or None if the board was never
         provisioned. ValueError if the file is damaged."""
         data = self._read(IDENTITY)
-        return None if data is None else identity.decode(data)
+        if data is None:
+            return None
+        from firmware.app import identity
+        return identity.decode(data)
 
     def save_identity(self, device_id, key, authority=()):
         """Provision the board (new file then rename)."""
+        from firmware.app import identity
         self._replace(IDENTITY, identity.encode(device_id, key, authority))
 
 
-class MemStore(_Ring):
-    """The same interface in RAM (tests, simulator): nothing survives the object."""
-
-    def __init__(self, capacity=CAPACITY, identity=None):
-        _Ring.__init__(self, capacity)
-        self.problems = []
-        self.blob = None
-        self.records = {}
-        self.identity = identity
-
-    def load_state(self):
-        return self.blob
-
-    def save_state(self, blob):
-        self.blob = bytes(blob)
-
-    def append_audit(self, rec):
-        seq = _rec_seq(rec)
-        self.records[seq] = bytes(rec)
-        self.records.pop(seq - self.capacity, None)
-        self.tail = (seq, bytes(rec[len(rec) - 32:]))
-
-    def read_audit(self, from_seq, count):
-        s = from_seq if from_seq > self.first_seq() else self.first_seq()
-        out = []
-        while s <= self.last_seq() and len(out) < count:
-            r = self.records.get(s)
-            if r is None:
-                if out:
-                    break
-            else:
-                out.append(r)
-            s += 1
-        return out
-
-    def ack_audit(self, upto_seq):
-        upto = upto_seq if upto_seq < self.last_seq() else self.last_seq()
-        if upto > self.ack:
-            self.ack = upto
-        return self.ack
-
-    def load_identity(self):
-        return self.identity
+def __getattr__(name):
+    # MemStore (tests, simulator: firmware/app/memstore.py), imported on first use.
+    if name == "MemStore":
+        from firmware.app.memstore import MemStore
+        return MemStore
+    raise AttributeError(name)

@@ -1,0 +1,283 @@
+# armlock wire messages: the whole message set (protocols/SPEC.md): the schema of every
+# message, decode of whole messages, ERROR fields and STIMULUS -> core event. What a lock
+# keeps while it runs (the type codes, the EVENT/OK/ERROR schemas and the encoder) is in
+# protocols/messages.py, which also reaches every name here; a device imports this
+# module when a host sends a frame (firmware/app/commands.py).
+#
+# A payload is one CBOR map (protocols/cbor.py) from field name to value; each message type
+# has a schema (checked by protocols/schema.py on encode and decode, MessageError naming
+# the message and the field). AUDIT_ACK, STIMULUS and REBOOT are sealed
+# (protocols/seal.py): counter u32 BE | CBOR map | HMAC-SHA256(device_key,
+# type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
+# The names of those modules that hosts use are available here too.
+
+from protocols import schema as _schema
+from protocols import seal as _seal
+from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
+from protocols.cbor import encode as cbor_encode  # noqa: F401
+from protocols.cbor_decode import decode as cbor_decode
+from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
+    E_AUTH,
+    E_BAD_FRAME,
+    E_BAD_MESSAGE,
+    E_BUSY,
+    E_INTERNAL,
+    E_MODE,
+    E_REFUSED,
+    E_REPLAY,
+    E_UNKNOWN_TYPE,
+    MessageError,
+)
+from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
+from protocols.messages import (  # noqa: F401  (type codes and the encoder: part of this API)
+    AUDIT_ACK,
+    AUDIT_READ,
+    AUDIT_RECORDS,
+    ERROR,
+    EVENT,
+    EVENT_KINDS,
+    INFO,
+    INFO_REPLY,
+    LOAD_PERMIT,
+    OK,
+    PING,
+    PROTO_VERSION,
+    REBOOT,
+    RECALL,
+    SCHEMA_ERROR,
+    SCHEMA_EVENT,
+    SCHEMA_OK,
+    STATUS,
+    STATUS_REPLY,
+    STIMULUS,
+    TAMPER_RESET,
+    U32,
+    U64,
+    _specs_for,
+    encode_msg,
+    encode_payload,
+)
+from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
+
+MODES = ("field", "rig", "dev")
+ERROR_NAMES = {  # ERROR code -> name (protocols/SPEC.md)
+    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
+    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
+    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
+}
+
+# -- schemas (field specs: protocols/schema.py) ---------------------------------------------
+U8 = (0, 0xFF)
+U16 = (0, 0xFFFF)
+LAT = (-900000000, 900000000)
+LON = (-1800000000, 1800000000)
+TOKEN = (1, MAX_PAYLOAD)
+
+# Fields are listed in CBOR key order (shorter name first, then bytewise): the encoder
+# writes them in list order, which makes the encoding deterministic (tests check the order).
+_PERMIT_SUMMARY = (
+    ("zones", "list", 0, "str"),
+    ("serial", "int", 0, U64),
+    ("holders", "list", 0, "str"),
+    ("not_after", "int", 0, U64),
+    ("not_before", "int", 0, U64),
+    ("fail_profile", "str", 0, ("fail-secure", "fail-enabled")),
+)
+_LOCKOUT = (("until", "int", 0, U64), ("failures", "int", 0, U32))
+_TAMPER = (("source", "str", 1, None), ("latched", "bool", 0, None))
+_FIX = (
+    ("utc_s", "int", 1, U64),
+    ("hacc_m", "int", 0, U32),
+    ("lat_e7", "int", 0, LAT),
+    ("lon_e7", "int", 0, LON),
+)
+
+# Tagged unions: field "kind" (sorted in among the others on the wire) picks the member.
+STIMULUS_KINDS = {
+    "fix": _FIX,
+    "nmea": (("sentence", "str", 0, None),),
+    "gnss": (("sats", "int", 0, U8), ("cn0_dbhz", "int", 0, (-1, 0xFF)),
+             ("nofix_ms", "int", 0, (-1, 0xFFFFFFFF)), ("silent_ms", "int", 0, U32)),
+    "rfid": (("cred", "str", 0, None), ("rtt_us", "int", 0, U32), ("strong", "bool", 0, None)),
+    "rfid_fail": (("why", "str", 0, None),),
+    "finger": (("score", "int", 0, U32), ("template", "int", 0, U16)),
+    "finger_fail": (("why", "str", 0, None),),
+    "grip": (("held", "bool", 0, None),),
+    "tamper": (("source", "str", 0, ("enclosure", "magnet")),),
+    "battery": (("mv", "int", 0, U16),),
+    "time": (("utc_s", "int", 0, U64),),
+    "actpos": (("locked", "bool", 0, None),),
+    "fault": (("ok", "bool", 0, None),
+              ("sensor", "str", 0, ("rfid", "finger", "gnss", "actuator"))),
+}
+
+# type -> (name, sealed, fields) ; fields is a tuple of specs or a {kind: specs} union
+SCHEMAS = {
+    INFO: ("INFO", 0, ()),
+    STATUS: ("STATUS", 0, ()),
+    PING: ("PING", 0, ()),
+    LOAD_PERMIT: ("LOAD_PERMIT", 0, (("token", "bytes", 0, TOKEN),)),
+    RECALL: ("RECALL", 0, (("token", "bytes", 0, TOKEN),)),
+    TAMPER_RESET: ("TAMPER_RESET", 0, (("token", "bytes", 0, TOKEN),)),
+    AUDIT_READ: ("AUDIT_READ", 0, (("count", "int", 0, (1, 255)), ("from_seq", "int", 0, U32))),
+    AUDIT_ACK: ("AUDIT_ACK", 1, (("upto_seq", "int", 0, U32),)),
+    STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
+    REBOOT: ("REBOOT", 1, ()),
+    INFO_REPLY: ("INFO_REPLY", 0, (
+        ("mode", "str", 0, MODES), ("proto", "int", 0, U16), ("runtime", "str", 0, None),
+        ("device_id", "str", 0, None), ("fw_version", "str", 0, None))),
+    STATUS_REPLY: ("STATUS_REPLY", 0, (
+        ("locked", "bool", 0, None),
+        ("permit", "map", 1, _PERMIT_SUMMARY),
+        ("tamper", "map", 0, _TAMPER),
+        ("lockout", "map", 0, _LOCKOUT),
+        ("reasons", "list", 0, "str"),
+        ("last_fix", "map", 1, _FIX),
+        ("battery_mv", "int", 0, U16),
+        ("last_counter", "int", 1, U32))),
+    AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
+        ("more", "bool", 0, None), ("records", "list", 0, "bytes"),
+        ("first_seq", "int", 0, U32))),
+    OK: SCHEMA_OK,
+    ERROR: SCHEMA_ERROR,
+    EVENT: SCHEMA_EVENT,
+}
+
+NAMES = {}
+for _t in SCHEMAS:
+    NAMES[_t] = SCHEMAS[_t][0]
+SEALED = tuple(t for t in SCHEMAS if SCHEMAS[t][1])
+
+
+def is_command(typ):
+    """True for host->device types (bit 7 clear)."""
+    return typ < 0x80
+
+
+def type_name(typ):
+    return NAMES.get(typ, "0x%02x" % typ)
+
+
+def check_fields(typ, fields):
+    """Raise MessageError (naming message and field) unless fields fit the type's schema."""
+    specs, path, kind = _specs_for(typ, fields)
+    _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
+    return fields
+
+
+def open_sealed(key, last_counter, typ, data):
+    """Check a sealed payload (protocols/seal.py); returns (counter, payload) or raises
+    MessageError (E_AUTH/E_REPLAY) naming the message type."""
+    return _seal.open_sealed(key, last_counter, typ, data, type_name(typ))
+
+
+# -- messages ------------------------------------------------------------------------------
+
+def decode_payload(typ, payload, key=None, last_counter=0):
+    """Fields of a payload; sealed types are opened (needs key) and get a 'counter' field."""
+    sch = SCHEMAS.get(typ)
+    if sch is None:
+        raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
+    counter = None
+    if sch[1]:
+        if key is None:
+            raise MessageError("%s is sealed: no device key to open it" % sch[0], E_AUTH)
+        counter, payload = open_sealed(key, last_counter, typ, payload)
+    try:
+        raw = cbor_decode(payload)
+    except MessageError as e:
+        raise MessageError("%s: payload %s" % (sch[0], e.message))
+    specs, path, kind = _specs_for(typ, raw)
+    _schema.check_map(specs, raw, path, "kind" if kind is not None else None)
+    _fill_none(specs, raw)
+    fields = raw
+    if counter is not None:
+        fields["counter"] = counter
+    return fields
+
+
+def decode_msg(frame, key=None, last_counter=0, commands_only=False):
+    """(type, seq, fields) from a frame: a (type, seq, payload) tuple from Decoder, or the
+    wire bytes of exactly one frame. Raises MessageError (FrameError for bad wire bytes).
+    commands_only: refuse device->host types (what a device should pass)."""
+    if type(frame) is tuple:
+        typ, seq, payload = frame
+    else:
+        got = Decoder().feed(bytes(frame) + b"\x00")
+        if len(got) != 1:
+            raise FrameError("count", "expected exactly one frame, got %d" % len(got))
+        if type(got[0]) is not tuple:
+            raise got[0]
+        typ, seq, payload = got[0]
+    if commands_only and not is_command(typ):
+        raise MessageError("type 0x%02x (%s) is not a host->device command"
+                           % (typ, type_name(typ)), E_UNKNOWN_TYPE)
+    return typ, seq, decode_payload(typ, payload, key, last_counter)
+
+
+def _fill_none(specs, d):
+    # After a check: give absent optional fields the value None, in nested maps too.
+    for s in specs:
+        v = d.get(s[0])
+        if v is None:
+            d[s[0]] = None
+        elif s[1] == "map":
+            _fill_none(s[3], v)
+
+
+def _head_len(n):
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5
+
+
+def records_that_fit(first_seq, records, budget=MAX_PAYLOAD):
+    """How many of records (from the first) fit in one AUDIT_RECORDS payload."""
+    size = len(encode_payload(AUDIT_RECORDS, {"first_seq": first_seq, "records": [],
+                                              "more": True}))
+    n = 0
+    for r in records:
+        size += _head_len(len(r)) + len(r) + _head_len(n + 1) - _head_len(n)
+        if size > budget:
+            break
+        n += 1
+    return n
+
+
+def error_fields(exc):
+    """ERROR fields for an exception raised while handling a command: a MessageError keeps
+    its code, a FrameError is bad_frame, anything else internal."""
+    if isinstance(exc, MessageError):
+        code = exc.code
+    elif isinstance(exc, FrameError):
+        code = E_BAD_FRAME
+    else:
+        code = E_INTERNAL
+    return {"code": code, "message": str(exc)}
+
+
+# -- STIMULUS -> core event -----------------------------------------------------------------
+
+def stimulus_event(f):
+    """The firmware/core event tuple a checked STIMULUS stands for, or None ("nmea" goes to
+    the GNSS driver, "time" sets the board RTC)."""
+    k = f["kind"]
+    if k == "fix":
+        return ("fix", f["lat_e7"], f["lon_e7"], f["hacc_m"], f["utc_s"])
+    if k == "gnss":
+        return ("gnss", f["silent_ms"], f["nofix_ms"], f["sats"], f["cn0_dbhz"])
+    if k == "rfid_fail" or k == "finger_fail":
+        return (k, f["why"])
+    if k == "rfid":
+        return ("rfid", f["cred"], f["rtt_us"], f["strong"])
+    if k == "finger":
+        return ("finger", f["template"], f["score"])
+    if k == "grip":
+        return ("grip", f["held"])
+    if k == "tamper":
+        return ("tamper", f["source"])
+    if k == "battery":
+        return ("battery", f["mv"])
+    if k == "actpos":
+        return ("actpos", f["locked"])
+    if k == "fault":
+        return ("fault", f["sensor"], f["ok"])
+    return None
