@@ -168,8 +168,8 @@ def steps():
         live()
     alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
     base = BASE[0]
-    st = app.device.status(app.clock.mono(), app.clock.rtc())
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
+    st = app.device.status(app.clock.mono(), app.clock.rtc())   # (imports a rare module)
     print(json.dumps({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
                       "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
                       "ble": app.ble is not None, "out": len(io.out),

@@ -283,12 +283,14 @@ class Unbuilt:
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
           device_cls=None, store_cls=None, ble=True, aes=None):
     """Set everything up and boot the Device (firmware/ports/esp32/startup.py); returns
-    the App (not yet running). Then the boot-only modules are freed (trim.BOOT)."""
+    the App (not yet running). Then the boot-only modules and the rare ones the boot
+    used (restoring the state, checking the stored permit) are freed (trim.py)."""
     from firmware.ports.esp32 import startup, trim
     app = startup.start(build, machine, time_mod, esp32, io, cfg, store_root, device_cls,
                         store_cls, ble, aes)
     startup = None
-    trim.drop(trim.BOOT + ("firmware.ports.esp32.trim",))
+    trim.drop(trim.BOOT)
+    trim.after_step()                # the rare modules (strictly) and trim itself
     app.modules = len(sys.modules)
     return app
 

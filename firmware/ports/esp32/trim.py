@@ -29,12 +29,17 @@ BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
 # the read) and this module itself, loaded again when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
              "firmware.drivers.isodep", "firmware.ports.esp32.trim")
-# Loaded by rare commands or once per permit: the signed-token decoder and its
-# signature check, recovery (their callers import them lazily). Dropped strictly: a
-# module that holds a class or a mutable value (a cache, a table) is kept, since an
-# object of it may outlive the command (a decoded Permit, a key's comb table).
-RARE = ("protocols.permit", "protocols.p256", "firmware.core.trust",
-        "firmware.core.recovery", "protocols.schema")
+# Loaded by rare commands or once per permit: the controller's rare paths and
+# recovery, the signed-token decoder and its curve math, the host command set and its
+# decoders, the store's scans, the identity record (their callers import them lazily).
+# Dropped strictly: a module that defines a class or holds a mutable cache (a list, a
+# bytearray, a set) is kept, since an object of it may outlive the command (a decoded
+# Permit: a fresh import would give a second class). Module-level dicts must be
+# constant tables (message names, schemas): a copy that outlives the module is harmless.
+RARE = ("firmware.core.admin", "firmware.core.recovery", "protocols.permit_decode",
+        "protocols.p256_math", "protocols.message_set", "protocols.cbor_decode",
+        "protocols.schema", "protocols.seal", "protocols.crypto", "firmware.app.commands",
+        "firmware.app.store_scan", "firmware.app.identity", "firmware.core.trust")
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -44,7 +49,7 @@ def _split(name):
     return name[:i], name[i + 1:]
 
 
-_STATE = (type, list, dict, bytearray, set)
+_CACHES = (list, bytearray, set)   # mutable values strict refuses (see RARE)
 
 
 def _own(mod, name):
@@ -61,12 +66,12 @@ def _own(mod, name):
 def _held(mod, name, others, strict):
     """True if a module in `others` (name -> module) holds `mod` or a function or class
     it defines in its globals (other than the parent package's attribute); or, strict,
-    if `mod` holds a class or a mutable value."""
+    if `mod` defines a class or holds a mutable cache."""
+    own = _own(mod, name)
     if strict:
         for v in mod.__dict__.values():
-            if isinstance(v, _STATE):
+            if isinstance(v, _CACHES) or (isinstance(v, type) and id(v) in own):
                 return True
-    own = _own(mod, name)
     parent, leaf = _split(name)
     for oname, other in others.items():
         try:
