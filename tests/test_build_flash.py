@@ -53,6 +53,16 @@ def test_build_compiles_every_firmware_file(built: tuple[Path, dict[str, Any]]) 
     assert m["mpy_bytes"] == sum(f["bytes"] for n, f in files.items() if n.endswith(".mpy"))
 
 
+def test_mpy_names_its_source_by_module(built: tuple[Path, dict[str, Any]]) -> None:
+    """A .mpy records its dotted module name as its source (tracebacks read
+    "firmware.core.controller", line N), not a path: the name is interned by the import
+    anyway, a path would be one more string held in the device's heap per module."""
+    out, _ = built
+    assert B.source_name("firmware/core/__init__.py") == "firmware.core"
+    mpy = next(out.rglob("controller.mpy")).read_bytes()
+    assert b"firmware.core.controller" in mpy and b"controller.py" not in mpy
+
+
 def test_build_module_carries_mode_and_lock_pin(built: tuple[Path, dict[str, Any]]) -> None:
     out, _ = built
     ns: dict[str, Any] = {}
