@@ -84,6 +84,7 @@ class Rfc2217Bridge:
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._pty: int | None = None
+        self._restarting = threading.Lock()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -116,22 +117,26 @@ class Rfc2217Bridge:
 
     # -- the board side ---------------------------------------------------------------------
 
+    # Every use of the pty fd happens under self._lock: a reset closes it from another
+    # thread, and a number closed while a reader still held it is soon handed out again
+    # (the restarted board's pipes): reading it then steals the board's log or output.
+
     def _open_pty(self) -> int:
-        """The board's pty, opened without flushing what the board already sent (pyserial
-        would flush it: the boot output of a reset must reach the client, as on a board)."""
-        with self._lock:
-            if self._pty is None:
-                fd = os.open(str(self.board.link), os.O_RDWR | os.O_NOCTTY)
-                tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH (the default) drops the boot
-                self._pty = fd
-            return self._pty
+        """The board's pty (call with self._lock held), opened non-blocking and without
+        flushing what the board already sent (pyserial would flush it: the boot output
+        of a reset must reach the client, as on a board)."""
+        if self._pty is None:
+            fd = os.open(str(self.board.link), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            tty.setraw(fd, termios.TCSANOW)  # TCSAFLUSH (the default) drops the boot
+            self._pty = fd
+        return self._pty
 
     def _close_pty(self) -> None:
         with self._lock:
             fd, self._pty = self._pty, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _reset(self, bootloader: bool) -> None:
         """EN released: restart the board in the background (the client's line command is
@@ -142,9 +147,13 @@ class Rfc2217Bridge:
         if bootloader:
             log.warning("virtual board: IO0 held low at reset (bootloader requested); "
                         "there is no ROM bootloader, booting the firmware")
-        self._close_pty()
-        self.board.kill()
-        self.board.start()
+        with self._restarting:                 # one reset at a time, as one EN pin
+            self._close_pty()
+            self.board.kill()
+            try:
+                self.board.start()
+            except Exception as exc:           # noqa: BLE001  (a thread: say it, not die)
+                log.error("virtual board: restart after the EN pulse failed: %s", exc)
 
     # -- the network side -------------------------------------------------------------------
 
@@ -193,30 +202,38 @@ class Rfc2217Bridge:
             reader.join(timeout=5)
 
     def _write_board(self, data: bytes) -> None:
-        for _ in range(100):               # the board may be resetting: wait for its pty
+        view = memoryview(data)
+        for _ in range(200):               # the board may be resetting: wait for its pty
             try:
-                view = memoryview(data)
-                while view:
+                with self._lock:
                     view = view[os.write(self._open_pty(), view):]
-                return
+                if not view:
+                    return
+            except BlockingIOError:        # the board is not reading yet
+                pass
             except OSError:
                 self._close_pty()
-                time.sleep(0.05)
+            time.sleep(0.025)
 
     def _to_client(self, conn: socket.socket, manager: Any, wlock: threading.Lock,
                    done: threading.Event) -> None:
         while not done.is_set() and not self._stop.is_set():
             try:
-                fd = self._open_pty()
-                ready, _w, _x = select.select([fd], [], [], 0.05)
-                data = os.read(fd, 4096) if ready else b""
+                with self._lock:
+                    fd = self._open_pty()
+                    ready, _w, _x = select.select([fd], [], [], 0.02)
+                    data = os.read(fd, 4096) if ready else b""
+            except BlockingIOError:
+                continue
             except OSError:
                 self._close_pty()
                 time.sleep(0.05)
                 continue
-            if data:
-                try:
-                    with wlock:
-                        conn.sendall(b"".join(manager.escape(data)))
-                except OSError:
-                    return
+            if not data:
+                time.sleep(0.005)          # let a writer or a reset take the lock
+                continue
+            try:
+                with wlock:
+                    conn.sendall(b"".join(manager.escape(data)))
+            except OSError:
+                return
