@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from armlock.authority.signer import dev_signer  # noqa: E402
 from bench._stats import pct  # noqa: E402
 from hardware.micropython import (  # noqa: E402
     MicroPythonError,
@@ -62,13 +63,13 @@ def realistic_permit(serial: int) -> bytes:
            (523200000, 130000000)]
     holders = [(i + 1, ("04A1B2C3D4E5F%d" % i,), (3 + i,)) for i in range(4)]
     return permit.encode(dict(
-        kind=permit.KIND_PERMIT, version=1, device_id=DEVICE, serial=serial,
+        kind=permit.KIND_PERMIT, device_id=DEVICE, serial=serial,
         not_before=T0 - 3600, not_after=T0 + 30 * 86400, fail_enabled=False, max_unlock_s=600,
         rule_mode=permit.MODE_ALL, factor_mask=3, k=2, window_s=30, holders=holders,
         zones=[(False, [_circle(523150000, 130120000, 300000, 64),
                         _circle(523150000, 130300000, 20000, 8)]),
                (True, [box[:1] + [(523010000, 130000000), (523010000, 130010000)]]),
-               (False, [box])]), KEY)
+               (False, [box])]), dev_signer())
 
 
 def script(n: int) -> dict:
@@ -109,7 +110,9 @@ ub = binascii.unhexlify
 
 
 def setup(sc, ticks):
-    dev = Device(sc["device"], ub(sc["key"]), "rig", MemStore(), ticks_us=ticks)
+    from firmware.app.identity import DEV_AUTHORITY   # the dev signer's public key
+    dev = Device(sc["device"], ub(sc["key"]), "rig", MemStore(), ticks_us=ticks,
+                 authority=(DEV_AUTHORITY,))
     dev.boot(0, T0, "power_on")
     dev.feed(ub(sc["permit"]), 5, T0)
     return dev
