@@ -291,7 +291,7 @@ def _board_with(fake: FakeR503) -> tuple[FakeMachine, Hardware]:
     machine = FakeMachine()
     machine.attach_uart(2, fake.uart)
     cfg = {"finger": {"uart": 2, "tx": 17, "rx": 16, "touch": 39, "baud": 57600}}
-    machine.Pin(39).drive(1)                                 # a finger on the sensor
+    machine.Pin(39).drive(0)                 # a finger on the sensor (WAKEUP is active low)
     return machine, Hardware(cfg, machine, machine.clock.ticks_ms, machine.clock.ticks_us)
 
 
@@ -301,6 +301,23 @@ def _polls(machine: FakeMachine, hw: Hardware, n: int) -> list[tuple]:
         machine.clock.advance(400_000)
         out += hw.poll(0)
     return out
+
+
+def test_module_is_asked_for_an_image_only_while_its_touch_line_is_low():
+    """The R503's WAKEUP output is high with no finger and low while one touches (GROW
+    R503 manual): the board asks for an image only then, not on every poll (each ask is
+    a UART exchange with the module at its acquiring current)."""
+    fake = FakeR503()
+    fake.library[3] = "alice"
+    fake.finger = ALICE
+    machine, hw = _board_with(fake)
+    fake.commands.clear()
+    machine.Pin(39).drive(1)                                 # idle: no finger
+    assert [e for e in _polls(machine, hw, 3) if e[0] == "finger"] == []
+    assert OP.GEN_IMG not in fake.commands
+    machine.Pin(39).drive(0)
+    assert ("finger", 3, 180) in _polls(machine, hw, 1)
+    assert OP.GEN_IMG in fake.commands
 
 
 def test_bad_touches_in_a_row_never_raise_a_sensor_fault():

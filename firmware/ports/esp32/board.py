@@ -65,11 +65,11 @@ class Hardware:
         self.log = []                 # (sensor, message) of setup problems
         self.card_key = None          # callable(uid_hex) -> card key or None (the port's)
         self.device = None            # or the Device whose permit gives the card keys
+        self.touch = None             # the fingerprint module's touch line (setup sets it)
+        self.touch_level = 0          # its level while a finger is on the sensor
         from firmware.ports.esp32 import setup
         (self.actuator, self.tamper, self.gnss, self.rfid, self.finger, self.battery,
          self.led) = setup.peripherals(self)
-        self.touch = None             # (reset after the fingerprint set it, as before)
-        self.touch_level = 1
 
     def _card_key(self, uid_hex):
         if self.card_key is not None:

@@ -124,7 +124,9 @@ def _finger(hw, c):
     f.verify_password()
     if c.get("touch") is not None:
         hw.touch = _pin_in(hw, c["touch"], c.get("touch_pull"))
-        hw.touch_level = c.get("touch_level", 1)
+        # R503 WAKEUP: high with no finger, low while one touches (GROW R503 manual,
+        # hardware connection; docs/HARDWARE.md): poll the module only then
+        hw.touch_level = c.get("touch_level", 0)
     return f
 
 
