@@ -38,6 +38,13 @@ _FINGER_MS = const(300)
 _BATTERY_MS = const(10000)
 
 
+def lock_level(cfg):
+    """(GPIO, level) that holds the bolt locked, from the actuator section."""
+    a = cfg["actuator"]
+    energise = not a.get("energise_unlocks", True)
+    return a["drive"], 1 if energise == a.get("active_high", True) else 0
+
+
 class Hardware:
     """All peripherals of one board. machine: the machine module (or a fake). They are
     built by firmware/ports/esp32/setup.py (boot only: trim.BOOT frees it after)."""
@@ -64,12 +71,9 @@ class Hardware:
         self.touch = None             # (reset after the fingerprint set it, as before)
         self.touch_level = 1
 
-    def lock_level(self):
-        """(GPIO, level) that holds the bolt locked, from the actuator section (setup.py
-        calls it too: it does not import this module)."""
-        a = self.cfg["actuator"]
-        energise = not a.get("energise_unlocks", True)
-        return a["drive"], 1 if energise == a.get("active_high", True) else 0
+    def lock_pin(self):
+        """lock_level of this board (setup.py calls it: it does not import this module)."""
+        return lock_level(self.cfg)
 
     def _card_key(self, uid_hex):
         if self.card_key is not None:
@@ -83,7 +87,7 @@ class Hardware:
         if self.actuator is not None:
             self.actuator.command(locked)
             return
-        pin, level = self.lock_level()
+        pin, level = lock_level(self.cfg)
         P = self.machine.Pin
         P(pin, P.OUT, value=level if locked else 1 - level)
 
