@@ -8,46 +8,21 @@
 # loaded on first use. A payload is one CBOR map checked against its schema
 # (protocols/schema.py); sealed types (AUDIT_ACK, STIMULUS, REBOOT) are wrapped by
 # protocols/seal.py. The type codes, the three schemas above and the schema step are in
-# protocols/msg_types.py (the leaf both import), re-exported here.
+# protocols/msg_types.py (the leaf both import), the ERROR codes in protocols/errors.py;
+# all are reachable here (messages.INFO, messages.E_AUTH, ...).
 
-from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
-    E_AUTH,
-    E_BAD_FRAME,
-    E_BAD_MESSAGE,
-    E_BUSY,
-    E_INTERNAL,
-    E_MODE,
-    E_REFUSED,
-    E_REPLAY,
-    E_UNKNOWN_TYPE,
-    MessageError,
-)
+from protocols import errors as _errors
+from protocols import msg_types as _types
+from protocols.errors import E_AUTH, MessageError
 from protocols.frame import MAX_PAYLOAD
 from protocols.frame import encode as _frame_encode
-from protocols.msg_types import (  # noqa: F401  (type codes and schemas: part of this API)
-    AUDIT_ACK,
-    AUDIT_READ,
-    AUDIT_RECORDS,
+from protocols.msg_types import (
     ERROR,
     EVENT,
-    EVENT_KINDS,
-    INFO,
-    INFO_REPLY,
-    LOAD_PERMIT,
     OK,
-    PING,
-    PROTO_VERSION,
-    REBOOT,
-    RECALL,
     SCHEMA_ERROR,
     SCHEMA_EVENT,
     SCHEMA_OK,
-    STATUS,
-    STATUS_REPLY,
-    STIMULUS,
-    TAMPER_RESET,
-    U32,
-    U64,
     encode_fields,
 )
 
@@ -93,8 +68,15 @@ def encode_msg(typ, seq, fields=None, key=None, counter=None):
 
 
 def __getattr__(name):
-    # The rest of the message set (protocols/message_set.py), imported on first use.
+    # The type codes and schemas (protocols/msg_types.py) and the ERROR codes
+    # (protocols/errors.py), not copied here (heap); then the rest of the message set
+    # (protocols/message_set.py), imported on first use.
     if name[:2] == "__":
         raise AttributeError(name)
+    v = getattr(_types, name, _errors)
+    if v is _errors:
+        v = getattr(_errors, name, _errors)
+    if v is not _errors:
+        return v
     from protocols import message_set
     return getattr(message_set, name)
