@@ -1,8 +1,9 @@
 # The error of the wire message layers (cbor, schema, seal, messages), the ERROR codes a
 # device replies with (protocols/SPEC.md, ERROR codes), and what the CBOR encoder
 # (protocols/cbor.py) and decoder (protocols/cbor_decode.py) share: the nesting limit and
-# kind_of (the type name an error gives). A leaf: it imports nothing. MicroPython and
-# CPython.
+# kind_of (the type name an error gives); and the P-256 error and sizes that
+# protocols/p256.py and protocols/p256_math.py share. A leaf: it imports nothing.
+# MicroPython and CPython.
 
 E_UNKNOWN_TYPE = 1   # type code not known, or not a host->device command
 E_BAD_MESSAGE = 2    # payload not CBOR, or a field missing / of the wrong type / out of range
@@ -26,6 +27,14 @@ class MessageError(ValueError):
 
     def __str__(self):
         return self.message
+
+
+SIG_LEN = 64      # P-256 signature: raw r || s
+KEY_ID_LEN = 8    # P-256 key id: SHA-256 of the uncompressed point, first 8 bytes
+
+
+class P256Error(ValueError):
+    """A public key or signature that is malformed (not a verification failure)."""
 
 
 MAX_DEPTH = 6   # deepest CBOR nesting the encoder writes and the decoder reads

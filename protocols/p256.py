@@ -10,7 +10,7 @@
 
 import hashlib
 
-from protocols.p256_err import KEY_ID_LEN, SIG_LEN, P256Error  # noqa: F401  (this API)
+from protocols.errors import KEY_ID_LEN, SIG_LEN, P256Error  # noqa: F401  (this API)
 
 
 class PublicKey:

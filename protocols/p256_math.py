@@ -1,5 +1,5 @@
 # ECDSA P-256 / SHA-256 verification, the curve arithmetic (the keys and verify() a lock
-# keeps are in protocols/p256.py, the error in protocols/p256_err.py; this module is
+# keeps are in protocols/p256.py, the error in protocols/errors.py; this module is
 # imported only while a key is loaded or a signature verified). Pure Python for
 # MicroPython and CPython.
 #
@@ -12,7 +12,7 @@
 import hashlib
 from binascii import unhexlify
 
-from protocols.p256_err import KEY_ID_LEN, SIG_LEN, P256Error
+from protocols.errors import KEY_ID_LEN, SIG_LEN, P256Error
 
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
