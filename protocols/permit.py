@@ -11,32 +11,16 @@
 # and CPython):
 #   protocols/permit.py         this one: the decoded Permit, the codes the core reads,
 #                               key_id (defined in protocols/permit_types.py, the leaf
-#                               all three import); what a running lock holds;
+#                               all three import; the codes are reached through
+#                               __getattr__); what a running lock holds;
 #   protocols/permit_decode.py  decode() and peek(): every structure, signature and value
 #                               check (imported when a token is decoded: boot, load);
 #   protocols/permit_encode.py  body() / encode() / factor_rule() (host tools, vectors).
 # The names of both are reachable here too (permit.encode, permit.MAX_ZONES, ...),
 # loaded on first use.
 
-from protocols.permit_types import (  # noqa: F401  (the decoded token and its codes)
-    F_FINGER,
-    F_RFID,
-    KID_LEN,
-    KIND_KEYS,
-    KIND_PERMIT,
-    KIND_RECALL,
-    KIND_RESET,
-    MAX_KEYS,
-    MODE_ALL,
-    MODE_ANY,
-    MODE_KOFN,
-    NO_KID,
-    SIG_LEN,
-    VERSION,
-    Permit,
-    PermitError,
-    key_id,
-)
+from protocols import permit_types as _types
+from protocols.permit_types import Permit, PermitError, key_id  # noqa: F401  (this API)
 
 
 def decode(blob, keys, verify=None):
@@ -52,9 +36,13 @@ def peek(blob):
 
 
 def __getattr__(name):
-    # The decoder's and the encoder's other names (host API), imported on first use.
+    # The codes of the format (protocols/permit_types.py: not copied here, heap), then the
+    # decoder's and the encoder's other names (host API), imported on first use.
     if name[:2] == "__":
         raise AttributeError(name)
+    v = getattr(_types, name, _types)
+    if v is not _types:
+        return v
     from protocols import permit_decode
     if hasattr(permit_decode, name):
         return getattr(permit_decode, name)
