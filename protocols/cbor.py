@@ -8,34 +8,7 @@
 
 import struct
 
-from protocols.errors import MessageError
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-MAX_DEPTH = const(6)
-
-
-def kind_of(v):
-    if v is None:
-        return "null"
-    t = type(v)
-    if t is bool:
-        return "bool"
-    if t is int:
-        return "int"
-    if t is str:
-        return "str"
-    if t is bytes or t is bytearray:
-        return "bytes"
-    if t is list or t is tuple:
-        return "list"
-    if t is dict:
-        return "map"
-    return t.__name__
+from protocols.errors import MAX_DEPTH, MessageError, kind_of  # noqa: F401  (this API)
 
 
 def head(out, major, n):

@@ -2,8 +2,7 @@
 # floats or tags); every failure is a MessageError saying where. Imported when a command
 # is read (protocols/message_set.py). MicroPython and CPython.
 
-from protocols.cbor import MAX_DEPTH, kind_of
-from protocols.errors import MessageError
+from protocols.errors import MAX_DEPTH, MessageError, kind_of
 
 
 def _bad(i, what):

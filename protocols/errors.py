@@ -1,5 +1,9 @@
-# The error of the wire message layers (cbor, schema, seal, messages) and the ERROR
-# codes a device replies with (protocols/SPEC.md, ERROR codes). MicroPython and CPython.
+# The error of the wire message layers (cbor, schema, seal, messages), the ERROR codes a
+# device replies with (protocols/SPEC.md, ERROR codes), and what the CBOR encoder
+# (protocols/cbor.py) and decoder (protocols/cbor_decode.py) share: the nesting limit and
+# kind_of (the type name an error gives); and the P-256 error and sizes that
+# protocols/p256.py and protocols/p256_math.py share. A leaf: it imports nothing.
+# MicroPython and CPython.
 
 E_UNKNOWN_TYPE = 1   # type code not known, or not a host->device command
 E_BAD_MESSAGE = 2    # payload not CBOR, or a field missing / of the wrong type / out of range
@@ -23,3 +27,34 @@ class MessageError(ValueError):
 
     def __str__(self):
         return self.message
+
+
+SIG_LEN = 64      # P-256 signature: raw r || s
+KEY_ID_LEN = 8    # P-256 key id: SHA-256 of the uncompressed point, first 8 bytes
+
+
+class P256Error(ValueError):
+    """A public key or signature that is malformed (not a verification failure)."""
+
+
+MAX_DEPTH = 6   # deepest CBOR nesting the encoder writes and the decoder reads
+
+
+def kind_of(v):
+    """The wire name of v's type (for error messages): null, bool, int, str, ..."""
+    if v is None:
+        return "null"
+    t = type(v)
+    if t is bool:
+        return "bool"
+    if t is int:
+        return "int"
+    if t is str:
+        return "str"
+    if t is bytes or t is bytearray:
+        return "bytes"
+    if t is list or t is tuple:
+        return "list"
+    if t is dict:
+        return "map"
+    return t.__name__

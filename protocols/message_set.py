@@ -2,7 +2,9 @@
 # message, decode of whole messages, ERROR fields and STIMULUS -> core event. What a lock
 # keeps while it runs (the type codes, the EVENT/OK/ERROR schemas and the encoder) is in
 # protocols/messages.py, which also reaches every name here; a device imports this
-# module when a host sends a frame (firmware/app/commands.py).
+# module when a host sends a frame (firmware/app/commands.py). Both take the type codes
+# and the schema step from protocols/msg_types.py: this module never imports messages.py
+# (its encoder: messages.encode_msg / encode_payload; the ERROR codes: protocols/errors.py).
 #
 # A payload is one CBOR map (protocols/cbor.py) from field name to value; each message type
 # has a schema (checked by protocols/schema.py on encode and decode, MessageError naming
@@ -11,25 +13,15 @@
 # type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
 # The names of those modules that hosts use are available here too.
 
+from protocols import errors as _e
 from protocols import schema as _schema
 from protocols import seal as _seal
 from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
 from protocols.cbor import encode as cbor_encode  # noqa: F401
 from protocols.cbor_decode import decode as cbor_decode
-from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
-    E_AUTH,
-    E_BAD_FRAME,
-    E_BAD_MESSAGE,
-    E_BUSY,
-    E_INTERNAL,
-    E_MODE,
-    E_REFUSED,
-    E_REPLAY,
-    E_UNKNOWN_TYPE,
-    MessageError,
-)
+from protocols.errors import MessageError
 from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
-from protocols.messages import (  # noqa: F401  (type codes and the encoder: part of this API)
+from protocols.msg_types import (  # noqa: F401  (type codes and schemas: part of this API)
     AUDIT_ACK,
     AUDIT_READ,
     AUDIT_RECORDS,
@@ -53,17 +45,17 @@ from protocols.messages import (  # noqa: F401  (type codes and the encoder: par
     TAMPER_RESET,
     U32,
     U64,
-    _specs_for,
-    encode_msg,
-    encode_payload,
+    encode_fields,
+    specs_of,
 )
 from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
 
 MODES = ("field", "rig", "dev")
-ERROR_NAMES = {  # ERROR code -> name (protocols/SPEC.md)
-    E_UNKNOWN_TYPE: "unknown_type", E_BAD_MESSAGE: "bad_message", E_AUTH: "auth_failed",
-    E_REPLAY: "replayed", E_MODE: "not_allowed_in_mode", E_REFUSED: "refused",
-    E_BUSY: "busy", E_INTERNAL: "internal", E_BAD_FRAME: "bad_frame",
+ERROR_NAMES = {  # ERROR code (protocols/errors.py) -> name (protocols/SPEC.md)
+    _e.E_UNKNOWN_TYPE: "unknown_type", _e.E_BAD_MESSAGE: "bad_message",
+    _e.E_AUTH: "auth_failed", _e.E_REPLAY: "replayed", _e.E_MODE: "not_allowed_in_mode",
+    _e.E_REFUSED: "refused", _e.E_BUSY: "busy", _e.E_INTERNAL: "internal",
+    _e.E_BAD_FRAME: "bad_frame",
 }
 
 # -- schemas (field specs: protocols/schema.py) ---------------------------------------------
@@ -160,7 +152,7 @@ def type_name(typ):
 
 def check_fields(typ, fields):
     """Raise MessageError (naming message and field) unless fields fit the type's schema."""
-    specs, path, kind = _specs_for(typ, fields)
+    specs, path, kind = specs_of(typ, SCHEMAS.get(typ), fields)
     _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
     return fields
 
@@ -177,17 +169,17 @@ def decode_payload(typ, payload, key=None, last_counter=0):
     """Fields of a payload; sealed types are opened (needs key) and get a 'counter' field."""
     sch = SCHEMAS.get(typ)
     if sch is None:
-        raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
+        raise MessageError("unknown message type 0x%02x" % typ, _e.E_UNKNOWN_TYPE)
     counter = None
     if sch[1]:
         if key is None:
-            raise MessageError("%s is sealed: no device key to open it" % sch[0], E_AUTH)
+            raise MessageError("%s is sealed: no device key to open it" % sch[0], _e.E_AUTH)
         counter, payload = open_sealed(key, last_counter, typ, payload)
     try:
         raw = cbor_decode(payload)
     except MessageError as e:
         raise MessageError("%s: payload %s" % (sch[0], e.message))
-    specs, path, kind = _specs_for(typ, raw)
+    specs, path, kind = specs_of(typ, sch, raw)
     _schema.check_map(specs, raw, path, "kind" if kind is not None else None)
     _fill_none(specs, raw)
     fields = raw
@@ -211,7 +203,7 @@ def decode_msg(frame, key=None, last_counter=0, commands_only=False):
         typ, seq, payload = got[0]
     if commands_only and not is_command(typ):
         raise MessageError("type 0x%02x (%s) is not a host->device command"
-                           % (typ, type_name(typ)), E_UNKNOWN_TYPE)
+                           % (typ, type_name(typ)), _e.E_UNKNOWN_TYPE)
     return typ, seq, decode_payload(typ, payload, key, last_counter)
 
 
@@ -231,8 +223,8 @@ def _head_len(n):
 
 def records_that_fit(first_seq, records, budget=MAX_PAYLOAD):
     """How many of records (from the first) fit in one AUDIT_RECORDS payload."""
-    size = len(encode_payload(AUDIT_RECORDS, {"first_seq": first_seq, "records": [],
-                                              "more": True}))
+    size = len(encode_fields(AUDIT_RECORDS, SCHEMAS[AUDIT_RECORDS],
+                             {"first_seq": first_seq, "records": [], "more": True}))
     n = 0
     for r in records:
         size += _head_len(len(r)) + len(r) + _head_len(n + 1) - _head_len(n)
@@ -248,9 +240,9 @@ def error_fields(exc):
     if isinstance(exc, MessageError):
         code = exc.code
     elif isinstance(exc, FrameError):
-        code = E_BAD_FRAME
+        code = _e.E_BAD_FRAME
     else:
-        code = E_INTERNAL
+        code = _e.E_INTERNAL
     return {"code": code, "message": str(exc)}
 
 

@@ -7,72 +7,24 @@
 # a frame; its names are reachable here too (messages.decode_msg, messages.SCHEMAS, ...),
 # loaded on first use. A payload is one CBOR map checked against its schema
 # (protocols/schema.py); sealed types (AUDIT_ACK, STIMULUS, REBOOT) are wrapped by
-# protocols/seal.py.
+# protocols/seal.py. The type codes, the three schemas above and the schema step are in
+# protocols/msg_types.py (the leaf both import), the ERROR codes in protocols/errors.py;
+# all are reachable here (messages.INFO, messages.E_AUTH, ...).
 
-from protocols import schema as _schema
-from protocols.cbor import kind_of as _kind_of
-from protocols.errors import (  # noqa: F401  (the ERROR codes are part of this API)
-    E_AUTH,
-    E_BAD_FRAME,
-    E_BAD_MESSAGE,
-    E_BUSY,
-    E_INTERNAL,
-    E_MODE,
-    E_REFUSED,
-    E_REPLAY,
-    E_UNKNOWN_TYPE,
-    MessageError,
-)
+from protocols import errors as _errors
+from protocols import msg_types as _types
+from protocols.errors import E_AUTH, MessageError
 from protocols.frame import MAX_PAYLOAD
 from protocols.frame import encode as _frame_encode
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
-
-PROTO_VERSION = const(1)
-
-# -- type codes (bit 7 set: device -> host) ----------------------------------------------
-INFO = const(0x01)
-STATUS = const(0x02)
-PING = const(0x03)
-LOAD_PERMIT = const(0x10)
-RECALL = const(0x11)
-TAMPER_RESET = const(0x12)
-AUDIT_READ = const(0x20)
-AUDIT_ACK = const(0x21)
-STIMULUS = const(0x30)
-REBOOT = const(0x31)
-
-INFO_REPLY = const(0x81)
-STATUS_REPLY = const(0x82)
-AUDIT_RECORDS = const(0x84)
-OK = const(0x85)
-ERROR = const(0x86)
-EVENT = const(0x87)
-
-U32 = (0, 0xFFFFFFFF)
-U64 = (0, 0xFFFFFFFFFFFFFFFF)
-
-# Field specs (protocols/schema.py), listed in CBOR key order (shorter name first, then
-# bytewise): the encoder writes them in list order, which makes the encoding
-# deterministic (tests check the order). A tagged union: field "kind" picks the member.
-EVENT_KINDS = {
-    "actuate": (("locked", "bool", 0, None), ("reason", "str", 0, None),
-                ("device_ms", "int", 0, U64), ("latency_us", "int", 0, U32)),
-    "indicate": (("what", "str", 0, None), ("device_ms", "int", 0, U64)),
-    "answer": (("ok", "bool", 0, None), ("device_ms", "int", 0, U64)),
-    "audit": (("seq", "int", 0, U32),),
-    "boot": (("device_ms", "int", 0, U64), ("reset_cause", "str", 0, None)),
-    "log": (("text", "str", 0, None),),
-}
-
-# (name, sealed, fields) of the three (message_set.SCHEMAS has every type)
-SCHEMA_OK = ("OK", 0, ())
-SCHEMA_ERROR = ("ERROR", 0, (("code", "int", 0, (1, 255)), ("message", "str", 0, None)))
-SCHEMA_EVENT = ("EVENT", 0, EVENT_KINDS)
+from protocols.msg_types import (
+    ERROR,
+    EVENT,
+    OK,
+    SCHEMA_ERROR,
+    SCHEMA_EVENT,
+    SCHEMA_OK,
+    encode_fields,
+)
 
 
 def _schema_of(typ):
@@ -86,29 +38,6 @@ def _schema_of(typ):
     return message_set.SCHEMAS.get(typ)
 
 
-def _specs_for(typ, fields):
-    # (specs, path, kind) for a message type; a union member is chosen by "kind".
-    sch = _schema_of(typ)
-    if sch is None:
-        raise MessageError("unknown message type 0x%02x" % typ, E_UNKNOWN_TYPE)
-    name = sch[0]
-    specs = sch[2]
-    if type(specs) is dict:
-        if type(fields) is not dict:
-            raise MessageError("%s: expected map, got %s" % (name, _kind_of(fields)))
-        if "kind" not in fields:
-            raise MessageError("%s: missing field 'kind'" % name)
-        kind = fields["kind"]
-        if type(kind) is not str:
-            raise MessageError("%s.kind: expected str, got %s" % (name, _kind_of(kind)))
-        sub = specs.get(kind)
-        if sub is None:
-            raise MessageError("%s.kind: '%s' is not one of %s"
-                               % (name, kind, ", ".join(sorted(specs))))
-        return sub, "%s(%s)" % (name, kind), kind
-    return specs, name, None
-
-
 def encode_payload(typ, fields, key=None, counter=None):
     """Payload bytes of a message (sealed types need key and counter)."""
     sch = _schema_of(typ)
@@ -118,11 +47,7 @@ def encode_payload(typ, fields, key=None, counter=None):
         c = fields.pop("counter")
         if counter is None:
             counter = c
-    specs, path, kind = _specs_for(typ, fields)
-    present = _schema.check_map(specs, fields, path, "kind" if kind is not None else None)
-    out = bytearray()
-    _schema.encode_map(out, specs, fields, present, kind)
-    body = bytes(out)
+    body = encode_fields(typ, sch, fields)
     if sealed:
         if key is None or counter is None:
             raise MessageError("%s is sealed: encoding needs key and counter" % sch[0],
@@ -143,8 +68,15 @@ def encode_msg(typ, seq, fields=None, key=None, counter=None):
 
 
 def __getattr__(name):
-    # The rest of the message set (protocols/message_set.py), imported on first use.
+    # The type codes and schemas (protocols/msg_types.py) and the ERROR codes
+    # (protocols/errors.py), not copied here (heap); then the rest of the message set
+    # (protocols/message_set.py), imported on first use.
     if name[:2] == "__":
         raise AttributeError(name)
+    v = getattr(_types, name, _errors)
+    if v is _errors:
+        v = getattr(_errors, name, _errors)
+    if v is not _errors:
+        return v
     from protocols import message_set
     return getattr(message_set, name)

@@ -10,12 +10,7 @@
 
 import hashlib
 
-SIG_LEN = 64
-KEY_ID_LEN = 8
-
-
-class P256Error(ValueError):
-    """A public key or signature that is malformed (not a verification failure)."""
+from protocols.errors import KEY_ID_LEN, SIG_LEN, P256Error  # noqa: F401  (this API)
 
 
 class PublicKey:

@@ -1,6 +1,7 @@
 # ECDSA P-256 / SHA-256 verification, the curve arithmetic (the keys and verify() a lock
-# keeps are in protocols/p256.py; this module is imported only while a key is loaded or a
-# signature verified). Pure Python for MicroPython and CPython.
+# keeps are in protocols/p256.py, the error in protocols/errors.py; this module is
+# imported only while a key is loaded or a signature verified). Pure Python for
+# MicroPython and CPython.
 #
 # The device verifies only, with public keys it trusts: both bases of u1*G + u2*Q are
 # fixed, so each gets a 4-tooth comb table (Lim-Lee) of 15 affine points, built once when
@@ -11,7 +12,7 @@
 import hashlib
 from binascii import unhexlify
 
-from protocols.p256 import KEY_ID_LEN, SIG_LEN, P256Error, PublicKey  # noqa: F401
+from protocols.errors import KEY_ID_LEN, SIG_LEN, P256Error
 
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

@@ -1,6 +1,6 @@
 # Permit tokens: the decoder (protocols/SPEC.md; the token format and the decoded Permit
-# are in protocols/permit.py). Imported when a token is decoded (boot, LOAD_PERMIT): a
-# running lock does not keep it.
+# are in protocols/permit_types.py, re-exported by protocols/permit.py). Imported when a
+# token is decoded (boot, LOAD_PERMIT): a running lock does not keep it.
 #
 # Runs on MicroPython and CPython. Decoding checks the structure (lengths and counts), then
 # the signer and the signature, then every value; any failure raises PermitError naming
@@ -16,7 +16,7 @@ import struct
 from array import array
 
 from protocols import p256, p256_math
-from protocols.permit import (  # noqa: F401  (the token's codes, here for the decoder's users)
+from protocols.permit_types import (  # noqa: F401  (the token's codes, for the decoder's users)
     F_FINGER,
     F_RFID,
     KID_LEN,

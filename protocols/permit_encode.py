@@ -5,7 +5,6 @@
 import binascii
 import struct
 
-from protocols.permit import KID_LEN, KIND_KEYS, KIND_PERMIT, NO_KID, SIG_LEN, VERSION
 from protocols.permit_decode import (
     FACTORS,
     LON_MAX,
@@ -20,6 +19,7 @@ from protocols.permit_decode import (
     _popcount,
     decode,
 )
+from protocols.permit_types import KID_LEN, KIND_KEYS, KIND_PERMIT, NO_KID, SIG_LEN, VERSION
 
 
 def factor_rule(rule, factors, k=None):

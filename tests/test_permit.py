@@ -451,7 +451,8 @@ def test_micropython_decodes_like_cpython() -> None:
              spec_blob()[:-1] + b"\x00", P.encode(SPEC_FIELDS, ROGUE), KEY_UPDATE,
              spec_blob()[:-64] + bytes(64)]
     with MicroPythonVM(heap_kb=512, timeout=300, grow=True,
-                       only=["protocols/p256.py", "protocols/p256_math.py", "protocols/permit.py",
+                       only=["protocols/p256.py", "protocols/errors.py", "protocols/p256_math.py",
+                             "protocols/permit.py", "protocols/permit_types.py",
                              "protocols/permit_decode.py", "protocols/permit_encode.py"]) as vm:
         vm.exec(MP_DECODE)
         vm.set_global("case", {"public": AUTH.public.hex(), "blobs": [b.hex() for b in blobs]})

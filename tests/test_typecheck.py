@@ -68,6 +68,11 @@ def stub_module(src: Path) -> str:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             lines += [f"{t.id}: Any" for t in targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("protocols"):
+            # a name of another protocols module (a class re-exported from a leaf keeps
+            # its type): re-exported from that module's stub
+            lines += [f"from {node.module} import {a.name} as {a.asname or a.name}"
+                      for a in node.names]
         elif isinstance(node, ast.ImportFrom | ast.Import):
             lines += [f"{(a.asname or a.name).split('.')[0]}: Any" for a in node.names]
     return "\n".join(lines) + "\n"
@@ -141,5 +146,7 @@ def test_check_catches_hardware_api_misuse(diagnostics: list[dict[str, Any]]) ->
 def test_stub_generator_covers_names() -> None:
     text = stub_module(REPO / "protocols" / "messages.py")
     assert "def encode_msg(*args: Any, **kwargs: Any) -> Any: ..." in text
-    assert "INFO: Any" in text and "MessageError: Any" in text  # re-exported there
+    assert "from protocols.errors import MessageError as MessageError" in text  # re-exported
+    assert "def __getattr__(" in text   # the type codes: msg_types, through __getattr__
+    assert "INFO: Any" in stub_module(REPO / "protocols" / "msg_types.py")
     assert "class MessageError(ValueError):" in stub_module(REPO / "protocols" / "errors.py")

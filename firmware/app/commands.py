@@ -8,6 +8,7 @@ import struct
 
 from firmware.core import events as E
 from protocols import message_set as M
+from protocols.errors import E_INTERNAL, E_MODE, E_REFUSED, E_UNKNOWN_TYPE
 
 MAX_TEXT = 160            # longest ERROR message / log text sent (they may quote input)
 MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
@@ -18,15 +19,15 @@ def command(dev, fr, mono_ms, rtc_s):
     typ, seq = fr[0], fr[1]
     try:
         if typ == M.STIMULUS and dev.mode == "field":
-            raise M.MessageError("STIMULUS is refused in field mode", M.E_MODE)
+            raise M.MessageError("STIMULUS is refused in field mode", E_MODE)
         if typ == M.REBOOT and dev.mode != "dev":
-            raise M.MessageError("REBOOT is refused in %s mode" % dev.mode, M.E_MODE)
+            raise M.MessageError("REBOOT is refused in %s mode" % dev.mode, E_MODE)
         typ, seq, f = M.decode_msg(fr, dev.key, dev.ctl.counter, True)
         c = f.get("counter")  # type: ignore  # (a checked map: dict)
         dev._results = []
         # the core's new floor is persisted before acting (a failed write raises)
         if c is not None and not dev.accept_counter(c, mono_ms, rtc_s):
-            raise M.MessageError(dev._results[-1][1], M.E_REFUSED)
+            raise M.MessageError(dev._results[-1][1], E_REFUSED)
         dev._results = []
         dispatch(dev, typ, seq, f, mono_ms, rtc_s)
     except Exception as exc:  # every failure is one ERROR reply naming it
@@ -46,7 +47,7 @@ def error(dev, seq, exc):
     try:
         dev._send(M.ERROR, seq, f)
     except Exception:
-        dev._send(M.ERROR, seq, {"code": M.E_INTERNAL, "message": "unreportable error"})
+        dev._send(M.ERROR, seq, {"code": E_INTERNAL, "message": "unreportable error"})
 
 
 def dispatch(dev, typ, seq, f, mono_ms, rtc_s):
@@ -73,13 +74,13 @@ def dispatch(dev, typ, seq, f, mono_ms, rtc_s):
         dev._send(M.OK, seq, {})
     else:
         raise M.MessageError("%s: not handled by this device" % M.type_name(typ),
-                             M.E_UNKNOWN_TYPE)
+                             E_UNKNOWN_TYPE)
 
 
 def reply_result(dev, seq):
     for r in dev._results:
         if not r[0]:
-            dev._send(M.ERROR, seq, {"code": M.E_REFUSED, "message": r[1]})
+            dev._send(M.ERROR, seq, {"code": E_REFUSED, "message": r[1]})
             return
     dev._send(M.OK, seq, {})
 

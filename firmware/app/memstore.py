@@ -1,14 +1,14 @@
 # MemStore: the interface of firmware/app/store.py's FileStore in RAM, for tests and the
 # simulator (nothing survives the object). A lock never imports it.
 
-from firmware.app.store import CAPACITY, _rec_seq, _Ring
+from firmware.app.store_format import CAPACITY, Ring, rec_seq
 
 
-class MemStore(_Ring):
+class MemStore(Ring):
     """The same interface in RAM (tests, simulator): nothing survives the object."""
 
     def __init__(self, capacity=CAPACITY, identity=None):
-        _Ring.__init__(self, capacity)
+        Ring.__init__(self, capacity)
         self.problems = []
         self.blob = None
         self.records = {}
@@ -21,7 +21,7 @@ class MemStore(_Ring):
         self.blob = bytes(blob)
 
     def append_audit(self, rec):
-        seq = _rec_seq(rec)
+        seq = rec_seq(rec)
         self.records[seq] = bytes(rec)
         self.records.pop(seq - self.capacity, None)
         self.tail = (seq, bytes(rec[len(rec) - 32:]))

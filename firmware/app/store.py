@@ -34,19 +34,23 @@ try:
 except ImportError:  # pragma: no cover - every port has os (MicroPython: uos)
     import uos as os  # type: ignore
 
+from firmware.app.store_format import (  # noqa: F401  (the formats: part of this API)
+    ACK,
+    CAPACITY,
+    IDENTITY,
+    MAX_STATE,
+    REC_MAX,
+    REC_MIN,
+    RING,
+    SLOT,
+    SLOT_MAGIC,
+    SLOTS,
+    Ring,
+    rec_seq,
+)
 from firmware.core.state import crc32
 
-SLOT_MAGIC = b"ALSL"
-SLOTS = ("state.a", "state.b")
-RING = "audit.ring"
-ACK = "audit.ack"
-IDENTITY = "identity.json"  # identity.FILE
-CAPACITY = 512
-SLOT = 128
-REC_MIN = 42      # audit record: 10 head + 0 detail + 32 hash
-REC_MAX = 122     # 10 head + 80 detail + 32 hash
 _ZERO = bytes(SLOT)
-MAX_STATE = 4096
 
 
 class OsFS:
@@ -86,45 +90,13 @@ def _slot_encode(seq, blob):
     return body + struct.pack(">I", crc32(body))
 
 
-def _rec_seq(rec):
-    return struct.unpack_from(">I", rec, 0)[0]
-
-
-class _Ring:
-    """What every store knows of its audit ring from `tail`, `capacity` and `ack`."""
-
-    def __init__(self, capacity):
-        self.capacity = capacity
-        self.tail = None          # (seq, hash) of the newest stored record
-        self.ack = 0              # highest seq the host acknowledged
-
-    def last_seq(self):
-        """Sequence number of the newest stored audit record (0 if none)."""
-        return self.tail[0] if self.tail is not None else 0
-
-    def first_seq(self):
-        """Oldest sequence number the ring can still hold (1 until it wraps)."""
-        last = self.last_seq()
-        return last - self.capacity + 1 if last > self.capacity else 1
-
-    def audit_tail(self):
-        """(seq, hash) of the newest stored audit record, or None (for the boot event)."""
-        return self.tail
-
-    @property
-    def lost(self):
-        """Records overwritten by the ring before the host acknowledged them."""
-        gone = self.last_seq() - self.capacity
-        return gone - self.ack if gone > self.ack else 0
-
-
-class FileStore(_Ring):
+class FileStore(Ring):
     """State slots, audit ring and identity under directory `root`."""
 
     def __init__(self, root, fs=None, capacity=CAPACITY):
         self.root = root.rstrip("/") or "/"
         self.fs = fs if fs is not None else OsFS()
-        _Ring.__init__(self, capacity)
+        Ring.__init__(self, capacity)
         self.problems = []        # damaged slots and records found when opening
         self._cur = None          # slot name holding the newest valid state record
         self._seq = 0             # its slot_seq
@@ -182,7 +154,7 @@ class FileStore(_Ring):
         n = len(rec)
         if n < REC_MIN or n > REC_MAX:
             raise ValueError("audit record length %d not in %d..%d" % (n, REC_MIN, REC_MAX))
-        seq = _rec_seq(rec)
+        seq = rec_seq(rec)
         if seq < 1:
             raise ValueError("audit record seq 0")
         buf = self._buf

@@ -1,11 +1,12 @@
-# Scanning a FileStore (firmware/app/store.py, whose header has the formats): find the
-# newest valid state slot and the audit ring's tail when the store is opened at boot, and
-# read audit records back (the core's boot recovery, AUDIT_READ). A running lock that no
-# host reads does not keep it (MicroPython and CPython).
+# Scanning a FileStore (firmware/app/store.py, whose header has the formats; their
+# constants: firmware/app/store_format.py): find the newest valid state slot and the
+# audit ring's tail when the store is opened at boot, and read audit records back (the
+# core's boot recovery, AUDIT_READ). A running lock that no host reads does not keep it
+# (MicroPython and CPython).
 
 import struct
 
-from firmware.app import store as S
+from firmware.app import store_format as S
 from firmware.core.state import crc32
 
 
@@ -64,8 +65,8 @@ def ring(st):
         for i in range(n):
             f.seek(i * S.SLOT)
             rec = slot_rec(st, f, i)
-            if rec is not None and (st.tail is None or S._rec_seq(rec) > st.tail[0]):
-                st.tail = (S._rec_seq(rec), bytes(rec[len(rec) - 32:]))
+            if rec is not None and (st.tail is None or S.rec_seq(rec) > st.tail[0]):
+                st.tail = (S.rec_seq(rec), bytes(rec[len(rec) - 32:]))
     finally:
         f.close()
     if st.ack > st.last_seq():
@@ -85,7 +86,7 @@ def slot_rec(st, f, i):
     if crc32(mv[:1 + n]) != struct.unpack_from(">I", buf, 1 + n)[0]:
         return None
     rec = bytes(mv[1:1 + n])
-    seq = S._rec_seq(rec)
+    seq = S.rec_seq(rec)
     if seq < 1 or (seq - 1) % st.capacity != i:
         return None
     return rec
@@ -105,7 +106,7 @@ def read(st, from_seq, count):
             i = (s - 1) % st.capacity
             f.seek(i * S.SLOT)
             rec = slot_rec(st, f, i)
-            if rec is None or S._rec_seq(rec) != s:
+            if rec is None or S.rec_seq(rec) != s:
                 if out:
                     break
             else:

@@ -7,7 +7,6 @@
 from firmware.core import events as E
 from firmware.core import geo, rules, trust
 from firmware.core import state as states
-from firmware.core.controller import _where
 from protocols import audit as audits
 from protocols import permit as tokens
 
@@ -132,7 +131,7 @@ def _apply_token(c, p, blob):
         c._factors = {}
         c._pending = None  # credentials were checked against the old permit
         if c._fix is not None:
-            c._pos = _where(p, c._fix[0], c._fix[1], 0)
+            c._pos = geo.permit_status(p, c._fix[0], c._fix[1], 0)
         c._audit("permit_loaded", "serial=%d valid=%d..%d holders=%d zones=%d"
                     % (p.serial, p.not_before, p.not_after, len(p.holders), len(p.zones)))
         msg = "permit %d loaded" % p.serial

@@ -163,7 +163,7 @@ class LockController:
         else:
             status = self._pos
             if status and not self.locked:
-                status = _where(p, fix[0], fix[1], self._cfg["hysteresis_m"])
+                status = geo.permit_status(p, fix[0], fix[1], self._cfg["hysteresis_m"])
             if status == 1:
                 r.append(E.R_OUTSIDE)
             elif status == 2:
@@ -367,7 +367,7 @@ class LockController:
         self._fix_bad = None
         self._fix = (lat, lon, hacc, self._now)
         if self._permit is not None:
-            self._pos = _where(self._permit, lat, lon, 0)
+            self._pos = geo.permit_status(self._permit, lat, lon, 0)
         if utc is not None:
             self._gnss_time(utc)
 
@@ -602,13 +602,6 @@ class LockController:
         unwraps it with its wrapping key for the NTAG 424 challenge."""
         p = self._permit
         return None if p is None else p.card_keys.get(uid_hex.upper())
-
-
-def _where(p, lat, lon, margin_m):
-    # geo.position_status with the permit's zone boxes, computed on first use
-    if p.boxes is None:
-        p.boxes = geo.zone_boxes(p.zones)
-    return geo.position_status(p.zones, lat, lon, margin_m, p.boxes)
 
 
 # FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator

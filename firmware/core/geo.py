@@ -307,6 +307,14 @@ def position_status(zones, lat, lon, margin_m, boxes=None):
     return OK if allowed else OUTSIDE
 
 
+def permit_status(p, lat, lon, margin_m):
+    """position_status with a decoded permit's zones and its zone boxes (computed on the
+    first call and kept on the permit)."""
+    if p.boxes is None:
+        p.boxes = zone_boxes(p.zones)
+    return position_status(p.zones, lat, lon, margin_m, p.boxes)
+
+
 def implied_speed_ok(lat1, lon1, t1_ms, lat2, lon2, t2_ms, vmax_mps, slack_m):
     """True if the jump between two fixes is possible: dist <= vmax * dt + slack."""
     dt = t2_ms - t1_ms

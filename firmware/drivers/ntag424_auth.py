@@ -4,7 +4,7 @@
 
 from firmware.drivers._ticks import ticks_diff
 from firmware.drivers.cmac import AES_ECB, cmac, same_mac, xor
-from firmware.drivers.mfrc522 import AuthError, ProtocolError, hexlify
+from firmware.drivers.rfid_errors import AuthError, ProtocolError, hexlify
 
 AES_MODE_CBC = 2
 CMD_GET_CARD_UID = 0x51
@@ -94,11 +94,10 @@ class Session:
 class EV2First:
     """AuthenticateEV2First against one key slot.
 
-    aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes."""
+    aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes (both
+    given: RfidReader resolves the defaults, firmware/drivers/ntag424.py _crypto)."""
 
-    def __init__(self, aes=None, random=None):
-        from firmware.drivers.ntag424 import _crypto
-        aes, random = _crypto(aes, random)
+    def __init__(self, aes, random):
         self.aes = aes
         self.random = random
 

@@ -286,8 +286,8 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     the App (not yet running). Then the boot-only modules and the rare ones the boot
     used (restoring the state, checking the stored permit) are freed (trim.py)."""
     from firmware.ports.esp32 import startup, trim
-    app = startup.start(build, machine, time_mod, esp32, io, cfg, store_root, device_cls,
-                        store_cls, ble, aes)
+    app = startup.start((App, Clock, UsbSerial), build, machine, time_mod, esp32, io, cfg,
+                        store_root, device_cls, store_cls, ble, aes)
     startup = None
     trim.drop(trim.BOOT)
     trim.after_step()                # the rare modules (strictly) and trim itself

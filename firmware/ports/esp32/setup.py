@@ -3,8 +3,6 @@
 # built here may keep a function of this module (a closure, a lambda): that would keep
 # the module in the heap.
 
-from firmware.ports.esp32.board import lock_level
-
 
 def load(path="board.json"):
     """The board description (dict) from the build's board.json."""
@@ -65,7 +63,7 @@ def _actuator(hw, c):
         pwm = hw.machine.PWM(P(c["drive"]))
         drive = ServoDrive(pwm, c.get("locked_us", 1000), c.get("unlocked_us", 2000))
     else:
-        pin, level = lock_level(hw.cfg)
+        pin, level = hw.lock_pin()
         drive = SolenoidDrive(P(pin, P.OUT, value=level), c.get("energise_unlocks", True),
                               c.get("active_high", True))
     return Actuator(drive, _pin_in(hw, c["sense"], c.get("pull")),

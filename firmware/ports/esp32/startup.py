@@ -27,13 +27,14 @@ def hardening(build, machine, cfg):
     return security.check(machine, cfg.get("chip", "esp32"), build.MODE, waiver)
 
 
-def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
-          device_cls=None, store_cls=None, ble=True, aes=None):
-    """Set everything up and boot the Device; returns the App (not yet running). What
-    stays referenced after boot must not be a function of this module."""
+def start(classes, build, machine, time_mod, esp32=None, io=None, cfg=None,
+          store_root="/data", device_cls=None, store_cls=None, ble=True, aes=None):
+    """Set everything up and boot the Device; returns the App (not yet running). classes:
+    loop.py's (App, Clock, UsbSerial), passed by loop.start (this module does not import
+    loop.py). What stays referenced after boot must not be a function of this module."""
     from firmware.ports.esp32 import board as B
     from firmware.ports.esp32 import nvs, resetcause
-    from firmware.ports.esp32.loop import App, Clock, UsbSerial
+    App, Clock, UsbSerial = classes
     from firmware.ports.esp32.setup import core_config
     if cfg is None:
         from firmware.ports.esp32.setup import load
