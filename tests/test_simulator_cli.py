@@ -125,12 +125,14 @@ def test_sweep_on_dask_local_cluster_matches_local_processes(scen):
     kw = {"param": "adversaries.p_jammer", "values": [0.0, 1.0], "runs": 1, "seed": 2,
           "policies": ["geo"]}
     local = sweep(sc, jobs=2, **kw)
-    cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
-                           dashboard_address=":0")
+    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                           dashboard_address=":0")            # two worker processes
     try:
         remote = sweep(sc, dask_scheduler=str(cluster.scheduler_address), **kw)
+        workers = len(cluster.scheduler.workers)
     finally:
         cluster.close()
+    assert workers == 2
     assert local.rows() == remote.rows()
     assert [v for v, _ in local.points] == [0.0, 1.0]
 
