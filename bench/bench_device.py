@@ -256,6 +256,7 @@ def main() -> None:
     print("  " + summary("credential -> actuate (host)", r["cred_us"]))
     print("  " + summary("latency_us reported by device", r["latency_us"]))
     print("heap in use after boot + realistic permit, MicroPython (gc.mem_alloc, bytes):")
+    print("  (the Device alone on a MemStore, no drivers, no BLE; bench_build.py: the board)")
     for mpy in (False, True):
         h = heap_after_boot(sc, mpy)
         if h is not None:
