@@ -809,6 +809,25 @@ def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_keeps_a_rare_module_that_defines_a_class() -> None:
+    """after_step drops the rare modules nobody holds, but not one that defines a class
+    (firmware.core.trust: an object of it may outlive the step, and a fresh import would
+    make a second class that isinstance does not match); the token decoder goes."""
+    from hardware.micropython import MicroPythonVM
+
+    with MicroPythonVM(heap_kb=1024) as vm:
+        vm.exec("import sys\nfrom firmware.core import trust\n"
+                "from protocols import permit_decode\n"
+                "from firmware.ports.esp32 import trim\n"
+                "trust = permit_decode = None")
+        gone = vm.exec("print(sorted(trim.after_step()))").strip()
+        left = vm.exec("print([k in sys.modules for k in ('firmware.core.trust', "
+                       "'protocols.permit_decode')])").strip()
+    assert "'protocols.permit_decode'" in gone and "trust" not in gone
+    assert left == "[True, False]"
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_trim_frees_the_card_challenge_after_a_read() -> None:
     """What a strong card read loads (the EV2First challenge, ISO-DEP, CMAC) and trim
     itself leave the heap after trim.after_step; the reader and the MFRC522 (with its
