@@ -10,7 +10,7 @@ the controller and its actions, the permit's signature check included) against t
 simulator's side (world, sensors, the armourer's signing, SimPy). Figures only, no
 assertions. Usage:
 
-    .venv/bin/python bench/bench_simulator.py [--weapons 10000] [--days 30] [--jobs 2]
+    .venv/bin/python bench/bench_simulator.py [--weapons 10000] [--days 30] [--jobs 2] [--repeat 5]
         [--scenario simulator/scenarios/sahel_depot.toml] [--policy time+geo+rfid+finger]
         [--split]
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -77,6 +78,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--policy", default="time+geo+rfid+finger")
     ap.add_argument("--profile", default="fail-secure")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run N times and print the median device-days/CPU-s (host noise)")
     ap.add_argument("--split", action="store_true",
                     help="time the firmware core apart (forces --jobs 1)")
     args = ap.parse_args()
@@ -91,11 +94,15 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res = simulate(sc, [args.policy], runs=1, seed=1, jobs=args.jobs, profiles=[args.profile])
+    rates = []
+    for _ in range(max(1, args.repeat)):
+        res = simulate(sc, [args.policy], runs=1, seed=1, jobs=args.jobs,
+                       profiles=[args.profile])
+        rates.append(args.weapons * args.days / res.cpu_s)
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     every = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime
-                for a, b in ((r0, r1), (c0, c1)))
+                for a, b in ((r0, r1), (c0, c1))) / len(rates)   # per run
     row = res.rows[0]
     ctrl, sim = int(row["events"]), int(row["sim_events"])
     wall = res.wall_s
@@ -105,9 +112,12 @@ def main() -> None:
     print(f"CPU time in workers       {res.cpu_s:8.1f} s   (/ {args.jobs} = "
           f"{res.cpu_s / args.jobs:.1f} s on idle cores)")
     print(f"CPU time, all processes   {every:8.1f} s   (getrusage: this process and its "
-          f"children)")
+          f"children, per run)")
     print(f"device-days               {days:8d}   {days / wall:10.0f} /s wall, "
           f"{days / res.cpu_s:.0f} /CPU-s")
+    if len(rates) > 1:
+        print(f"device-days /CPU-s, {len(rates)} runs: median {statistics.median(rates):.0f} "
+              f"(min {min(rates):.0f}, max {max(rates):.0f})")
     print(f"controller events         {ctrl:8d}   {ctrl / wall:10.0f} /s wall, "
           f"{ctrl / res.cpu_s:.0f} /CPU-s")
     print(f"events per device-day     {ctrl / days:8.2f}   CPU per event "

@@ -58,20 +58,11 @@ class Device(Host):
         self._handle(("boot", None, "power_on"), t)
 
     def send(self, event: tuple[Any, ...], t: float) -> list[tuple[Any, ...]]:
-        """Deliver due ticks, then `event` at time t; return its actions (what _handle
-        does, inlined: this runs once per event)."""
-        ms = int(t * 1000 + 0.5)  # mono_ms(t)
-        wake = self.wake_at
-        if wake is not None and wake <= ms:
+        """Deliver due ticks, then `event` at time t; return its actions."""
+        ms = int(t * 1000 + 0.5)  # mono_ms(t), inlined: once per event
+        if self.wake_at is not None and self.wake_at <= ms:
             self.advance_ms(ms)
-        if ms < self.last_ms:
-            raise RuntimeError(f"simulated time ran backwards: {ms} ms < {self.last_ms} ms")
-        self.last_ms = self._ms = ms
-        self._t = t
-        self.events += 1
-        self.last_ok = None
-        rtc = self.rtc
-        return self.handle(event, ms, int(rtc.base + (t - rtc.t0) * rtc.rate))  # rtc.read(t)
+        return self._handle(event, t, ms)
 
     def advance(self, t: float) -> None:
         """Deliver every tick the core asked for up to time t."""

@@ -106,18 +106,12 @@ TIER_OFFSETS = (("1 h", "usable_3600s"), ("1 d", "usable_86400s"), ("7 d", "usab
 
 def tier_section(diversions: list[dict[str, Any]]) -> Section:
     """Usable after 1 h / 1 d / 7 d / 30 d by attacker tier, pooled over runs (Wilson)."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for d in diversions:
-        groups.setdefault((d["policy"], d["profile"], d.get("tier", "T0")), []).append(d)
+    by_col = [tier_usable(diversions, col) for _o, col in TIER_OFFSETS]
     head = ["policy", "profile", "tier", "n", *(f"usable {o} %" for o, _c in TIER_OFFSETS)]
     rows = []
-    for (pol, prof, tier), ds in sorted(groups.items()):
-        cells = []
-        for _o, col in TIER_OFFSETS:
-            x = sum(int(d[col]) for d in ds)
-            lo, hi = wilson(x, len(ds))
-            cells.append(f"{100 * x / len(ds):.0f} [{100 * lo:.0f}, {100 * hi:.0f}]")
-        rows.append([pol, prof, tier, str(len(ds)), *cells])
+    for key in sorted(by_col[0]):
+        cells = [f"{v[0]:.0f} [{v[1]:.0f}, {v[2]:.0f}]" for v, _n in (u[key] for u in by_col)]
+        rows.append([*key, str(by_col[0][key][1]), *cells])
     note = ("Attacker tiers of docs/THREATS.md (T0 no tools, T1 laptop and cable, T2 SDR "
             "and relays, T3 fault-injection lab, T4 workshop; simulator/platform.py). A "
             "weapon counts as usable when the core opened it or the platform did not hold "
