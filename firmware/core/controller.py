@@ -50,8 +50,13 @@ class LockController:
         self._vmax = cfg["vmax_mps"]
         self._hacc_max = cfg["hacc_max_m"]
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
-        self._chain = audits.Chain(device_id)
+        self._chain = ch = audits.Chain(device_id)
         self._st = states.State()
+        # the public face, plain attributes kept in step (a property would make every
+        # attribute store on the controller look through the class first: MicroPython)
+        self.audit_seq = ch.seq   # sequence number of the last audit record emitted
+        self.audit_head = ch.head  # hash of the last audit record emitted (chain head)
+        self.counter = 0          # the last accepted sealed-command counter (anti-replay)
         self._permit = None  # type: tokens.Permit | None
         self.locked = True
         self._booted = False
@@ -103,7 +108,10 @@ class LockController:
 
     def _audit(self, code, detail):
         t = self._rtc + self._clock.corr
-        self._out.append((_AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
+        ch = self._chain
+        self._out.append((_AUDIT, ch.append(t if t > 0 else 0, code, detail)))
+        self.audit_seq = ch.seq
+        self.audit_head = ch.head
         self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
@@ -567,22 +575,7 @@ class LockController:
         else:
             self._faulty[key] = True
 
-    # -- the public face besides handle/status/reasons/locked ----------------------------
-    @property
-    def audit_seq(self):
-        """Sequence number of the last audit record emitted."""
-        return self._chain.seq
-
-    @property
-    def audit_head(self):
-        """Hash of the last audit record emitted (the chain head)."""
-        return self._chain.head
-
-    @property
-    def counter(self):
-        """The last accepted sealed-command counter (the anti-replay floor)."""
-        return self._st.cmd_floor
-
+    # -- the public face besides handle/status/reasons/locked/audit_seq/audit_head/counter
     def accept_counter(self, counter):
         """Accept the counter of a sealed command before the host acts on it: returns
         [PERSIST] with the new floor (write it first; a failed write means: do not act),
