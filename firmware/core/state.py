@@ -149,16 +149,16 @@ class _Tail:
                 c = _FAST_CRC(self.permit, _FAST_CRC(self.keys, _FAST_CRC(head)))
                 return _pack(">I", c & 0xFFFFFFFF)
             tb = self._build()
+        hi, lo, o = self.k_hi, self.k_lo, 0
         th, tl = tb
-        # binascii.crc32 is unsigned on MicroPython (a long int on a 32-bit port): its
-        # bytes index the nibble rows; 16-bit halves stay small ints (unrolled: hot)
-        x = _pack(">I", _FAST_CRC(head))
-        a, b, c, d = x[0], x[1], x[2], x[3]
-        i, j, k, m = a >> 4, 16 + (a & 15), 32 + (b >> 4), 48 + (b & 15)
-        n, o, p, q = 64 + (c >> 4), 80 + (c & 15), 96 + (d >> 4), 112 + (d & 15)
-        return _pack(">HH", self.k_hi ^ th[i] ^ th[j] ^ th[k] ^ th[m] ^ th[n] ^ th[o] ^ th[p]
-                     ^ th[q], self.k_lo ^ tl[i] ^ tl[j] ^ tl[k] ^ tl[m] ^ tl[n] ^ tl[o]
-                     ^ tl[p] ^ tl[q])
+        # binascii.crc32 is unsigned on MicroPython; 16-bit halves stay small ints there
+        for x in _pack(">I", _FAST_CRC(head)):
+            i = o + (x >> 4)
+            j = o + 16 + (x & 15)
+            hi ^= th[i] ^ th[j]
+            lo ^= tl[i] ^ tl[j]
+            o += 32
+        return _pack(">HH", hi, lo)
 
     def _build(self):
         # A(1 << b) for each bit b of c; row (byte k of c, high/low nibble, value v)
