@@ -53,16 +53,17 @@ TABLED = sys.implementation.name == "micropython"
 ONE_PIECE = sys.implementation.name != "micropython"
 
 
-def crc32(data):
-    """CRC-32 (IEEE 802.3, as zlib.crc32): binascii's when the port has it."""
+def crc32(data, crc=0):
+    """CRC-32 (IEEE 802.3, as zlib.crc32; crc: of the bytes before `data`): binascii's
+    when the port has it."""
     if _FAST_CRC is not None:
-        return _FAST_CRC(data) & 0xFFFFFFFF
-    return crc32_slow(data)
+        return _FAST_CRC(data, crc) & 0xFFFFFFFF
+    return crc32_slow(data, crc)
 
 
-def crc32_slow(data):
+def crc32_slow(data, crc=0):
     """CRC-32 with a nibble table, for ports built without binascii.crc32."""
-    c = 0xFFFFFFFF
+    c = crc ^ 0xFFFFFFFF
     for b in data:
         c ^= b
         c = (c >> 4) ^ _T[c & 15]
