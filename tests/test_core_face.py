@@ -112,10 +112,27 @@ def test_no_firmware_host_touches_core_internals() -> None:
     assert {k: v for k, v in bad.items() if v} == {}
 
 
+MIRRORS = {"audit_seq", "audit_head", "counter"}  # public copies the core never reads
+
+
 def test_controller_state_is_private() -> None:
     c = controller(DEVICE, KEY)
     public = {n for n in vars(c) if not n.startswith("_")}
-    assert public == {"locked"}
+    assert public == {"locked"} | MIRRORS
+
+
+def test_core_decides_on_its_own_state_not_on_the_public_mirrors() -> None:
+    """audit_seq, audit_head and counter are plain attributes (no property: on
+    MicroPython one makes every store on the controller slow) that a host could
+    overwrite: the core only writes them, its decisions read the chain and the record."""
+    reads = set()
+    for p in (ROOT / "firmware" / "core").glob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in MIRRORS \
+                    and isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) \
+                    and node.value.id in ("self", "c"):
+                reads.add("%s:%d" % (p.name, node.lineno))
+    assert reads == set()
 
 
 def test_validity_is_the_cores_own_check_with_both_bounds_included() -> None:

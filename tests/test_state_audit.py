@@ -60,6 +60,13 @@ def test_crc32_equals_zlib(data: bytes) -> None:
     assert state.crc32(data) == zlib.crc32(data)
 
 
+@given(st.binary(max_size=100), st.binary(max_size=100))
+def test_crc32_continues_from_the_crc_of_the_bytes_before(a: bytes, b: bytes) -> None:
+    whole = zlib.crc32(a + b)
+    assert state.crc32(b, state.crc32(a)) == whole
+    assert state.crc32_slow(b, state.crc32_slow(a)) == whole
+
+
 def plain_record(s: state.State) -> bytes:
     """The record layout of state.py's header, written out without any caching."""
     import struct

@@ -187,6 +187,18 @@ def test_state_slots_alternate_and_newest_wins(tmp_path: Path) -> None:
     assert FileStore(str(tmp_path)).load_state() == b"rec4"
 
 
+def test_state_slot_file_layout(tmp_path: Path) -> None:
+    """The slot is written in pieces (header, record, CRC): the file is still
+    b"ALSL" | slot_seq | len | record | CRC-32 of every byte before it."""
+    import zlib
+    s = FileStore(str(tmp_path))
+    s.save_state(b"first")
+    s.save_state(b"second record")
+    data = (tmp_path / "state.b").read_bytes()
+    body = b"ALSL" + struct.pack(">II", 2, 13) + b"second record"
+    assert data == body + struct.pack(">I", zlib.crc32(body))
+
+
 def test_damaged_newest_slot_falls_back_and_is_reported(tmp_path: Path) -> None:
     st = FileStore(str(tmp_path))
     st.save_state(b"old")

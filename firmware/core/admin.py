@@ -44,6 +44,7 @@ def _restore(c, blob, tail):
         detail = "damaged: %s" % exc
         if tail:
             c._chain = audits.Chain(c._device_id, tail[0], tail[1])
+            c.audit_seq, c.audit_head = tail[0], tail[1]
             c._st.audit_seq, c._st.audit_head = tail[0], tail[1]
             if len(tail) > 2:  # the highest token serial the audit log proves used
                 c._st.serial_floor = tail[2]
@@ -55,6 +56,7 @@ def _restore(c, blob, tail):
         return
     c._st = st
     c._chain = audits.Chain(c._device_id, st.audit_seq, st.audit_head)
+    c.audit_seq, c.audit_head, c.counter = st.audit_seq, st.audit_head, st.cmd_floor
     c._clock.floor = st.time_floor
     if st.lockout_until > c._rtc:  # the rest of a lockout, by the monotonic clock
         c._lock_mono = c._now + (st.lockout_until - c._rtc) * 1000
@@ -192,7 +194,7 @@ def accept_counter(c, counter):
         out.append((E.RESULT, False, "replayed counter %r (last %d)"
                     % (counter, c._st.cmd_floor)))
     else:
-        c._st.cmd_floor = counter
+        c._st.cmd_floor = c.counter = counter
         c._save()
     return out
 

@@ -14,8 +14,8 @@ from protocols import permit as tokens  # noqa: F401  (the type of _permit; trus
 # that need them (a port short of heap may drop it from sys.modules after use).
 
 # action kinds, bound once (events.py): one global lookup each on the hot path
-_AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE = (
-    E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE)
+_AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE, _TICK = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE, E.TICK)
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 
@@ -50,8 +50,13 @@ class LockController:
         self._vmax = cfg["vmax_mps"]
         self._hacc_max = cfg["hacc_max_m"]
         self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
-        self._chain = audits.Chain(device_id)
+        self._chain = ch = audits.Chain(device_id)
         self._st = states.State()
+        # the public face, plain attributes kept in step (a property would make every
+        # attribute store on the controller look through the class first: MicroPython)
+        self.audit_seq = ch.seq   # sequence number of the last audit record emitted
+        self.audit_head = ch.head  # hash of the last audit record emitted (chain head)
+        self.counter = 0          # the last accepted sealed-command counter (anti-replay)
         self._permit = None  # type: tokens.Permit | None
         self.locked = True
         self._booted = False
@@ -86,14 +91,15 @@ class LockController:
         if not self._booted and kind != E.BOOT:
             out.append((E.RESULT, False, "not booted"))
             return out
-        fn = _HANDLERS.get(kind)
-        if fn is None:
-            out.append((E.RESULT, False, "unknown event %r" % (kind,)))
-            return out
-        try:
-            fn(self, ev)
-        except (TypeError, ValueError, IndexError) as exc:
-            out.append((E.RESULT, False, "malformed %s event: %s" % (kind, exc)))
+        if kind != _TICK:  # a tick only settles
+            fn = _HANDLERS.get(kind)
+            if fn is None:
+                out.append((E.RESULT, False, "unknown event %r" % (kind,)))
+                return out
+            try:
+                fn(self, ev)
+            except (TypeError, ValueError, IndexError) as exc:
+                out.append((E.RESULT, False, "malformed %s event: %s" % (kind, exc)))
         self._settle()
         return out
 
@@ -103,7 +109,10 @@ class LockController:
 
     def _audit(self, code, detail):
         t = self._rtc + self._clock.corr
-        self._out.append((_AUDIT, self._chain.append(t if t > 0 else 0, code, detail)))
+        ch = self._chain
+        self._out.append((_AUDIT, ch.append(t if t > 0 else 0, code, detail)))
+        self.audit_seq = ch.seq
+        self.audit_head = ch.head
         self._dirty = True  # the persisted audit head must follow the chain
 
     def _persist(self):
@@ -178,8 +187,10 @@ class LockController:
         r = self.reasons()
         p = self._permit
         enabled = p is not None and p.fail_enabled
-        malf = tuple([x for x in r if x in _MALFUNCTION]) if r else ()
         w = self._waived
+        if not r and not w[1] and enabled == w[0]:
+            return r  # nothing held, nothing waived, as before
+        malf = tuple([x for x in r if x in _MALFUNCTION]) if r else ()
         if enabled != w[0] or malf != w[1]:
             self._waived = (enabled, malf)
             if malf:
@@ -218,7 +229,12 @@ class LockController:
             self._st.time_floor = clock.floor
             self._dirty = True
         if self._dirty and not self._damaged:  # keep a damaged record until a reset
-            self._save()
+            st = self._st  # _save, inlined (hot)
+            ch = self._chain
+            st.audit_seq = ch.seq
+            st.audit_head = ch.head
+            st.time_floor = clock.floor
+            self._out.append((_PERSIST, states.encode(st)))
         self._schedule()
 
     def _check_rollback(self):
@@ -230,13 +246,19 @@ class LockController:
                                  "rtc=%d back at floor=%d") % (self._rtc, self._clock.floor))
 
     def _open(self, holder):
+        p = self._permit
+        now = self._now
         self._factors = {}
-        self._open_until = self._now + self._permit.max_unlock_s * 1000
-        self._actuate(False, "authorised")
-        self._out.append((_INDICATE, "ready"))
-        detail = "holder=%d serial=%d" % (holder, self._permit.serial)
-        if self._waived[0] and self._waived[1]:
-            detail += " waived=" + ",".join(self._waived[1])
+        self._open_until = now + p.max_unlock_s * 1000
+        self.locked = False  # _actuate, inlined (hot)
+        self._cmd_at = now
+        out = self._out
+        out.append((_ACTUATE, False, "authorised"))
+        out.append((_INDICATE, "ready"))
+        detail = "holder=%d serial=%d" % (holder, p.serial)
+        w = self._waived
+        if w[0] and w[1]:
+            detail += " waived=" + ",".join(w[1])
         self._audit("unlock", detail)
 
     def _check_open(self):
@@ -312,9 +334,6 @@ class LockController:
     def _on_boot(self, ev):
         from firmware.core import admin  # rare paths, see admin.py
         admin.on_boot(self, ev)
-
-    def _on_tick(self, ev):
-        pass
 
     def _on_permit(self, ev):
         from firmware.core import admin
@@ -465,12 +484,14 @@ class LockController:
             self._out.append((_ANSWER, at, False))
             self._failure()
             return
-        self._factors[(holder, factor)] = self._now
+        now = self._now
+        self._factors[(holder, factor)] = now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
         self._out.append((_ANSWER, at, True))
-        need = creds.required(p, self._faulty, p.fail_enabled)
-        if self.locked and creds.satisfied(self._factors, holder, self._now,
-                                           p.window_s * 1000, need):
+        # creds.required: fail-secure needs k factors, whatever is faulty
+        need = creds.required(p, self._faulty, True) if p.fail_enabled else p.k
+        if self.locked and creds.satisfied(self._factors, holder, now, p.window_s * 1000,
+                                           need):
             st = self._st
             if st.fails or st.lock_level:
                 st.fails = 0
@@ -567,22 +588,7 @@ class LockController:
         else:
             self._faulty[key] = True
 
-    # -- the public face besides handle/status/reasons/locked ----------------------------
-    @property
-    def audit_seq(self):
-        """Sequence number of the last audit record emitted."""
-        return self._chain.seq
-
-    @property
-    def audit_head(self):
-        """Hash of the last audit record emitted (the chain head)."""
-        return self._chain.head
-
-    @property
-    def counter(self):
-        """The last accepted sealed-command counter (the anti-replay floor)."""
-        return self._st.cmd_floor
-
+    # -- the public face besides handle/status/reasons/locked/audit_seq/audit_head/counter
     def accept_counter(self, counter):
         """Accept the counter of a sealed command before the host acts on it: returns
         [PERSIST] with the new floor (write it first; a failed write means: do not act),
@@ -611,7 +617,6 @@ _FAULT_KEYS = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
 
 _HANDLERS = {
     E.BOOT: LockController._on_boot,
-    E.TICK: LockController._on_tick,
     E.PERMIT: LockController._on_permit,
     E.FIX: LockController._on_fix,
     E.GNSS: LockController._on_gnss,

@@ -38,6 +38,7 @@ KID = 8
 SOURCES = ("", "enclosure", "magnet", "actuator")
 _HEAD = ">4sBBBBBIIIII32s"
 _HEAD_LEN = struct.calcsize(_HEAD)  # 61
+_pack = struct.pack  # bound once: encode runs on every persist
 
 _T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
       0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
@@ -52,16 +53,17 @@ TABLED = sys.implementation.name == "micropython"
 ONE_PIECE = sys.implementation.name != "micropython"
 
 
-def crc32(data):
-    """CRC-32 (IEEE 802.3, as zlib.crc32): binascii's when the port has it."""
+def crc32(data, crc=0):
+    """CRC-32 (IEEE 802.3, as zlib.crc32; crc: of the bytes before `data`): binascii's
+    when the port has it."""
     if _FAST_CRC is not None:
-        return _FAST_CRC(data) & 0xFFFFFFFF
-    return crc32_slow(data)
+        return _FAST_CRC(data, crc) & 0xFFFFFFFF
+    return crc32_slow(data, crc)
 
 
-def crc32_slow(data):
+def crc32_slow(data, crc=0):
     """CRC-32 with a nibble table, for ports built without binascii.crc32."""
-    c = 0xFFFFFFFF
+    c = crc ^ 0xFFFFFFFF
     for b in data:
         c ^= b
         c = (c >> 4) ^ _T[c & 15]
@@ -96,23 +98,23 @@ def encode(st):
     head is persisted): the part after the head (keys, permit, ~1.7 KB) is kept with
     the CRC-32 it contributes, so an unchanged permit is neither copied twice nor CRC'd
     again (_Tail). Same bytes as the plain layout (tests check both)."""
-    fails, level = st.fails, st.lock_level
-    head = struct.pack(
-        _HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if st.tamper else 0),
-        SOURCES.index(st.tamper), fails if fails < 255 else 255,
-        level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
-        st.time_floor, st.audit_seq, st.audit_head)
     t = st._tail
     if t is None or t.permit is not st.permit or t.trusted != st.trusted \
             or t.revoked != st.revoked:
         t = st._tail = _Tail(st)
+    tamper, fails, level = st.tamper, st.fails, st.lock_level
+    head = _pack(
+        _HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if tamper else 0),
+        SOURCES.index(tamper) if tamper else 0, fails if fails < 255 else 255,
+        level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
+        st.time_floor, st.audit_seq, st.audit_head)
     if not ONE_PIECE or _FAST_CRC is None:
         return b"".join((head, t.keys, t.permit, t.crc(head)))
     rest = t.rest
     if rest is None:
         rest = t.rest = t.keys + t.permit
     crc = _FAST_CRC(rest, _FAST_CRC(head)) & 0xFFFFFFFF
-    return b"".join((head, rest, struct.pack(">I", crc)))
+    return b"".join((head, rest, _pack(">I", crc)))
 
 
 class _Tail:
@@ -139,24 +141,25 @@ class _Tail:
 
     def crc(self, head):
         """The record's last 4 bytes: CRC-32 of head + tail, big-endian."""
-        if _FAST_CRC is None:
-            return struct.pack(">I", crc32_slow(head + self.keys + self.permit))
-        self.uses += 1
-        if self.table is None and (self.uses < 2 or not TABLED):
-            c = _FAST_CRC(self.permit, _FAST_CRC(self.keys, _FAST_CRC(head)))
-            return struct.pack(">I", c & 0xFFFFFFFF)
-        if self.table is None:
-            self._build()
+        tb = self.table
+        if tb is None:
+            if _FAST_CRC is None:
+                return _pack(">I", crc32_slow(head + self.keys + self.permit))
+            self.uses += 1
+            if self.uses < 2 or not TABLED:
+                c = _FAST_CRC(self.permit, _FAST_CRC(self.keys, _FAST_CRC(head)))
+                return _pack(">I", c & 0xFFFFFFFF)
+            tb = self._build()
         hi, lo, o = self.k_hi, self.k_lo, 0
-        th, tl = self.table  # type: ignore[misc]  (built just above)
+        th, tl = tb
         # binascii.crc32 is unsigned on MicroPython; 16-bit halves stay small ints there
-        for x in struct.pack(">I", _FAST_CRC(head)):
+        for x in _pack(">I", _FAST_CRC(head)):
             i = o + (x >> 4)
             j = o + 16 + (x & 15)
             hi ^= th[i] ^ th[j]
             lo ^= tl[i] ^ tl[j]
             o += 32
-        return struct.pack(">HH", hi, lo)
+        return _pack(">HH", hi, lo)
 
     def _build(self):
         # A(1 << b) for each bit b of c; row (byte k of c, high/low nibble, value v)
@@ -177,6 +180,7 @@ class _Tail:
                     th[(k * 2 + half) * 16 + v] = a >> 16
                     tl[(k * 2 + half) * 16 + v] = a & 0xFFFF
         self.table = (th, tl)
+        return self.table
 
 
 def decode(blob):
