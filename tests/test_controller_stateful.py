@@ -472,6 +472,8 @@ class LockMachine(RuleBasedStateMachine):
             assert persists == [], (where, "a damaged record must be kept")
         elif persists:
             o.floor = persisted_floor(persists[-1])
+        # the bolt is classified first: a forced bolt latches before any unlock decision
+        self.check_bolt(acts, was_locked, where)
         # the pending decision falls due at this event's end
         opened = [a for a in acts if a[:2] == ("actuate", False)]
         assert all(a[2] == "authorised" for a in opened), (where, opened)
@@ -504,11 +506,12 @@ class LockMachine(RuleBasedStateMachine):
             # a refusal is audited or counted into its window (firmware/core/refusals.py);
             # a time record (rollback seen at this event) or the actuator's tamper latch
             # (a forced bolt classified once it had time to settle) may come first
-            codes = [c for c in codes if c not in ("time", "tamper")]
+            # and a decision that fell due at this event's end follows a grouped refusal
+            late = ("time", "tamper") + (("unlock", "deny", "fail_profile") if due else ())
+            codes = [c for c in codes if c not in late]
             assert codes[:1] in (([], ["permit_refused"]) if not res[0][1] else
                                  ([{1: "permit_loaded", 2: "recall", 3: "tamper_reset"}[
                                      self.last_kind]],)) or "relock" in codes, (where, codes)
-        self.check_bolt(acts, was_locked, where)
         acts_lock = [a[1] for a in acts if a[0] == "actuate"]
         if acts_lock:
             o.locked = acts_lock[-1]
