@@ -60,6 +60,7 @@ DRIVERS_FOR = {
     "firmware/drivers/cmac.py": lambda d: "rfid" in d,
     "firmware/drivers/isodep.py": lambda d: "rfid" in d,
     "firmware/drivers/r503.py": lambda d: "finger" in d,
+    "firmware/drivers/r503_codes.py": lambda d: "finger" in d,
     "firmware/drivers/r503_enroll.py": lambda d: "finger" in d,
     "firmware/drivers/nmea.py": lambda d: "gnss" in d,
     "firmware/drivers/tamper.py": lambda d: "tamper" in d,
