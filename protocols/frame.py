@@ -31,6 +31,7 @@ def _crc_table():
 
 
 _CRC_TABLE = _crc_table()
+del _crc_table                  # (run once: its code need not stay in the heap)
 
 
 def crc16(data, crc=0xFFFF):
@@ -81,17 +82,15 @@ def cobs_encode(data):
 
 
 class FrameError(ValueError):
-    """A chunk between delimiters that is not a good frame; str() says what and why."""
+    """A chunk between delimiters that is not a good frame; str() says what and why (its
+    one argument, the message, as ValueError gives it)."""
 
     def __init__(self, kind, message):
         super().__init__(message)
         self.kind = kind          # "cobs" | "crc" | "oversize" | "truncated"
         self.message = message
 
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
+    def __repr__(self):        # (MicroPython's own would add a comma: "E('m',)")
         return "FrameError(%r)" % self.message
 
     def __eq__(self, other):
