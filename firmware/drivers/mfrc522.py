@@ -17,16 +17,41 @@ except ImportError:  # CPython
         return x
 
 from firmware.drivers._ticks import default_ticks_us, ticks_diff
-from firmware.drivers.rfid_errors import (  # noqa: F401  (this driver's errors)
-    AuthError,
-    ChipError,
-    CollisionError,
-    CRCError,
-    NoCardError,
-    ProtocolError,
-    RfidError,
-    hexlify,
-)
+
+
+# -- the errors of the RFID drivers (this reader, isodep.py, ntag424*.py) ---------------
+class RfidError(Exception):
+    """Base of every reader/card error."""
+
+
+class NoCardError(RfidError):
+    """No answer before the chip timer expired (no card, or a card too slow)."""
+
+
+class CRCError(RfidError):
+    """A card answer failed its CRC_A check (or the chip reported a CRC error)."""
+
+
+class CollisionError(RfidError):
+    """More than one card answered anticollision."""
+
+
+class ProtocolError(RfidError):
+    """A malformed or unexpected answer (parity, framing, length, BCC, PCB)."""
+
+
+class AuthError(RfidError):
+    """The card did not prove its key (or rejected ours)."""
+
+
+class ChipError(RfidError):
+    """The MFRC522 itself did not respond as expected (wiring, power)."""
+
+
+def hexlify(data):
+    """Lower-case hex string of bytes (MicroPython has no bytes.hex(sep))."""
+    return "".join("%02x" % b for b in data)
+
 
 # -- registers (datasheet table 20) -----------------------------------------------
 _COMMAND = const(0x01)
