@@ -60,15 +60,13 @@ class MagnetSensor:
         self._prev = 0
         self._reported = 0
 
-    def deviation(self, sample):
+    def poll(self):
+        """Sample once -> [("magnet", deviation)] when it changed by >= step, else []."""
+        sample = self.read()
         dx = sample[0] - self.baseline[0]
         dy = sample[1] - self.baseline[1]
         dz = sample[2] - self.baseline[2]
-        return isqrt(dx * dx + dy * dy + dz * dz)
-
-    def poll(self):
-        """Sample once -> [("magnet", deviation)] when it changed by >= step, else []."""
-        d = self.deviation(self.read())
+        d = isqrt(dx * dx + dy * dy + dz * dz)
         seen = d if d < self._prev else self._prev
         self._prev = d
         if abs(seen - self._reported) < self.step:
