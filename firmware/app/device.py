@@ -279,8 +279,3 @@ class Device(Host):
         """STATUS_REPLY fields, from the core's status()."""
         from firmware.app import commands
         return commands.status(self, mono_ms, rtc_s)
-
-    def counters(self):
-        """Device-side counters (not in STATUS_REPLY v1): bad chunks, faults, lost audit."""
-        return {"frame_errors": self.frame_errors, "faults": self.faults,
-                "audit_lost": getattr(self.store, "lost", 0)}
