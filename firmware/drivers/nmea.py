@@ -23,8 +23,10 @@ except ImportError:  # CPython
         return x
 
 # Talkers GP (GPS), GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou), GQ
-# (QZSS), GI (NavIC).
-_TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB", "GQ", "GI")
+# (QZSS), GI (NavIC), each followed by ",": "XY," is in it only for a talker XY. (Sets
+# of letters here are strings, not tuples of strings: a tuple constant in a .mpy holds
+# a heap string object per item, 32 bytes each on an ESP32.)
+_TALKERS = "GP,GN,GL,GA,BD,GB,GQ,GI,"
 # Longest line, "$" to CR LF. NMEA says 82, but real receivers send more (MTK MT3339
 # and SkyTraq GGA of 81-89 characters in DGPS or high-precision mode, a 91-character
 # Trimble GGA): gpsd's NMEA_MAX, 102.
@@ -73,7 +75,7 @@ def parse_coord(s, hemi, deg_digits):
     """'ddmm.mmmm' (deg_digits=2) or 'dddmm.mmmm' (3) + hemisphere -> 1e-7 degrees.
 
     Exact integer maths, rounded to the nearest 1e-7 degree. None if malformed."""
-    if not s or hemi not in ("N", "S", "E", "W"):
+    if not s or len(hemi) != 1 or hemi not in "NSEW":
         return None
     i = s.find(".")
     ip, frac = (s, "") if i < 0 else (s[:i], s[i + 1:])
@@ -91,7 +93,7 @@ def parse_coord(s, hemi, deg_digits):
     v = deg * 10000000 + (2 * m_scaled * 10000000 + den) // (2 * den)
     if v > limit * 10000000:
         return None
-    return -v if hemi in ("S", "W") else v
+    return -v if hemi in "SW" else v
 
 
 def parse_time(s):
@@ -209,7 +211,7 @@ class NMEA:
         self.last_heard_ms = self._now
         fields = body.split(",")
         tag = fields[0]
-        if len(tag) != 5 or tag[:2] not in _TALKERS:
+        if len(tag) != 5 or tag[:2] + "," not in _TALKERS:
             return
         kind = tag[2:]
         ok = True
@@ -234,7 +236,7 @@ class NMEA:
     _cycle = None                     # (talker, signal, messages, next, in view, best)
 
     def _rmc_in(self, f, out):
-        if len(f) < 10 or f[2] not in ("A", "V"):
+        if len(f) < 10 or len(f[2]) != 1 or f[2] not in "AV":
             return False
         mode = f[12][:1] if len(f) > 12 else ""
         if f[2] == "V" or (mode and mode not in _SAT_MODES):
@@ -330,7 +332,7 @@ class NMEA:
         return True
 
     def _gsa_in(self, f):
-        if len(f) < 18 or f[2] not in ("1", "2", "3"):
+        if len(f) < 18 or len(f[2]) != 1 or f[2] not in "123":
             return False
         self.fix_type = int(f[2])
         self.pdop_c = parse_decimal(f[15], 2)
