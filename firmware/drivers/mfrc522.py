@@ -16,7 +16,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from firmware.drivers._ticks import default_ticks_us, ticks_diff
+from firmware.drivers._ticks import default_ticks, ticks_diff
 
 
 # -- the errors of the RFID drivers (this reader, isodep.py, ntag424*.py) ---------------
@@ -130,7 +130,7 @@ class MFRC522:
     def __init__(self, spi, cs, ticks_us=None, poll_guard_us=60000):
         self.spi = spi
         self.cs = cs
-        self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
+        self.ticks_us = ticks_us if ticks_us is not None else default_ticks(True)
         self.poll_guard_us = poll_guard_us
         self.last_rtt_us = 0
         self.timeout_us = _TIMEOUT_US    # receive timeout programmed in the chip timer

@@ -15,7 +15,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from firmware.drivers._ticks import default_ticks_ms, ticks_diff
+from firmware.drivers._ticks import default_ticks, ticks_diff
 
 HEADER = b"\xef\x01"
 _PID_COMMAND = const(0x01)
@@ -110,7 +110,7 @@ class R503:
         self.uart = uart
         self.address = address
         self.password = password
-        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
+        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks(False)
         self.timeout_ms = timeout_ms
         self.capacity = capacity
 

@@ -3,7 +3,7 @@
 # ("magnet", deviation); the core decides what is a magnet held near the lock to move
 # the actuator (the attack on the Armatix iP1).
 
-from firmware.drivers._ticks import default_ticks_ms, ticks_diff
+from firmware.drivers._ticks import default_ticks, ticks_diff
 
 
 class EnclosureSwitch:
@@ -15,7 +15,7 @@ class EnclosureSwitch:
 
     def __init__(self, pin, ticks_ms=None, debounce_ms=50, open_level=1, trigger=None):
         self.pin = pin
-        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
+        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks(False)
         self.debounce_ms = debounce_ms
         self.open_level = open_level
         self._edge_at = self.ticks_ms()

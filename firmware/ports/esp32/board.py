@@ -54,8 +54,8 @@ class Hardware:
         self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
-            from firmware.drivers._ticks import default_ticks_ms
-            ticks_ms = default_ticks_ms()
+            from firmware.drivers._ticks import default_ticks
+            ticks_ms = default_ticks(False)
         self.ticks_ms = ticks_ms
         self.ticks_us = ticks_us
         self.pending = []             # events to report at the next poll
