@@ -90,7 +90,7 @@ class UsbSerial:
             poller = select.poll()
             poller.register(sys.stdin, select.POLLIN)
         self.inp = inp
-        self.out = out
+        self.write = out.write       # write(bytes): the stream's own
         self.poller = poller
 
     def read(self):
@@ -103,9 +103,6 @@ class UsbSerial:
             if b[0] == 0x03:
                 break
         return bytes(buf)
-
-    def write(self, data):
-        self.out.write(data)
 
 
 class App:
