@@ -193,7 +193,8 @@ def test_every_confirmation_code_is_a_named_error(code: int):
 
 
 def test_datasheet_names_of_key_codes():
-    assert {c: codes.code_name(c) for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
+    keys = (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)
+    assert {c: codes.code_name(c) for c in keys} == {
         0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "image_not_collected",
         0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
         0x18: "flash_error"}

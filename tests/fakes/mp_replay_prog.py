@@ -5,8 +5,17 @@
 # recorded fails with "tape <name> step <i>: ...".
 import json
 
-from firmware.drivers import (actuator, battery, mfrc522, nmea, ntag424, r503, r503_codes,
-                              r503_enroll, tamper)
+from firmware.drivers import (
+    actuator,
+    battery,
+    mfrc522,
+    nmea,
+    ntag424,
+    r503,
+    r503_codes,
+    r503_enroll,
+    tamper,
+)
 
 TAPES = json.loads(globals()["TAPES_JSON"])   # prepended by the test
 

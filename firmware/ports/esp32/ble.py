@@ -45,8 +45,10 @@ class NusService:
         self.rx = bytearray()
         self.tx = bytearray()
         self.dropped = 0
+        self.h_tx = self.h_rx = 0   # the TX / RX value handles, the advertising payload:
+        self.adv = self.resp = b""  # set by ble_adv.register (boot only)
         from firmware.ports.esp32.ble_adv import register
-        register(self)          # (boot only: NUS, its buffers, the IRQ, advertising)
+        register(self)              # (NUS, its buffers, the IRQ, advertising)
 
     def advertise(self, on=True):
         """Start (or stop) connectable advertising."""
