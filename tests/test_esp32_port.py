@@ -713,17 +713,18 @@ def test_ble_replies_go_back_on_ble_events_go_everywhere(tmp_path: Path) -> None
 
 
 def test_start_ble_advertises_with_device_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware.ports.esp32 import startup
     from tests.fakes.ble import fake_bluetooth, parse_ad
     monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth())
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
-    svc = L.start_ble("AL-0042")
+    svc = startup.start_ble("AL-0042")
     assert svc is not None
     adv, resp = svc.ble.advertising
     names = {**parse_ad(adv), **parse_ad(resp)}
     assert b"armlock-AL-0042" in names.values()
     monkeypatch.setitem(sys.modules, "bluetooth", None)   # no radio in this firmware
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
-    assert L.start_ble("AL-0042") is None
+    assert startup.start_ble("AL-0042") is None
 
 
 def test_a_radio_that_cannot_start_is_said_and_audited(

@@ -95,7 +95,7 @@ class EV2First:
     """AuthenticateEV2First against one key slot.
 
     aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes (both
-    given: RfidReader resolves the defaults, firmware/drivers/ntag424.py _crypto)."""
+    given: RfidReader resolves the defaults)."""
 
     def __init__(self, aes, random):
         self.aes = aes

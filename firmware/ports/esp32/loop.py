@@ -269,12 +269,6 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     return app
 
 
-def start_ble(device_id):
-    """The BLE Nordic UART Service, or None in a firmware without BLE (startup.py)."""
-    from firmware.ports.esp32 import startup
-    return startup.start_ble(device_id)
-
-
 def main(**over):
     """Entry point from main.py on the board. Tests pass stand-ins in `over` (machine,
     micropython, time, esp32, build, io, cfg, store_root)."""
