@@ -26,7 +26,7 @@ except ImportError:  # CPython
 # (QZSS), GI (NavIC), each followed by ",": "XY," is in it only for a talker XY. (Sets
 # of letters here are strings, not tuples of strings: a tuple constant in a .mpy holds
 # a heap string object per item, 32 bytes each on an ESP32.)
-_TALKERS = "GP,GN,GL,GA,BD,GB,GQ,GI,"
+_TALKERS = const("GP,GN,GL,GA,BD,GB,GQ,GI,")
 # Longest line, "$" to CR LF. NMEA says 82, but real receivers send more (MTK MT3339
 # and SkyTraq GGA of 81-89 characters in DGPS or high-precision mode, a 91-character
 # Trimble GGA): gpsd's NMEA_MAX, 102.
@@ -34,8 +34,8 @@ _MAX_LINE = const(102)
 # Only satellite fixes count: GGA quality 1-5 (GPS, DGPS, PPS, RTK, float RTK); RMC /
 # GNS mode A, D, P, R, F, or none (NMEA < 2.3). Refused as no fix: GGA quality 6 (dead
 # reckoning), 7 (manual input), 8 (simulator); modes E, M, S, N.
-_SAT_QUALITY = "12345"
-_SAT_MODES = "ADPRF"
+_SAT_QUALITY = const("12345")
+_SAT_MODES = const("ADPRF")
 
 
 def days_from_civil(y, m, d):

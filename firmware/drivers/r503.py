@@ -17,7 +17,7 @@ except ImportError:  # CPython
 
 from firmware.drivers._ticks import default_ticks, ticks_diff
 
-HEADER = b"\xef\x01"
+_HEADER = const(b"\xef\x01")   # every packet starts with it
 _PID_COMMAND = const(0x01)
 _PID_DATA = const(0x02)
 _PID_ACK = const(0x07)
@@ -89,7 +89,7 @@ def checksum(pid, length, payload):
 def build_packet(address, pid, payload):
     """One packet: header, address, PID, length, payload, checksum."""
     length = len(payload) + 2
-    return (HEADER + address.to_bytes(4, "big") + bytes((pid, length >> 8, length & 0xFF))
+    return (_HEADER + address.to_bytes(4, "big") + bytes((pid, length >> 8, length & 0xFF))
             + bytes(payload) + checksum(pid, length, payload).to_bytes(2, "big"))
 
 
@@ -134,7 +134,7 @@ class R503:
         """Read one packet -> (pid, payload). Raises PacketError naming what was wrong."""
         start = self.ticks_ms()
         head = self._read_exact(9, start, False)
-        if head[:2] != HEADER:
+        if head[:2] != _HEADER:
             raise PacketError(None, "packet_error", "bad header %02x%02x" % (head[0], head[1]))
         addr = int.from_bytes(head[2:6], "big")
         if addr != self.address:
