@@ -356,6 +356,31 @@ def test_loop_runs_each_task_at_its_period(tmp_path: Path) -> None:
     assert r.app.feeds - feeds in (1, 2)                 # at 0 ms and at 1000 ms
 
 
+def test_loop_ticker_sleeps_until_the_wake_its_own_pass_set(tmp_path: Path) -> None:
+    """The ticker's next pass is due at the WAKE the pass itself asked for (30 ms here),
+    not at one read before it ran: about ten passes in 300 ms, not one per loop turn."""
+    r = Rig(tmp_path, mode="dev")
+    ticks: list[int] = []
+    t0 = r.app.clock.mono()
+
+    def ticker() -> None:
+        now = r.app.clock.mono()
+        ticks.append(now)
+        r.app.device.wake_at = now + 30  # type: ignore[attr-defined]
+
+    def serial() -> None:
+        if r.app.clock.mono() - t0 >= 300:
+            raise KeyboardInterrupt("enough")
+
+    r.app.ticker_step = ticker  # type: ignore[method-assign]
+    r.app.serial_step = serial  # type: ignore[method-assign]
+    r.app.drivers_step = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        r.app.run()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert 8 <= len(ticks) <= 12 and min(gaps) >= 29, gaps
+
+
 # -- drivers -> core -------------------------------------------------------------------------
 
 

@@ -242,10 +242,12 @@ class App:
                 due[0] = mono() + _SERIAL_MS
             if 0 <= due[1] <= now:
                 due[1] = mono() + _DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
-            if 0 <= due[2] <= now:     # the ticker sleeps until WAKE, at most 100 ms
-                wake = getattr(self.device, "wake_at", None)
-                nap = 100 if wake is None else max(0, min(100, wake - mono()))
-                due[2] = mono() + nap if self._task("ticker", self.ticker_step) else -1
+            if 0 <= due[2] <= now:     # the ticker, then a sleep until WAKE, at most 100 ms
+                if self._task("ticker", self.ticker_step):
+                    wake = getattr(self.device, "wake_at", None)
+                    due[2] = mono() + (100 if wake is None else max(0, min(100, wake - mono())))
+                else:
+                    due[2] = -1
             if now >= due[3]:
                 self.watchdog_step()
                 due[3] = mono() + _WDT_FEED_MS
