@@ -15,9 +15,9 @@ except ImportError:  # CPython
         return x
 
 MAX_FRAME = const(1024)  # largest decoded frame (header + payload + CRC), bytes
-HEADER = const(3)        # type u8 + seq u16
-OVERHEAD = const(5)      # header + CRC
-MAX_PAYLOAD = const(MAX_FRAME - OVERHEAD)
+_HEADER = const(3)       # type u8 + seq u16
+_OVERHEAD = const(5)     # header + CRC
+MAX_PAYLOAD = const(MAX_FRAME - _OVERHEAD)
 
 
 def _crc_table():
@@ -31,6 +31,7 @@ def _crc_table():
 
 
 _CRC_TABLE = _crc_table()
+del _crc_table                  # (run once: its code need not stay in the heap)
 
 
 def crc16(data, crc=0xFFFF):
@@ -81,17 +82,15 @@ def cobs_encode(data):
 
 
 class FrameError(ValueError):
-    """A chunk between delimiters that is not a good frame; str() says what and why."""
+    """A chunk between delimiters that is not a good frame; str() says what and why (its
+    one argument, the message, as ValueError gives it)."""
 
     def __init__(self, kind, message):
         super().__init__(message)
         self.kind = kind          # "cobs" | "crc" | "oversize" | "truncated"
         self.message = message
 
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
+    def __repr__(self):        # (MicroPython's own would add a comma: "E('m',)")
         return "FrameError(%r)" % self.message
 
     def __eq__(self, other):
@@ -142,14 +141,14 @@ def unframe(chunk, max_frame=MAX_FRAME):
     body, n = _cobs_decode(memoryview(chunk))
     if n > max_frame:
         raise oversize_error(max_frame)
-    if n < OVERHEAD:
+    if n < _OVERHEAD:
         raise FrameError("truncated", "truncated frame (%d bytes)" % n)
     mv = memoryview(body)
     got = (body[n - 2] << 8) | body[n - 1]
     want = crc16(mv[:n - 2])
     if got != want:
         raise FrameError("crc", "crc mismatch (frame says 0x%04x, computed 0x%04x)" % (got, want))
-    return (body[0], (body[1] << 8) | body[2], bytes(mv[HEADER:n - 2]))
+    return (body[0], (body[1] << 8) | body[2], bytes(mv[_HEADER:n - 2]))
 
 
 def encode(typ, seq, payload=b""):
@@ -161,15 +160,15 @@ def encode(typ, seq, payload=b""):
     n = len(payload)
     if n > MAX_PAYLOAD:
         raise ValueError("payload too long (%d bytes > %d)" % (n, MAX_PAYLOAD))
-    body = bytearray(n + OVERHEAD)
+    body = bytearray(n + _OVERHEAD)
     body[0] = typ
     body[1] = seq >> 8
     body[2] = seq & 0xFF
-    body[HEADER:HEADER + n] = payload
-    c = crc16(memoryview(body)[:HEADER + n])
-    body[HEADER + n] = c >> 8
-    body[HEADER + n + 1] = c & 0xFF
-    out = bytearray(_cobs_max(n + OVERHEAD) + 2)
+    body[_HEADER:_HEADER + n] = payload
+    c = crc16(memoryview(body)[:_HEADER + n])
+    body[_HEADER + n] = c >> 8
+    body[_HEADER + n + 1] = c & 0xFF
+    out = bytearray(_cobs_max(n + _OVERHEAD) + 2)
     k = _cobs_into(out, 1, body)
     out[k] = 0
     return bytes(memoryview(out)[:k + 1])

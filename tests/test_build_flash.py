@@ -75,16 +75,19 @@ def test_build_module_carries_mode_and_lock_pin(built: tuple[Path, dict[str, Any
 
 
 def test_build_uses_board_march(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    seen: set[str] = set()
+    seen: set[tuple[str, int]] = set()
     real = B.compile_one
 
-    def spy(src: Path, dst: Path, arch: str, rel: str) -> None:
-        seen.add(arch)
-        real(src, dst, arch, rel)
+    def spy(src: Path, dst: Path, arch: str, rel: str, opt: int = 0) -> None:
+        seen.add((arch, opt))
+        real(src, dst, arch, rel, opt)
 
     monkeypatch.setattr(B, "compile_one", spy)
     m = B.build("esp32-s3-devkitc-1", "production", tmp_path / "s3")
-    assert seen == {"xtensawin"} and m["mode"] == "production" and m["chip"] == "esp32s3"
+    assert seen == {("xtensawin", 3)} and m["mode"] == "production" and m["chip"] == "esp32s3"
+    seen.clear()                     # dev builds keep line numbers for tracebacks
+    B.build("esp32-s3-devkitc-1", "dev", tmp_path / "s3dev")
+    assert seen == {("xtensawin", 0)}
 
 
 def test_servo_board_gets_locked_duty(tmp_path: Path) -> None:

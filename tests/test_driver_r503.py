@@ -9,6 +9,7 @@ from fakes.fake_r503 import OP, FakeR503, Finger
 
 from firmware.core.config import DEFAULTS
 from firmware.drivers import r503 as r
+from firmware.drivers import r503_codes as codes
 from firmware.drivers import r503_enroll as en
 from firmware.drivers.r503_enroll import R503Enroll
 from firmware.ports.esp32.board import Hardware
@@ -179,20 +180,21 @@ EXPECTED_CLASS = {
 }
 
 
-@pytest.mark.parametrize("code", sorted(c for c in r.codes() if c))
+@pytest.mark.parametrize("code", sorted(c for c in codes.codes() if c))
 def test_every_confirmation_code_is_a_named_error(code: int):
     fake, drv = rig()
     fake.force_code = code
     with pytest.raises(r.FingerError) as e:
         drv.gen_img()
     assert e.value.code == code
-    assert e.value.name == r.code_name(code)
+    assert e.value.name == codes.code_name(code)
     assert type(e.value) is EXPECTED_CLASS.get(code, type(e.value))
-    assert str(r.code_name(code)) in str(e.value)
+    assert str(codes.code_name(code)) in str(e.value)
 
 
 def test_datasheet_names_of_key_codes():
-    assert {c: r.code_name(c) for c in (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)} == {
+    keys = (0x00, 0x01, 0x02, 0x03, 0x09, 0x0A, 0x0B, 0x13, 0x18)
+    assert {c: codes.code_name(c) for c in keys} == {
         0x00: "ok", 0x01: "packet_error", 0x02: "no_finger", 0x03: "image_not_collected",
         0x09: "not_found", 0x0A: "merge_fail", 0x0B: "bad_page", 0x13: "wrong_password",
         0x18: "flash_error"}

@@ -356,6 +356,31 @@ def test_loop_runs_each_task_at_its_period(tmp_path: Path) -> None:
     assert r.app.feeds - feeds in (1, 2)                 # at 0 ms and at 1000 ms
 
 
+def test_loop_ticker_sleeps_until_the_wake_its_own_pass_set(tmp_path: Path) -> None:
+    """The ticker's next pass is due at the WAKE the pass itself asked for (30 ms here),
+    not at one read before it ran: about ten passes in 300 ms, not one per loop turn."""
+    r = Rig(tmp_path, mode="dev")
+    ticks: list[int] = []
+    t0 = r.app.clock.mono()
+
+    def ticker() -> None:
+        now = r.app.clock.mono()
+        ticks.append(now)
+        r.app.device.wake_at = now + 30  # type: ignore[attr-defined]
+
+    def serial() -> None:
+        if r.app.clock.mono() - t0 >= 300:
+            raise KeyboardInterrupt("enough")
+
+    r.app.ticker_step = ticker  # type: ignore[method-assign]
+    r.app.serial_step = serial  # type: ignore[method-assign]
+    r.app.drivers_step = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        r.app.run()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert 8 <= len(ticks) <= 12 and min(gaps) >= 29, gaps
+
+
 # -- drivers -> core -------------------------------------------------------------------------
 
 
@@ -713,17 +738,18 @@ def test_ble_replies_go_back_on_ble_events_go_everywhere(tmp_path: Path) -> None
 
 
 def test_start_ble_advertises_with_device_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware.ports.esp32 import startup
     from tests.fakes.ble import fake_bluetooth, parse_ad
     monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth())
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
-    svc = L.start_ble("AL-0042")
+    svc = startup.start_ble("AL-0042")
     assert svc is not None
     adv, resp = svc.ble.advertising
     names = {**parse_ad(adv), **parse_ad(resp)}
     assert b"armlock-AL-0042" in names.values()
     monkeypatch.setitem(sys.modules, "bluetooth", None)   # no radio in this firmware
     monkeypatch.delitem(sys.modules, "firmware.ports.esp32.ble", raising=False)
-    assert L.start_ble("AL-0042") is None
+    assert startup.start_ble("AL-0042") is None
 
 
 def test_a_radio_that_cannot_start_is_said_and_audited(
@@ -830,8 +856,8 @@ def test_trim_keeps_a_rare_module_that_defines_a_class() -> None:
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_trim_frees_the_card_challenge_after_a_read() -> None:
     """What a strong card read loads (the EV2First challenge, ISO-DEP, CMAC) and trim
-    itself leave the heap after trim.after_step; the reader and the MFRC522 (with its
-    errors, rfid_errors) stay."""
+    itself leave the heap after trim.after_step; the reader and the MFRC522 (with the
+    RFID errors) stay."""
     from hardware.micropython import MicroPythonVM
 
     with MicroPythonVM(heap_kb=1024) as vm:
@@ -848,7 +874,7 @@ def test_trim_frees_the_card_challenge_after_a_read() -> None:
                     "'firmware.drivers.ntag424_auth', 'firmware.ports.esp32.trim']")
     assert before - after > 4000, (before, after)
     assert kept == "['firmware.drivers._ticks', 'firmware.drivers.mfrc522', " \
-        "'firmware.drivers.ntag424', 'firmware.drivers.rfid_errors']"
+        "'firmware.drivers.ntag424']"
 
 
 def test_app_trims_after_growth_but_not_a_hot_path(tmp_path: Path,

@@ -48,10 +48,15 @@ from firmware.core.host import Host
 from protocols import frame as F
 from protocols import messages as M
 
-WIRE_MODE = {"production": "field", "field": "field", "rig": "rig", "dev": "dev"}
-TICK_MS = 1000            # tick() runs the core at least this often (and at WAKE deadlines)
-TICKS_MASK = 0x3FFFFFFF   # ticks_us period of MicroPython ports (2**30 us)
-MAX_TEXT = 160            # longest log text sent (it may quote input)
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_TICK_MS = const(1000)          # tick() runs the core at least this often (and at WAKE)
+_TICKS_MASK = const(0x3FFFFFFF)  # ticks_us period of MicroPython ports (2**30 us)
+_MAX_TEXT = const(160)          # longest log text sent (it may quote input)
 
 
 class Device(Host):
@@ -59,11 +64,11 @@ class Device(Host):
 
     def __init__(self, device_id, key, mode, store, ticks_us=None, fw_version="0.1.0",
                  runtime="?", config=None, authority=(), verify=None):
-        if mode not in WIRE_MODE:
+        if mode not in ("production", "field", "rig", "dev"):
             raise ValueError("mode must be production, rig or dev, got %r" % (mode,))
         self.device_id = device_id
         self.key = key
-        self.mode = WIRE_MODE[mode]
+        self.mode = "field" if mode == "production" else mode   # its name on the wire
         self.store = store
         self.ticks_us = ticks_us
         self.fw_version = fw_version
@@ -151,11 +156,11 @@ class Device(Host):
         return self._take()
 
     def tick(self, mono_ms, rtc_s):
-        """Run the core's TICK when due (WAKE deadline, or TICK_MS since the last one) and
+        """Run the core's TICK when due (WAKE deadline, or _TICK_MS since the last one) and
         signal credential answers that are due; returns the bytes to send."""
         self._t0 = self._now_us()
         due = self._core_wake is not None and mono_ms >= self._core_wake
-        if due or mono_ms - self._last_tick >= TICK_MS:
+        if due or mono_ms - self._last_tick >= _TICK_MS:
             self._last_tick = mono_ms
             if due:
                 self._core_wake = None
@@ -184,7 +189,7 @@ class Device(Host):
             self._run(ev, mono_ms, rtc_s)
         except Exception as exc:  # storage failure: report, stay in the loop
             self.faults += 1
-            self._event({"kind": "log", "text": ("fault: %s" % exc)[:MAX_TEXT]})
+            self._event({"kind": "log", "text": ("fault: %s" % exc)[:_MAX_TEXT]})
 
     # -- the core and its actions ----------------------------------------------------------
     def _run(self, ev, mono_ms, rtc_s):
@@ -198,7 +203,7 @@ class Device(Host):
     # -- Host: what this device does with each core action ---------------------------------
     def actuate(self, locked, reason, mono_ms):
         self._drive(locked)
-        lat = (self._now_us() - self._t0) & TICKS_MASK
+        lat = (self._now_us() - self._t0) & _TICKS_MASK
         self._event({"kind": "actuate", "locked": locked, "device_ms": mono_ms,
                      "latency_us": lat, "reason": reason})
 
@@ -274,8 +279,3 @@ class Device(Host):
         """STATUS_REPLY fields, from the core's status()."""
         from firmware.app import commands
         return commands.status(self, mono_ms, rtc_s)
-
-    def counters(self):
-        """Device-side counters (not in STATUS_REPLY v1): bad chunks, faults, lost audit."""
-        return {"frame_errors": self.frame_errors, "faults": self.faults,
-                "audit_lost": getattr(self.store, "lost", 0)}

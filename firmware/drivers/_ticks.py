@@ -19,25 +19,15 @@ def ticks_diff(end, start):
     return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
-def default_ticks_us():
-    """time.ticks_us if present, else a CPython monotonic microsecond tick."""
+def default_ticks(us):
+    """time.ticks_us (us true) or time.ticks_ms if present, else a CPython monotonic tick
+    in that unit."""
     import time
-    f = getattr(time, "ticks_us", None)
+    f = getattr(time, "ticks_us" if us else "ticks_ms", None)
     if f is not None:
         return f
+    div = 1000 if us else 1000000
 
-    def cpython_ticks_us():
-        return (time.monotonic_ns() // 1000) & _TICKS_MASK
-    return cpython_ticks_us
-
-
-def default_ticks_ms():
-    """time.ticks_ms if present, else a CPython monotonic millisecond tick."""
-    import time
-    f = getattr(time, "ticks_ms", None)
-    if f is not None:
-        return f
-
-    def cpython_ticks_ms():
-        return (time.monotonic_ns() // 1000000) & _TICKS_MASK
-    return cpython_ticks_ms
+    def cpython_ticks():
+        return (time.monotonic_ns() // div) & _TICKS_MASK
+    return cpython_ticks

@@ -22,23 +22,20 @@ class Battery:
         self.full_scale_mv = full_scale_mv
         self.raw_max = raw_max
 
-    def pin_mv(self):
-        """One ADC reading in millivolts at the pin."""
+    def millivolts(self):
+        """Battery voltage in millivolts (int): the median pin reading times the divider
+        ratio, then the calibration."""
         read_uv = getattr(self.adc, "read_uv", None)
-        if read_uv is not None:
-            return read_uv() // 1000
-        return self.adc.read() * self.full_scale_mv // self.raw_max
-
-    def uncalibrated_mv(self):
-        """Median pin reading times the divider ratio."""
-        vals = sorted(self.pin_mv() for _ in range(self.samples))
+        vals = []
+        for _ in range(self.samples):
+            if read_uv is not None:
+                vals.append(read_uv() // 1000)
+            else:
+                vals.append(self.adc.read() * self.full_scale_mv // self.raw_max)
+        vals.sort()
         n = len(vals)
         med = vals[n // 2] if n % 2 else (vals[n // 2 - 1] + vals[n // 2]) // 2
-        return med * self.num // self.den
-
-    def millivolts(self):
-        """Battery voltage in millivolts (int)."""
-        mv = self.uncalibrated_mv()
+        mv = med * self.num // self.den
         if self.cal is None:
             return mv
         r1, t1, r2, t2 = self.cal

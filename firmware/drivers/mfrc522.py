@@ -16,17 +16,42 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from firmware.drivers._ticks import default_ticks_us, ticks_diff
-from firmware.drivers.rfid_errors import (  # noqa: F401  (this driver's errors)
-    AuthError,
-    ChipError,
-    CollisionError,
-    CRCError,
-    NoCardError,
-    ProtocolError,
-    RfidError,
-    hexlify,
-)
+from firmware.drivers._ticks import default_ticks, ticks_diff
+
+
+# -- the errors of the RFID drivers (this reader, isodep.py, ntag424*.py) ---------------
+class RfidError(Exception):
+    """Base of every reader/card error."""
+
+
+class NoCardError(RfidError):
+    """No answer before the chip timer expired (no card, or a card too slow)."""
+
+
+class CRCError(RfidError):
+    """A card answer failed its CRC_A check (or the chip reported a CRC error)."""
+
+
+class CollisionError(RfidError):
+    """More than one card answered anticollision."""
+
+
+class ProtocolError(RfidError):
+    """A malformed or unexpected answer (parity, framing, length, BCC, PCB)."""
+
+
+class AuthError(RfidError):
+    """The card did not prove its key (or rejected ours)."""
+
+
+class ChipError(RfidError):
+    """The MFRC522 itself did not respond as expected (wiring, power)."""
+
+
+def hexlify(data):
+    """Lower-case hex string of bytes (MicroPython has no bytes.hex(sep))."""
+    return "".join("%02x" % b for b in data)
+
 
 # -- registers (datasheet table 20) -----------------------------------------------
 _COMMAND = const(0x01)
@@ -105,7 +130,7 @@ class MFRC522:
     def __init__(self, spi, cs, ticks_us=None, poll_guard_us=60000):
         self.spi = spi
         self.cs = cs
-        self.ticks_us = ticks_us if ticks_us is not None else default_ticks_us()
+        self.ticks_us = ticks_us if ticks_us is not None else default_ticks(True)
         self.poll_guard_us = poll_guard_us
         self.last_rtt_us = 0
         self.timeout_us = _TIMEOUT_US    # receive timeout programmed in the chip timer
@@ -139,12 +164,6 @@ class MFRC522:
             self.cs.value(1)
         return self._in[1]
 
-    def set_bits(self, reg, mask):
-        self.write_reg(reg, self.read_reg(reg) | mask)
-
-    def clear_bits(self, reg, mask):
-        self.write_reg(reg, self.read_reg(reg) & ~mask & 0xFF)
-
     def write_fifo(self, data):
         self.cs.value(0)
         try:
@@ -166,26 +185,25 @@ class MFRC522:
         return bytes(buf[1:])
 
     # -- chip setup -------------------------------------------------------------------------
-    def reset(self):
-        """Soft reset, then wait for PowerDown to clear (datasheet 10.3.1.10)."""
+    def init(self):
+        """Soft reset (then wait for PowerDown to clear, datasheet 10.3.1.10), set the
+        25 ms receive timer, 100% ASK, CRC preset 6363h, antenna on.
+
+        Returns the VersionReg value (0x91 v1.0, 0x92 v2.0, clones differ)."""
         self.write_reg(_COMMAND, _CMD_SOFT_RESET)
         start = self.ticks_us()
         while self.read_reg(_COMMAND) & _POWER_DOWN:
             if ticks_diff(self.ticks_us(), start) > 50000:
                 raise ChipError("mfrc522: soft reset did not complete in 50 ms")
-
-    def init(self):
-        """Reset, set the 25 ms receive timer, 100% ASK, CRC preset 6363h, antenna on.
-
-        Returns the VersionReg value (0x91 v1.0, 0x92 v2.0, clones differ)."""
-        self.reset()
         version = self.read_reg(_VERSION)
         if version in (0x00, 0xFF):
             raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
         self.set_timeout(_TIMEOUT_US)
         self.write_reg(_TX_ASK, 0x40)                              # Force100ASK
         self.write_reg(_MODE, 0x3D)                                # CRC preset 6363h
-        self.antenna_on()
+        tx = self.read_reg(_TX_CONTROL)                            # antenna on
+        if tx & 0x03 != 0x03:
+            self.write_reg(_TX_CONTROL, tx | 0x03)
         return version
 
     def set_timeout(self, us):
@@ -204,10 +222,6 @@ class MFRC522:
         self.write_reg(_T_RELOAD_H, reload >> 8)
         self.write_reg(_T_RELOAD_L, reload & 0xFF)
         self.timeout_us = us
-
-    def antenna_on(self):
-        if self.read_reg(_TX_CONTROL) & 0x03 != 0x03:
-            self.set_bits(_TX_CONTROL, 0x03)
 
     # -- command engine -------------------------------------------------------------------
     def calc_crc(self, data):
@@ -252,7 +266,7 @@ class MFRC522:
                 break
         end = self.ticks_us()
         self.last_rtt_us = ticks_diff(end, start)
-        self.clear_bits(_BIT_FRAMING, _START_SEND)
+        self.write_reg(_BIT_FRAMING, self.read_reg(_BIT_FRAMING) & ~_START_SEND & 0xFF)
         self.write_reg(_COMMAND, _CMD_IDLE)
         err = self.read_reg(_ERROR)
         if err & _ERR_COLL and check_collision:

@@ -16,18 +16,26 @@
 # error, metres) a parameter, default 5 m. That is a 1-sigma-ish horizontal accuracy
 # bound, conservative (rounded up) since the core gates on it.
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 # Talkers GP (GPS), GN (combined), GL (GLONASS), GA (Galileo), BD / GB (BeiDou), GQ
-# (QZSS), GI (NavIC).
-TALKERS = ("GP", "GN", "GL", "GA", "BD", "GB", "GQ", "GI")
+# (QZSS), GI (NavIC), each followed by ",": "XY," is in it only for a talker XY. (Sets
+# of letters here are strings, not tuples of strings: a tuple constant in a .mpy holds
+# a heap string object per item, 32 bytes each on an ESP32.)
+_TALKERS = const("GP,GN,GL,GA,BD,GB,GQ,GI,")
 # Longest line, "$" to CR LF. NMEA says 82, but real receivers send more (MTK MT3339
 # and SkyTraq GGA of 81-89 characters in DGPS or high-precision mode, a 91-character
 # Trimble GGA): gpsd's NMEA_MAX, 102.
-MAX_LINE = 102
+_MAX_LINE = const(102)
 # Only satellite fixes count: GGA quality 1-5 (GPS, DGPS, PPS, RTK, float RTK); RMC /
 # GNS mode A, D, P, R, F, or none (NMEA < 2.3). Refused as no fix: GGA quality 6 (dead
 # reckoning), 7 (manual input), 8 (simulator); modes E, M, S, N.
-SAT_QUALITY = "12345"
-SAT_MODES = "ADPRF"
+_SAT_QUALITY = const("12345")
+_SAT_MODES = const("ADPRF")
 
 
 def days_from_civil(y, m, d):
@@ -40,17 +48,6 @@ def days_from_civil(y, m, d):
     return era * 146097 + doe - 719468
 
 
-def _month_days(y, m):
-    if m == 2:
-        return 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
-    return 30 if m in (4, 6, 9, 11) else 31
-
-
-def _split_dot(s):
-    i = s.find(".")
-    return (s, "") if i < 0 else (s[:i], s[i + 1:])
-
-
 def parse_decimal(s, places):
     """'1.25' -> 125 for places=2 (rounded half up, sign kept); None if not a number."""
     if not s:
@@ -58,7 +55,8 @@ def parse_decimal(s, places):
     neg = s[0] == "-"
     if neg or s[0] == "+":
         s = s[1:]
-    whole, frac = _split_dot(s)
+    i = s.find(".")
+    whole, frac = (s, "") if i < 0 else (s[:i], s[i + 1:])
     if not (whole or frac) or (whole and not whole.isdigit()) or (frac and not frac.isdigit()):
         return None
     v = int(whole or "0") * 10 ** places
@@ -77,9 +75,10 @@ def parse_coord(s, hemi, deg_digits):
     """'ddmm.mmmm' (deg_digits=2) or 'dddmm.mmmm' (3) + hemisphere -> 1e-7 degrees.
 
     Exact integer maths, rounded to the nearest 1e-7 degree. None if malformed."""
-    if not s or hemi not in ("N", "S", "E", "W"):
+    if not s or len(hemi) != 1 or hemi not in "NSEW":
         return None
-    ip, frac = _split_dot(s)
+    i = s.find(".")
+    ip, frac = (s, "") if i < 0 else (s[:i], s[i + 1:])
     if len(ip) < 3 or not ip.isdigit() or (frac and not frac.isdigit()):
         return None
     deg = int(ip[:-2])
@@ -94,7 +93,7 @@ def parse_coord(s, hemi, deg_digits):
     v = deg * 10000000 + (2 * m_scaled * 10000000 + den) // (2 * den)
     if v > limit * 10000000:
         return None
-    return -v if hemi in ("S", "W") else v
+    return -v if hemi in "SW" else v
 
 
 def parse_time(s):
@@ -117,7 +116,11 @@ def parse_date(s):
         return None
     d, m, yy = int(s[0:2]), int(s[2:4]), int(s[4:6])
     y = 2000 + yy if yy < 80 else 1900 + yy
-    if m < 1 or m > 12 or d < 1 or d > _month_days(y, m):
+    if m == 2:
+        days = 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+    else:
+        days = 30 if m in (4, 6, 9, 11) else 31
+    if m < 1 or m > 12 or d < 1 or d > days:
         return None
     return days_from_civil(y, m, d)
 
@@ -145,7 +148,7 @@ class NMEA:
 
     uere_m: user equivalent range error for hacc; max_line: longest accepted line."""
 
-    def __init__(self, uart=None, uere_m=5, max_line=MAX_LINE):
+    def __init__(self, uart=None, uere_m=5, max_line=_MAX_LINE):
         self.uart = uart
         self.uere_m = uere_m
         self.max_line = max_line
@@ -208,7 +211,7 @@ class NMEA:
         self.last_heard_ms = self._now
         fields = body.split(",")
         tag = fields[0]
-        if len(tag) != 5 or tag[:2] not in TALKERS:
+        if len(tag) != 5 or tag[:2] + "," not in _TALKERS:
             return
         kind = tag[2:]
         ok = True
@@ -233,12 +236,12 @@ class NMEA:
     _cycle = None                     # (talker, signal, messages, next, in view, best)
 
     def _rmc_in(self, f, out):
-        if len(f) < 10 or f[2] not in ("A", "V"):
+        if len(f) < 10 or len(f[2]) != 1 or f[2] not in "AV":
             return False
         mode = f[12][:1] if len(f) > 12 else ""
-        if f[2] == "V" or (mode and mode not in SAT_MODES):
+        if f[2] == "V" or (mode and mode not in _SAT_MODES):
             self._rmc = None
-            self._lost(out)
+            self.state = "lost"  # observe() reports it; how long without a fix is the core's call
             return True
         t = parse_time(f[1])
         days = parse_date(f[9])
@@ -257,7 +260,7 @@ class NMEA:
         self.sats = int(f[7]) if f[7].isdigit() else 0
         self.hdop_c = parse_decimal(f[8], 2)
         self.alt_dm = parse_decimal(f[9], 1)
-        return self._epoch(f[1], f[6] in SAT_QUALITY, out)
+        return self._epoch(f[1], f[6] in _SAT_QUALITY, out)
 
     def _gns_in(self, f, out):
         """GNS: one mode letter per constellation; a fix if one is a satellite mode and
@@ -269,7 +272,7 @@ class NMEA:
             if c in "EMS":
                 sat = False
                 break
-            sat = sat or c in SAT_MODES
+            sat = sat or c in _SAT_MODES
         self.sats = int(f[7]) if f[7].isdigit() else 0
         self.hdop_c = parse_decimal(f[8], 2)
         return self._epoch(f[1], sat, out)
@@ -279,7 +282,7 @@ class NMEA:
         fix (a receiver without a fix may leave the time empty)."""
         if not sat:
             self._gga = None
-            self._lost(out)
+            self.state = "lost"
             return True
         t = parse_time(time_field)
         if t is None or self.hdop_c is None:
@@ -313,15 +316,12 @@ class NMEA:
         else:
             c = (key, total, num, n, max(c[4], best))
         self._cycle = c
-        if num == total:
-            self._cycle = None
-            self._sky_done(key, n, c[4])
-        return True
-
-    def _sky_done(self, key, n, best):
+        if num != total:
+            return True
+        self._cycle = None         # a whole cycle: (in view, best C/N0) of this signal
         if self._sky is None:
             self._sky = {}
-        self._sky[key] = (n, best)
+        self._sky[key] = (n, c[4])
         views = {}
         cn0 = 0
         for (talker, _), (k, b) in self._sky.items():
@@ -329,9 +329,10 @@ class NMEA:
             cn0 = max(cn0, b)
         self.in_view = sum(views.values())
         self.cn0_dbhz = cn0
+        return True
 
     def _gsa_in(self, f):
-        if len(f) < 18 or f[2] not in ("1", "2", "3"):
+        if len(f) < 18 or len(f[2]) != 1 or f[2] not in "123":
             return False
         self.fix_type = int(f[2])
         self.pdop_c = parse_decimal(f[15], 2)
@@ -348,9 +349,6 @@ class NMEA:
         self.state = "fix"
         self.last_fix_ms = self._now
         out.append(("fix", lat, lon, hacc if hacc > 0 else 1, utc_s))
-
-    def _lost(self, out):
-        self.state = "lost"  # reported by observe(): how long without a fix is the core's call
 
     # -- what the receiver shows (the core classifies it) --------------------------------
     def observe(self, now_ms):

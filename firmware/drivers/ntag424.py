@@ -39,27 +39,6 @@ def default_aes_factory():
     return cryptolib.aes
 
 
-def default_random():
-    """os.urandom (ESP32 hardware RNG with radio on); None when unavailable."""
-    try:
-        import os
-        return os.urandom
-    except (ImportError, AttributeError):
-        return None
-
-
-def _crypto(aes, random):
-    """(aes factory, random source), the defaults for None; ValueError if either is
-    missing (then the reader can only read UIDs)."""
-    aes = aes if aes is not None else default_aes_factory()
-    random = random if random is not None else default_random()
-    if aes is None:
-        raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
-    if random is None:
-        raise ValueError("ntag424: no random source; pass random=callable")
-    return aes, random
-
-
 class RfidReader:
     """One card presentation -> (uid_hex, rtt_us, strong) for the core's RFID event.
 
@@ -72,8 +51,24 @@ class RfidReader:
         self.key_for = key_for
         self.key_no = key_no
         self.aes = self.random = None
-        if key_for is not None:
-            self.aes, self.random = _crypto(aes, random)
+        if key_for is None:
+            return
+        # the challenge needs AES (default cryptolib.aes) and a random source (default
+        # os.urandom: the ESP32 hardware RNG with the radio on); without either the reader
+        # can only read UIDs (ValueError)
+        if aes is None:
+            aes = default_aes_factory()
+        if random is None:
+            try:
+                import os
+                random = os.urandom
+            except (ImportError, AttributeError):
+                pass
+        if aes is None:
+            raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
+        if random is None:
+            raise ValueError("ntag424: no random source; pass random=callable")
+        self.aes, self.random = aes, random
 
     def read(self, wake=False):
         """Select a card and, if a key is known for it, authenticate it; then put the

@@ -4,7 +4,7 @@
 
 from firmware.drivers._ticks import ticks_diff
 from firmware.drivers.cmac import AES_ECB, cmac, same_mac, xor
-from firmware.drivers.rfid_errors import AuthError, ProtocolError, hexlify
+from firmware.drivers.mfrc522 import AuthError, ProtocolError, hexlify
 
 AES_MODE_CBC = 2
 CMD_GET_CARD_UID = 0x51
@@ -95,7 +95,7 @@ class EV2First:
     """AuthenticateEV2First against one key slot.
 
     aes: factory(key, mode, iv) -> cipher; random: callable(n) -> n random bytes (both
-    given: RfidReader resolves the defaults, firmware/drivers/ntag424.py _crypto)."""
+    given: RfidReader resolves the defaults)."""
 
     def __init__(self, aes, random):
         self.aes = aes

@@ -4,7 +4,7 @@
 #     EF 01 | address (4, big-endian) | PID | length (2) = len(payload) + 2 | payload |
 #     checksum (2) = (PID + length bytes + payload bytes) & 0xFFFF
 # PID 01 command, 02 data, 07 acknowledge, 08 end of data. An acknowledge payload
-# starts with the confirmation code (CODES below); 0 means success.
+# starts with the confirmation code (names: r503_codes.py); 0 means success.
 #
 # The bus comes in: `uart` has write(buf), read(n) -> bytes|None, any() -> int,
 # like machine.UART(1, 57600, timeout=...). Time comes in as ticks_ms.
@@ -15,9 +15,9 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from firmware.drivers._ticks import default_ticks_ms, ticks_diff
+from firmware.drivers._ticks import default_ticks, ticks_diff
 
-HEADER = b"\xef\x01"
+_HEADER = const(b"\xef\x01")   # every packet starts with it
 _PID_COMMAND = const(0x01)
 _PID_DATA = const(0x02)
 _PID_ACK = const(0x07)
@@ -28,40 +28,6 @@ _IMG2TZ = const(0x02)
 _SEARCH = const(0x04)
 _READ_SYS_PARA = const(0x0F)
 _VFY_PWD = const(0x13)
-
-# Confirmation codes and their names, one string (cheaper in RAM than a dict): "cc name"
-# per entry. 0x00..0x1D from the ZFM-20/R307 table, the rest from the R503 user manual
-# v1.2 table. 01 error receiving the package, 03 GenImg could not collect the finger (a
-# bad touch), 06 over-disorderly image, 07 too few character points, 08 finger doesn't
-# match, 09 no match in the library, 0A character files do not combine, 0B PageID beyond
-# the library, 0C template read failed or invalid, 0E the module can't receive the
-# following packages, 15 no valid primary image, 18 error writing flash, 1D failed to
-# operate the communication port.
-_NAMES = ("00 ok,01 packet_error,02 no_finger,03 image_not_collected,06 image_messy,"
-          "07 image_too_few_features,08 no_match,09 not_found,0a merge_fail,0b bad_page,"
-          "0c template_read_error,0d template_upload_error,0e cannot_receive,"
-          "0f image_upload_error,10 delete_fail,11 clear_fail,13 wrong_password,"
-          "15 no_valid_image,18 flash_error,19 undefined_error,1a bad_register,"
-          "1b bad_register_config,1c bad_notepad_page,1d port_error,1f library_full,"
-          "20 bad_address,21 password_required,22 template_empty,24 library_empty,"
-          "26 timeout,27 already_exists,29 sensor_hardware_error,fc unsupported_command,"
-          "fd hardware_error,fe execution_failure,")
-
-
-def code_name(code):
-    """The datasheet name of a confirmation code, or None if it has none."""
-    i = _NAMES.find("%02x " % code)
-    while i > 0 and _NAMES[i - 1] != ",":      # (a match inside a name: look further)
-        i = _NAMES.find("%02x " % code, i + 1)
-    if i < 0:
-        return None
-    return _NAMES[i + 3:_NAMES.find(",", i)]
-
-
-def codes():
-    """Every confirmation code that has a name."""
-    return [int(e[:2], 16) for e in _NAMES.split(",") if e]
-
 
 class FingerError(Exception):
     """A confirmation code other than 0, or a link failure. .code (int or None), .name."""
@@ -105,7 +71,9 @@ ERRORS = (b"\x01\x02\x03\x06\x07\x08\x09\x13\x15\x21\x26",
 
 
 def error_for(code, errors=ERRORS):
-    """The FingerError (subclass) instance for a non-zero confirmation code."""
+    """The FingerError (subclass) instance for a non-zero confirmation code, named by
+    firmware/drivers/r503_codes.py (imported only on an error; the port frees it)."""
+    from firmware.drivers.r503_codes import code_name
     name = code_name(code) or "unknown_0x%02x" % code
     i = errors[0].find(bytes((code,)))
     return (FingerError if i < 0 else errors[1][i])(code, name, "code 0x%02x" % code)
@@ -121,7 +89,7 @@ def checksum(pid, length, payload):
 def build_packet(address, pid, payload):
     """One packet: header, address, PID, length, payload, checksum."""
     length = len(payload) + 2
-    return (HEADER + address.to_bytes(4, "big") + bytes((pid, length >> 8, length & 0xFF))
+    return (_HEADER + address.to_bytes(4, "big") + bytes((pid, length >> 8, length & 0xFF))
             + bytes(payload) + checksum(pid, length, payload).to_bytes(2, "big"))
 
 
@@ -142,7 +110,7 @@ class R503:
         self.uart = uart
         self.address = address
         self.password = password
-        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
+        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks(False)
         self.timeout_ms = timeout_ms
         self.capacity = capacity
 
@@ -166,7 +134,7 @@ class R503:
         """Read one packet -> (pid, payload). Raises PacketError naming what was wrong."""
         start = self.ticks_ms()
         head = self._read_exact(9, start, False)
-        if head[:2] != HEADER:
+        if head[:2] != _HEADER:
             raise PacketError(None, "packet_error", "bad header %02x%02x" % (head[0], head[1]))
         addr = int.from_bytes(head[2:6], "big")
         if addr != self.address:

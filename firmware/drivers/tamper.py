@@ -3,7 +3,7 @@
 # ("magnet", deviation); the core decides what is a magnet held near the lock to move
 # the actuator (the attack on the Armatix iP1).
 
-from firmware.drivers._ticks import default_ticks_ms, ticks_diff
+from firmware.drivers._ticks import default_ticks, ticks_diff
 
 
 class EnclosureSwitch:
@@ -15,7 +15,7 @@ class EnclosureSwitch:
 
     def __init__(self, pin, ticks_ms=None, debounce_ms=50, open_level=1, trigger=None):
         self.pin = pin
-        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks_ms()
+        self.ticks_ms = ticks_ms if ticks_ms is not None else default_ticks(False)
         self.debounce_ms = debounce_ms
         self.open_level = open_level
         self._edge_at = self.ticks_ms()
@@ -60,15 +60,13 @@ class MagnetSensor:
         self._prev = 0
         self._reported = 0
 
-    def deviation(self, sample):
+    def poll(self):
+        """Sample once -> [("magnet", deviation)] when it changed by >= step, else []."""
+        sample = self.read()
         dx = sample[0] - self.baseline[0]
         dy = sample[1] - self.baseline[1]
         dz = sample[2] - self.baseline[2]
-        return isqrt(dx * dx + dy * dy + dz * dz)
-
-    def poll(self):
-        """Sample once -> [("magnet", deviation)] when it changed by >= step, else []."""
-        d = self.deviation(self.read())
+        d = isqrt(dx * dx + dy * dy + dz * dz)
         seen = d if d < self._prev else self._prev
         self._prev = d
         if abs(seen - self._reported) < self.step:

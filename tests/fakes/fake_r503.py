@@ -84,7 +84,7 @@ class FakeR503:
     def receive(self, data: bytes) -> None:
         self._rx += data
         while len(self._rx) >= 9:
-            if self._rx[:2] != r.HEADER:
+            if self._rx[:2] != b"\xef\x01":   # the packet header
                 del self._rx[0]
                 continue
             length = (self._rx[7] << 8) | self._rx[8]

@@ -5,7 +5,17 @@
 # recorded fails with "tape <name> step <i>: ...".
 import json
 
-from firmware.drivers import actuator, battery, mfrc522, nmea, ntag424, r503, r503_enroll, tamper
+from firmware.drivers import (
+    actuator,
+    battery,
+    mfrc522,
+    nmea,
+    ntag424,
+    r503,
+    r503_codes,
+    r503_enroll,
+    tamper,
+)
 
 TAPES = json.loads(globals()["TAPES_JSON"])   # prepended by the test
 
@@ -152,4 +162,4 @@ print("tamper", sw.poll(), tamper.MagnetSensor(lambda: (0, 0, 2000)).poll(),
       tamper.isqrt(10**12 + 7))
 print("battery", battery.Battery(Adc([1850000, 1900000, 200000]), 2, 1, (3600, 3650, 4100, 4200),
                                  samples=3).millivolts())
-print("r503_codes", [r503.error_for(c).name for c in r503.codes() if c][:5])
+print("r503_codes", [r503.error_for(c).name for c in r503_codes.codes() if c][:5])

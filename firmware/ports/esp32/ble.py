@@ -6,7 +6,8 @@
 # link, as on the UART: the frame decoder reassembles frames from any split.
 #
 # NUS UUIDs (Nordic Semiconductor): service 6E400001-B5A3-F393-E0A9-E50E24DCCA9E,
-# RX 6E400002-..., TX 6E400003-... (shared/REFERENCES.md).
+# RX 6E400002-..., TX 6E400003-... (shared/REFERENCES.md); the registration and the
+# advertising payload are firmware/ports/esp32/ble_adv.py (boot only).
 #
 # Use:
 #     svc = NusService(bluetooth.BLE(), name="armlock-1234")
@@ -23,26 +24,12 @@ except ImportError:  # CPython (tests)
     def const(x):
         return x
 
-import bluetooth
-
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_MTU_EXCHANGED = const(21)
 
-_FLAG_READ = const(0x0002)
-_FLAG_WRITE_NO_RESPONSE = const(0x0004)
-_FLAG_WRITE = const(0x0008)
-_FLAG_NOTIFY = const(0x0010)
-
-
-NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
-NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
-NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
-
 _DEFAULT_MTU = const(23)      # ATT default until the central exchanges MTU
-_WANT_MTU = const(247)        # asked for at init (the central picks the final value)
-_RX_BUFFER = const(1100)      # > one largest frame on the wire (1029 + delimiters)
 _TX_BACKLOG = const(4096)     # output kept while notifications are refused; older dropped
 _ADV_INTERVAL_US = const(250000)
 
@@ -58,22 +45,10 @@ class NusService:
         self.rx = bytearray()
         self.tx = bytearray()
         self.dropped = 0
-        ble.active(True)
-        try:
-            ble.config(gap_name=name, mtu=_WANT_MTU)
-        except (ValueError, OSError):  # older ports: set what they know
-            pass
-        svc = (bluetooth.UUID(NUS_SERVICE), (
-            (bluetooth.UUID(NUS_TX), _FLAG_READ | _FLAG_NOTIFY),
-            (bluetooth.UUID(NUS_RX), _FLAG_WRITE | _FLAG_WRITE_NO_RESPONSE),
-        ))
-        ((self.h_tx, self.h_rx),) = ble.gatts_register_services((svc,))
-        # append mode: writes that come faster than we read are kept, not overwritten
-        ble.gatts_set_buffer(self.h_rx, _RX_BUFFER, True)
-        ble.irq(self._irq)
-        from firmware.ports.esp32.ble_adv import adv_payload
-        self.adv, self.resp = adv_payload(name, NUS_SERVICE)
-        self.advertise()
+        self.h_tx = self.h_rx = 0   # the TX / RX value handles, the advertising payload:
+        self.adv = self.resp = b""  # set by ble_adv.register (boot only)
+        from firmware.ports.esp32.ble_adv import register
+        register(self)              # (NUS, its buffers, the IRQ, advertising)
 
     def advertise(self, on=True):
         """Start (or stop) connectable advertising."""

@@ -1,6 +1,6 @@
-# The advertising payload of firmware/ports/esp32/ble.py's NusService (Bluetooth Core
-# Supplement part A: AD structures length, type, data; at most 31 bytes each). Built once
-# when the service starts: boot only (trim.BOOT frees it).
+# The start of firmware/ports/esp32/ble.py's NusService: the Nordic UART Service's
+# registration and its advertising payload (Bluetooth Core Supplement part A: AD
+# structures length, type, data; at most 31 bytes each). Boot only (trim.BOOT frees it).
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -13,6 +13,39 @@ _ADV_NAME_SHORT = const(0x08)
 _ADV_NAME = const(0x09)
 _ADV_UUID128_ALL = const(0x07)
 _ADV_MAX = const(31)
+
+_FLAG_READ = const(0x0002)
+_FLAG_WRITE_NO_RESPONSE = const(0x0004)
+_FLAG_WRITE = const(0x0008)
+_FLAG_NOTIFY = const(0x0010)
+_WANT_MTU = const(247)        # asked for at start (the central picks the final value)
+_RX_BUFFER = const(1100)      # > one largest frame on the wire (1029 + delimiters)
+
+NUS_SERVICE = "6E400001-B5A3-F393-E0A9-E50E24DCCA9E"
+NUS_RX = "6E400002-B5A3-F393-E0A9-E50E24DCCA9E"
+NUS_TX = "6E400003-B5A3-F393-E0A9-E50E24DCCA9E"
+
+
+def register(svc):
+    """Start svc's radio: register NUS (svc.h_tx, svc.h_rx), its RX buffer and svc._irq,
+    build the advertising payload (svc.adv, svc.resp) and advertise."""
+    import bluetooth
+    ble = svc.ble
+    ble.active(True)
+    try:
+        ble.config(gap_name=svc.name, mtu=_WANT_MTU)
+    except (ValueError, OSError):  # older ports: set what they know
+        pass
+    nus = (bluetooth.UUID(NUS_SERVICE), (
+        (bluetooth.UUID(NUS_TX), _FLAG_READ | _FLAG_NOTIFY),
+        (bluetooth.UUID(NUS_RX), _FLAG_WRITE | _FLAG_WRITE_NO_RESPONSE),
+    ))
+    ((svc.h_tx, svc.h_rx),) = ble.gatts_register_services((nus,))
+    # append mode: writes that come faster than we read are kept, not overwritten
+    ble.gatts_set_buffer(svc.h_rx, _RX_BUFFER, True)
+    ble.irq(svc._irq)
+    svc.adv, svc.resp = adv_payload(svc.name, NUS_SERVICE)
+    svc.advertise()
 
 
 def uuid128_le(text):

@@ -54,8 +54,8 @@ class Hardware:
         self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
-            from firmware.drivers._ticks import default_ticks_ms
-            ticks_ms = default_ticks_ms()
+            from firmware.drivers._ticks import default_ticks
+            ticks_ms = default_ticks(False)
         self.ticks_ms = ticks_ms
         self.ticks_us = ticks_us
         self.pending = []             # events to report at the next poll
@@ -70,10 +70,6 @@ class Hardware:
         from firmware.ports.esp32 import setup
         (self.actuator, self.tamper, self.gnss, self.rfid, self.finger, self.battery,
          self.led) = setup.peripherals(self)
-
-    def lock_pin(self):
-        """lock_level of this board (setup.py calls it: it does not import this module)."""
-        return lock_level(self.cfg)
 
     def _card_key(self, uid_hex):
         if self.card_key is not None:

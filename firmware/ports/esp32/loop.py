@@ -1,7 +1,7 @@
 # The ESP32 app: one loop around firmware/app/device.py's Device (App.run; no asyncio,
 # whose modules would take about 4 KB of heap for four periodic tasks).
 #
-# Tasks (each records when it last completed a pass; see App.healthy):
+# Tasks (each records when it last completed a pass; see App.watchdog_step):
 #   serial    wire frames on the USB serial console <-> Device.feed (link 0)
 #   drivers   board peripherals (RFID, fingerprint, GNSS, tamper, actuator sense,
 #             battery) -> Device.local_event
@@ -90,7 +90,7 @@ class UsbSerial:
             poller = select.poll()
             poller.register(sys.stdin, select.POLLIN)
         self.inp = inp
-        self.out = out
+        self.write = out.write       # write(bytes): the stream's own
         self.poller = poller
 
     def read(self):
@@ -103,9 +103,6 @@ class UsbSerial:
             if b[0] == 0x03:
                 break
         return bytes(buf)
-
-    def write(self, data):
-        self.out.write(data)
 
 
 class App:
@@ -137,22 +134,16 @@ class App:
     # -- output ---------------------------------------------------------------------------
     def broadcast(self, out):
         """EVENT frames (ticks, drivers): to the console and to a BLE central."""
-        if out:
-            self.io.write(out)
-            if self.ble is not None:
-                self.ble.send(out)
-        self._maybe_reset()
+        self.reply(-1, out)
 
     def reply(self, link, out):
-        """What Device.feed answered on `link` (0 console, 1 BLE) goes back there."""
+        """What Device.feed answered on `link` (0 console, 1 BLE; -1: both) goes back
+        there; then the reset a REBOOT asked for."""
         if out:
-            if link == 0:
+            if link != 1:
                 self.io.write(out)
-            elif self.ble is not None:
+            if link != 0 and self.ble is not None:
                 self.ble.send(out)
-        self._maybe_reset()
-
-    def _maybe_reset(self):
         if getattr(self.device, "reboot_requested", False) and self.reset is not None:
             self.reset()
 
@@ -203,31 +194,21 @@ class App:
             self.last_tick = now
             self.broadcast(self.device.tick(now, self.clock.rtc()))
 
-    def healthy(self):
-        """Every task completed a pass within HEALTH_MS and none has died."""
-        if self.failed is not None:
-            return False
+    def watchdog_step(self):
+        """Feed the watchdog if every task completed a pass within HEALTH_MS and none
+        has died."""
+        if self.wdt is None or self.failed is not None:
+            return
         now = self.clock.mono()
         for name in ("serial", "drivers", "ticker"):
             t = self.seen.get(name)
             if t is None or now - t > HEALTH_MS:
-                return False
-        return True
-
-    def watchdog_step(self):
-        if self.wdt is not None and self.healthy():
-            self.wdt.feed()
-            self.feeds += 1
+                return
+        self.wdt.feed()
+        self.feeds += 1
 
     def ran(self, name):
         self.seen[name] = self.clock.mono()
-
-    def sleep_until_wake(self, period_ms):
-        """How long the ticker may sleep: until WAKE, at most period_ms."""
-        wake = getattr(self.device, "wake_at", None)
-        if wake is None:
-            return period_ms
-        return max(0, min(period_ms, wake - self.clock.mono()))
 
     # -- the loop -----------------------------------------------------------------------
     def _task(self, name, step):
@@ -261,23 +242,18 @@ class App:
                 due[0] = mono() + _SERIAL_MS
             if 0 <= due[1] <= now:
                 due[1] = mono() + _DRIVERS_MS if self._task("drivers", self.drivers_step) else -1
-            if 0 <= due[2] <= now:
-                due[2] = mono() + self.sleep_until_wake(100) \
-                    if self._task("ticker", self.ticker_step) else -1
+            if 0 <= due[2] <= now:     # the ticker, then a sleep until WAKE, at most 100 ms
+                if self._task("ticker", self.ticker_step):
+                    wake = getattr(self.device, "wake_at", None)
+                    due[2] = mono() + (100 if wake is None else max(0, min(100, wake - mono())))
+                else:
+                    due[2] = -1
             if now >= due[3]:
                 self.watchdog_step()
                 due[3] = mono() + _WDT_FEED_MS
             wait = min([d for d in due if d >= 0]) - mono()
             if wait > 0:
                 sleep(wait)
-
-
-class Unbuilt:
-    """What armlock_build says when it is missing: production, watchdog on."""
-    MODE = "production"
-    BOARD = "esp32"
-    VERSION = "unknown"
-    WDT_MS = 8000
 
 
 def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/data",
@@ -295,12 +271,6 @@ def start(build, machine, time_mod, esp32=None, io=None, cfg=None, store_root="/
     return app
 
 
-def start_ble(device_id):
-    """The BLE Nordic UART Service, or None in a firmware without BLE (startup.py)."""
-    from firmware.ports.esp32 import startup
-    return startup.start_ble(device_id)
-
-
 def main(**over):
     """Entry point from main.py on the board. Tests pass stand-ins in `over` (machine,
     micropython, time, esp32, build, io, cfg, store_root)."""
@@ -309,7 +279,7 @@ def main(**over):
         try:
             import armlock_build as build  # pyright: ignore[reportMissingImports]
         except ImportError:  # flashed by hand, without `armlock build`: strict defaults
-            build = Unbuilt
+            from firmware.ports.esp32.startup import Unbuilt as build
     machine = over.pop("machine", None)
     if machine is None:
         import machine

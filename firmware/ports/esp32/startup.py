@@ -10,6 +10,14 @@ def identity(mode, nvs, esp32=None):
     return ident.resolve(mode, nvs.read_identity(esp32))
 
 
+class Unbuilt:
+    """What armlock_build says when it is missing (loop.main): production, watchdog on."""
+    MODE = "production"
+    BOARD = "esp32"
+    VERSION = "unknown"
+    WDT_MS = 8000
+
+
 class NoIdentity:
     """An NVS that holds nothing: the identity policy's answer for an unprovisioned board."""
 

@@ -26,9 +26,12 @@ BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.ports.esp32.setup", "firmware.ports.esp32.startup",
         "firmware.ports.esp32.ble_adv")
 # Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
-# the read) and this module itself, loaded again when needed.
+# the read), to name a fingerprint module's error code, for HMAC / HKDF (the boot's
+# card-wrap key, a sealed command: its one-key pad cache only saves time) and this
+# module itself, loaded again when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
-             "firmware.drivers.isodep", "firmware.ports.esp32.trim")
+             "firmware.drivers.isodep", "firmware.drivers.r503_codes", "protocols.crypto",
+             "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the controller's rare paths and
 # recovery, the signed-token decoder and its curve math, the host command set and its
 # decoders, the store's scans, the identity record (their callers import them lazily).
@@ -38,7 +41,7 @@ TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
 # constant tables (message names, schemas): a copy that outlives the module is harmless.
 RARE = ("firmware.core.admin", "firmware.core.recovery", "protocols.permit_decode",
         "protocols.p256_math", "protocols.message_set", "protocols.cbor_decode",
-        "protocols.schema", "protocols.seal", "protocols.crypto", "firmware.app.commands",
+        "protocols.schema", "protocols.seal", "firmware.app.commands",
         "firmware.app.store_scan", "firmware.app.identity", "firmware.core.trust")
 
 MICROPYTHON = sys.implementation.name == "micropython"

@@ -1,0 +1,91 @@
+"""Where the heap of the ESP32 app goes (the bench_build.py run: the deployed .mpy files
+in the 32-bit MicroPython WASM VM): per module, the heap its import adds and the names
+(qstrs) it interns; per step, the qstrs it interns; and the VM's qstr pools, which are
+allocated whole (each twice the last) when the last one fills, so one name more can
+cost a pool of thousands of bytes.
+
+    .venv/bin/python bench/bench_heap_modules.py [--board esp32-devkitc]
+
+The pool sizes are the VM's; on a real image the first dynamic pool follows the size of
+its frozen qstr pool, so the names at which a new pool comes differ there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_build as BB  # noqa: E402
+
+POOL_PROBE = r"""
+import micropython
+class O: pass
+o = O()
+for i in range(3000):
+    setattr(o, "zq%d" % i, 1)
+    micropython.qstr_info()
+"""
+
+
+def pools(lines: list[str]) -> list[dict[str, int]]:
+    """The `micropython.qstr_info()` lines printed, as dicts of ints."""
+    return [{k: int(v) for k, v in (kv.split("=") for kv in ln.split(": ", 1)[1].split(", "))}
+            for ln in lines if ln.startswith("qstr pool:")]
+
+
+def pool_sizes() -> list[tuple[int, int]]:
+    """(dynamic qstrs at which a new pool comes, its bytes) in a fresh VM."""
+    with BB.MicroPythonVM(heap_kb=2048, grow=True) as vm:
+        seen = pools(vm.exec(POOL_PROBE).splitlines())
+    return [(b["n_qstr"], b["n_total_bytes"] - a["n_total_bytes"])
+            for a, b in zip(seen, seen[1:], strict=False) if b["n_pool"] != a["n_pool"]]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--board", default="esp32-devkitc")
+    a = ap.parse_args()
+    if not BB.node_available():
+        print("skipped: Node / MicroPython WASM not installed")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / a.board
+        BB.B.build(a.board, "production", out)
+        found = BB.run_app(BB.program(a.board, []), out)
+        mods = BB.leaves_first(list(found["modules"]))
+        prog = BB.program(a.board, mods)
+        for old, new in (("        PER[i][1] = now - last\n",
+                          "        PER[i][1] = now - last\n        micropython.qstr_info()\n"),
+                         ("def live():\n    gc.collect()\n",
+                          "def live():\n    gc.collect()\n    micropython.qstr_info()\n")):
+            assert old in prog, old
+            prog = prog.replace(old, new)
+        with BB.MicroPythonVM(heap_kb=512, root=out, timeout=300, grow=True) as vm:
+            lines = vm.exec(prog, name="<bench_heap_modules>").strip().splitlines()
+        mpy = {p.relative_to(out).with_suffix("").as_posix().replace("/", "."): p.stat().st_size
+               for p in out.rglob("*.mpy")}
+    r = json.loads(lines[-1])
+    q = pools(lines)          # before the imports, after each module, after each step, end
+    n = len(r["per"])
+    print(f"{a.board}: steady {r['alloc']:,} B, modules {r['code']:,} B; dynamic qstrs "
+          f"{q[0]['n_qstr']} before the app, {q[-1]['n_qstr']} at the end, "
+          f"{q[-1]['n_pool']} pools, {q[-1]['n_total_bytes']:,} B")
+    print(f"  {'module':40} {'heap B':>7} {'qstrs':>6} {'.mpy B':>7}")
+    rows = [(d, name, q[i + 1]["n_qstr"] - q[i]["n_qstr"]) for i, (name, d) in enumerate(r["per"])]
+    for d, name, nq in sorted(rows, reverse=True):
+        print(f"  {name:40} {d:>7,} {nq:>6} {mpy.get(name, 0):>7,}")
+    print("  qstrs interned per step (heap: live after the step):")
+    for i, (step, live, _) in enumerate(r["steps"]):
+        a_, b_ = q[n + i], q[n + i + 1]
+        print(f"    {step:30} {b_['n_qstr'] - a_['n_qstr']:>5} qstrs  live {live:>8,} B")
+    print("  qstr pools of this VM (a new one at the dynamic qstr count, its bytes):")
+    print("    " + ", ".join(f"{at}: {size:,} B" for at, size in pool_sizes()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
