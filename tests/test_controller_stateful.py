@@ -912,5 +912,6 @@ def test_lock_opens_only_when_the_rules_hold() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 3,000 runs: minutes, longer on a loaded machine
 def test_lock_opens_only_when_the_rules_hold_soak() -> None:
     run_machine(3000, 80)
