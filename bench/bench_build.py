@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -259,18 +260,24 @@ def qstr_figures(lines: list[str]) -> tuple[int, int] | None:
             int(b["n_total_bytes"]) - int(a["n_total_bytes"]))
 
 
-def run_unix(prog: str, root: Path, heap_kb: int) -> dict[str, Any] | None:
+def run_unix(prog: str, root: Path, heap_kb: int, seed: Path | None = None,
+             keep: Path | None = None) -> dict[str, Any] | None:
     """The same program on the native unix MicroPython (64-bit, a real GC that collects
     inside calls) with its heap at heap_kb; None if it ran out of memory (a MemoryError
-    that stopped it, or one that made it refuse the permit or lose BLE: see complete())."""
+    that stopped it, or one that made it refuse the permit or lose BLE: see complete()).
+    seed: a store to start from (a reboot: the permit stored); keep: copy the store there."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "data"
+        if seed is not None:
+            shutil.copytree(seed, store)
         text = (f"import sys\nsys.path.insert(0, {str(root)!r})\n"
                 + prog.replace("STORE = '/data'", f"STORE = {str(store)!r}") + UNIX_DRIVER)
         (Path(tmp) / "prog.py").write_text(text)
         proc = subprocess.run([str(UNIX_MP), "-X", f"heapsize={heap_kb}k",
                                str(Path(tmp) / "prog.py")], capture_output=True, text=True,
                               timeout=300, cwd=tmp)
+        if keep is not None and proc.returncode == 0:
+            shutil.copytree(store, keep, dirs_exist_ok=True)
     if proc.returncode != 0:
         text = proc.stderr + proc.stdout          # it prints tracebacks on stdout
         if "MemoryError" in text:
@@ -327,30 +334,31 @@ def leaves_first(modules: list[str]) -> list[str]:
 
 
 def smallest_heap_kb(prog: str, root: Path, lo: int = 16, hi: int = 1024,
-                     step: int = 4) -> int | None:
+                     step: int = 4, seed: Path | None = None) -> int | None:
     """Smallest unix MicroPython heap (a multiple of `step` KB in lo..hi) the program
     completes in (bisection; a run either completes or does not, see run_unix)."""
-    if run_unix(prog, root, hi) is None:
+    if run_unix(prog, root, hi, seed) is None:
         return None
     lo_k, hi_k = lo // step, hi // step        # invariant: hi_k runs
     while lo_k < hi_k:
         mid = (lo_k + hi_k) // 2
-        if run_unix(prog, root, mid * step) is not None:
+        if run_unix(prog, root, mid * step, seed) is not None:
             hi_k = mid
         else:
             lo_k = mid + 1
     return hi_k * step
 
 
-def smallest_heaps_kb(prog: str, root: Path, offsets: int = 5) -> list[int] | None:
+def smallest_heaps_kb(prog: str, root: Path, offsets: int = 5,
+                      seed: Path | None = None) -> list[int] | None:
     """smallest_heap_kb (1 KB steps) with the heap's start shifted by 0, 200, 400 ...
     bytes (a pad allocated first), sorted: the figure moves by several KB with where
     the objects happen to fall (fragmentation), so one bisection is not the figure."""
-    first = smallest_heap_kb(prog, root)
+    first = smallest_heap_kb(prog, root, seed=seed)
     if first is None:
         return None
     found = [smallest_heap_kb(f"_PAD = bytearray({200 * i})\n" + prog, root,
-                              lo=first - 32, hi=first + 32, step=1)
+                              lo=first - 32, hi=first + 32, step=1, seed=seed)
              for i in range(offsets)]
     return sorted(k if k is not None else first + 32 for k in found)
 
@@ -388,10 +396,13 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     peak = max(steps, key=lambda x: x[1])
     psram = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text()).get(
         "psram", False)
-    unix = run_unix(program(board, modules, mode=mode, watch=True), out, 1024) \
+    seed = out.parent / (out.name + "-store")    # the store a first run leaves: the permit
+    unix = run_unix(program(board, modules, mode=mode, watch=True), out, 1024, keep=seed) \
         if UNIX_MP.exists() else None
     kbs = smallest_heaps_kb(prog, out) if unix and min_heap else None
     kb = kbs[len(kbs) // 2] if kbs else None
+    # a reboot with that permit stored: the boot also decodes and verifies it
+    rkbs = smallest_heaps_kb(prog, out, seed=seed) if kbs else None
     print(f"{board} ({mode} build): goal (issue 12) whole app <= {GOAL // 1024} KB on the "
           "32-bit VM, "
           f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
@@ -419,6 +430,12 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
               f"{kbs[0]}..{kbs[-1]} KB")
         label = f"  the app's part, x {peak[1] / upeak:.2f} (32-bit / 64-bit peaks)"
         print(f"  {label:52} {_kb(est):>12}")
+    if rkbs and unix:
+        rkb = rkbs[len(rkbs) // 2]
+        est = (rkb * 1024 - int(unix["base"])) * peak[1] / upeak
+        print(f"  {'the same, a reboot with the permit stored':52} {'':>12} "
+              f"{str(rkb) + ' KB':>12}   {rkbs[0]}..{rkbs[-1]} KB")
+        print(f"  {'  its app part, scaled the same way':52} {_kb(est):>12}")
     print(f"  {'not counted: the bench program, stand-ins, runner':52} {_kb(int(r['base'])):>12} "
           f"{ux('base'):>12}")
     print(f"  {'the same app from the .py sources (steady)':52} {_kb(int(src['alloc'])):>12}")
