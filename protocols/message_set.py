@@ -11,7 +11,8 @@
 # the message and the field). AUDIT_ACK, STIMULUS and REBOOT are sealed
 # (protocols/seal.py): counter u32 BE | CBOR map | HMAC-SHA256(device_key,
 # type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
-# The names of those modules that hosts use are available here too.
+# The names of those modules that hosts use are available here too, through __getattr__
+# (the seal is imported only for a sealed command: LOAD_PERMIT does not load it).
 
 from protocols import errors as _e
 from protocols import msg_types as _t

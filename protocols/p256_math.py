@@ -4,8 +4,9 @@
 # MicroPython and CPython.
 #
 # The device verifies only, with public keys it trusts: both bases of u1*G + u2*Q are
-# fixed, so each gets a 4-tooth comb table (Lim-Lee) of 15 affine points, built once when
-# the key is loaded (the generator's is a constant below, checked by tests/test_p256.py).
+# fixed, so each gets a 4-tooth comb table (Lim-Lee) of 15 affine points (3 bytes objects
+# of 5), built once when the key is loaded (the generator's is a constant below, checked
+# by tests/test_p256.py).
 # A verification is then 64 Jacobian doublings and at most 128 mixed additions, with no
 # inversion (x(R) == r is checked as r * Z^2 == X mod p).
 
@@ -13,19 +14,25 @@ import hashlib
 
 from protocols.errors import KEY_ID_LEN, SIG_LEN, P256Error
 
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-_TEETH = 4
-_COLS = 64  # 256 bits / 4 teeth
+_TEETH = const(4)
+_COLS = const(64)  # 256 bits / 4 teeth
 # A table is 3 bytes objects of 5 points (320 bytes) rather than one of 960: the boot builds
 # a key's while its heap is at its fullest and most cut up, where a free run of 960 bytes
 # is the first thing missing (a 64-bit unix build failed the key load there).
-_PER = 5
-_CHUNKS = 3
+_PER = const(5)
+_CHUNKS = const(3)
 
 
 def _dbl(x, y, z):
