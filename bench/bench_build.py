@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,10 +109,29 @@ def live():
     STEPS[AT[0]][1] = gc.mem_alloc() - BASE[0]
     AT[0] += 1
 
+PEAK = [0 for _ in NAMES]             # per step: largest live heap seen at an import
+
+def watch():
+    # unix only (a GC that collects inside calls): after every import, the live heap;
+    # imports are where a step's modules pile up (they stay until the step's trim)
+    import builtins
+    imp = builtins.__import__
+    def hook(*a):
+        try:
+            return imp(*a)
+        finally:
+            gc.collect()
+            i = AT[0]
+            if i < len(PEAK):
+                PEAK[i] = max(PEAK[i], gc.mem_alloc() - BASE[0])
+    builtins.__import__ = hook
+
 def steps():
     global app
     gc.collect()
     BASE[0] = last = gc.mem_alloc()     # this program and the stand-ins: not the app
+    if WATCH:
+        watch()
     micropython.qstr_info()             # "qstr pool: ..." (read by qstr_figures)
     for i in range(N):
         __import__(MODULES[i])
@@ -175,10 +195,12 @@ def steps():
     micropython.qstr_info()
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
     st = app.device.status(app.clock.mono(), app.clock.rtc())   # (imports a rare module)
-    print(json.dumps({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
-                      "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
-                      "ble": app.ble is not None, "out": len(io.out),
-                      "faults": sorted(app.hw.faulty)}))
+    # json.dump writes piece by piece: the report needs no one big string in the heap
+    json.dump({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
+               "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
+               "ble": app.ble is not None, "out": len(io.out),
+               "faults": sorted(app.hw.faulty), "peaks": PEAK}, sys.stdout)
+    print()
 
 __steps__ = steps()
 """
@@ -200,15 +222,16 @@ def permit_frame() -> bytes:
 
 
 def program(board: str, modules: list[str], store: str = "/data",
-            no_trim: bool = False, mode: str = "production") -> str:
+            no_trim: bool = False, mode: str = "production", watch: bool = False) -> str:
     """The bench program for one board: stand-ins, then PROGRAM importing `modules` first;
-    the card in the RFID field is the permit's first holder."""
+    the card in the RFID field is the permit's first holder. watch: record the live heap
+    after every import (unix only: see PROGRAM's watch())."""
     cfg = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text())
     return (f"CFG_JSON = {json.dumps(json.dumps(cfg))}\n"
             f"MODULES_JSON = {json.dumps(json.dumps(modules))}\n"
             f"PERMIT_FRAME = {permit_frame().hex()!r}\n"
             f"CARD_HEX = {CARD!r}\nSTORE = {store!r}\nNO_TRIM = {no_trim!r}\n"
-            f"MODE = {mode!r}\nIDENTITY_JSON = {IDENTITY_JSON!r}\n"
+            f"MODE = {mode!r}\nIDENTITY_JSON = {IDENTITY_JSON!r}\nWATCH = {watch!r}\n"
             + STAND_IN.read_text() + PROGRAM)
 
 
@@ -237,23 +260,38 @@ def qstr_figures(lines: list[str]) -> tuple[int, int] | None:
             int(b["n_total_bytes"]) - int(a["n_total_bytes"]))
 
 
-def run_unix(prog: str, root: Path, heap_kb: int) -> dict[str, Any] | None:
+def run_unix(prog: str, root: Path, heap_kb: int, seed: Path | None = None,
+             keep: Path | None = None) -> dict[str, Any] | None:
     """The same program on the native unix MicroPython (64-bit, a real GC that collects
-    inside calls) with its heap at heap_kb; None if it ran out of memory."""
+    inside calls) with its heap at heap_kb; None if it ran out of memory (a MemoryError
+    that stopped it, or one that made it refuse the permit or lose BLE: see complete()).
+    seed: a store to start from (a reboot: the permit stored); keep: copy the store there."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "data"
+        if seed is not None:
+            shutil.copytree(seed, store)
         text = (f"import sys\nsys.path.insert(0, {str(root)!r})\n"
                 + prog.replace("STORE = '/data'", f"STORE = {str(store)!r}") + UNIX_DRIVER)
         (Path(tmp) / "prog.py").write_text(text)
         proc = subprocess.run([str(UNIX_MP), "-X", f"heapsize={heap_kb}k",
                                str(Path(tmp) / "prog.py")], capture_output=True, text=True,
                               timeout=300, cwd=tmp)
+        if keep is not None and proc.returncode == 0:
+            shutil.copytree(store, keep, dirs_exist_ok=True)
     if proc.returncode != 0:
         text = proc.stderr + proc.stdout          # it prints tracebacks on stdout
         if "MemoryError" in text:
             return None
         raise MicroPythonError(f"unix MicroPython: {text.strip()[-600:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    # a MemoryError the app survives still fails the run: the permit refused (an ERROR
+    # reply), BLE not started (start_ble reports it), a driver marked faulty
+    return found if complete(found) else None
+
+
+def complete(found: dict[str, Any]) -> bool:
+    """The run did what the app is for: permit loaded, BLE service up, no driver fault."""
+    return bool(found["permit"] and found["ble"] and not found["faults"])
 
 
 def _source(module: str) -> Path | None:
@@ -296,19 +334,33 @@ def leaves_first(modules: list[str]) -> list[str]:
 
 
 def smallest_heap_kb(prog: str, root: Path, lo: int = 16, hi: int = 1024,
-                     step: int = 4) -> int | None:
+                     step: int = 4, seed: Path | None = None) -> int | None:
     """Smallest unix MicroPython heap (a multiple of `step` KB in lo..hi) the program
-    completes in (bisection; a run either completes or raises MemoryError)."""
-    if run_unix(prog, root, hi) is None:
+    completes in (bisection; a run either completes or does not, see run_unix)."""
+    if run_unix(prog, root, hi, seed) is None:
         return None
     lo_k, hi_k = lo // step, hi // step        # invariant: hi_k runs
     while lo_k < hi_k:
         mid = (lo_k + hi_k) // 2
-        if run_unix(prog, root, mid * step) is not None:
+        if run_unix(prog, root, mid * step, seed) is not None:
             hi_k = mid
         else:
             lo_k = mid + 1
     return hi_k * step
+
+
+def smallest_heaps_kb(prog: str, root: Path, offsets: int = 5,
+                      seed: Path | None = None) -> list[int] | None:
+    """smallest_heap_kb (1 KB steps) with the heap's start shifted by 0, 200, 400 ...
+    bytes (a pad allocated first), sorted: the figure moves by several KB with where
+    the objects happen to fall (fragmentation), so one bisection is not the figure."""
+    first = smallest_heap_kb(prog, root, seed=seed)
+    if first is None:
+        return None
+    found = [smallest_heap_kb(f"_PAD = bytearray({200 * i})\n" + prog, root,
+                              lo=first - 32, hi=first + 32, step=1, seed=seed)
+             for i in range(offsets)]
+    return sorted(k if k is not None else first + 32 for k in found)
 
 
 def deploy_table(boards: list[str], tmp: Path, mode: str) -> dict[str, Path]:
@@ -344,8 +396,15 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     peak = max(steps, key=lambda x: x[1])
     psram = json.loads((ROOT / "hardware" / "boards" / f"{board}.json").read_text()).get(
         "psram", False)
-    unix = run_unix(prog, out, 1024) if UNIX_MP.exists() else None
-    kb = smallest_heap_kb(prog, out) if unix and min_heap else None
+    seed = out.parent / (out.name + "-store")    # the store a first run leaves: the permit
+    unix = run_unix(program(board, modules, mode=mode, watch=True), out, 1024, keep=seed) \
+        if UNIX_MP.exists() else None
+    kbs = smallest_heaps_kb(prog, out) if unix and min_heap else None
+    kb = kbs[len(kbs) // 2] if kbs else None
+    # a reboot with that permit stored: the boot also decodes and verifies it
+    again = run_unix(program(board, modules, mode=mode, watch=True), out, 1024, seed=seed) \
+        if unix else None
+    rkbs = smallest_heaps_kb(prog, out, seed=seed) if kbs else None
     print(f"{board} ({mode} build): goal (issue 12) whole app <= {GOAL // 1024} KB on the "
           "32-bit VM, "
           f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
@@ -369,19 +428,31 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     if kb and unix:
         est = (kb * 1024 - int(unix["base"])) * peak[1] / upeak
         print(f"  {'smallest heap the run completes in (all of it)':52} {'(>= peak)':>12} "
-              f"{str(kb) + ' KB':>12}")
+              f"{str(kb) + ' KB':>12}   median of {len(kbs)} start offsets, "
+              f"{kbs[0]}..{kbs[-1]} KB")
         label = f"  the app's part, x {peak[1] / upeak:.2f} (32-bit / 64-bit peaks)"
         print(f"  {label:52} {_kb(est):>12}")
+    if rkbs and unix:
+        rkb = rkbs[len(rkbs) // 2]
+        est = (rkb * 1024 - int(unix["base"])) * peak[1] / upeak
+        print(f"  {'the same, a reboot with the permit stored':52} {'':>12} "
+              f"{str(rkb) + ' KB':>12}   {rkbs[0]}..{rkbs[-1]} KB")
+        print(f"  {'  its app part, scaled the same way':52} {_kb(est):>12}")
     print(f"  {'not counted: the bench program, stand-ins, runner':52} {_kb(int(r['base'])):>12} "
           f"{ux('base'):>12}")
     print(f"  {'the same app from the .py sources (steady)':52} {_kb(int(src['alloc'])):>12}")
     print(f"  {'without trim (boot-only modules kept; steady)':52} "
           f"{_kb(int(kept['alloc'])):>12}   trim frees {_kb(int(kept['alloc']) - alloc)}: "
           f"{', '.join(sorted(set(kept['modules']) - set(r['modules']) - {TRIM})) or 'nothing'}")
-    print("  steps (gc.collect() between them, as a device loop iteration):")
-    print(f"    {'step':30} {'live after gc':>13} {'allocated inside the call':>26}")
-    for name, live, made in steps:
-        print(f"    {name:30} {live:>13,} {made:>26,}")
+    print("  steps (gc.collect() between them, as a device loop iteration; unix: the live "
+          "heap after the step's fullest import, 64-bit):")
+    print(f"    {'step':30} {'live after gc':>13} {'allocated inside the call':>26} "
+          f"{'unix: peak inside':>18} {'(reboot)':>9}")
+    inside = unix["peaks"] if unix else [0] * len(steps)
+    inside2 = again["peaks"] if again else [0] * len(steps)
+    for (name, live, made), top, top2 in zip(steps, inside, inside2, strict=True):
+        print(f"    {name:30} {live:>13,} {made:>26,} {(format(top, ',') if top else '-'):>18} "
+              f"{(format(top2, ',') if top2 else '-'):>9}")
     print("  heap by module (imported leaves first, after gc.collect()):")
     for name, d in sorted(r["per"], key=lambda x: -x[1]):
         if d >= 1024:

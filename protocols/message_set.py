@@ -11,52 +11,18 @@
 # the message and the field). AUDIT_ACK, STIMULUS and REBOOT are sealed
 # (protocols/seal.py): counter u32 BE | CBOR map | HMAC-SHA256(device_key,
 # type|counter|map)[:16], and a device refuses a counter not above the last it accepted.
-# The names of those modules that hosts use are available here too.
+# The names of those modules that hosts use are available here too, through __getattr__
+# (the seal is imported only for a sealed command: LOAD_PERMIT does not load it).
 
 from protocols import errors as _e
+from protocols import msg_types as _t
 from protocols import schema as _schema
-from protocols import seal as _seal
-from protocols.cbor import MAX_DEPTH  # noqa: F401  (part of this module's API)
-from protocols.cbor import encode as cbor_encode  # noqa: F401
 from protocols.cbor_decode import decode as cbor_decode
 from protocols.errors import MessageError
 from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
-from protocols.msg_types import (  # noqa: F401  (type codes and schemas: part of this API)
-    AUDIT_ACK,
-    AUDIT_READ,
-    AUDIT_RECORDS,
-    ERROR,
-    EVENT,
-    EVENT_KINDS,
-    INFO,
-    INFO_REPLY,
-    LOAD_PERMIT,
-    OK,
-    PING,
-    PROTO_VERSION,
-    REBOOT,
-    RECALL,
-    SCHEMA_ERROR,
-    SCHEMA_EVENT,
-    SCHEMA_OK,
-    STATUS,
-    STATUS_REPLY,
-    STIMULUS,
-    TAMPER_RESET,
-    U32,
-    U64,
-    encode_fields,
-    specs_of,
-)
-from protocols.seal import SEAL_OVERHEAD, TAG_LEN, seal  # noqa: F401
+from protocols.msg_types import AUDIT_RECORDS, U32, U64, encode_fields, specs_of
 
 MODES = ("field", "rig", "dev")
-ERROR_NAMES = {  # ERROR code (protocols/errors.py) -> name (protocols/SPEC.md)
-    _e.E_UNKNOWN_TYPE: "unknown_type", _e.E_BAD_MESSAGE: "bad_message",
-    _e.E_AUTH: "auth_failed", _e.E_REPLAY: "replayed", _e.E_MODE: "not_allowed_in_mode",
-    _e.E_REFUSED: "refused", _e.E_BUSY: "busy", _e.E_INTERNAL: "internal",
-    _e.E_BAD_FRAME: "bad_frame",
-}
 
 # -- schemas (field specs: protocols/schema.py) ---------------------------------------------
 U8 = (0, 0xFF)
@@ -105,20 +71,20 @@ STIMULUS_KINDS = {
 
 # type -> (name, sealed, fields) ; fields is a tuple of specs or a {kind: specs} union
 SCHEMAS = {
-    INFO: ("INFO", 0, ()),
-    STATUS: ("STATUS", 0, ()),
-    PING: ("PING", 0, ()),
-    LOAD_PERMIT: ("LOAD_PERMIT", 0, (("token", "bytes", 0, TOKEN),)),
-    RECALL: ("RECALL", 0, (("token", "bytes", 0, TOKEN),)),
-    TAMPER_RESET: ("TAMPER_RESET", 0, (("token", "bytes", 0, TOKEN),)),
-    AUDIT_READ: ("AUDIT_READ", 0, (("count", "int", 0, (1, 255)), ("from_seq", "int", 0, U32))),
-    AUDIT_ACK: ("AUDIT_ACK", 1, (("upto_seq", "int", 0, U32),)),
-    STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
-    REBOOT: ("REBOOT", 1, ()),
-    INFO_REPLY: ("INFO_REPLY", 0, (
+    _t.INFO: ("INFO", 0, ()),
+    _t.STATUS: ("STATUS", 0, ()),
+    _t.PING: ("PING", 0, ()),
+    _t.LOAD_PERMIT: ("LOAD_PERMIT", 0, (("token", "bytes", 0, TOKEN),)),
+    _t.RECALL: ("RECALL", 0, (("token", "bytes", 0, TOKEN),)),
+    _t.TAMPER_RESET: ("TAMPER_RESET", 0, (("token", "bytes", 0, TOKEN),)),
+    _t.AUDIT_READ: ("AUDIT_READ", 0, (("count", "int", 0, (1, 255)), ("from_seq", "int", 0, U32))),
+    _t.AUDIT_ACK: ("AUDIT_ACK", 1, (("upto_seq", "int", 0, U32),)),
+    _t.STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
+    _t.REBOOT: ("REBOOT", 1, ()),
+    _t.INFO_REPLY: ("INFO_REPLY", 0, (
         ("mode", "str", 0, MODES), ("proto", "int", 0, U16), ("runtime", "str", 0, None),
         ("device_id", "str", 0, None), ("fw_version", "str", 0, None))),
-    STATUS_REPLY: ("STATUS_REPLY", 0, (
+    _t.STATUS_REPLY: ("STATUS_REPLY", 0, (
         ("locked", "bool", 0, None),
         ("permit", "map", 1, _PERMIT_SUMMARY),
         ("tamper", "map", 0, _TAMPER),
@@ -127,18 +93,40 @@ SCHEMAS = {
         ("last_fix", "map", 1, _FIX),
         ("battery_mv", "int", 0, U16),
         ("last_counter", "int", 1, U32))),
-    AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
+    _t.AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
         ("more", "bool", 0, None), ("records", "list", 0, "bytes"),
         ("first_seq", "int", 0, U32))),
-    OK: SCHEMA_OK,
-    ERROR: SCHEMA_ERROR,
-    EVENT: SCHEMA_EVENT,
+    _t.OK: _t.SCHEMA_OK,
+    _t.ERROR: _t.SCHEMA_ERROR,
+    _t.EVENT: _t.SCHEMA_EVENT,
 }
 
-NAMES = {}
-for _t in SCHEMAS:
-    NAMES[_t] = SCHEMAS[_t][0]
-SEALED = tuple(t for t in SCHEMAS if SCHEMAS[t][1])
+
+
+def __getattr__(name):
+    # Host API, built or imported on use (a device decoding a command needs none of it):
+    # NAMES, SEALED, ERROR_NAMES; the type codes and schema step (protocols/msg_types.py),
+    # the seal (protocols/seal.py), the CBOR encoder.
+    if name == "NAMES":
+        return {t: SCHEMAS[t][0] for t in SCHEMAS}
+    if name == "SEALED":
+        return tuple(t for t in SCHEMAS if SCHEMAS[t][1])
+    if name == "ERROR_NAMES":  # ERROR code (protocols/errors.py) -> name (protocols/SPEC.md)
+        return {_e.E_UNKNOWN_TYPE: "unknown_type", _e.E_BAD_MESSAGE: "bad_message",
+                _e.E_AUTH: "auth_failed", _e.E_REPLAY: "replayed",
+                _e.E_MODE: "not_allowed_in_mode", _e.E_REFUSED: "refused", _e.E_BUSY: "busy",
+                _e.E_INTERNAL: "internal", _e.E_BAD_FRAME: "bad_frame"}
+    if name == "cbor_encode":
+        from protocols.cbor import encode
+        return encode
+    if name == "MAX_DEPTH":
+        return _e.MAX_DEPTH
+    if name in ("seal", "SEAL_OVERHEAD", "TAG_LEN"):
+        from protocols import seal
+        return getattr(seal, name)
+    if name[:2] != "__" and hasattr(_t, name):
+        return getattr(_t, name)
+    raise AttributeError(name)
 
 
 def is_command(typ):
@@ -147,7 +135,8 @@ def is_command(typ):
 
 
 def type_name(typ):
-    return NAMES.get(typ, "0x%02x" % typ)
+    sch = SCHEMAS.get(typ)
+    return sch[0] if sch is not None else "0x%02x" % typ
 
 
 def check_fields(typ, fields):
@@ -160,7 +149,8 @@ def check_fields(typ, fields):
 def open_sealed(key, last_counter, typ, data):
     """Check a sealed payload (protocols/seal.py); returns (counter, payload) or raises
     MessageError (E_AUTH/E_REPLAY) naming the message type."""
-    return _seal.open_sealed(key, last_counter, typ, data, type_name(typ))
+    from protocols.seal import open_sealed
+    return open_sealed(key, last_counter, typ, data, type_name(typ))
 
 
 # -- messages ------------------------------------------------------------------------------

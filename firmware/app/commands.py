@@ -8,6 +8,7 @@ import struct
 
 from firmware.core import events as E
 from protocols import message_set as M
+from protocols import msg_types as T
 from protocols.errors import E_INTERNAL, E_MODE, E_REFUSED, E_UNKNOWN_TYPE
 
 MAX_TEXT = 160            # longest ERROR message / log text sent (they may quote input)
@@ -18,9 +19,9 @@ def command(dev, fr, mono_ms, rtc_s):
     """Handle one (type, seq, payload) frame from a host: exactly one reply."""
     typ, seq = fr[0], fr[1]
     try:
-        if typ == M.STIMULUS and dev.mode == "field":
+        if typ == T.STIMULUS and dev.mode == "field":
             raise M.MessageError("STIMULUS is refused in field mode", E_MODE)
-        if typ == M.REBOOT and dev.mode != "dev":
+        if typ == T.REBOOT and dev.mode != "dev":
             raise M.MessageError("REBOOT is refused in %s mode" % dev.mode, E_MODE)
         typ, seq, f = M.decode_msg(fr, dev.key, dev.ctl.counter, True)
         c = f.get("counter")  # type: ignore  # (a checked map: dict)
@@ -45,33 +46,33 @@ def error(dev, seq, exc):
     if len(f["message"]) > MAX_TEXT:  # it may quote the offending input
         f["message"] = f["message"][:MAX_TEXT] + "..."
     try:
-        dev._send(M.ERROR, seq, f)
+        dev._send(T.ERROR, seq, f)
     except Exception:
-        dev._send(M.ERROR, seq, {"code": E_INTERNAL, "message": "unreportable error"})
+        dev._send(T.ERROR, seq, {"code": E_INTERNAL, "message": "unreportable error"})
 
 
 def dispatch(dev, typ, seq, f, mono_ms, rtc_s):
-    if typ == M.INFO:
-        dev._send(M.INFO_REPLY, seq, {
+    if typ == T.INFO:
+        dev._send(T.INFO_REPLY, seq, {
             "device_id": dev.device_id, "fw_version": dev.fw_version,
-            "mode": dev.mode, "runtime": dev.runtime, "proto": M.PROTO_VERSION})
-    elif typ == M.STATUS:
-        dev._send(M.STATUS_REPLY, seq, status(dev, mono_ms, rtc_s))
-    elif typ == M.PING:
-        dev._send(M.OK, seq, {})
-    elif typ == M.LOAD_PERMIT or typ == M.RECALL or typ == M.TAMPER_RESET:
+            "mode": dev.mode, "runtime": dev.runtime, "proto": T.PROTO_VERSION})
+    elif typ == T.STATUS:
+        dev._send(T.STATUS_REPLY, seq, status(dev, mono_ms, rtc_s))
+    elif typ == T.PING:
+        dev._send(T.OK, seq, {})
+    elif typ == T.LOAD_PERMIT or typ == T.RECALL or typ == T.TAMPER_RESET:
         dev._run((E.PERMIT, f["token"]), mono_ms, rtc_s)
         reply_result(dev, seq)
-    elif typ == M.AUDIT_READ:
+    elif typ == T.AUDIT_READ:
         audit_read(dev, seq, f["from_seq"], f["count"])
-    elif typ == M.AUDIT_ACK:
+    elif typ == T.AUDIT_ACK:
         dev.store.ack_audit(f["upto_seq"])
-        dev._send(M.OK, seq, {})
-    elif typ == M.STIMULUS:
+        dev._send(T.OK, seq, {})
+    elif typ == T.STIMULUS:
         stimulus(dev, seq, f, mono_ms, rtc_s)
-    elif typ == M.REBOOT:
+    elif typ == T.REBOOT:
         dev.reboot_requested = True
-        dev._send(M.OK, seq, {})
+        dev._send(T.OK, seq, {})
     else:
         raise M.MessageError("%s: not handled by this device" % M.type_name(typ),
                              E_UNKNOWN_TYPE)
@@ -80,9 +81,9 @@ def dispatch(dev, typ, seq, f, mono_ms, rtc_s):
 def reply_result(dev, seq):
     for r in dev._results:
         if not r[0]:
-            dev._send(M.ERROR, seq, {"code": E_REFUSED, "message": r[1]})
+            dev._send(T.ERROR, seq, {"code": E_REFUSED, "message": r[1]})
             return
-    dev._send(M.OK, seq, {})
+    dev._send(T.OK, seq, {})
 
 
 def audit_read(dev, seq, from_seq, count):
@@ -93,7 +94,7 @@ def audit_read(dev, seq, from_seq, count):
     if n < len(recs):
         recs = recs[:n]
     more = bool(recs) and first + len(recs) - 1 < st.last_seq()
-    dev._send(M.AUDIT_RECORDS, seq, {"first_seq": first, "records": recs, "more": more})
+    dev._send(T.AUDIT_RECORDS, seq, {"first_seq": first, "records": recs, "more": more})
 
 
 def stimulus(dev, seq, f, mono_ms, rtc_s):
@@ -102,7 +103,7 @@ def stimulus(dev, seq, f, mono_ms, rtc_s):
         dev.set_rtc(f["utc_s"], rtc_s)
         # the core sees the new time at once (a rollback relocks now, not at a tick)
         dev._run((E.TICK,), mono_ms, f["utc_s"] - dev.rtc_offset)
-        dev._send(M.OK, seq, {})
+        dev._send(T.OK, seq, {})
         return
     if kind == "nmea":
         if dev._nmea is None:
