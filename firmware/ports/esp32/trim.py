@@ -66,17 +66,20 @@ def _own(mod, name):
     return out
 
 
-def _held(mod, name, others, strict):
-    """True if a module in `others` (name -> module) holds `mod` or a function or class
-    it defines in its globals (other than the parent package's attribute); or, strict,
-    if `mod` defines a class or holds a mutable cache."""
+def _held(mod, name, mods, gone, strict):
+    """True if a loaded module not in `gone` holds `mod` or a function or class it
+    defines in its globals (other than the parent package's attribute); or, strict, if
+    `mod` defines a class or holds a mutable cache. (`mods` is sys.modules itself: no
+    copy of it is made, a ~1 KB block a nearly full heap may not have.)"""
     own = _own(mod, name)
     if strict:
         for v in mod.__dict__.values():
             if isinstance(v, _CACHES) or (isinstance(v, type) and id(v) in own):
                 return True
     parent, leaf = _split(name)
-    for oname, other in others.items():
+    for oname, other in mods.items():
+        if oname in gone:
+            continue
         try:
             items = other.__dict__.items()
         except AttributeError:   # not a module (a stand-in in sys.modules)
@@ -97,9 +100,8 @@ def drop(names, strict=False):
     changed = True
     while changed and gone:
         changed = False
-        others = {n: m for n, m in mods.items() if n not in gone}
         for n in list(gone):
-            if _held(gone[n], n, others, strict):
+            if _held(gone[n], n, mods, gone, strict):
                 del gone[n]
                 changed = True
                 break
