@@ -669,6 +669,22 @@ def test_storage_failure_in_tick_is_reported_not_raised() -> None:
     assert h.dev.locked
 
 
+def test_out_of_heap_stops_the_app_instead_of_running_half_booted() -> None:
+    """A MemoryError inside a core step (at boot: the trusted keys not loaded) is not
+    swallowed like a storage fault: the app stops (production main.py resets)."""
+    h = Host(MemStore(), boot=False)
+
+    def no_heap(*_a: object) -> None:
+        raise MemoryError("memory allocation failed, allocating 961 bytes")
+
+    h.dev.handle = no_heap  # type: ignore[method-assign]
+    with pytest.raises(MemoryError):
+        h.dev.boot(h.mono, h.rtc, "power_on")
+    with pytest.raises(MemoryError):
+        h.dev.local_event(("battery", 3000), h.mono, h.rtc)
+    assert h.dev.faults == 0 and h.dev.locked
+
+
 class LosingStore(MemStore):
     """Loses state writes while `lose` is set: a power cut right after each audit write."""
 

@@ -187,6 +187,11 @@ class Device(Host):
     def _guarded(self, ev, mono_ms, rtc_s):
         try:
             self._run(ev, mono_ms, rtc_s)
+        except MemoryError:
+            # out of heap: the core's step may be half done (at boot: its keys not loaded,
+            # every token refused as if unprovisioned). Stop the app loudly; production
+            # main.py resets: a fresh heap, the stored state, the bolt driven locked.
+            raise
         except Exception as exc:  # storage failure: report, stay in the loop
             self.faults += 1
             self._event({"kind": "log", "text": ("fault: %s" % exc)[:_MAX_TEXT]})
