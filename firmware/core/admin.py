@@ -1,14 +1,27 @@
 # The controller's rare paths, kept out of controller.py so that a port short of heap
 # can drop this module (and recovery.py) from sys.modules after use: boot and restore
-# of the state record, authority tokens (permit, recall, key update, reset), refusals of
-# unauthenticated input, sealed-command counters, status. Each function takes the
-# LockController `c` and is imported inside the controller method that needs it.
+# of the state record, authority tokens (permit, recall, key update, reset), peripheral
+# faults, RTC rollback audits, refusals of unauthenticated input, sealed-command
+# counters, status. Each function takes the LockController `c` and is imported inside
+# the controller method that needs it. (Tamper latching stays in the controller: no
+# import on that path.)
 
 from firmware.core import events as E
 from firmware.core import geo, rules, trust
 from firmware.core import state as states
 from protocols import audit as audits
 from protocols import permit as tokens
+
+
+def on_event(c, ev):
+    """The controller's handler for the rare events BOOT, PERMIT and FAULT."""
+    kind = ev[0]
+    if kind == E.BOOT:
+        on_boot(c, ev)
+    elif kind == E.PERMIT:
+        on_permit(c, ev)
+    else:
+        on_fault(c, ev)
 
 
 def on_boot(c, ev):
@@ -63,7 +76,7 @@ def _restore(c, blob, tail):
     if st.migrated:
         c._audit("state", "migrated from record v%d: format-1 permit serial=%d "
                   "dropped (re-issue it signed)" % (st.migrated, st.dropped))
-        c._persist()
+        c._dirty = True
     if c._rtc < st.time_floor:
         c._behind = c._rtc < st.time_floor - c._cfg["skew_max_s"]
         c._audit("time", "rollback rtc=%d floor=%d" % (c._rtc, st.time_floor))
@@ -87,7 +100,7 @@ def on_permit(c, ev):
         return
     c._st.serial_floor = p.serial
     _apply_token(c, p, blob)
-    c._persist()
+    c._dirty = True
 
 
 def _authenticate(c, blob):
@@ -175,6 +188,45 @@ def _key_update(c, p):
     return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
 
+# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
+# (a deny reason), or "ble" (the radio link: audited, decides nothing).
+_FAULT_KEYS = {"rfid": tokens.F_RFID, "finger": tokens.F_FINGER, "gnss": "gnss",
+               "actuator": E.R_ACTUATOR, "ble": "ble"}
+
+
+def on_fault(c, ev):
+    """FAULT (a peripheral could not be set up, or came back; or the controller's read
+    error count crossed sensor_fail_after): audit the change, mark the key faulty."""
+    sensor, ok = ev[1], ev[2]
+    if sensor not in _FAULT_KEYS or type(ok) is not bool:
+        raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
+    key = _FAULT_KEYS[sensor]
+    if ok == (key in c._faulty):
+        c._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
+    if ok:
+        c._faulty.pop(key, None)
+    else:
+        c._faulty[key] = True
+
+
+def check_rollback(c):
+    """Audit every change of 'RTC behind the time floor' when it happens."""
+    behind = c._rtc + c._clock.corr < c._clock.floor - c._skew
+    if behind != c._behind:
+        c._behind = behind
+        c._audit("time", ("rollback rtc=%d floor=%d" if behind else
+                          "rtc=%d back at floor=%d") % (c._rtc, c._clock.floor))
+
+
+def save(c):
+    """Emit PERSIST with the state record (the audit head and time floor brought up)."""
+    st = c._st
+    st.audit_seq = c._chain.seq
+    st.audit_head = c._chain.head
+    st.time_floor = c._clock.floor
+    c._out.append((E.PERSIST, states.encode(st)))
+
+
 def accept_counter(c, counter):
     """Accept the counter of a sealed command before the host acts on it: returns
     [PERSIST] with the new floor (write it first; a failed write means: do not act),
@@ -195,7 +247,7 @@ def accept_counter(c, counter):
                     % (counter, c._st.cmd_floor)))
     else:
         c._st.cmd_floor = c.counter = counter
-        c._save()
+        save(c)
     return out
 
 

@@ -16,8 +16,8 @@ from protocols import permit as tokens  # noqa: F401  (the type of _permit; trus
 # action kinds, bound once (events.py): one global lookup each on the hot path
 _AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE, _TICK = (
     E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE, E.TICK)
-_MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
+_MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 
 
 class LockController:
@@ -115,9 +115,6 @@ class LockController:
         self.audit_head = ch.head
         self._dirty = True  # the persisted audit head must follow the chain
 
-    def _persist(self):
-        self._dirty = True
-
     # -- the rules ---------------------------------------------------------------
     def reasons(self, mono_ms=None, rtc_s=None):
         """Why the lock must stay locked now (rules 1, 2, 4, 5); empty if none."""
@@ -152,11 +149,6 @@ class LockController:
         if self._faulty and E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
-
-    def _locked_out(self):
-        """A lockout holds whatever the clock's trust: by the monotonic deadline set when
-        it began (a moved RTC cannot shorten it) and by the persisted UTC end."""
-        return self._now < self._lock_mono or self._wall() < self._st.lockout_until
 
     def _position_reasons(self, r, p):
         # (only for a permit with zones: one without does not limit where it is used)
@@ -221,7 +213,8 @@ class LockController:
         clock = self._clock
         wall = self._rtc + clock.corr
         if (wall < clock.floor - self._skew) != self._behind:
-            self._check_rollback()
+            from firmware.core import admin  # a change of RTC rollback: rare
+            admin.check_rollback(self)
         if self._refusals.windows:
             for src, n, width, last in self._refusals.due(now):
                 self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
@@ -236,14 +229,6 @@ class LockController:
             st.time_floor = clock.floor
             self._out.append((_PERSIST, states.encode(st)))
         self._schedule()
-
-    def _check_rollback(self):
-        """Audit every change of 'RTC behind the time floor' when it happens."""
-        behind = self._rtc + self._clock.corr < self._clock.floor - self._skew
-        if behind != self._behind:
-            self._behind = behind
-            self._audit("time", ("rollback rtc=%d floor=%d" if behind else
-                                 "rtc=%d back at floor=%d") % (self._rtc, self._clock.floor))
 
     def _open(self, holder):
         p = self._permit
@@ -295,13 +280,6 @@ class LockController:
                         % (self._now - self._cmd_at))
             self._relock(E.R_ACTUATOR)
 
-    def _save(self):
-        st = self._st
-        st.audit_seq = self._chain.seq
-        st.audit_head = self._chain.head
-        st.time_floor = self._clock.floor
-        self._out.append((_PERSIST, states.encode(st)))
-
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
         now = self._now
@@ -331,13 +309,10 @@ class LockController:
             self._wake = at
 
     # -- event handlers ------------------------------------------------------------
-    def _on_boot(self, ev):
-        from firmware.core import admin  # rare paths, see admin.py
-        admin.on_boot(self, ev)
-
-    def _on_permit(self, ev):
+    def _rare(self, ev):
+        """BOOT, PERMIT, FAULT: in admin.py (rare paths, imported when needed)."""
         from firmware.core import admin
-        admin.on_permit(self, ev)
+        admin.on_event(self, ev)
 
     def refused(self, source, why, mono_ms, rtc_s):
         """A host refused input nobody authenticated (a sealed command that does not
@@ -351,7 +326,7 @@ class LockController:
             from firmware.core import admin
             admin.refuse(self, source, why, False)
             if self._dirty and not self._damaged:
-                self._save()
+                admin.save(self)
         return out
 
     def _on_fix(self, ev):
@@ -496,7 +471,7 @@ class LockController:
             if st.fails or st.lock_level:
                 st.fails = 0
                 st.lock_level = 0
-                self._persist()
+                self._dirty = True
             self._pending = (at, holder)
 
     def _failure(self):
@@ -512,7 +487,7 @@ class LockController:
             self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
             self._out.append((_INDICATE, "lockout"))
-        self._persist()
+        self._dirty = True
 
     def _on_grip(self, ev):
         held = ev[1]
@@ -538,12 +513,13 @@ class LockController:
         self._latch(source)
 
     def _latch(self, source):
+        """Tamper: lock now, latch the source (kept resident: no import on this path)."""
         self._relock("tamper_" + source)
         if not self._st.tamper:
             self._st.tamper = source
             self._audit("tamper", "source=%s latched" % source)
             self._out.append((_INDICATE, "tamper"))
-            self._persist()
+            self._dirty = True
 
     def _on_magnet(self, ev):
         dev = ev[1]
@@ -561,7 +537,8 @@ class LockController:
         self._errors[sensor] = n
         after = n >= self._cfg["sensor_fail_after"]
         if after != before:
-            self._on_fault((E.FAULT, sensor, not after))
+            from firmware.core import admin
+            admin.on_fault(self, (E.FAULT, sensor, not after))
 
     def _on_battery(self, ev):
         mv = ev[1]
@@ -575,18 +552,6 @@ class LockController:
             self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
             if level:
                 self._out.append((_INDICATE, "battery_low"))
-
-    def _on_fault(self, ev):
-        sensor, ok = ev[1], ev[2]
-        if sensor not in _FAULT_KEYS or type(ok) is not bool:
-            raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
-        key = _FAULT_KEYS[sensor]
-        if ok == (key in self._faulty):
-            self._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
-        if ok:
-            self._faulty.pop(key, None)
-        else:
-            self._faulty[key] = True
 
     # -- the public face besides handle/status/reasons/locked/audit_seq/audit_head/counter
     def accept_counter(self, counter):
@@ -610,14 +575,9 @@ class LockController:
         return None if p is None else p.card_keys.get(uid_hex.upper())
 
 
-# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
-# (a deny reason), or "ble" (the radio link: audited, decides nothing).
-_FAULT_KEYS = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
-               "actuator": E.R_ACTUATOR, "ble": "ble"}
-
 _HANDLERS = {
-    E.BOOT: LockController._on_boot,
-    E.PERMIT: LockController._on_permit,
+    E.BOOT: LockController._rare,
+    E.PERMIT: LockController._rare,
     E.FIX: LockController._on_fix,
     E.GNSS: LockController._on_gnss,
     E.RFID: LockController._on_rfid,
@@ -628,7 +588,7 @@ _HANDLERS = {
     E.ACTPOS: LockController._on_actpos,
     E.TAMPER: LockController._on_tamper,
     E.BATTERY: LockController._on_battery,
-    E.FAULT: LockController._on_fault,
+    E.FAULT: LockController._rare,
     E.READ_ERRORS: LockController._on_read_errors,
     E.MAGNET: LockController._on_magnet,
 }
