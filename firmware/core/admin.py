@@ -24,6 +24,35 @@ def on_event(c, ev):
         on_fault(c, ev)
 
 
+# What a malformed event needs, by (exception, event kind) as the controller's checks
+# raise them (controller.py, event handlers).
+_NEEDS = {
+    (TypeError, E.FIX): "fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)",
+    (ValueError, E.FIX): "coordinates out of range",
+    (TypeError, E.GNSS): "gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)",
+    (ValueError, E.GNSS): "gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
+                          "sats >= 0, cn0_dbhz >= -1)",
+    (TypeError, E.RFID): "rfid needs (cred:str, rtt_us:int, strong:bool)",
+    (TypeError, E.FINGER): "finger needs (template:int, score:int)",
+    (TypeError, E.RFID_FAIL): "rfid_fail needs why:str",
+    (TypeError, E.FINGER_FAIL): "finger_fail needs why:str",
+    (TypeError, E.GRIP): "grip needs held:bool",
+    (TypeError, E.ACTPOS): "actpos needs locked:bool",
+    (ValueError, E.TAMPER): "tamper source must be one of enclosure,magnet",
+    (TypeError, E.MAGNET): "magnet needs deviation:int >= 0",
+    (ValueError, E.READ_ERRORS): "read_errors needs (sensor in rfid|finger|gnss|actuator, "
+                                 "consecutive:int >= 0)",
+    (TypeError, E.BATTERY): "battery needs millivolts:int",
+}
+
+
+def malformed(kind, exc):
+    """The RESULT message for an event whose handler raised `exc`."""
+    why = exc.args[0] if len(exc.args) == 1 else None
+    text = _NEEDS.get((type(exc), why)) if why == kind else None
+    return "malformed %s event: %s" % (kind, exc if text is None else text)
+
+
 def on_boot(c, ev):
     """BOOT: reconcile the record with the audit log, restore it, audit the boot."""
     blob, cause = ev[1], ev[2]

@@ -99,7 +99,8 @@ class LockController:
             try:
                 fn(self, ev)
             except (TypeError, ValueError, IndexError) as exc:
-                out.append((E.RESULT, False, "malformed %s event: %s" % (kind, exc)))
+                from firmware.core import admin  # words the message (rare path)
+                out.append((E.RESULT, False, admin.malformed(kind, exc)))
         self._settle()
         return out
 
@@ -309,6 +310,8 @@ class LockController:
             self._wake = at
 
     # -- event handlers ------------------------------------------------------------
+    # A malformed event raises TypeError or ValueError with its kind alone (an interned
+    # name); admin.malformed words what it needs (the texts stay off the resident heap).
     def _rare(self, ev):
         """BOOT, PERMIT, FAULT: in admin.py (rare paths, imported when needed)."""
         from firmware.core import admin
@@ -333,9 +336,9 @@ class LockController:
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
         if type(lat) is not int or type(lon) is not int or type(hacc) is not int \
                 or not (utc is None or type(utc) is int):
-            raise TypeError("fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)")
+            raise TypeError(E.FIX)
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
-            raise ValueError("coordinates out of range")
+            raise ValueError(E.FIX)
         if self._gnss != "ok":
             self._gnss_status("ok")
         prev = self._fix
@@ -392,10 +395,9 @@ class LockController:
         silent, nofix, sats, cn0 = ev[1], ev[2], ev[3], ev[4]
         if type(silent) is not int or type(nofix) is not int or type(sats) is not int \
                 or type(cn0) is not int:
-            raise TypeError("gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)")
+            raise TypeError(E.GNSS)
         if silent < 0 or nofix < -1 or sats < 0 or cn0 < -1:
-            raise ValueError("gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
-                             "sats >= 0, cn0_dbhz >= -1)")
+            raise ValueError(E.GNSS)
         status = gnss.classify(self._cfg, silent, nofix, sats, cn0)
         self._gnss_status(status, " silent_ms=%d nofix_ms=%d sats=%d cn0=%d"
                           % (silent, nofix, sats, cn0))
@@ -408,13 +410,13 @@ class LockController:
     def _on_rfid(self, ev):
         cred, rtt, strong = ev[1], ev[2], ev[3]
         if type(cred) is not str or type(rtt) is not int or type(strong) is not bool:
-            raise TypeError("rfid needs (cred:str, rtt_us:int, strong:bool)")
+            raise TypeError(E.RFID)
         self._credential(creds.F_RFID, "rfid", cred.upper(), rtt, strong)
 
     def _on_finger(self, ev):
         tid, score = ev[1], ev[2]
         if type(tid) is not int or type(score) is not int:
-            raise TypeError("finger needs (template:int, score:int)")
+            raise TypeError(E.FINGER)
         self._credential(creds.F_FINGER, "finger", tid, score, None)
 
     def _on_rfid_fail(self, ev):
@@ -426,7 +428,7 @@ class LockController:
     def _failed_read(self, name, why):
         """A presentation the sensor could not turn into a credential: a failed attempt."""
         if type(why) is not str:
-            raise TypeError("%s_fail needs why:str" % name)
+            raise TypeError(name + "_fail")
         at = self._now + self._cfg["answer_ms"]
         if self._ignored(name, at):
             return
@@ -492,7 +494,7 @@ class LockController:
     def _on_grip(self, ev):
         held = ev[1]
         if type(held) is not bool:
-            raise TypeError("grip needs held:bool")
+            raise TypeError(E.GRIP)
         if held:
             self._grip = True
         elif self._grip and not self.locked:
@@ -503,13 +505,13 @@ class LockController:
     def _on_actpos(self, ev):
         pos_locked = ev[1]
         if type(pos_locked) is not bool:
-            raise TypeError("actpos needs locked:bool")
+            raise TypeError(E.ACTPOS)
         self._sensed = pos_locked  # classified against the command in _check_actuator
 
     def _on_tamper(self, ev):
         source = ev[1]
         if source not in _SOURCES:
-            raise ValueError("tamper source must be one of " + ",".join(_SOURCES))
+            raise ValueError(E.TAMPER)
         self._latch(source)
 
     def _latch(self, source):
@@ -524,15 +526,14 @@ class LockController:
     def _on_magnet(self, ev):
         dev = ev[1]
         if type(dev) is not int or dev < 0:
-            raise TypeError("magnet needs deviation:int >= 0")
+            raise TypeError(E.MAGNET)
         if dev > self._cfg["magnet_threshold"]:
             self._latch("magnet")
 
     def _on_read_errors(self, ev):
         sensor, n = ev[1], ev[2]
         if sensor not in ("rfid", "finger", "gnss", "actuator") or type(n) is not int or n < 0:
-            raise ValueError("read_errors needs (sensor in rfid|finger|gnss|actuator, "
-                             "consecutive:int >= 0)")
+            raise ValueError(E.READ_ERRORS)
         before = self._errors.get(sensor, 0) >= self._cfg["sensor_fail_after"]
         self._errors[sensor] = n
         after = n >= self._cfg["sensor_fail_after"]
@@ -543,7 +544,7 @@ class LockController:
     def _on_battery(self, ev):
         mv = ev[1]
         if type(mv) is not int:
-            raise TypeError("battery needs millivolts:int")
+            raise TypeError(E.BATTERY)
         self._battery_mv = mv
         cfg = self._cfg
         level = 2 if mv <= cfg["battery_critical_mv"] else 1 if mv <= cfg["battery_low_mv"] else 0
