@@ -145,7 +145,7 @@ def _authenticate(c, blob):
 
 def _check_token(c, p):
     if p.kind == tokens.KIND_PERMIT:
-        geo.check_zones(p.zones)
+        check_zones(p.zones)
     if p.serial <= c._st.serial_floor:
         raise ValueError("replayed token (serial %d <= %d)" % (p.serial, c._st.serial_floor))
     if c._damaged and p.kind != tokens.KIND_RESET:
@@ -318,6 +318,45 @@ def _reconcile(blob, tail, read_audit):
         floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
         tail = (tail[0], tail[1], floor, revoked)
     return blob, tail
+
+
+# Zone well-formedness, checked once per permit (geo.py's hot paths trust it): the
+# authority desk calls the same check (armlock/authority/checks.py).
+_LON_HALF = 1800000000  # 180 deg in 1e-7 deg
+_LON_FULL = 3600000000  # 360 deg
+
+
+def check_ring(ring, where="ring"):
+    """Raise ValueError (one line, saying where) unless ring is well formed."""
+    n = len(ring)
+    if n % 2 or n < 6:
+        raise ValueError("%s: need >= 3 (lat, lon) pairs, got %d ints" % (where, n))
+    wind = 0
+    for i in range(0, n, 2):
+        la = ring[i]
+        lo = ring[i + 1]
+        if not (-900000000 <= la <= 900000000 and -_LON_HALF <= lo <= _LON_HALF):
+            raise ValueError("%s: vertex %d (%d, %d) out of range" % (where, i // 2, la, lo))
+        j = (i + 2) % n
+        if la == ring[j] and lo == ring[j + 1]:
+            raise ValueError("%s: vertex %d repeats the next one" % (where, i // 2))
+        d = geo.wrap(ring[j + 1] - lo)
+        if d == -_LON_HALF:
+            raise ValueError("%s: edge %d spans 180 deg of longitude" % (where, i // 2))
+        wind += d
+    if wind != 0 and wind != _LON_FULL and wind != -_LON_FULL:
+        raise ValueError("%s: winds %d times around a pole" % (where, wind // _LON_FULL))
+
+
+def check_zones(zones):
+    """Raise ValueError (one line, saying where) unless zones are well formed."""
+    for k in range(len(zones)):
+        z = zones[k]
+        if len(z) != 2 or not isinstance(z[0], bool) or len(z[1]) < 1:
+            raise ValueError("zone %d: need (forbidden: bool, [outer, *holes])" % k)
+        rings = z[1]
+        for j in range(len(rings)):
+            check_ring(rings[j], "zone %d ring %d" % (k, j))
 
 
 def _hex(b):
