@@ -76,8 +76,9 @@ def on_boot(c, ev):
 def _restore(c, blob, tail):
     """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
     log, which lets the chain continue even when the state record is damaged."""
+    from firmware.core import recovery  # the record decoder (boot only)
     try:
-        st = states.decode(blob)
+        st = recovery.decode_state(blob)
         c._trust.load(st.trusted, st.revoked)
         if st.permit and c._key is not None:
             c._permit = tokens.decode(st.permit, c._trust.keys, c._trust.verify)
@@ -314,7 +315,7 @@ def _reconcile(blob, tail, read_audit):
     token serial the stored log proves used and the key ids it proves revoked."""
     from firmware.core import recovery  # only when the port passes the audit log
     blob = recovery.boot_record(blob, tail, read_audit)
-    if blob is not None and len(tail) < 3 and not states.intact(blob):
+    if blob is not None and len(tail) < 3 and not recovery.state_intact(blob):
         floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
         tail = (tail[0], tail[1], floor, revoked)
     return blob, tail
