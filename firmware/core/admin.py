@@ -64,7 +64,7 @@ def on_boot(c, ev):
         blob, tail = _reconcile(blob, tail, ev[4])
     c._actuate(True, "boot")
     c._booted = True
-    c._trust.load((), ())  # the provisioned keys until the record says otherwise
+    trust.load(c._trust, (), ())  # the provisioned keys until the record says otherwise
     if blob is not None:  # an empty record is a truncated one, not a first boot
         _restore(c, blob, tail)
     detail = "cause=%s" % cause
@@ -79,9 +79,9 @@ def _restore(c, blob, tail):
     from firmware.core import recovery  # the record decoder (boot only)
     try:
         st = recovery.decode_state(blob)
-        c._trust.load(st.trusted, st.revoked)
+        trust.load(c._trust, st.trusted, st.revoked)
         if st.permit and c._key is not None:
-            c._permit = tokens.decode(st.permit, c._trust.keys, c._trust.verify)
+            c._permit = tokens.decode(st.permit, c._trust["keys"], c._trust["verify"])
     except ValueError as exc:
         c._damaged = True
         detail = "damaged: %s" % exc
@@ -94,7 +94,7 @@ def _restore(c, blob, tail):
                 detail += " serial_floor=%d from log" % tail[2]
             if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
                 c._st.revoked = list(tail[3])
-                c._trust.load((), tail[3])
+                trust.load(c._trust, (), tail[3])
         c._audit("state", detail)
         return
     c._st = st
@@ -140,8 +140,8 @@ def _authenticate(c, blob):
     _, dev, kid = tokens.peek(blob)
     if dev != c._device_id:
         raise ValueError("token is for device %s, this is %s" % (dev, c._device_id))
-    c._trust.check_signer(kid)
-    return tokens.decode(blob, c._trust.keys, c._trust.verify)
+    trust.check_signer(c._trust, kid)
+    return tokens.decode(blob, c._trust["keys"], c._trust["verify"])
 
 
 def _check_token(c, p):
@@ -155,7 +155,7 @@ def _check_token(c, p):
             and rules.validity(p, c._wall()) == E.R_EXPIRED:
         raise ValueError("permit expired at %d" % p.not_after)
     if p.kind == tokens.KIND_KEYS:
-        c._trust.check_update(p.added, p.revoked)
+        trust.check_update(c._trust, p.added, p.revoked)
 
 
 def refuse(c, source, why, individual):
@@ -204,7 +204,7 @@ def _apply_token(c, p, blob):
 
 def _key_update(c, p):
     st = c._st
-    st.trusted, st.revoked = c._trust.update(p.added, p.revoked)
+    st.trusted, st.revoked = trust.update(c._trust, p.added, p.revoked)
     kid = tokens.key_id(p.added)
     detail = "serial=%d added=%s" % (p.serial, _hex(kid))
     if p.revoked != tokens.NO_KID:
@@ -267,7 +267,7 @@ def accept_counter(c, counter):
         out.append((E.RESULT, False, "not booted"))
     elif c._key is None:
         out.append((E.RESULT, False, "device not provisioned"))
-    elif not c._trust.keys:
+    elif not c._trust["keys"]:
         out.append((E.RESULT, False, trust.NONE))
     elif c._damaged:
         out.append((E.RESULT, False, "state damaged: only an authority reset "
@@ -304,7 +304,7 @@ def status(c):
         "time_floor": c._clock.floor,
         "audit_seq": c._chain.seq,
         "counter": c._st.cmd_floor,
-        "trusted_keys": [_hex(k) for k in c._trust.ids()],
+        "trusted_keys": [_hex(k) for k in trust.ids(c._trust)],
         "refusals_pending": c._refusals.pending(),
     }
 

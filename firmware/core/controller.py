@@ -4,11 +4,11 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, refusals, trust
+from firmware.core import creds, geo, gnss, refusals
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
-from protocols import permit as tokens  # noqa: F401  (the type of _permit; trust loads it)
+from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
 # that need them (a port short of heap may drop it from sys.modules after use).
@@ -35,7 +35,8 @@ class LockController:
         self._key = device_key
         self._cfg = _config.merge(config)
         cfg = self._cfg
-        self._trust = trust.Trust(authority, verify)
+        from firmware.core import trust  # the trust record (freed after boot: trim.py)
+        self._trust = trust.new(authority, verify)
         self._refusals = refusals.Refusals(cfg["refusal_window_s"], cfg["refusal_window_max_s"])
         self._refused = b""       # digest of the last authenticated token refused
         self._behind = False      # RTC behind the time floor (audited on every change)
