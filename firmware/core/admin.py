@@ -158,6 +158,19 @@ def _check_token(c, p):
         trust.check_update(c._trust, p.added, p.revoked)
 
 
+def refused(c, source, why, mono_ms, rtc_s):
+    """LockController.refused: audit input a host refused (aggregated), then PERSIST."""
+    c._out = out = []
+    c._now = mono_ms
+    c._rtc = rtc_s
+    c._dirty = False
+    if c._booted and type(source) is str and type(why) is str:
+        refuse(c, source, why, False)
+        if c._dirty and not c._damaged:
+            save(c)
+    return out
+
+
 def refuse(c, source, why, individual):
     """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
     for src, n, width, last in c._refusals.due(c._now):

@@ -107,7 +107,7 @@ class LockController:
 
     # -- time and audit --------------------------------------------------------
     def _wall(self):
-        return self._rtc + self._clock.corr  # Clock.wall, inlined: called on every event
+        return self._rtc + self._clock.corr  # trusted or not: UTC as best known
 
     def _audit(self, code, detail):
         t = self._rtc + self._clock.corr
@@ -322,16 +322,8 @@ class LockController:
         """A host refused input nobody authenticated (a sealed command that does not
         verify, a replayed counter: source "command"): audit it, aggregated like
         unauthenticated tokens. Returns the actions (AUDIT, PERSIST)."""
-        self._out = out = []
-        self._now = mono_ms
-        self._rtc = rtc_s
-        self._dirty = False
-        if self._booted and type(source) is str and type(why) is str:
-            from firmware.core import admin
-            admin.refuse(self, source, why, False)
-            if self._dirty and not self._damaged:
-                admin.save(self)
-        return out
+        from firmware.core import admin
+        return admin.refused(self, source, why, mono_ms, rtc_s)
 
     def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
