@@ -179,7 +179,7 @@ def steps():
     yield
     live()
     begin()
-    for ev in (("fix", 523150000, 130120000, 5, time.time()), ("battery", 3900)):
+    for ev in (("fix", 523150000, 130120000, 5, int(time.time())), ("battery", 3900)):
         app.broadcast(app.device.local_event(ev, app.clock.mono(), app.clock.rtc()))
     end()
     yield

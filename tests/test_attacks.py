@@ -19,6 +19,7 @@ from conftest import (
     make_recall,
 )
 
+from firmware.core import recovery
 from firmware.core import state as states
 from protocols import audit, permit
 
@@ -189,7 +190,7 @@ def test_key_update_rotates_the_authority_and_survives_reboot(ready_rig: Rig) ->
     r.reboot()
     assert r.c.status()["trusted_keys"] == [new.key_id.hex()]
     assert ("result", True, "permit 4 loaded") in r.send(("permit", make_permit(4, key=new)))
-    st = states.decode(r.blob)
+    st = recovery.decode_state(r.blob)
     assert st.trusted == [new.public] and st.revoked == [AUTH.key_id]
 
 
@@ -239,7 +240,7 @@ def test_a_version_1_state_record_is_migrated_dropping_its_hmac_permit(rig: Rig)
     rig.boot()
     rig.send(("permit", make_permit(7)))
     rig.send(("tamper", "enclosure"))
-    st = states.decode(rig.blob)
+    st = recovery.decode_state(rig.blob)
     v1_permit = bytes.fromhex("414c504d010107414c2d30303031") + struct.pack(">III", 7, 1, 2)
     head = struct.pack(">4sBBBBBIIIII32sH", b"ALST", 1, 2, 1, 0, 0, 0, st.serial_floor, 0,
                        st.time_floor, st.audit_seq, st.audit_head, len(v1_permit))
@@ -250,7 +251,7 @@ def test_a_version_1_state_record_is_migrated_dropping_its_hmac_permit(rig: Rig)
         "migrated from record v1: format-1 permit serial=7 dropped (re-issue it signed)"]
     s = rig.c.status()
     assert s["permit"] is None and s["tamper"] == "enclosure"
-    assert states.decode(rig.blob).serial_floor == 7
+    assert recovery.decode_state(rig.blob).serial_floor == 7
     assert audit.verify(rig.records, DEVICE) == []
 
 

@@ -447,7 +447,7 @@ def test_status_is_the_cores_validity_at_the_window_edges(t: int, status: str,
 
 
 def test_desk_applies_the_devices_own_zone_check(key: Path) -> None:
-    """A zone that slipped past the reader is still refused: the desk calls geo.check_zones."""
+    """A zone that slipped past the reader is still refused: the desk calls admin.check_zones."""
     from armlock.authority import desk
     from armlock.authority.zones import Source, ZoneSet
 

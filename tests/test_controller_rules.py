@@ -785,6 +785,36 @@ def test_malformed_event_changes_nothing(ready_rig: Rig, ev: tuple) -> None:
     assert_unlocked(r.settle_answer())
 
 
+NEEDS = [
+    (("fix", "52.3", 130000000, 5, None),
+     "fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)"),
+    (("fix", 950000000, 0, 5, None), "coordinates out of range"),
+    (("fix", 523000000, 130000000, 5), "tuple index out of range"),
+    (("gnss", 0, 0, 5, 1.5), "gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)"),
+    (("gnss", -1, 0, 5, 40), "gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
+                             "sats >= 0, cn0_dbhz >= -1)"),
+    (("rfid", 1234, 1000, True), "rfid needs (cred:str, rtt_us:int, strong:bool)"),
+    (("finger", 3, 99.5), "finger needs (template:int, score:int)"),
+    (("rfid_fail", None), "rfid_fail needs why:str"),
+    (("finger_fail", 3), "finger_fail needs why:str"),
+    (("grip", 1), "grip needs held:bool"),
+    (("actpos", "yes"), "actpos needs locked:bool"),
+    (("tamper", "cat"), "tamper source must be one of enclosure,magnet"),
+    (("magnet", -1), "magnet needs deviation:int >= 0"),
+    (("read_errors", "radio", 1), "read_errors needs (sensor in rfid|finger|gnss|actuator, "
+                                  "consecutive:int >= 0)"),
+    (("battery", 3.3), "battery needs millivolts:int"),
+    (("fault", "radio", False), "fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)"),
+    (("permit", None), "permit needs token:bytes"),
+]
+
+
+@pytest.mark.parametrize("ev,needs", NEEDS, ids=[repr(e)[:40] for e, _ in NEEDS])
+def test_malformed_event_result_says_what_it_needs(ready_rig: Rig, ev: tuple,
+                                                   needs: str) -> None:
+    assert ready_rig.send(ev) == [("result", False, "malformed %s event: %s" % (ev[0], needs))]
+
+
 @pytest.mark.parametrize("ev", [("nonsense",), (), "tick", None, ["tick"]])
 def test_unknown_event_is_refused(ready_rig: Rig, ev: Any) -> None:
     before = ready_rig.c.status()

@@ -10,7 +10,7 @@ import pytest
 from conftest import DEVICE, KEY, T0, audit_details, controller, flip_bit, make_permit
 
 from firmware.app.store import MemStore
-from firmware.core import state
+from firmware.core import recovery
 from firmware.core.controller import LockController
 from firmware.core.host import Host
 
@@ -81,7 +81,7 @@ def test_accept_counter_persists_the_floor_before_the_host_acts() -> None:
     c.handle(("boot", None, "power_on"), 0, T0)
     acts = c.accept_counter(7)
     assert [a[0] for a in acts] == ["persist"]
-    assert state.decode(acts[0][1]).cmd_floor == 7 and c.counter == 7
+    assert recovery.decode_state(acts[0][1]).cmd_floor == 7 and c.counter == 7
     assert c.accept_counter(7) == [("result", False, "replayed counter 7 (last 7)")]
     assert c.accept_counter(6)[0][:2] == ("result", False) and c.counter == 7
 

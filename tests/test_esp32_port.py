@@ -840,15 +840,18 @@ def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_trim_keeps_a_rare_module_that_defines_a_class() -> None:
     """after_step drops the rare modules nobody holds, but not one that defines a class
-    (firmware.core.trust: an object of it may outlive the step, and a fresh import would
-    make a second class that isinstance does not match); the token decoder goes."""
+    (an object of it may outlive the step, and a fresh import would make a second class
+    that isinstance does not match); the token decoder goes. No rare module defines a
+    class (firmware.core.trust's record is a dict): the test gives trust one."""
     from hardware.micropython import MicroPythonVM
 
     with MicroPythonVM(heap_kb=1024) as vm:
         vm.exec("import sys\nfrom firmware.core import trust\n"
+                "class Holder:\n    __module__ = 'firmware.core.trust'\n"
+                "trust.Holder = Holder\n"
                 "from protocols import permit_decode\n"
                 "from firmware.ports.esp32 import trim\n"
-                "trust = permit_decode = None")
+                "trust = permit_decode = Holder = None")
         gone = vm.exec("print(sorted(trim.after_step()))").strip()
         left = vm.exec("print([k in sys.modules for k in ('firmware.core.trust', "
                        "'protocols.permit_decode')])").strip()

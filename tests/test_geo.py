@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from firmware.core import geo
+from firmware.core import admin, geo
 from hardware.micropython import MicroPythonVM, node_available
 
 E = 10**7
@@ -261,7 +261,7 @@ def test_implied_speed():
 
 
 def test_check_zones_rejects_bad_input():
-    geo.check_zones(ZONES + [(False, [FIJI]), (False, [NORTH]), (True, [SOUTH])])
+    admin.check_zones(ZONES + [(False, [FIJI]), (False, [NORTH]), (True, [SOUTH])])
     bad = [
         ([(False, [array("i", [0, 0, 1, 1])])], "need >= 3"),
         ([(False, [array("i", [0, 0, 1, 1, 2])])], "need >= 3"),
@@ -274,9 +274,9 @@ def test_check_zones_rejects_bad_input():
     ]
     for zones, msg in bad:
         with pytest.raises(ValueError, match=msg):
-            geo.check_zones(zones)
+            admin.check_zones(zones)
     with pytest.raises(ValueError, match="zone 1 ring 1"):
-        geo.check_zones([ALLOWED, (False, [SQ, array("i", [0, 0])])])
+        admin.check_zones([ALLOWED, (False, [SQ, array("i", [0, 0])])])
 
 
 # -- properties against an independent float reference ----------------------------

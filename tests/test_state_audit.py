@@ -22,7 +22,7 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.core import state
+from firmware.core import recovery, state
 from protocols import audit
 
 u32 = st.integers(0, 2**32 - 1)
@@ -49,9 +49,15 @@ FIELDS = ("recalled", "tamper", "fails", "lock_level", "lockout_until", "serial_
           "cmd_floor", "time_floor", "audit_seq", "audit_head", "permit")
 
 
+def test_decoder_bounds_match_the_encoders_layout() -> None:
+    import struct
+    assert recovery.HEAD_LEN == struct.calcsize(state.HEAD)
+    assert len(state.encode(state.State())) == recovery.HEAD_LEN + 2 + 2 + 4
+
+
 @given(states())
 def test_state_record_round_trips(s: state.State) -> None:
-    back = state.decode(state.encode(s))
+    back = recovery.decode_state(state.encode(s))
     assert {f: getattr(back, f) for f in FIELDS} == {f: getattr(s, f) for f in FIELDS}
 
 
@@ -70,7 +76,7 @@ def test_crc32_continues_from_the_crc_of_the_bytes_before(a: bytes, b: bytes) ->
 def plain_record(s: state.State) -> bytes:
     """The record layout of state.py's header, written out without any caching."""
     import struct
-    out = struct.pack(state._HEAD, state.MAGIC, state.VERSION,
+    out = struct.pack(state.HEAD, state.MAGIC, state.VERSION,
                       (1 if s.recalled else 0) | (2 if s.tamper else 0),
                       state.SOURCES.index(s.tamper), s.fails, s.lock_level, s.lockout_until,
                       s.serial_floor, s.cmd_floor, s.time_floor, s.audit_seq, s.audit_head)
@@ -127,23 +133,23 @@ def test_crc_detects_every_single_bit_flip() -> None:
     blob = realistic_blob()
     for bit in range(8 * len(blob)):
         with pytest.raises(ValueError):
-            state.decode(flip_bit(blob, bit))
+            recovery.decode_state(flip_bit(blob, bit))
 
 
 def test_every_truncation_and_extension_is_detected() -> None:
     blob = realistic_blob()
     for n in range(len(blob)):
         with pytest.raises(ValueError):
-            state.decode(blob[:n])
+            recovery.decode_state(blob[:n])
     with pytest.raises(ValueError):
-        state.decode(blob + b"\x00")
+        recovery.decode_state(blob + b"\x00")
 
 
 def test_damage_message_is_one_line() -> None:
     with pytest.raises(ValueError, match="CRC mismatch"):
-        state.decode(flip_bit(realistic_blob(), 3))
+        recovery.decode_state(flip_bit(realistic_blob(), 3))
     with pytest.raises(ValueError, match="truncated"):
-        state.decode(b"ALST")
+        recovery.decode_state(b"ALST")
 
 
 # -- audit chain -----------------------------------------------------------------------------
@@ -269,5 +275,5 @@ def test_persisted_head_follows_the_chain() -> None:
                ("grip", False), ("permit", make_permit(1))]:
         r.at(300, ev)
         assert r.blob is not None
-        st_ = state.decode(r.blob)
+        st_ = recovery.decode_state(r.blob)
         assert (st_.audit_seq, st_.audit_head) == (r.c.audit_seq, r.c.audit_head), ev

@@ -1,7 +1,7 @@
 """Desk checks before a permit is signed: refuse what the device would refuse, or what
 nobody could use, in the user's terms (ISO 8601 UTC times, holder ids, zone and vertex).
 
-The device's own rules are called, never copied: `firmware.core.geo.check_zones` for the
+The device's own rules are called, never copied: `firmware.core.admin.check_zones` for the
 zones, `firmware.core.creds` for what a holder must present, `protocols.messages` for what
 a LOAD_PERMIT frame holds.
 """
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from armlock.authority.keys import AuthorityError
-from firmware.core import creds, events, geo, rules
+from firmware.core import admin, creds, events, rules
 from protocols import permit as P
 
 U32_END = 2**32 - 1
@@ -117,9 +117,9 @@ def _days(s: int) -> str:
 
 
 def check_zones(p: P.Permit, sources: list[Any]) -> None:
-    """The device's own zone check (`geo.check_zones`) on the decoded permit."""
+    """The device's own zone check (`admin.check_zones`) on the decoded permit."""
     try:
-        geo.check_zones(p.zones)
+        admin.check_zones(p.zones)
     except ValueError as exc:
         text = str(exc)
         head, _, rest = text.partition(":")

@@ -1,14 +1,56 @@
 # The controller's rare paths, kept out of controller.py so that a port short of heap
 # can drop this module (and recovery.py) from sys.modules after use: boot and restore
-# of the state record, authority tokens (permit, recall, key update, reset), refusals of
-# unauthenticated input, sealed-command counters, status. Each function takes the
-# LockController `c` and is imported inside the controller method that needs it.
+# of the state record, authority tokens (permit, recall, key update, reset), peripheral
+# faults, RTC rollback audits, refusals of unauthenticated input, sealed-command
+# counters, status. Each function takes the LockController `c` and is imported inside
+# the controller method that needs it. (Tamper latching stays in the controller: no
+# import on that path.)
 
 from firmware.core import events as E
-from firmware.core import geo, rules, trust
+from firmware.core import geo, trust
 from firmware.core import state as states
 from protocols import audit as audits
 from protocols import permit as tokens
+
+
+def on_event(c, ev):
+    """The controller's handler for the rare events BOOT, PERMIT and FAULT."""
+    kind = ev[0]
+    if kind == E.BOOT:
+        on_boot(c, ev)
+    elif kind == E.PERMIT:
+        on_permit(c, ev)
+    else:
+        on_fault(c, ev)
+
+
+# What a malformed event needs, by (exception, event kind) as the controller's checks
+# raise them (controller.py, event handlers).
+_NEEDS = {
+    (TypeError, E.FIX): "fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)",
+    (ValueError, E.FIX): "coordinates out of range",
+    (TypeError, E.GNSS): "gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)",
+    (ValueError, E.GNSS): "gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
+                          "sats >= 0, cn0_dbhz >= -1)",
+    (TypeError, E.RFID): "rfid needs (cred:str, rtt_us:int, strong:bool)",
+    (TypeError, E.FINGER): "finger needs (template:int, score:int)",
+    (TypeError, E.RFID_FAIL): "rfid_fail needs why:str",
+    (TypeError, E.FINGER_FAIL): "finger_fail needs why:str",
+    (TypeError, E.GRIP): "grip needs held:bool",
+    (TypeError, E.ACTPOS): "actpos needs locked:bool",
+    (ValueError, E.TAMPER): "tamper source must be one of enclosure,magnet",
+    (TypeError, E.MAGNET): "magnet needs deviation:int >= 0",
+    (ValueError, E.READ_ERRORS): "read_errors needs (sensor in rfid|finger|gnss|actuator, "
+                                 "consecutive:int >= 0)",
+    (TypeError, E.BATTERY): "battery needs millivolts:int",
+}
+
+
+def malformed(kind, exc):
+    """The RESULT message for an event whose handler raised `exc`."""
+    why = exc.args[0] if len(exc.args) == 1 else None
+    text = _NEEDS.get((type(exc), why)) if why == kind else None
+    return "malformed %s event: %s" % (kind, exc if text is None else text)
 
 
 def on_boot(c, ev):
@@ -22,7 +64,7 @@ def on_boot(c, ev):
         blob, tail = _reconcile(blob, tail, ev[4])
     c._actuate(True, "boot")
     c._booted = True
-    c._trust.load((), ())  # the provisioned keys until the record says otherwise
+    trust.load(c._trust, (), ())  # the provisioned keys until the record says otherwise
     if blob is not None:  # an empty record is a truncated one, not a first boot
         _restore(c, blob, tail)
     detail = "cause=%s" % cause
@@ -34,11 +76,12 @@ def on_boot(c, ev):
 def _restore(c, blob, tail):
     """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
     log, which lets the chain continue even when the state record is damaged."""
+    from firmware.core import recovery  # the record decoder (boot only)
     try:
-        st = states.decode(blob)
-        c._trust.load(st.trusted, st.revoked)
+        st = recovery.decode_state(blob)
+        trust.load(c._trust, st.trusted, st.revoked)
         if st.permit and c._key is not None:
-            c._permit = tokens.decode(st.permit, c._trust.keys, c._trust.verify)
+            c._permit = tokens.decode(st.permit, c._trust["keys"], c._trust["verify"])
     except ValueError as exc:
         c._damaged = True
         detail = "damaged: %s" % exc
@@ -51,7 +94,7 @@ def _restore(c, blob, tail):
                 detail += " serial_floor=%d from log" % tail[2]
             if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
                 c._st.revoked = list(tail[3])
-                c._trust.load((), tail[3])
+                trust.load(c._trust, (), tail[3])
         c._audit("state", detail)
         return
     c._st = st
@@ -63,7 +106,7 @@ def _restore(c, blob, tail):
     if st.migrated:
         c._audit("state", "migrated from record v%d: format-1 permit serial=%d "
                   "dropped (re-issue it signed)" % (st.migrated, st.dropped))
-        c._persist()
+        c._dirty = True
     if c._rtc < st.time_floor:
         c._behind = c._rtc < st.time_floor - c._cfg["skew_max_s"]
         c._audit("time", "rollback rtc=%d floor=%d" % (c._rtc, st.time_floor))
@@ -87,7 +130,7 @@ def on_permit(c, ev):
         return
     c._st.serial_floor = p.serial
     _apply_token(c, p, blob)
-    c._persist()
+    c._dirty = True
 
 
 def _authenticate(c, blob):
@@ -97,22 +140,35 @@ def _authenticate(c, blob):
     _, dev, kid = tokens.peek(blob)
     if dev != c._device_id:
         raise ValueError("token is for device %s, this is %s" % (dev, c._device_id))
-    c._trust.check_signer(kid)
-    return tokens.decode(blob, c._trust.keys, c._trust.verify)
+    trust.check_signer(c._trust, kid)
+    return tokens.decode(blob, c._trust["keys"], c._trust["verify"])
 
 
 def _check_token(c, p):
     if p.kind == tokens.KIND_PERMIT:
-        geo.check_zones(p.zones)
+        check_zones(p.zones)
     if p.serial <= c._st.serial_floor:
         raise ValueError("replayed token (serial %d <= %d)" % (p.serial, c._st.serial_floor))
     if c._damaged and p.kind != tokens.KIND_RESET:
         raise ValueError("state damaged: only an authority reset is accepted")
-    if p.kind == tokens.KIND_PERMIT and c._clock.trusted(c._rtc) \
-            and rules.validity(p, c._wall()) == E.R_EXPIRED:
+    # rules.validity's R_EXPIRED, inlined: rules.py is not loaded on the lock (host side)
+    if p.kind == tokens.KIND_PERMIT and c._clock.trusted(c._rtc) and c._wall() > p.not_after:
         raise ValueError("permit expired at %d" % p.not_after)
     if p.kind == tokens.KIND_KEYS:
-        c._trust.check_update(p.added, p.revoked)
+        trust.check_update(c._trust, p.added, p.revoked)
+
+
+def refused(c, source, why, mono_ms, rtc_s):
+    """LockController.refused: audit input a host refused (aggregated), then PERSIST."""
+    c._out = out = []
+    c._now = mono_ms
+    c._rtc = rtc_s
+    c._dirty = False
+    if c._booted and type(source) is str and type(why) is str:
+        refuse(c, source, why, False)
+        if c._dirty and not c._damaged:
+            save(c)
+    return out
 
 
 def refuse(c, source, why, individual):
@@ -161,7 +217,7 @@ def _apply_token(c, p, blob):
 
 def _key_update(c, p):
     st = c._st
-    st.trusted, st.revoked = c._trust.update(p.added, p.revoked)
+    st.trusted, st.revoked = trust.update(c._trust, p.added, p.revoked)
     kid = tokens.key_id(p.added)
     detail = "serial=%d added=%s" % (p.serial, _hex(kid))
     if p.revoked != tokens.NO_KID:
@@ -175,6 +231,45 @@ def _key_update(c, p):
     return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
 
+# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
+# (a deny reason), or "ble" (the radio link: audited, decides nothing).
+_FAULT_KEYS = {"rfid": tokens.F_RFID, "finger": tokens.F_FINGER, "gnss": "gnss",
+               "actuator": E.R_ACTUATOR, "ble": "ble"}
+
+
+def on_fault(c, ev):
+    """FAULT (a peripheral could not be set up, or came back; or the controller's read
+    error count crossed sensor_fail_after): audit the change, mark the key faulty."""
+    sensor, ok = ev[1], ev[2]
+    if sensor not in _FAULT_KEYS or type(ok) is not bool:
+        raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
+    key = _FAULT_KEYS[sensor]
+    if ok == (key in c._faulty):
+        c._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
+    if ok:
+        c._faulty.pop(key, None)
+    else:
+        c._faulty[key] = True
+
+
+def check_rollback(c):
+    """Audit every change of 'RTC behind the time floor' when it happens."""
+    behind = c._rtc + c._clock.corr < c._clock.floor - c._skew
+    if behind != c._behind:
+        c._behind = behind
+        c._audit("time", ("rollback rtc=%d floor=%d" if behind else
+                          "rtc=%d back at floor=%d") % (c._rtc, c._clock.floor))
+
+
+def save(c):
+    """Emit PERSIST with the state record (the audit head and time floor brought up)."""
+    st = c._st
+    st.audit_seq = c._chain.seq
+    st.audit_head = c._chain.head
+    st.time_floor = c._clock.floor
+    c._out.append((E.PERSIST, states.encode(st)))
+
+
 def accept_counter(c, counter):
     """Accept the counter of a sealed command before the host acts on it: returns
     [PERSIST] with the new floor (write it first; a failed write means: do not act),
@@ -185,7 +280,7 @@ def accept_counter(c, counter):
         out.append((E.RESULT, False, "not booted"))
     elif c._key is None:
         out.append((E.RESULT, False, "device not provisioned"))
-    elif not c._trust.keys:
+    elif not c._trust["keys"]:
         out.append((E.RESULT, False, trust.NONE))
     elif c._damaged:
         out.append((E.RESULT, False, "state damaged: only an authority reset "
@@ -195,7 +290,7 @@ def accept_counter(c, counter):
                     % (counter, c._st.cmd_floor)))
     else:
         c._st.cmd_floor = c.counter = counter
-        c._save()
+        save(c)
     return out
 
 
@@ -222,7 +317,7 @@ def status(c):
         "time_floor": c._clock.floor,
         "audit_seq": c._chain.seq,
         "counter": c._st.cmd_floor,
-        "trusted_keys": [_hex(k) for k in c._trust.ids()],
+        "trusted_keys": [_hex(k) for k in trust.ids(c._trust)],
         "refusals_pending": c._refusals.pending(),
     }
 
@@ -233,10 +328,49 @@ def _reconcile(blob, tail, read_audit):
     token serial the stored log proves used and the key ids it proves revoked."""
     from firmware.core import recovery  # only when the port passes the audit log
     blob = recovery.boot_record(blob, tail, read_audit)
-    if blob is not None and len(tail) < 3 and not states.intact(blob):
+    if blob is not None and len(tail) < 3 and not recovery.state_intact(blob):
         floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
         tail = (tail[0], tail[1], floor, revoked)
     return blob, tail
+
+
+# Zone well-formedness, checked once per permit (geo.py's hot paths trust it): the
+# authority desk calls the same check (armlock/authority/checks.py).
+_LON_HALF = 1800000000  # 180 deg in 1e-7 deg
+_LON_FULL = 3600000000  # 360 deg
+
+
+def check_ring(ring, where="ring"):
+    """Raise ValueError (one line, saying where) unless ring is well formed."""
+    n = len(ring)
+    if n % 2 or n < 6:
+        raise ValueError("%s: need >= 3 (lat, lon) pairs, got %d ints" % (where, n))
+    wind = 0
+    for i in range(0, n, 2):
+        la = ring[i]
+        lo = ring[i + 1]
+        if not (-900000000 <= la <= 900000000 and -_LON_HALF <= lo <= _LON_HALF):
+            raise ValueError("%s: vertex %d (%d, %d) out of range" % (where, i // 2, la, lo))
+        j = (i + 2) % n
+        if la == ring[j] and lo == ring[j + 1]:
+            raise ValueError("%s: vertex %d repeats the next one" % (where, i // 2))
+        d = geo.wrap(ring[j + 1] - lo)
+        if d == -_LON_HALF:
+            raise ValueError("%s: edge %d spans 180 deg of longitude" % (where, i // 2))
+        wind += d
+    if wind != 0 and wind != _LON_FULL and wind != -_LON_FULL:
+        raise ValueError("%s: winds %d times around a pole" % (where, wind // _LON_FULL))
+
+
+def check_zones(zones):
+    """Raise ValueError (one line, saying where) unless zones are well formed."""
+    for k in range(len(zones)):
+        z = zones[k]
+        if len(z) != 2 or not isinstance(z[0], bool) or len(z[1]) < 1:
+            raise ValueError("zone %d: need (forbidden: bool, [outer, *holes])" % k)
+        rings = z[1]
+        for j in range(len(rings)):
+            check_ring(rings[j], "zone %d ring %d" % (k, j))
 
 
 def _hex(b):

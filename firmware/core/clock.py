@@ -3,7 +3,8 @@
 
 
 class Clock:
-    """Keeps `corr` (seconds added to the RTC) and whether time can be trusted."""
+    """Keeps `corr` (seconds added to the RTC: the best estimate of UTC is rtc_s + corr)
+    and whether time can be trusted."""
 
     def __init__(self, skew_max_s, resync_fixes):
         self.skew_max = skew_max_s
@@ -13,10 +14,6 @@ class Clock:
         self.skewed = False
         self._ref = None      # utc_ms - mono_ms of the last skewed GNSS time
         self._consistent = 0
-
-    def wall(self, rtc_s):
-        """Best estimate of UTC seconds."""
-        return rtc_s + self.corr
 
     def trusted(self, rtc_s):
         """True when time is not behind the floor (beyond the skew a GNSS correction may

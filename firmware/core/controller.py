@@ -4,11 +4,11 @@
 
 from firmware.core import clock as clocks
 from firmware.core import config as _config
-from firmware.core import creds, geo, gnss, refusals, trust
+from firmware.core import creds, geo, gnss, refusals
 from firmware.core import events as E
 from firmware.core import state as states
 from protocols import audit as audits
-from protocols import permit as tokens  # noqa: F401  (the type of _permit; trust loads it)
+from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
 # that need them (a port short of heap may drop it from sys.modules after use).
@@ -16,8 +16,8 @@ from protocols import permit as tokens  # noqa: F401  (the type of _permit; trus
 # action kinds, bound once (events.py): one global lookup each on the hot path
 _AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE, _TICK = (
     E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE, E.TICK)
-_MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 _SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
+_MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 
 
 class LockController:
@@ -35,7 +35,8 @@ class LockController:
         self._key = device_key
         self._cfg = _config.merge(config)
         cfg = self._cfg
-        self._trust = trust.Trust(authority, verify)
+        from firmware.core import trust  # the trust record (freed after boot: trim.py)
+        self._trust = trust.new(authority, verify)
         self._refusals = refusals.Refusals(cfg["refusal_window_s"], cfg["refusal_window_max_s"])
         self._refused = b""       # digest of the last authenticated token refused
         self._behind = False      # RTC behind the time floor (audited on every change)
@@ -99,13 +100,14 @@ class LockController:
             try:
                 fn(self, ev)
             except (TypeError, ValueError, IndexError) as exc:
-                out.append((E.RESULT, False, "malformed %s event: %s" % (kind, exc)))
+                from firmware.core import admin  # words the message (rare path)
+                out.append((E.RESULT, False, admin.malformed(kind, exc)))
         self._settle()
         return out
 
     # -- time and audit --------------------------------------------------------
     def _wall(self):
-        return self._rtc + self._clock.corr  # Clock.wall, inlined: called on every event
+        return self._rtc + self._clock.corr  # trusted or not: UTC as best known
 
     def _audit(self, code, detail):
         t = self._rtc + self._clock.corr
@@ -114,9 +116,6 @@ class LockController:
         self.audit_seq = ch.seq
         self.audit_head = ch.head
         self._dirty = True  # the persisted audit head must follow the chain
-
-    def _persist(self):
-        self._dirty = True
 
     # -- the rules ---------------------------------------------------------------
     def reasons(self, mono_ms=None, rtc_s=None):
@@ -152,11 +151,6 @@ class LockController:
         if self._faulty and E.R_ACTUATOR in self._faulty:
             r.append(E.R_ACTUATOR)
         return r
-
-    def _locked_out(self):
-        """A lockout holds whatever the clock's trust: by the monotonic deadline set when
-        it began (a moved RTC cannot shorten it) and by the persisted UTC end."""
-        return self._now < self._lock_mono or self._wall() < self._st.lockout_until
 
     def _position_reasons(self, r, p):
         # (only for a permit with zones: one without does not limit where it is used)
@@ -221,7 +215,8 @@ class LockController:
         clock = self._clock
         wall = self._rtc + clock.corr
         if (wall < clock.floor - self._skew) != self._behind:
-            self._check_rollback()
+            from firmware.core import admin  # a change of RTC rollback: rare
+            admin.check_rollback(self)
         if self._refusals.windows:
             for src, n, width, last in self._refusals.due(now):
                 self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
@@ -236,14 +231,6 @@ class LockController:
             st.time_floor = clock.floor
             self._out.append((_PERSIST, states.encode(st)))
         self._schedule()
-
-    def _check_rollback(self):
-        """Audit every change of 'RTC behind the time floor' when it happens."""
-        behind = self._rtc + self._clock.corr < self._clock.floor - self._skew
-        if behind != self._behind:
-            self._behind = behind
-            self._audit("time", ("rollback rtc=%d floor=%d" if behind else
-                                 "rtc=%d back at floor=%d") % (self._rtc, self._clock.floor))
 
     def _open(self, holder):
         p = self._permit
@@ -295,13 +282,6 @@ class LockController:
                         % (self._now - self._cmd_at))
             self._relock(E.R_ACTUATOR)
 
-    def _save(self):
-        st = self._st
-        st.audit_seq = self._chain.seq
-        st.audit_head = self._chain.head
-        st.time_floor = self._clock.floor
-        self._out.append((_PERSIST, states.encode(st)))
-
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
         now = self._now
@@ -331,36 +311,27 @@ class LockController:
             self._wake = at
 
     # -- event handlers ------------------------------------------------------------
-    def _on_boot(self, ev):
-        from firmware.core import admin  # rare paths, see admin.py
-        admin.on_boot(self, ev)
-
-    def _on_permit(self, ev):
+    # A malformed event raises TypeError or ValueError with its kind alone (an interned
+    # name); admin.malformed words what it needs (the texts stay off the resident heap).
+    def _rare(self, ev):
+        """BOOT, PERMIT, FAULT: in admin.py (rare paths, imported when needed)."""
         from firmware.core import admin
-        admin.on_permit(self, ev)
+        admin.on_event(self, ev)
 
     def refused(self, source, why, mono_ms, rtc_s):
         """A host refused input nobody authenticated (a sealed command that does not
         verify, a replayed counter: source "command"): audit it, aggregated like
         unauthenticated tokens. Returns the actions (AUDIT, PERSIST)."""
-        self._out = out = []
-        self._now = mono_ms
-        self._rtc = rtc_s
-        self._dirty = False
-        if self._booted and type(source) is str and type(why) is str:
-            from firmware.core import admin
-            admin.refuse(self, source, why, False)
-            if self._dirty and not self._damaged:
-                self._save()
-        return out
+        from firmware.core import admin
+        return admin.refused(self, source, why, mono_ms, rtc_s)
 
     def _on_fix(self, ev):
         lat, lon, hacc, utc = ev[1], ev[2], ev[3], ev[4]
         if type(lat) is not int or type(lon) is not int or type(hacc) is not int \
                 or not (utc is None or type(utc) is int):
-            raise TypeError("fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)")
+            raise TypeError(E.FIX)
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
-            raise ValueError("coordinates out of range")
+            raise ValueError(E.FIX)
         if self._gnss != "ok":
             self._gnss_status("ok")
         prev = self._fix
@@ -417,10 +388,9 @@ class LockController:
         silent, nofix, sats, cn0 = ev[1], ev[2], ev[3], ev[4]
         if type(silent) is not int or type(nofix) is not int or type(sats) is not int \
                 or type(cn0) is not int:
-            raise TypeError("gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)")
+            raise TypeError(E.GNSS)
         if silent < 0 or nofix < -1 or sats < 0 or cn0 < -1:
-            raise ValueError("gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
-                             "sats >= 0, cn0_dbhz >= -1)")
+            raise ValueError(E.GNSS)
         status = gnss.classify(self._cfg, silent, nofix, sats, cn0)
         self._gnss_status(status, " silent_ms=%d nofix_ms=%d sats=%d cn0=%d"
                           % (silent, nofix, sats, cn0))
@@ -433,13 +403,13 @@ class LockController:
     def _on_rfid(self, ev):
         cred, rtt, strong = ev[1], ev[2], ev[3]
         if type(cred) is not str or type(rtt) is not int or type(strong) is not bool:
-            raise TypeError("rfid needs (cred:str, rtt_us:int, strong:bool)")
+            raise TypeError(E.RFID)
         self._credential(creds.F_RFID, "rfid", cred.upper(), rtt, strong)
 
     def _on_finger(self, ev):
         tid, score = ev[1], ev[2]
         if type(tid) is not int or type(score) is not int:
-            raise TypeError("finger needs (template:int, score:int)")
+            raise TypeError(E.FINGER)
         self._credential(creds.F_FINGER, "finger", tid, score, None)
 
     def _on_rfid_fail(self, ev):
@@ -451,7 +421,7 @@ class LockController:
     def _failed_read(self, name, why):
         """A presentation the sensor could not turn into a credential: a failed attempt."""
         if type(why) is not str:
-            raise TypeError("%s_fail needs why:str" % name)
+            raise TypeError(name + "_fail")
         at = self._now + self._cfg["answer_ms"]
         if self._ignored(name, at):
             return
@@ -496,7 +466,7 @@ class LockController:
             if st.fails or st.lock_level:
                 st.fails = 0
                 st.lock_level = 0
-                self._persist()
+                self._dirty = True
             self._pending = (at, holder)
 
     def _failure(self):
@@ -512,12 +482,12 @@ class LockController:
             self._factors = {}
             self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
             self._out.append((_INDICATE, "lockout"))
-        self._persist()
+        self._dirty = True
 
     def _on_grip(self, ev):
         held = ev[1]
         if type(held) is not bool:
-            raise TypeError("grip needs held:bool")
+            raise TypeError(E.GRIP)
         if held:
             self._grip = True
         elif self._grip and not self.locked:
@@ -528,45 +498,46 @@ class LockController:
     def _on_actpos(self, ev):
         pos_locked = ev[1]
         if type(pos_locked) is not bool:
-            raise TypeError("actpos needs locked:bool")
+            raise TypeError(E.ACTPOS)
         self._sensed = pos_locked  # classified against the command in _check_actuator
 
     def _on_tamper(self, ev):
         source = ev[1]
         if source not in _SOURCES:
-            raise ValueError("tamper source must be one of " + ",".join(_SOURCES))
+            raise ValueError(E.TAMPER)
         self._latch(source)
 
     def _latch(self, source):
+        """Tamper: lock now, latch the source (kept resident: no import on this path)."""
         self._relock("tamper_" + source)
         if not self._st.tamper:
             self._st.tamper = source
             self._audit("tamper", "source=%s latched" % source)
             self._out.append((_INDICATE, "tamper"))
-            self._persist()
+            self._dirty = True
 
     def _on_magnet(self, ev):
         dev = ev[1]
         if type(dev) is not int or dev < 0:
-            raise TypeError("magnet needs deviation:int >= 0")
+            raise TypeError(E.MAGNET)
         if dev > self._cfg["magnet_threshold"]:
             self._latch("magnet")
 
     def _on_read_errors(self, ev):
         sensor, n = ev[1], ev[2]
         if sensor not in ("rfid", "finger", "gnss", "actuator") or type(n) is not int or n < 0:
-            raise ValueError("read_errors needs (sensor in rfid|finger|gnss|actuator, "
-                             "consecutive:int >= 0)")
+            raise ValueError(E.READ_ERRORS)
         before = self._errors.get(sensor, 0) >= self._cfg["sensor_fail_after"]
         self._errors[sensor] = n
         after = n >= self._cfg["sensor_fail_after"]
         if after != before:
-            self._on_fault((E.FAULT, sensor, not after))
+            from firmware.core import admin
+            admin.on_fault(self, (E.FAULT, sensor, not after))
 
     def _on_battery(self, ev):
         mv = ev[1]
         if type(mv) is not int:
-            raise TypeError("battery needs millivolts:int")
+            raise TypeError(E.BATTERY)
         self._battery_mv = mv
         cfg = self._cfg
         level = 2 if mv <= cfg["battery_critical_mv"] else 1 if mv <= cfg["battery_low_mv"] else 0
@@ -575,18 +546,6 @@ class LockController:
             self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
             if level:
                 self._out.append((_INDICATE, "battery_low"))
-
-    def _on_fault(self, ev):
-        sensor, ok = ev[1], ev[2]
-        if sensor not in _FAULT_KEYS or type(ok) is not bool:
-            raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
-        key = _FAULT_KEYS[sensor]
-        if ok == (key in self._faulty):
-            self._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
-        if ok:
-            self._faulty.pop(key, None)
-        else:
-            self._faulty[key] = True
 
     # -- the public face besides handle/status/reasons/locked/audit_seq/audit_head/counter
     def accept_counter(self, counter):
@@ -610,14 +569,9 @@ class LockController:
         return None if p is None else p.card_keys.get(uid_hex.upper())
 
 
-# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
-# (a deny reason), or "ble" (the radio link: audited, decides nothing).
-_FAULT_KEYS = {"rfid": creds.F_RFID, "finger": creds.F_FINGER, "gnss": "gnss",
-               "actuator": E.R_ACTUATOR, "ble": "ble"}
-
 _HANDLERS = {
-    E.BOOT: LockController._on_boot,
-    E.PERMIT: LockController._on_permit,
+    E.BOOT: LockController._rare,
+    E.PERMIT: LockController._rare,
     E.FIX: LockController._on_fix,
     E.GNSS: LockController._on_gnss,
     E.RFID: LockController._on_rfid,
@@ -628,7 +582,7 @@ _HANDLERS = {
     E.ACTPOS: LockController._on_actpos,
     E.TAMPER: LockController._on_tamper,
     E.BATTERY: LockController._on_battery,
-    E.FAULT: LockController._on_fault,
+    E.FAULT: LockController._rare,
     E.READ_ERRORS: LockController._on_read_errors,
     E.MAGNET: LockController._on_magnet,
 }

@@ -7,7 +7,7 @@
 # ring: array('i') or list, flattened [lat0, lon0, lat1, lon1, ...], >= 3 vertices,
 #   no closing duplicate vertex. Edges are straight in lon/lat (RFC 7946) and go
 #   the SHORT way in longitude (an edge spanning exactly 180 deg goes east;
-#   check_ring rejects it), so a ring may cross the antimeridian. A ring whose
+#   admin.check_ring rejects it), so a ring may cross the antimeridian. A ring whose
 #   longitude winding is +/-360 deg encircles a pole: the north pole if its mean
 #   vertex latitude is > 0, else the south pole.
 # zone: (forbidden: bool, rings) with rings[0] the outer ring, rings[1:] holes.
@@ -18,10 +18,10 @@
 # exactly on an edge may be reported in or out, but always the same way.
 # Callers that need tolerance use near_boundary / position_status margins.
 #
-# Hot-path functions do not validate their input (speed); validate zones once
-# with check_ring / check_zones when they are loaded.
+# Hot-path functions do not validate their input (speed); zones are validated once,
+# when a permit is loaded, by admin.check_zones (a rare path, off the resident heap).
 
-_FULL = 3600000000  # 360 deg in 1e-7 deg
+_FULL = 3600000000  # 360 deg in 1e-7 deg (admin.check_ring has the same bounds)
 _HALF = 1800000000  # 180 deg
 _E7 = 10000000      # 1 deg
 
@@ -149,7 +149,7 @@ def isqrt(n):
     return x
 
 
-def _wrap(d):
+def wrap(d):
     # difference of two valid longitudes -> [-180, 180)
     if d >= _HALF:
         return d - _FULL
@@ -161,7 +161,7 @@ def _wrap(d):
 def distance_m(lat1, lon1, lat2, lon2):
     """Distance in metres (equirectangular at the mean latitude; ~0.5% under 100 km)."""
     c = cos_q14((lat1 + lat2) // 2)
-    x = _wrap(lon2 - lon1) * c
+    x = wrap(lon2 - lon1) * c
     y = (lat2 - lat1) * _Q14
     d = isqrt(x * x + y * y)  # 1e-7 deg * 2**14
     den = _Q14 * _M_DEN
@@ -203,7 +203,7 @@ def near_boundary(rings, lat, lon, margin_m):
     for ring in rings:
         n = len(ring)
         pay = ring[n - 2] - lat
-        pr = _wrap(ring[n - 1] - lon)
+        pr = wrap(ring[n - 1] - lon)
         for i in range(0, n, 2):
             cy = ring[i] - lat
             r = ring[i + 1] - lon
@@ -324,43 +324,10 @@ def implied_speed_ok(lat1, lon1, t1_ms, lat2, lon2, t2_ms, vmax_mps, slack_m):
     # |x| + |y| >= isqrt(x*x + y*y) and the rounding in distance_m is monotone: a jump
     # within the bound on that overestimate is within it on the exact distance too.
     c = cos_q14((lat1 + lat2) // 2)
-    x = _wrap(lon2 - lon1) * c
+    x = wrap(lon2 - lon1) * c
     y = (lat2 - lat1) * _Q14
     den = _Q14 * _M_DEN
     if (((x if x >= 0 else -x) + (y if y >= 0 else -y)) * _M_NUM + den // 2) // den * 1000 \
             <= bound:
         return True
     return distance_m(lat1, lon1, lat2, lon2) * 1000 <= bound
-
-
-def check_ring(ring, where="ring"):
-    """Raise ValueError (one line, saying where) unless ring is well formed."""
-    n = len(ring)
-    if n % 2 or n < 6:
-        raise ValueError("%s: need >= 3 (lat, lon) pairs, got %d ints" % (where, n))
-    wind = 0
-    for i in range(0, n, 2):
-        la = ring[i]
-        lo = ring[i + 1]
-        if not (-900000000 <= la <= 900000000 and -_HALF <= lo <= _HALF):
-            raise ValueError("%s: vertex %d (%d, %d) out of range" % (where, i // 2, la, lo))
-        j = (i + 2) % n
-        if la == ring[j] and lo == ring[j + 1]:
-            raise ValueError("%s: vertex %d repeats the next one" % (where, i // 2))
-        d = _wrap(ring[j + 1] - lo)
-        if d == -_HALF:
-            raise ValueError("%s: edge %d spans 180 deg of longitude" % (where, i // 2))
-        wind += d
-    if wind != 0 and wind != _FULL and wind != -_FULL:
-        raise ValueError("%s: winds %d times around a pole" % (where, wind // _FULL))
-
-
-def check_zones(zones):
-    """Raise ValueError (one line, saying where) unless zones are well formed."""
-    for k in range(len(zones)):
-        z = zones[k]
-        if len(z) != 2 or not isinstance(z[0], bool) or len(z[1]) < 1:
-            raise ValueError("zone %d: need (forbidden: bool, [outer, *holes])" % k)
-        rings = z[1]
-        for j in range(len(rings)):
-            check_ring(rings[j], "zone %d ring %d" % (k, j))

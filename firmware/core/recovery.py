@@ -13,6 +13,12 @@ from firmware.core import state as _state
 from protocols import audit as _audit
 
 MAX_READ = 24   # records rolled forward at most (a cut loses at most one event's records)
+# Bounds of the state record's variable part (layout: state.py)
+HEAD_LEN = 61   # struct.calcsize(state.HEAD)
+MAX_TRUSTED = 3
+MAX_REVOKED = 4
+POINT = 65
+KID = 8
 
 
 def boot_record(blob, tail, read_audit=None):
@@ -33,7 +39,7 @@ def boot_record(blob, tail, read_audit=None):
             st.serial_floor, st.revoked = log_scan(read_audit, 1, tail[0])
     else:
         try:
-            st = _state.decode(blob)
+            st = decode_state(blob)
         except ValueError:
             return blob
         if st.audit_seq >= tail[0]:
@@ -69,7 +75,7 @@ def log_scan(read_audit, first_seq, last_seq):
         if nxt <= seq:
             break
         seq = nxt
-    return floor, revoked[-_state.MAX_REVOKED:]
+    return floor, revoked[-MAX_REVOKED:]
 
 
 def _scan_one(rec, floor, revoked):
@@ -118,3 +124,69 @@ def _restrict(st, rec):
         until = t + kv.get("seconds", 0)
         if until > st.lockout_until:
             st.lockout_until = until
+
+
+# -- decoding the state record (state.py has the layout and the encoder; this runs at
+# boot only) --------------------------------------------------------------------------
+
+def decode_state(blob):
+    """Return a State from record bytes; ValueError saying what is damaged. A version-1
+    record (format-1 permits) is migrated: every field is kept except its permit, which
+    no device accepts any more (st.migrated = 1, st.dropped = that permit's serial)."""
+    if len(blob) < HEAD_LEN + 6:
+        raise ValueError("state record truncated (%d bytes)" % len(blob))
+    if _state.crc32(blob[:-4]) != struct.unpack_from(">I", blob, len(blob) - 4)[0]:
+        raise ValueError("state record CRC mismatch")
+    f = struct.unpack_from(_state.HEAD, blob, 0)
+    if f[0] != _state.MAGIC:
+        raise ValueError("state record has bad magic")
+    if f[1] != _state.VERSION and f[1] != 1:
+        raise ValueError("state record version %d not supported (this firmware reads 1, 2)"
+                         % f[1])
+    if f[3] >= len(_state.SOURCES):
+        raise ValueError("state record tamper source %d unknown" % f[3])
+    st = _state.State()
+    st.recalled = bool(f[2] & 1)
+    st.tamper = _state.SOURCES[f[3]] if f[2] & 2 else ""
+    st.fails, st.lock_level, st.lockout_until = f[4], f[5], f[6]
+    st.serial_floor, st.cmd_floor, st.time_floor = f[7], f[8], f[9]
+    st.audit_seq, st.audit_head = f[10], f[11]
+    o = HEAD_LEN
+    if f[1] == 1:
+        return _v1(st, blob, o)
+    nt, nr = blob[o], blob[o + 1]
+    if nt > MAX_TRUSTED or nr > MAX_REVOKED:
+        raise ValueError("state record key counts %d/%d out of range" % (nt, nr))
+    o += 2
+    if o + POINT * nt + KID * nr + 2 + 4 > len(blob):
+        raise ValueError("state record keys truncated")
+    st.trusted = [bytes(blob[o + POINT * i:o + POINT * i + POINT]) for i in range(nt)]
+    o += POINT * nt
+    st.revoked = [bytes(blob[o + KID * i:o + KID * i + KID]) for i in range(nr)]
+    o += KID * nr
+    n = struct.unpack_from(">H", blob, o)[0]
+    if o + 2 + n + 4 != len(blob):
+        raise ValueError("state record permit length %d does not fit" % n)
+    st.permit = bytes(blob[o + 2:o + 2 + n])
+    return st
+
+
+def _v1(st, blob, o):
+    # version 1: permit length and permit right after the audit head
+    n = struct.unpack_from(">H", blob, o)[0]
+    if o + 2 + n + 4 != len(blob):
+        raise ValueError("state record permit length %d does not fit" % n)
+    st.migrated = 1
+    if n >= 19:  # a format-1 token: serial at 7 + id length
+        i = 7 + blob[o + 2 + 6]
+        st.dropped = struct.unpack_from(">I", blob, o + 2 + i)[0] if i + 4 <= n else 0
+    return st
+
+
+def state_intact(blob):
+    """True when `blob` decodes as a state record."""
+    try:
+        decode_state(blob)
+    except ValueError:
+        return False
+    return True

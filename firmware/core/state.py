@@ -1,6 +1,8 @@
 # The persistent state record: everything that must survive a power cut, in one
 # versioned blob with a CRC-32. The port writes it so that a cut leaves the old or
-# the new record (two slots, new file then rename); the core only encodes/decodes.
+# the new record (two slots, new file then rename); the core only encodes (here, on
+# every persist) and decodes (recovery.decode_state: at boot only, off the resident
+# heap).
 #
 # Layout, big-endian:
 #   0  4   magic b"ALST"
@@ -31,19 +33,9 @@ import sys
 
 MAGIC = b"ALST"
 VERSION = 2
-MAX_TRUSTED = 3
-MAX_REVOKED = 4
-POINT = 65
-KID = 8
 SOURCES = ("", "enclosure", "magnet", "actuator")
-_HEAD = ">4sBBBBBIIIII32s"
-_HEAD_LEN = struct.calcsize(_HEAD)  # 61
+HEAD = ">4sBBBBBIIIII32s"  # the fields up to the audit head (61 bytes)
 _pack = struct.pack  # bound once: encode runs on every persist
-
-_T = (0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-      0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-      0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C)
-
 
 _FAST_CRC = getattr(binascii, "crc32", None)  # looked up once: called on every persist
 # MicroPython: the record's tail CRC is tabled (_Tail: binascii.crc32 there is a nibble
@@ -63,12 +55,27 @@ def crc32(data, crc=0):
 
 def crc32_slow(data, crc=0):
     """CRC-32 with a nibble table, for ports built without binascii.crc32."""
+    t = _nibbles()
     c = crc ^ 0xFFFFFFFF
     for b in data:
         c ^= b
-        c = (c >> 4) ^ _T[c & 15]
-        c = (c >> 4) ^ _T[c & 15]
+        c = (c >> 4) ^ t[c & 15]
+        c = (c >> 4) ^ t[c & 15]
     return c ^ 0xFFFFFFFF
+
+
+_NIBBLES = []  # crc32_slow's table, built on its first call (binascii.crc32 ports: never)
+
+
+def _nibbles():
+    """CRC-32 (reflected polynomial 0xEDB88320) of each 4-bit value."""
+    if not _NIBBLES:
+        for i in range(16):
+            c = i
+            for _ in range(4):
+                c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
+            _NIBBLES.append(c)
+    return _NIBBLES
 
 
 class State:
@@ -104,7 +111,7 @@ def encode(st):
         t = st._tail = _Tail(st)
     tamper, fails, level = st.tamper, st.fails, st.lock_level
     head = _pack(
-        _HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if tamper else 0),
+        HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if tamper else 0),
         SOURCES.index(tamper) if tamper else 0, fails if fails < 255 else 255,
         level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
         st.time_floor, st.audit_seq, st.audit_head)
@@ -181,66 +188,3 @@ class _Tail:
                     tl[(k * 2 + half) * 16 + v] = a & 0xFFFF
         self.table = (th, tl)
         return self.table
-
-
-def decode(blob):
-    """Return a State from record bytes; ValueError saying what is damaged. A version-1
-    record (format-1 permits) is migrated: every field is kept except its permit, which
-    no device accepts any more (st.migrated = 1, st.dropped = that permit's serial)."""
-    if len(blob) < _HEAD_LEN + 6:
-        raise ValueError("state record truncated (%d bytes)" % len(blob))
-    if crc32(blob[:-4]) != struct.unpack_from(">I", blob, len(blob) - 4)[0]:
-        raise ValueError("state record CRC mismatch")
-    f = struct.unpack_from(_HEAD, blob, 0)
-    if f[0] != MAGIC:
-        raise ValueError("state record has bad magic")
-    if f[1] != VERSION and f[1] != 1:
-        raise ValueError("state record version %d not supported (this firmware reads 1, 2)"
-                         % f[1])
-    if f[3] >= len(SOURCES):
-        raise ValueError("state record tamper source %d unknown" % f[3])
-    st = State()
-    st.recalled = bool(f[2] & 1)
-    st.tamper = SOURCES[f[3]] if f[2] & 2 else ""
-    st.fails, st.lock_level, st.lockout_until = f[4], f[5], f[6]
-    st.serial_floor, st.cmd_floor, st.time_floor = f[7], f[8], f[9]
-    st.audit_seq, st.audit_head = f[10], f[11]
-    o = _HEAD_LEN
-    if f[1] == 1:
-        return _v1(st, blob, o)
-    nt, nr = blob[o], blob[o + 1]
-    if nt > MAX_TRUSTED or nr > MAX_REVOKED:
-        raise ValueError("state record key counts %d/%d out of range" % (nt, nr))
-    o += 2
-    if o + POINT * nt + KID * nr + 2 + 4 > len(blob):
-        raise ValueError("state record keys truncated")
-    st.trusted = [bytes(blob[o + POINT * i:o + POINT * i + POINT]) for i in range(nt)]
-    o += POINT * nt
-    st.revoked = [bytes(blob[o + KID * i:o + KID * i + KID]) for i in range(nr)]
-    o += KID * nr
-    n = struct.unpack_from(">H", blob, o)[0]
-    if o + 2 + n + 4 != len(blob):
-        raise ValueError("state record permit length %d does not fit" % n)
-    st.permit = bytes(blob[o + 2:o + 2 + n])
-    return st
-
-
-def _v1(st, blob, o):
-    # version 1: permit length and permit right after the audit head
-    n = struct.unpack_from(">H", blob, o)[0]
-    if o + 2 + n + 4 != len(blob):
-        raise ValueError("state record permit length %d does not fit" % n)
-    st.migrated = 1
-    if n >= 19:  # a format-1 token: serial at 7 + id length
-        i = 7 + blob[o + 2 + 6]
-        st.dropped = struct.unpack_from(">I", blob, o + 2 + i)[0] if i + 4 <= n else 0
-    return st
-
-
-def intact(blob):
-    """True when `blob` decodes as a state record."""
-    try:
-        decode(blob)
-    except ValueError:
-        return False
-    return True
