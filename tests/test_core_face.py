@@ -7,7 +7,16 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import DEVICE, KEY, T0, audit_details, controller, flip_bit, make_permit
+from conftest import (
+    AUTHORITY,
+    DEVICE,
+    KEY,
+    T0,
+    audit_details,
+    controller,
+    flip_bit,
+    make_permit,
+)
 
 from firmware.app.store import MemStore
 from firmware.core import recovery
@@ -185,3 +194,29 @@ def test_a_revoked_key_stays_revoked_when_the_state_record_is_lost(loss: str) ->
     assert h2.ctl.status()["trusted_keys"] == []
     res = [a for a in h2.handle(("permit", make_reset(2)), 10, T0) if a[0] == "result"]
     assert res[0][1] is False and "revoked key " + AUTH.key_id.hex() in res[0][2]
+
+
+def test_a_reboot_builds_each_trusted_key_once() -> None:
+    """A key's verifier form (its comb table) costs ~0.5-0.9 s on an ESP32: a reboot with a
+    stored record builds it once, not once for the anchors and again for the record."""
+    from protocols import p256
+
+    built: list[bytes] = []
+
+    class Counting:
+        verify = staticmethod(p256.verify)
+
+        @staticmethod
+        def PublicKey(pt: bytes) -> object:  # noqa: N802  (the verifier's interface)
+            built.append(pt)
+            return p256.PublicKey(pt)
+
+    store = MemStore()
+    h = StoreHost(store)
+    h.boot()
+    h.handle(("permit", make_permit(1)), 10, T0)
+    h2 = Host(controller(DEVICE, KEY, verify=Counting()))
+    acts = h2.handle(("boot", store.load_state(), "power_on", store.audit_tail(),
+                      store.read_audit), 0, T0)
+    assert built == list(AUTHORITY), built
+    assert h2.ctl.status()["permit"] is not None and acts

@@ -40,10 +40,14 @@ def load(t, points, revoked):
     pts = [bytes(pt) for pt in (points or t["anchors"])
            if tokens.key_id(bytes(pt)) not in revoked]
     keys = {}
+    old, had = t["keys"], t["points"]
     for pt in pts[:MAX_KEYS]:
-        pt = bytes(pt)
+        kid = tokens.key_id(pt)
+        if pt in had and kid in old:  # built from this point (at boot: the anchors' again)
+            keys[kid] = old[kid]
+            continue
         p256.decode_point(pt)  # on the curve, not the identity (P256Error otherwise)
-        keys[tokens.key_id(pt)] = t["v"].PublicKey(pt)
+        keys[kid] = t["v"].PublicKey(pt)
     t["points"] = pts[:MAX_KEYS]
     t["revoked"] = revoked
     t["keys"] = keys
