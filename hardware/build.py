@@ -54,6 +54,7 @@ AS_SOURCE = ("firmware/ports/esp32/boot.py", "firmware/ports/esp32/main.py")
 DRIVERS_FOR = {
     "firmware/drivers/actuator_servo.py": lambda d: d.get("actuator", {}).get("kind") == "servo",
     "firmware/drivers/mfrc522.py": lambda d: "rfid" in d,
+    "firmware/drivers/rfid_errors.py": lambda d: "rfid" in d,
     "firmware/drivers/ntag424.py": lambda d: "rfid" in d,
     "firmware/drivers/ntag424_auth.py": lambda d: "rfid" in d,
     "firmware/drivers/cmac.py": lambda d: "rfid" in d,

@@ -862,8 +862,8 @@ def test_trim_keeps_a_rare_module_that_defines_a_class() -> None:
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_trim_frees_the_card_challenge_after_a_read() -> None:
     """What a strong card read loads (the EV2First challenge, ISO-DEP, CMAC) and trim
-    itself leave the heap after trim.after_step; the reader and the MFRC522 (with the
-    RFID errors) stay."""
+    itself leave the heap after trim.after_step; the reader and the MFRC522 (with its
+    errors, rfid_errors) stay."""
     from hardware.micropython import MicroPythonVM
 
     with MicroPythonVM(heap_kb=1024) as vm:
@@ -880,7 +880,7 @@ def test_trim_frees_the_card_challenge_after_a_read() -> None:
                     "'firmware.drivers.ntag424_auth', 'firmware.ports.esp32.trim']")
     assert before - after > 4000, (before, after)
     assert kept == "['firmware.drivers._ticks', 'firmware.drivers.mfrc522', " \
-        "'firmware.drivers.ntag424']"
+        "'firmware.drivers.ntag424', 'firmware.drivers.rfid_errors']"
 
 
 def test_app_trims_after_growth_but_not_a_hot_path(tmp_path: Path,

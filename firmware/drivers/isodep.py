@@ -16,7 +16,7 @@ except ImportError:  # CPython
     def const(x):
         return x
 
-from firmware.drivers.mfrc522 import ProtocolError, RfidError
+from firmware.drivers.rfid_errors import ProtocolError, RfidError
 
 FWI_DEFAULT = const(4)
 DELTA_FWT_US = const(3625)

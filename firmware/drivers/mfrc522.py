@@ -17,41 +17,16 @@ except ImportError:  # CPython
         return x
 
 from firmware.drivers._ticks import default_ticks, ticks_diff
-
-
-# -- the errors of the RFID drivers (this reader, isodep.py, ntag424*.py) ---------------
-class RfidError(Exception):
-    """Base of every reader/card error."""
-
-
-class NoCardError(RfidError):
-    """No answer before the chip timer expired (no card, or a card too slow)."""
-
-
-class CRCError(RfidError):
-    """A card answer failed its CRC_A check (or the chip reported a CRC error)."""
-
-
-class CollisionError(RfidError):
-    """More than one card answered anticollision."""
-
-
-class ProtocolError(RfidError):
-    """A malformed or unexpected answer (parity, framing, length, BCC, PCB)."""
-
-
-class AuthError(RfidError):
-    """The card did not prove its key (or rejected ours)."""
-
-
-class ChipError(RfidError):
-    """The MFRC522 itself did not respond as expected (wiring, power)."""
-
-
-def hexlify(data):
-    """Lower-case hex string of bytes (MicroPython has no bytes.hex(sep))."""
-    return "".join("%02x" % b for b in data)
-
+from firmware.drivers.rfid_errors import (  # noqa: F401  (this driver's errors)
+    AuthError,
+    ChipError,
+    CollisionError,
+    CRCError,
+    NoCardError,
+    ProtocolError,
+    RfidError,
+    hexlify,
+)
 
 # -- registers (datasheet table 20) -----------------------------------------------
 _COMMAND = const(0x01)

@@ -4,7 +4,7 @@
 
 from firmware.drivers._ticks import ticks_diff
 from firmware.drivers.cmac import AES_ECB, cmac, same_mac, xor
-from firmware.drivers.mfrc522 import AuthError, ProtocolError, hexlify
+from firmware.drivers.rfid_errors import AuthError, ProtocolError, hexlify
 
 AES_MODE_CBC = 2
 CMD_GET_CARD_UID = 0x51

@@ -63,8 +63,7 @@ def _actuator(hw, c):
         pwm = hw.machine.PWM(P(c["drive"]))
         drive = ServoDrive(pwm, c.get("locked_us", 1000), c.get("unlocked_us", 2000))
     else:
-        from firmware.ports.esp32.board import lock_level
-        pin, level = lock_level(hw.cfg)
+        pin, level = hw.lock_pin()
         drive = SolenoidDrive(P(pin, P.OUT, value=level), c.get("energise_unlocks", True),
                               c.get("active_high", True))
     return Actuator(drive, _pin_in(hw, c["sense"], c.get("pull")),
