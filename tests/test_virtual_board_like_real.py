@@ -5,7 +5,10 @@ with stock mpremote where a user would use it. What still differs: README.md."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import tty
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -266,7 +269,7 @@ def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
             booted = sum("booted cause=" in ln for ln in vb.log_lines)
             c.transport.pulse_reset()  # EN low through RTS, released: esptool's hard reset
             deadline = time.monotonic() + 30
-            while vb._proc.pid == pid or \
+            while getattr(vb._proc, "pid", pid) == pid or \
                     sum("booted cause=" in ln for ln in vb.log_lines) <= booted:
                 assert time.monotonic() < deadline, "the EN pulse did not reset the board"
                 time.sleep(0.1)
@@ -275,6 +278,57 @@ def test_dtr_rts_reach_the_board_over_rfc2217_and_the_esptool_reset_resets_it(
             assert [e["reset_cause"] for e in boots[:1]] == ["power_on"], \
                 "the boot EVENT of the reset did not reach the RFC 2217 client"
             assert c.info() == first
+
+
+class _PtyBoard:
+    """What the RFC 2217 bridge uses of a board: `link`, the stable name of its pty."""
+
+    def __init__(self, link: Path) -> None:
+        self.link = link
+
+
+def _plug(link: Path) -> tuple[int, int]:
+    """A new pty (master, slave) named by `link`, as the board's start gives."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    tmp = link.with_name("tty.new")
+    os.symlink(os.ttyname(slave), tmp)
+    os.replace(tmp, link)
+    return master, slave
+
+
+def _recv_until(s: socket.socket, marker: bytes, wait: float = 5.0) -> None:
+    got, end = b"", time.monotonic() + wait
+    s.settimeout(0.1)
+    while marker not in got and time.monotonic() < end:
+        try:
+            got += s.recv(4096)
+        except TimeoutError:
+            pass
+    assert marker in got, f"{marker!r} not relayed: {got[-200:]!r}"
+
+
+def test_the_rfc2217_bridge_reads_the_new_pty_after_a_reset_hangs_the_old_one_up(
+        tmp_path: Path) -> None:
+    """The bridge's reader may open the board's pty again by its name just before a reset
+    closes it; that pty then reads empty forever (hung up). The bridge leaves it for the
+    new pty, so the boot output of the reset reaches the client."""
+    from hardware.virtual.rfc2217 import Rfc2217Bridge
+
+    link = tmp_path / "tty"
+    old = _plug(link)
+    with Rfc2217Bridge(_PtyBoard(link)) as bridge, \
+            socket.create_connection(("127.0.0.1", bridge.port)) as s:
+        os.write(old[0], b"before")
+        _recv_until(s, b"before")             # the bridge holds the old pty open
+        link.unlink()
+        for fd in old:                        # the reset: the old pty hangs up
+            os.close(fd)
+        new = _plug(link)
+        os.write(new[0], b"booted")
+        _recv_until(s, b"booted")
+    for fd in new:
+        os.close(fd)
 
 
 def test_every_soft_reset_boots_a_fresh_vm(board: VirtualBoard) -> None:

@@ -14,6 +14,7 @@ log.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
@@ -215,14 +216,25 @@ class Rfc2217Bridge:
                 self._close_pty()
             time.sleep(0.025)
 
+    def _read_pty(self) -> bytes:
+        """What the board sent within 20 ms (call with self._lock held). OSError once its
+        pty hung up: a reset closed it, and a hung-up tty reads ready and empty forever
+        (the reader may have opened it again by the old name just before the reset)."""
+        fd = self._open_pty()
+        ready, _w, _x = select.select([fd], [], [], 0.02)
+        if not ready:
+            return b""
+        data = os.read(fd, 4096)
+        if not data:
+            raise OSError(errno.EIO, "the board's pty hung up")
+        return data
+
     def _to_client(self, conn: socket.socket, manager: Any, wlock: threading.Lock,
                    done: threading.Event) -> None:
         while not done.is_set() and not self._stop.is_set():
             try:
                 with self._lock:
-                    fd = self._open_pty()
-                    ready, _w, _x = select.select([fd], [], [], 0.02)
-                    data = os.read(fd, 4096) if ready else b""
+                    data = self._read_pty()
             except BlockingIOError:
                 continue
             except OSError:
