@@ -73,7 +73,7 @@ def test_disconnect_gives_clear_error(tmp_path: Path) -> None:
     air.drop(ADDR)
     with pytest.raises(LinkLost, match=f"link lost: ble:{ADDR} disconnected"):
         c.status()
-    assert not board.svc.connected
+    assert not board.svc.conns  # no central connected
     assert board.ble.advertising is not None  # the board advertises again
     c.close()
 

@@ -280,7 +280,7 @@ def test_reboot_keeps_permit_lockout_tamper_and_audit(tmp_path: Path) -> None:
 
 def _snapshot(h: Host) -> tuple[Any, ...]:
     return (h.dev.locked, h.store.load_state(), h.store.audit_tail(),
-            h.dev.counter, len(h.events))
+            h.dev.ctl.counter, len(h.events))
 
 
 def _records_since(h: Host, seq: int) -> list[tuple[str, str]]:
@@ -324,7 +324,7 @@ def test_bad_frames_error_or_silence_nothing_changes(host: Host, name: str, make
         assert out[0][2]["code"] == code and out[0][2]["message"]
         # nothing changes but the audit: the refusal, aggregated (one record per window)
         assert [c for c, _ in _records_since(host, seq)] == ["command_refused"]
-        assert (host.dev.locked, host.dev.counter) == before[0:1] + before[3:4]
+        assert (host.dev.locked, host.dev.ctl.counter) == before[0:1] + before[3:4]
     assert host.cmd(m.PING)[0] == m.OK  # in sync again
 
 
@@ -334,7 +334,7 @@ def test_wrong_field_type_message_names_field(host: Host) -> None:
     out = [o for o in out if o[0] != m.EVENT]
     assert out[0][2] == {"code": m.E_BAD_MESSAGE,
                          "message": "STIMULUS(fix).lat_e7: expected int, got bool"}
-    assert host.dev.counter == 0  # a refused command uses no counter
+    assert host.dev.ctl.counter == 0  # a refused command uses no counter
 
 
 def test_production_refuses_stimulus_and_reboot(tmp_path: Path) -> None:
@@ -386,7 +386,7 @@ def test_audit_read_ack_and_ring_loss() -> None:
     for i in range(10):
         h.stim("battery", mv=3200 if i % 2 else 3900)
     last = store.last_seq()
-    assert last > 8 and store.lost == last - 8
+    assert last > 8 and store.lost() == last - 8
     logs = [e["text"] for e in h.events if e["kind"] == "log"]
     assert logs[-1] == "audit ring overwrote %d records the host never acknowledged" % (last - 8)
     r = h.cmd(m.AUDIT_READ, {"from_seq": 1, "count": 255})[2]
@@ -395,7 +395,7 @@ def test_audit_read_ack_and_ring_loss() -> None:
     assert [audit.decode(x)[0] for x in recs] == list(range(last - 7, last + 1))
     assert audit.verify(recs[1:], DEVICE, first_prev=audit.decode(recs[0])[4]) == []
     assert h.cmd(m.AUDIT_ACK, {"upto_seq": last})[0] == m.OK
-    assert store.ack == last and store.lost == 0
+    assert store.ack == last and store.lost() == 0
 
 
 def test_audit_read_splits_into_batches(host: Host) -> None:
@@ -642,7 +642,7 @@ def test_counter_write_failure_means_no_action() -> None:
     r = h.stim("tamper", source="magnet")
     assert r[0] == m.ERROR and r[2]["code"] == m.E_INTERNAL
     assert not h.status()["tamper"]["latched"]  # not acted on
-    assert h.dev.counter == 1  # burnt: never accepted again
+    assert h.dev.ctl.counter == 1  # burnt: never accepted again
     store.broken = False
     assert h.stim("tamper", source="magnet")[0] == m.OK
     assert h.status()["tamper"]["latched"]
@@ -745,7 +745,7 @@ def test_a_flood_of_forged_sealed_commands_is_audited_without_flushing_history(
     ready(host)
     first = host.store.audit_tail()[0]
     history = host.store.read_audit(1, first)
-    counter = host.dev.counter
+    counter = host.dev.ctl.counter
     wrong = bytes(32)
     for i in range(600):
         host.mono += 6000
@@ -756,7 +756,7 @@ def test_a_flood_of_forged_sealed_commands_is_audited_without_flushing_history(
     assert len(recs) <= 12
     assert recs[0][3].startswith("AUDIT_ACK: ")
     assert host.store.read_audit(1, first) == history
-    assert host.dev.counter == counter  # nothing acknowledged, no counter used
+    assert host.dev.ctl.counter == counter  # nothing acknowledged, no counter used
 
 
 # The modules a lock imports only while it boots, loads a token or answers a host; the

@@ -65,3 +65,15 @@ def test_nothing_outside_tests_points_outside_the_repo() -> None:
             if "../shared" in text:
                 bad.append(str(p.relative_to(ROOT)))
     assert not bad, "files that point at ../shared: " + ", ".join(bad)
+
+
+def test_no_property_on_device_classes() -> None:
+    """On MicroPython a class with a property makes every attribute store on its
+    instances look through the class first (measured on the native port: 61 ns a store
+    against 14; the controller, the store and the BLE service set attributes on every
+    event): the firmware and protocol classes use plain attributes and methods."""
+    found = [f"{p.relative_to(ROOT)}:{d.lineno}"
+             for top in ("firmware", "protocols") for p in _files(top)
+             for d in ast.walk(ast.parse(p.read_text(), str(p)))
+             if isinstance(d, ast.Name) and d.id == "property"]
+    assert found == []

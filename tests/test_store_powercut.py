@@ -241,9 +241,9 @@ def test_ring_wraps_reads_and_counts_loss(tmp_path: Path) -> None:
     assert st2.audit_tail() == (10, recs[-1][-32:])
     assert st2.read_audit(1, 100) == recs[6:]
     assert st2.read_audit(8, 2) == recs[7:9]
-    assert st2.lost == 6
+    assert st2.lost() == 6
     st2.ack_audit(99)  # clamped to the newest record
-    assert st2.ack == 10 and st2.lost == 0
+    assert st2.ack == 10 and st2.lost() == 0
     assert FileStore(str(tmp_path), capacity=4).ack == 10
 
 

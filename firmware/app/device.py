@@ -115,11 +115,6 @@ class Device(Host):
         self._out = bytearray()
         return out
 
-    @property
-    def counter(self):
-        """The last accepted sealed-command counter (persisted as cmd_floor)."""
-        return self.ctl.counter
-
     # -- boot ------------------------------------------------------------------------------
     def boot(self, mono_ms, rtc_s, cause):
         """Lock, restore the stored state, run the core's boot; returns the bytes to send."""
@@ -256,7 +251,8 @@ class Device(Host):
         self.wake_at = w
 
     def _note_lost(self):
-        lost = getattr(self.store, "lost", 0)
+        count = getattr(self.store, "lost", None)
+        lost = count() if count is not None else 0
         if lost != self._lost_seen:
             self._lost_seen = lost
             if lost:

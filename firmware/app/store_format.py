@@ -43,8 +43,10 @@ class Ring:
         """(seq, hash) of the newest stored audit record, or None (for the boot event)."""
         return self.tail
 
-    @property
     def lost(self):
-        """Records overwritten by the ring before the host acknowledged them."""
+        """Records overwritten by the ring before the host acknowledged them. (A method,
+        not a property: on MicroPython a class with a property makes every attribute
+        store on its instances look through the class first, and a store sets `tail` on
+        every audit append.)"""
         gone = self.last_seq() - self.capacity
         return gone - self.ack if gone > self.ack else 0

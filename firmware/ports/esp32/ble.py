@@ -76,10 +76,6 @@ class NusService:
         elif event == _IRQ_MTU_EXCHANGED:
             self.conns[data[0]] = data[1]
 
-    @property
-    def connected(self):
-        return len(self.conns) > 0
-
     def take(self):
         """Bytes written by the central since the last call."""
         out = bytes(self.rx)
