@@ -7,8 +7,7 @@
 # import on that path.)
 
 from firmware.core import events as E
-from firmware.core import geo, trust
-from firmware.core import state as states
+from firmware.core import geo, rules, trust
 from protocols import audit as audits
 from protocols import permit as tokens
 
@@ -151,8 +150,8 @@ def _check_token(c, p):
         raise ValueError("replayed token (serial %d <= %d)" % (p.serial, c._st.serial_floor))
     if c._damaged and p.kind != tokens.KIND_RESET:
         raise ValueError("state damaged: only an authority reset is accepted")
-    # rules.validity's R_EXPIRED, inlined: rules.py is not loaded on the lock (host side)
-    if p.kind == tokens.KIND_PERMIT and c._clock.trusted(c._rtc) and c._wall() > p.not_after:
+    if p.kind == tokens.KIND_PERMIT and c._clock.trusted(c._rtc) \
+            and rules.validity(p, c._wall()) == E.R_EXPIRED:
         raise ValueError("permit expired at %d" % p.not_after)
     if p.kind == tokens.KIND_KEYS:
         trust.check_update(c._trust, p.added, p.revoked)
@@ -167,7 +166,7 @@ def refused(c, source, why, mono_ms, rtc_s):
     if c._booted and type(source) is str and type(why) is str:
         refuse(c, source, why, False)
         if c._dirty and not c._damaged:
-            save(c)
+            c._save()
     return out
 
 
@@ -261,15 +260,6 @@ def check_rollback(c):
                           "rtc=%d back at floor=%d") % (c._rtc, c._clock.floor))
 
 
-def save(c):
-    """Emit PERSIST with the state record (the audit head and time floor brought up)."""
-    st = c._st
-    st.audit_seq = c._chain.seq
-    st.audit_head = c._chain.head
-    st.time_floor = c._clock.floor
-    c._out.append((E.PERSIST, states.encode(st)))
-
-
 def accept_counter(c, counter):
     """Accept the counter of a sealed command before the host acts on it: returns
     [PERSIST] with the new floor (write it first; a failed write means: do not act),
@@ -290,7 +280,7 @@ def accept_counter(c, counter):
                     % (counter, c._st.cmd_floor)))
     else:
         c._st.cmd_floor = c.counter = counter
-        save(c)
+        c._save()
     return out
 
 
@@ -336,10 +326,6 @@ def _reconcile(blob, tail, read_audit):
 
 # Zone well-formedness, checked once per permit (geo.py's hot paths trust it): the
 # authority desk calls the same check (armlock/authority/checks.py).
-_LON_HALF = 1800000000  # 180 deg in 1e-7 deg
-_LON_FULL = 3600000000  # 360 deg
-
-
 def check_ring(ring, where="ring"):
     """Raise ValueError (one line, saying where) unless ring is well formed."""
     n = len(ring)
@@ -349,17 +335,17 @@ def check_ring(ring, where="ring"):
     for i in range(0, n, 2):
         la = ring[i]
         lo = ring[i + 1]
-        if not (-900000000 <= la <= 900000000 and -_LON_HALF <= lo <= _LON_HALF):
+        if not (-900000000 <= la <= 900000000 and -geo.HALF <= lo <= geo.HALF):
             raise ValueError("%s: vertex %d (%d, %d) out of range" % (where, i // 2, la, lo))
         j = (i + 2) % n
         if la == ring[j] and lo == ring[j + 1]:
             raise ValueError("%s: vertex %d repeats the next one" % (where, i // 2))
         d = geo.wrap(ring[j + 1] - lo)
-        if d == -_LON_HALF:
+        if d == -geo.HALF:
             raise ValueError("%s: edge %d spans 180 deg of longitude" % (where, i // 2))
         wind += d
-    if wind != 0 and wind != _LON_FULL and wind != -_LON_FULL:
-        raise ValueError("%s: winds %d times around a pole" % (where, wind // _LON_FULL))
+    if wind != 0 and wind != geo.FULL and wind != -geo.FULL:
+        raise ValueError("%s: winds %d times around a pole" % (where, wind // geo.FULL))
 
 
 def check_zones(zones):

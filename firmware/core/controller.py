@@ -224,13 +224,17 @@ class LockController:
             self._st.time_floor = clock.floor
             self._dirty = True
         if self._dirty and not self._damaged:  # keep a damaged record until a reset
-            st = self._st  # _save, inlined (hot)
-            ch = self._chain
-            st.audit_seq = ch.seq
-            st.audit_head = ch.head
-            st.time_floor = clock.floor
-            self._out.append((_PERSIST, states.encode(st)))
+            self._save()
         self._schedule()
+
+    def _save(self):
+        """Emit PERSIST with the state record (the audit head and time floor brought up)."""
+        st = self._st
+        ch = self._chain
+        st.audit_seq = ch.seq
+        st.audit_head = ch.head
+        st.time_floor = self._clock.floor
+        self._out.append((_PERSIST, states.encode(st)))
 
     def _open(self, holder):
         p = self._permit
@@ -458,8 +462,7 @@ class LockController:
         self._factors[(holder, factor)] = now
         self._audit("cred_ok", "%s holder=%d" % (name, holder))
         self._out.append((_ANSWER, at, True))
-        # creds.required: fail-secure needs k factors, whatever is faulty
-        need = creds.required(p, self._faulty, True) if p.fail_enabled else p.k
+        need = creds.required(p, self._faulty, p.fail_enabled)
         if self.locked and creds.satisfied(self._factors, holder, now, p.window_s * 1000,
                                            need):
             st = self._st

@@ -21,8 +21,8 @@
 # Hot-path functions do not validate their input (speed); zones are validated once,
 # when a permit is loaded, by admin.check_zones (a rare path, off the resident heap).
 
-_FULL = 3600000000  # 360 deg in 1e-7 deg (admin.check_ring has the same bounds)
-_HALF = 1800000000  # 180 deg
+FULL = 3600000000  # 360 deg in 1e-7 deg (also admin.check_ring's bounds)
+HALF = 1800000000  # 180 deg
 _E7 = 10000000      # 1 deg
 
 # Metres per degree of great circle on the IUGG mean Earth radius 6371008.8 m:
@@ -52,9 +52,9 @@ FORBIDDEN = 2
 
 def ring_contains(ring, lat, lon):
     """True if (lat, lon) is inside ring (crossing number, ray to the north pole)."""
-    half = _HALF
-    mhalf = -_HALF
-    full = _FULL
+    half = HALF
+    mhalf = -HALF
+    full = FULL
     n = len(ring)
     plat = ring[n - 2]
     pr = ring[n - 1] - lon
@@ -151,10 +151,10 @@ def isqrt(n):
 
 def wrap(d):
     # difference of two valid longitudes -> [-180, 180)
-    if d >= _HALF:
-        return d - _FULL
-    if d < -_HALF:
-        return d + _FULL
+    if d >= HALF:
+        return d - FULL
+    if d < -HALF:
+        return d + FULL
     return d
 
 
@@ -191,9 +191,9 @@ def near_boundary(rings, lat, lon, margin_m):
     """True if (lat, lon) is within margin_m metres of an edge of any ring."""
     if margin_m < 0:
         return False
-    half = _HALF
-    mhalf = -_HALF
-    full = _FULL
+    half = HALF
+    mhalf = -HALF
+    full = FULL
     c = cos_q14(lat)
     mq = _margin_q(margin_m)
     m2 = mq * mq
@@ -268,8 +268,8 @@ def zone_boxes(zones):
                 lo0 = v
             elif v > lo1:
                 lo1 = v
-        if lo1 - lo0 < _HALF:
-            out.append((lo1 - _HALF, lo0 + _HALF, la0, la1, lo0, lo1))
+        if lo1 - lo0 < HALF:
+            out.append((lo1 - HALF, lo0 + HALF, la0, la1, lo0, lo1))
         else:
             out.append(None)
     return out

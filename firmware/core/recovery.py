@@ -10,15 +10,16 @@ import binascii
 import struct
 
 from firmware.core import state as _state
+from firmware.core import trust as _trust
 from protocols import audit as _audit
 
 MAX_READ = 24   # records rolled forward at most (a cut loses at most one event's records)
-# Bounds of the state record's variable part (layout: state.py)
+# Bounds of the state record's variable part (layout: state.py), the trust record's
 HEAD_LEN = 61   # struct.calcsize(state.HEAD)
-MAX_TRUSTED = 3
-MAX_REVOKED = 4
-POINT = 65
-KID = 8
+MAX_TRUSTED = _trust.MAX_KEYS
+MAX_REVOKED = _trust.MAX_REVOKED
+POINT = 65      # SEC 1 uncompressed P-256 point
+KID = 8         # key id
 
 
 def boot_record(blob, tail, read_audit=None):

@@ -245,7 +245,8 @@ class App:
             if 0 <= due[2] <= now:     # the ticker, then a sleep until WAKE, at most 100 ms
                 if self._task("ticker", self.ticker_step):
                     wake = getattr(self.device, "wake_at", None)
-                    due[2] = mono() + (100 if wake is None else max(0, min(100, wake - mono())))
+                    t = mono()
+                    due[2] = t + (100 if wake is None else max(0, min(100, wake - t)))
                 else:
                     due[2] = -1
             if now >= due[3]:
