@@ -121,7 +121,7 @@ for _b in range(BLOCKS):
         exec(PYSTONE_STEP_SRC)
 """
 # Where the decision's time goes (native only): the same decisions with the state record
-# encode (PERSIST, ~1.7 KB with the permit) and then also the audit record append
+# encode (PERSIST, 74 B: the permit is in a slot) and then also the audit record append
 # replaced by a stub returning a record made before, the three variants interleaved in
 # blocks of 10 (same machine load); the differences of the medians are their in-situ
 # cost. Measurement only: the stubs make wrong records.

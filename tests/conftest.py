@@ -142,6 +142,7 @@ class Rig(Host):
         self.rtc_err = rtc_err
         self.boot_ms = t_ms
         self.blob: bytes | None = None
+        self.permits: list[bytes | None] = [None, None]  # the permit slots (SAVE_PERMIT)
         self.records: list[bytes] = []
         self.log: list[tuple[int, tuple, list[tuple]]] = []
 
@@ -182,6 +183,9 @@ class Rig(Host):
     def persist(self, blob: bytes) -> None:
         self.blob = blob
 
+    def save_permit(self, slot: int, token: bytes) -> None:
+        self.permits[slot] = token
+
     def audit(self, record: bytes) -> None:
         self.records.append(record)
 
@@ -194,7 +198,8 @@ class Rig(Host):
         return self.send(ev)
 
     def boot(self, blob: bytes | None = None, cause: str = "power_on") -> list[tuple]:
-        return self.send(("boot", blob, cause))
+        """BOOT with `blob` and the permit slots the rig holds (no audit log)."""
+        return self.send(("boot", blob, cause, None, None, tuple(self.permits)))
 
     def reboot(self, blob: bytes | None | str = "last", cause: str = "power_on") -> list[tuple]:
         """Power-cycle: a new controller booted from the last persisted blob (or `blob`)."""

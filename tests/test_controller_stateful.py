@@ -870,7 +870,7 @@ class LockMachine(RuleBasedStateMachine):
         if self.oracle.storage_damaged:  # without a head to continue from, a new chain
             self.chain_starts.append(len(self.rig.records))
         self.oracle.boot(self.rig.blob)
-        self.step(("boot", self.rig.blob, "power_on"))
+        self.step(("boot", self.rig.blob, "power_on", None, None, tuple(self.rig.permits)))
 
     @precondition(lambda self: self.rig.blob is not None and self.damages < 2)
     @rule(pos=st.integers(0, 10**6), truncate=st.booleans())

@@ -38,13 +38,16 @@ class StoreHost(Host):
     def persist(self, blob: bytes) -> None:
         self.store.save_state(blob)
 
+    def save_permit(self, slot: int, token: bytes) -> None:
+        self.store.save_permit(slot, token)
+
     def audit(self, record: bytes) -> None:
         self.store.append_audit(record)
 
     def boot(self, rtc: int = T0) -> list[tuple]:
         s = self.store
-        return self.handle(("boot", s.load_state(), "power_on", s.audit_tail(), s.read_audit),
-                           0, rtc)
+        return self.handle(("boot", s.load_state(), "power_on", s.audit_tail(), s.read_audit,
+                            s.load_permits()), 0, rtc)
 
 
 def test_boot_rolls_restrictive_records_ahead_of_the_state_record_forward() -> None:
@@ -217,6 +220,6 @@ def test_a_reboot_builds_each_trusted_key_once() -> None:
     h.handle(("permit", make_permit(1)), 10, T0)
     h2 = Host(controller(DEVICE, KEY, verify=Counting()))
     acts = h2.handle(("boot", store.load_state(), "power_on", store.audit_tail(),
-                      store.read_audit), 0, T0)
+                      store.read_audit, store.load_permits()), 0, T0)
     assert built == list(AUTHORITY), built
     assert h2.ctl.status()["permit"] is not None and acts

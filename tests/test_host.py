@@ -24,6 +24,9 @@ class Recorder(Host):
     def persist(self, blob: bytes) -> None:
         self.calls.append(("persist",))
 
+    def save_permit(self, slot: int, token: bytes) -> None:
+        self.calls.append(("save_permit", slot))
+
     def audit(self, record: bytes) -> None:
         self.calls.append(("audit",))
 
@@ -50,6 +53,7 @@ def test_host_dispatches_every_action_in_order_and_keeps_locked_and_wake() -> No
     acts = h.handle(("permit", make_permit(1)), 10, T0)
     assert ("result", True, "permit 1 loaded") in h.calls
     assert [c[0] for c in h.calls] == [a[0] for a in acts]
+    assert ("save_permit", 1) in h.calls
     assert h.locked and h.wake_at is None
 
 

@@ -21,6 +21,7 @@ from test_device_app import Host
 
 from firmware.app import store as S
 from firmware.app.store import FileStore, OsFS
+from firmware.core import recovery
 from protocols import audit
 from protocols import messages as m
 
@@ -132,6 +133,13 @@ def _stored_records(st: FileStore) -> list[bytes]:
     return st.read_audit(1, 100_000)
 
 
+def _permit_referenced(blob: bytes) -> bool:
+    try:
+        return recovery.decode_state(blob).plen > 0
+    except ValueError:
+        return False
+
+
 def check_after_cut(root: str, tr: Tracker, capacity: int) -> None:
     st = FileStore(root, capacity=capacity)
     blob = st.load_state()
@@ -153,6 +161,12 @@ def check_after_cut(root: str, tr: Tracker, capacity: int) -> None:
     by_seq = {audit.decode(r)[0]: r for r in want}
     assert all(by_seq.get(audit.decode(r)[0], r) == r for r in after)
     assert audit.decode(after[-1])[2] == "boot"
+    # a cut while a permit slot is written leaves the record's own token (the core writes
+    # the slot the stored record does not reference): never dropped as not matching
+    assert not [r for r in after if "does not match" in audit.decode(r)[3]]
+    booted = st.load_state()  # as the boot rolled it forward and persisted it
+    if booted and _permit_referenced(booted):
+        assert h.status()["permit"] is not None
     fp = None
     if audit.decode(after[0])[0] > 1:
         fp = audit.decode(after[0])[4]

@@ -91,18 +91,22 @@ def _script(t0: int, tokens: dict[str, bytes]) -> list[tuple[int, str, tuple]]:
 
 class WalkHost(Host):
     """Carries the core's actions for the walkthrough: keeps the audit records and the
-    state record (WAKE and SET_RTC as the base class carries them)."""
+    state record and the permit slots (WAKE and SET_RTC as the base class carries them)."""
 
     def __init__(self, ctl: LockController) -> None:
         super().__init__(ctl)
         self.records: list[bytes] = []
         self.state: bytes | None = None
+        self.permits: list[bytes | None] = [None, None]
 
     def audit(self, record: bytes) -> None:
         self.records.append(record)
 
     def persist(self, blob: bytes) -> None:
         self.state = blob
+
+    def save_permit(self, slot: int, token: bytes) -> None:
+        self.permits[slot] = token
 
 
 def issue_tokens(key_path: Path, t0: int) -> dict[str, bytes]:

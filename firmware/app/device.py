@@ -123,10 +123,15 @@ class Device(Host):
         self._last_tick = mono_ms
         self._event({"kind": "boot", "reset_cause": cause, "device_ms": mono_ms})
         tail = self.store.audit_tail()
-        blob = self.store.load_state()
         # the core reconciles the record with the stored audit log (firmware/core/recovery.py)
-        ev = (E.BOOT, blob, cause) if tail is None else \
-            (E.BOOT, blob, cause, tail, self.store.read_audit)
+        # and picks the permit slot the record references
+        try:
+            permits = self.store.load_permits()
+        except OSError as exc:  # the core stays unbooted (refusing all), the lock locked
+            self._fault(exc)
+            return self._take()
+        ev = (E.BOOT, self.store.load_state(), cause, tail,
+              None if tail is None else self.store.read_audit, permits)
         self._guarded(ev, mono_ms, rtc_s)  # a storage fault is reported; the lock stays locked
         return self._take()
 
@@ -188,8 +193,11 @@ class Device(Host):
             # main.py resets: a fresh heap, the stored state, the bolt driven locked.
             raise
         except Exception as exc:  # storage failure: report, stay in the loop
-            self.faults += 1
-            self._event({"kind": "log", "text": ("fault: %s" % exc)[:_MAX_TEXT]})
+            self._fault(exc)
+
+    def _fault(self, exc):
+        self.faults += 1
+        self._event({"kind": "log", "text": ("fault: %s" % exc)[:_MAX_TEXT]})
 
     # -- the core and its actions ----------------------------------------------------------
     def _run(self, ev, mono_ms, rtc_s):
@@ -214,6 +222,9 @@ class Device(Host):
 
     def persist(self, blob):
         self.store.save_state(blob)
+
+    def save_permit(self, slot, token):
+        self.store.save_permit(slot, token)
 
     def wake(self, at_ms):
         self._core_wake = at_ms

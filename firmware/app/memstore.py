@@ -11,6 +11,7 @@ class MemStore(Ring):
         Ring.__init__(self, capacity)
         self.problems = []
         self.blob = None
+        self.permits = [None, None]  # type: list[bytes | None]
         self.records = {}
         self.identity = identity
 
@@ -19,6 +20,12 @@ class MemStore(Ring):
 
     def save_state(self, blob):
         self.blob = bytes(blob)
+
+    def save_permit(self, slot, token):
+        self.permits[slot] = bytes(token)
+
+    def load_permits(self):
+        return (self.permits[0], self.permits[1])
 
     def append_audit(self, rec):
         seq = rec_seq(rec)

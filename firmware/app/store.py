@@ -9,6 +9,14 @@
 # old or the new blob, never neither. load() picks the valid slot with the highest
 # slot_seq and lists the damaged ones in `problems`; if slots exist but none is intact it
 # returns b"" so that the core reports the state damaged instead of booting as new.
+# The record is 74..301 bytes (firmware/core/state.py; a file that small stays inline in
+# littlefs metadata): the permit token is not in it.
+#
+# Permit slots: "permit0" and "permit1", the raw token bytes the core's SAVE_PERMIT gave,
+# written as "<slot>.new" then renamed. The core always writes the slot the stored record
+# does not reference, before the record that references it (with the token's length and
+# CRC-32, which it checks at boot: a slot that does not match is no permit). Read at boot
+# only (load_permits), never kept.
 #
 # Audit ring: "audit.ring", CAPACITY fixed slots of SLOT bytes; the record with sequence
 # number s always lives in slot (s - 1) % CAPACITY:
@@ -38,7 +46,9 @@ from firmware.app.store_format import (  # noqa: F401  (the formats: part of thi
     ACK,
     CAPACITY,
     IDENTITY,
+    MAX_PERMIT,
     MAX_STATE,
+    PERMITS,
     REC_MAX,
     REC_MIN,
     RING,
@@ -86,8 +96,8 @@ class OsFS:
 
 
 def _slot_encode(seq, blob):
-    """The slot file's bytes in three pieces, written in turn: a ~1.7 KB record is not
-    copied twice more (on every audited event) to put its header and CRC around it."""
+    """The slot file's bytes in three pieces, written in turn (the record is not copied
+    again, on every audited event, to put its header and CRC around it)."""
     head = SLOT_MAGIC + struct.pack(">II", seq, len(blob))
     return head, blob, struct.pack(">I", crc32(blob, crc32(head)))
 
@@ -154,6 +164,18 @@ class FileStore(Ring):
         target = SLOTS[1] if self._cur == SLOTS[0] else SLOTS[0]
         self._replace(target, _slot_encode(self._seq + 1, blob))
         self._cur, self._seq, self._blob = target, self._seq + 1, blob
+
+    def save_permit(self, slot, token):
+        """Write a permit token to permit slot `slot` (0 or 1), new file then rename."""
+        if slot != 0 and slot != 1:
+            raise ValueError("permit slot %r not 0 or 1" % (slot,))
+        if len(token) > MAX_PERMIT:
+            raise ValueError("permit too long (%d bytes > %d)" % (len(token), MAX_PERMIT))
+        self._replace(PERMITS[slot], bytes(token))
+
+    def load_permits(self):
+        """(slot 0, slot 1): the stored permit tokens, bytes or None (never written)."""
+        return (self._read(PERMITS[0]), self._read(PERMITS[1]))
 
     # -- audit ring ----------------------------------------------------------------------
     def append_audit(self, rec):

@@ -14,7 +14,9 @@ CAPACITY = 512
 SLOT = 128
 REC_MIN = 42      # audit record: 10 head + 0 detail + 32 hash
 REC_MAX = 122     # 10 head + 80 detail + 32 hash
-MAX_STATE = 4096
+MAX_STATE = 512   # a state record is 74..301 bytes (firmware/core/state.py)
+PERMITS = ("permit0", "permit1")  # the permit slots 0 and 1 (SAVE_PERMIT)
+MAX_PERMIT = 65535  # the record's permit length field (u16)
 
 
 def rec_seq(rec):

@@ -26,13 +26,11 @@ def _slot_decode(data):
 
 def state(st):
     """Find the newest valid state record (st._cur, _seq, _blob); damaged slots go to
-    st.problems; a write cut before its rename is removed."""
+    st.problems; a write cut before its rename (state or permit slot) is removed."""
+    for name in S.PERMITS:
+        _drop_new(st, name)
     for name in S.SLOTS:
-        if st.fs.size(st.path(name + ".new")) >= 0:
-            try:  # a write cut before its rename; the slot itself is intact
-                st.fs.remove(st.path(name + ".new"))
-            except OSError:
-                pass
+        _drop_new(st, name)
         data = st._read(name)
         if data is None:
             continue
@@ -43,6 +41,14 @@ def state(st):
             continue
         if st._cur is None or seq > st._seq:
             st._cur, st._seq, st._blob = name, seq, blob
+
+
+def _drop_new(st, name):
+    if st.fs.size(st.path(name + ".new")) >= 0:
+        try:  # a write cut before its rename; the slot itself is intact
+            st.fs.remove(st.path(name + ".new"))
+        except OSError:
+            pass
 
 
 def ring(st):

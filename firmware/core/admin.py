@@ -8,6 +8,7 @@
 
 from firmware.core import events as E
 from firmware.core import geo, rules, trust
+from firmware.core import state as states
 from protocols import audit as audits
 from protocols import permit as tokens
 
@@ -54,47 +55,37 @@ def malformed(kind, exc):
 
 def on_boot(c, ev):
     """BOOT: reconcile the record with the audit log, restore it, audit the boot."""
-    blob, cause = ev[1], ev[2]
+    rec, cause = ev[1], ev[2]
     if c._booted:
         raise ValueError("already booted: build a new controller to reboot")
     tail = ev[3] if len(ev) > 3 else None
     if tail is not None and len(ev) > 4 and ev[4] is not None:
         # before booting: a storage error here leaves the core unbooted (refusing all)
-        blob, tail = _reconcile(blob, tail, ev[4])
+        rec, tail = _reconcile(rec, tail, ev[4])
     c._actuate(True, "boot")
     c._booted = True
     trust.load(c._trust, (), ())  # the provisioned keys until the record says otherwise
-    if blob is not None:  # an empty record is a truncated one, not a first boot
-        _restore(c, blob, tail)
+    if rec is not None:  # an empty record is a truncated one, not a first boot
+        _restore(c, rec, tail, ev[5] if len(ev) > 5 else None)
     detail = "cause=%s" % cause
     if not c._clock.trusted(c._rtc):
         detail += " time=untrusted"
     c._audit("boot", detail)
 
 
-def _restore(c, blob, tail):
-    """Restore persisted state; `tail` = (seq, hash) of the last record in the audit
-    log, which lets the chain continue even when the state record is damaged."""
+def _restore(c, rec, tail, permits):
+    """Restore persisted state (`rec`: record bytes, or the State recovery decoded);
+    `tail` = (seq, hash) of the last record in the audit log, which lets the chain
+    continue even when the state record is damaged; `permits` the stored permit slots."""
     from firmware.core import recovery  # the record decoder (boot only)
     try:
-        st = recovery.decode_state(blob)
+        st = rec if isinstance(rec, states.State) else recovery.decode_state(rec)
         trust.load(c._trust, st.trusted, st.revoked)
-        if st.permit and c._key is not None:
-            c._permit = tokens.decode(st.permit, c._trust["keys"], c._trust["verify"])
+        token = recovery.permit_token(st, permits)
+        if token and c._key is not None:
+            c._permit = tokens.decode(token, c._trust["keys"], c._trust["verify"])
     except ValueError as exc:
-        c._damaged = True
-        detail = "damaged: %s" % exc
-        if tail:
-            c._chain = audits.Chain(c._device_id, tail[0], tail[1])
-            c.audit_seq, c.audit_head = tail[0], tail[1]
-            c._st.audit_seq, c._st.audit_head = tail[0], tail[1]
-            if len(tail) > 2:  # the highest token serial the audit log proves used
-                c._st.serial_floor = tail[2]
-                detail += " serial_floor=%d from log" % tail[2]
-            if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
-                c._st.revoked = list(tail[3])
-                trust.load(c._trust, (), tail[3])
-        c._audit("state", detail)
+        _damaged(c, exc, tail)
         return
     c._st = st
     c._chain = audits.Chain(c._device_id, st.audit_seq, st.audit_head)
@@ -103,12 +94,59 @@ def _restore(c, blob, tail):
     if st.lockout_until > c._rtc:  # the rest of a lockout, by the monotonic clock
         c._lock_mono = c._now + (st.lockout_until - c._rtc) * 1000
     if st.migrated:
-        c._audit("state", "migrated from record v%d: format-1 permit serial=%d "
-                  "dropped (re-issue it signed)" % (st.migrated, st.dropped))
+        _migrated(c, st, token)
+    elif token is None:  # fail closed: the rest of the record is fine
+        c._audit("state", "permit slot %d does not match the record: permit dropped, "
+                  "re-issue it" % st.slot)
+        st.plen = st.pcrc = 0
         c._dirty = True
     if c._rtc < st.time_floor:
         c._behind = c._rtc < st.time_floor - c._cfg["skew_max_s"]
         c._audit("time", "rollback rtc=%d floor=%d" % (c._rtc, st.time_floor))
+
+
+def _damaged(c, exc, tail):
+    c._damaged = True
+    detail = "damaged: %s" % exc
+    if tail:
+        c._chain = audits.Chain(c._device_id, tail[0], tail[1])
+        c.audit_seq, c.audit_head = tail[0], tail[1]
+        c._st.audit_seq, c._st.audit_head = tail[0], tail[1]
+        if len(tail) > 2:  # the highest token serial the audit log proves used
+            c._st.serial_floor = tail[2]
+            detail += " serial_floor=%d from log" % tail[2]
+        if len(tail) > 3 and tail[3]:  # keys the log proves revoked stay revoked
+            c._st.revoked = list(tail[3])
+            trust.load(c._trust, (), tail[3])
+    c._audit("state", detail)
+
+
+def _migrated(c, st, token):
+    """An older record was restored: audit it; the PERSIST of this event writes it as
+    the current version (v2: its inline token first goes to permit slot 0)."""
+    if st.migrated == 1:
+        c._audit("state", "migrated from record v1: format-1 permit serial=%d "
+                  "dropped (re-issue it signed)" % st.dropped)
+    else:
+        st.permit = b""
+        if token:
+            keep_permit(c, token, 0)
+        c._audit("state", "migrated from record v2: %s" % (
+            "permit moved to slot 0" if token else "no permit"))
+    c._dirty = True
+
+
+def keep_permit(c, token, slot=0):
+    """Make the state record reference `token` (b"": none); a token is written first
+    (SAVE_PERMIT) to `slot`, which the stored record must not reference."""
+    st = c._st
+    if token:
+        if type(token) is not bytes:
+            token = bytes(token)
+        c._out.append((E.SAVE_PERMIT, slot, token))
+        st.slot, st.plen, st.pcrc = slot, len(token), states.crc32(token)
+    else:
+        st.plen = st.pcrc = 0
 
 
 def on_permit(c, ev):
@@ -183,7 +221,7 @@ def _apply_token(c, p, blob):
     if p.kind == tokens.KIND_PERMIT:
         c._relock("permit_replaced")
         c._permit = p
-        st.permit = bytes(blob)
+        keep_permit(c, blob, st.slot ^ 1)
         st.recalled = False
         c._factors = {}
         c._pending = None  # credentials were checked against the old permit
@@ -195,7 +233,7 @@ def _apply_token(c, p, blob):
     elif p.kind == tokens.KIND_RECALL:
         c._relock("recalled")
         c._permit = None
-        st.permit = b""
+        keep_permit(c, b"")
         st.recalled = True
         c._audit("recall", "serial=%d" % p.serial)
         c._out.append((E.INDICATE, "disabled"))
@@ -224,7 +262,7 @@ def _key_update(c, p):
         if c._permit is not None and c._permit.key_id == p.revoked:
             c._relock("key_revoked")
             c._permit = None
-            st.permit = b""
+            keep_permit(c, b"")
             detail += " permit dropped"
     c._audit("key_update", detail)
     return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
@@ -313,15 +351,16 @@ def status(c):
 
 
 def _reconcile(blob, tail, read_audit):
-    """Boot reconciliation (recovery.py): the record to boot from, rolled forward over
-    the audit records stored after it; for a damaged record, the tail gains the highest
-    token serial the stored log proves used and the key ids it proves revoked."""
+    """Boot reconciliation (recovery.py): the record to boot from (a State), rolled
+    forward over the audit records stored after it; for a damaged record (kept as
+    bytes), the tail gains the highest token serial the stored log proves used and the
+    key ids it proves revoked."""
     from firmware.core import recovery  # only when the port passes the audit log
-    blob = recovery.boot_record(blob, tail, read_audit)
-    if blob is not None and len(tail) < 3 and not recovery.state_intact(blob):
+    rec = recovery.boot_record(blob, tail, read_audit)
+    if rec is not None and not isinstance(rec, states.State) and len(tail) < 3:
         floor, revoked = recovery.log_scan(read_audit, 1, tail[0])
         tail = (tail[0], tail[1], floor, revoked)
-    return blob, tail
+    return rec, tail
 
 
 # Zone well-formedness, checked once per permit (geo.py's hot paths trust it): the

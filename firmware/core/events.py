@@ -12,12 +12,16 @@
 # so that every runtime computes the same result bit for bit.
 
 # -- events -------------------------------------------------------------------
-BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail[, read_audit]])
+BOOT = "boot"            # (BOOT, state_blob_or_None, reset_cause:str[, tail[, read_audit
+                         #   [, permits]]])
                          #   tail = (audit_seq, audit_hash[, serial_floor]): the last record
                          #   of the stored audit log and, for a damaged state record, the
                          #   highest token serial the log proves used; read_audit(from_seq,
                          #   count) -> [record bytes]: with it the core reconciles the record
-                         #   with the log itself (recovery.py) and finds serial_floor
+                         #   with the log itself (recovery.py) and finds serial_floor (None
+                         #   for either: no audit log); permits = (slot 0, slot 1): the
+                         #   stored permit slots (bytes or None each, SAVE_PERMIT), of
+                         #   which the record references one (state.py)
 TICK = "tick"            # (TICK,)  periodic, and when a WAKE action asks for it
 PERMIT = "permit"        # (PERMIT, token:bytes)  permit, recall, authority reset, key update
 FIX = "fix"              # (FIX, lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)
@@ -59,6 +63,11 @@ ANSWER = "answer"        # (ANSWER, at_ms:int, ok:bool)  signal a credential res
 WAKE = "wake"            # (WAKE, at_ms:int|None)  call handle((TICK,), ...) no later than
                          #   at_ms; None: nothing is due any more (cancels the last WAKE)
 PERSIST = "persist"      # (PERSIST, state_blob:bytes)  write the persistent record
+SAVE_PERMIT = "save_permit"  # (SAVE_PERMIT, slot:int, token:bytes)  write the token to
+                         #   permit slot `slot` (0 or 1), replacing what it held; always
+                         #   the slot the stored record does not reference, and before the
+                         #   PERSIST of the record that references it (a cut between the two
+                         #   leaves the old record and its token)
 AUDIT = "audit"          # (AUDIT, record:bytes)  append to the audit log
 INDICATE = "indicate"    # (INDICATE, what:str)  "ready" | "denied" | "lockout" | "battery_low"
                          #                      | "tamper" | "disabled" | "locked"

@@ -10,8 +10,9 @@
 
 from firmware.core import events as E
 
-_AUDIT, _PERSIST, _WAKE, _ACTUATE, _ANSWER, _INDICATE, _SET_RTC, _RESULT = (
-    E.AUDIT, E.PERSIST, E.WAKE, E.ACTUATE, E.ANSWER, E.INDICATE, E.SET_RTC, E.RESULT)
+_AUDIT, _PERSIST, _WAKE, _ACTUATE, _ANSWER, _INDICATE, _SET_RTC, _RESULT, _SAVE_PERMIT = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ACTUATE, E.ANSWER, E.INDICATE, E.SET_RTC, E.RESULT,
+    E.SAVE_PERMIT)
 
 
 class Host:
@@ -64,6 +65,8 @@ class Host:
                 self.set_rtc(a[1], rtc_s)
             elif k == _RESULT:
                 self.result(a[1], a[2])
+            elif k == _SAVE_PERMIT:
+                self.save_permit(a[1], a[2])
 
     # -- what a host does with each action (override) ---------------------------------
     def actuate(self, locked, reason, mono_ms):
@@ -71,6 +74,10 @@ class Host:
 
     def persist(self, blob):
         """Write the state record (before acting on anything that follows)."""
+
+    def save_permit(self, slot, token):
+        """Write the permit token to slot `slot` (0 or 1), before the PERSIST that follows
+        (a failed write raises: nothing after it is carried)."""
 
     def audit(self, record):
         """Append one audit record."""

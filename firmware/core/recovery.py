@@ -20,13 +20,15 @@ MAX_TRUSTED = _trust.MAX_KEYS
 MAX_REVOKED = _trust.MAX_REVOKED
 POINT = 65      # SEC 1 uncompressed P-256 point
 KID = 8         # key id
+REF_LEN = 7     # struct.calcsize(state.REF): the permit reference
 
 
 def boot_record(blob, tail, read_audit=None):
-    """The state record to boot from, with the audit chain continued from the log's last
-    record when the log is ahead of the record (records are stored before the record that
-    counts them) or when there is no record at all. A damaged record is passed unchanged
-    (the core audits it and continues the chain from `tail` itself).
+    """The state record to boot from, decoded (a State), with the audit chain continued
+    from the log's last record when the log is ahead of the record (records are stored
+    before the record that counts them) or when there is no record at all. A damaged
+    record is returned unchanged (bytes: the core audits it and continues the chain from
+    `tail` itself); so is None without a tail.
 
     When the log is ahead, the restrictive changes those newer records announce (tamper
     latched, recall, lockout) are applied to the record too, so a cut between the audit
@@ -44,13 +46,13 @@ def boot_record(blob, tail, read_audit=None):
         except ValueError:
             return blob
         if st.audit_seq >= tail[0]:
-            return blob
+            return st
     if read_audit is not None:
         for rec in read_audit(st.audit_seq + 1, MAX_READ):
             _restrict(st, rec)
     st.audit_seq = tail[0]
     st.audit_head = tail[1]
-    return _state.encode(st)
+    return st
 
 
 def log_serial_floor(read_audit, first_seq, last_seq):
@@ -112,6 +114,7 @@ def _restrict(st, rec):
             st.tamper = src
     elif code == "recall":
         st.permit = b""
+        st.plen = st.pcrc = 0
         st.recalled = True
     elif code == "lockout":
         kv = {}
@@ -131,9 +134,11 @@ def _restrict(st, rec):
 # boot only) --------------------------------------------------------------------------
 
 def decode_state(blob):
-    """Return a State from record bytes; ValueError saying what is damaged. A version-1
-    record (format-1 permits) is migrated: every field is kept except its permit, which
-    no device accepts any more (st.migrated = 1, st.dropped = that permit's serial)."""
+    """Return a State from record bytes; ValueError saying what is damaged. Older
+    versions are migrated (st.migrated = the version): version 2 keeps every field, its
+    inline token in st.permit (the core moves it to a permit slot); version 1 keeps every
+    field except its format-1 permit, which no device accepts any more (st.dropped =
+    that permit's serial)."""
     if len(blob) < HEAD_LEN + 6:
         raise ValueError("state record truncated (%d bytes)" % len(blob))
     if _state.crc32(blob[:-4]) != struct.unpack_from(">I", blob, len(blob) - 4)[0]:
@@ -141,9 +146,9 @@ def decode_state(blob):
     f = struct.unpack_from(_state.HEAD, blob, 0)
     if f[0] != _state.MAGIC:
         raise ValueError("state record has bad magic")
-    if f[1] != _state.VERSION and f[1] != 1:
-        raise ValueError("state record version %d not supported (this firmware reads 1, 2)"
-                         % f[1])
+    if f[1] < 1 or f[1] > _state.VERSION:
+        raise ValueError("state record version %d not supported (this firmware reads 1..%d)"
+                         % (f[1], _state.VERSION))
     if f[3] >= len(_state.SOURCES):
         raise ValueError("state record tamper source %d unknown" % f[3])
     st = _state.State()
@@ -165,10 +170,23 @@ def decode_state(blob):
     o += POINT * nt
     st.revoked = [bytes(blob[o + KID * i:o + KID * i + KID]) for i in range(nr)]
     o += KID * nr
+    if f[1] == 2:
+        return _v2(st, blob, o)
+    if o + REF_LEN + 4 != len(blob):
+        raise ValueError("state record permit reference does not fit")
+    st.slot, st.plen, st.pcrc = struct.unpack_from(_state.REF, blob, o)
+    if st.slot > 1:
+        raise ValueError("state record permit slot %d out of range" % st.slot)
+    return st
+
+
+def _v2(st, blob, o):
+    # version 2: permit length and the token inline after the keys
     n = struct.unpack_from(">H", blob, o)[0]
     if o + 2 + n + 4 != len(blob):
         raise ValueError("state record permit length %d does not fit" % n)
     st.permit = bytes(blob[o + 2:o + 2 + n])
+    st.migrated = 2
     return st
 
 
@@ -184,10 +202,15 @@ def _v1(st, blob, o):
     return st
 
 
-def state_intact(blob):
-    """True when `blob` decodes as a state record."""
-    try:
-        decode_state(blob)
-    except ValueError:
-        return False
-    return True
+def permit_token(st, permits):
+    """The token record `st` references: b"" for none; None when the slot it names
+    (`permits`: the stored (slot 0, slot 1), bytes or None) does not hold exactly that
+    token (missing, damaged or replaced: its length or CRC-32 differ)."""
+    if st.migrated:
+        return st.permit
+    if not st.plen:
+        return b""
+    tok = permits[st.slot] if permits is not None and len(permits) == 2 else None
+    if tok is None or len(tok) != st.plen or _state.crc32(tok) != st.pcrc:
+        return None
+    return bytes(tok)

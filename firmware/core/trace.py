@@ -5,7 +5,8 @@
 # Vector: {"device_id", "master_hex", "authority": [hex of 65-byte points], "config": {...},
 #          "tokens": {name: {"fields": permit fields, "hex": the signed token}},
 #          "steps": [[mono_ms, rtc_s, kind, args...] | ["reboot", mono_ms, rtc_s, cause]
-#                    | ["corrupt"]]}
+#                    | ["corrupt"]]}  (a reboot boots from the last PERSIST and the
+#          permit slots SAVE_PERMIT wrote; "corrupt" flips a bit of that record)
 # The runner is a Host (host.py): SET_RTC moves later RTC readings, as on a board.
 # Tokens are signed by tools/make_core_vectors.py (the device never signs); each runtime
 # checks that the body encodes to the same bytes from its fields. An argument "@name" is
@@ -71,6 +72,7 @@ class _Tracer(Host):
         self.emit = emit
         self.i = 0
         self.blob = None
+        self.permits = [None, None]  # type: list[bytes | None]
 
     def _line(self, *act):
         self.emit(_text([self.i] + list(act)))
@@ -81,6 +83,10 @@ class _Tracer(Host):
     def persist(self, blob):
         self.blob = blob
         self._line("persist", blob)
+
+    def save_permit(self, slot, token):
+        self.permits[slot] = token
+        self._line("save_permit", slot, token)
 
     def audit(self, record):
         self._line("audit", record)
@@ -120,10 +126,10 @@ def run(vector, emit=None):
     host = _Tracer(LockController(dev, key, cfg, auth), emit)
     for i, step in enumerate(vector["steps"]):
         if step[0] == "reboot":  # a new controller; the reboot step gives the RTC itself
-            blob = host.blob
+            blob, slots = host.blob, host.permits
             host = _Tracer(LockController(dev, key, cfg, auth), emit)
-            host.blob = blob
-            step = [step[1], step[2], "boot", blob, step[3]]
+            host.blob, host.permits = blob, slots
+            step = [step[1], step[2], "boot", blob, step[3], None, None, tuple(slots)]
         elif step[0] == "corrupt":
             b = host.blob
             host.blob = b[:-1] + bytes([b[-1] ^ 1])
