@@ -40,6 +40,7 @@ VERSION = 3
 SOURCES = ("", "enclosure", "magnet", "actuator")
 HEAD = ">4sBBBBBIIIII32s"  # the fields up to the audit head (61 bytes)
 REF = ">BHI"               # the permit reference: slot, length, CRC-32 (7 bytes)
+_FLAT = HEAD + "2sBHI"     # head, key counts 0/0, the reference: a record without keys
 _NO_KEYS = b"\x00\x00"
 _pack = struct.pack  # bound once: encode runs on every persist
 
@@ -104,16 +105,17 @@ class State:
 
 
 def encode(st):
-    """Return the record bytes for State `st` (called on every audited event)."""
+    """Return the record bytes for State `st` (called on every audited event: one pack,
+    a plain one without key updates)."""
     tamper, fails, level = st.tamper, st.fails, st.lock_level
-    head = _pack(
-        HEAD, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if tamper else 0),
-        SOURCES.index(tamper) if tamper else 0, fails if fails < 255 else 255,
-        level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
-        st.time_floor, st.audit_seq, st.audit_head)
     tr, rv = st.trusted, st.revoked
-    keys = _NO_KEYS
+    fmt, keys = _FLAT, _NO_KEYS
     if tr or rv:
         keys = bytes((len(tr), len(rv))) + b"".join([bytes(k) for k in tr + rv])
-    rec = b"".join((head, keys, _pack(REF, st.slot, st.plen, st.pcrc)))
+        fmt = HEAD + "%dsBHI" % len(keys)
+    rec = _pack(
+        fmt, MAGIC, VERSION, (1 if st.recalled else 0) | (2 if tamper else 0),
+        SOURCES.index(tamper) if tamper else 0, fails if fails < 255 else 255,
+        level if level < 255 else 255, st.lockout_until, st.serial_floor, st.cmd_floor,
+        st.time_floor, st.audit_seq, st.audit_head, keys, st.slot, st.plen, st.pcrc)
     return rec + _pack(">I", crc32(rec))
