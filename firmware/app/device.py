@@ -122,7 +122,6 @@ class Device(Host):
         self._drive(True)
         self._last_tick = mono_ms
         self._event({"kind": "boot", "reset_cause": cause, "device_ms": mono_ms})
-        tail = self.store.audit_tail()
         # the core reconciles the record with the stored audit log (firmware/core/recovery.py)
         # and picks the permit slot the record references
         try:
@@ -130,8 +129,8 @@ class Device(Host):
         except OSError as exc:  # the core stays unbooted (refusing all), the lock locked
             self._fault(exc)
             return self._take()
-        ev = (E.BOOT, self.store.load_state(), cause, tail,
-              None if tail is None else self.store.read_audit, permits)
+        st = self.store
+        ev = (E.BOOT, st.load_state(), cause, st.audit_tail(), st.read_audit, permits)
         self._guarded(ev, mono_ms, rtc_s)  # a storage fault is reported; the lock stays locked
         return self._take()
 

@@ -28,7 +28,7 @@ def boot_record(blob, tail, read_audit=None):
     from the log's last record when the log is ahead of the record (records are stored
     before the record that counts them) or when there is no record at all. A damaged
     record is returned unchanged (bytes: the core audits it and continues the chain from
-    `tail` itself); so is None without a tail.
+    `tail` itself); without a tail, `blob` as given.
 
     When the log is ahead, the restrictive changes those newer records announce (tamper
     latched, recall, lockout) are applied to the record too, so a cut between the audit
