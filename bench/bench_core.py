@@ -52,7 +52,7 @@ body = permit.body(dict(kind=1, device_id=dev, serial=1, not_before=T0,
 tok = body + binascii.unhexlify(AUTH_SIG)  # signed by the host (a device never signs)
 del holders, zones, body
 cred = "04%012X" % (0xA1B2C3D4E5 + 6)
-dec, fixes, base = [], [], []
+dec, fixes, base, ticks = [], [], [], []
 t = 1000
 """
 BUILD = r"""
@@ -91,15 +91,18 @@ for _ in range(BATCH):
     c.handle(("rfid", cred, 1500, True), t + 100, r)
     t0 = clock_us()
     c.handle(("finger", 7, 150), t + 200, r)
+    t1 = clock_us()
     acts = c.handle(("tick",), t + 450, r)
-    dec.append(clock_us() - t0)
+    t2 = clock_us()
+    dec.append(t2 - t0)
+    ticks.append(t2 - t1)
     assert ("actuate", False, "authorised") in acts, acts
     c.handle(("grip", True), t + 500, r)
     c.handle(("grip", False), t + 600, r)
     t0 = clock_us(); hashlib.sha256(b"x" * 64).digest(); base.append(clock_us() - t0)
     t += 1000
 if EMIT:
-    print(json.dumps([dec.pop(), fixes.pop(), base.pop()]))
+    print(json.dumps([dec.pop(), fixes.pop(), base.pop(), ticks.pop()]))
 """
 REPORT = r"""
 print("RESULT", json.dumps({"dec": dec, "fix": fixes, "base": base, "heap": heap}))
