@@ -7,7 +7,7 @@ from firmware.core import config as _config
 from firmware.core import creds, geo, gnss, refusals
 from firmware.core import events as E
 from firmware.core import state as states
-from protocols import audit as audits
+from protocols import audit_chain as audits  # the chain (the reader: protocols/audit.py)
 from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
