@@ -39,10 +39,11 @@ TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
              "firmware.drivers.isodep", "firmware.drivers.r503_codes", "protocols.crypto",
              "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the controller's rare paths and
-# recovery, the validity check they share with host code, the signed-token decoder and
-# its curve math, the host command set and its decoders, the store's scans, the identity
-# record, the audit record reader (the boot's recovery; the controller writes with
-# protocols/audit_chain.py) (their callers import them lazily).
+# recovery, its bounds (config: merged once, at boot), the validity check they share
+# with host code, the signed-token decoder and its curve math, the host command set and
+# its decoders, the store's scans, the identity record, the audit record reader (the
+# boot's recovery; the controller writes with protocols/audit_chain.py) (their callers
+# import them lazily).
 # Dropped strictly: a module that defines a class or holds a mutable cache (a list, a
 # bytearray, a set) is kept, since an object of it may outlive the command (a decoded
 # Permit: a fresh import would give a second class). Module-level dicts must be
@@ -51,7 +52,7 @@ RARE = ("firmware.core.admin", "firmware.core.recovery", "protocols.permit_decod
         "protocols.p256_math", "protocols.message_set", "protocols.cbor_decode",
         "protocols.schema", "protocols.seal", "firmware.app.commands",
         "firmware.app.store_scan", "firmware.app.identity", "firmware.core.trust",
-        "firmware.core.rules", "protocols.audit")
+        "firmware.core.rules", "protocols.audit", "firmware.core.config")
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
