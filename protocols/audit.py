@@ -6,7 +6,7 @@
 # Record, big-endian:
 #   0  u32  seq        1, 2, 3 ... without gaps
 #   4  u32  time       trusted UTC seconds (RTC reading if time is untrusted, 0 if none)
-#   8  u8   code       see CODES
+#   8  u8   code       CODE[name] (CODES: the names in number order)
 #   9  u8   n          length of detail (0..80)
 #   10 n    detail     ASCII, "key=value key=value"
 #   .. 32   hash       SHA-256(previous hash || bytes 0 .. 10+n)
@@ -18,13 +18,14 @@ import struct
 # the codes, sizes, genesis and Chain a lock writes with (all a running lock holds)
 from protocols.audit_chain import (  # noqa: F401  (this API)
     CODE,
-    CODES,
     HASH_LEN,
     HEAD_LEN,
     MAX_DETAIL,
     Chain,
     genesis,
 )
+
+CODES = tuple(sorted(CODE, key=CODE.get))  # the names, code n at n - 1
 
 
 def encode(seq, time_s, code, detail, prev_hash):

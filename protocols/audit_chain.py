@@ -7,15 +7,16 @@
 import hashlib
 import struct
 
-CODES = (
-    "boot", "unlock", "relock", "cred_ok", "cred_reject", "deny", "lockout",
-    "permit_loaded", "permit_refused", "recall", "tamper", "tamper_reset",
-    "battery", "gnss", "fix_implausible", "time", "fail_profile", "state",
-    "zone", "reset_refused", "actuator", "fault", "command_refused", "key_update",
-)
-CODE = {}
-for _i, _name in enumerate(CODES):
-    CODE[_name] = _i + 1
+# The record's code byte: name -> number (the numbers are the format; protocols/audit.py
+# makes CODES, the names in number order, for hosts). A dict literal: its short names are
+# interned, where a tuple constant in a .mpy would hold a heap string object per name.
+CODE = {
+    "boot": 1, "unlock": 2, "relock": 3, "cred_ok": 4, "cred_reject": 5, "deny": 6,
+    "lockout": 7, "permit_loaded": 8, "permit_refused": 9, "recall": 10, "tamper": 11,
+    "tamper_reset": 12, "battery": 13, "gnss": 14, "fix_implausible": 15, "time": 16,
+    "fail_profile": 17, "state": 18, "zone": 19, "reset_refused": 20, "actuator": 21,
+    "fault": 22, "command_refused": 23, "key_update": 24,
+}
 
 MAX_DETAIL = 80
 HEAD_LEN = 10
