@@ -11,31 +11,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# (module raising through a texts module, the helper's name, the texts table)
+# (module raising through a texts module, the helper's name, the position of the key
+# among its arguments, the texts table: module and name)
 CASES = [
-    ("firmware/drivers/mfrc522.py", "error", "firmware.drivers.rfid_texts"),
-    ("firmware/drivers/ntag424.py", "error", "firmware.drivers.rfid_texts"),
+    ("firmware/drivers/mfrc522.py", "error", 1, "firmware.drivers.rfid_texts", "TEXTS"),
+    ("firmware/drivers/ntag424.py", "error", 1, "firmware.drivers.rfid_texts", "TEXTS"),
+    ("firmware/drivers/r503.py", "packet_error", 0, "firmware.drivers.r503_codes", "DETAILS"),
 ]
 
 
-def _calls(path: Path, helper: str) -> list[tuple[int, str, int]]:
-    """(line, key, number of format arguments) of every helper(cls, "key", ...) call."""
+def _calls(path: Path, helper: str, at: int) -> list[tuple[int, str, int]]:
+    """(line, key, number of format arguments) of every helper(..., "key", ...) call, the
+    key its argument number `at`."""
     out = []
     for node in ast.walk(ast.parse(path.read_text())):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id == helper):
-            key = node.args[1]
+            key = node.args[at]
             assert isinstance(key, ast.Constant), f"{path}:{node.lineno}: key not a literal"
-            out.append((node.lineno, key.value, len(node.args) - 2))
+            out.append((node.lineno, key.value, len(node.args) - at - 1))
     return out
 
 
-@pytest.mark.parametrize(("rel", "helper", "table"), CASES)
-def test_every_key_names_a_text_with_its_fields(rel: str, helper: str, table: str) -> None:
+@pytest.mark.parametrize(("rel", "helper", "at", "module", "table"), CASES)
+def test_every_key_names_a_text_with_its_fields(rel: str, helper: str, at: int,
+                                                module: str, table: str) -> None:
     import importlib
 
-    texts = importlib.import_module(table).TEXTS
-    calls = _calls(ROOT / rel, helper)
+    texts = getattr(importlib.import_module(module), table)
+    calls = _calls(ROOT / rel, helper, at)
     assert calls
     for line, key, nargs in calls:
         assert key in texts, f"{rel}:{line}: no text {key!r}"
