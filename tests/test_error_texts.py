@@ -17,7 +17,9 @@ CASES = [
     ("firmware/drivers/mfrc522.py", "error", 1, "firmware.drivers.rfid_texts", "TEXTS"),
     ("firmware/drivers/ntag424.py", "error", 1, "firmware.drivers.rfid_texts", "TEXTS"),
     ("firmware/drivers/r503.py", "packet_error", 0, "firmware.drivers.r503_codes", "DETAILS"),
-]
+    ("protocols/frame.py", "frame_error", 1, "protocols.wire_texts", "TEXTS"),
+] + [(f"protocols/{m}.py", "message_error", 0, "protocols.wire_texts", "TEXTS")
+     for m in ("schema", "msg_types", "cbor", "messages")]
 
 
 def _calls(path: Path, helper: str, at: int) -> list[tuple[int, str, int]]:
@@ -50,7 +52,11 @@ def test_every_key_names_a_text_with_its_fields(rel: str, helper: str, at: int,
 def test_texts_word_the_failure() -> None:
     """What a reader of the error sees is the text with its values."""
     from firmware.drivers.mfrc522 import ProtocolError, error
+    from protocols import cbor, frame
 
     exc = error(ProtocolError, "atqa", 3, 4)
     assert isinstance(exc, ProtocolError)
     assert str(exc) == "rfid: ATQA is 3 bytes, 4 bits, expected 2 bytes"
+    with pytest.raises(cbor.MessageError, match=r"^cbor: map key \(1, 2\) is not a str$"):
+        cbor.encode({(1, 2): 0})
+    assert frame.oversize_error(9) == frame.FrameError("oversize", "oversize frame (>9 bytes)")

@@ -32,12 +32,14 @@ BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.ports.esp32.setup", "firmware.ports.esp32.startup",
         "firmware.ports.esp32.ble_adv")
 # Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
-# the read), to word a failed card read, to name a fingerprint module's error code, for
-# HMAC / HKDF (the boot's card-wrap key, a sealed command: its one-key pad cache only
-# saves time) and this module itself, loaded again when needed.
+# the read), to word a failed card read or a bad frame or message, to name a
+# fingerprint module's error code, for HMAC / HKDF (the boot's card-wrap key, a sealed
+# command: its one-key pad cache only saves time) and this module itself, loaded again
+# when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
              "firmware.drivers.isodep", "firmware.drivers.rfid_texts",
-             "firmware.drivers.r503_codes", "protocols.crypto", "firmware.ports.esp32.trim")
+             "protocols.wire_texts", "firmware.drivers.r503_codes", "protocols.crypto",
+             "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the controller's rare paths and
 # recovery, its bounds (config: merged once, at boot), the validity check they share
 # with host code, the signed-token decoder and its curve math, the host command set and
