@@ -65,9 +65,9 @@ class RfidReader:
             except (ImportError, AttributeError):
                 pass
         if aes is None:
-            raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
+            raise error(ValueError, "no_aes")
         if random is None:
-            raise ValueError("ntag424: no random source; pass random=callable")
+            raise error(ValueError, "no_random")
         self.aes, self.random = aes, random
 
     def read(self, wake=False):

@@ -21,6 +21,8 @@ TEXTS = {
     "sak": "rfid: SAK is %d bytes, expected 1",
     "cascade": "rfid: cascade bit set without cascade tag",
     "uid_long": "rfid: UID longer than 3 cascade levels",
+    "no_aes": "ntag424: no AES (cryptolib missing); pass aes=factory",
+    "no_random": "ntag424: no random source; pass random=callable",
     "not_iso": "ntag424: card %s does not speak ISO 14443-4 (SAK 0x%02x)",
     "uid_swap": "ntag424: card keeps UID %s but showed %s at anticollision",
 }
