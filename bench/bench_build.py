@@ -170,8 +170,10 @@ def steps():
     except OSError:
         pass
     begin()
-    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root=STORE,
-                     ble=True)
+    # the app's own copy of the board file, as a device parses board.json (CFG is the
+    # stand-ins': not the app's)
+    app = loop.start(build, machine, time, None, io=io, cfg=json.loads(CFG_JSON),
+                     store_root=STORE, ble=True)
     end()
     yield
     live()
