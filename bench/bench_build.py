@@ -10,7 +10,8 @@ The app is firmware/ports/esp32/loop.start(): board.json peripherals built throu
 stand-ins of tests/fakes/mp_esp32_stand_in.py (pins, UARTs that answer like an idle R503
 and a silent GNSS, an MFRC522 with the permit's first holder's card in the field, ADC,
 a `bluetooth` module, so the NusService and its buffers count; NimBLE's own RAM is
-outside the MicroPython heap), the Device on a FileStore, the lock core; then steps: a
+outside the MicroPython heap; the app parses its own copy of board.json, as a device
+does), the Device on a FileStore, the lock core; then steps: a
 signed LOAD_PERMIT (two holders, the depot zone), a GNSS fix, six loop passes (the
 first reads the card). The runner collects garbage between steps, as a device loop
 iteration does. The build is a production one (what a lock runs: no REPL escape, the
