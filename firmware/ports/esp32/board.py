@@ -71,7 +71,7 @@ class Hardware:
         from firmware.ports.esp32 import setup
         (self.actuator, self.tamper, self.gnss, self.rfid, self.finger, self.battery,
          self.led) = setup.peripherals(self)
-        self.cfg = None               # not kept: the parsed board file is ~2.7 KB of heap
+        self.cfg = None               # not kept: the parsed board file held ~1.7 KB
 
     def lock_pin(self):
         """lock_level of this board (setup.py calls it: it does not import this module)."""
