@@ -51,7 +51,8 @@ class Hardware:
 
     def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None, aes=None):
         self.cfg = cfg                # the board file: setup.py reads it, during __init__ only
-        self.locked_at = lock_level(cfg)   # (GPIO, level) that holds the bolt locked
+        # (GPIO, level) that holds the bolt locked (a board file without an actuator: None)
+        self.locked_at = lock_level(cfg) if "actuator" in cfg else None
         self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
@@ -88,6 +89,8 @@ class Hardware:
         """Drive the bolt (ACTUATE). Without an actuator the pin is still driven."""
         if self.actuator is not None:
             self.actuator.command(locked)
+            return
+        if self.locked_at is None:   # no actuator in the board file: no pin to drive
             return
         pin, level = self.locked_at
         P = self.machine.Pin
