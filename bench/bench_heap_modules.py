@@ -7,7 +7,8 @@ cost a pool of thousands of bytes.
     .venv/bin/python bench/bench_heap_modules.py [--board esp32-devkitc]
 
 The pool sizes are the VM's; on a real image the first dynamic pool follows the size of
-its frozen qstr pool, so the names at which a new pool comes differ there.
+its frozen qstr pool, so the names at which a new pool comes differ there: the room left
+unused in the last pool (printed under the steady figure, and part of it) is the VM's.
 """
 
 from __future__ import annotations
@@ -20,29 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_build as BB  # noqa: E402
-
-POOL_PROBE = r"""
-import micropython
-class O: pass
-o = O()
-for i in range(3000):
-    setattr(o, "zq%d" % i, 1)
-    micropython.qstr_info()
-"""
-
-
-def pools(lines: list[str]) -> list[dict[str, int]]:
-    """The `micropython.qstr_info()` lines printed, as dicts of ints."""
-    return [{k: int(v) for k, v in (kv.split("=") for kv in ln.split(": ", 1)[1].split(", "))}
-            for ln in lines if ln.startswith("qstr pool:")]
-
-
-def pool_sizes() -> list[tuple[int, int]]:
-    """(dynamic qstrs at which a new pool comes, its bytes) in a fresh VM."""
-    with BB.MicroPythonVM(heap_kb=2048, grow=True) as vm:
-        seen = pools(vm.exec(POOL_PROBE).splitlines())
-    return [(b["n_qstr"], b["n_total_bytes"] - a["n_total_bytes"])
-            for a, b in zip(seen, seen[1:], strict=False) if b["n_pool"] != a["n_pool"]]
 
 
 def main() -> int:
@@ -69,11 +47,15 @@ def main() -> int:
         mpy = {p.relative_to(out).with_suffix("").as_posix().replace("/", "."): p.stat().st_size
                for p in out.rglob("*.mpy")}
     r = json.loads(lines[-1])
-    q = pools(lines)          # before the imports, after each module, after each step, end
+    q = BB.qstr_pools(lines)  # before the imports, after each module, after each step, end
     n = len(r["per"])
+    sizes = BB.pool_sizes()
     print(f"{a.board}: steady {r['alloc']:,} B, modules {r['code']:,} B; dynamic qstrs "
           f"{q[0]['n_qstr']} before the app, {q[-1]['n_qstr']} at the end, "
           f"{q[-1]['n_pool']} pools, {q[-1]['n_total_bytes']:,} B")
+    slack = BB.pool_slack(q[-1]["n_qstr"], sizes)
+    if slack:
+        print(f"  of it, the last qstr pool unused: {slack[0]:,} B, {BB.slack_text(slack)}")
     print(f"  {'module':40} {'heap B':>7} {'qstrs':>6} {'.mpy B':>7}")
     rows = [(d, name, q[i + 1]["n_qstr"] - q[i]["n_qstr"]) for i, (name, d) in enumerate(r["per"])]
     for d, name, nq in sorted(rows, reverse=True):
@@ -83,7 +65,7 @@ def main() -> int:
         a_, b_ = q[n + i], q[n + i + 1]
         print(f"    {step:30} {b_['n_qstr'] - a_['n_qstr']:>5} qstrs  live {live:>8,} B")
     print("  qstr pools of this VM (a new one at the dynamic qstr count, its bytes):")
-    print("    " + ", ".join(f"{at}: {size:,} B" for at, size in pool_sizes()))
+    print("    " + ", ".join(f"{at}: {size:,} B" for at, size in sizes))
     return 0
 
 

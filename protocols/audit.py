@@ -1,10 +1,12 @@
 # Audit records: a SHA-256 hash chain, one record per decision or state change.
-# Runs on MicroPython (device side: `Chain.append`) and CPython (host side: `verify`).
+# Runs on MicroPython and CPython. Device side: `Chain.append` (protocols/audit_chain.py,
+# re-exported here: all a running lock holds); host side and the boot's recovery:
+# `decode`, `verify` (this module, which the ESP32 port frees after use: trim.py).
 #
 # Record, big-endian:
 #   0  u32  seq        1, 2, 3 ... without gaps
 #   4  u32  time       trusted UTC seconds (RTC reading if time is untrusted, 0 if none)
-#   8  u8   code       see CODES
+#   8  u8   code       CODE[name] (CODES: the names in number order)
 #   9  u8   n          length of detail (0..80)
 #   10 n    detail     ASCII, "key=value key=value"
 #   .. 32   hash       SHA-256(previous hash || bytes 0 .. 10+n)
@@ -13,25 +15,17 @@
 import hashlib
 import struct
 
-CODES = (
-    "boot", "unlock", "relock", "cred_ok", "cred_reject", "deny", "lockout",
-    "permit_loaded", "permit_refused", "recall", "tamper", "tamper_reset",
-    "battery", "gnss", "fix_implausible", "time", "fail_profile", "state",
-    "zone", "reset_refused", "actuator", "fault", "command_refused", "key_update",
+# the codes, sizes, genesis and Chain a lock writes with (all a running lock holds)
+from protocols.audit_chain import (  # noqa: F401  (this API)
+    CODE,
+    HASH_LEN,
+    HEAD_LEN,
+    MAX_DETAIL,
+    Chain,
+    genesis,
 )
-CODE = {}
-for _i, _name in enumerate(CODES):
-    CODE[_name] = _i + 1
 
-MAX_DETAIL = 80
-HEAD_LEN = 10
-_pack, _sha256 = struct.pack, hashlib.sha256  # bound once: Chain.append runs per record
-HASH_LEN = 32
-
-
-def genesis(device_id):
-    """The chain's starting hash for one device."""
-    return hashlib.sha256(b"armlock-audit/v1:" + device_id.encode()).digest()
+CODES = tuple(sorted(CODE, key=CODE.get))  # the names, code n at n - 1
 
 
 def encode(seq, time_s, code, detail, prev_hash):
@@ -56,27 +50,6 @@ def decode(rec):
         raise ValueError("audit record %d: unknown code %d" % (seq, c))
     detail = bytes(rec[HEAD_LEN:HEAD_LEN + n]).decode()
     return seq, t, CODES[c - 1], detail, bytes(rec[HEAD_LEN + n:])
-
-
-class Chain:
-    """Device side: numbers and links records. State is (seq, head) only."""
-
-    def __init__(self, device_id, seq=0, head=None):
-        self.seq = seq
-        self.head = head if head is not None else genesis(device_id)
-
-    def append(self, time_s, code, detail):
-        """Return the encoded record for (time, code, detail) and advance the chain
-        (encode, inlined: one record per audited event)."""
-        self.seq = seq = self.seq + 1
-        d = detail.encode()
-        n = len(d)
-        if n > 80:  # MAX_DETAIL
-            d = d[:80]
-            n = 80
-        body = _pack(">IIBB", seq, time_s, CODE[code], n) + d
-        self.head = h = _sha256(self.head + body).digest()
-        return body + h
 
 
 def verify(records, device_id, head=None, first_prev=None):

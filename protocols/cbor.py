@@ -8,7 +8,12 @@
 
 import struct
 
-from protocols.errors import MAX_DEPTH, MessageError, kind_of  # noqa: F401  (this API)
+from protocols.errors import (  # noqa: F401  (MAX_DEPTH, MessageError, kind_of: this API)
+    MAX_DEPTH,
+    MessageError,
+    kind_of,
+    message_error,
+)
 
 
 def head(out, major, n):
@@ -28,7 +33,7 @@ def head(out, major, n):
         out.append(m | 27)
         out += struct.pack(">Q", n)
     else:
-        raise MessageError("cbor: integer out of 64-bit range")
+        raise message_error("int_range")
 
 
 def _key_order(k):
@@ -37,7 +42,7 @@ def _key_order(k):
 
 def encode_into(out, v, depth):
     if depth > MAX_DEPTH:
-        raise MessageError("cbor: nested deeper than %d" % MAX_DEPTH)
+        raise message_error("depth", MAX_DEPTH)
     t = type(v)
     if v is None:
         out.append(0xF6)
@@ -65,7 +70,7 @@ def encode_into(out, v, depth):
         keys = []
         for k in v:
             if type(k) is not str:
-                raise MessageError("cbor: map key %r is not a str" % (k,))
+                raise message_error("key_type", k)
             keys.append(k.encode())
         keys.sort(key=_key_order)
         head(out, 5, len(keys))
@@ -74,7 +79,7 @@ def encode_into(out, v, depth):
             out += kb
             encode_into(out, v[kb.decode()], depth + 1)
     else:
-        raise MessageError("cbor: cannot encode a %s" % kind_of(v))
+        raise message_error("encode", kind_of(v))
 
 
 def encode(v):

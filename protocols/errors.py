@@ -2,8 +2,9 @@
 # device replies with (protocols/SPEC.md, ERROR codes), and what the CBOR encoder
 # (protocols/cbor.py) and decoder (protocols/cbor_decode.py) share: the nesting limit and
 # kind_of (the type name an error gives); and the P-256 error and sizes that
-# protocols/p256.py and protocols/p256_math.py share. A leaf: it imports nothing.
-# MicroPython and CPython.
+# protocols/p256.py and protocols/p256_math.py share. A leaf: it imports nothing but the
+# wording of an error (protocols/wire_texts.py, when one is raised). MicroPython and
+# CPython.
 
 E_UNKNOWN_TYPE = 1   # type code not known, or not a host->device command
 E_BAD_MESSAGE = 2    # payload not CBOR, or a field missing / of the wrong type / out of range
@@ -27,6 +28,13 @@ class MessageError(ValueError):
 
     def __str__(self):
         return self.message
+
+
+def message_error(key, *args):
+    """A MessageError (E_BAD_MESSAGE) with the text of `key` (protocols/wire_texts.py,
+    imported on an error only) formatted with args."""
+    from protocols.wire_texts import TEXTS
+    return MessageError(TEXTS[key] % args)
 
 
 SIG_LEN = 64      # P-256 signature: raw r || s

@@ -100,6 +100,13 @@ class FrameError(ValueError):
         return hash(self.message)
 
 
+def frame_error(kind, key, *args):
+    """A FrameError of `kind` with the text of `key` (protocols/wire_texts.py, imported on
+    an error only) formatted with args."""
+    from protocols.wire_texts import TEXTS
+    return FrameError(kind, TEXTS[key] % args)
+
+
 def _cobs_decode(data):
     # data: bytes, bytearray or memoryview; returns (bytearray, decoded length).
     n = len(data)
@@ -109,11 +116,10 @@ def _cobs_decode(data):
     while i < n:
         code = data[i]
         if code == 0:
-            raise FrameError("cobs", "cobs error (0x00 inside frame at byte %d)" % i)
+            raise frame_error("cobs", "cobs_zero", i)
         end = i + code
         if end > n:
-            raise FrameError("cobs", "cobs error (code 0x%02x at byte %d runs past end of %d bytes)"
-                             % (code, i, n))
+            raise frame_error("cobs", "cobs_past", code, i, n)
         m = code - 1
         out[k:k + m] = data[i + 1:end]
         k += m
@@ -133,7 +139,7 @@ def cobs_decode(data):
 
 
 def oversize_error(limit=MAX_FRAME):
-    return FrameError("oversize", "oversize frame (>%d bytes)" % limit)
+    return frame_error("oversize", "oversize", limit)
 
 
 def unframe(chunk, max_frame=MAX_FRAME):
@@ -142,12 +148,12 @@ def unframe(chunk, max_frame=MAX_FRAME):
     if n > max_frame:
         raise oversize_error(max_frame)
     if n < _OVERHEAD:
-        raise FrameError("truncated", "truncated frame (%d bytes)" % n)
+        raise frame_error("truncated", "truncated", n)
     mv = memoryview(body)
     got = (body[n - 2] << 8) | body[n - 1]
     want = crc16(mv[:n - 2])
     if got != want:
-        raise FrameError("crc", "crc mismatch (frame says 0x%04x, computed 0x%04x)" % (got, want))
+        raise frame_error("crc", "crc", got, want)
     return (body[0], (body[1] << 8) | body[2], bytes(mv[_HEADER:n - 2]))
 
 

@@ -13,7 +13,7 @@
 
 from protocols import errors as _errors
 from protocols import msg_types as _types
-from protocols.errors import E_AUTH, MessageError
+from protocols.errors import E_AUTH, MessageError, message_error
 from protocols.frame import MAX_PAYLOAD
 from protocols.frame import encode as _frame_encode
 from protocols.msg_types import (
@@ -55,8 +55,7 @@ def encode_payload(typ, fields, key=None, counter=None):
         from protocols.seal import seal
         body = seal(key, counter, typ, body)
     if len(body) > MAX_PAYLOAD:
-        raise MessageError("%s: payload too long (%d bytes > %d)"
-                           % (sch[0], len(body), MAX_PAYLOAD))
+        raise message_error("too_long", sch[0], len(body), MAX_PAYLOAD)
     return body
 
 

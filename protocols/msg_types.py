@@ -6,7 +6,7 @@
 # MicroPython and CPython.
 
 from protocols import schema as _schema
-from protocols.errors import E_UNKNOWN_TYPE, MessageError, kind_of
+from protocols.errors import E_UNKNOWN_TYPE, MessageError, kind_of, message_error
 
 try:
     from micropython import const
@@ -66,16 +66,15 @@ def specs_of(typ, sch, fields):
     specs = sch[2]
     if type(specs) is dict:
         if type(fields) is not dict:
-            raise MessageError("%s: expected map, got %s" % (name, kind_of(fields)))
+            raise message_error("expected", name, "map", kind_of(fields))
         if "kind" not in fields:
-            raise MessageError("%s: missing field 'kind'" % name)
+            raise message_error("missing", name, "kind")
         kind = fields["kind"]
         if type(kind) is not str:
-            raise MessageError("%s.kind: expected str, got %s" % (name, kind_of(kind)))
+            raise message_error("kind_type", name, kind_of(kind))
         sub = specs.get(kind)
         if sub is None:
-            raise MessageError("%s.kind: '%s' is not one of %s"
-                               % (name, kind, ", ".join(sorted(specs))))
+            raise message_error("kind_value", name, kind, ", ".join(sorted(specs)))
         return sub, "%s(%s)" % (name, kind), kind
     return specs, name, None
 

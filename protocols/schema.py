@@ -11,7 +11,7 @@
 # An optional field may be absent or null; decoding gives None for it.
 
 from protocols import cbor
-from protocols.errors import MessageError
+from protocols.errors import message_error
 
 
 def _where(path, name, idx):
@@ -21,8 +21,7 @@ def _where(path, name, idx):
 
 
 def _expected(what, v, path, name, idx):
-    return MessageError("%s: expected %s, got %s" % (_where(path, name, idx), what,
-                                                     cbor.kind_of(v)))
+    return message_error("expected", _where(path, name, idx), what, cbor.kind_of(v))
 
 
 def check_value(kind, arg, v, path, name, idx=-1):
@@ -32,8 +31,7 @@ def check_value(kind, arg, v, path, name, idx=-1):
         if t is not int:
             raise _expected("int", v, path, name, idx)
         if not arg[0] <= v <= arg[1]:
-            raise MessageError("%s: %d out of range %d..%d"
-                               % (_where(path, name, idx), v, arg[0], arg[1]))
+            raise message_error("range", _where(path, name, idx), v, arg[0], arg[1])
     elif kind == "bool":
         if t is not bool:
             raise _expected("bool", v, path, name, idx)
@@ -41,14 +39,12 @@ def check_value(kind, arg, v, path, name, idx=-1):
         if t is not str:
             raise _expected("str", v, path, name, idx)
         if arg is not None and v not in arg:
-            raise MessageError("%s: '%s' is not one of %s"
-                               % (_where(path, name, idx), v, ", ".join(arg)))
+            raise message_error("not_one_of", _where(path, name, idx), v, ", ".join(arg))
     elif kind == "bytes":
         if t is not bytes and t is not bytearray:
             raise _expected("bytes", v, path, name, idx)
         if arg is not None and not arg[0] <= len(v) <= arg[1]:
-            raise MessageError("%s: length %d out of range %d..%d"
-                               % (_where(path, name, idx), len(v), arg[0], arg[1]))
+            raise message_error("length", _where(path, name, idx), len(v), arg[0], arg[1])
     elif kind == "list":
         if t is not list and t is not tuple:
             raise _expected("list", v, path, name, idx)
@@ -62,7 +58,7 @@ def check_map(specs, d, path, skip=None):
     # Check d against specs (skip: a key checked elsewhere, the union "kind");
     # returns how many spec fields are present and not null.
     if type(d) is not dict:
-        raise MessageError("%s: expected map, got %s" % (path, cbor.kind_of(d)))
+        raise message_error("expected", path, "map", cbor.kind_of(d))
     present = 0
     known = 1 if skip is not None else 0
     for s in specs:
@@ -75,8 +71,8 @@ def check_map(specs, d, path, skip=None):
         if v is None:
             if not s[2]:
                 if name in d:
-                    raise MessageError("%s.%s: expected %s, got null" % (path, name, s[1]))
-                raise MessageError("%s: missing field '%s'" % (path, name))
+                    raise message_error("null", path, name, s[1])
+                raise message_error("missing", path, name)
             continue
         present += 1
         check_value(s[1], s[3], v, path, name)
@@ -88,7 +84,7 @@ def check_map(specs, d, path, skip=None):
                     found = True
                     break
             if not found:
-                raise MessageError("%s: unknown field '%s'" % (path, k))
+                raise message_error("unknown", path, k)
     return present
 
 

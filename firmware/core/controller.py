@@ -3,11 +3,10 @@
 # hold; `reasons` is the single place that says why it may not be.
 
 from firmware.core import clock as clocks
-from firmware.core import config as _config
 from firmware.core import creds, geo, gnss, refusals
 from firmware.core import events as E
 from firmware.core import state as states
-from protocols import audit as audits
+from protocols import audit_chain as audits  # the chain (the reader: protocols/audit.py)
 from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 
 # Boot, authority tokens, counters and status are in admin.py, imported by the methods
@@ -33,9 +32,9 @@ class LockController:
     def __init__(self, device_id, device_key, config=None, authority=(), verify=None):
         self._device_id = device_id
         self._key = device_key
-        self._cfg = _config.merge(config)
-        cfg = self._cfg
+        from firmware.core import config as _config  # the bounds (freed after boot: trim.py)
         from firmware.core import trust  # the trust record (freed after boot: trim.py)
+        self._cfg = cfg = _config.merge(config)
         self._trust = trust.new(authority, verify)
         self._refusals = refusals.Refusals(cfg["refusal_window_s"], cfg["refusal_window_max_s"])
         self._refused = b""       # digest of the last authenticated token refused

@@ -25,6 +25,7 @@ from firmware.drivers.rfid_errors import (  # noqa: F401  (this driver's errors)
     NoCardError,
     ProtocolError,
     RfidError,
+    error,
     hexlify,
 )
 
@@ -169,10 +170,10 @@ class MFRC522:
         start = self.ticks_us()
         while self.read_reg(_COMMAND) & _POWER_DOWN:
             if ticks_diff(self.ticks_us(), start) > 50000:
-                raise ChipError("mfrc522: soft reset did not complete in 50 ms")
+                raise error(ChipError, "reset")
         version = self.read_reg(_VERSION)
         if version in (0x00, 0xFF):
-            raise ChipError("mfrc522: VersionReg reads 0x%02x, check SPI wiring" % version)
+            raise error(ChipError, "version", version)
         self.set_timeout(_TIMEOUT_US)
         self.write_reg(_TX_ASK, 0x40)                              # Force100ASK
         self.write_reg(_MODE, 0x3D)                                # CRC preset 6363h
@@ -213,7 +214,7 @@ class MFRC522:
             if done or ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
                 break
         if not done:
-            raise ChipError("mfrc522: CRC coprocessor gave no result")
+            raise error(ChipError, "crc_unit")
         self.write_reg(_COMMAND, _CMD_IDLE)
         return bytes((self.read_reg(_CRC_RESULT_L), self.read_reg(_CRC_RESULT_H)))
 
@@ -245,20 +246,19 @@ class MFRC522:
         self.write_reg(_COMMAND, _CMD_IDLE)
         err = self.read_reg(_ERROR)
         if err & _ERR_COLL and check_collision:
-            raise CollisionError("rfid: collision (CollReg 0x%02x)" % self.read_reg(_COLL))
+            raise error(CollisionError, "collision", self.read_reg(_COLL))
         if not irq & (_IRQ_RX | _IRQ_IDLE):
             if irq & _IRQ_TIMER:
                 raise NoCardError("rfid: no answer within %d us" % self.timeout_us)
-            raise ChipError("mfrc522: no interrupt after %d us (ComIrqReg 0x%02x)"
-                            % (guard, irq))
+            raise error(ChipError, "no_irq", guard, irq)
         if err & _ERR_CRC:
-            raise CRCError("rfid: chip reports CRC error")
+            raise error(CRCError, "crc_chip")
         if err & (_ERR_PROTOCOL | _ERR_PARITY | _ERR_BUFFER_OVFL):
-            raise ProtocolError("rfid: chip ErrorReg 0x%02x" % err)
+            raise error(ProtocolError, "error_reg", err)
         n = self.read_reg(_FIFO_LEVEL) & 0x7F
         last_bits = self.read_reg(_CONTROL) & 0x07
         if n == 0:
-            raise ProtocolError("rfid: empty answer")
+            raise error(ProtocolError, "empty")
         return self.read_fifo(n), last_bits
 
     def transceive_crc(self, data):
@@ -266,9 +266,9 @@ class MFRC522:
         data = bytes(data)
         ans, bits = self.transceive(data + self.calc_crc(data))
         if bits != 0 or len(ans) < 3:
-            raise ProtocolError("rfid: answer too short (%d bytes, %d bits)" % (len(ans), bits))
+            raise error(ProtocolError, "short", len(ans), bits)
         if self.calc_crc(ans[:-2]) != ans[-2:]:
-            raise CRCError("rfid: CRC_A mismatch in %d-byte answer" % len(ans))
+            raise error(CRCError, "crc_a", len(ans))
         return ans[:-2]
 
     # -- ISO/IEC 14443-3 type A ----------------------------------------------------------
@@ -276,17 +276,16 @@ class MFRC522:
         """REQA (or WUPA) as a 7-bit short frame -> ATQA (2 bytes)."""
         ans, bits = self.transceive(bytes((_PICC_WUPA if wake else _PICC_REQA,)), 7)
         if len(ans) != 2 or bits != 0:
-            raise ProtocolError("rfid: ATQA is %d bytes, %d bits, expected 2 bytes"
-                                % (len(ans), bits))
+            raise error(ProtocolError, "atqa", len(ans), bits)
         return ans
 
     def anticollision(self, level):
         """ANTICOLLISION at cascade level (0, 1, 2) with NVB 20h -> 4 UID bytes (BCC checked)."""
         ans, bits = self.transceive(bytes((0x93 + 2 * level, 0x20)))
         if len(ans) != 5 or bits != 0:
-            raise ProtocolError("rfid: anticollision answer is %d bytes, expected 5" % len(ans))
+            raise error(ProtocolError, "anticoll", len(ans))
         if ans[0] ^ ans[1] ^ ans[2] ^ ans[3] != ans[4]:
-            raise ProtocolError("rfid: BCC mismatch at cascade level %d" % (level + 1))
+            raise error(ProtocolError, "bcc", level + 1)
         return ans[:4]
 
     def select_level(self, level, part):
@@ -294,7 +293,7 @@ class MFRC522:
         bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
         ans = self.transceive_crc(bytes((0x93 + 2 * level, 0x70)) + bytes(part) + bytes((bcc,)))
         if len(ans) != 1:
-            raise ProtocolError("rfid: SAK is %d bytes, expected 1" % len(ans))
+            raise error(ProtocolError, "sak", len(ans))
         return ans[0]
 
     def select(self, wake=False):
@@ -310,13 +309,13 @@ class MFRC522:
             sak = self.select_level(level, part)
             if sak & _SAK_CASCADE:
                 if part[0] != _CASCADE_TAG:
-                    raise ProtocolError("rfid: cascade bit set without cascade tag")
+                    raise error(ProtocolError, "cascade")
                 uid += part[1:]
                 continue
             uid += part
             self._block = 0
             return uid, sak
-        raise ProtocolError("rfid: UID longer than 3 cascade levels")
+        raise error(ProtocolError, "uid_long")
 
     def halt(self):
         """HLTA. A card that understood stays silent, so the timeout is success."""

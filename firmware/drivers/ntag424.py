@@ -27,7 +27,7 @@
 # it after the read (firmware/ports/esp32/trim.py), so it is not in the heap between
 # cards. The import happens before the exchange, so rtt_us does not include it.
 
-from firmware.drivers.mfrc522 import AuthError, hexlify
+from firmware.drivers.mfrc522 import AuthError, error, hexlify
 
 
 def default_aes_factory():
@@ -65,9 +65,9 @@ class RfidReader:
             except (ImportError, AttributeError):
                 pass
         if aes is None:
-            raise ValueError("ntag424: no AES (cryptolib missing); pass aes=factory")
+            raise error(ValueError, "no_aes")
         if random is None:
-            raise ValueError("ntag424: no random source; pass random=callable")
+            raise error(ValueError, "no_random")
         self.aes, self.random = aes, random
 
     def read(self, wake=False):
@@ -87,8 +87,7 @@ class RfidReader:
             return uid_hex, rtt, False
         if not sak & 0x20:
             self.mfrc.halt()
-            raise AuthError("ntag424: card %s does not speak ISO 14443-4 (SAK 0x%02x)"
-                            % (uid_hex, sak))
+            raise error(AuthError, "not_iso", uid_hex, sak)
         from firmware.drivers.ntag424_auth import EV2First
         self.mfrc.rats()
         try:
@@ -98,8 +97,7 @@ class RfidReader:
         finally:
             self.mfrc.deselect()
         if bytes(inner) != bytes(uid):
-            raise AuthError("ntag424: card keeps UID %s but showed %s at anticollision"
-                            % (hexlify(inner), uid_hex))
+            raise error(AuthError, "uid_swap", hexlify(inner), uid_hex)
         return hexlify(inner), rtt, True
 
     def event(self):

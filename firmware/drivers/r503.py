@@ -79,6 +79,13 @@ def error_for(code, errors=ERRORS):
     return (FingerError if i < 0 else errors[1][i])(code, name, "code 0x%02x" % code)
 
 
+def packet_error(key, *args):
+    """A PacketError whose detail is the text of `key` (r503_codes.DETAILS, imported on a
+    failure only: the texts stay off the resident heap) formatted with args."""
+    from firmware.drivers.r503_codes import DETAILS
+    return PacketError(None, "packet_error", DETAILS[key] % args)
+
+
 def checksum(pid, length, payload):
     s = pid + (length >> 8) + (length & 0xFF)
     for b in payload:
@@ -125,8 +132,7 @@ class R503:
                 buf += chunk
             elif ticks_diff(self.ticks_ms(), start) > self.timeout_ms:
                 if started or buf:
-                    raise PacketError(None, "packet_error", "short packet: %d of %d bytes"
-                                      % (len(buf), n))
+                    raise packet_error("short", len(buf), n)
                 raise FingerTimeout(None, "timeout", "no answer in %d ms" % self.timeout_ms)
         return buf
 
@@ -135,23 +141,22 @@ class R503:
         start = self.ticks_ms()
         head = self._read_exact(9, start, False)
         if head[:2] != _HEADER:
-            raise PacketError(None, "packet_error", "bad header %02x%02x" % (head[0], head[1]))
+            raise packet_error("header", head[0], head[1])
         addr = int.from_bytes(head[2:6], "big")
         if addr != self.address:
-            raise PacketError(None, "packet_error", "address %08x, expected %08x"
-                              % (addr, self.address))
+            raise packet_error("address", addr, self.address)
         pid = head[6]
         if pid not in (_PID_ACK, _PID_DATA, _PID_END):
-            raise PacketError(None, "packet_error", "unexpected PID 0x%02x" % pid)
+            raise packet_error("pid", pid)
         length = (head[7] << 8) | head[8]
         if length < 2 or length > 258:
-            raise PacketError(None, "packet_error", "bad length %d" % length)
+            raise packet_error("length", length)
         rest = self._read_exact(length, start, True)
         payload = rest[:-2]
         got = (rest[-2] << 8) | rest[-1]
         want = checksum(pid, length, payload)
         if got != want:
-            raise PacketError(None, "packet_error", "checksum %04x, expected %04x" % (got, want))
+            raise packet_error("checksum", got, want)
         return pid, payload
 
     def command(self, instruction, params=b""):
@@ -163,10 +168,9 @@ class R503:
         self.uart.write(build_packet(self.address, _PID_COMMAND, bytes((instruction,)) + params))
         pid, payload = self.read_packet()
         if pid != _PID_ACK:
-            raise PacketError(None, "packet_error", "expected an acknowledge, got PID 0x%02x"
-                              % pid)
+            raise packet_error("not_ack", pid)
         if len(payload) < 1:
-            raise PacketError(None, "packet_error", "empty acknowledge")
+            raise packet_error("empty_ack")
         if payload[0] != 0:
             raise error_for(payload[0], self.errors)
         return payload[1:]
@@ -188,7 +192,7 @@ class R503:
         data = self.command(_SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
                             + count.to_bytes(2, "big"))
         if len(data) < 4:
-            raise PacketError(None, "packet_error", "search answer has %d bytes" % len(data))
+            raise packet_error("search", len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
     def library_size(self):
@@ -196,11 +200,10 @@ class R503:
         if self.capacity is None:                # ReadSysPara word 2 (see r503_enroll)
             d = self.command(_READ_SYS_PARA)
             if len(d) < 16:
-                raise PacketError(None, "packet_error", "system parameters have %d bytes"
-                                  % len(d))
+                raise packet_error("sys_para", len(d))
             size = (d[4] << 8) | d[5]
             if size < 1:
-                raise PacketError(None, "packet_error", "library size %d" % size)
+                raise packet_error("library", size)
             self.capacity = size
         return self.capacity
 

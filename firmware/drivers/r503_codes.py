@@ -1,6 +1,7 @@
 # The confirmation codes of the R503 / R307 fingerprint modules and their datasheet
-# names (firmware/drivers/r503.py imports this only to name an error; the ESP32 port
-# frees it again, firmware/ports/esp32/trim.py TRANSIENT).
+# names, and the details of a malformed packet (firmware/drivers/r503.py imports this
+# only to name an error; the ESP32 port frees it again, firmware/ports/esp32/trim.py
+# TRANSIENT).
 
 # Confirmation codes and their names, one string (cheaper in RAM than a dict): "cc name"
 # per entry. 0x00..0x1D from the ZFM-20/R307 table, the rest from the R503 user manual
@@ -34,3 +35,19 @@ def code_name(code):
 def codes():
     """Every confirmation code that has a name."""
     return [int(e[:2], 16) for e in _NAMES.split(",") if e]
+
+
+# The detail of a PacketError, by key (r503.packet_error).
+DETAILS = {
+    "short": "short packet: %d of %d bytes",
+    "header": "bad header %02x%02x",
+    "address": "address %08x, expected %08x",
+    "pid": "unexpected PID 0x%02x",
+    "length": "bad length %d",
+    "checksum": "checksum %04x, expected %04x",
+    "not_ack": "expected an acknowledge, got PID 0x%02x",
+    "empty_ack": "empty acknowledge",
+    "search": "search answer has %d bytes",
+    "sys_para": "system parameters have %d bytes",
+    "library": "library size %d",
+}

@@ -50,7 +50,9 @@ class Hardware:
     built by firmware/ports/esp32/setup.py (boot only: trim.BOOT frees it after)."""
 
     def __init__(self, cfg, machine, ticks_ms=None, ticks_us=None, aes=None):
-        self.cfg = cfg
+        self.cfg = cfg                # the board file: setup.py reads it, during __init__ only
+        # (GPIO, level) that holds the bolt locked (a board file without an actuator: None)
+        self.locked_at = lock_level(cfg) if "actuator" in cfg else None
         self.aes = aes                # cryptolib.aes-like factory (None: cryptolib)
         self.machine = machine
         if ticks_ms is None:
@@ -70,10 +72,11 @@ class Hardware:
         from firmware.ports.esp32 import setup
         (self.actuator, self.tamper, self.gnss, self.rfid, self.finger, self.battery,
          self.led) = setup.peripherals(self)
+        self.cfg = None               # not kept: the parsed board file held ~1.7 KB
 
     def lock_pin(self):
         """lock_level of this board (setup.py calls it: it does not import this module)."""
-        return lock_level(self.cfg)
+        return self.locked_at
 
     def _card_key(self, uid_hex):
         if self.card_key is not None:
@@ -87,7 +90,9 @@ class Hardware:
         if self.actuator is not None:
             self.actuator.command(locked)
             return
-        pin, level = lock_level(self.cfg)
+        if self.locked_at is None:   # no actuator in the board file: no pin to drive
+            return
+        pin, level = self.locked_at
         P = self.machine.Pin
         P(pin, P.OUT, value=level if locked else 1 - level)
 

@@ -9,6 +9,12 @@
 # kept (dropping it would only make the next import load a second copy). Objects that
 # keep one of its functions are not seen here: the lists name modules whose results are
 # plain values (tuples, strings). Interned names (qstrs) are never freed.
+# The GC is conservative: a stale word that happens to point at garbage keeps it, and
+# with it all it points at. So the search makes no garbage that points at a module it
+# drops: dicts are iterated directly (the iterator lives in the frame; .items() and
+# .values() would be heap objects holding the module's dict) and `gone` is emptied
+# before drop returns (measured: without this, the freed audit reader stayed in 7 of 16
+# heap layouts of bench_build.py's run).
 #
 # CPython (the simulator, the tests) keeps everything: a re-import there costs time
 # and saves nothing.
@@ -26,16 +32,20 @@ BOOT = ("firmware.ports.esp32.resetcause", "firmware.ports.esp32.nvs",
         "firmware.ports.esp32.setup", "firmware.ports.esp32.startup",
         "firmware.ports.esp32.ble_adv")
 # Loaded for one card read with a key (the NTAG 424 challenge; its objects die with
-# the read), to name a fingerprint module's error code, for HMAC / HKDF (the boot's
-# card-wrap key, a sealed command: its one-key pad cache only saves time) and this
-# module itself, loaded again when needed.
+# the read), to word a failed card read or a bad frame or message, to name a
+# fingerprint module's error code, for HMAC / HKDF (the boot's card-wrap key, a sealed
+# command: its one-key pad cache only saves time) and this module itself, loaded again
+# when needed.
 TRANSIENT = ("firmware.drivers.ntag424_auth", "firmware.drivers.cmac",
-             "firmware.drivers.isodep", "firmware.drivers.r503_codes", "protocols.crypto",
+             "firmware.drivers.isodep", "firmware.drivers.rfid_texts",
+             "protocols.wire_texts", "firmware.drivers.r503_codes", "protocols.crypto",
              "firmware.ports.esp32.trim")
 # Loaded by rare commands or once per permit: the controller's rare paths and
-# recovery, the validity check they share with host code, the signed-token decoder and
-# its curve math, the host command set and its decoders, the store's scans, the identity
-# record (their callers import them lazily).
+# recovery, its bounds (config: merged once, at boot), the validity check they share
+# with host code, the signed-token decoder and its curve math, the host command set and
+# its decoders, the store's scans, the identity record, the audit record reader (the
+# boot's recovery; the controller writes with protocols/audit_chain.py) (their callers
+# import them lazily).
 # Dropped strictly: a module that defines a class or holds a mutable cache (a list, a
 # bytearray, a set) is kept, since an object of it may outlive the command (a decoded
 # Permit: a fresh import would give a second class). Module-level dicts must be
@@ -44,7 +54,7 @@ RARE = ("firmware.core.admin", "firmware.core.recovery", "protocols.permit_decod
         "protocols.p256_math", "protocols.message_set", "protocols.cbor_decode",
         "protocols.schema", "protocols.seal", "firmware.app.commands",
         "firmware.app.store_scan", "firmware.app.identity", "firmware.core.trust",
-        "firmware.core.rules")
+        "firmware.core.rules", "protocols.audit", "firmware.core.config")
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -61,7 +71,8 @@ def _own(mod, name):
     """ids of the module and of the functions and classes it defines (not imported)."""
     g = mod.__dict__
     out = {id(mod)}
-    for v in g.values():
+    for k in g:
+        v = g[k]
         if getattr(v, "__globals__", None) is g or (
                 isinstance(v, type) and getattr(v, "__module__", None) == name):
             out.add(id(v))
@@ -75,19 +86,21 @@ def _held(mod, name, mods, gone, strict):
     copy of it is made, a ~1 KB block a nearly full heap may not have.)"""
     own = _own(mod, name)
     if strict:
-        for v in mod.__dict__.values():
+        g = mod.__dict__
+        for k in g:
+            v = g[k]
             if isinstance(v, _CACHES) or (isinstance(v, type) and id(v) in own):
                 return True
     parent, leaf = _split(name)
-    for oname, other in mods.items():
+    for oname in mods:
         if oname in gone:
             continue
         try:
-            items = other.__dict__.items()
+            g = mods[oname].__dict__
         except AttributeError:   # not a module (a stand-in in sys.modules)
             continue
-        for k, v in items:
-            if id(v) in own and not (oname == parent and k == leaf):
+        for k in g:
+            if id(g[k]) in own and not (oname == parent and k == leaf):
                 return True
     return False
 
@@ -116,7 +129,9 @@ def drop(names, strict=False):
                 delattr(p, leaf)
             except (AttributeError, TypeError):
                 pass
-    return list(gone)
+    out = list(gone)
+    gone.clear()
+    return out
 
 
 def after_step():
