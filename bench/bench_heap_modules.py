@@ -53,9 +53,12 @@ def main() -> int:
     print(f"{a.board}: steady {r['alloc']:,} B, modules {r['code']:,} B; dynamic qstrs "
           f"{q[0]['n_qstr']} before the app, {q[-1]['n_qstr']} at the end, "
           f"{q[-1]['n_pool']} pools, {q[-1]['n_total_bytes']:,} B")
-    slack = BB.pool_slack(q[-1]["n_qstr"], sizes)
-    if slack:
-        print(f"  of it, the last qstr pool unused: {slack[0]:,} B, {BB.slack_text(slack)}")
+    napp, end = q[-1]["n_qstr"] - q[0]["n_qstr"], q[-1]["n_qstr"]
+    extra = BB.board_pools(napp, end, sizes)
+    slack = BB.pool_slack(napp, sizes)
+    print(f"  at a board (the app's {napp:,} names first): qstr pools {extra:+,} B, steady "
+          f"{r['alloc'] + extra:,} B" + (f"; of the last pool {slack[1]:,} of {slack[2]:,} "
+                                          "names unused" if slack else ""))
     print(f"  {'module':40} {'heap B':>7} {'qstrs':>6} {'.mpy B':>7}")
     rows = [(d, name, q[i + 1]["n_qstr"] - q[i]["n_qstr"]) for i, (name, d) in enumerate(r["per"])]
     for d, name, nq in sorted(rows, reverse=True):
