@@ -6,8 +6,8 @@
 # the controller method that needs it. (Tamper latching stays in the controller: no
 # import on that path.)
 
+from firmware.core import creds, geo, rules, trust
 from firmware.core import events as E
-from firmware.core import geo, rules, trust
 from firmware.core import state as states
 from protocols import audit as audits
 from protocols import permit as tokens
@@ -47,10 +47,78 @@ _NEEDS = {
 
 
 def malformed(kind, exc):
-    """The RESULT message for an event whose handler raised `exc`."""
+    """The RESULT message for an event whose handler raised `exc` (None: no handler)."""
+    if exc is None:
+        return "unknown event %r" % (kind,)
     why = exc.args[0] if len(exc.args) == 1 else None
     text = _NEEDS.get((type(exc), why)) if why == kind else None
     return "malformed %s event: %s" % (kind, exc if text is None else text)
+
+
+# The audit texts of the controller's rare paths, each function named after the audit
+# code it writes (interned names already) and called only when the rare thing happens:
+# the texts stay off the resident heap.
+def fail_profile(c):
+    """The malfunctions the fail profile waives or holds for changed (c._waived)."""
+    enabled, malf = c._waived
+    c._audit("fail_profile", "%s %s %s" % (
+        "fail-enabled" if enabled else "fail-secure",
+        "waives" if enabled else "holds for", ",".join(malf)))
+
+
+def actuator(c):
+    """Stuck locked: the bolt is sensed locked while commanded open (the command
+    follows)."""
+    c._audit("actuator", "stuck locked: sensed locked %d ms after unlock"
+             % (c._now - c._cmd_at))
+    c._relock(E.R_ACTUATOR)
+
+
+def fix_implausible(c, why, args=()):
+    """A fix starts to be implausible for `why` (R_SPOOF: a jump, `args` (lat, lon of
+    the last fix, lat, lon, ms); R_STALE_FIX: an old fix time, `args` (utc, the bound)),
+    or None: the jumps stopped."""
+    if why is None:
+        text = "cleared"
+    elif why == E.R_SPOOF:
+        text = "jump from %d,%d to %d,%d in %d ms" % args
+    else:
+        text = "fix time %d is older than %d s" % args
+    c._audit("fix_implausible", text)
+
+
+def gnss(c, status, ev=None):
+    """The GNSS status changed; `ev` the GNSS event that says so (None: a fix came)."""
+    c._gnss = status
+    c._audit("gnss", status if ev is None else
+             status + " silent_ms=%d nofix_ms=%d sats=%d cn0=%d" % ev[1:5])
+
+
+def lockout(c):
+    """fail_max failed attempts: the next lockout level starts."""
+    st = c._st
+    cfg = c._cfg
+    st.fails = 0
+    st.lock_level += 1
+    d = creds.lockout_seconds(st.lock_level, cfg["lockout_base_s"], cfg["lockout_cap_s"])
+    st.lockout_until = c._wall() + d
+    c._lock_mono = c._now + d * 1000
+    c._factors = {}
+    c._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
+    c._out.append((E.INDICATE, "lockout"))
+
+
+def battery(c, level, mv):
+    """The battery level (0 ok, 1 low, 2 critical) changed at `mv` millivolts."""
+    c._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
+    if level:
+        c._out.append((E.INDICATE, "battery_low"))
+
+
+def refusals(c, due):
+    """Audit the aggregated refusals of the windows that ended (Refusals.due)."""
+    for src, n, width, last in due:
+        c._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
 
 
 def on_boot(c, ev):
@@ -210,8 +278,7 @@ def refused(c, source, why, mono_ms, rtc_s):
 
 def refuse(c, source, why, individual):
     """Audit a refusal: one by one when `individual`, else aggregated (refusals.py)."""
-    for src, n, width, last in c._refusals.due(c._now):
-        c._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+    refusals(c, c._refusals.due(c._now))
     if c._refusals.admit(source, c._now, why) or individual:
         c._audit(source + "_refused", why)
 

@@ -94,7 +94,8 @@ class LockController:
         if kind != _TICK:  # a tick only settles
             fn = _HANDLERS.get(kind)
             if fn is None:
-                out.append((E.RESULT, False, "unknown event %r" % (kind,)))
+                from firmware.core import admin  # words the message (rare path)
+                out.append((E.RESULT, False, admin.malformed(kind, None)))
                 return out
             try:
                 fn(self, ev)
@@ -187,9 +188,8 @@ class LockController:
         if enabled != w[0] or malf != w[1]:
             self._waived = (enabled, malf)
             if malf:
-                self._audit("fail_profile", "%s %s %s" % (
-                    "fail-enabled" if enabled else "fail-secure",
-                    "waives" if enabled else "holds for", ",".join(malf)))
+                from firmware.core import admin  # a change of the waiver: rare
+                admin.fail_profile(self)
         if enabled and malf:
             return [x for x in r if x not in _MALFUNCTION]
         return r
@@ -216,9 +216,11 @@ class LockController:
         if (wall < clock.floor - self._skew) != self._behind:
             from firmware.core import admin  # a change of RTC rollback: rare
             admin.check_rollback(self)
-        if self._refusals.windows:
-            for src, n, width, last in self._refusals.due(now):
-                self._audit(src + "_refused", "%d more in %d s, last: %s" % (n, width, last))
+        if self._refusals.windows:  # refusals of unauthenticated input counted
+            due = self._refusals.due(now)
+            if due:  # a window with counted refusals ended: rare
+                from firmware.core import admin
+                admin.refusals(self, due)
         if wall - clock.floor >= self._floor_s and clock.advance_floor(self._rtc, self._floor_s):
             self._st.time_floor = clock.floor
             self._dirty = True
@@ -281,9 +283,8 @@ class LockController:
         if self.locked:
             self._latch("actuator")
         else:
-            self._audit("actuator", "stuck locked: sensed locked %d ms after unlock"
-                        % (self._now - self._cmd_at))
-            self._relock(E.R_ACTUATOR)
+            from firmware.core import admin  # a malfunction: rare
+            admin.actuator(self)
 
     def _schedule(self):
         # the earliest deadline after now; past ones were handled just now
@@ -336,25 +337,28 @@ class LockController:
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
             raise ValueError(E.FIX)
         if self._gnss != "ok":
-            self._gnss_status("ok")
+            from firmware.core import admin  # GNSS back: rare
+            admin.gnss(self, "ok")
         prev = self._fix
-        cfg = self._cfg
+        bad = self._fix_bad
         if prev is not None and not geo.implied_speed_ok(
                 prev[0], prev[1], prev[3], lat, lon, self._now, self._vmax, prev[2] + hacc):
-            if self._fix_bad != E.R_SPOOF:
-                self._audit("fix_implausible", "jump from %d,%d to %d,%d in %d ms"
-                            % (prev[0], prev[1], lat, lon, self._now - prev[3]))
+            if bad != E.R_SPOOF:  # audited (admin.py words it) when it starts
+                from firmware.core import admin
+                admin.fix_implausible(self, E.R_SPOOF, (prev[0], prev[1], lat, lon,
+                                                        self._now - prev[3]))
             self._fix_bad = E.R_SPOOF
             return
-        if self._fix_bad == E.R_SPOOF:
-            self._audit("fix_implausible", "cleared")
+        if bad == E.R_SPOOF:
+            from firmware.core import admin
+            admin.fix_implausible(self, None)
         if hacc > self._hacc_max:
             self._fix_bad = E.R_IMPRECISE
             return
         if utc is not None and self._old_fix(utc):
             if self._fix_bad != E.R_STALE_FIX:
-                self._audit("fix_implausible", "fix time %d is older than %d s" %
-                            (utc, cfg["fix_max_age_s"]))
+                from firmware.core import admin
+                admin.fix_implausible(self, E.R_STALE_FIX, (utc, self._cfg["fix_max_age_s"]))
             self._fix_bad = E.R_STALE_FIX
             return
         self._fix_bad = None
@@ -395,13 +399,9 @@ class LockController:
         if silent < 0 or nofix < -1 or sats < 0 or cn0 < -1:
             raise ValueError(E.GNSS)
         status = gnss.classify(self._cfg, silent, nofix, sats, cn0)
-        self._gnss_status(status, " silent_ms=%d nofix_ms=%d sats=%d cn0=%d"
-                          % (silent, nofix, sats, cn0))
-
-    def _gnss_status(self, status, why=""):
-        if status != self._gnss:
-            self._gnss = status
-            self._audit("gnss", status + why)
+        if status != self._gnss:  # a change: rare (admin.py words the audit)
+            from firmware.core import admin
+            admin.gnss(self, status, ev)
 
     def _on_rfid(self, ev):
         cred, rtt, strong = ev[1], ev[2], ev[3]
@@ -475,15 +475,8 @@ class LockController:
         st = self._st
         st.fails += 1
         if st.fails >= self._cfg["fail_max"]:
-            st.fails = 0
-            st.lock_level += 1
-            d = creds.lockout_seconds(st.lock_level, self._cfg["lockout_base_s"],
-                                      self._cfg["lockout_cap_s"])
-            st.lockout_until = self._wall() + d
-            self._lock_mono = self._now + d * 1000
-            self._factors = {}
-            self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
-            self._out.append((_INDICATE, "lockout"))
+            from firmware.core import admin  # the lockout starts: rare
+            admin.lockout(self)
         self._dirty = True
 
     def _on_grip(self, ev):
@@ -543,11 +536,10 @@ class LockController:
         self._battery_mv = mv
         cfg = self._cfg
         level = 2 if mv <= cfg["battery_critical_mv"] else 1 if mv <= cfg["battery_low_mv"] else 0
-        if level != self._battery:
+        if level != self._battery:  # a change: rare (admin.py words the audit)
             self._battery = level
-            self._audit("battery", "%s mv=%d" % (("ok", "low", "critical")[level], mv))
-            if level:
-                self._out.append((_INDICATE, "battery_low"))
+            from firmware.core import admin
+            admin.battery(self, level, mv)
 
     # -- the public face besides handle/status/reasons/locked/audit_seq/audit_head/counter
     def accept_counter(self, counter):
