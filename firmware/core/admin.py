@@ -358,7 +358,7 @@ def on_fault(c, ev):
 
 def check_rollback(c):
     """Audit every change of 'RTC behind the time floor' when it happens."""
-    behind = c._rtc + c._clock.corr < c._clock.floor - c._skew
+    behind = c._rtc + c._clock.corr < c._clock.floor - c._clock.skew_max
     if behind != c._behind:
         c._behind = behind
         c._audit("time", ("rollback rtc=%d floor=%d" if behind else

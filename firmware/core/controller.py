@@ -2,7 +2,6 @@
 # reads, no randomness. The lock is open only while rules 1-5 of ARCHITECTURE.md
 # hold; `reasons` is the single place that says why it may not be.
 
-from firmware.core import clock as clocks
 from firmware.core import creds, geo, gnss, refusals
 from firmware.core import events as E
 from firmware.core import state as states
@@ -15,7 +14,6 @@ from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 # action kinds, bound once (events.py): one global lookup each on the hot path
 _AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE, _TICK = (
     E.AUDIT, E.PERSIST, E.WAKE, E.ANSWER, E.INDICATE, E.ACTUATE, E.TICK)
-_SOURCES = ("enclosure", "magnet")  # "actuator" is the core's own finding (ACTPOS)
 _MALFUNCTION = (E.R_GNSS_LOST, E.R_NO_FIX, E.R_STALE_FIX, E.R_IMPRECISE, E.R_BATTERY)
 
 
@@ -34,6 +32,7 @@ class LockController:
         self._key = device_key
         from firmware.core import config as _config  # the bounds (freed after boot: trim.py)
         from firmware.core import trust  # the trust record (freed after boot: trim.py)
+        from firmware.core.clock import Clock
         self._cfg = cfg = _config.merge(config)
         self._trust = trust.new(authority, verify)
         self._refusals = refusals.Refusals(cfg["refusal_window_s"], cfg["refusal_window_max_s"])
@@ -43,13 +42,11 @@ class LockController:
         self._gnss_ref = None     # (utc_s, mono_ms) of the last GNSS time taken
         self._errors = {}         # sensor -> consecutive read errors the driver reported
         # bounds read on every event, looked up once (the config does not change)
-        self._skew = cfg["skew_max_s"]
         self._fix_age_ms = cfg["fix_max_age_s"] * 1000
-        self._settle_ms = cfg["actuator_settle_ms"]
         self._floor_s = cfg["floor_interval_s"]
         self._vmax = cfg["vmax_mps"]
         self._hacc_max = cfg["hacc_max_m"]
-        self._clock = clocks.Clock(cfg["skew_max_s"], cfg["resync_fixes"])
+        self._clock = Clock(cfg["skew_max_s"], cfg["resync_fixes"])
         self._chain = ch = audits.Chain(device_id)
         self._st = states.State()
         # the public face, plain attributes kept in step (a property would make every
@@ -210,10 +207,14 @@ class LockController:
             else:
                 self._open(holder)
         elif not self.locked:
-            self._check_open()
+            r = self._blocking()
+            if r:
+                self._relock(",".join(r))
+            elif now >= self._open_until:
+                self._relock("timeout")
         clock = self._clock
         wall = self._rtc + clock.corr
-        if (wall < clock.floor - self._skew) != self._behind:
+        if (wall < clock.floor - clock.skew_max) != self._behind:
             from firmware.core import admin  # a change of RTC rollback: rare
             admin.check_rollback(self)
         if self._refusals.windows:  # refusals of unauthenticated input counted
@@ -253,13 +254,6 @@ class LockController:
             detail += " waived=" + ",".join(w[1])
         self._audit("unlock", detail)
 
-    def _check_open(self):
-        r = self._blocking()
-        if r:
-            self._relock(",".join(r))
-        elif self._now >= self._open_until:
-            self._relock("timeout")
-
     def _relock(self, why):
         """Lock now and audit why (no-op when already locked)."""
         if self.locked:
@@ -278,7 +272,8 @@ class LockController:
         open while locked is forcing (tamper latch); locked while open is a malfunction
         (the bolt is stuck locked: audited, the command follows the bolt)."""
         pos = self._sensed
-        if pos is None or pos == self.locked or self._now - self._cmd_at < self._settle_ms:
+        if pos is None or pos == self.locked \
+                or self._now - self._cmd_at < self._cfg["actuator_settle_ms"]:
             return
         if self.locked:
             self._latch("actuator")
@@ -294,7 +289,7 @@ class LockController:
         if pending is not None and pending[0] > now:
             at = pending[0]
         if self._sensed is not None and self._sensed != self.locked:
-            t = self._cmd_at + self._settle_ms  # classify the bolt then
+            t = self._cmd_at + self._cfg["actuator_settle_ms"]  # classify the bolt then
             if t > now and (at is None or t < at):
                 at = t
         if not self.locked:
@@ -368,7 +363,7 @@ class LockController:
         if utc is not None:
             self._gnss_time(utc)
 
-    def _old_fix(self, utc):
+    def _old_fix(self, utc_s):
         """The fix's own time is older than fix_max_age_s (but within skew_max_s: further
         off it contradicts the clock, which Clock.gnss_time judges): against the last
         GNSS time taken, carried forward by the monotonic clock, else trusted time."""
@@ -379,12 +374,12 @@ class LockController:
             now = self._wall()
         else:
             return False
-        return now - self._cfg["skew_max_s"] <= utc < now - self._cfg["fix_max_age_s"]
+        return now - self._cfg["skew_max_s"] <= utc_s < now - self._cfg["fix_max_age_s"]
 
-    def _gnss_time(self, utc):
-        change = self._clock.gnss_time(utc, self._now, self._rtc)
+    def _gnss_time(self, utc_s):
+        change = self._clock.gnss_time(utc_s, self._now, self._rtc)
         if not self._clock.skewed:
-            self._gnss_ref = (utc, self._now)
+            self._gnss_ref = (utc_s, self._now)
         if change is not None:
             self._audit("time", change[0])
             if change[1] is not None:
@@ -415,16 +410,13 @@ class LockController:
             raise TypeError(E.FINGER)
         self._credential(creds.F_FINGER, "finger", tid, score, None)
 
-    def _on_rfid_fail(self, ev):
-        self._failed_read("rfid", ev[1])
-
-    def _on_finger_fail(self, ev):
-        self._failed_read("finger", ev[1])
-
-    def _failed_read(self, name, why):
-        """A presentation the sensor could not turn into a credential: a failed attempt."""
+    def _on_read_fail(self, ev):
+        """RFID_FAIL, FINGER_FAIL: a presentation the sensor could not turn into a
+        credential, a failed attempt."""
+        why = ev[1]
         if type(why) is not str:
-            raise TypeError(name + "_fail")
+            raise TypeError(ev[0])
+        name = "rfid" if ev[0] == E.RFID_FAIL else "finger"
         at = self._now + self._cfg["answer_ms"]
         if self._ignored(name, at):
             return
@@ -432,14 +424,14 @@ class LockController:
         self._out.append((_ANSWER, at, False))
         self._failure()
 
-    def _ignored(self, name, at):
+    def _ignored(self, name, at_ms):
         """Credentials are not evaluated (no permit, lockout, tamper, damaged state): the
-        answer is "no" at `at`, audited, and it counts as no attempt. True if so."""
+        answer is "no" at `at_ms`, audited, and it counts as no attempt. True if so."""
         st = self._st
         if self._permit is None or self._now < self._lock_mono \
                 or self._rtc + self._clock.corr < st.lockout_until or st.tamper or self._damaged:
             self._audit("cred_reject", "%s ignored: %s" % (name, ",".join(self.reasons())))
-            self._out.append((_ANSWER, at, False))
+            self._out.append((_ANSWER, at_ms, False))
             return True
         return False
 
@@ -498,7 +490,7 @@ class LockController:
 
     def _on_tamper(self, ev):
         source = ev[1]
-        if source not in _SOURCES:
+        if source not in ("enclosure", "magnet"):  # "actuator": the core's own (ACTPOS)
             raise ValueError(E.TAMPER)
         self._latch(source)
 
@@ -569,9 +561,9 @@ _HANDLERS = {
     E.FIX: LockController._on_fix,
     E.GNSS: LockController._on_gnss,
     E.RFID: LockController._on_rfid,
-    E.RFID_FAIL: LockController._on_rfid_fail,
+    E.RFID_FAIL: LockController._on_read_fail,
     E.FINGER: LockController._on_finger,
-    E.FINGER_FAIL: LockController._on_finger_fail,
+    E.FINGER_FAIL: LockController._on_read_fail,
     E.GRIP: LockController._on_grip,
     E.ACTPOS: LockController._on_actpos,
     E.TAMPER: LockController._on_tamper,
