@@ -6,6 +6,7 @@ conftest.py and asserts both the actuator commands and the audit records.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from conftest import (
     HOLDER2_FINGER,
     HOLDER2_RFID,
     OTHER_DEVICE,
+    POINTS,
     ROGUE,
     T0,
     ZONE_B,
@@ -997,3 +999,32 @@ def test_a_failed_read_without_permit_is_answered_but_not_counted(rig: Rig) -> N
         acts = rig.at(1000, ("rfid_fail", "read failed"))
         assert audit_details(acts, "cred_reject")[0].startswith("rfid ignored: no_permit")
     assert rig.c.status()["lockout"]["failures"] == 0
+
+
+# -- the rare paths' module ------------------------------------------------------------------
+
+def test_decisions_need_no_rare_module_and_rare_audits_bring_it_back(
+        ready_rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a lock does every second (fixes, GNSS and battery readings that change
+    nothing, a holder's unlock, the ticks to the relock) runs without admin.py, which
+    the ESP32 port drops after use (issue 12); a rare audit imports it again and reads
+    as before."""
+    import firmware.core
+    r = ready_rig
+    monkeypatch.delitem(sys.modules, "firmware.core.admin")
+    monkeypatch.delattr(firmware.core, "admin")
+    for _ in range(3):  # a second of a lock: a fix, a GNSS and a battery reading, a tick
+        r.at(1000, ("fix",) + POINTS["in"] + (5, r.utc))
+        r.send(("gnss", 200, 0, 9, 40))
+        r.send(("battery", 3900))
+        r.send(("tick",))
+    assert_unlocked(r.unlock())
+    while not r.locked:  # open until max_unlock_s, then the timeout relock
+        r.advance(1000)
+        r.fix("in")
+        r.send(("tick",))
+    assert [a[3] for a in r.audits() if a[2] == "relock"] == ["reason=timeout"]
+    assert "firmware.core.admin" not in sys.modules
+    acts = r.send(("battery", 3450))
+    assert audit_details(acts, "battery") == ["low mv=3450"]
+    assert "firmware.core.admin" in sys.modules

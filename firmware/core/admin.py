@@ -2,9 +2,10 @@
 # can drop this module (and recovery.py) from sys.modules after use: boot and restore
 # of the state record, authority tokens (permit, recall, key update, reset), peripheral
 # faults, RTC rollback audits, refusals of unauthenticated input, sealed-command
-# counters, status. Each function takes the LockController `c` and is imported inside
-# the controller method that needs it. (Tamper latching stays in the controller: no
-# import on that path.)
+# counters, status, and the texts of the controller's rare audits. Each function takes
+# the LockController `c` and is imported inside the controller method that needs it.
+# (Tamper latching and failed reads stay in the controller: no import on paths an
+# attacker drives at will.)
 
 from firmware.core import creds, geo, rules, trust
 from firmware.core import events as E

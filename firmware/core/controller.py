@@ -8,8 +8,12 @@ from firmware.core import state as states
 from protocols import audit_chain as audits  # the chain (the reader: protocols/audit.py)
 from protocols import permit as tokens  # noqa: F401  (the type of _permit)
 
-# Boot, authority tokens, counters and status are in admin.py, imported by the methods
-# that need them (a port short of heap may drop it from sys.modules after use).
+# Boot, authority tokens, counters, status and the texts of rare audits (a lockout, a
+# change of GNSS status, battery or fail profile, an implausible fix, a stuck bolt) are
+# in admin.py, imported by the methods that need them when the rare thing happens (a
+# port short of heap may drop it from sys.modules after use). What runs every second
+# (fixes, readings that change nothing, a holder's unlock, ticks) imports nothing; so
+# does tamper.
 
 # action kinds, bound once (events.py): one global lookup each on the hot path
 _AUDIT, _PERSIST, _WAKE, _ANSWER, _INDICATE, _ACTUATE, _TICK = (
