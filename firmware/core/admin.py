@@ -4,8 +4,8 @@
 # faults, RTC rollback audits, refusals of unauthenticated input, sealed-command
 # counters, status, and the texts of the controller's rare audits. Each function takes
 # the LockController `c` and is imported inside the controller method that needs it.
-# (Tamper latching and failed reads stay in the controller: no import on paths an
-# attacker drives at will.)
+# (Tamper latching, credentials and failed reads stay in the controller: no import
+# on those paths.)
 
 from firmware.core import creds, geo, rules, trust
 from firmware.core import events as E
