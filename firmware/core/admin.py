@@ -95,6 +95,20 @@ def gnss(c, status, ev=None):
              status + " silent_ms=%d nofix_ms=%d sats=%d cn0=%d" % ev[1:5])
 
 
+def time(c, why, utc_s):
+    """The trust in time changed on the GNSS time `utc_s`: `why` as Clock.gnss_time
+    gives it, (0 trusted again | 1 resync | 2 untrusted, skew); on a resync the host sets
+    the RTC to utc_s now (clock.corr is 0)."""
+    skew = why[1]
+    if why[0] == 1:
+        c._audit("time", "resync from gnss utc=%d skew=%d" % (utc_s, skew))
+        c._rtc = utc_s
+        c._out.append((E.SET_RTC, utc_s))
+    else:
+        c._audit("time", ("trusted again skew=%d" if why[0] == 0 else
+                          "untrusted rtc/gnss skew=%d") % skew)
+
+
 def lockout(c):
     """fail_max failed attempts: the next lockout level starts."""
     st = c._st

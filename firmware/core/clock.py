@@ -23,8 +23,9 @@ class Clock:
     def gnss_time(self, utc_s, mono_ms, rtc_s):
         """Take GNSS time from a plausible fix.
 
-        Returns None, or an (audit detail, new RTC value or None) pair when the
-        trust state changed.
+        Returns None, or (change, skew) when the trust state changed: change 0 trusted
+        again, 1 resync (the RTC is to read utc_s now), 2 untrusted (admin.time words
+        the audit: rare).
         """
         skew = utc_s - (rtc_s + self.corr)
         if -self.skew_max <= skew <= self.skew_max:
@@ -32,7 +33,7 @@ class Clock:
             self._consistent = 0
             if self.skewed:
                 self.skewed = False
-                return ("trusted again skew=%d" % skew, None)
+                return (0, skew)
             return None
         ref = utc_s * 1000 - mono_ms
         if self._ref is not None and -2000 <= ref - self._ref <= 2000:
@@ -44,10 +45,10 @@ class Clock:
             self.corr = 0  # the controller emits SET_RTC: the RTC itself now reads utc_s
             self.skewed = False
             self._consistent = 0
-            return ("resync from gnss utc=%d skew=%d" % (utc_s, skew), utc_s)
+            return (1, skew)
         if not self.skewed:
             self.skewed = True
-            return ("untrusted rtc/gnss skew=%d" % skew, None)
+            return (2, skew)
         return None
 
     def advance_floor(self, rtc_s, interval_s):

@@ -384,11 +384,9 @@ class LockController:
         change = self._clock.gnss_time(utc_s, self._now, self._rtc)
         if not self._clock.skewed:
             self._gnss_ref = (utc_s, self._now)
-        if change is not None:
-            self._audit("time", change[0])
-            if change[1] is not None:
-                self._rtc = change[1]  # the host sets the RTC to this now (clock.corr is 0)
-                self._out.append((E.SET_RTC, change[1]))
+        if change is not None:  # the trust in time changed: rare
+            from firmware.core import admin
+            admin.time(self, change, utc_s)
 
     def _on_gnss(self, ev):
         silent, nofix, sats, cn0 = ev[1], ev[2], ev[3], ev[4]
