@@ -21,15 +21,21 @@
 # Hot-path functions do not validate their input (speed); zones are validated once,
 # when a permit is loaded, by admin.check_zones (a rare path, off the resident heap).
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 FULL = 3600000000  # 360 deg in 1e-7 deg (also admin.check_ring's bounds)
 HALF = 1800000000  # 180 deg
-_E7 = 10000000      # 1 deg
+_E7 = const(10000000)  # 1 deg (the private consts: folded in, no global names)
 
 # Metres per degree of great circle on the IUGG mean Earth radius 6371008.8 m:
 # 111195.08 m/deg, kept as 11119508 / 1e9 metres per 1e-7 deg.
-_M_NUM = 11119508
-_M_DEN = 1000000000
-_Q14 = 16384
+_M_NUM = const(11119508)
+_M_DEN = const(1000000000)
+_Q14 = const(16384)
 
 # cos(d deg) * 16384, rounded, d = 0..90 (generated offline, no float at import).
 _COS_Q14 = (
