@@ -25,40 +25,38 @@ def on_event(c, ev):
         on_fault(c, ev)
 
 
-# What a malformed event needs, by (exception, event kind) as the controller's checks
-# raise them (controller.py, event handlers).
-_NEEDS = {
-    (TypeError, E.FIX): "fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)",
-    (ValueError, E.FIX): "coordinates out of range",
-    (TypeError, E.GNSS): "gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)",
-    (ValueError, E.GNSS): "gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
-                          "sats >= 0, cn0_dbhz >= -1)",
-    (TypeError, E.RFID): "rfid needs (cred:str, rtt_us:int, strong:bool)",
-    (TypeError, E.FINGER): "finger needs (template:int, score:int)",
-    (TypeError, E.RFID_FAIL): "rfid_fail needs why:str",
-    (TypeError, E.FINGER_FAIL): "finger_fail needs why:str",
-    (TypeError, E.GRIP): "grip needs held:bool",
-    (TypeError, E.ACTPOS): "actpos needs locked:bool",
-    (ValueError, E.TAMPER): "tamper source must be one of enclosure,magnet",
-    (TypeError, E.MAGNET): "magnet needs deviation:int >= 0",
-    (ValueError, E.READ_ERRORS): "read_errors needs (sensor in rfid|finger|gnss|actuator, "
-                                 "consecutive:int >= 0)",
-    (TypeError, E.BATTERY): "battery needs millivolts:int",
-}
-
-
 def malformed(kind, exc):
     """The RESULT message for an event whose handler raised `exc` (None: no handler)."""
     if exc is None:
         return "unknown event %r" % (kind,)
+    # what a malformed event needs, by (exception, event kind) as the controller's checks
+    # raise them (controller.py, event handlers); built here: a rare path, no global name
+    needs = {
+        (TypeError, E.FIX): "fix needs (lat_e7:int, lon_e7:int, hacc_m:int, utc_s:int|None)",
+        (ValueError, E.FIX): "coordinates out of range",
+        (TypeError, E.GNSS): "gnss needs (silent_ms:int, nofix_ms:int, sats:int, cn0_dbhz:int)",
+        (ValueError, E.GNSS): "gnss observation out of range (silent_ms >= 0, nofix_ms >= -1, "
+                              "sats >= 0, cn0_dbhz >= -1)",
+        (TypeError, E.RFID): "rfid needs (cred:str, rtt_us:int, strong:bool)",
+        (TypeError, E.FINGER): "finger needs (template:int, score:int)",
+        (TypeError, E.RFID_FAIL): "rfid_fail needs why:str",
+        (TypeError, E.FINGER_FAIL): "finger_fail needs why:str",
+        (TypeError, E.GRIP): "grip needs held:bool",
+        (TypeError, E.ACTPOS): "actpos needs locked:bool",
+        (ValueError, E.TAMPER): "tamper source must be one of enclosure,magnet",
+        (TypeError, E.MAGNET): "magnet needs deviation:int >= 0",
+        (ValueError, E.READ_ERRORS): "read_errors needs (sensor in rfid|finger|gnss|actuator, "
+                                     "consecutive:int >= 0)",
+        (TypeError, E.BATTERY): "battery needs millivolts:int",
+    }
     why = exc.args[0] if len(exc.args) == 1 else None
-    text = _NEEDS.get((type(exc), why)) if why == kind else None
+    text = needs.get((type(exc), why)) if why == kind else None
     return "malformed %s event: %s" % (kind, exc if text is None else text)
 
 
 # The audit texts of the controller's rare paths, each function named after the audit
-# code it writes (interned names already) and called only when the rare thing happens:
-# the texts stay off the resident heap.
+# code it writes (mostly names interned anyway) and called only when the rare thing
+# happens: the texts stay off the resident heap.
 def fail_profile(c):
     """The malfunctions the fail profile waives or holds for changed (c._waived)."""
     enabled, malf = c._waived
@@ -350,19 +348,17 @@ def _key_update(c, p):
     return "key update %d applied: %d trusted key(s)" % (p.serial, len(st.trusted))
 
 
-# FAULT sensors and the key each is kept under: a credential factor, "gnss", the actuator
-# (a deny reason), or "ble" (the radio link: audited, decides nothing).
-_FAULT_KEYS = {"rfid": tokens.F_RFID, "finger": tokens.F_FINGER, "gnss": "gnss",
-               "actuator": E.R_ACTUATOR, "ble": "ble"}
-
-
 def on_fault(c, ev):
     """FAULT (a peripheral could not be set up, or came back; or the controller's read
     error count crossed sensor_fail_after): audit the change, mark the key faulty."""
+    # the sensors and the key each is kept under: a credential factor, "gnss", the
+    # actuator (a deny reason), or "ble" (the radio link: audited, decides nothing)
+    keys = {"rfid": tokens.F_RFID, "finger": tokens.F_FINGER, "gnss": "gnss",
+            "actuator": E.R_ACTUATOR, "ble": "ble"}
     sensor, ok = ev[1], ev[2]
-    if sensor not in _FAULT_KEYS or type(ok) is not bool:
+    if sensor not in keys or type(ok) is not bool:
         raise ValueError("fault needs (sensor in rfid|finger|gnss|actuator|ble, ok:bool)")
-    key = _FAULT_KEYS[sensor]
+    key = keys[sensor]
     if ok == (key in c._faulty):
         c._audit("fault", "%s %s" % (sensor, "ok" if ok else "failed"))
     if ok:

@@ -86,7 +86,8 @@ def _scan_one(rec, floor, revoked):
         _s, _t, code, detail, _h = _audit.decode(rec)
     except ValueError:
         return floor
-    if code in _TOKEN_CODES and detail.startswith("serial="):
+    if code in ("permit_loaded", "recall", "tamper_reset", "key_update") \
+            and detail.startswith("serial="):  # a token's record
         n = detail[7:].split(" ")[0]
         if n.isdigit() and int(n) > floor:
             floor = int(n)
@@ -98,9 +99,6 @@ def _scan_one(rec, floor, revoked):
                 except ValueError:
                     pass
     return floor
-
-
-_TOKEN_CODES = ("permit_loaded", "recall", "tamper_reset", "key_update")
 
 
 def _restrict(st, rec):
