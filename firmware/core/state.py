@@ -52,32 +52,8 @@ def crc32(data, crc=0):
     when the port has it."""
     if _FAST_CRC is not None:
         return _FAST_CRC(data, crc) & 0xFFFFFFFF
+    from firmware.core.crc import crc32_slow  # a port without it (crc.py)
     return crc32_slow(data, crc)
-
-
-def crc32_slow(data, crc=0):
-    """CRC-32 with a nibble table, for ports built without binascii.crc32."""
-    t = _nibbles()
-    c = crc ^ 0xFFFFFFFF
-    for b in data:
-        c ^= b
-        c = (c >> 4) ^ t[c & 15]
-        c = (c >> 4) ^ t[c & 15]
-    return c ^ 0xFFFFFFFF
-
-
-_NIBBLES = []  # crc32_slow's table, built on its first call (binascii.crc32 ports: never)
-
-
-def _nibbles():
-    """CRC-32 (reflected polynomial 0xEDB88320) of each 4-bit value."""
-    if not _NIBBLES:
-        for i in range(16):
-            c = i
-            for _ in range(4):
-                c = (c >> 1) ^ (0xEDB88320 if c & 1 else 0)
-            _NIBBLES.append(c)
-    return _NIBBLES
 
 
 class State:
