@@ -23,11 +23,12 @@ def _hex(b):
     return "".join(["%02x" % x for x in b])
 
 
-def new(anchors, verifier=None):
-    """The trust record of a board provisioned with `anchors` (65-byte points); nothing
-    is trusted until load()."""
-    v = verifier if verifier is not None else p256
-    return {"anchors": list(anchors or ()), "v": v, "verify": v.verify, "points": [],
+def new(authority, verify=None):
+    """The trust record of a board provisioned with `authority` (65-byte points, the
+    anchors) and the verifier `verify` (LockController's arguments); nothing is trusted
+    until load()."""
+    v = verify if verify is not None else p256
+    return {"anchors": list(authority or ()), "v": v, "verify": v.verify, "points": [],
             "revoked": [], "keys": {}}
 
 
