@@ -10,9 +10,9 @@
 
 from firmware.core import events as E
 
-_AUDIT, _PERSIST, _WAKE, _ACTUATE, _ANSWER, _INDICATE, _SET_RTC, _RESULT, _SAVE_PERMIT = (
-    E.AUDIT, E.PERSIST, E.WAKE, E.ACTUATE, E.ANSWER, E.INDICATE, E.SET_RTC, E.RESULT,
-    E.SAVE_PERMIT)
+# the frequent action kinds, bound once (the rare ones are looked up when reached)
+_AUDIT, _PERSIST, _WAKE, _ACTUATE, _ANSWER, _INDICATE = (
+    E.AUDIT, E.PERSIST, E.WAKE, E.ACTUATE, E.ANSWER, E.INDICATE)
 
 
 class Host:
@@ -61,11 +61,11 @@ class Host:
                 self.answer(a[1], a[2])
             elif k == _INDICATE:
                 self.indicate(a[1])
-            elif k == _SET_RTC:
+            elif k == E.SET_RTC:
                 self.set_rtc(a[1], rtc_s)
-            elif k == _RESULT:
+            elif k == E.RESULT:
                 self.result(a[1], a[2])
-            elif k == _SAVE_PERMIT:
+            elif k == E.SAVE_PERMIT:
                 self.save_permit(a[1], a[2])
 
     # -- what a host does with each action (override) ---------------------------------
