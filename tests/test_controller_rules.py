@@ -1028,3 +1028,18 @@ def test_decisions_need_no_rare_module_and_rare_audits_bring_it_back(
     acts = r.send(("battery", 3450))
     assert audit_details(acts, "battery") == ["low mv=3450"]
     assert "firmware.core.admin" in sys.modules
+
+
+def test_a_lockout_needs_no_import(ready_rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attack: a guesser who keeps the heap tight so that any import fails (the port
+    resets on MemoryError, before the failure is persisted) must still be locked out at
+    fail_max: the lockout path imports nothing."""
+    import firmware.core
+    r = ready_rig
+    monkeypatch.setitem(sys.modules, "firmware.core.admin", None)  # any import raises
+    monkeypatch.delattr(firmware.core, "admin", raising=False)
+    acts: list = []
+    for _ in range(r.c._cfg["fail_max"]):
+        acts = r.at(1000, ("finger", 99, 100))            # nobody's template
+    assert audit_details(acts, "lockout") == ["level=1 seconds=%d" % r.c._cfg["lockout_base_s"]]
+    assert r.c._st.lock_level == 1 and ("indicate", "lockout") in acts  # status() imports

@@ -4,11 +4,11 @@
 # faults, RTC rollback audits, refusals of unauthenticated input, sealed-command
 # counters, status, and the texts of the controller's rare audits. Each function takes
 # the LockController `c` and is imported inside the controller method that needs it.
-# (Tamper latching, credentials and failed reads stay in the controller: no import
+# (Tamper latching, credentials, failed reads and the lockout stay in the controller: no import
 # on those paths.)
 
-from firmware.core import creds, geo, rules, trust
 from firmware.core import events as E
+from firmware.core import geo, rules, trust
 from firmware.core import state as states
 from protocols import audit as audits
 from protocols import permit as tokens
@@ -105,20 +105,6 @@ def time(c, why, utc_s):
     else:
         c._audit("time", ("trusted again skew=%d" if why[0] == 0 else
                           "untrusted rtc/gnss skew=%d") % skew)
-
-
-def lockout(c):
-    """fail_max failed attempts: the next lockout level starts."""
-    st = c._st
-    cfg = c._cfg
-    st.fails = 0
-    st.lock_level += 1
-    d = creds.lockout_seconds(st.lock_level, cfg["lockout_base_s"], cfg["lockout_cap_s"])
-    st.lockout_until = c._wall() + d
-    c._lock_mono = c._now + d * 1000
-    c._factors = {}
-    c._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
-    c._out.append((E.INDICATE, "lockout"))
 
 
 def battery(c, level, mv):

@@ -468,9 +468,17 @@ class LockController:
     def _failure(self):
         st = self._st
         st.fails += 1
-        if st.fails >= self._cfg["fail_max"]:
-            from firmware.core import admin  # the lockout starts: rare
-            admin.lockout(self)
+        cfg = self._cfg
+        if st.fails >= cfg["fail_max"]:
+            # resident, no import: a failed import (heap) must not cost the lockout
+            st.fails = 0
+            st.lock_level += 1
+            d = creds.lockout_seconds(st.lock_level, cfg["lockout_base_s"], cfg["lockout_cap_s"])
+            st.lockout_until = self._wall() + d
+            self._lock_mono = self._now + d * 1000
+            self._factors = {}
+            self._audit("lockout", "level=%d seconds=%d" % (st.lock_level, d))
+            self._out.append((_INDICATE, "lockout"))
         self._dirty = True
 
     def _on_grip(self, ev):
