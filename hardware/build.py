@@ -4,8 +4,8 @@
 
 1. The board file is loaded and validated (hardware/boards.py): a bad pin map stops here.
 2. Every firmware file the board runs (firmware/core, app, the drivers its board file
-   uses (DRIVERS_FOR), ports/esp32 and ports/virtual, protocols; host-only files
-   excluded) is compiled by mpy-cross with the
+   uses (DRIVERS_FOR), ports/esp32 and ports/virtual, protocols; host-only files and
+   empty package __init__.py files (namespace_init) excluded) is compiled by mpy-cross with the
    board's -march (xtensawin for ESP32 and ESP32-S3) into <out>/<same path>.mpy, except
    boot.py and main.py, which MicroPython only runs as source: they go to <out>/ as .py.
 3. <out>/armlock_build.py (MODE, BOARD, VERSION, the lock pin and level boot.py drives
@@ -87,15 +87,27 @@ def default_out(board: str, mode: str) -> Path:
     return REPO / "build" / f"{board}-{mode}"
 
 
+def namespace_init(path: Path) -> bool:
+    """True for a package's __init__.py that holds nothing but blank lines and comments:
+    it is not deployed. MicroPython (1.27) imports a folder without one as a namespace
+    package, frozen or not; each deployed __init__.mpy would cost a module's code and its
+    path as an interned name (qstr) on the device. CPython keeps the repo's file."""
+    return path.name == "__init__.py" and all(
+        not line.strip() or line.lstrip().startswith("#")
+        for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def sources(repo: Path = REPO, board: dict[str, Any] | None = None) -> list[Path]:
-    """The .py files to compile (relative to repo), sorted; with `board` (a board file's
-    data) without the drivers it does not use (DRIVERS_FOR)."""
+    """The .py files to compile (relative to repo), sorted, but no empty __init__.py
+    (namespace_init); with `board` (a board file's data) without the drivers it does not
+    use (DRIVERS_FOR)."""
     found: set[Path] = set()
     for folder, recursive in SOURCES:
         base = repo / folder
         for p in (base.rglob("*.py") if recursive else base.glob("*.py")):
             rel = p.relative_to(repo)
-            if "__pycache__" in rel.parts or rel.as_posix() in AS_SOURCE:
+            if ("__pycache__" in rel.parts or rel.as_posix() in AS_SOURCE
+                    or namespace_init(p)):
                 continue
             head = "\n".join(p.read_text(encoding="utf-8").splitlines()[:10])
             if HOST_ONLY_MARKER not in head:

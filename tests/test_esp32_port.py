@@ -838,6 +838,29 @@ def test_trim_frees_boot_modules_and_keeps_held_ones(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
+def test_trim_drops_from_namespace_packages_of_a_build(tmp_path: Path) -> None:
+    """A build deploys no empty __init__.mpy, so its packages are namespace packages on
+    the device; trim.drop still takes a module out of sys.modules and out of its
+    package, and an import later loads it again."""
+    from hardware import build as B
+    from hardware.micropython import MicroPythonVM
+
+    out = tmp_path / "b"
+    B.build("esp32-devkitc", "production", out)
+    assert not list(out.rglob("__init__.*"))
+    with MicroPythonVM(heap_kb=1024, root=out) as vm:
+        vm.exec("import sys\nfrom firmware.ports.esp32 import trim, nvs\nnvs = None\n"
+                "import firmware.ports.esp32 as p")
+        got = vm.exec("print(hasattr(p, '__file__'), hasattr(p, 'nvs'), "
+                      "sorted(trim.drop(trim.BOOT)), hasattr(p, 'nvs'), "
+                      "'firmware.ports.esp32.nvs' in sys.modules)").strip()
+        again = vm.exec("from firmware.ports.esp32 import nvs\nprint(nvs.__name__)").strip()
+    assert got == ("False True ['firmware.app.identity', 'firmware.ports.esp32.nvs'] "
+                   "False False")
+    assert again == "firmware.ports.esp32.nvs"
+
+
+@pytest.mark.skipif(not node_available(), reason="Node/MicroPython WASM missing")
 def test_trim_keeps_a_rare_module_that_defines_a_class() -> None:
     """after_step drops the rare modules nobody holds, but not one that defines a class
     (an object of it may outlive the step, and a fresh import would make a second class
