@@ -205,7 +205,7 @@ def steps():
     # json.dump writes piece by piece: the report needs no one big string in the heap
     json.dump({"alloc": alloc, "code": CODE[0], "base": base, "per": PER,
                "steps": STEPS, "modules": mods, "permit": st["permit"] is not None,
-               "ble": app.ble is not None, "out": len(io.out),
+               "ble": app.ble is not None, "out": len(io.sent),
                "faults": sorted(app.hw.faulty), "peaks": PEAK}, sys.stdout)
     print()
 

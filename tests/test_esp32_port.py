@@ -607,8 +607,8 @@ def test_app_boots_and_answers_under_micropython() -> None:
             "store_root='/data', ble=False)\n"
             f"io.inq.append(binascii.unhexlify({frames.hex()!r}))\n"
             "app.serial_step()\n"
-            f"print(PINS[{BOARD['actuator']['drive']}].v, app.cause)\n"
-            "print(binascii.hexlify(io.out).decode())\n"
+            f"print(PINS[{BOARD['actuator']['drive']}].value(), app.cause)\n"
+            "print(binascii.hexlify(io.sent).decode())\n"
             "io.inq += [b'', b'', b'\\r\\x03']\n"      # App.run until the REPL escape
             "try:\n    app.run()\nexcept KeyboardInterrupt:\n"
             "    print('stopped', sorted(app.seen))\n")
