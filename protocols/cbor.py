@@ -15,6 +15,19 @@ from protocols.errors import (  # noqa: F401  (MAX_DEPTH, MessageError, kind_of:
     message_error,
 )
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+# Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_INT_RANGE = const(15)
+_T_DEPTH = const(16)
+_T_KEY_TYPE = const(17)
+_T_ENCODE = const(18)
+
 
 def head(out, major, n):
     m = major << 5
@@ -33,7 +46,7 @@ def head(out, major, n):
         out.append(m | 27)
         out += struct.pack(">Q", n)
     else:
-        raise message_error("int_range")
+        raise message_error(_T_INT_RANGE)
 
 
 def _key_order(k):
@@ -42,7 +55,7 @@ def _key_order(k):
 
 def encode_into(out, v, depth):
     if depth > MAX_DEPTH:
-        raise message_error("depth", MAX_DEPTH)
+        raise message_error(_T_DEPTH, MAX_DEPTH)
     t = type(v)
     if v is None:
         out.append(0xF6)
@@ -70,7 +83,7 @@ def encode_into(out, v, depth):
         keys = []
         for k in v:
             if type(k) is not str:
-                raise message_error("key_type", k)
+                raise message_error(_T_KEY_TYPE, k)
             keys.append(k.encode())
         keys.sort(key=_key_order)
         head(out, 5, len(keys))
@@ -79,7 +92,7 @@ def encode_into(out, v, depth):
             out += kb
             encode_into(out, v[kb.decode()], depth + 1)
     else:
-        raise message_error("encode", kind_of(v))
+        raise message_error(_T_ENCODE, kind_of(v))
 
 
 def encode(v):

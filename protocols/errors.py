@@ -30,11 +30,11 @@ class MessageError(ValueError):
         return self.message
 
 
-def message_error(key, *args):
-    """A MessageError (E_BAD_MESSAGE) with the text of `key` (protocols/wire_texts.py,
-    imported on an error only) formatted with args."""
+def message_error(text, *args):
+    """A MessageError (E_BAD_MESSAGE) with TEXTS[text] (protocols/wire_texts.py, imported
+    on an error only; the caller's _T_* const) formatted with args."""
     from protocols.wire_texts import TEXTS
-    return MessageError(TEXTS[key] % args)
+    return MessageError(TEXTS[text] % args)
 
 
 SIG_LEN = 64      # P-256 signature: raw r || s

@@ -19,6 +19,14 @@ _HEADER = const(3)       # type u8 + seq u16
 _OVERHEAD = const(5)     # header + CRC
 MAX_PAYLOAD = const(MAX_FRAME - _OVERHEAD)
 
+# Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_COBS_ZERO = const(0)
+_T_COBS_PAST = const(1)
+_T_OVERSIZE = const(2)
+_T_TRUNCATED = const(3)
+_T_CRC = const(4)
+
 
 def _crc_table():
     t = array("H", bytes(512))  # 512 bytes of heap, not a 256-item tuple
@@ -100,11 +108,11 @@ class FrameError(ValueError):
         return hash(self.message)
 
 
-def frame_error(kind, key, *args):
-    """A FrameError of `kind` with the text of `key` (protocols/wire_texts.py, imported on
-    an error only) formatted with args."""
+def frame_error(kind, text, *args):
+    """A FrameError of `kind` with TEXTS[text] (protocols/wire_texts.py, imported on an
+    error only; the caller's _T_* const) formatted with args."""
     from protocols.wire_texts import TEXTS
-    return FrameError(kind, TEXTS[key] % args)
+    return FrameError(kind, TEXTS[text] % args)
 
 
 def _cobs_decode(data):
@@ -116,10 +124,10 @@ def _cobs_decode(data):
     while i < n:
         code = data[i]
         if code == 0:
-            raise frame_error("cobs", "cobs_zero", i)
+            raise frame_error("cobs", _T_COBS_ZERO, i)
         end = i + code
         if end > n:
-            raise frame_error("cobs", "cobs_past", code, i, n)
+            raise frame_error("cobs", _T_COBS_PAST, code, i, n)
         m = code - 1
         out[k:k + m] = data[i + 1:end]
         k += m
@@ -139,7 +147,7 @@ def cobs_decode(data):
 
 
 def oversize_error(limit=MAX_FRAME):
-    return frame_error("oversize", "oversize", limit)
+    return frame_error("oversize", _T_OVERSIZE, limit)
 
 
 def unframe(chunk, max_frame=MAX_FRAME):
@@ -148,12 +156,12 @@ def unframe(chunk, max_frame=MAX_FRAME):
     if n > max_frame:
         raise oversize_error(max_frame)
     if n < _OVERHEAD:
-        raise frame_error("truncated", "truncated", n)
+        raise frame_error("truncated", _T_TRUNCATED, n)
     mv = memoryview(body)
     got = (body[n - 2] << 8) | body[n - 1]
     want = crc16(mv[:n - 2])
     if got != want:
-        raise frame_error("crc", "crc", got, want)
+        raise frame_error("crc", _T_CRC, got, want)
     return (body[0], (body[1] << 8) | body[2], bytes(mv[_HEADER:n - 2]))
 
 

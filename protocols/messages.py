@@ -26,6 +26,16 @@ from protocols.msg_types import (
     encode_fields,
 )
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+# Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_TOO_LONG = const(14)
+
 
 def _schema_of(typ):
     if typ == EVENT:
@@ -55,7 +65,7 @@ def encode_payload(typ, fields, key=None, counter=None):
         from protocols.seal import seal
         body = seal(key, counter, typ, body)
     if len(body) > MAX_PAYLOAD:
-        raise message_error("too_long", sch[0], len(body), MAX_PAYLOAD)
+        raise message_error(_T_TOO_LONG, sch[0], len(body), MAX_PAYLOAD)
     return body
 
 

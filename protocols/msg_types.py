@@ -35,6 +35,13 @@ OK = const(0x85)
 ERROR = const(0x86)
 EVENT = const(0x87)
 
+# Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_EXPECTED = const(5)
+_T_MISSING = const(10)
+_T_KIND_TYPE = const(12)
+_T_KIND_VALUE = const(13)
+
 U32 = (0, 0xFFFFFFFF)
 U64 = (0, 0xFFFFFFFFFFFFFFFF)
 
@@ -66,15 +73,15 @@ def specs_of(typ, sch, fields):
     specs = sch[2]
     if type(specs) is dict:
         if type(fields) is not dict:
-            raise message_error("expected", name, "map", kind_of(fields))
+            raise message_error(_T_EXPECTED, name, "map", kind_of(fields))
         if "kind" not in fields:
-            raise message_error("missing", name, "kind")
+            raise message_error(_T_MISSING, name, "kind")
         kind = fields["kind"]
         if type(kind) is not str:
-            raise message_error("kind_type", name, kind_of(kind))
+            raise message_error(_T_KIND_TYPE, name, kind_of(kind))
         sub = specs.get(kind)
         if sub is None:
-            raise message_error("kind_value", name, kind, ", ".join(sorted(specs)))
+            raise message_error(_T_KIND_VALUE, name, kind, ", ".join(sorted(specs)))
         return sub, "%s(%s)" % (name, kind), kind
     return specs, name, None
 

@@ -13,6 +13,22 @@
 from protocols import cbor
 from protocols.errors import message_error
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+# Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_EXPECTED = const(5)
+_T_RANGE = const(6)
+_T_NOT_ONE_OF = const(7)
+_T_LENGTH = const(8)
+_T_NULL = const(9)
+_T_MISSING = const(10)
+_T_UNKNOWN = const(11)
+
 
 def _where(path, name, idx):
     if idx >= 0:
@@ -21,7 +37,7 @@ def _where(path, name, idx):
 
 
 def _expected(what, v, path, name, idx):
-    return message_error("expected", _where(path, name, idx), what, cbor.kind_of(v))
+    return message_error(_T_EXPECTED, _where(path, name, idx), what, cbor.kind_of(v))
 
 
 def check_value(kind, arg, v, path, name, idx=-1):
@@ -31,7 +47,7 @@ def check_value(kind, arg, v, path, name, idx=-1):
         if t is not int:
             raise _expected("int", v, path, name, idx)
         if not arg[0] <= v <= arg[1]:
-            raise message_error("range", _where(path, name, idx), v, arg[0], arg[1])
+            raise message_error(_T_RANGE, _where(path, name, idx), v, arg[0], arg[1])
     elif kind == "bool":
         if t is not bool:
             raise _expected("bool", v, path, name, idx)
@@ -39,12 +55,12 @@ def check_value(kind, arg, v, path, name, idx=-1):
         if t is not str:
             raise _expected("str", v, path, name, idx)
         if arg is not None and v not in arg:
-            raise message_error("not_one_of", _where(path, name, idx), v, ", ".join(arg))
+            raise message_error(_T_NOT_ONE_OF, _where(path, name, idx), v, ", ".join(arg))
     elif kind == "bytes":
         if t is not bytes and t is not bytearray:
             raise _expected("bytes", v, path, name, idx)
         if arg is not None and not arg[0] <= len(v) <= arg[1]:
-            raise message_error("length", _where(path, name, idx), len(v), arg[0], arg[1])
+            raise message_error(_T_LENGTH, _where(path, name, idx), len(v), arg[0], arg[1])
     elif kind == "list":
         if t is not list and t is not tuple:
             raise _expected("list", v, path, name, idx)
@@ -58,7 +74,7 @@ def check_map(specs, d, path, skip=None):
     # Check d against specs (skip: a key checked elsewhere, the union "kind");
     # returns how many spec fields are present and not null.
     if type(d) is not dict:
-        raise message_error("expected", path, "map", cbor.kind_of(d))
+        raise message_error(_T_EXPECTED, path, "map", cbor.kind_of(d))
     present = 0
     known = 1 if skip is not None else 0
     for s in specs:
@@ -71,8 +87,8 @@ def check_map(specs, d, path, skip=None):
         if v is None:
             if not s[2]:
                 if name in d:
-                    raise message_error("null", path, name, s[1])
-                raise message_error("missing", path, name)
+                    raise message_error(_T_NULL, path, name, s[1])
+                raise message_error(_T_MISSING, path, name)
             continue
         present += 1
         check_value(s[1], s[3], v, path, name)
@@ -84,7 +100,7 @@ def check_map(specs, d, path, skip=None):
                     found = True
                     break
             if not found:
-                raise message_error("unknown", path, k)
+                raise message_error(_T_UNKNOWN, path, k)
     return present
 
 

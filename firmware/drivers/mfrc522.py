@@ -51,10 +51,10 @@ _TX_ASK = const(0x15)
 _CRC_RESULT_H = const(0x21)
 _CRC_RESULT_L = const(0x22)
 _MOD_WIDTH = const(0x24)
-_T_MODE = const(0x2A)
-_T_PRESCALER = const(0x2B)
-_T_RELOAD_H = const(0x2C)
-_T_RELOAD_L = const(0x2D)
+_TMODE = const(0x2A)
+_TPRESCALER = const(0x2B)
+_TRELOAD_H = const(0x2C)
+_TRELOAD_L = const(0x2D)
 _VERSION = const(0x37)
 
 # -- commands (datasheet table 149) ------------------------------------------------
@@ -93,6 +93,24 @@ _TIMER_PRESCALER = const(0x0A9)
 _TIMEOUT_US = const(25000)
 _FC_HZ = const(13560000)
 
+# Failure texts: index in firmware/drivers/rfid_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_RESET = const(0)
+_T_VERSION = const(1)
+_T_CRC_UNIT = const(2)
+_T_COLLISION = const(3)
+_T_NO_IRQ = const(4)
+_T_CRC_CHIP = const(5)
+_T_ERROR_REG = const(6)
+_T_EMPTY = const(7)
+_T_SHORT = const(8)
+_T_CRC_A = const(9)
+_T_ATQA = const(10)
+_T_ANTICOLL = const(11)
+_T_BCC = const(12)
+_T_SAK = const(13)
+_T_CASCADE = const(14)
+_T_UID_LONG = const(15)
 
 
 class MFRC522:
@@ -170,10 +188,10 @@ class MFRC522:
         start = self.ticks_us()
         while self.read_reg(_COMMAND) & _POWER_DOWN:
             if ticks_diff(self.ticks_us(), start) > 50000:
-                raise error(ChipError, "reset")
+                raise error(ChipError, _T_RESET)
         version = self.read_reg(_VERSION)
         if version in (0x00, 0xFF):
-            raise error(ChipError, "version", version)
+            raise error(ChipError, _T_VERSION, version)
         self.set_timeout(_TIMEOUT_US)
         self.write_reg(_TX_ASK, 0x40)                              # Force100ASK
         self.write_reg(_MODE, 0x3D)                                # CRC preset 6363h
@@ -193,10 +211,10 @@ class MFRC522:
                 break
             presc = 2 * presc + 1
         reload = min(max(ticks, 1), 0x10000) - 1
-        self.write_reg(_T_MODE, 0x80 | (presc >> 8))              # TAuto, prescaler hi
-        self.write_reg(_T_PRESCALER, presc & 0xFF)
-        self.write_reg(_T_RELOAD_H, reload >> 8)
-        self.write_reg(_T_RELOAD_L, reload & 0xFF)
+        self.write_reg(_TMODE, 0x80 | (presc >> 8))              # TAuto, prescaler hi
+        self.write_reg(_TPRESCALER, presc & 0xFF)
+        self.write_reg(_TRELOAD_H, reload >> 8)
+        self.write_reg(_TRELOAD_L, reload & 0xFF)
         self.timeout_us = us
 
     # -- command engine -------------------------------------------------------------------
@@ -214,7 +232,7 @@ class MFRC522:
             if done or ticks_diff(self.ticks_us(), start) > self.poll_guard_us:
                 break
         if not done:
-            raise error(ChipError, "crc_unit")
+            raise error(ChipError, _T_CRC_UNIT)
         self.write_reg(_COMMAND, _CMD_IDLE)
         return bytes((self.read_reg(_CRC_RESULT_L), self.read_reg(_CRC_RESULT_H)))
 
@@ -246,19 +264,19 @@ class MFRC522:
         self.write_reg(_COMMAND, _CMD_IDLE)
         err = self.read_reg(_ERROR)
         if err & _ERR_COLL and check_collision:
-            raise error(CollisionError, "collision", self.read_reg(_COLL))
+            raise error(CollisionError, _T_COLLISION, self.read_reg(_COLL))
         if not irq & (_IRQ_RX | _IRQ_IDLE):
             if irq & _IRQ_TIMER:
                 raise NoCardError("rfid: no answer within %d us" % self.timeout_us)
-            raise error(ChipError, "no_irq", guard, irq)
+            raise error(ChipError, _T_NO_IRQ, guard, irq)
         if err & _ERR_CRC:
-            raise error(CRCError, "crc_chip")
+            raise error(CRCError, _T_CRC_CHIP)
         if err & (_ERR_PROTOCOL | _ERR_PARITY | _ERR_BUFFER_OVFL):
-            raise error(ProtocolError, "error_reg", err)
+            raise error(ProtocolError, _T_ERROR_REG, err)
         n = self.read_reg(_FIFO_LEVEL) & 0x7F
         last_bits = self.read_reg(_CONTROL) & 0x07
         if n == 0:
-            raise error(ProtocolError, "empty")
+            raise error(ProtocolError, _T_EMPTY)
         return self.read_fifo(n), last_bits
 
     def transceive_crc(self, data):
@@ -266,9 +284,9 @@ class MFRC522:
         data = bytes(data)
         ans, bits = self.transceive(data + self.calc_crc(data))
         if bits != 0 or len(ans) < 3:
-            raise error(ProtocolError, "short", len(ans), bits)
+            raise error(ProtocolError, _T_SHORT, len(ans), bits)
         if self.calc_crc(ans[:-2]) != ans[-2:]:
-            raise error(CRCError, "crc_a", len(ans))
+            raise error(CRCError, _T_CRC_A, len(ans))
         return ans[:-2]
 
     # -- ISO/IEC 14443-3 type A ----------------------------------------------------------
@@ -276,16 +294,16 @@ class MFRC522:
         """REQA (or WUPA) as a 7-bit short frame -> ATQA (2 bytes)."""
         ans, bits = self.transceive(bytes((_PICC_WUPA if wake else _PICC_REQA,)), 7)
         if len(ans) != 2 or bits != 0:
-            raise error(ProtocolError, "atqa", len(ans), bits)
+            raise error(ProtocolError, _T_ATQA, len(ans), bits)
         return ans
 
     def anticollision(self, level):
         """ANTICOLLISION at cascade level (0, 1, 2) with NVB 20h -> 4 UID bytes (BCC checked)."""
         ans, bits = self.transceive(bytes((0x93 + 2 * level, 0x20)))
         if len(ans) != 5 or bits != 0:
-            raise error(ProtocolError, "anticoll", len(ans))
+            raise error(ProtocolError, _T_ANTICOLL, len(ans))
         if ans[0] ^ ans[1] ^ ans[2] ^ ans[3] != ans[4]:
-            raise error(ProtocolError, "bcc", level + 1)
+            raise error(ProtocolError, _T_BCC, level + 1)
         return ans[:4]
 
     def select_level(self, level, part):
@@ -293,7 +311,7 @@ class MFRC522:
         bcc = part[0] ^ part[1] ^ part[2] ^ part[3]
         ans = self.transceive_crc(bytes((0x93 + 2 * level, 0x70)) + bytes(part) + bytes((bcc,)))
         if len(ans) != 1:
-            raise error(ProtocolError, "sak", len(ans))
+            raise error(ProtocolError, _T_SAK, len(ans))
         return ans[0]
 
     def select(self, wake=False):
@@ -309,13 +327,13 @@ class MFRC522:
             sak = self.select_level(level, part)
             if sak & _SAK_CASCADE:
                 if part[0] != _CASCADE_TAG:
-                    raise error(ProtocolError, "cascade")
+                    raise error(ProtocolError, _T_CASCADE)
                 uid += part[1:]
                 continue
             uid += part
             self._block = 0
             return uid, sak
-        raise error(ProtocolError, "uid_long")
+        raise error(ProtocolError, _T_UID_LONG)
 
     def halt(self):
         """HLTA. A card that understood stays silent, so the timeout is success."""

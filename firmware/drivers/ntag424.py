@@ -29,6 +29,19 @@
 
 from firmware.drivers.mfrc522 import AuthError, error, hexlify
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+# Failure texts: index in firmware/drivers/rfid_texts.py TEXTS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_NO_AES = const(16)
+_T_NO_RANDOM = const(17)
+_T_NOT_ISO = const(18)
+_T_UID_SWAP = const(19)
+
 
 def default_aes_factory():
     """cryptolib.aes on MicroPython; None when not importable (inject one on CPython)."""
@@ -65,9 +78,9 @@ class RfidReader:
             except (ImportError, AttributeError):
                 pass
         if aes is None:
-            raise error(ValueError, "no_aes")
+            raise error(ValueError, _T_NO_AES)
         if random is None:
-            raise error(ValueError, "no_random")
+            raise error(ValueError, _T_NO_RANDOM)
         self.aes, self.random = aes, random
 
     def read(self, wake=False):
@@ -87,7 +100,7 @@ class RfidReader:
             return uid_hex, rtt, False
         if not sak & 0x20:
             self.mfrc.halt()
-            raise error(AuthError, "not_iso", uid_hex, sak)
+            raise error(AuthError, _T_NOT_ISO, uid_hex, sak)
         from firmware.drivers.ntag424_auth import EV2First
         self.mfrc.rats()
         try:
@@ -97,7 +110,7 @@ class RfidReader:
         finally:
             self.mfrc.deselect()
         if bytes(inner) != bytes(uid):
-            raise error(AuthError, "uid_swap", hexlify(inner), uid_hex)
+            raise error(AuthError, _T_UID_SWAP, hexlify(inner), uid_hex)
         return hexlify(inner), rtt, True
 
     def event(self):

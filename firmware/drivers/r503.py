@@ -29,6 +29,20 @@ _SEARCH = const(0x04)
 _READ_SYS_PARA = const(0x0F)
 _VFY_PWD = const(0x13)
 
+# Failure details: index in firmware/drivers/r503_codes.py DETAILS (private consts: no name on
+# the device; tests/test_error_texts.py checks each against the name it has there).
+_T_SHORT = const(0)
+_T_HEADER = const(1)
+_T_ADDRESS = const(2)
+_T_PID = const(3)
+_T_LENGTH = const(4)
+_T_CHECKSUM = const(5)
+_T_NOT_ACK = const(6)
+_T_EMPTY_ACK = const(7)
+_T_SEARCH = const(8)
+_T_SYS_PARA = const(9)
+_T_LIBRARY = const(10)
+
 class FingerError(Exception):
     """A confirmation code other than 0, or a link failure. .code (int or None), .name."""
 
@@ -79,11 +93,12 @@ def error_for(code, errors=ERRORS):
     return (FingerError if i < 0 else errors[1][i])(code, name, "code 0x%02x" % code)
 
 
-def packet_error(key, *args):
-    """A PacketError whose detail is the text of `key` (r503_codes.DETAILS, imported on a
-    failure only: the texts stay off the resident heap) formatted with args."""
+def packet_error(detail, *args):
+    """A PacketError whose detail is DETAILS[detail] (r503_codes.py, imported on a failure
+    only: the texts stay off the resident heap; the caller's _T_* const) formatted with
+    args."""
     from firmware.drivers.r503_codes import DETAILS
-    return PacketError(None, "packet_error", DETAILS[key] % args)
+    return PacketError(None, "packet_error", DETAILS[detail] % args)
 
 
 def checksum(pid, length, payload):
@@ -132,7 +147,7 @@ class R503:
                 buf += chunk
             elif ticks_diff(self.ticks_ms(), start) > self.timeout_ms:
                 if started or buf:
-                    raise packet_error("short", len(buf), n)
+                    raise packet_error(_T_SHORT, len(buf), n)
                 raise FingerTimeout(None, "timeout", "no answer in %d ms" % self.timeout_ms)
         return buf
 
@@ -141,22 +156,22 @@ class R503:
         start = self.ticks_ms()
         head = self._read_exact(9, start, False)
         if head[:2] != _HEADER:
-            raise packet_error("header", head[0], head[1])
+            raise packet_error(_T_HEADER, head[0], head[1])
         addr = int.from_bytes(head[2:6], "big")
         if addr != self.address:
-            raise packet_error("address", addr, self.address)
+            raise packet_error(_T_ADDRESS, addr, self.address)
         pid = head[6]
         if pid not in (_PID_ACK, _PID_DATA, _PID_END):
-            raise packet_error("pid", pid)
+            raise packet_error(_T_PID, pid)
         length = (head[7] << 8) | head[8]
         if length < 2 or length > 258:
-            raise packet_error("length", length)
+            raise packet_error(_T_LENGTH, length)
         rest = self._read_exact(length, start, True)
         payload = rest[:-2]
         got = (rest[-2] << 8) | rest[-1]
         want = checksum(pid, length, payload)
         if got != want:
-            raise packet_error("checksum", got, want)
+            raise packet_error(_T_CHECKSUM, got, want)
         return pid, payload
 
     def command(self, instruction, params=b""):
@@ -168,9 +183,9 @@ class R503:
         self.uart.write(build_packet(self.address, _PID_COMMAND, bytes((instruction,)) + params))
         pid, payload = self.read_packet()
         if pid != _PID_ACK:
-            raise packet_error("not_ack", pid)
+            raise packet_error(_T_NOT_ACK, pid)
         if len(payload) < 1:
-            raise packet_error("empty_ack")
+            raise packet_error(_T_EMPTY_ACK)
         if payload[0] != 0:
             raise error_for(payload[0], self.errors)
         return payload[1:]
@@ -192,7 +207,7 @@ class R503:
         data = self.command(_SEARCH, bytes((buffer_id,)) + start.to_bytes(2, "big")
                             + count.to_bytes(2, "big"))
         if len(data) < 4:
-            raise packet_error("search", len(data))
+            raise packet_error(_T_SEARCH, len(data))
         return (data[0] << 8) | data[1], (data[2] << 8) | data[3]
 
     def library_size(self):
@@ -200,10 +215,10 @@ class R503:
         if self.capacity is None:                # ReadSysPara word 2 (see r503_enroll)
             d = self.command(_READ_SYS_PARA)
             if len(d) < 16:
-                raise packet_error("sys_para", len(d))
+                raise packet_error(_T_SYS_PARA, len(d))
             size = (d[4] << 8) | d[5]
             if size < 1:
-                raise packet_error("library", size)
+                raise packet_error(_T_LIBRARY, size)
             self.capacity = size
         return self.capacity
 

@@ -37,17 +37,18 @@ def codes():
     return [int(e[:2], 16) for e in _NAMES.split(",") if e]
 
 
-# The detail of a PacketError, by key (r503.packet_error).
-DETAILS = {
-    "short": "short packet: %d of %d bytes",
-    "header": "bad header %02x%02x",
-    "address": "address %08x, expected %08x",
-    "pid": "unexpected PID 0x%02x",
-    "length": "bad length %d",
-    "checksum": "checksum %04x, expected %04x",
-    "not_ack": "expected an acknowledge, got PID 0x%02x",
-    "empty_ack": "empty acknowledge",
-    "search": "search answer has %d bytes",
-    "sys_para": "system parameters have %d bytes",
-    "library": "library size %d",
-}
+# The detail of a PacketError, by index (r503.py's private _T_<NAME> consts; the comment
+# names each entry, tests/test_error_texts.py checks r503.py's numbers against them).
+DETAILS = (
+    "short packet: %d of %d bytes",  # 0 short
+    "bad header %02x%02x",  # 1 header
+    "address %08x, expected %08x",  # 2 address
+    "unexpected PID 0x%02x",  # 3 pid
+    "bad length %d",  # 4 length
+    "checksum %04x, expected %04x",  # 5 checksum
+    "expected an acknowledge, got PID 0x%02x",  # 6 not_ack
+    "empty acknowledge",  # 7 empty_ack
+    "search answer has %d bytes",  # 8 search
+    "system parameters have %d bytes",  # 9 sys_para
+    "library size %d",  # 10 library
+)

@@ -1,7 +1,7 @@
 # The errors of the RFID drivers (MFRC522 reader, ISO-DEP, NTAG 424) and hexlify: a leaf
 # that firmware/drivers/mfrc522.py (which re-exports them), isodep.py and ntag424_auth.py
 # import, so the transient modules do not import the reader; error() words a failure
-# by its key (firmware/drivers/rfid_texts.py). MicroPython and CPython.
+# by its index (firmware/drivers/rfid_texts.py). MicroPython and CPython.
 
 
 class RfidError(Exception):
@@ -32,11 +32,11 @@ class ChipError(RfidError):
     """The MFRC522 itself did not respond as expected (wiring, power)."""
 
 
-def error(cls, key, *args):
-    """An error of class cls with the text of `key` (firmware/drivers/rfid_texts.py,
-    imported on a failure only) formatted with args."""
+def error(cls, text, *args):
+    """An error of class cls with TEXTS[text] (firmware/drivers/rfid_texts.py, imported
+    on a failure only; the caller's _T_* const) formatted with args."""
     from firmware.drivers.rfid_texts import TEXTS
-    return cls(TEXTS[key] % args)
+    return cls(TEXTS[text] % args)
 
 
 def hexlify(data):
