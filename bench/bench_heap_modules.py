@@ -26,6 +26,8 @@ import bench_build as BB  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--board", default="esp32-devkitc")
+    ap.add_argument("--shared", action="store_true",
+                    help="list the names the bench interned before the app that it uses")
     a = ap.parse_args()
     if not BB.node_available():
         print("skipped: Node / MicroPython WASM not installed")
@@ -46,6 +48,7 @@ def main() -> int:
             lines = vm.exec(prog, name="<bench_heap_modules>").strip().splitlines()
         mpy = {p.relative_to(out).with_suffix("").as_posix().replace("/", "."): p.stat().st_size
                for p in out.rglob("*.mpy")}
+        shared = BB.shared_names(lines, out)
     r = json.loads(lines[-1])
     q = BB.qstr_pools(lines)  # before the imports, after each module, after each step, end
     n = len(r["per"])
@@ -54,11 +57,15 @@ def main() -> int:
           f"{q[0]['n_qstr']} before the app, {q[-1]['n_qstr']} at the end, "
           f"{q[-1]['n_pool']} pools, {q[-1]['n_total_bytes']:,} B")
     napp, end = q[-1]["n_qstr"] - q[0]["n_qstr"], q[-1]["n_qstr"]
-    extra = BB.board_pools(napp, end, sizes)
-    slack = BB.pool_slack(napp, sizes)
-    print(f"  at a board (the app's {napp:,} names first): qstr pools {extra:+,} B, steady "
+    extra = BB.board_pools(napp, end, sizes, len(shared))
+    nboard = napp + len(shared)
+    slack = BB.pool_slack(nboard, sizes)
+    print(f"  at a board (the app's {nboard:,} names first: {napp:,} interned in the run, "
+          f"{len(shared)} the bench interned before it): qstr pools {extra:+,} B, steady "
           f"{r['alloc'] + extra:,} B" + (f"; of the last pool {slack[1]:,} of {slack[2]:,} "
                                           "names unused" if slack else ""))
+    if a.shared:
+        print("  names the bench interned before the app: " + " ".join(shared))
     print(f"  {'module':40} {'heap B':>7} {'qstrs':>6} {'.mpy B':>7}")
     rows = [(d, name, q[i + 1]["n_qstr"] - q[i]["n_qstr"]) for i, (name, d) in enumerate(r["per"])]
     for d, name, nq in sorted(rows, reverse=True):
