@@ -6,9 +6,15 @@
 
 import hashlib
 
-_BLOCK = 64  # SHA-256 block size in bytes
-_IPAD = 0x36
-_OPAD = 0x5C
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_BLOCK = const(64)  # SHA-256 block size in bytes
+_IPAD = const(0x36)
+_OPAD = const(0x5C)
 
 DEVICE_KEY_SALT = b"armlock/v1"
 DEVICE_KEY_INFO = b"device:"

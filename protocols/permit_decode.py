@@ -49,9 +49,9 @@ V1_REFUSED = ("format 1 (HMAC) tokens are no longer accepted: re-issue with a si
               "authority key")
 KIND_NAMES = ("", "permit", "recall", "tamper reset", "key update")
 
-_HEAD = (("serial", 4), ("not_before", 4), ("not_after", 4))
-_RULE = (("fail profile", 1), ("max unlock duration", 2), ("factor rule mode", 1),
-         ("factor mask", 1), ("k", 1), ("factor window", 2))
+_HEAD = const((("serial", 4), ("not_before", 4), ("not_after", 4)))
+_RULE = const((("fail profile", 1), ("max unlock duration", 2), ("factor rule mode", 1),
+               ("factor mask", 1), ("k", 1), ("factor window", 2)))
 
 
 def _popcount(x):
