@@ -166,9 +166,8 @@ def facts(chip: str, rev: int, s: dict[str, Any]) -> dict[str, Any]:
     """The facts firmware/core/platform.py judges, from an espefuse summary: the same
     derivation the board makes from its registers at boot (security.judge); the revision
     is esptool's (it needs a register outside the eFuses)."""
-    f = dict.fromkeys(("rev1", "rev2", "rev3", "minor", "minor_lo", "minor_hi", "major"), 0)
-    f.update({k: max(raw(s, n), 0) for k, n in FIELDS[chip].items()})
-    out = security.judge(chip, f)
+    named = {k: max(raw(s, n), 0) for k, n in FIELDS[chip].items()}  # revision fields: 0
+    out = security.judge(chip, [named.get(entry[0], 0) for entry in security.MAPS[chip]])
     out["rev"] = rev
     return out
 

@@ -237,3 +237,23 @@ def test_rig_waiver_runs_and_is_audited(tmp_path: Path) -> None:
     assert b.load(make_permit(1))[0] == M.OK
     boot = [d for c, d in b.audit() if c == "boot"][-1]
     assert boot == "cause=power_on waived=secure_boot,flash_enc,jtag,download,rollback"
+
+
+def test_field_consts_name_their_map_entries() -> None:
+    """security.py reads each field by a private const (_E_* in the ESP32 map, _S_* in the
+    ESP32-S3 one) named after it: each is the index of the entry of that name, and every
+    entry has one, so reordering a map cannot make the board judge the wrong bit."""
+    import ast
+
+    src = (REPO / "firmware" / "ports" / "esp32" / "security.py").read_text()
+    consts: dict[str, int] = {}
+    for node in ast.parse(src).body:
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id[:3] in ("_E_", "_S_")):
+            call = node.value
+            assert isinstance(call, ast.Call) and isinstance(call.args[0], ast.Constant)
+            consts[node.targets[0].id] = call.args[0].value
+    for prefix, chip in (("_E_", "esp32"), ("_S_", "esp32s3")):
+        names = [entry[0] for entry in security.MAPS[chip]]
+        mine = {k[3:].lower(): i for k, i in consts.items() if k.startswith(prefix)}
+        assert mine == {n: i for i, n in enumerate(names)}, chip

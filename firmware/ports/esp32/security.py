@@ -15,7 +15,18 @@
 # the tests use to build their register images.
 #
 # Register map as (name, address, shift, mask); a field's value is (word >> shift) & mask.
-ESP32 = (
+# _fields gives the values in map order; the code below reads them by private consts
+# named after the fields (_E_* for the ESP32 map, _S_* for the ESP32-S3 one: no names on
+# the device; tests/test_platform_security.py checks each against the map). The names
+# stay in the maps for the host (hardware/harden.py reads the same fields by name).
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_ESP32 = const((
     ("wr_dis", 0x3FF5A000, 0, 0xFFFF),          # EFUSE_BLK0_RDATA0_REG[15:0] WR_DIS
     ("crypt_cnt", 0x3FF5A000, 20, 0x7F),        # [26:20] FLASH_CRYPT_CNT
     ("uart_dl_dis", 0x3FF5A000, 27, 1),         # [27] UART_DOWNLOAD_DIS (rev >= 3)
@@ -29,10 +40,23 @@ ESP32 = (
     ("dl_cache_dis", 0x3FF5A018, 9, 1),         # [9] DISABLE_DL_CACHE
     ("secure_version", 0x3FF5A088, 0, 0xFFFFFFFF),  # EFUSE_BLK3_RDATA4_REG SECURE_VERSION
     ("rev3", 0x3FF6607C, 31, 1),                # APB_CTRL_DATE_REG[31]
-)
-ESP32_WR_DIS_CRYPT_CNT = 1 << 2                 # WR_DIS bit 2 protects FLASH_CRYPT_CNT
+))
+_E_WR_DIS = const(0)
+_E_CRYPT_CNT = const(1)
+_E_UART_DL_DIS = const(2)
+_E_REV1 = const(3)
+_E_REV2 = const(4)
+_E_MINOR = const(5)
+_E_ABS_DONE_1 = const(6)
+_E_JTAG_DIS = const(7)
+_E_DL_ENC_DIS = const(8)
+_E_DL_DEC_DIS = const(9)
+_E_DL_CACHE_DIS = const(10)
+_E_SECURE_VERSION = const(11)
+_E_REV3 = const(12)
+_ESP32_WR_DIS_CRYPT_CNT = const(1 << 2)         # WR_DIS bit 2 protects FLASH_CRYPT_CNT
 
-ESP32S3 = (
+_ESP32S3 = const((
     ("wr_dis", 0x6000702C, 0, 0xFFFFFFFF),      # EFUSE_RD_WR_DIS_REG WR_DIS
     ("dl_icache_dis", 0x60007030, 10, 1),       # RD_REPEAT_DATA0[10] DIS_DOWNLOAD_ICACHE
     ("dl_dcache_dis", 0x60007030, 11, 1),       # [11] DIS_DOWNLOAD_DCACHE
@@ -47,10 +71,24 @@ ESP32S3 = (
     ("minor_lo", 0x60007050, 18, 7),            # BLOCK1 word 3 [20:18] WAFER_VERSION_MINOR_LO
     ("minor_hi", 0x60007058, 23, 1),            # BLOCK1 word 5 [23] WAFER_VERSION_MINOR_HI
     ("major", 0x60007058, 24, 3),               # BLOCK1 word 5 [25:24] WAFER_VERSION_MAJOR
-)
-S3_WR_DIS_CRYPT_CNT = 1 << 4                    # WR_DIS bit 4 protects SPI_BOOT_CRYPT_CNT
+))
+_S_WR_DIS = const(0)
+_S_DL_ICACHE_DIS = const(1)
+_S_DL_DCACHE_DIS = const(2)
+_S_PAD_JTAG_DIS = const(3)
+_S_DL_ENC_DIS = const(4)
+_S_CRYPT_CNT = const(5)
+_S_SB_EN = const(6)
+_S_USB_JTAG_DIS = const(7)
+_S_DL_DIS = const(8)
+_S_SEC_DL = const(9)
+_S_SECURE_VERSION = const(10)
+_S_MINOR_LO = const(11)
+_S_MINOR_HI = const(12)
+_S_MAJOR = const(13)
+_S3_WR_DIS_CRYPT_CNT = const(1 << 4)            # WR_DIS bit 4 protects SPI_BOOT_CRYPT_CNT
 
-MAPS = {"esp32": ESP32, "esp32s3": ESP32S3}
+MAPS = {"esp32": _ESP32, "esp32s3": _ESP32S3}
 
 
 def bits(n):
@@ -60,45 +98,45 @@ def bits(n):
 
 def _fields(mem32, regmap):
     words = {}
-    out = {}
-    for name, addr, shift, mask in regmap:
+    out = []
+    for _name, addr, shift, mask in regmap:
         if addr not in words:
             words[addr] = mem32[addr] & 0xFFFFFFFF
-        out[name] = (words[addr] >> shift) & mask
+        out.append((words[addr] >> shift) & mask)
     return out
 
 
 def _esp32(f):
-    major = {0: 0, 1: 1, 3: 2, 7: 3}.get(f["rev1"] | f["rev2"] << 1 | f["rev3"] << 2, 0)
-    cnt = f["crypt_cnt"]
+    major = {0: 0, 1: 1, 3: 2, 7: 3}.get(f[_E_REV1] | f[_E_REV2] << 1 | f[_E_REV3] << 2, 0)
+    cnt = f[_E_CRYPT_CNT]
     return {
-        "rev": major * 100 + f["minor"],
-        "secure_boot": f["abs_done_1"] == 1,
+        "rev": major * 100 + f[_E_MINOR],
+        "secure_boot": f[_E_ABS_DONE_1] == 1,
         "flash_enc": bits(cnt) % 2 == 1,
-        "flash_enc_locked": bool(f["wr_dis"] & ESP32_WR_DIS_CRYPT_CNT) or cnt == 0x7F,
-        "dl_crypt_off": f["dl_enc_dis"] == f["dl_dec_dis"] == f["dl_cache_dis"] == 1,
-        "jtag_off": f["jtag_dis"] == 1,
-        "download": "off" if f["uart_dl_dis"] else "on",
-        "secure_version": bits(f["secure_version"]),
+        "flash_enc_locked": bool(f[_E_WR_DIS] & _ESP32_WR_DIS_CRYPT_CNT) or cnt == 0x7F,
+        "dl_crypt_off": f[_E_DL_ENC_DIS] == f[_E_DL_DEC_DIS] == f[_E_DL_CACHE_DIS] == 1,
+        "jtag_off": f[_E_JTAG_DIS] == 1,
+        "download": "off" if f[_E_UART_DL_DIS] else "on",
+        "secure_version": bits(f[_E_SECURE_VERSION]),
     }
 
 
 def _esp32s3(f):
-    cnt = f["crypt_cnt"]
+    cnt = f[_S_CRYPT_CNT]
     return {
-        "rev": f["major"] * 100 + (f["minor_hi"] << 3 | f["minor_lo"]),
-        "secure_boot": f["sb_en"] == 1,
+        "rev": f[_S_MAJOR] * 100 + (f[_S_MINOR_HI] << 3 | f[_S_MINOR_LO]),
+        "secure_boot": f[_S_SB_EN] == 1,
         "flash_enc": bits(cnt) % 2 == 1,
-        "flash_enc_locked": bool(f["wr_dis"] & S3_WR_DIS_CRYPT_CNT) or cnt == 7,
-        "dl_crypt_off": f["dl_enc_dis"] == f["dl_icache_dis"] == f["dl_dcache_dis"] == 1,
-        "jtag_off": f["pad_jtag_dis"] == f["usb_jtag_dis"] == 1,
-        "download": "off" if f["dl_dis"] else ("secure" if f["sec_dl"] else "on"),
-        "secure_version": bits(f["secure_version"]),
+        "flash_enc_locked": bool(f[_S_WR_DIS] & _S3_WR_DIS_CRYPT_CNT) or cnt == 7,
+        "dl_crypt_off": f[_S_DL_ENC_DIS] == f[_S_DL_ICACHE_DIS] == f[_S_DL_DCACHE_DIS] == 1,
+        "jtag_off": f[_S_PAD_JTAG_DIS] == f[_S_USB_JTAG_DIS] == 1,
+        "download": "off" if f[_S_DL_DIS] else ("secure" if f[_S_SEC_DL] else "on"),
+        "secure_version": bits(f[_S_SECURE_VERSION]),
     }
 
 
 def judge(chip, f):
-    """The facts from raw field values `f` (named as in the maps above)."""
+    """The facts from raw field values `f`, in the order of the chip's map (MAPS)."""
     facts = _esp32(f) if chip == "esp32" else _esp32s3(f)
     facts["chip"] = chip
     facts["readable"] = True
