@@ -45,8 +45,8 @@ _ID_AT = const(15)         # device id offset (after magic, version, kind, key i
 _MIN_TOKEN = const(_ID_AT + 1 + 12 + 64)  # a one-character recall: id, 12, SIG_LEN (64)
 
 MAGIC = b"ALPM"
-V1_REFUSED = ("format 1 (HMAC) tokens are no longer accepted: re-issue with a signed "
-              "authority key")
+_V1_REFUSED = (const("format 1 (HMAC) tokens are no longer accepted: re-issue with a signed "
+              "authority key"))
 KIND_NAMES = ("", "permit", "recall", "tamper reset", "key update")
 
 _HEAD = const((("serial", 4), ("not_before", 4), ("not_after", 4)))
@@ -83,7 +83,7 @@ def _header(b, limit):
     _need(0, 4, limit, "magic")
     _need(4, 1, limit, "format version")
     if b[4] == 1:
-        raise PermitError(V1_REFUSED)
+        raise PermitError(_V1_REFUSED)
     if b[4] != _t.VERSION:
         raise PermitError("unsupported permit format version %d at byte 4" % b[4])
     _need(5, 1, limit, "kind")
@@ -155,7 +155,7 @@ def _walk(b, limit):
 
 def _check_len(b):
     if len(b) >= 5 and b[4] == 1 and bytes(b[0:4]) == MAGIC:
-        raise PermitError(V1_REFUSED)
+        raise PermitError(_V1_REFUSED)
     if len(b) < _MIN_TOKEN:
         raise PermitError("permit too short: %d bytes, a token has at least %d" % (
             len(b), _MIN_TOKEN))

@@ -11,7 +11,13 @@ from protocols import message_set as M
 from protocols import msg_types as T
 from protocols.errors import E_INTERNAL, E_MODE, E_REFUSED, E_UNKNOWN_TYPE
 
-MAX_TEXT = 160            # longest ERROR message / log text sent (they may quote input)
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_MAX_TEXT = const(160)    # longest ERROR message / log text sent (they may quote input)
 MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
 
 
@@ -41,10 +47,10 @@ def command(dev, fr, mono_ms, rtc_s):
 
 
 def error(dev, seq, exc):
-    """The ERROR reply for an exception (its message cut to MAX_TEXT)."""
+    """The ERROR reply for an exception (its message cut to _MAX_TEXT)."""
     f = M.error_fields(exc)
-    if len(f["message"]) > MAX_TEXT:  # it may quote the offending input
-        f["message"] = f["message"][:MAX_TEXT] + "..."
+    if len(f["message"]) > _MAX_TEXT:  # it may quote the offending input
+        f["message"] = f["message"][:_MAX_TEXT] + "..."
     try:
         dev._send(T.ERROR, seq, f)
     except Exception:

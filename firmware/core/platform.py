@@ -11,7 +11,7 @@
 #         "dl_crypt_off": bool, "jtag_off": bool, "download": "on"|"secure"|"off",
 #         "secure_version": int}
 # waiver: None, or why a rig build runs on an unhardened board (from the build manifest).
-# reasons: codes of REASONS, in this order, for every requirement the board misses; with
+# reasons: codes of _REASONS, in this order, for every requirement the board misses; with
 # a waiver ok is True and the reasons are still returned (the audit records both).
 #
 # Requirements (docs/HARDENING.md): Secure Boot V2 on; flash encryption on in release
@@ -20,10 +20,16 @@
 # mode: off); anti-rollback engaged (eFuse secure_version >= 1); an ESP32 of revision
 # v3.0 or later (earlier ones fall to CVE-2019-17391 and CVE-2020-13629 glitches).
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 CHIPS = ("esp32", "esp32s3")
 ESP32_MIN_REV = 300
 
-REASONS = (
+_REASONS = const((
     ("unreadable", "the chip's security state could not be read"),
     ("chip", "not an ESP32 or ESP32-S3"),
     ("chip_rev", "ESP32 below revision v3.0 (CVE-2019-17391, CVE-2020-13629)"),
@@ -33,7 +39,7 @@ REASONS = (
     ("jtag", "JTAG is enabled"),
     ("download", "ROM download mode is enabled"),
     ("rollback", "anti-rollback is not engaged (eFuse secure_version 0)"),
-)
+))
 
 
 def must_check(mode):
@@ -75,7 +81,7 @@ def hardened(facts, waiver=None):
 
 def describe(code):
     """The sentence for a reason code."""
-    for c, text in REASONS:
+    for c, text in _REASONS:
         if c == code:
             return text
     return code

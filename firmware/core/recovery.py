@@ -13,13 +13,19 @@ from firmware.core import state as _state
 from firmware.core import trust as _trust
 from protocols import audit as _audit
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 MAX_READ = 24   # records rolled forward at most (a cut loses at most one event's records)
 # Bounds of the state record's variable part (layout: state.py), the trust record's
 HEAD_LEN = 61   # struct.calcsize(state.HEAD)
 MAX_TRUSTED = _trust.MAX_KEYS
 MAX_REVOKED = _trust.MAX_REVOKED
-POINT = 65      # SEC 1 uncompressed P-256 point
-KID = 8         # key id
+_POINT = const(65)      # SEC 1 uncompressed P-256 point
+_KID = const(8)         # key id
 REF_LEN = 7     # struct.calcsize(state.REF): the permit reference
 
 
@@ -162,12 +168,12 @@ def decode_state(blob):
     if nt > MAX_TRUSTED or nr > MAX_REVOKED:
         raise ValueError("state record key counts %d/%d out of range" % (nt, nr))
     o += 2
-    if o + POINT * nt + KID * nr + 2 + 4 > len(blob):
+    if o + _POINT * nt + _KID * nr + 2 + 4 > len(blob):
         raise ValueError("state record keys truncated")
-    st.trusted = [bytes(blob[o + POINT * i:o + POINT * i + POINT]) for i in range(nt)]
-    o += POINT * nt
-    st.revoked = [bytes(blob[o + KID * i:o + KID * i + KID]) for i in range(nr)]
-    o += KID * nr
+    st.trusted = [bytes(blob[o + _POINT * i:o + _POINT * i + _POINT]) for i in range(nt)]
+    o += _POINT * nt
+    st.revoked = [bytes(blob[o + _KID * i:o + _KID * i + _KID]) for i in range(nr)]
+    o += _KID * nr
     if f[1] == 2:
         return _v2(st, blob, o)
     if o + REF_LEN + 4 != len(blob):

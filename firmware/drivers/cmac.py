@@ -6,8 +6,14 @@
 # hardware.aes). A card key read out of one lock or one card says nothing of any other.
 
 AES_ECB = 1
-DIV_AES128 = 0x01          # AN10922 diversification constant for AES-128 keys
-SYSTEM_ID = b"armlock"     # AN10922 "system identifier": who diversified the key
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_DIV_AES128 = const(0x01)          # AN10922 diversification constant for AES-128 keys
+_SYSTEM_ID = const(b"armlock")     # AN10922 "system identifier": who diversified the key
 _RB = 0x87  # the GF(2^128) reduction constant for 128-bit blocks
 
 
@@ -53,14 +59,14 @@ def diversify_aes128(aes, master, m):
     """AN10922 AES-128: CMAC(master, 0x01 || M), M (1..31 bytes) padded to 32 bytes."""
     if not 1 <= len(m) <= 31:
         raise ValueError("diversification input is %d bytes (want 1..31)" % len(m))
-    return cmac(aes, master, bytes((DIV_AES128,)) + bytes(m), pad_to=32)
+    return cmac(aes, master, bytes((_DIV_AES128,)) + bytes(m), pad_to=32)
 
 
 def card_input(uid, key_no=0):
-    """armlock's M for one NTAG 424 DNA key slot: UID (7 bytes) || key number || SYSTEM_ID."""
+    """armlock's M for one NTAG 424 DNA key slot: UID (7 bytes) || key number || _SYSTEM_ID."""
     if len(uid) != 7:
         raise ValueError("card UID is %d bytes (NTAG 424 DNA UIDs are 7)" % len(uid))
-    return bytes(uid) + bytes((key_no,)) + SYSTEM_ID
+    return bytes(uid) + bytes((key_no,)) + _SYSTEM_ID
 
 
 def card_key(aes, master, uid, key_no=0):

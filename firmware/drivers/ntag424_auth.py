@@ -6,16 +6,22 @@ from firmware.drivers._ticks import ticks_diff
 from firmware.drivers.cmac import AES_ECB, cmac, same_mac, xor
 from firmware.drivers.rfid_errors import AuthError, ProtocolError, hexlify
 
-AES_MODE_CBC = 2
-CMD_GET_CARD_UID = 0x51
-SV1 = b"\xa5\x5a\x00\x01\x00\x80"  # SesAuthENCKey label (AN12196 section 3, table 14)
-SV2 = b"\x5a\xa5\x00\x01\x00\x80"  # SesAuthMACKey label
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_AES_MODE_CBC = const(2)
+_CMD_GET_CARD_UID = const(0x51)
+_SV1 = const(b"\xa5\x5a\x00\x01\x00\x80")  # SesAuthENCKey label (AN12196 section 3, table 14)
+_SV2 = const(b"\x5a\xa5\x00\x01\x00\x80")  # SesAuthMACKey label
 ZERO_IV = bytes(16)
-NTAG_APP_AID = b"\xd2\x76\x00\x00\x85\x01\x01"
-SW_OK = b"\x90\x00"
-SW_ADDITIONAL_FRAME = b"\x91\xaf"
-SW_OK_DESFIRE = b"\x91\x00"
-SW_AUTH_ERROR = b"\x91\xae"
+_NTAG_APP_AID = const(b"\xd2\x76\x00\x00\x85\x01\x01")
+_SW_OK = const(b"\x90\x00")
+_SW_ADDITIONAL_FRAME = const(b"\x91\xaf")
+_SW_OK_DESFIRE = const(b"\x91\x00")
+_SW_AUTH_ERROR = const(b"\x91\xae")
 
 
 def rotl1(b):
@@ -23,10 +29,10 @@ def rotl1(b):
 
 
 def session_keys(aes, key, rnd_a, rnd_b):
-    """(SesAuthENCKey, SesAuthMACKey) after AuthenticateEV2First: CMAC(key, SV1|SV2 ||
+    """(SesAuthENCKey, SesAuthMACKey) after AuthenticateEV2First: CMAC(key, _SV1|_SV2 ||
     RndA[15:14] || (RndA[13:8] ^ RndB[15:10]) || RndB[9:0] || RndA[7:0])."""
     ctx = rnd_a[0:2] + xor(rnd_a[2:8], rnd_b[0:6]) + rnd_b[6:16] + rnd_a[8:16]
-    return cmac(aes, key, SV1 + ctx), cmac(aes, key, SV2 + ctx)
+    return cmac(aes, key, _SV1 + ctx), cmac(aes, key, _SV2 + ctx)
 
 
 def _unpad(b):
@@ -63,7 +69,7 @@ class Session:
         mac = self.mac_t(bytes((cmd,)) + self._ctr() + self.ti + header)
         ans = reader.exchange_apdu(bytes((0x90, cmd, 0, 0, len(header) + 8)) + header + mac
                                    + b"\x00")
-        if ans[-2:] != SW_OK_DESFIRE or len(ans) < 10:
+        if ans[-2:] != _SW_OK_DESFIRE or len(ans) < 10:
             raise AuthError("ntag424: command 0x%02x answered %s" % (cmd, hexlify(ans[-2:])))
         self.ctr += 1
         body = bytes(ans[:-10])
@@ -76,7 +82,7 @@ class Session:
         || 0^8), padding removed."""
         if not body or len(body) % 16:
             raise AuthError("ntag424: encrypted answer of %d bytes" % len(body))
-        return _unpad(self.aes(self.enc_key, AES_MODE_CBC, self.iv(b"\x5a\xa5")).decrypt(body))
+        return _unpad(self.aes(self.enc_key, _AES_MODE_CBC, self.iv(b"\x5a\xa5")).decrypt(body))
 
     def iv(self, label):
         """E(SesAuthENCKey, label || TI || CmdCtr || 0^8): label A5 5A for command data,
@@ -85,7 +91,7 @@ class Session:
 
     def card_uid(self, reader):
         """GetCardUID in CommMode.Full -> the UID the card keeps (7 bytes)."""
-        uid = self.decrypt(self.command(reader, CMD_GET_CARD_UID))
+        uid = self.decrypt(self.command(reader, _CMD_GET_CARD_UID))
         if len(uid) not in (4, 7, 10):
             raise AuthError("ntag424: GetCardUID gave %d bytes" % len(uid))
         return uid
@@ -102,20 +108,20 @@ class EV2First:
         self.random = random
 
     def _enc(self, key, data):
-        return self.aes(key, AES_MODE_CBC, ZERO_IV).encrypt(data)
+        return self.aes(key, _AES_MODE_CBC, ZERO_IV).encrypt(data)
 
     def _dec(self, key, data):
-        return self.aes(key, AES_MODE_CBC, ZERO_IV).decrypt(data)
+        return self.aes(key, _AES_MODE_CBC, ZERO_IV).decrypt(data)
 
     def authenticate(self, reader, key, key_no=0):
         """Run both parts on an ISO-DEP-activated card -> (Session, rtt_us of part 2).
 
         Raises AuthError when the card rejects our proof or fails to prove its own."""
-        sel = reader.exchange_apdu(b"\x00\xa4\x04\x0c\x07" + NTAG_APP_AID + b"\x00")
-        if sel[-2:] != SW_OK:
+        sel = reader.exchange_apdu(b"\x00\xa4\x04\x0c\x07" + _NTAG_APP_AID + b"\x00")
+        if sel[-2:] != _SW_OK:
             raise ProtocolError("ntag424: select application answered %s" % hexlify(sel[-2:]))
         ans = reader.exchange_apdu(bytes((0x90, 0x71, 0x00, 0x00, 0x02, key_no, 0x00, 0x00)))
-        if ans[-2:] != SW_ADDITIONAL_FRAME or len(ans) != 18:
+        if ans[-2:] != _SW_ADDITIONAL_FRAME or len(ans) != 18:
             raise AuthError("ntag424: part 1 answered %s" % hexlify(ans[-2:]))
         rnd_b = self._dec(key, ans[:16])
         rnd_a = bytes(self.random(16))
@@ -123,9 +129,9 @@ class EV2First:
         t0 = reader.ticks_us()
         ans = reader.exchange_apdu(b"\x90\xaf\x00\x00\x20" + token + b"\x00")
         rtt = ticks_diff(reader.ticks_us(), t0)
-        if ans[-2:] == SW_AUTH_ERROR:
+        if ans[-2:] == _SW_AUTH_ERROR:
             raise AuthError("ntag424: card rejected our key (91 ae)")
-        if ans[-2:] != SW_OK_DESFIRE or len(ans) != 34:
+        if ans[-2:] != _SW_OK_DESFIRE or len(ans) != 34:
             raise AuthError("ntag424: part 2 answered %s" % hexlify(ans[-2:]))
         plain = self._dec(key, ans[:32])
         if plain[4:20] != rotl1(rnd_a):

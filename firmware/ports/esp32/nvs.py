@@ -15,7 +15,13 @@ import hashlib
 
 from firmware.app import identity
 
-NAMESPACE = "armlock"
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+_NAMESPACE = const("armlock")
 ID = "device_id"
 KEY = "device_key"
 AUTH = "authority"      # the trusted authority points, 65 bytes each, concatenated
@@ -35,7 +41,7 @@ def _nvs(esp32=None):
         except ImportError:
             return None
     cls = getattr(esp32, "NVS", None)
-    return cls(NAMESPACE) if cls is not None else None
+    return cls(_NAMESPACE) if cls is not None else None
 
 
 def _blob(nvs, name, size):
