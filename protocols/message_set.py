@@ -22,13 +22,19 @@ from protocols.errors import MessageError
 from protocols.frame import MAX_PAYLOAD, Decoder, FrameError
 from protocols.msg_types import AUDIT_RECORDS, U32, U64, encode_fields, specs_of
 
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+    def const(x):
+        return x
+
 MODES = ("field", "rig", "dev")
 
 # -- schemas (field specs: protocols/schema.py) ---------------------------------------------
-U8 = (0, 0xFF)
-U16 = (0, 0xFFFF)
-LAT = (-900000000, 900000000)
-LON = (-1800000000, 1800000000)
+_U8 = const((0, 0xFF))        # (private consts: no names on the device)
+_U16 = const((0, 0xFFFF))
+_LAT = const((-900000000, 900000000))
+_LON = const((-1800000000, 1800000000))
 TOKEN = (1, MAX_PAYLOAD)
 
 # Fields are listed in CBOR key order (shorter name first, then bytewise): the encoder
@@ -46,23 +52,23 @@ _TAMPER = (("source", "str", 1, None), ("latched", "bool", 0, None))
 _FIX = (
     ("utc_s", "int", 1, U64),
     ("hacc_m", "int", 0, U32),
-    ("lat_e7", "int", 0, LAT),
-    ("lon_e7", "int", 0, LON),
+    ("lat_e7", "int", 0, _LAT),
+    ("lon_e7", "int", 0, _LON),
 )
 
 # Tagged unions: field "kind" (sorted in among the others on the wire) picks the member.
 STIMULUS_KINDS = {
     "fix": _FIX,
     "nmea": (("sentence", "str", 0, None),),
-    "gnss": (("sats", "int", 0, U8), ("cn0_dbhz", "int", 0, (-1, 0xFF)),
+    "gnss": (("sats", "int", 0, _U8), ("cn0_dbhz", "int", 0, (-1, 0xFF)),
              ("nofix_ms", "int", 0, (-1, 0xFFFFFFFF)), ("silent_ms", "int", 0, U32)),
     "rfid": (("cred", "str", 0, None), ("rtt_us", "int", 0, U32), ("strong", "bool", 0, None)),
     "rfid_fail": (("why", "str", 0, None),),
-    "finger": (("score", "int", 0, U32), ("template", "int", 0, U16)),
+    "finger": (("score", "int", 0, U32), ("template", "int", 0, _U16)),
     "finger_fail": (("why", "str", 0, None),),
     "grip": (("held", "bool", 0, None),),
     "tamper": (("source", "str", 0, ("enclosure", "magnet")),),
-    "battery": (("mv", "int", 0, U16),),
+    "battery": (("mv", "int", 0, _U16),),
     "time": (("utc_s", "int", 0, U64),),
     "actpos": (("locked", "bool", 0, None),),
     "fault": (("ok", "bool", 0, None),
@@ -82,7 +88,7 @@ SCHEMAS = {
     _t.STIMULUS: ("STIMULUS", 1, STIMULUS_KINDS),
     _t.REBOOT: ("REBOOT", 1, ()),
     _t.INFO_REPLY: ("INFO_REPLY", 0, (
-        ("mode", "str", 0, MODES), ("proto", "int", 0, U16), ("runtime", "str", 0, None),
+        ("mode", "str", 0, MODES), ("proto", "int", 0, _U16), ("runtime", "str", 0, None),
         ("device_id", "str", 0, None), ("fw_version", "str", 0, None))),
     _t.STATUS_REPLY: ("STATUS_REPLY", 0, (
         ("locked", "bool", 0, None),
@@ -91,7 +97,7 @@ SCHEMAS = {
         ("lockout", "map", 0, _LOCKOUT),
         ("reasons", "list", 0, "str"),
         ("last_fix", "map", 1, _FIX),
-        ("battery_mv", "int", 0, U16),
+        ("battery_mv", "int", 0, _U16),
         ("last_counter", "int", 1, U32))),
     _t.AUDIT_RECORDS: ("AUDIT_RECORDS", 0, (
         ("more", "bool", 0, None), ("records", "list", 0, "bytes"),
