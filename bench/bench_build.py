@@ -135,7 +135,7 @@ def watch():
                 PEAK[i] = max(PEAK[i], gc.mem_alloc() - BASE[0])
     builtins.__import__ = hook
 
-def board_sources():
+def compile_board_sources():
     # boot.py, main.py, armlock_build.py: a board compiles them from source at boot, so
     # their names are interned there too (json.loads makes str objects: no names)
     for src in json.loads(SOURCES_JSON):
@@ -209,7 +209,7 @@ def steps():
         live()
     alloc = STEPS[-1][1]       # steady: live after the last pass (before this report)
     base = BASE[0]
-    board_sources()
+    compile_board_sources()
     micropython.qstr_info(1)
     mods = sorted(k for k in sys.modules if k.startswith(("firmware", "protocols")))
     st = app.device.status(app.clock.mono(), app.clock.rtc())   # (imports a rare module)

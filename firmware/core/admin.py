@@ -87,8 +87,8 @@ def fix_implausible(c, why, args=()):
 
 
 def gnss(c, status, ev=None):
-    """The GNSS status changed; `ev` the GNSS event that says so (None: a fix came)."""
-    c._gnss = status
+    """The GNSS status changed to `status`; `ev` the GNSS event that says so (None: a
+    fix came)."""
     c._audit("gnss", status if ev is None else
              status + " silent_ms=%d nofix_ms=%d sats=%d cn0=%d" % ev[1:5])
 

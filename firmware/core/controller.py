@@ -336,7 +336,8 @@ class LockController:
         if not (-900000000 <= lat <= 900000000 and -1800000000 <= lon <= 1800000000):
             raise ValueError(E.FIX)
         if self._gnss != "ok":
-            from firmware.core import admin  # GNSS back: rare
+            self._gnss = "ok"
+            from firmware.core import admin  # GNSS back: rare (admin.py words the audit)
             admin.gnss(self, "ok")
         prev = self._fix
         bad = self._fix_bad
@@ -397,6 +398,7 @@ class LockController:
             raise ValueError(E.GNSS)
         status = gnss.classify(self._cfg, silent, nofix, sats, cn0)
         if status != self._gnss:  # a change: rare (admin.py words the audit)
+            self._gnss = status
             from firmware.core import admin
             admin.gnss(self, status, ev)
 
