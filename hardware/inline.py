@@ -26,6 +26,7 @@ from typing import Any
 INTERN_LEN = 10      # MicroPython's MICROPY_ALLOC_PARSE_INTERN_STRING_LEN (py/mpconfig.h)
 Key = tuple[str, str]   # (module, name)
 Edit = tuple[int, int, str]   # (start byte, end byte, replacement)
+_BY_NAME = ("getattr", "hasattr", "setattr", "delattr")
 
 
 def module_name(rel: str) -> str:
@@ -67,7 +68,8 @@ class _Module:
         self.from_imports: list[ast.ImportFrom] = []
         self.imported: dict[str, str] = {}   # alias -> what it imports ("pkg.mod[.name]")
         self.dynamic: list[tuple[str, bool]] = []   # getattr(alias, <not a literal>),
-        self.strings: set[str] = set()              #   inside a module __getattr__?
+        #                                             inside a module __getattr__?
+        self.strings: set[str] = set()      # names read by getattr(x, "NAME") and kin
         self._starts = [0]      # byte offset of each line (ast columns count UTF-8 bytes)
         for line in text.encode("utf-8").splitlines(keepends=True):
             self._starts.append(self._starts[-1] + len(line))
@@ -104,13 +106,12 @@ class _Module:
             self.bound[node.name] += 1
         elif isinstance(node, ast.ExceptHandler) and node.name:
             self.bound[node.name] += 1
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            self.strings.add(node.value)
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2
-              and isinstance(node.args[0], ast.Name)
-              and not isinstance(node.args[1], ast.Constant)):
-            self.dynamic.append((node.args[0].id, in_getattr))
+              and node.func.id in _BY_NAME and len(node.args) >= 2):
+            if isinstance(node.args[1], ast.Constant):
+                self.strings.add(node.args[1].value)
+            elif isinstance(node.args[0], ast.Name):
+                self.dynamic.append((node.args[0].id, in_getattr))
         elif isinstance(node, ast.Import):
             for a in node.names:
                 self.bound[a.asname or a.name.split(".")[0]] += 1
