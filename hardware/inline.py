@@ -63,6 +63,7 @@ class _Module:
         self.tree = ast.parse(text)
         self.is_pkg = rel.endswith("__init__.py")
         self.defs: dict[str, tuple[Any, ast.stmt]] = {}     # name -> (value, its Assign)
+        self.derived: list[tuple[str, ast.expr, ast.stmt]] = []   # NAME = other.NAME
         self.top_bound: dict[str, int] = defaultdict(int)   # module-level bindings
         self.bound: dict[str, int] = defaultdict(int)       # bindings in any scope
         self.from_imports: list[ast.ImportFrom] = []
@@ -82,11 +83,13 @@ class _Module:
 
     def _scan(self) -> None:
         for node in self.tree.body:
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)):
-                value = _literal(node.value)
-                if value is not None:
-                    self.defs[node.targets[0].id] = (value, node)
+            pairs = _pairs(node) if isinstance(node, ast.Assign) else []
+            for target, value in pairs:
+                lit = _literal(value)
+                if lit is not None:
+                    self.defs[target] = (lit, node)
+                elif isinstance(value, (ast.Name, ast.Attribute)):
+                    self.derived.append((target, value, node))
             for name in _top_names(node):
                 self.top_bound[name] += 1
         forwarders = {id(n) for f in self.tree.body if isinstance(f, ast.FunctionDef)
@@ -134,15 +137,37 @@ class _Module:
         return ".".join(base + ([node.module] if node.module else []))
 
 
+def _pairs(node: ast.Assign) -> list[tuple[str, ast.expr]]:
+    """(name, value) of `A = v` and of `A, B = (v, w)`; [] for any other assignment."""
+    if len(node.targets) != 1:
+        return []
+    target = node.targets[0]
+    if isinstance(target, ast.Name):
+        return [(target.id, node.value)]
+    if (isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple)
+            and len(target.elts) == len(node.value.elts)
+            and all(isinstance(e, ast.Name) for e in target.elts)):
+        return [(e.id, v) for e, v in zip(target.elts, node.value.elts, strict=True)]
+    return []
+
+
 def _top_names(node: ast.stmt) -> list[str]:
     if isinstance(node, ast.Assign):
-        return [t.id for t in node.targets if isinstance(t, ast.Name)]
+        return [name for t in node.targets for name in _target_names(t)]
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
     if isinstance(node, ast.ImportFrom):
         return [a.asname or a.name for a in node.names]
     if isinstance(node, ast.Import):
         return [a.asname or a.name.split(".")[0] for a in node.names]
+    return []
+
+
+def _target_names(t: ast.expr) -> list[str]:
+    if isinstance(t, ast.Name):
+        return [t.id]
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [n for e in t.elts for n in _target_names(e)]
     return []
 
 
@@ -163,6 +188,23 @@ class Inliner:
         self.dynamic: set[str] = set()                  # read by getattr elsewhere
         for m in self.mods.values():
             self._aliases(m)
+        self._derive(strings | stored)
+
+    def _derive(self, blocked: set[str]) -> None:
+        """`NAME = other.NAME` (or a tuple of such) bound once: a constant too, if what
+        it reads is one the compiler shares (an int, a short str)."""
+        changed = True
+        while changed:
+            changed = False
+            for m in self.mods.values():
+                for target, value, _ in m.derived:
+                    key = self._key(m, value)
+                    hit = self.lookup(key) if key else None
+                    if (hit and _interned(hit[1]) and (m.name, target) not in self.values
+                            and m.bound[target] == 1 and m.top_bound[target] == 1
+                            and target not in blocked):
+                        self.values[(m.name, target)] = hit[1]
+                        changed = True
 
     def _aliases(self, m: _Module) -> None:
         names, modules = self.names.setdefault(m.name, {}), self.modules.setdefault(m.name, {})
@@ -263,17 +305,27 @@ class Inliner:
 
         out = {}
         for name, m in self.mods.items():
-            ed = [m.span(node, _text(value)) for node, value in reads[name]]
+            drops = [m.span(node, _blank(node)) for node in self._dropped(m, gone)]
+            ed = [e for e in (m.span(node, _text(value)) for node, value in reads[name])
+                  if not any(s <= e[0] and e[1] <= end for s, end, _ in drops)] + drops
             for node in m.from_imports:
                 keep = [a for a in node.names if not (
                     (a.asname or a.name) in self.names[name] and self.lookup(
                         (name, a.asname or a.name)) and gone(name, a.asname or a.name))]
                 if len(keep) < len(node.names):
                     ed.append(m.span(node, _import_text(node, keep)))
-            ed += [m.span(node, _blank(node)) for cname, (_, node) in m.defs.items()
-                   if (name, cname) in self.values and gone(name, cname)]
             out[m.rel] = _apply(m.text, ed)
         return out
+
+    def _dropped(self, m: _Module, gone: Any) -> list[ast.stmt]:
+        """The module's constant assignments whose every name is inlined and unread."""
+        stmts: dict[int, tuple[ast.stmt, list[str]]] = {}
+        for target, node in [(n, s) for n, (_, s) in m.defs.items()] + \
+                [(n, s) for n, _, s in m.derived]:
+            stmts.setdefault(id(node), (node, []))[1].append(target)
+        return [node for node, names in stmts.values()
+                if len(names) == len(_top_names(node))
+                and all((m.name, n) in self.values and gone(m.name, n) for n in names)]
 
 
 def _text(value: Any) -> str:
