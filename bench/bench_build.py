@@ -50,7 +50,9 @@ the rig waiver for the stand-in chip (no eFuses); --mode dev measures a dev buil
   A module's figure includes the growth of a shared table it happens to trigger (the
   qstr pool, sys.modules), so single figures move by a few KB with the import order.
 
-Goal (issue 12): the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image.
+Goal (issue 12): the .mpy deploy in at most 90 KB on a stock ESP32_GENERIC image. The
+verdict reads the figures at a board (the qstr pools as a board allocates them); the
+VM's own figures are printed beside them.
 """
 
 from __future__ import annotations
@@ -565,9 +567,12 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
     sizes = pool_sizes() if r.get("qstr") else []
     shared = len(r["shared"])
     extra = board_pools(r["qstr"][0], r["qstr"][2], sizes, shared) if sizes else 0
-    worst = alloc + (extra if extra > 0 else 0)   # here or at a board, the larger
-    verdict = "MEETS" if worst <= GOAL and peak[1] <= STOCK_HEAP else "MISSES"
-    print(f"  verdict: {verdict} the goal: steady {_kb(worst)}, peak live {_kb(peak[1])}; "
+    # judged as a board holds it: the same app, its names' pools as they fall there (the
+    # bench's own names make the VM figure larger or smaller by whole pools)
+    worst, worst_peak = alloc + extra, peak[1] + extra
+    verdict = "MEETS" if worst <= GOAL and worst_peak <= STOCK_HEAP else "MISSES"
+    print(f"  verdict: {verdict} the goal at a board: steady {_kb(worst)}, "
+          f"peak live {_kb(worst_peak)}; "
           f"permit loaded: {r['permit']}; BLE service: {r['ble']}; "
           f"faults: {','.join(r['faults']) or 'none'}")
     print(f"  {'figure':52} {'WASM 32-bit':>12} {'unix 64-bit':>12}")

@@ -119,7 +119,8 @@ def test_a_slow_reader_gets_all_output_in_order(repl: Repl) -> None:
     repl.ser.write(b"for i in range(3000): print('%05d' % i, 'x' * 60)\r\r")
     got = bytearray()
     end = time.monotonic() + 90
-    while b"02999" not in got and time.monotonic() < end:
+    last = b"02999 " + b"x" * 60 + b"\r\n"     # the whole last line, not its start
+    while last not in got and time.monotonic() < end:
         time.sleep(0.02)                  # a slow reader: 4 KB per 20 ms at most
         got += repl.ser.read(4096)
     rows = [r for r in got.split(b"\r\n") if len(r) == 66 and r[:5].isdigit()]
