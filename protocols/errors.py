@@ -33,7 +33,10 @@ class MessageError(ValueError):
 def message_error(text, *args):
     """A MessageError (E_BAD_MESSAGE) with TEXTS[text] (protocols/wire_texts.py, imported
     on an error only; the caller's _T_* const) formatted with args."""
-    from protocols.wire_texts import TEXTS
+    try:
+        from protocols.wire_texts import TEXTS
+    except MemoryError:  # no heap to word it: refused all the same, tersely
+        return MessageError("bad message (text %d)" % text)
     return MessageError(TEXTS[text] % args)
 
 

@@ -18,6 +18,7 @@ MAX_FRAME = const(1024)  # largest decoded frame (header + payload + CRC), bytes
 _HEADER = const(3)       # type u8 + seq u16
 _OVERHEAD = const(5)     # header + CRC
 MAX_PAYLOAD = const(MAX_FRAME - _OVERHEAD)
+_SMALL = const(128)      # a decoder's buffer between long frames (a sealed command fits)
 
 # Failure texts: index in protocols/wire_texts.py TEXTS (private consts: no name on
 # the device; tests/test_error_texts.py checks each against the name it has there).
@@ -111,7 +112,10 @@ class FrameError(ValueError):
 def frame_error(kind, text, *args):
     """A FrameError of `kind` with TEXTS[text] (protocols/wire_texts.py, imported on an
     error only; the caller's _T_* const) formatted with args."""
-    from protocols.wire_texts import TEXTS
+    try:
+        from protocols.wire_texts import TEXTS
+    except MemoryError:  # no heap to word it: refused all the same, tersely
+        return FrameError(kind, "bad frame: %s (text %d)" % (kind, text))
     return FrameError(kind, TEXTS[text] % args)
 
 
@@ -191,8 +195,10 @@ def encode(typ, seq, payload=b""):
 class Decoder:
     """Incremental frame decoder: feed(bytes) -> list of (type, seq, payload) or FrameError.
 
-    Bytes are buffered up to the next 0x00 in one buffer allocated once (max_encoded bytes),
-    so byte-at-a-time UART reads cause no reallocation. Empty chunks (repeated delimiters)
+    Bytes are buffered up to the next 0x00 in a buffer of _SMALL bytes, so byte-at-a-time
+    UART reads of a command cause no reallocation; a longer frame (a permit) gets one of
+    max_encoded bytes, dropped again once the frame is out (a lock keeps a decoder per
+    link: a full-size buffer each would hold 1 KB of heap). Empty chunks (repeated delimiters)
     are skipped. A chunk that grows past the largest encoded frame is reported once as
     oversize and the rest of it is dropped up to the next 0x00.
     """
@@ -200,7 +206,7 @@ class Decoder:
     def __init__(self, max_frame=MAX_FRAME):
         self.max_frame = max_frame
         self.max_encoded = max_frame + (max_frame + 253) // 254
-        self._buf = bytearray(self.max_encoded)
+        self._buf = bytearray(_SMALL)
         self._n = 0
         self._dropping = False
         self.frames = 0     # good frames returned so far
@@ -249,14 +255,21 @@ class Decoder:
                 if m:
                     self._chunk(mv[i:j], out)   # whole chunk in hand: no copy
             elif m:
-                self._buf[self._n:self._n + m] = mv[i:end]
-                self._n += m
+                k = self._n + m
+                if k > len(self._buf):
+                    big = bytearray(self.max_encoded)
+                    big[:self._n] = self._buf[:self._n]
+                    self._buf = big
+                self._buf[self._n:k] = mv[i:end]
+                self._n = k
             if j < 0:
                 break
             if self._n:
                 k = self._n
                 self._n = 0
                 self._chunk(memoryview(self._buf)[:k], out)
+                if len(self._buf) > _SMALL:
+                    self._buf = bytearray(_SMALL)
             self._dropping = False
             i = j + 1
         return out

@@ -10,6 +10,7 @@ the bytes.
 from __future__ import annotations
 
 import binascii
+import builtins
 import json
 import subprocess
 import sys
@@ -820,3 +821,71 @@ def test_transient_modules_load_on_use_and_nothing_keeps_them(tmp_path: Path) ->
     assert got["used"] == sorted(set(TRANSIENT) - set(NEVER_ON_A_LOCK))
     assert got["alive"] == []
     assert got["reply"] == [m.STATUS_REPLY]
+
+
+def _no_heap_to_import(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Importing `module` fails as on a board out of heap (MicroPython: MemoryError)."""
+    real = builtins.__import__
+
+    def imp(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
+            level: int = 0) -> Any:
+        if module in [name] + [f"{name}.{f}" for f in (fromlist or ())]:
+            raise MemoryError("memory allocation failed, allocating 2048 bytes")
+        return real(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", imp)
+
+
+def test_input_nobody_authenticated_cannot_stop_an_open_lock_when_heap_is_short(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attacker in radio range floods forged commands and junk while the heap is too
+    short to load the command module: the app runs on (a reset would relock the lock
+    under its holder), the frames go unanswered and are counted."""
+    ready(host)
+    host.unlock()
+    assert not host.dev.locked
+    _no_heap_to_import(monkeypatch, "firmware.app.commands")
+    forged = m.encode_msg(m.LOAD_PERMIT, 9, {"token": make_permit(7)}, bytes(32), 99)
+    assert host.raw(forged) == [] and host.raw(b"\x00\x17junk\x00") == []
+    assert host.dev.busy == 2 and not host.dev.locked and host.actuator[-1] is False
+
+
+def test_a_bad_frame_is_refused_tersely_when_its_wording_cannot_load(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    ready(host)
+    host.unlock()
+    _no_heap_to_import(monkeypatch, "protocols.wire_texts")
+    wire = bytearray(host.request(m.PING))
+    wire[3] ^= 0x55                                   # a bad CRC (or COBS)
+    (typ, seq, f), = host.raw(bytes(wire))
+    assert typ == m.ERROR and seq == 0 and f["message"].startswith("bad frame: ")
+    assert not host.dev.locked and host.cmd(m.PING)[0] == m.OK
+
+
+def test_out_of_heap_decoding_a_command_is_busy_and_changes_nothing(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    from protocols import message_set
+
+    ready(host)
+    before = host.audit_all()
+
+    def no_heap(*_a: object, **_k: object) -> None:
+        raise MemoryError("memory allocation failed, allocating 512 bytes")
+
+    monkeypatch.setattr(message_set, "decode_msg", no_heap)
+    typ, _seq, f = host.cmd(m.RECALL, {"token": make_recall(2)})
+    assert typ == m.ERROR and f["code"] == m.E_BUSY
+    monkeypatch.undo()
+    assert host.audit_all() == before and host.status()["permit"] is not None
+
+
+def test_out_of_heap_once_the_core_acts_stops_the_app(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the seal checked out the core may be half way through the command: not
+    answered as busy but raised, as for any core step (production main.py resets)."""
+    def no_heap(*_a: object) -> None:
+        raise MemoryError("memory allocation failed, allocating 961 bytes")
+
+    monkeypatch.setattr(host.dev, "_run", no_heap)
+    with pytest.raises(MemoryError):
+        host.raw(host.request(m.LOAD_PERMIT, {"token": make_permit(1)}))

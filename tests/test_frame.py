@@ -214,6 +214,16 @@ def test_largest_frame_decodes_and_one_more_byte_is_oversize() -> None:
         assert items[-1] == (2, 2, b"")
 
 
+def test_a_decoder_holds_no_full_size_buffer_between_long_frames() -> None:
+    """A lock keeps one decoder per link: after a permit-sized frame (fed a byte at a
+    time, as a UART gives it) the decoder goes back to its small buffer."""
+    d = Decoder()
+    biggest = (0x84, 1, bytes(range(256)) * 3)
+    got = [x for b in frame.encode(*biggest) for x in d.feed(bytes([b]))]
+    assert got == [biggest] and len(d._buf) < 256
+    assert d.feed(frame.encode(1, 2, b"x")[:-1]) == [] and d.feed(b"\x00") == [(1, 2, b"x")]
+
+
 def test_oversize_stream_is_reported_once_and_the_buffer_stays_bounded() -> None:
     d = Decoder()
     items = []

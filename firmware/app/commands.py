@@ -9,7 +9,7 @@ import struct
 from firmware.core import events as E
 from protocols import message_set as M
 from protocols import msg_types as T
-from protocols.errors import E_INTERNAL, E_MODE, E_REFUSED, E_UNKNOWN_TYPE
+from protocols.errors import E_BUSY, E_INTERNAL, E_MODE, E_REFUSED, E_UNKNOWN_TYPE
 
 try:
     from micropython import const  # pyright: ignore[reportAssignmentType]
@@ -22,8 +22,13 @@ MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 10
 
 
 def command(dev, fr, mono_ms, rtc_s):
-    """Handle one (type, seq, payload) frame from a host: exactly one reply."""
+    """Handle one (type, seq, payload) frame from a host: exactly one reply.
+
+    Out of heap before the command reached the core (decoding, checking its seal): a
+    busy ERROR, nothing changed, nothing audited. Out of heap once the core acts (the
+    counter, the command): raised, as for any core step (device.py: the app stops)."""
     typ, seq = fr[0], fr[1]
+    acting = False
     try:
         if typ == T.STIMULUS and dev.mode == "field":
             raise M.MessageError("STIMULUS is refused in field mode", E_MODE)
@@ -32,11 +37,16 @@ def command(dev, fr, mono_ms, rtc_s):
         typ, seq, f = M.decode_msg(fr, dev.key, dev.ctl.counter, True)
         c = f.get("counter")  # type: ignore  # (a checked map: dict)
         dev._results = []
+        acting = True
         # the core's new floor is persisted before acting (a failed write raises)
         if c is not None and not dev.accept_counter(c, mono_ms, rtc_s):
             raise M.MessageError(dev._results[-1][1], E_REFUSED)
         dev._results = []
         dispatch(dev, typ, seq, f, mono_ms, rtc_s)
+    except MemoryError:
+        if acting:
+            raise
+        error(dev, seq, M.MessageError("busy: out of memory, send it again", E_BUSY))
     except Exception as exc:  # every failure is one ERROR reply naming it
         if isinstance(exc, M.MessageError):
             # nobody authenticated it: audited, aggregated (firmware/core/refusals.py)
@@ -54,7 +64,10 @@ def error(dev, seq, exc):
     try:
         dev._send(T.ERROR, seq, f)
     except Exception:
-        dev._send(T.ERROR, seq, {"code": E_INTERNAL, "message": "unreportable error"})
+        try:
+            dev._send(T.ERROR, seq, {"code": E_INTERNAL, "message": "unreportable error"})
+        except MemoryError:  # no heap even for that: no reply, the device runs on
+            dev.busy += 1
 
 
 def dispatch(dev, typ, seq, f, mono_ms, rtc_s):

@@ -85,6 +85,7 @@ class Device(Host):
         self.answer_hook = None
         self.audit_events = True
         self.frame_errors = 0
+        self.busy = 0             # frames left unanswered: no heap to handle them
         self.faults = 0
         self._decoders = {}
         self._core_wake = None
@@ -279,12 +280,25 @@ class Device(Host):
 
     # -- commands and status: firmware/app/commands.py (imported when a host talks) ---
     def _command(self, fr, mono_ms, rtc_s):
-        from firmware.app import commands
-        commands.command(self, fr, mono_ms, rtc_s)
+        commands = self._commands()
+        if commands is not None:
+            commands.command(self, fr, mono_ms, rtc_s)
 
     def _error(self, seq, exc):
-        from firmware.app import commands
-        commands.error(self, seq, exc)
+        commands = self._commands()
+        if commands is not None:
+            commands.error(self, seq, exc)
+
+    def _commands(self):
+        # None when there is no heap to load it: the frame goes unanswered (counted in
+        # `busy`) and the device runs on. Input nobody authenticated must not be able to
+        # stop the app (a reset relocks an open lock: a holder locked out from range).
+        try:
+            from firmware.app import commands
+        except MemoryError:
+            self.busy += 1
+            return None
+        return commands
 
     def status(self, mono_ms, rtc_s):
         """STATUS_REPLY fields, from the core's status()."""

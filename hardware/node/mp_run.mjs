@@ -5,8 +5,9 @@
 //   node mp_run.mjs --serve [--heap SIZE] [--root DIR] [--only PATHS] [--grow]
 //
 // The repo's firmware/ and protocols/ trees (every .py or .mpy file, or only the paths listed
-// in --only, comma separated, relative to the repo root) are copied into the VM's
-// /lib, which is on sys.path, so `import firmware.core.x` and `import protocols.x` work.
+// in --only, comma separated, relative to the repo root) are copied to the top of the
+// VM's filesystem (its cwd, '' on sys.path, as on a board), so `import firmware.core.x`
+// and `import protocols.x` work; the runner's own module goes to /lib.
 //
 // Run mode: the program (FILE, or stdin) runs once; its stdout/stderr stream to ours.
 // Exit code: 0, or 1 if it raised (MicroPython traceback on stderr), or the code given
@@ -213,9 +214,12 @@ function listPy(root, only) {
 }
 
 function installFiles(FS, root, only) {
+  // at the top of the filesystem, as `armlock flash` writes a board's: imported through
+  // sys.path's '' (the VM's cwd is /), so each module's path is "firmware/core/x.mpy"
+  // as on a board (the import interns it: the heap counts it)
   for (const rel of listPy(root, only)) {
-    FS.mkdirTree("/lib/" + path.dirname(rel));
-    FS.writeFile("/lib/" + rel, fs.readFileSync(path.join(root, rel)));
+    FS.mkdirTree("/" + path.dirname(rel));
+    FS.writeFile("/" + rel, fs.readFileSync(path.join(root, rel)));
   }
   FS.mkdirTree("/lib");
   FS.writeFile(`/lib/${RT_MODULE}.py`, RT_SOURCE);
