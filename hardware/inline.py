@@ -258,12 +258,17 @@ class Inliner:
         attrs: set[str] = set()
         for name, m in self.mods.items():
             found[name] = []
+            # inside an f-string a node's columns are not to be trusted (CPython < 3.12)
+            # and a str put there could clash with its quotes: such reads stay
+            fstr = {id(n) for f in ast.walk(m.tree) if isinstance(f, ast.JoinedStr)
+                    for n in ast.walk(f)}
             for node in ast.walk(m.tree):
                 if not isinstance(node, (ast.Name, ast.Attribute)) or \
                         not isinstance(node.ctx, ast.Load):
                     continue
                 key = self._key(m, node)
-                hit = self.lookup(key) if key and node.lineno == node.end_lineno else None
+                hit = self.lookup(key) if (key and node.lineno == node.end_lineno
+                                           and id(node) not in fstr) else None
                 if hit:
                     found[name].append((node, key, hit))
                     readers[hit[0]].add(name)

@@ -137,3 +137,11 @@ def f():
     lines = out["pkg/user.py"].splitlines()
     assert lines[1] == "pass" and lines[2] == "pass" and lines[4] == "    return 'rfid', (40)"
     assert out["pkg/other.py"].splitlines() == ["pass", "Z = [(40)]"]
+
+
+def test_a_read_inside_an_f_string_stays() -> None:
+    """Its columns are not reliable there and a quote could end the string early."""
+    src = "from pkg import events as E\nX = f'{E.RFID}:{E.LIMIT}'\ndef f():\n    return E.LIMIT\n"
+    out = inline(_pkg(events=EVENTS, user=src))
+    assert out["pkg/user.py"] == src.replace("return E.LIMIT", "return (40)")
+    assert 'RFID = "rfid"' in out["pkg/events.py"] and "LIMIT = const(40)" in out["pkg/events.py"]
