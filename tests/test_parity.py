@@ -1,5 +1,6 @@
 """Runtime parity: every core test vector gives byte-identical traces on CPython and
-MicroPython (the WebAssembly VM under Node)."""
+MicroPython (the WebAssembly VM under Node), from the sources and from the code as
+`armlock build` deploys it (.mpy, constants inlined across modules)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from pathlib import Path
 import pytest
 
 from firmware.core import trace
-from hardware.micropython import MicroPythonVM, node_available
+from hardware.micropython import MicroPythonVM, compiled_root, node_available
 
 VECTORS = sorted((Path(__file__).resolve().parent.parent / "protocols" / "vectors")
                  .glob("core_*.json"))
 pytestmark = pytest.mark.skipif(not node_available(), reason="node or node_modules missing")
 
 
-@pytest.fixture(scope="module")
-def vm():
-    with MicroPythonVM(heap_kb=1024, grow=True) as machine:
+@pytest.fixture(scope="module", params=["sources", "deployed"])
+def vm(request, tmp_path_factory):
+    root = None if request.param == "sources" else compiled_root(
+        tmp_path_factory.mktemp("deployed"), inlined=True)
+    with MicroPythonVM(heap_kb=1024, grow=True, root=root) as machine:
         machine.exec("import json, gc\nfrom firmware.core import trace")
         yield machine
 
