@@ -2,10 +2,11 @@
 
 A board file names the chip and, per peripheral section, which GPIO does what. `load()`
 checks every pin against the chip's facts (pins that do not exist, SPI-flash/PSRAM pins,
-input-only pins used as outputs, strapping pins, pins the USB serial console owns, the
-battery ADC on ADC2, a GPIO used twice, bus ids) and raises `BoardError` with one line
-naming the file and every problem found. The firmware reads the same file (copied into
-the build as board.json) through firmware/ports/esp32/board.py.
+GPIO16/17 on an ESP32 WROVER module (its PSRAM), input-only pins used as outputs,
+strapping pins, pins the USB serial console owns, the battery ADC on ADC2, a GPIO used
+twice, bus ids) and raises `BoardError` with one line naming the file and every problem
+found. The firmware reads the same file (copied into the build as board.json) through
+firmware/ports/esp32/board.py.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ class Chip:
     def __init__(self, name: str, esptool_chip: str, gpios: set[int], image_offset: int,
                  flash: set[int], octal: set[int], input_only: set[int], strapping: set[int],
                  console: dict[int, str], adc1: set[int], uarts: set[int], spis: set[int],
-                 i2cs: set[int], archs: tuple[str, ...]) -> None:
+                 i2cs: set[int], archs: tuple[str, ...], psram: set[int] | None = None) -> None:
         self.name, self.esptool_chip, self.gpios = name, esptool_chip, gpios
         self.image_offset, self.flash, self.octal = image_offset, flash, octal
+        self.psram = psram or set()   # pins a PSRAM module ("psram": true) wires to its PSRAM
         self.input_only, self.strapping, self.console = input_only, strapping, console
         self.adc1, self.uarts, self.spis, self.i2cs, self.archs = adc1, uarts, spis, i2cs, archs
 
@@ -51,7 +53,9 @@ class Chip:
 # ESP32 datasheet v4.x section 2.2 (pin description), 2.4 (strapping pins), 4.1.1 (ADC):
 # GPIO6-11 carry the SPI flash, 34-39 are input only, 0/2/5/12/15 are strapping pins
 # (12 selects the flash voltage), ADC2 cannot be read while Wi-Fi/BLE is on, 1/3 are the
-# UART0 console behind the USB bridge.
+# UART0 console behind the USB bridge. On a WROVER module (PSRAM, "psram": true) GPIO16/17
+# are the PSRAM's chip select and clock (ESP32-WROVER-E datasheet, pin description: the
+# module's pads for them are NC).
 # ESP32-S3 datasheet v1.x sections 2.3, 3.3 (strapping), 2.3.3 (ADC): GPIO26-32 carry the
 # SPI flash/PSRAM, 33-37 the octal PSRAM of R8 modules, 0/3/45/46 are strapping pins,
 # 19/20 the native USB (MicroPython's console on S3), 43/44 UART0.
@@ -62,7 +66,8 @@ CHIPS: dict[str, Chip] = {
         flash=set(range(6, 12)), octal=set(), input_only=set(range(34, 40)),
         strapping={0, 2, 5, 12, 15},
         console={1: "UART0 TX (USB serial console)", 3: "UART0 RX (USB serial console)"},
-        adc1=set(range(32, 40)), uarts={1, 2}, spis={1, 2}, i2cs={0, 1}, archs=("xtensawin",)),
+        adc1=set(range(32, 40)), uarts={1, 2}, spis={1, 2}, i2cs={0, 1}, archs=("xtensawin",),
+        psram={16, 17}),
     "esp32s3": Chip(
         "esp32s3", "esp32s3", set(range(0, 22)) | set(range(26, 49)), 0x0,
         flash=set(range(26, 33)), octal=set(range(33, 38)), input_only=set(),
@@ -199,7 +204,8 @@ def _check_top(data: dict[str, Any], chip: Chip) -> list[str]:
     return out
 
 
-def _check_pin(where: str, pin: Any, direction: str, chip: Chip, octal: bool) -> str | None:
+def _check_pin(where: str, pin: Any, direction: str, chip: Chip, octal: bool,
+               psram: bool) -> str | None:
     if not isinstance(pin, int) or isinstance(pin, bool):
         return f"{where} = {pin!r} is not a GPIO number"
     g = f"{where} = GPIO{pin}"
@@ -207,6 +213,8 @@ def _check_pin(where: str, pin: Any, direction: str, chip: Chip, octal: bool) ->
         return f"{g} does not exist on {chip.name}"
     if pin in chip.flash:
         return f"{g} is wired to the SPI flash/PSRAM on {chip.name} (never usable)"
+    if psram and pin in chip.psram:
+        return f"{g} is wired to the PSRAM of a WROVER module (psram: true)"
     if octal and pin in chip.octal:
         return f"{g} is used by the octal PSRAM of this module"
     if pin in chip.console:
@@ -226,6 +234,7 @@ def _check_pins(data: dict[str, Any], chip: Chip) -> list[str]:
     out: list[str] = []
     used: dict[int, str] = {}
     octal = bool(data.get("octal_psram", False))
+    psram = bool(data.get("psram", False))
     for sec, roles in SECTIONS.items():
         s = data.get(sec)
         if not isinstance(s, dict):
@@ -237,7 +246,7 @@ def _check_pins(data: dict[str, Any], chip: Chip) -> list[str]:
                 if required:
                     out.append(f"{where} is missing")
                 continue
-            bad = _check_pin(where, pin, direction, chip, octal)
+            bad = _check_pin(where, pin, direction, chip, octal, psram)
             if bad:
                 out.append(bad)
             elif pin in used:

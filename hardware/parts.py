@@ -23,7 +23,7 @@ from typing import Any
 
 PARTS = Path(__file__).with_name("parts.toml")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "HARDWARE.md"
-BUILDS = {"rig": "rig (ESP32-S3-DevKitC-1-N8R8)", "lock": "lock module (ESP32-WROOM-32E)"}
+BUILDS = {"rig": "rig (ESP32-S3-DevKitC-1-N8R8)", "lock": "lock module (ESP32-DevKitC-VE)"}
 POLICIES = ("geofenced", "time-only")
 VARIANTS = ("as built", "floor")
 BEGIN, END = "<!-- parts.py:begin -->", "<!-- parts.py:end -->"

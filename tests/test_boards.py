@@ -28,8 +28,8 @@ def refused(d: dict[str, Any]) -> str:
     return msg
 
 
-def test_both_boards_are_shipped() -> None:
-    assert {"esp32-devkitc", "esp32-s3-devkitc-1"} <= set(SHIPPED)
+def test_the_boards_are_shipped() -> None:
+    assert {"esp32-devkitc", "esp32-devkitc-ve", "esp32-s3-devkitc-1"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -44,6 +44,7 @@ def test_shipped_board_is_valid(name: str) -> None:
 
 def test_image_offsets() -> None:
     assert boards.load("esp32-devkitc").image_offset == 0x1000
+    assert boards.load("esp32-devkitc-ve").image_offset == 0x1000
     assert boards.load("esp32-s3-devkitc-1").image_offset == 0x0
 
 
@@ -80,6 +81,39 @@ def test_s3_bad_pin_refused(section: str, role: str, pin: int, words: str) -> No
     d[section][role] = pin
     msg = refused(d)
     assert f"{section}.{role}" in msg and words in msg
+
+
+@pytest.mark.parametrize("role, pin", [("tx", 17), ("rx", 16)])
+def test_wrover_psram_pins_refused(role: str, pin: int) -> None:
+    """GPIO16/17 are the PSRAM's CS and clock on a WROVER module: a board file with
+    "psram": true on an ESP32 that uses them is refused."""
+    d = data("esp32-devkitc-ve")
+    d["finger"][role] = pin
+    assert (f"finger.{role} = GPIO{pin} is wired to the PSRAM of a WROVER module "
+            "(psram: true)") in refused(d)
+
+
+def test_wroom_keeps_gpio16_17_until_it_says_psram() -> None:
+    d = data("esp32-devkitc")
+    assert not d["psram"] and {d["finger"]["tx"], d["finger"]["rx"]} == {16, 17}
+    boards.validate(d)
+    d["psram"] = True
+    msg = refused(d)
+    assert "finger.tx = GPIO17 is wired to the PSRAM" in msg
+    assert "finger.rx = GPIO16 is wired to the PSRAM" in msg
+
+
+def test_wrover_board_is_the_wroom_one_with_psram_and_the_uart_moved() -> None:
+    """Same peripherals and pins as the WROOM-32E board but the fingerprint UART (off
+    GPIO16/17), the battery ADC it moved for that and the GNSS PPS line (not read by the
+    firmware), whose pin the battery took."""
+    wroom, wrover = boards.load("esp32-devkitc"), boards.load("esp32-devkitc-ve")
+    assert wrover.psram and wrover.data["module"] == "ESP32-WROVER-E"
+    moved = {"finger.tx", "finger.rx", "battery.adc", "gnss.pps"}
+    a, b = wroom.pins(), wrover.pins()
+    assert {k: v for k, v in a.items() if k not in moved} == \
+        {k: v for k, v in b.items() if k not in moved}
+    assert not {16, 17} & set(b.values())
 
 
 def test_s3_octal_pins_usable_on_quad_module() -> None:
@@ -133,6 +167,6 @@ def test_unreadable_board_file(tmp_path: Path) -> None:
 def test_wiring_table_covers_every_pin(name: str) -> None:
     """hardware/boards/WIRING.md lists each board's every GPIO."""
     text = (boards.BOARDS_DIR / "WIRING.md").read_text()
-    section = text.split(f"## {name}")[1].split("\n## ")[0]
+    section = text.split(f"\n## {name}\n")[1].split("\n## ")[0]
     for where, pin in boards.load(name).pins().items():
         assert f"| {where} | GPIO{pin} |" in section, where

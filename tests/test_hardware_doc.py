@@ -27,6 +27,17 @@ def test_flash_command_matches_the_board_file(name: str) -> None:
     assert f"({name})" in DOC and schematic.path_for(name).name in DOC
 
 
+@pytest.mark.parametrize("name", boards.available())
+def test_image_row_fits_the_boards_memory(name: str) -> None:
+    """A board with PSRAM is told to take a SPIRAM image (the plain one leaves the PSRAM
+    unused and the heap too small); one without is told it needs the frozen build."""
+    b = boards.load(name)
+    row = next(line for line in DOC.splitlines()
+               if line.startswith("|") and f"({name})" in line)
+    assert ("SPIRAM" in row) == b.psram, row
+    assert b.psram or "armlock build --frozen" in row, row
+
+
 def test_every_part_is_priced_and_dated() -> None:
     data = parts.load()
     for p in data["part"]:
