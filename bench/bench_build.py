@@ -583,10 +583,11 @@ def report_board(board: str, out: Path, min_heap: bool, mode: str) -> None:
 
     if kb:
         need = max(app_part(kb), app_part(rkbs[len(rkbs) // 2]) if rkbs else 0.0)
-        room = "fits" if need <= STOCK_HEAP else "does NOT fit"
+        room = ("fits: this board's PSRAM gives a stock SPIRAM image megabytes" if psram
+                else ("fits" if need <= STOCK_HEAP else "does NOT fit") +
+                f" the ~{STOCK_HEAP // 1024} KB a stock image grows to without PSRAM")
         print(f"  runs in: about {_kb(need)} at its fullest (the boot and the permit check "
-              f"load their modules; smallest heap on the native port, scaled): {room} the "
-              f"~{STOCK_HEAP // 1024} KB a stock image grows to without PSRAM")
+              f"load their modules; smallest heap on the native port, scaled): {room}")
     print(f"  {'figure':52} {'WASM 32-bit':>12} {'unix 64-bit':>12}")
     ux = (lambda k: _kb(int(unix[k]))) if unix else (lambda k: "-")
     print(f"  {'steady state: whole app after gc.collect()':52} {_kb(alloc):>12} "
