@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 INTERN_LEN = 10      # MicroPython's MICROPY_ALLOC_PARSE_INTERN_STRING_LEN (py/mpconfig.h)
@@ -327,7 +328,7 @@ class Inliner:
             out[m.rel] = _apply(m.text, ed)
         return out
 
-    def _dropped(self, m: _Module, gone: Any) -> list[ast.stmt]:
+    def _dropped(self, m: _Module, gone: Callable[[str, str], bool]) -> list[ast.stmt]:
         """The module's constant assignments whose every name is inlined and unread."""
         stmts: dict[int, tuple[ast.stmt, list[str]]] = {}
         for target, node in [(n, s) for n, (_, s) in m.defs.items()] + \

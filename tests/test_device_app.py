@@ -879,6 +879,23 @@ def test_out_of_heap_decoding_a_command_is_busy_and_changes_nothing(
     assert host.audit_all() == before and host.status()["permit"] is not None
 
 
+def test_out_of_heap_answering_a_query_is_busy_and_the_lock_stays_open(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STATUS needs no key: a flood of it while the heap is short must not stop the app
+    (a reset would relock the lock under its holder)."""
+    from firmware.app import commands
+
+    ready(host)
+    host.unlock()
+
+    def no_heap(*_a: object) -> None:
+        raise MemoryError("memory allocation failed, allocating 384 bytes")
+
+    monkeypatch.setattr(commands, "status", no_heap)
+    typ, _seq, f = host.cmd(m.STATUS)
+    assert typ == m.ERROR and f["code"] == m.E_BUSY and not host.dev.locked
+
+
 def test_out_of_heap_once_the_core_acts_stops_the_app(
         host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     """After the seal checked out the core may be half way through the command: not

@@ -19,14 +19,16 @@ except ImportError:  # CPython
 
 _MAX_TEXT = const(160)    # longest ERROR message / log text sent (they may quote input)
 MAX_READ = 24             # audit records read per AUDIT_READ (more never fit 1019 bytes)
+_TOKENS = (T.LOAD_PERMIT, T.RECALL, T.TAMPER_RESET)   # carry a signed token to the core
 
 
 def command(dev, fr, mono_ms, rtc_s):
     """Handle one (type, seq, payload) frame from a host: exactly one reply.
 
-    Out of heap before the command reached the core (decoding, checking its seal): a
-    busy ERROR, nothing changed, nothing audited. Out of heap once the core acts (the
-    counter, the command): raised, as for any core step (device.py: the app stops)."""
+    Out of heap where nothing changes (decoding, checking its seal, a query: INFO,
+    STATUS, PING, AUDIT_READ): a busy ERROR, nothing audited. Out of heap once the core or
+    the store acts (a sealed command's counter, a token): raised, as for any core step
+    (device.py: the app stops)."""
     typ, seq = fr[0], fr[1]
     acting = False
     try:
@@ -37,7 +39,7 @@ def command(dev, fr, mono_ms, rtc_s):
         typ, seq, f = M.decode_msg(fr, dev.key, dev.ctl.counter, True)
         c = f.get("counter")  # type: ignore  # (a checked map: dict)
         dev._results = []
-        acting = True
+        acting = c is not None or typ in _TOKENS
         # the core's new floor is persisted before acting (a failed write raises)
         if c is not None and not dev.accept_counter(c, mono_ms, rtc_s):
             raise M.MessageError(dev._results[-1][1], E_REFUSED)
@@ -79,7 +81,7 @@ def dispatch(dev, typ, seq, f, mono_ms, rtc_s):
         dev._send(T.STATUS_REPLY, seq, status(dev, mono_ms, rtc_s))
     elif typ == T.PING:
         dev._send(T.OK, seq, {})
-    elif typ == T.LOAD_PERMIT or typ == T.RECALL or typ == T.TAMPER_RESET:
+    elif typ in _TOKENS:
         dev._run((E.PERMIT, f["token"]), mono_ms, rtc_s)
         reply_result(dev, seq)
     elif typ == T.AUDIT_READ:
