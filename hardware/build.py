@@ -17,7 +17,7 @@
 
 Heap: modules loaded from the filesystem (.mpy) keep their code in the GC heap: the
 whole app as deployed holds about 89 KB steady on a no-PSRAM ESP32, but its boot and the
-signed-permit check load their modules on top, about 155 KB at the fullest
+signed-permit check load their modules on top, about 145 KB at the fullest
 (bench/bench_build.py), more than a stock image gives a no-PSRAM ESP32 (56 KB growing to
 ~112 KB). Boards with PSRAM run the filesystem deploy on a stock image (the S3 N8R8, the
 DevKitC-VE's WROVER-E); for the others build with `frozen=True` (`--frozen`): the
