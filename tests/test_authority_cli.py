@@ -508,7 +508,7 @@ def test_convex_rings_load_and_a_swapped_pair_is_a_bow_tie(n: int, lon0: float, 
 def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres: float,
                                                              n: int) -> None:
     """--simplify METRES: the largest displacement it reports is measured on the sphere and
-    stays within the tolerance (a 5 km zone: the local projection is exact to < 1%)."""
+    stays within the tolerance, at any latitude (the projection stretches up to a few %)."""
     from armlock.authority import shapes
 
     ring = _convex(n, 13.4, lat0, 0.05, 0.3)
@@ -518,7 +518,7 @@ def test_simplify_keeps_within_its_tolerance_and_reports_it(lat0: float, metres:
     out, lines = geojson.simplified(zs, metres)
     left = len(out.zones[0][1][0])
     moved = shapes.simplify(zs.written[0], metres)[1]
-    assert 3 <= left <= n and moved <= metres * 1.01
+    assert 3 <= left <= n and moved <= metres
     assert lines == [f"c.geojson: zone 0 (coordinates): {n} -> {left} vertices, largest "
                      f"displacement {moved:,.0f} m"]
 
